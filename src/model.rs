@@ -1,0 +1,166 @@
+//! The types every step shares: what a parsed feed looks like, what the store
+//! keeps, and what publishing reads. No logic beyond small constructors.
+
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// A tag as users see it. `term` is its identity (CONTRACT §3), `label` the
+/// first spelling seen.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tag {
+    pub term: String,
+    pub label: String,
+}
+
+impl Tag {
+    /// Builds a tag from any spelling; `None` when it folds to an empty term.
+    pub fn from_label(label: &str) -> Option<Tag> {
+        let label = label.trim();
+        let term = crate::tag::term(label);
+        (!term.is_empty()).then(|| Tag {
+            term,
+            label: label.to_string(),
+        })
+    }
+}
+
+/// Feed-level facts a source gives about itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedMeta {
+    pub title: Option<String>,
+    /// The publisher's web site (RSS `link`, Atom `link rel=alternate`), absolute.
+    pub site_url: Option<String>,
+    /// Atom `id` when the feed has one.
+    pub feed_id: Option<String>,
+    pub updated: Option<DateTime<Utc>>,
+    /// RSS `<ttl>`: a floor on the polling interval.
+    pub ttl: Option<Duration>,
+}
+
+/// One entry as the parser normalized it: absolute URLs, sanitized HTML,
+/// UTC dates, categories as given. Identity is decided later by `dedup`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Entry {
+    /// The source's own id (RSS `guid`, Atom `id`, JSON Feed `id`), trimmed.
+    pub guid: Option<String>,
+    /// Absolute URL of the original article.
+    pub link: Option<String>,
+    pub title: Option<String>,
+    /// Plain text.
+    pub summary: Option<String>,
+    /// Sanitized HTML (CONTRACT §6).
+    pub content: Option<String>,
+    pub author: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    /// Category labels as the feed spells them.
+    pub categories: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedFeed {
+    pub meta: FeedMeta,
+    pub entries: Vec<Entry>,
+}
+
+/// An entry made ready for the store: its identity keys and its tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewArticle {
+    /// Identity within one source: `guid:…`, else `link:…`, else `hash:…`.
+    pub entry_key: String,
+    /// Identity across sources (CONTRACT §4), when the entry has a link.
+    pub canonical_url: Option<String>,
+    /// Identity of an entry with neither id nor link: hash of title and content.
+    pub content_key: Option<String>,
+    /// Public, stable id (`urn:uuid:…`) given to the article if it is new.
+    pub uid: String,
+    /// Hash of title and content: a change means the story was edited.
+    pub fingerprint: String,
+    pub link: Option<String>,
+    pub title: String,
+    pub summary: Option<String>,
+    pub content: Option<String>,
+    pub author: Option<String>,
+    pub published: Option<DateTime<Utc>>,
+    pub updated: Option<DateTime<Utc>>,
+    pub tags: Vec<Tag>,
+}
+
+/// The feed an article was first seen in, for `atom:source` (RFC 4287 §4.2.11).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceRef {
+    pub name: String,
+    pub feed_url: String,
+    pub title: Option<String>,
+    pub site_url: Option<String>,
+    pub feed_id: Option<String>,
+    pub updated: Option<DateTime<Utc>>,
+}
+
+/// A stored article as publishing reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Article {
+    pub id: i64,
+    pub uid: String,
+    pub link: Option<String>,
+    pub title: String,
+    pub summary: Option<String>,
+    pub content: Option<String>,
+    pub author: Option<String>,
+    pub published: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub tags: Vec<Tag>,
+    pub source: SourceRef,
+    /// Names of every source the article was seen in, first one first.
+    pub seen_in: Vec<String>,
+}
+
+/// Which articles a merged view holds. Tag lists hold terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Filter {
+    pub any: Vec<String>,
+    pub all: Vec<String>,
+    pub none: Vec<String>,
+    pub sources: Vec<String>,
+}
+
+/// Keyset position: the last article of the previous page (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cursor {
+    pub published: DateTime<Utc>,
+    pub id: i64,
+}
+
+/// One page of a merged view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub articles: Vec<Article>,
+    /// Where the next page starts, when there is one.
+    pub next: Option<Cursor>,
+}
+
+/// What the store knows about a source's health, for `tributary sources`,
+/// the scheduler and the index page.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SourceState {
+    pub name: String,
+    pub url: String,
+    pub enabled: bool,
+    pub title: Option<String>,
+    pub articles: i64,
+    pub last_fetch_at: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: i64,
+    pub next_fetch_at: Option<DateTime<Utc>>,
+    /// A `Retry-After` the server asked for, in force until then.
+    pub retry_after_until: Option<DateTime<Utc>>,
+    /// Backoff after failures, in force until then.
+    pub backoff_until: Option<DateTime<Utc>>,
+    /// Why the source stopped being fetched (410 Gone), if it did.
+    pub disabled_reason: Option<String>,
+    /// A permanent redirect target seen on the last fetch.
+    pub moved_to: Option<String>,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
