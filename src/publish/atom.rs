@@ -1,8 +1,756 @@
 //! Atom 1.0 output (RFC 4287, CONTRACT §6).
+//!
+//! Written by hand into one pre-sized `String`: this runs on every uncached
+//! request and the document's shape is fixed, so a DOM or a generic XML
+//! writer would only add allocations. Every string goes through [`escape`],
+//! which also drops what XML 1.0 cannot carry: CONTRACT §6 promises that no
+//! invalid control character reaches a reader, whatever earlier steps did.
 
 use super::FeedView;
-use crate::model::Article;
+use crate::model::{Article, SourceRef, Tag};
+use chrono::{DateTime, Datelike, Timelike, Utc};
+use std::fmt::{self, Write as _};
+
+const ATOM_TYPE: &str = "application/atom+xml";
+const HTML_TYPE: &str = "text/html";
 
 pub fn render(view: &FeedView, articles: &[Article]) -> String {
-    todo!("{view:?} {}", articles.len())
+    let mut out = String::with_capacity(estimate(view, articles));
+    out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    out.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
+    element(&mut out, "  ", "id", "", &view.id);
+    element(&mut out, "  ", "title", " type=\"text\"", &view.title);
+    date(&mut out, "  ", "updated", &view.updated);
+    link(&mut out, "  ", "self", Some(ATOM_TYPE), &view.self_url);
+    link(
+        &mut out,
+        "  ",
+        "alternate",
+        Some(HTML_TYPE),
+        &view.alternate_url,
+    );
+    if let Some(next) = non_empty(&view.next_url) {
+        // RFC 5005 §3: paged feeds point at the next (older) page.
+        link(&mut out, "  ", "next", Some(ATOM_TYPE), next);
+    }
+    out.push_str("  <generator");
+    if !view.generator_version.is_empty() {
+        attribute(&mut out, "version", &view.generator_version);
+    }
+    out.push_str(">tributary</generator>\n");
+    // RFC 4287 §4.1.1: a feed-level author keeps entries without one valid.
+    person(&mut out, "  ", "author", &view.author);
+    for article in articles {
+        entry(&mut out, article);
+    }
+    out.push_str("</feed>\n");
+    out
+}
+
+fn entry(out: &mut String, article: &Article) {
+    out.push_str("  <entry>\n");
+    element(out, "    ", "id", "", &article.uid);
+    element(out, "    ", "title", " type=\"text\"", &article.title);
+    let alternate = non_empty(&article.link);
+    if let Some(href) = alternate {
+        link(out, "    ", "alternate", Some(HTML_TYPE), href);
+    }
+    date(out, "    ", "published", &article.published);
+    date(out, "    ", "updated", &article.updated);
+    if let Some(name) = non_empty(&article.author) {
+        person(out, "    ", "author", name);
+    }
+    let summary = non_empty(&article.summary);
+    if let Some(summary) = summary {
+        element(out, "    ", "summary", " type=\"text\"", summary);
+    }
+    match (non_empty(&article.content), alternate) {
+        (Some(html), _) => element(out, "    ", "content", " type=\"html\"", html),
+        // RFC 4287 §4.1.2: an entry without atom:content MUST have a
+        // rel="alternate" link; with neither, the summary (or nothing) is it.
+        (None, None) => element(
+            out,
+            "    ",
+            "content",
+            " type=\"text\"",
+            summary.unwrap_or(""),
+        ),
+        (None, Some(_)) => {}
+    }
+    for tag in &article.tags {
+        category(out, tag);
+    }
+    source(out, &article.source, &article.updated);
+    out.push_str("  </entry>\n");
+}
+
+/// RFC 4287 §4.2.11: the feed the entry was copied from, so readers can
+/// credit and follow the original publisher.
+fn source(out: &mut String, source: &SourceRef, entry_updated: &DateTime<Utc>) {
+    out.push_str("    <source>\n");
+    // atom:id must be an IRI (§4.2.6); a sloppy feed's own id may not be one,
+    // its URL always is.
+    let id = non_empty(&source.feed_id)
+        .filter(|id| is_absolute_iri(id))
+        .unwrap_or(&source.feed_url);
+    element(out, "      ", "id", "", id);
+    let title = non_empty(&source.title).unwrap_or(&source.name);
+    element(out, "      ", "title", " type=\"text\"", title);
+    link(out, "      ", "self", None, &source.feed_url);
+    if let Some(site) = non_empty(&source.site_url) {
+        link(out, "      ", "alternate", Some(HTML_TYPE), site);
+    }
+    date(
+        out,
+        "      ",
+        "updated",
+        source.updated.as_ref().unwrap_or(entry_updated),
+    );
+    out.push_str("    </source>\n");
+}
+
+fn category(out: &mut String, tag: &Tag) {
+    // `term` is required and must be meaningful (§4.2.2.1); skip, don't emit "".
+    if tag.term.is_empty() {
+        return;
+    }
+    out.push_str("    <category");
+    attribute(out, "term", &tag.term);
+    attribute(out, "label", &tag.label);
+    out.push_str("/>\n");
+}
+
+/// `{indent}<{name}{attrs}>{text}</{name}>`; `attrs` is a trusted literal.
+fn element(out: &mut String, indent: &str, name: &str, attrs: &str, text: &str) {
+    out.push_str(indent);
+    out.push('<');
+    out.push_str(name);
+    out.push_str(attrs);
+    out.push('>');
+    escape(out, text, Context::Text);
+    out.push_str("</");
+    out.push_str(name);
+    out.push_str(">\n");
+}
+
+fn date(out: &mut String, indent: &str, name: &str, at: &DateTime<Utc>) {
+    out.push_str(indent);
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    write!(out, "{}", Timestamp(at)).expect("writing to a String cannot fail");
+    out.push_str("</");
+    out.push_str(name);
+    out.push_str(">\n");
+}
+
+fn link(out: &mut String, indent: &str, rel: &str, media_type: Option<&str>, href: &str) {
+    out.push_str(indent);
+    out.push_str("<link rel=\"");
+    out.push_str(rel);
+    out.push('"');
+    if let Some(media_type) = media_type {
+        out.push_str(" type=\"");
+        out.push_str(media_type);
+        out.push('"');
+    }
+    attribute(out, "href", href);
+    out.push_str("/>\n");
+}
+
+fn person(out: &mut String, indent: &str, role: &str, name: &str) {
+    out.push_str(indent);
+    out.push('<');
+    out.push_str(role);
+    out.push_str("><name>");
+    escape(out, name, Context::Text);
+    out.push_str("</name></");
+    out.push_str(role);
+    out.push_str(">\n");
+}
+
+/// ` {name}="{value}"`, the value escaped.
+fn attribute(out: &mut String, name: &str, value: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
+    escape(out, value, Context::Attribute);
+    out.push('"');
+}
+
+/// Treats `Some("")` like `None`: an empty link, author or summary says nothing.
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
+}
+
+/// `scheme ":" rest` (RFC 3987 §2.2 / RFC 3986 §3.1) with no white space.
+fn is_absolute_iri(value: &str) -> bool {
+    let Some((scheme, rest)) = value.split_once(':') else {
+        return false;
+    };
+    let mut scheme_chars = scheme.chars();
+    scheme_chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme_chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// An RFC 3339 timestamp in UTC with seconds precision and `Z`, as RFC 4287
+/// §3.3 wants it (and JSON Feed reuses). Years outside 0000–9999 cannot be
+/// written in RFC 3339, so they are clamped to its ends.
+pub(super) struct Timestamp<'a>(pub(super) &'a DateTime<Utc>);
+
+impl fmt::Display for Timestamp<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = self.0;
+        match at.year() {
+            ..0 => f.write_str("0000-01-01T00:00:00Z"),
+            10000.. => f.write_str("9999-12-31T23:59:59Z"),
+            year => write!(
+                f,
+                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                at.month(),
+                at.day(),
+                at.hour(),
+                at.minute(),
+                at.second()
+            ),
+        }
+    }
+}
+
+/// Displays a string without the characters XML 1.0 cannot carry, so the
+/// JSON Feed shows the same text as the Atom (JSON could escape them, but a
+/// reader would then display a bell or a NUL).
+pub(super) struct Legal<'a>(pub(super) &'a str);
+
+impl fmt::Display for Legal<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| is_illegal(c)) {
+            f.write_str(&rest[..i])?;
+            rest = &rest[i + c.len_utf8()..];
+        }
+        f.write_str(rest)
+    }
+}
+
+/// Not a `Char` of XML 1.0 §2.2 (surrogates cannot occur in a `str`).
+fn is_illegal(c: char) -> bool {
+    matches!(c, '\0'..='\x08' | '\x0B' | '\x0C' | '\x0E'..='\x1F' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Text,
+    Attribute,
+}
+
+/// Bytes [`escape`] must look at; every other byte is copied as is.
+/// 0xEF leads U+FFFE and U+FFFF, which XML 1.0 (§2.2 `Char`) forbids.
+const fn special_bytes(attribute: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        // Tab and newline are fine in text; in attributes they would be
+        // normalized to spaces (XML 1.0 §3.3.3), so they get references.
+        table[b] = attribute || (b != b'\t' as usize && b != b'\n' as usize);
+        b += 1;
+    }
+    table[b'&' as usize] = true;
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'"' as usize] = attribute;
+    table[b'\'' as usize] = attribute;
+    table[0xEF] = true;
+    table
+}
+
+const TEXT_SPECIAL: [bool; 256] = special_bytes(false);
+const ATTRIBUTE_SPECIAL: [bool; 256] = special_bytes(true);
+
+/// Appends `value` escaped for `context`, dropping characters XML 1.0 cannot
+/// represent at all (C0 controls but tab, LF, CR; U+FFFE; U+FFFF).
+///
+/// Quotes are escaped in attributes only: in text they are harmless, and
+/// HTML content is full of them. `\r` becomes `&#13;` so parsers keep it
+/// rather than folding it into a newline (XML 1.0 §2.11).
+fn escape(out: &mut String, value: &str, context: Context) {
+    let special = match context {
+        Context::Text => &TEXT_SPECIAL,
+        Context::Attribute => &ATTRIBUTE_SPECIAL,
+    };
+    let bytes = value.as_bytes();
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if !special[usize::from(b)] {
+            i += 1;
+            continue;
+        }
+        let (replacement, len) = match b {
+            b'&' => ("&amp;", 1),
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'"' => ("&quot;", 1),
+            b'\'' => ("&apos;", 1),
+            b'\t' => ("&#9;", 1),
+            b'\n' => ("&#10;", 1),
+            b'\r' => ("&#13;", 1),
+            0xEF if bytes.get(i + 1) == Some(&0xBF)
+                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) =>
+            {
+                ("", 3)
+            }
+            0xEF => {
+                i += 1;
+                continue;
+            }
+            _ => ("", 1), // any other C0 control
+        };
+        // Every special byte is ASCII or a UTF-8 lead byte, so these slice
+        // boundaries are char boundaries.
+        out.push_str(&value[copied..i]);
+        out.push_str(replacement);
+        i += len;
+        copied = i;
+    }
+    out.push_str(&value[copied..]);
+}
+
+/// Enough capacity that rendering a typical page never reallocates: the
+/// strings themselves, markup per element, and slack for escaped HTML.
+fn estimate(view: &FeedView, articles: &[Article]) -> usize {
+    let feed = 1024
+        + view.id.len()
+        + view.title.len()
+        + view.self_url.len()
+        + view.alternate_url.len()
+        + view.next_url.as_ref().map_or(0, String::len)
+        + view.author.len()
+        + view.generator_version.len();
+    let entries: usize = articles
+        .iter()
+        .map(|a| {
+            let content = a.content.as_ref().map_or(0, String::len);
+            let source = &a.source;
+            768 + a.uid.len()
+                + a.title.len()
+                + a.link.as_ref().map_or(0, String::len)
+                + a.author.as_ref().map_or(0, String::len)
+                + a.summary.as_ref().map_or(0, String::len)
+                + content
+                + content / 4
+                + a.tags
+                    .iter()
+                    .map(|t| 40 + t.term.len() + t.label.len())
+                    .sum::<usize>()
+                + source.name.len()
+                + source.feed_url.len() * 2
+                + source.title.as_ref().map_or(0, String::len)
+                + source.site_url.as_ref().map_or(0, String::len)
+                + source.feed_id.as_ref().map_or(0, String::len)
+        })
+        .sum();
+    feed + entries
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use std::io::Write as _;
+    use std::process::Command;
+
+    fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, mo, d, h, mi, s).unwrap()
+    }
+
+    fn tag(term: &str, label: &str) -> Tag {
+        Tag {
+            term: term.to_string(),
+            label: label.to_string(),
+        }
+    }
+
+    pub(in crate::publish) fn sample_view(next_url: Option<&str>) -> FeedView {
+        FeedView {
+            id: "http://127.0.0.1:8080/feeds/china-russia.atom".to_string(),
+            title: "China and Russia".to_string(),
+            self_url: "http://127.0.0.1:8080/feeds/china-russia.atom".to_string(),
+            alternate_url: "http://127.0.0.1:8080/".to_string(),
+            next_url: next_url.map(str::to_string),
+            author: "tributary".to_string(),
+            updated: at(2025, 5, 8, 10, 15, 0),
+            generator_version: "0.1.0".to_string(),
+        }
+    }
+
+    fn rfi_source() -> SourceRef {
+        SourceRef {
+            name: "rfi-en".to_string(),
+            feed_url: "https://www.rfi.fr/en/rss".to_string(),
+            title: Some("RFI - English".to_string()),
+            site_url: Some("https://www.rfi.fr/en/".to_string()),
+            feed_id: None,
+            updated: Some(at(2025, 5, 8, 9, 0, 0)),
+        }
+    }
+
+    /// A republished news item, then an item with no link and no author.
+    pub(in crate::publish) fn sample_articles() -> Vec<Article> {
+        vec![
+            Article {
+                id: 2,
+                uid: "urn:uuid:6f1c9a52-3d0e-5b7a-9c1e-2f4b8d0a7e31".to_string(),
+                link: Some(
+                    "https://www.rfi.fr/en/international/20250508-xi-jinping-moscow-visit"
+                        .to_string(),
+                ),
+                title: "Xi Jinping heads to Moscow as Wang Yi talks up \"no limits\" ties"
+                    .to_string(),
+                summary: Some(
+                    "China's president is in Moscow for Victory Day celebrations.".to_string(),
+                ),
+                content: Some(
+                    "<p>Chinese President Xi Jinping & his foreign minister arrive in \
+                     Moscow, where the <a href=\"https://www.rfi.fr/en/tag/russia\">Kremlin</a> \
+                     says ties are \"at their best\" &lt;ever&gt; – 5 < 6, n'est-ce pas? \
+                     Café Ελλάδα 北京</p>"
+                        .to_string(),
+                ),
+                author: Some("Clara Montgomery".to_string()),
+                published: at(2025, 5, 8, 7, 42, 11),
+                updated: at(2025, 5, 8, 8, 3, 0),
+                tags: vec![
+                    tag("politics", "Politics"),
+                    tag("china", "CHINA"),
+                    tag("russia", "RUSSIA"),
+                    tag("wang-yi", "WANG YI"),
+                    tag("xi-jinping", "XI JINPING"),
+                ],
+                source: rfi_source(),
+                seen_in: vec!["rfi-en".to_string(), "wires".to_string()],
+            },
+            Article {
+                id: 1,
+                uid: "urn:uuid:0b7d4e2c-8a13-5f6e-b2d9-7c4a1e3f5d08".to_string(),
+                link: None,
+                title: "Bell\u{0007} & whistle\u{FFFE} bulletin".to_string(),
+                summary: Some("Sirens tested at noon.\u{0}".to_string()),
+                content: None,
+                author: None,
+                published: at(2025, 5, 7, 12, 0, 0),
+                updated: at(2025, 5, 7, 12, 0, 0),
+                tags: vec![tag("alerts", "Alerts\u{1b}")],
+                source: SourceRef {
+                    name: "civil-defence".to_string(),
+                    feed_url: "https://example.org/alerts.xml".to_string(),
+                    title: None,
+                    site_url: None,
+                    feed_id: Some("alerts feed".to_string()),
+                    updated: None,
+                },
+                seen_in: vec!["civil-defence".to_string()],
+            },
+        ]
+    }
+
+    fn escaped(value: &str, context: Context) -> String {
+        let mut out = String::new();
+        escape(&mut out, value, context);
+        out
+    }
+
+    /// The `<source>…</source>` blocks, in entry order.
+    fn source_blocks(xml: &str) -> Vec<&str> {
+        xml.split("<source>")
+            .skip(1)
+            .map(|rest| &rest[..rest.find("</source>").unwrap()])
+            .collect()
+    }
+
+    #[test]
+    fn escape_handles_markup_quotes_and_illegal_characters() {
+        use Context::{Attribute, Text};
+        let cases = [
+            ("plain", Text, "plain"),
+            ("a & b < c > d", Text, "a &amp; b &lt; c &gt; d"),
+            (r#"say "hi" it's"#, Text, r#"say "hi" it's"#),
+            (
+                r#"say "hi" it's"#,
+                Attribute,
+                "say &quot;hi&quot; it&apos;s",
+            ),
+            ("tab\tline\nret\r", Text, "tab\tline\nret&#13;"),
+            ("tab\tline\nret\r", Attribute, "tab&#9;line&#10;ret&#13;"),
+            ("bell\u{7}nul\u{0}esc\u{1b}", Text, "bellnulesc"),
+            ("x\u{FFFE}y\u{FFFF}z", Attribute, "xyz"),
+            // Other characters led by 0xEF stay.
+            ("\u{F000}\u{FFFD}\u{FF01}", Text, "\u{F000}\u{FFFD}\u{FF01}"),
+            ("Café 北京 ]]>", Text, "Café 北京 ]]&gt;"),
+            ("", Text, ""),
+        ];
+        for (input, context, expected) in cases {
+            assert_eq!(escaped(input, context), expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn legal_drops_exactly_what_escape_drops() {
+        let input = "a\u{0}b\u{7}c\td\ne\rf\u{1f}g\u{FFFE}h\u{FFFF}i\u{FFFD}\u{7f}&<";
+        assert_eq!(Legal(input).to_string(), "abc\td\ne\rfghi\u{FFFD}\u{7f}&<");
+        assert_eq!(
+            escaped(&Legal(input).to_string(), Context::Text),
+            escaped(input, Context::Text)
+        );
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_seconds_clamped_to_four_digit_years() {
+        let nanos = at(2025, 5, 8, 7, 4, 9) + chrono::Duration::nanoseconds(123_456_789);
+        assert_eq!(Timestamp(&nanos).to_string(), "2025-05-08T07:04:09Z");
+        assert_eq!(
+            Timestamp(&at(12, 1, 2, 3, 4, 5)).to_string(),
+            "0012-01-02T03:04:05Z"
+        );
+        assert_eq!(
+            Timestamp(&at(-5, 1, 1, 0, 0, 0)).to_string(),
+            "0000-01-01T00:00:00Z"
+        );
+        assert_eq!(
+            Timestamp(&at(10_000, 1, 1, 0, 0, 0)).to_string(),
+            "9999-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn absolute_iris_are_recognized() {
+        for id in [
+            "urn:uuid:6f1c9a52",
+            "tag:rfi.fr,2025:feed",
+            "https://www.rfi.fr/en/rss",
+        ] {
+            assert!(is_absolute_iri(id), "{id}");
+        }
+        for id in [
+            "alerts feed",
+            "12345",
+            ":x",
+            "http:",
+            "a b:c",
+            "https://x y",
+        ] {
+            assert!(!is_absolute_iri(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn feed_rs_reads_back_what_was_written() {
+        let articles = sample_articles();
+        let xml = render(&sample_view(None), &articles);
+        let feed = feed_rs::parser::parse(xml.as_bytes()).expect("feed-rs parses the output");
+
+        assert_eq!(feed.id, "http://127.0.0.1:8080/feeds/china-russia.atom");
+        assert_eq!(feed.title.unwrap().content, "China and Russia");
+        assert_eq!(feed.updated, Some(at(2025, 5, 8, 10, 15, 0)));
+        assert_eq!(feed.authors[0].name.as_deref(), Some("tributary"));
+        let generator = feed.generator.unwrap();
+        assert_eq!(generator.content, "tributary");
+        assert_eq!(generator.version.as_deref(), Some("0.1.0"));
+        let feed_links: Vec<_> = feed
+            .links
+            .iter()
+            .map(|l| (l.rel.as_deref().unwrap(), l.href.as_str()))
+            .collect();
+        assert_eq!(
+            feed_links,
+            [
+                ("self", "http://127.0.0.1:8080/feeds/china-russia.atom"),
+                ("alternate", "http://127.0.0.1:8080/"),
+            ]
+        );
+
+        assert_eq!(feed.entries.len(), 2);
+        let (news, bulletin) = (&feed.entries[0], &feed.entries[1]);
+        assert_eq!(news.id, articles[0].uid);
+        assert_eq!(news.title.as_ref().unwrap().content, articles[0].title);
+        assert_eq!(news.links.len(), 1);
+        assert_eq!(news.links[0].href, articles[0].link.as_deref().unwrap());
+        assert_eq!(news.links[0].rel.as_deref(), Some("alternate"));
+        assert_eq!(news.links[0].media_type.as_deref(), Some("text/html"));
+        assert_eq!(news.published, Some(articles[0].published));
+        assert_eq!(news.updated, Some(articles[0].updated));
+        assert_eq!(news.authors.len(), 1);
+        assert_eq!(news.authors[0].name.as_deref(), Some("Clara Montgomery"));
+        assert_eq!(
+            news.summary.as_ref().unwrap().content,
+            articles[0].summary.as_deref().unwrap()
+        );
+        let content = news.content.as_ref().unwrap();
+        assert_eq!(content.content_type.as_str(), "text/html");
+        assert_eq!(content.body.as_deref(), articles[0].content.as_deref());
+        let categories: Vec<_> = news
+            .categories
+            .iter()
+            .map(|c| (c.term.as_str(), c.label.as_deref().unwrap()))
+            .collect();
+        assert_eq!(
+            categories,
+            [
+                ("politics", "Politics"),
+                ("china", "CHINA"),
+                ("russia", "RUSSIA"),
+                ("wang-yi", "WANG YI"),
+                ("xi-jinping", "XI JINPING"),
+            ]
+        );
+
+        assert_eq!(bulletin.id, articles[1].uid);
+        assert_eq!(
+            bulletin.title.as_ref().unwrap().content,
+            "Bell & whistle bulletin"
+        );
+        assert!(bulletin.links.is_empty());
+        assert!(bulletin.authors.is_empty());
+        assert_eq!(
+            bulletin.content.as_ref().unwrap().body.as_deref(),
+            Some("Sirens tested at noon.")
+        );
+        assert_eq!(bulletin.categories[0].label.as_deref(), Some("Alerts"));
+    }
+
+    #[test]
+    fn every_entry_without_content_has_an_alternate_link() {
+        // RFC 4287 §4.1.2, a rule the RELAX NG schema cannot express.
+        let mut articles = sample_articles();
+        articles[0].content = None;
+        let mut no_summary = articles[1].clone();
+        no_summary.summary = None;
+        articles.push(no_summary);
+        let xml = render(&sample_view(None), &articles);
+        let feed = feed_rs::parser::parse(xml.as_bytes()).unwrap();
+        for entry in &feed.entries {
+            let has_alternate = entry
+                .links
+                .iter()
+                .any(|l| l.rel.as_deref() == Some("alternate"));
+            assert!(entry.content.is_some() || has_alternate, "{}", entry.id);
+        }
+        assert!(feed.entries[0].content.is_none());
+        assert!(xml.contains("<content type=\"text\"></content>"));
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_output() {
+        let xml = render(&sample_view(None), &sample_articles());
+        let illegal = |c: char| {
+            (c.is_control() && c < ' ' && !matches!(c, '\t' | '\n' | '\r'))
+                || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+        };
+        assert!(!xml.chars().any(illegal), "{xml}");
+        assert!(xml.contains("<title type=\"text\">Bell &amp; whistle bulletin</title>"));
+    }
+
+    #[test]
+    fn entries_carry_their_source_feed() {
+        let xml = render(&sample_view(None), &sample_articles());
+        let blocks = source_blocks(&xml);
+        assert_eq!(blocks.len(), 2);
+
+        let rfi = blocks[0];
+        assert!(rfi.contains("<id>https://www.rfi.fr/en/rss</id>"), "{rfi}");
+        assert!(rfi.contains("<title type=\"text\">RFI - English</title>"));
+        assert!(rfi.contains("<link rel=\"self\" href=\"https://www.rfi.fr/en/rss\"/>"));
+        assert!(rfi.contains(
+            "<link rel=\"alternate\" type=\"text/html\" href=\"https://www.rfi.fr/en/\"/>"
+        ));
+        assert!(rfi.contains("<updated>2025-05-08T09:00:00Z</updated>"));
+
+        // No usable id, title or date of its own: URL, name, entry's date.
+        let alerts = blocks[1];
+        assert!(
+            alerts.contains("<id>https://example.org/alerts.xml</id>"),
+            "{alerts}"
+        );
+        assert!(alerts.contains("<title type=\"text\">civil-defence</title>"));
+        assert!(!alerts.contains("rel=\"alternate\""));
+        assert!(alerts.contains("<updated>2025-05-07T12:00:00Z</updated>"));
+
+        let mut articles = sample_articles();
+        articles[0].source.feed_id = Some("tag:rfi.fr,2025:en".to_string());
+        let xml = render(&sample_view(None), &articles);
+        assert!(source_blocks(&xml)[0].contains("<id>tag:rfi.fr,2025:en</id>"));
+    }
+
+    #[test]
+    fn next_link_only_when_there_is_a_next_page() {
+        let articles = sample_articles();
+        let last = render(&sample_view(None), &articles);
+        assert!(!last.contains("rel=\"next\""));
+
+        let next = "http://127.0.0.1:8080/feed.atom?any=china&before=abc&limit=2";
+        let paged = render(&sample_view(Some(next)), &articles);
+        assert_eq!(paged.matches("rel=\"next\"").count(), 1);
+        assert!(paged.contains(
+            "<link rel=\"next\" type=\"application/atom+xml\" \
+             href=\"http://127.0.0.1:8080/feed.atom?any=china&amp;before=abc&amp;limit=2\"/>"
+        ));
+        let feed = feed_rs::parser::parse(paged.as_bytes()).unwrap();
+        assert!(feed
+            .links
+            .iter()
+            .any(|l| l.rel.as_deref() == Some("next") && l.href == next));
+    }
+
+    #[test]
+    fn output_is_valid_against_the_rfc4287_relax_ng_schema() {
+        let Ok(shared) = std::env::var("TRIBUTARY_SHARED") else {
+            println!("skipped: TRIBUTARY_SHARED is not set");
+            return;
+        };
+        let schema = std::path::Path::new(&shared).join("schemas/atom.rng");
+        let mut no_content = sample_articles();
+        no_content[0].content = None;
+        no_content[1].summary = None;
+        let documents = [
+            render(&sample_view(None), &sample_articles()),
+            render(
+                &sample_view(Some("http://127.0.0.1:8080/feed.atom?before=x")),
+                &no_content,
+            ),
+            render(&sample_view(None), &[]),
+        ];
+        for xml in documents {
+            let mut file = tempfile::Builder::new().suffix(".atom").tempfile().unwrap();
+            file.write_all(xml.as_bytes()).unwrap();
+            let output = match Command::new("xmllint")
+                .arg("--noout")
+                .arg("--relaxng")
+                .arg(&schema)
+                .arg(file.path())
+                .output()
+            {
+                Ok(output) => output,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                    "xmllint not found: install libxml2-utils (apt-get install libxml2-utils) \
+                     or unset TRIBUTARY_SHARED"
+                ),
+                Err(e) => panic!("running xmllint: {e}"),
+            };
+            assert!(
+                output.status.success(),
+                "xmllint rejected the feed:\n{}\n{xml}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+
+    #[test]
+    fn estimate_covers_a_typical_page() {
+        let articles = sample_articles();
+        let view = sample_view(Some("http://127.0.0.1:8080/feed.atom?before=x"));
+        assert!(render(&view, &articles).len() <= estimate(&view, &articles));
+    }
 }
