@@ -1,16 +1,608 @@
 //! Article identity (CONTRACT §4): canonical URLs and the keys the store
 //! enforces. Pure functions.
+//!
+//! Three keys, from most to least trusted: the source's guid (identity within
+//! one source), the canonical link (identity across sources), and for entries
+//! with neither, a hash of title and text. The public `uid` derives from the
+//! canonical link when there is one, so every instance and every source
+//! gives one story the same id.
+
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+use url::Url;
 
 use crate::model::{Entry, NewArticle, Tag};
+
+/// Query parameters that only track the reader, compared lowercased; any
+/// `utm_*` is one too. `xtor` is AT Internet's, which rfi.fr appends to
+/// every link of its feeds (`?xtor=RSS-1`).
+const TRACKING_PARAMS: &[&str] = &[
+    "fbclid",
+    "gclid",
+    "gclsrc",
+    "dclid",
+    "gbraid",
+    "wbraid",
+    "msclkid",
+    "mc_cid",
+    "mc_eid",
+    "yclid",
+    "igshid",
+    "twclid",
+    "ttclid",
+    "li_fat_id",
+    "_ga",
+    "_hsenc",
+    "_hsmi",
+    "mkt_tok",
+    "ref_src",
+    "xtor",
+];
+
+fn is_tracking(name: &str) -> bool {
+    let name = name.to_lowercase();
+    name.starts_with("utm_") || TRACKING_PARAMS.contains(&name.as_str())
+}
 
 /// Canonical form of an article URL: scheme and host lowercased, default
 /// port, fragment and tracking parameters dropped. `None` if not an
 /// absolute http(s) URL.
+///
+/// The path keeps its case and trailing slash (servers may tell them apart),
+/// and the other parameters keep their order and their exact encoding.
 pub fn canonical_url(url: &str) -> Option<String> {
-    todo!("{url}")
+    // Parsing already lowercases scheme and host, drops a default port and
+    // makes an empty path `/` (WHATWG URL rules for http and https).
+    let mut url = Url::parse(url.trim()).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    url.set_fragment(None);
+    if let Some(query) = url.query() {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| !pair.is_empty() && !is_tracking(&param_name(pair)))
+            .collect();
+        let kept = kept.join("&");
+        url.set_query((!kept.is_empty()).then_some(kept.as_str()));
+    }
+    Some(url.into())
+}
+
+/// The decoded name of one `name=value` query pair (`utm%5Fsource` is
+/// `utm_source`).
+fn param_name(pair: &str) -> String {
+    url::form_urlencoded::parse(pair.as_bytes())
+        .next()
+        .map(|(name, _)| name.into_owned())
+        .unwrap_or_default()
 }
 
 /// Turns a parsed entry of source `source_name` into what the store keeps.
 pub fn prepare(source_name: &str, entry: Entry, tags: Vec<Tag>) -> NewArticle {
-    todo!("{source_name} {entry:?} {tags:?}")
+    let guid = entry
+        .guid
+        .as_deref()
+        .map(str::trim)
+        .filter(|guid| !guid.is_empty());
+    let canonical = entry.link.as_deref().and_then(canonical_url);
+    let content_key = (guid.is_none() && canonical.is_none()).then(|| content_hash(&entry));
+    let entry_key = match (guid, &canonical, &content_key) {
+        (Some(guid), _, _) => format!("guid:{guid}"),
+        (None, Some(url), _) => format!("link:{url}"),
+        (None, None, hash) => format!("hash:{}", hash.as_deref().unwrap_or_default()),
+    };
+    let identity = match &canonical {
+        Some(url) => format!("url:{url}"),
+        None => format!("entry:{source_name}:{entry_key}"),
+    };
+    NewArticle {
+        uid: uid(&identity),
+        fingerprint: fingerprint(&entry),
+        entry_key,
+        canonical_url: canonical,
+        content_key,
+        link: entry.link,
+        title: entry.title.unwrap_or_default(),
+        summary: entry.summary,
+        content: entry.content,
+        author: entry.author,
+        published: entry.published,
+        updated: entry.updated,
+        tags,
+    }
+}
+
+/// Identity of an entry with neither id nor link: its normalized title and
+/// text (content, else summary), so re-serialized whitespace is no new story.
+fn content_hash(entry: &Entry) -> String {
+    let text = entry
+        .content
+        .as_deref()
+        .filter(|content| !content.trim().is_empty())
+        .or(entry.summary.as_deref())
+        .unwrap_or_default();
+    let title = entry.title.as_deref().unwrap_or_default();
+    sha256_hex(&format!("{}\n{}", normalize(title), normalize(text)))
+}
+
+/// What "the story was edited" is measured on: title, summary and content,
+/// whitespace-normalized so that only a real change moves `updated`.
+/// The unit separator keeps text from shifting between fields unseen.
+fn fingerprint(entry: &Entry) -> String {
+    let field = |value: &Option<String>| normalize(value.as_deref().unwrap_or_default());
+    sha256_hex(&format!(
+        "{}\u{1f}{}\u{1f}{}",
+        field(&entry.title),
+        field(&entry.summary),
+        field(&entry.content)
+    ))
+}
+
+/// NFC, whitespace runs collapsed to one space, trimmed.
+fn normalize(text: &str) -> String {
+    let nfc: String = text.nfc().collect();
+    nfc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `urn:uuid:` and a name-based UUID with the layout of version 5 (RFC 4122
+/// §4.3: version nibble 5, variant bits `10`), taken from SHA-256 of the
+/// identity rather than SHA-1 of a namespace. Deterministic, so the same
+/// article gets the same id on every instance; it is an opaque id (RFC 4287
+/// §4.2.6), nobody recomputes it.
+fn uid(identity: &str) -> String {
+    let digest = Sha256::digest(identity.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x50;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex(&bytes);
+    format!(
+        "urn:uuid:{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
+fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use regex::Regex;
+
+    #[test]
+    fn canonical_url_normalizes_what_does_not_name_the_page() {
+        let rfi = "https://www.rfi.fr/en/africa/20240101-story";
+        let cases = [
+            (rfi.to_string(), Some(rfi)),
+            (format!("{rfi}?xtor=RSS-1"), Some(rfi)),
+            (format!("{rfi}?xtor=RSS-1#xtor=RSS-1"), Some(rfi)),
+            (format!("{rfi}?XTOR=RSS-1&utm_source=x"), Some(rfi)),
+            (
+                "HTTPS://WWW.RFI.FR/en/Africa/Story".into(),
+                Some("https://www.rfi.fr/en/Africa/Story"),
+            ),
+            (
+                "https://www.rfi.fr/cn/中国?xtor=RSS-1".into(),
+                Some("https://www.rfi.fr/cn/%E4%B8%AD%E5%9B%BD"),
+            ),
+            (
+                "https://Bücher.example/a".into(),
+                Some("https://xn--bcher-kva.example/a"),
+            ),
+            (
+                "https://example.com/a/".into(),
+                Some("https://example.com/a/"),
+            ),
+            ("https://example.com".into(), Some("https://example.com/")),
+            ("https://example.com?".into(), Some("https://example.com/")),
+            (
+                "https://example.com:443/a".into(),
+                Some("https://example.com/a"),
+            ),
+            (
+                "http://example.com:80/a".into(),
+                Some("http://example.com/a"),
+            ),
+            (
+                "http://example.com:8080/a".into(),
+                Some("http://example.com:8080/a"),
+            ),
+            (
+                "https://example.com:80/a".into(),
+                Some("https://example.com:80/a"),
+            ),
+            (
+                "https://example.com/a#section".into(),
+                Some("https://example.com/a"),
+            ),
+            (
+                "  https://example.com/a  ".into(),
+                Some("https://example.com/a"),
+            ),
+            ("ftp://example.com/a".into(), None),
+            ("mailto:someone@example.com".into(), None),
+            ("javascript:alert(1)".into(), None),
+            ("/relative/path".into(), None),
+            ("example.com/a".into(), None),
+            ("".into(), None),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(
+                canonical_url(&url).as_deref(),
+                expected,
+                "canonical_url({url:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn canonical_url_drops_only_tracking_parameters() {
+        // (query of https://example.com/a, canonical query)
+        let cases = [
+            ("?id=1&utm_source=rss&utm_medium=feed", "?id=1"),
+            ("?UTM_Source=x&Utm_campaign=y", ""),
+            ("?utm%5Fsource=x&b=2", "?b=2"),
+            ("?fbclid=1&gclid=2&dclid=3&msclkid=4&mc_cid=5&mc_eid=6", ""),
+            ("?yclid=7&igshid=8&_ga=9&ref_src=10&xtor=11", ""),
+            ("?FBCLID=1&p=2", "?p=2"),
+            ("?z=1&fbclid=x&a=2&m=3", "?z=1&a=2&m=3"),
+            // Kept parameters keep their exact encoding.
+            ("?q=a%20b&r=c+d&flag", "?q=a%20b&r=c+d&flag"),
+            ("?a=1&&b=2&", "?a=1&b=2"),
+            ("?ref=home&utm=x&xtorx=1", "?ref=home&utm=x&xtorx=1"),
+            ("?", ""),
+            ("", ""),
+        ];
+        for (query, expected) in cases {
+            let url = format!("https://example.com/a{query}");
+            let canonical = canonical_url(&url);
+            let expected = format!("https://example.com/a{expected}");
+            assert_eq!(canonical.as_deref(), Some(expected.as_str()), "{url:?}");
+        }
+    }
+
+    fn entry(guid: Option<&str>, link: Option<&str>, title: &str, content: &str) -> Entry {
+        Entry {
+            guid: guid.map(String::from),
+            link: link.map(String::from),
+            title: Some(title.to_string()),
+            content: Some(content.to_string()),
+            ..Entry::default()
+        }
+    }
+
+    #[test]
+    fn keys_follow_guid_then_link_then_content() {
+        let hash = |title: &str, text: &str| sha256_hex(&format!("{title}\n{text}"));
+        // (entry, entry_key, canonical_url, content_key)
+        let cases = [
+            (
+                entry(
+                    Some("urn:rfi:1"),
+                    Some("https://www.rfi.fr/a?xtor=RSS-1"),
+                    "T",
+                    "C",
+                ),
+                "guid:urn:rfi:1".to_string(),
+                Some("https://www.rfi.fr/a"),
+                None,
+            ),
+            (
+                entry(Some("  urn:rfi:1 "), None, "T", "C"),
+                "guid:urn:rfi:1".to_string(),
+                None,
+                None,
+            ),
+            (
+                entry(None, Some("https://www.rfi.fr/a?xtor=RSS-1"), "T", "C"),
+                "link:https://www.rfi.fr/a".to_string(),
+                Some("https://www.rfi.fr/a"),
+                None,
+            ),
+            (
+                entry(Some(" "), Some("https://www.rfi.fr/a"), "T", "C"),
+                "link:https://www.rfi.fr/a".to_string(),
+                Some("https://www.rfi.fr/a"),
+                None,
+            ),
+            (
+                entry(None, None, "Title", "Content"),
+                format!("hash:{}", hash("Title", "Content")),
+                None,
+                Some(hash("Title", "Content")),
+            ),
+            (
+                entry(
+                    None,
+                    Some("ftp://example.com/a"),
+                    " Title\n",
+                    "  Content  here ",
+                ),
+                format!("hash:{}", hash("Title", "Content here")),
+                None,
+                Some(hash("Title", "Content here")),
+            ),
+            (
+                Entry {
+                    title: Some("Title".into()),
+                    summary: Some("Summary".into()),
+                    ..Entry::default()
+                },
+                format!("hash:{}", hash("Title", "Summary")),
+                None,
+                Some(hash("Title", "Summary")),
+            ),
+        ];
+        for (entry, entry_key, canonical, content_key) in cases {
+            let description = format!("{entry:?}");
+            let article = prepare("rfi-en", entry, vec![]);
+            assert_eq!(article.entry_key, entry_key, "{description}");
+            assert_eq!(article.canonical_url.as_deref(), canonical, "{description}");
+            assert_eq!(article.content_key, content_key, "{description}");
+        }
+    }
+
+    #[test]
+    fn uid_is_a_stable_version_5_style_urn() {
+        let format = Regex::new(
+            r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+        )
+        .unwrap();
+        let entries = [
+            entry(Some("g"), Some("https://www.rfi.fr/a"), "T", "C"),
+            entry(Some("g"), None, "T", "C"),
+            entry(None, None, "T", "C"),
+            Entry::default(),
+        ];
+        for e in entries {
+            let first = prepare("rfi-en", e.clone(), vec![]);
+            let again = prepare("rfi-en", e.clone(), vec![]);
+            assert!(format.is_match(&first.uid), "{}", first.uid);
+            assert_eq!(first.uid, again.uid, "{e:?}");
+        }
+        // Pinned (checked against Python's hashlib and uuid): ids must never
+        // change between versions or instances.
+        let pinned = [
+            (
+                entry(Some("g"), Some("https://www.rfi.fr/a?xtor=RSS-1"), "T", "C"),
+                "urn:uuid:c4a63e5b-ef97-590f-a29c-2564e66192da",
+            ),
+            (
+                Entry {
+                    title: Some("T".into()),
+                    ..Entry::default()
+                },
+                "urn:uuid:bb779c7d-c75d-5850-94dc-2b4680083c78",
+            ),
+        ];
+        for (e, expected) in pinned {
+            assert_eq!(prepare("rfi-en", e, vec![]).uid, expected);
+        }
+    }
+
+    /// An entry as seen in a source.
+    type Sighting = (&'static str, Entry);
+
+    #[test]
+    fn uid_follows_the_canonical_link_across_sources() {
+        // (source, entry) pairs that are one article.
+        let same: &[&[Sighting]] = &[
+            &[
+                (
+                    "rfi-en",
+                    entry(
+                        Some("rfi-1"),
+                        Some("https://www.rfi.fr/en/a?xtor=RSS-1"),
+                        "T",
+                        "C",
+                    ),
+                ),
+                (
+                    "rfi-world",
+                    entry(
+                        Some("other-guid"),
+                        Some("https://www.rfi.fr/en/a"),
+                        "Other",
+                        "X",
+                    ),
+                ),
+                (
+                    "aggregator",
+                    entry(
+                        None,
+                        Some("HTTPS://WWW.RFI.FR:443/en/a?utm_source=x#top"),
+                        "T",
+                        "C",
+                    ),
+                ),
+            ],
+            &[
+                (
+                    "a",
+                    entry(
+                        None,
+                        Some("https://example.com/p?id=7&fbclid=abc"),
+                        "T",
+                        "C",
+                    ),
+                ),
+                (
+                    "b",
+                    entry(None, Some("https://example.com/p?id=7"), "T", "C"),
+                ),
+            ],
+            // Without a link, a guid is an identity within one source only.
+            &[
+                ("a", entry(Some("g1"), None, "T", "C")),
+                ("a", entry(Some("g1"), None, "Edited", "Edited")),
+            ],
+        ];
+        for group in same {
+            let articles: Vec<NewArticle> = group
+                .iter()
+                .map(|(source, e)| prepare(source, e.clone(), vec![]))
+                .collect();
+            for article in &articles[1..] {
+                assert_eq!(article.uid, articles[0].uid, "{group:?}");
+                assert_eq!(
+                    article.canonical_url, articles[0].canonical_url,
+                    "{group:?}"
+                );
+            }
+        }
+        // Pairs that are different articles.
+        let different: &[(Sighting, Sighting)] = &[
+            (
+                (
+                    "a",
+                    entry(None, Some("https://example.com/p?id=7"), "T", "C"),
+                ),
+                (
+                    "a",
+                    entry(None, Some("https://example.com/p?id=8"), "T", "C"),
+                ),
+            ),
+            (
+                ("a", entry(None, Some("https://example.com/P"), "T", "C")),
+                ("a", entry(None, Some("https://example.com/p"), "T", "C")),
+            ),
+            (
+                ("a", entry(Some("g1"), None, "T", "C")),
+                ("b", entry(Some("g1"), None, "T", "C")),
+            ),
+            (
+                ("a", entry(None, None, "T", "C")),
+                ("b", entry(None, None, "T", "C")),
+            ),
+        ];
+        for ((source_a, a), (source_b, b)) in different {
+            let a = prepare(source_a, a.clone(), vec![]);
+            let b = prepare(source_b, b.clone(), vec![]);
+            assert_ne!(a.uid, b.uid, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprint_changes_only_when_the_text_does() {
+        let base = Entry {
+            guid: Some("g".into()),
+            link: Some("https://example.com/a".into()),
+            title: Some("Title".into()),
+            summary: Some("Summary".into()),
+            content: Some("<p>Content</p>".into()),
+            author: Some("Jane".into()),
+            ..Entry::default()
+        };
+        let original = prepare("s", base.clone(), vec![]).fingerprint;
+        // (edit, fingerprint changes)
+        let cases: Vec<(Entry, bool)> = vec![
+            (base.clone(), false),
+            (
+                Entry {
+                    title: Some("Title!".into()),
+                    ..base.clone()
+                },
+                true,
+            ),
+            (
+                Entry {
+                    summary: Some("Summary, edited".into()),
+                    ..base.clone()
+                },
+                true,
+            ),
+            (
+                Entry {
+                    content: Some("<p>Content, edited</p>".into()),
+                    ..base.clone()
+                },
+                true,
+            ),
+            (
+                Entry {
+                    content: None,
+                    ..base.clone()
+                },
+                true,
+            ),
+            // Text moving from one field to the next is an edit.
+            (
+                Entry {
+                    title: Some("TitleSummary".into()),
+                    summary: Some("".into()),
+                    ..base.clone()
+                },
+                true,
+            ),
+            // Re-serialized whitespace is not.
+            (
+                Entry {
+                    title: Some("  Title\n".into()),
+                    ..base.clone()
+                },
+                false,
+            ),
+            // Neither are fields outside the text.
+            (
+                Entry {
+                    author: Some("John".into()),
+                    link: Some("https://example.com/b".into()),
+                    ..base.clone()
+                },
+                false,
+            ),
+        ];
+        for (edited, changes) in cases {
+            let fingerprint = prepare("s", edited.clone(), vec![]).fingerprint;
+            assert_eq!(fingerprint != original, changes, "{edited:?}");
+            assert_eq!(fingerprint.len(), 64);
+        }
+    }
+
+    #[test]
+    fn prepare_copies_the_entry_and_tags() {
+        let published = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let e = Entry {
+            guid: Some("g".into()),
+            link: Some("https://example.com/a?utm_source=x".into()),
+            title: None,
+            summary: Some("S".into()),
+            content: Some("C".into()),
+            author: Some("A".into()),
+            published: Some(published),
+            updated: None,
+            categories: vec!["ignored".into()],
+        };
+        let tags = vec![Tag::from_label("World").unwrap()];
+        let article = prepare("s", e, tags.clone());
+        assert_eq!(article.title, "");
+        // The link is kept as the feed gave it; only identity is canonical.
+        assert_eq!(
+            article.link.as_deref(),
+            Some("https://example.com/a?utm_source=x")
+        );
+        assert_eq!(article.summary.as_deref(), Some("S"));
+        assert_eq!(article.content.as_deref(), Some("C"));
+        assert_eq!(article.author.as_deref(), Some("A"));
+        assert_eq!(article.published, Some(published));
+        assert_eq!(article.updated, None);
+        assert_eq!(article.tags, tags);
+    }
 }

@@ -1,6 +1,17 @@
 //! Tag terms and labels (CONTRACT §3) and compiled tag rules.
+//!
+//! A term is a tag's identity; it keeps diacritics (`élection`). Rules match
+//! on *folded* text instead (NFD, combining marks dropped, lowercased), so
+//! `élection`, `Election` and `ELECTION` are one word to a rule.
 
-use crate::config::TagRuleConfig;
+use std::cell::OnceCell;
+use std::collections::HashSet;
+
+use regex::Regex;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::config::{RuleField, RuleMatcher, TagRuleConfig};
 use crate::model::{Entry, Tag};
 
 /// A tag's term: lowercase, runs of spaces, `_` and `-` folded to one `-`,
@@ -22,23 +33,616 @@ pub fn term(label: &str) -> String {
     out
 }
 
+/// Text as tag rules see it: decomposed (NFD), combining marks dropped,
+/// lowercased. `Élection` -> `election`.
+pub fn fold(text: &str) -> String {
+    text.nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        // Greek final sigma: per-char lowercasing of `Σ` gives `σ` anywhere.
+        .map(|c| if c == 'ς' { 'σ' } else { c })
+        .collect()
+}
+
 /// The configured `tag_rule`s, compiled once.
 #[derive(Debug, Clone, Default)]
-pub struct TagRules {}
+pub struct TagRules {
+    rules: Vec<CompiledRule>,
+}
+
+#[derive(Debug, Clone)]
+struct CompiledRule {
+    tag: Tag,
+    matcher: Matcher,
+    fields: Vec<RuleField>,
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    /// A rule's words, run on folded text.
+    Words(WordsMatcher),
+    /// The user's own regex, run on the original text.
+    Pattern(Regex),
+}
 
 impl TagRules {
+    /// Compiles the rules. A rule whose tag folds to an empty term, or whose
+    /// `any` holds no word, can never add a tag and is left out.
     pub fn new(rules: &[TagRuleConfig]) -> TagRules {
-        todo!("{rules:?}")
+        let rules = rules
+            .iter()
+            .filter_map(|rule| {
+                let tag = Tag::from_label(&rule.tag)?;
+                let matcher = match &rule.matcher {
+                    RuleMatcher::Any(words) => Matcher::Words(WordsMatcher::new(words)?),
+                    RuleMatcher::Regex(re) => Matcher::Pattern(re.clone()),
+                };
+                let mut fields = if rule.fields.is_empty() {
+                    RuleField::ALL.to_vec()
+                } else {
+                    rule.fields.clone()
+                };
+                let mut seen = HashSet::new();
+                fields.retain(|field| seen.insert(*field));
+                Some(CompiledRule {
+                    tag,
+                    matcher,
+                    fields,
+                })
+            })
+            .collect();
+        TagRules { rules }
     }
 
-    /// The tags of every rule that matches the entry.
+    /// The tags of every rule that matches the entry, one per term.
     pub fn matching(&self, entry: &Entry) -> Vec<Tag> {
-        todo!("{entry:?}")
+        let text = EntryText::new(entry);
+        let mut terms = HashSet::new();
+        let mut tags = Vec::new();
+        for rule in &self.rules {
+            // Several rules may add one tag: once it is in, skip the others.
+            if terms.contains(rule.tag.term.as_str()) || !rule.is_match(&text) {
+                continue;
+            }
+            terms.insert(rule.tag.term.as_str());
+            tags.push(rule.tag.clone());
+        }
+        tags
     }
+}
+
+impl CompiledRule {
+    fn is_match(&self, text: &EntryText<'_>) -> bool {
+        self.fields.iter().any(|&field| match &self.matcher {
+            Matcher::Words(words) => text.folded(field).iter().any(|t| words.is_match(t)),
+            Matcher::Pattern(re) => text.original(field).iter().any(|t| re.is_match(t)),
+        })
+    }
+}
+
+/// All of a rule's words and phrases, whole words only, on folded text.
+///
+/// "Whole word" means the match touches no letter or digit on either side.
+/// The regex crate has no look-around, so `exact` matches the neighbours
+/// themselves, `(?:^|[^\p{L}\p{N}])`: exact for `is_match`, which is all a
+/// rule needs. (`\b` would also count `_` as a word character.) Those
+/// leading classes keep the regex crate from searching for the words'
+/// literals first, which makes `exact` several times slower than a plain
+/// alternation; so the plain one, `candidates`, scans first and `exact` only
+/// runs from where a word occurs at all, which in most texts is nowhere.
+#[derive(Debug, Clone)]
+struct WordsMatcher {
+    candidates: Regex,
+    exact: Regex,
+}
+
+impl WordsMatcher {
+    /// `None` when there is no word to look for.
+    fn new(words: &[String]) -> Option<WordsMatcher> {
+        const BEFORE: &str = r"(?:^|[^\p{L}\p{N}])";
+        const AFTER: &str = r"(?:[^\p{L}\p{N}]|$)";
+        // Words grouped by which edges need a boundary, so each boundary
+        // class is compiled once per group rather than once per word: with
+        // large Unicode classes that is most of the compile time.
+        let mut groups: [Vec<String>; 4] = Default::default();
+        for word in words {
+            let folded = fold(word);
+            let (Some(first), Some(last)) = (
+                folded.trim().chars().next(),
+                folded.trim().chars().next_back(),
+            ) else {
+                continue;
+            };
+            // A phrase matches across any whitespace run.
+            let parts: Vec<String> = folded.split_whitespace().map(regex::escape).collect();
+            let group = usize::from(!written_without_spaces(first)) * 2
+                + usize::from(!written_without_spaces(last));
+            groups[group].push(parts.join(r"\s+"));
+        }
+        let all: Vec<&str> = groups.iter().flatten().map(String::as_str).collect();
+        if all.is_empty() {
+            return None;
+        }
+        let exact: Vec<String> = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, words)| !words.is_empty())
+            .map(|(group, words)| {
+                let before = if group & 2 != 0 { BEFORE } else { "" };
+                let after = if group & 1 != 0 { AFTER } else { "" };
+                format!("{before}(?:{}){after}", words.join("|"))
+            })
+            .collect();
+        Some(WordsMatcher {
+            candidates: words_regex(&all.join("|")),
+            exact: words_regex(&exact.join("|")),
+        })
+    }
+
+    fn is_match(&self, folded: &str) -> bool {
+        let Some(candidate) = self.candidates.find(folded) else {
+            return false;
+        };
+        // Start one character early: `exact` must see what precedes the word.
+        let start = folded[..candidate.start()]
+            .char_indices()
+            .next_back()
+            .map_or(0, |(i, _)| i);
+        self.exact.is_match_at(folded, start)
+    }
+}
+
+fn words_regex(pattern: &str) -> Regex {
+    // Every word is escaped, so only an absurdly long list could fail here
+    // (the compiled-size limit is raised well above any real rule).
+    regex::RegexBuilder::new(pattern)
+        .size_limit(64 << 20)
+        .build()
+        .expect("escaped words always form a valid regex")
+}
+
+/// Scripts written without spaces between words (Chinese, Japanese, Thai,
+/// Lao, Khmer, Burmese): there "whole word" cannot mean "between spaces", so
+/// a word edge in them needs no boundary. `中国` matches in `中国外交部`.
+fn written_without_spaces(c: char) -> bool {
+    matches!(
+        c,
+        // Thai, Lao; Myanmar; Khmer
+        '\u{0E00}'..='\u{0EFF}'
+            | '\u{1000}'..='\u{109F}'
+            | '\u{1780}'..='\u{17FF}'
+            // Hiragana, Katakana and its extensions, halfwidth Katakana
+            | '\u{3040}'..='\u{30FF}'
+            | '\u{31F0}'..='\u{31FF}'
+            | '\u{FF66}'..='\u{FF9F}'
+            // CJK ideographs: extension A, unified, compatibility, B to G
+            | '\u{3400}'..='\u{4DBF}'
+            | '\u{4E00}'..='\u{9FFF}'
+            | '\u{F900}'..='\u{FAFF}'
+            | '\u{20000}'..='\u{3134F}'
+    )
+}
+
+/// One entry's field texts, as rules read them. Each field is stripped and
+/// folded at most once per entry, however many rules look at it.
+struct EntryText<'a> {
+    entry: &'a Entry,
+    content: OnceCell<Option<String>>,
+    folded: [OnceCell<Vec<String>>; RuleField::ALL.len()],
+}
+
+impl<'a> EntryText<'a> {
+    fn new(entry: &'a Entry) -> Self {
+        EntryText {
+            entry,
+            content: OnceCell::new(),
+            folded: Default::default(),
+        }
+    }
+
+    /// The field's texts as the feed gave them; content with its HTML tags
+    /// stripped; categories one text per label, so a phrase never spans two.
+    fn original(&self, field: RuleField) -> Vec<&str> {
+        let entry = self.entry;
+        match field {
+            RuleField::Title => entry.title.as_deref().into_iter().collect(),
+            RuleField::Summary => entry.summary.as_deref().into_iter().collect(),
+            RuleField::Content => self
+                .content
+                .get_or_init(|| entry.content.as_deref().map(strip_html))
+                .as_deref()
+                .into_iter()
+                .collect(),
+            RuleField::Categories => entry.categories.iter().map(String::as_str).collect(),
+            RuleField::Author => entry.author.as_deref().into_iter().collect(),
+            RuleField::Url => entry.link.as_deref().into_iter().collect(),
+        }
+    }
+
+    fn folded(&self, field: RuleField) -> &[String] {
+        self.folded[field as usize]
+            .get_or_init(|| self.original(field).into_iter().map(fold).collect())
+    }
+}
+
+/// The text of an HTML fragment: tags (and their attributes) and comments
+/// removed, each but inline ones replaced by a space so `<p>a</p><p>b</p>`
+/// stays two words,
+/// and the entities a serializer emits decoded. Enough for matching words
+/// in already sanitized HTML, not a general parser.
+fn strip_html(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(i) = rest.find(['<', '&']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        if rest.starts_with("<!--") {
+            rest = rest.find("-->").map_or("", |end| &rest[end + 3..]);
+            out.push(' ');
+        } else if rest.starts_with('<') {
+            // Only `<` followed by a name, `/`, `!` or `?` opens a tag; a lone
+            // `<` is text.
+            let opens_tag = rest[1..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'));
+            if opens_tag {
+                let end = tag_end(rest);
+                if !is_inline(&rest[..end]) {
+                    out.push(' ');
+                }
+                rest = &rest[end..];
+            } else {
+                out.push('<');
+                rest = &rest[1..];
+            }
+        } else {
+            match decode_entity(rest) {
+                Some((c, len)) => {
+                    out.push(c);
+                    rest = &rest[len..];
+                }
+                None => {
+                    out.push('&');
+                    rest = &rest[1..];
+                }
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether a tag (`<b>`, `</a>`, …) is inline formatting, which does not
+/// separate words: `Text on <b>Russia</b>` reads `Text on Russia`.
+fn is_inline(tag: &str) -> bool {
+    const INLINE: &[&str] = &[
+        "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
+        "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var",
+    ];
+    let name = tag
+        .trim_start_matches(['<', '/'])
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or("");
+    INLINE
+        .iter()
+        .any(|inline| inline.eq_ignore_ascii_case(name))
+}
+
+/// Byte length of the tag at the start of `s`, up to its `>` outside quoted
+/// attribute values (which may hold `>`), or all of `s` if it never closes.
+fn tag_end(s: &str) -> usize {
+    let mut quote = None;
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), _) if c == q => quote = None,
+            (None, '>') => return i + 1,
+            _ => {}
+        }
+    }
+    s.len()
+}
+
+/// The character of the entity at the start of `s` (`&amp;`, `&#233;`,
+/// `&#xE9;`, …) and its byte length.
+fn decode_entity(s: &str) -> Option<(char, usize)> {
+    // The longest we decode, `&#x10FFFF;`, is 10 bytes; don't scan further.
+    let window = s.char_indices().nth(12).map_or(s, |(i, _)| &s[..i]);
+    let end = window.find(';')?;
+    let name = &s[1..end];
+    let c = match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        "nbsp" => '\u{a0}',
+        _ => {
+            let code =
+                if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
+                    u32::from_str_radix(hex, 16).ok()?
+                } else {
+                    name.strip_prefix('#')?.parse().ok()?
+                };
+            char::from_u32(code)?
+        }
+    };
+    Some((c, end + 1))
 }
 
 /// An entry's tags: its categories, then its source's tags, then the rules'
 /// tags; one per term, the first spelling kept as label.
 pub fn tags_for(entry: &Entry, source_tags: &[String], rules: &TagRules) -> Vec<Tag> {
-    todo!("{entry:?} {source_tags:?} {rules:?}")
+    let mut terms = HashSet::new();
+    entry
+        .categories
+        .iter()
+        .chain(source_tags)
+        .filter_map(|label| Tag::from_label(label))
+        .chain(rules.matching(entry))
+        .filter(|tag| terms.insert(tag.term.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn any(tag: &str, words: &[&str], fields: &[RuleField]) -> TagRuleConfig {
+        TagRuleConfig {
+            tag: tag.to_string(),
+            matcher: RuleMatcher::Any(words.iter().map(|w| w.to_string()).collect()),
+            fields: fields.to_vec(),
+        }
+    }
+
+    fn regex(tag: &str, re: &str, fields: &[RuleField]) -> TagRuleConfig {
+        TagRuleConfig {
+            tag: tag.to_string(),
+            matcher: RuleMatcher::Regex(Regex::new(re).unwrap()),
+            fields: fields.to_vec(),
+        }
+    }
+
+    fn titled(title: &str) -> Entry {
+        Entry {
+            title: Some(title.to_string()),
+            ..Entry::default()
+        }
+    }
+
+    fn terms(tags: &[Tag]) -> Vec<&str> {
+        tags.iter().map(|t| t.term.as_str()).collect()
+    }
+
+    #[test]
+    fn term_folds_case_and_separators() {
+        let cases = [
+            ("XI JINPING", "xi-jinping"),
+            ("Xi Jinping", "xi-jinping"),
+            ("xi-jinping", "xi-jinping"),
+            ("xi_jinping", "xi-jinping"),
+            ("  Wang  Yi ", "wang-yi"),
+            ("a - b", "a-b"),
+            ("--x--", "x"),
+            ("Élection", "élection"),
+            ("ÉLECTION", "élection"),
+            ("", ""),
+            (" _-_ ", ""),
+        ];
+        for (label, expected) in cases {
+            assert_eq!(term(label), expected, "term({label:?})");
+        }
+    }
+
+    #[test]
+    fn fold_drops_diacritics_and_case() {
+        let cases = [
+            ("Élection", "election"),
+            ("ÉLECTION", "election"),
+            // Already decomposed input folds the same.
+            ("E\u{301}lection", "election"),
+            ("Zelensky", "zelensky"),
+            ("Зеленский", "зеленскии"),
+            ("ΟΔΥΣΣΕΥΣ", "οδυσσευσ"),
+            ("Οδυσσεύς", "οδυσσευσ"),
+            ("", ""),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(fold(text), expected, "fold({text:?})");
+        }
+    }
+
+    #[test]
+    fn any_matches_whole_words_without_case_or_diacritics() {
+        // (words, title, matches)
+        let cases: &[(&[&str], &str, bool)] = &[
+            (&["élection"], "Election day", true),
+            (&["élection"], "the election", true),
+            (&["élection"], "L'ÉLECTION présidentielle", true),
+            (&["Election"], "Présidentielle : l'élection", true),
+            (&["élection"], "Elections", false),
+            (&["élection"], "préélection", false),
+            (&["Kyiv"], "Kyiv under fire", true),
+            (&["Kyiv"], "Kyivstar outage", false),
+            (&["Kyiv"], "Kyiv's mayor", true),
+            (&["Kyiv"], "(Kyiv)", true),
+            (&["Kyiv"], "Kyiv2", false),
+            (&["Kyiv"], "Kyivstar, then Kyiv", true),
+            (&["Kyiv"], "Kyivstar; xkyiv", false),
+            (&["ab", "ab-c"], "ab-cd", true),
+            (&["ab-c", "ab"], "ab-cd", true),
+            (&["ab-c"], "ab-cd", false),
+            (&["Kyiv"], "", false),
+            (&["Ukraine", "Kyiv", "Zelensky"], "Zelensky speaks", true),
+            (&["Ukraine", "Kyiv", "Zelensky"], "Moscow", false),
+            (&["Wang Yi"], "Wang Yi meets Blinken", true),
+            (&["Wang Yi"], "Wang\n\t Yi", true),
+            (&["Wang Yi"], "minister wang\u{a0}yi", true),
+            (&["Wang  Yi"], "Wang Yi", true),
+            (&["Wang Yi"], "Wang Yin", false),
+            (&["Wang Yi"], "WangYi", false),
+            (&["Wang Yi"], "Wang-Yi", false),
+            (&["C++"], "Why C++ is hard", true),
+            (&["C++"], "C++11", false),
+            (&["U.S."], "The U.S. election", true),
+            (&["a.b"], "axb", false),
+            (&["中国"], "中国外交部发言人", true),
+            (&["中国"], "美国", false),
+            (&["中国", "China"], "China's", true),
+            (&["中国", "China"], "Chinatown 中国人", true),
+            (&["Ελλάδα"], "ΕΛΛΑΔΑ", true),
+        ];
+        for (words, title, expected) in cases {
+            let rules = TagRules::new(&[any("t", words, &[])]);
+            let found = !rules.matching(&titled(title)).is_empty();
+            assert_eq!(found, *expected, "{words:?} in {title:?}");
+        }
+    }
+
+    #[test]
+    fn rules_look_only_at_their_fields() {
+        let entry = Entry {
+            guid: Some("ukraine-guid".into()),
+            link: Some("https://example.com/world/ukraine-war".into()),
+            title: Some("Title".into()),
+            summary: Some("Summary about Kyiv".into()),
+            content: Some(r#"<p class="china">Text on <b>Russia</b></p><!-- Iran -->"#.into()),
+            author: Some("Jane Doe".into()),
+            categories: vec!["Sport".into(), "Wang".into(), "Yi".into()],
+            ..Entry::default()
+        };
+        use RuleField::*;
+        // (rule, tags expected)
+        let cases: Vec<(TagRuleConfig, bool)> = vec![
+            (any("t", &["kyiv"], &[]), true),
+            (any("t", &["kyiv"], &[Summary]), true),
+            (any("t", &["kyiv"], &[Title, Content]), false),
+            (any("t", &["russia"], &[Content]), true),
+            // Attributes and comments are not text.
+            (any("t", &["china"], &[Content]), false),
+            (any("t", &["iran"], &[Content]), false),
+            (any("t", &["sport"], &[Categories]), true),
+            (any("t", &["sport"], &[Title, Summary, Content]), false),
+            // Each category is matched alone.
+            (any("t", &["wang yi"], &[Categories]), false),
+            (any("t", &["jane doe"], &[Author]), true),
+            (any("t", &["jane"], &[Title]), false),
+            (any("t", &["ukraine"], &[Url]), true),
+            (any("t", &["ukraine"], &[Title]), false),
+            // The guid is not a field.
+            (
+                any("t", &["ukraine"], &[Title, Summary, Content, Author]),
+                false,
+            ),
+            (regex("t", r"\bKyiv\b", &[Summary]), true),
+            (regex("t", r"\bKyiv\b", &[Title]), false),
+            (regex("t", r"^Sport$", &[Categories]), true),
+            (regex("t", r"Text on Russia", &[Content]), true),
+            (regex("t", r"class=", &[Content]), false),
+            (regex("t", r"/world/", &[Url]), true),
+        ];
+        for (rule, expected) in cases {
+            let description = format!("{:?} in {:?}", rule.matcher, rule.fields);
+            let found = !TagRules::new(&[rule]).matching(&entry).is_empty();
+            assert_eq!(found, expected, "{description}");
+        }
+    }
+
+    #[test]
+    fn regex_runs_on_unfolded_text() {
+        let cases = [
+            (r"élection", "L'élection", true),
+            (r"élection", "L'election", false),
+            (r"(?i)ÉLECTION", "l'élection", true),
+            (r"Kyiv", "kyiv", false),
+        ];
+        for (re, title, expected) in cases {
+            let rules = TagRules::new(&[regex("t", re, &[])]);
+            let found = !rules.matching(&titled(title)).is_empty();
+            assert_eq!(found, expected, "{re:?} in {title:?}");
+        }
+    }
+
+    #[test]
+    fn matching_gives_one_tag_per_term_in_rule_order() {
+        let rules = TagRules::new(&[
+            any("Ukraine", &["Kyiv"], &[]),
+            any("Russia", &["Moscow"], &[]),
+            any("UKRAINE", &["Zelensky"], &[]),
+            any("China", &["Beijing"], &[]),
+            any("  ", &["Kyiv"], &[]),
+            any("empty", &[" ", ""], &[]),
+        ]);
+        let tags = rules.matching(&titled("Zelensky in Kyiv, Moscow replies"));
+        assert_eq!(terms(&tags), ["ukraine", "russia"]);
+        assert_eq!(tags[0].label, "Ukraine");
+        assert!(TagRules::default().matching(&titled("Kyiv")).is_empty());
+    }
+
+    #[test]
+    fn strip_html_keeps_only_text() {
+        let cases = [
+            ("<p>China</p>", " China "),
+            ("<p>a</p><p>b</p>", " a  b "),
+            (r#"<a title="x > y" href='/z'>link</a>"#, "link"),
+            (
+                "on <b>Russia</b>, <B>K</B>yiv<br/>next",
+                "on Russia, Kyiv next",
+            ),
+            ("<span class=x>a</span><div>b</div>", "a b "),
+            ("AT&amp;T &lt;3 caf&#233; caf&#xE9;", "AT&T <3 café café"),
+            ("a&nbsp;b", "a\u{a0}b"),
+            ("1 < 2 & 3 > 2", "1 < 2 & 3 > 2"),
+            ("&bogus; &#xZZ; &", "&bogus; &#xZZ; &"),
+            ("x<!-- <p>hidden</p> -->y", "x y"),
+            ("<p>unclosed", " unclosed"),
+            ("text <b", "text "),
+            ("", ""),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(strip_html(html), expected, "strip_html({html:?})");
+        }
+    }
+
+    #[test]
+    fn tags_for_unions_categories_sources_and_rules() {
+        let rules = TagRules::new(&[
+            any("Ukraine", &["Kyiv"], &[]),
+            any("World", &["Kyiv"], &[]),
+            any("Xi Jinping", &["Xi"], &[]),
+        ]);
+        let entry = Entry {
+            title: Some("Xi and Kyiv".into()),
+            categories: vec!["XI JINPING".into(), "Europe".into(), " ".into()],
+            ..Entry::default()
+        };
+        // (source tags, expected terms, expected labels)
+        let cases: &[(&[&str], &[&str], &[&str])] = &[
+            (
+                &[],
+                &["xi-jinping", "europe", "ukraine", "world"],
+                &["XI JINPING", "Europe", "Ukraine", "World"],
+            ),
+            (
+                &["rfi", "world"],
+                &["xi-jinping", "europe", "rfi", "world", "ukraine"],
+                &["XI JINPING", "Europe", "rfi", "world", "Ukraine"],
+            ),
+            (
+                &["europe", "", "xi_jinping"],
+                &["xi-jinping", "europe", "ukraine", "world"],
+                &["XI JINPING", "Europe", "Ukraine", "World"],
+            ),
+        ];
+        for (source_tags, expected_terms, expected_labels) in cases {
+            let source_tags: Vec<String> = source_tags.iter().map(|s| s.to_string()).collect();
+            let tags = tags_for(&entry, &source_tags, &rules);
+            assert_eq!(terms(&tags), *expected_terms, "{source_tags:?}");
+            let labels: Vec<&str> = tags.iter().map(|t| t.label.as_str()).collect();
+            assert_eq!(labels, *expected_labels, "{source_tags:?}");
+        }
+    }
 }
