@@ -1,11 +1,30 @@
 //! One shared HTTP client for every source (CONTRACT §8): conditional GET,
 //! size and time caps, redirects, bounded concurrency (global and per host).
+//!
+//! The client never follows redirects on its own: we walk the chain here so
+//! we can cap it, spot permanent moves, keep the conditional headers on every
+//! hop and be sure no `Referer` leaks. It has no cookie store, so a source
+//! cannot track us across fetches.
 
 use crate::config::DaemonConfig;
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use bytes::{Bytes, BytesMut};
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{redirect, StatusCode};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use url::Url;
+
+/// RFC 9110 §15.4 leaves the cap to the client; 5 is the contract's.
+pub const MAX_REDIRECTS: usize = 5;
+
+/// Feeds first, anything else last: some servers pick the representation by
+/// `Accept`, and a feed reader should ask for what it can read.
+const ACCEPT: &str = "application/rss+xml, application/atom+xml, application/feed+json, \
+     application/xml;q=0.9, text/xml;q=0.9, application/json;q=0.9, */*;q=0.8";
 
 /// Validators echoed byte for byte on the next request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -21,6 +40,7 @@ pub struct CacheHints {
     pub expires: Option<DateTime<Utc>>,
 }
 
+/// What a fetch that reached the server and succeeded brought back.
 #[derive(Debug)]
 pub enum Fetched {
     NotModified {
@@ -40,6 +60,7 @@ pub enum Fetched {
     },
 }
 
+/// Why a fetch failed; the scheduler backs off (or honours `retry_after`).
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("timed out")]
@@ -60,15 +81,1182 @@ pub enum FetchError {
 }
 
 /// The shared client and its concurrency bounds.
-pub struct Fetcher {}
+pub struct Fetcher {
+    client: reqwest::Client,
+    /// Whole-fetch budget: every hop of the redirect chain and the body read.
+    timeout: Duration,
+    max_body: u64,
+    /// At most `concurrency` fetches in flight in total.
+    global: Arc<Semaphore>,
+    /// At most `per_host` fetches in flight per host, keyed by the lowercased
+    /// host of the URL asked for (port ignored: it is still the same server).
+    /// The map only grows with the set of source hosts, which the config bounds.
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    per_host: usize,
+}
+
+/// What the fetcher takes from [`DaemonConfig`]; its own type so tests can
+/// build a fetcher without a whole validated config.
+#[derive(Debug, Clone)]
+struct Settings {
+    user_agent: String,
+    timeout: Duration,
+    max_body: u64,
+    concurrency: usize,
+    per_host: usize,
+}
 
 impl Fetcher {
     pub fn new(daemon: &DaemonConfig) -> Result<Fetcher, FetchError> {
-        todo!("{daemon:?}")
+        Fetcher::with_settings(Settings {
+            user_agent: daemon.user_agent.clone(),
+            timeout: daemon.timeout,
+            max_body: daemon.max_body,
+            concurrency: daemon.concurrency,
+            per_host: daemon.per_host,
+        })
+    }
+
+    fn with_settings(settings: Settings) -> Result<Fetcher, FetchError> {
+        let client = reqwest::Client::builder()
+            .user_agent(settings.user_agent)
+            .default_headers(HeaderMap::from_iter([(
+                header::ACCEPT,
+                HeaderValue::from_static(ACCEPT),
+            )]))
+            .redirect(redirect::Policy::none())
+            .referer(false)
+            .gzip(true)
+            .deflate(true)
+            .brotli(true)
+            .connect_timeout(settings.timeout)
+            .build()
+            .map_err(|e| FetchError::Other(error_chain(&e)))?;
+        Ok(Fetcher {
+            client,
+            timeout: settings.timeout,
+            max_body: settings.max_body,
+            // Zero permits would hang every fetch forever; config rejects it,
+            // this only keeps a hand-built config from deadlocking.
+            global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
+            hosts: Mutex::new(HashMap::new()),
+            per_host: settings.per_host.max(1),
+        })
     }
 
     /// Fetches `url`, holding a global and a per-host permit while it runs.
+    ///
+    /// The host permit is taken first so that a fetch queued behind a busy
+    /// host does not sit on a global permit other hosts could use. A redirect
+    /// to another host keeps the original host's permit: simple, and the
+    /// bound still holds for the hosts we are configured to poll.
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
-        todo!("{url} {validators:?}")
+        check_scheme(url)?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| FetchError::Other(format!("{url}: no host")))?;
+        let host_permits = self.host_semaphore(host);
+        let _host = host_permits
+            .acquire()
+            .await
+            .expect("per-host semaphore is never closed");
+        let _global = self
+            .global
+            .acquire()
+            .await
+            .expect("global semaphore is never closed");
+        // The timeout starts once we hold the permits: waiting in line is
+        // not the source's fault.
+        tokio::time::timeout(self.timeout, self.fetch_chain(url, validators))
+            .await
+            .unwrap_or(Err(FetchError::Timeout))
+    }
+
+    fn host_semaphore(&self, host: &str) -> Arc<Semaphore> {
+        let mut hosts = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
+    }
+
+    /// Follows up to [`MAX_REDIRECTS`] redirects, then reads the answer.
+    async fn fetch_chain(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+        let mut current = url.clone();
+        let mut redirects = 0;
+        let mut permanent = false;
+        loop {
+            let response = self
+                .request(&current, validators)
+                .send()
+                .await
+                .map_err(classify)?;
+            let status = response.status();
+            if let Some(next) = redirect_target(&current, &response)? {
+                if redirects == MAX_REDIRECTS {
+                    return Err(FetchError::TooManyRedirects);
+                }
+                redirects += 1;
+                permanent |= matches!(
+                    status,
+                    StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+                );
+                tracing::debug!(from = %current, to = %next, status = status.as_u16(), "redirect");
+                current = next;
+                continue;
+            }
+            let permanent_redirect = permanent.then(|| current.clone());
+            return self.finish(response, current, permanent_redirect).await;
+        }
+    }
+
+    /// One GET with the stored validators. They go on every hop: they were
+    /// stored from the end of the chain, which is the resource they describe.
+    fn request(&self, url: &Url, validators: &Validators) -> reqwest::RequestBuilder {
+        let mut request = self.client.get(url.clone());
+        let conditional = [
+            (header::IF_NONE_MATCH, &validators.etag),
+            (header::IF_MODIFIED_SINCE, &validators.last_modified),
+        ];
+        for (name, value) in conditional {
+            let Some(value) = value else { continue };
+            // Byte for byte, no re-quoting: RFC 9110 §13.1 compares opaque
+            // strings. A value that cannot be a header is dropped, not mangled.
+            match HeaderValue::from_bytes(value.as_bytes()) {
+                Ok(value) => request = request.header(name, value),
+                Err(_) => {
+                    tracing::debug!(header = %name, "stored validator is not a valid header value; skipped")
+                }
+            }
+        }
+        request
+    }
+
+    /// Turns the last response of the chain into a result.
+    async fn finish(
+        &self,
+        response: reqwest::Response,
+        final_url: Url,
+        permanent_redirect: Option<Url>,
+    ) -> Result<Fetched, FetchError> {
+        let status = response.status();
+        let headers = response.headers();
+        let cache = parse_cache_hints(headers);
+        if status == StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::NotModified {
+                cache,
+                permanent_redirect,
+            });
+        }
+        if !status.is_success() {
+            // Retry-After is defined for 503 and 3xx, used with 429 (RFC 6585
+            // §4); honour it wherever a server sends it.
+            let retry_after = headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| parse_retry_after(v, Utc::now()));
+            return Err(FetchError::Status {
+                status: status.as_u16(),
+                retry_after,
+            });
+        }
+        let validators = Validators {
+            etag: header_string(headers, header::ETAG),
+            last_modified: header_string(headers, header::LAST_MODIFIED),
+        };
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let bytes = read_capped(response, self.max_body).await?;
+        Ok(Fetched::Body {
+            status: status.as_u16(),
+            bytes,
+            content_type,
+            validators,
+            final_url,
+            permanent_redirect,
+            cache,
+        })
+    }
+}
+
+/// Only http and https, at the start and on every hop: a `Location` must not
+/// send us to `file:` or anything else.
+fn check_scheme(url: &Url) -> Result<(), FetchError> {
+    match url.scheme() {
+        "http" | "https" => Ok(()),
+        other => Err(FetchError::Other(format!(
+            "{url}: unsupported scheme {other}"
+        ))),
+    }
+}
+
+/// The next URL when `response` is a redirect we should follow.
+///
+/// 304 is a 3xx but the end of the road, and a 3xx without `Location`
+/// (300 Multiple Choices, say) is not followable: both end the chain.
+fn redirect_target(current: &Url, response: &reqwest::Response) -> Result<Option<Url>, FetchError> {
+    let status = response.status();
+    if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+        return Ok(None);
+    }
+    let Some(location) = response.headers().get(header::LOCATION) else {
+        return Ok(None);
+    };
+    // RFC 9110 §10.2.2: Location may be relative to the request URL. Raw
+    // non-ASCII bytes are taken as UTF-8 and percent-encoded by `join`.
+    let location = String::from_utf8_lossy(location.as_bytes());
+    let next = current
+        .join(location.trim())
+        .map_err(|e| FetchError::Other(format!("bad redirect Location {location:?}: {e}")))?;
+    check_scheme(&next)?;
+    Ok(Some(next))
+}
+
+/// A header as a string when it is valid UTF-8. A non-UTF-8 validator is
+/// dropped rather than altered: echoing a mangled one would never match.
+fn header_string(headers: &HeaderMap, name: HeaderName) -> Option<String> {
+    let value = headers.get(name)?;
+    String::from_utf8(value.as_bytes().to_vec()).ok()
+}
+
+/// Streams the (decoded) body, giving up as soon as it would pass `max_body`
+/// so a gzip bomb or an endless body never costs more than `max_body` bytes.
+async fn read_capped(response: reqwest::Response, max_body: u64) -> Result<Bytes, FetchError> {
+    // Only known for unencoded bodies (reqwest drops it when it decodes);
+    // when it already says too much, do not read at all.
+    if response.content_length().is_some_and(|len| len > max_body) {
+        return Err(FetchError::TooLarge(max_body));
+    }
+    let capacity = response.content_length().unwrap_or(0).min(max_body);
+    let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    let mut stream = response.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(classify)?;
+        if (body.len() + chunk.len()) as u64 > max_body {
+            return Err(FetchError::TooLarge(max_body));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Sorts a reqwest error into the kinds the scheduler treats differently.
+fn classify(error: reqwest::Error) -> FetchError {
+    if error.is_timeout() {
+        FetchError::Timeout
+    } else if error.is_connect() {
+        FetchError::Connect(error_chain(&error))
+    } else {
+        FetchError::Other(error_chain(&error))
+    }
+}
+
+/// The causes of `error`, outermost first, without repeats, kept short for
+/// logs and the `sources` table. reqwest's own top line only restates the
+/// URL, so it is used only when there is no cause.
+fn error_chain(error: &reqwest::Error) -> String {
+    const MAX_LEN: usize = 200;
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause = std::error::Error::source(error);
+    while let Some(err) = cause {
+        let text = err.to_string();
+        if !parts.iter().any(|p| p == &text) {
+            parts.push(text);
+        }
+        cause = err.source();
+    }
+    let mut message = if parts.is_empty() {
+        error.to_string()
+    } else {
+        parts.join(": ")
+    };
+    if message.len() > MAX_LEN {
+        let cut = (0..=MAX_LEN)
+            .rev()
+            .find(|&i| message.is_char_boundary(i))
+            .unwrap_or(0);
+        message.truncate(cut);
+        message.push('…');
+    }
+    message
+}
+
+/// Parses `Retry-After` (RFC 9110 §10.2.3): delta-seconds or an HTTP-date,
+/// as an absolute UTC time. A date in the past is returned as is (it means
+/// "now"); anything else unparsable is `None`.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        // An absurd delay still means "much later"; clamp it into chrono's
+        // range instead of dropping it. The scheduler applies its own cap.
+        const CLAMP: i64 = 100 * 365 * 24 * 3600;
+        let seconds = value.parse::<i64>().unwrap_or(CLAMP).min(CLAMP);
+        return now.checked_add_signed(TimeDelta::seconds(seconds));
+    }
+    parse_http_date(value)
+}
+
+/// Reads `Cache-Control: max-age` and `Expires` (RFC 9111 §5.2, §5.3).
+///
+/// These are hints for polling politeness, not a cache: `max-age` is kept
+/// even beside `no-cache`/`no-store` (those are about storing responses,
+/// which we do not do), `s-maxage` is ignored (we are not a shared cache),
+/// and `Age` is subtracted so a response served stale-ish by a CDN does not
+/// push the next poll too far. Both fields are returned; RFC 9111 says
+/// `max-age` wins over `Expires`, which the caller applies.
+pub fn parse_cache_hints(headers: &HeaderMap) -> CacheHints {
+    let max_age = headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(parse_max_age)
+        .map(|max_age| {
+            let age = headers
+                .get(header::AGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0);
+            Duration::from_secs(max_age.saturating_sub(age))
+        });
+    // An invalid Expires (such as "0") means "already expired" (§5.3): no floor.
+    let expires = headers
+        .get(header::EXPIRES)
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_http_date);
+    CacheHints { max_age, expires }
+}
+
+/// The `max-age` directive of one `Cache-Control` value, in seconds.
+/// Directive names are case-insensitive and the argument may be quoted
+/// (RFC 9111 §5.2).
+pub fn parse_max_age(cache_control: &str) -> Option<u64> {
+    cache_control.split(',').find_map(|directive| {
+        let (name, value) = directive.split_once('=')?;
+        if !name.trim().eq_ignore_ascii_case("max-age") {
+            return None;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        // §1.2.2: a delta-seconds too large to represent means "a long time".
+        Some(value.parse::<u64>().unwrap_or(u64::from(u32::MAX)))
+    })
+}
+
+/// An HTTP-date in any of the three forms RFC 9110 §5.6.7 says to accept.
+fn parse_http_date(value: &str) -> Option<DateTime<Utc>> {
+    httpdate::parse_http_date(value.trim())
+        .ok()
+        .map(DateTime::<Utc>::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap as AxHeaderMap, Uri};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use axum::Router;
+    use futures_util::stream;
+    use std::convert::Infallible;
+    use std::io::Write;
+    use std::net::SocketAddr;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+    use tokio::net::TcpListener;
+
+    const MIB: u64 = 1024 * 1024;
+    const USER_AGENT: &str = "tributary-test/0.1 (+http://127.0.0.1/)";
+
+    fn settings() -> Settings {
+        Settings {
+            user_agent: USER_AGENT.to_owned(),
+            timeout: Duration::from_secs(10),
+            max_body: MIB,
+            concurrency: 4,
+            per_host: 2,
+        }
+    }
+
+    fn fetcher(tweak: impl FnOnce(&mut Settings)) -> Fetcher {
+        let mut settings = settings();
+        tweak(&mut settings);
+        Fetcher::with_settings(settings).unwrap()
+    }
+
+    /// Serves `router` on a fresh loopback port until the test ends.
+    async fn serve(router: Router) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        addr
+    }
+
+    fn url(addr: SocketAddr, path: &str) -> Url {
+        Url::parse(&format!("http://{addr}{path}")).unwrap()
+    }
+
+    /// Every request's path and headers, in arrival order.
+    type Seen = Arc<Mutex<Vec<(String, AxHeaderMap)>>>;
+
+    fn record(seen: &Seen, uri: &Uri, headers: &AxHeaderMap) {
+        seen.lock()
+            .unwrap()
+            .push((uri.to_string(), headers.clone()));
+    }
+
+    fn body_of(fetched: Fetched) -> Bytes {
+        match fetched {
+            Fetched::Body { bytes, .. } => bytes,
+            other => panic!("expected a body, got {other:?}"),
+        }
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    // An opaque, weak ETag with a space in it: it must come back untouched.
+    const ETAG: &str = r#"W/"a b""#;
+    const LAST_MODIFIED: &str = "Wed, 21 Oct 2015 07:28:00 GMT";
+
+    async fn conditional(State(seen): State<Seen>, uri: Uri, headers: AxHeaderMap) -> Response {
+        record(&seen, &uri, &headers);
+        let matches = headers
+            .get(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.as_bytes() == ETAG.as_bytes());
+        if matches {
+            return (
+                StatusCode::NOT_MODIFIED,
+                [(header::CACHE_CONTROL, "public, max-age=60")],
+            )
+                .into_response();
+        }
+        (
+            [
+                (header::ETAG, ETAG),
+                (header::LAST_MODIFIED, LAST_MODIFIED),
+                (header::CONTENT_TYPE, "application/rss+xml; charset=UTF-8"),
+            ],
+            "<rss/>",
+        )
+            .into_response()
+    }
+
+    #[tokio::test]
+    async fn conditional_get_echoes_validators_byte_for_byte_and_gets_not_modified() {
+        let seen = Seen::default();
+        let addr = serve(
+            Router::new()
+                .route("/feed", get(conditional))
+                .with_state(seen.clone()),
+        )
+        .await;
+        let fetcher = fetcher(|_| {});
+        let feed = url(addr, "/feed");
+
+        let first = fetcher.fetch(&feed, &Validators::default()).await.unwrap();
+        let Fetched::Body {
+            status,
+            bytes,
+            content_type,
+            validators,
+            final_url,
+            permanent_redirect,
+            ..
+        } = first
+        else {
+            panic!("expected a body, got {first:?}");
+        };
+        assert_eq!(status, 200);
+        assert_eq!(&bytes[..], b"<rss/>");
+        assert_eq!(
+            content_type.as_deref(),
+            Some("application/rss+xml; charset=UTF-8")
+        );
+        assert_eq!(validators.etag.as_deref(), Some(ETAG));
+        assert_eq!(validators.last_modified.as_deref(), Some(LAST_MODIFIED));
+        assert_eq!(final_url, feed);
+        assert_eq!(permanent_redirect, None);
+
+        let second = fetcher.fetch(&feed, &validators).await.unwrap();
+        let Fetched::NotModified {
+            cache,
+            permanent_redirect,
+        } = second
+        else {
+            panic!("expected 304, got {second:?}");
+        };
+        assert_eq!(cache.max_age, Some(Duration::from_secs(60)));
+        assert_eq!(permanent_redirect, None);
+
+        let seen = seen.lock().unwrap();
+        assert!(seen[0].1.get(header::IF_NONE_MATCH).is_none());
+        assert!(seen[0].1.get(header::IF_MODIFIED_SINCE).is_none());
+        assert_eq!(seen[1].1[header::IF_NONE_MATCH].as_bytes(), ETAG.as_bytes());
+        assert_eq!(
+            seen[1].1[header::IF_MODIFIED_SINCE].as_bytes(),
+            LAST_MODIFIED.as_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stored_validator_that_is_not_a_header_value_is_skipped() {
+        let seen = Seen::default();
+        let addr = serve(
+            Router::new()
+                .route("/feed", get(conditional))
+                .with_state(seen.clone()),
+        )
+        .await;
+        let validators = Validators {
+            etag: Some("\"bad\nvalue\"".to_owned()),
+            last_modified: Some(LAST_MODIFIED.to_owned()),
+        };
+        let fetched = fetcher(|_| {})
+            .fetch(&url(addr, "/feed"), &validators)
+            .await
+            .unwrap();
+        assert_eq!(&body_of(fetched)[..], b"<rss/>");
+        let seen = seen.lock().unwrap();
+        assert!(seen[0].1.get(header::IF_NONE_MATCH).is_none());
+        assert_eq!(
+            seen[0].1[header::IF_MODIFIED_SINCE].as_bytes(),
+            LAST_MODIFIED.as_bytes()
+        );
+    }
+
+    #[tokio::test]
+    async fn compressed_bodies_are_asked_for_and_decoded() {
+        let seen = Seen::default();
+        let plain = "<feed>".repeat(1000);
+        let gzipped = gzip(plain.as_bytes());
+        let deflated = {
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(plain.as_bytes()).unwrap();
+            encoder.finish().unwrap()
+        };
+        let router = Router::new()
+            .route(
+                "/gzip",
+                get(
+                    move |State(seen): State<Seen>, uri: Uri, headers: AxHeaderMap| async move {
+                        record(&seen, &uri, &headers);
+                        ([(header::CONTENT_ENCODING, "gzip")], gzipped)
+                    },
+                ),
+            )
+            .route(
+                "/deflate",
+                get(|| async move { ([(header::CONTENT_ENCODING, "deflate")], deflated) }),
+            )
+            .with_state(seen.clone());
+        let addr = serve(router).await;
+        let fetcher = fetcher(|_| {});
+
+        let bytes = body_of(
+            fetcher
+                .fetch(&url(addr, "/gzip"), &Validators::default())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(&bytes[..], plain.as_bytes());
+        let bytes = body_of(
+            fetcher
+                .fetch(&url(addr, "/deflate"), &Validators::default())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(&bytes[..], plain.as_bytes());
+
+        let seen = seen.lock().unwrap();
+        let accepted = seen[0].1[header::ACCEPT_ENCODING]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for coding in ["gzip", "deflate", "br"] {
+            assert!(
+                accepted.contains(coding),
+                "{coding} missing from {accepted:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gzip_bomb_is_cut_at_max_body_counting_decompressed_bytes() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; MIB as usize];
+        for _ in 0..64 {
+            encoder.write_all(&zeros).unwrap();
+        }
+        let bomb = encoder.finish().unwrap();
+        // Small on the wire: only decompressed counting can catch it.
+        assert!((bomb.len() as u64) < MIB, "bomb is {} bytes", bomb.len());
+        let router = Router::new().route(
+            "/bomb",
+            get(move || async move { ([(header::CONTENT_ENCODING, "gzip")], bomb) }),
+        );
+        let addr = serve(router).await;
+        let fetcher = fetcher(|s| s.max_body = MIB);
+        let result = fetcher
+            .fetch(&url(addr, "/bomb"), &Validators::default())
+            .await;
+        assert!(
+            matches!(result, Err(FetchError::TooLarge(MIB))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_endless_chunked_body_is_cut_at_max_body() {
+        let router = Router::new().route(
+            "/endless",
+            get(|| async {
+                let chunk = Bytes::from_static(&[b'x'; 8192]);
+                Body::from_stream(stream::repeat_with(move || {
+                    Ok::<_, Infallible>(chunk.clone())
+                }))
+            }),
+        );
+        let addr = serve(router).await;
+        let fetcher = fetcher(|s| s.max_body = 256 * 1024);
+        let result = fetcher
+            .fetch(&url(addr, "/endless"), &Validators::default())
+            .await;
+        assert!(
+            matches!(result, Err(FetchError::TooLarge(262_144))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_of_exactly_max_body_passes_and_one_byte_more_does_not() {
+        const MAX: u64 = 10_000;
+        // Chunked, so the streaming check decides, not Content-Length.
+        fn chunked(len: usize) -> Body {
+            let half = Bytes::from(vec![b'x'; len / 2]);
+            let rest = Bytes::from(vec![b'y'; len - len / 2]);
+            Body::from_stream(stream::iter([Ok::<_, Infallible>(half), Ok(rest)]))
+        }
+        let router = Router::new()
+            .route("/exact", get(|| async { chunked(MAX as usize) }))
+            .route("/over", get(|| async { chunked(MAX as usize + 1) }))
+            .route(
+                "/over-with-length",
+                get(|| async { vec![b'z'; MAX as usize + 1] }),
+            );
+        let addr = serve(router).await;
+        let fetcher = fetcher(|s| s.max_body = MAX);
+        let none = Validators::default();
+
+        let bytes = body_of(fetcher.fetch(&url(addr, "/exact"), &none).await.unwrap());
+        assert_eq!(bytes.len() as u64, MAX);
+        for path in ["/over", "/over-with-length"] {
+            let result = fetcher.fetch(&url(addr, path), &none).await;
+            assert!(
+                matches!(result, Err(FetchError::TooLarge(MAX))),
+                "{path}: {result:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_times_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket); // accept, read nothing, say nothing
+            }
+        });
+        let fetcher = fetcher(|s| s.timeout = Duration::from_millis(500));
+        let started = Instant::now();
+        let result = fetcher.fetch(&url(addr, "/"), &Validators::default()).await;
+        assert!(matches!(result, Err(FetchError::Timeout)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stalls_after_the_headers_times_out() {
+        let router = Router::new().route(
+            "/stall",
+            get(|| async {
+                let first =
+                    stream::once(async { Ok::<_, Infallible>(Bytes::from_static(b"<rss>")) });
+                Body::from_stream(first.chain(stream::pending()))
+            }),
+        );
+        let addr = serve(router).await;
+        let fetcher = fetcher(|s| s.timeout = Duration::from_millis(500));
+        let started = Instant::now();
+        let result = fetcher
+            .fetch(&url(addr, "/stall"), &Validators::default())
+            .await;
+        assert!(matches!(result, Err(FetchError::Timeout)), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    fn redirect(status: StatusCode, location: &str) -> Response {
+        (status, [(header::LOCATION, location.to_owned())]).into_response()
+    }
+
+    fn redirect_router(hits: Arc<AtomicUsize>) -> Router {
+        Router::new()
+            .route(
+                "/moved",
+                get(|| async { redirect(StatusCode::MOVED_PERMANENTLY, "/hop") }),
+            )
+            .route(
+                "/hop",
+                get(|| async { redirect(StatusCode::FOUND, "final?x=1") }),
+            )
+            .route(
+                "/temp",
+                get(|| async { redirect(StatusCode::TEMPORARY_REDIRECT, "/final") }),
+            )
+            .route("/final", get(|| async { "done" }))
+            .route(
+                "/chain/{n}",
+                get(|Path(n): Path<usize>| async move {
+                    if n == 0 {
+                        "end".into_response()
+                    } else {
+                        redirect(StatusCode::FOUND, &format!("/chain/{}", n - 1))
+                    }
+                }),
+            )
+            .route(
+                "/loop",
+                get(move || async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    redirect(StatusCode::FOUND, "/loop")
+                }),
+            )
+            .route(
+                "/evil",
+                get(|| async { redirect(StatusCode::FOUND, "file:///etc/passwd") }),
+            )
+    }
+
+    #[tokio::test]
+    async fn redirects_are_followed_and_a_301_is_reported_as_permanent() {
+        let addr = serve(redirect_router(Arc::default())).await;
+        let fetcher = fetcher(|_| {});
+        let none = Validators::default();
+
+        // 301 then 302 with a relative Location: the query is the server's own.
+        let fetched = fetcher.fetch(&url(addr, "/moved"), &none).await.unwrap();
+        let Fetched::Body {
+            bytes,
+            final_url,
+            permanent_redirect,
+            ..
+        } = fetched
+        else {
+            panic!("expected a body, got {fetched:?}");
+        };
+        assert_eq!(&bytes[..], b"done");
+        assert_eq!(final_url, url(addr, "/final?x=1"));
+        assert_eq!(permanent_redirect, Some(url(addr, "/final?x=1")));
+
+        let fetched = fetcher.fetch(&url(addr, "/temp"), &none).await.unwrap();
+        let Fetched::Body {
+            final_url,
+            permanent_redirect,
+            ..
+        } = fetched
+        else {
+            panic!("expected a body, got {fetched:?}");
+        };
+        assert_eq!(final_url, url(addr, "/final"));
+        assert_eq!(permanent_redirect, None);
+    }
+
+    #[tokio::test]
+    async fn five_redirects_are_followed_and_the_sixth_is_refused() {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let addr = serve(redirect_router(hits.clone())).await;
+        let fetcher = fetcher(|_| {});
+        let none = Validators::default();
+
+        let bytes = body_of(fetcher.fetch(&url(addr, "/chain/5"), &none).await.unwrap());
+        assert_eq!(&bytes[..], b"end");
+        let result = fetcher.fetch(&url(addr, "/chain/6"), &none).await;
+        assert!(
+            matches!(result, Err(FetchError::TooManyRedirects)),
+            "{result:?}"
+        );
+
+        let result = fetcher.fetch(&url(addr, "/loop"), &none).await;
+        assert!(
+            matches!(result, Err(FetchError::TooManyRedirects)),
+            "{result:?}"
+        );
+        assert_eq!(hits.load(Ordering::SeqCst), 1 + MAX_REDIRECTS);
+    }
+
+    #[tokio::test]
+    async fn a_redirect_to_a_non_http_scheme_is_refused() {
+        let addr = serve(redirect_router(Arc::default())).await;
+        let result = fetcher(|_| {})
+            .fetch(&url(addr, "/evil"), &Validators::default())
+            .await;
+        assert!(matches!(result, Err(FetchError::Other(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn error_statuses_carry_retry_after_as_an_absolute_time() {
+        let router = Router::new()
+            .route(
+                "/busy",
+                get(|| async {
+                    (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [(header::RETRY_AFTER, "120")],
+                    )
+                }),
+            )
+            .route(
+                "/down",
+                get(|| async {
+                    (
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        [(header::RETRY_AFTER, "Wed, 21 Oct 2037 07:28:00 GMT")],
+                    )
+                }),
+            )
+            .route("/gone", get(|| async { StatusCode::GONE }));
+        let addr = serve(router).await;
+        let fetcher = fetcher(|_| {});
+        let none = Validators::default();
+
+        let before = Utc::now();
+        let result = fetcher.fetch(&url(addr, "/busy"), &none).await;
+        let after = Utc::now();
+        let Err(FetchError::Status {
+            status: 429,
+            retry_after: Some(at),
+        }) = result
+        else {
+            panic!("expected 429 with Retry-After, got {result:?}");
+        };
+        assert!(at >= before + TimeDelta::seconds(120) && at <= after + TimeDelta::seconds(120));
+
+        let result = fetcher.fetch(&url(addr, "/down"), &none).await;
+        let expected = DateTime::parse_from_rfc3339("2037-10-21T07:28:00Z").unwrap();
+        assert!(
+            matches!(result, Err(FetchError::Status { status: 503, retry_after: Some(at) }) if at == expected),
+            "{result:?}"
+        );
+
+        let result = fetcher.fetch(&url(addr, "/gone"), &none).await;
+        assert!(
+            matches!(
+                result,
+                Err(FetchError::Status {
+                    status: 410,
+                    retry_after: None
+                })
+            ),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_content_is_an_empty_body() {
+        let addr =
+            serve(Router::new().route("/empty", get(|| async { StatusCode::NO_CONTENT }))).await;
+        let fetched = fetcher(|_| {})
+            .fetch(&url(addr, "/empty"), &Validators::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&fetched, Fetched::Body { status: 204, bytes, .. } if bytes.is_empty()),
+            "{fetched:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error_with_its_cause() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let target = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let result = fetcher(|_| {}).fetch(&target, &Validators::default()).await;
+        let Err(FetchError::Connect(message)) = result else {
+            panic!("expected a connect error, got {result:?}");
+        };
+        assert!(message.to_lowercase().contains("refused"), "{message}");
+        assert!(message.len() <= 210, "{message}");
+    }
+
+    #[tokio::test]
+    async fn only_http_and_https_are_fetched() {
+        let result = fetcher(|_| {})
+            .fetch(
+                &Url::parse("file:///etc/passwd").unwrap(),
+                &Validators::default(),
+            )
+            .await;
+        assert!(matches!(result, Err(FetchError::Other(_))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn requests_carry_our_user_agent_and_no_cookie_referer_or_extra_query() {
+        let seen = Seen::default();
+        let router = Router::new()
+            .route(
+                "/start",
+                get(
+                    |State(seen): State<Seen>, uri: Uri, headers: AxHeaderMap| async move {
+                        record(&seen, &uri, &headers);
+                        (
+                            StatusCode::FOUND,
+                            [
+                                (header::SET_COOKIE, "session=abc; Path=/"),
+                                (header::LOCATION, "/end"),
+                            ],
+                        )
+                    },
+                ),
+            )
+            .route(
+                "/end",
+                get(
+                    |State(seen): State<Seen>, uri: Uri, headers: AxHeaderMap| async move {
+                        record(&seen, &uri, &headers);
+                        ([(header::SET_COOKIE, "again=1; Path=/")], "ok")
+                    },
+                ),
+            )
+            .with_state(seen.clone());
+        let addr = serve(router).await;
+        let fetcher = fetcher(|_| {});
+        for _ in 0..2 {
+            fetcher
+                .fetch(&url(addr, "/start"), &Validators::default())
+                .await
+                .unwrap();
+        }
+
+        let seen = seen.lock().unwrap();
+        let paths: Vec<&str> = seen.iter().map(|(path, _)| path.as_str()).collect();
+        assert_eq!(paths, ["/start", "/end", "/start", "/end"]);
+        for (path, headers) in seen.iter() {
+            assert_eq!(headers[header::USER_AGENT], USER_AGENT, "{path}");
+            assert!(headers.get(header::COOKIE).is_none(), "{path}: {headers:?}");
+            assert!(
+                headers.get(header::REFERER).is_none(),
+                "{path}: {headers:?}"
+            );
+        }
+    }
+
+    /// Counts requests in flight; each one waits at a barrier for `meet`
+    /// others (bounded by a timeout), so overlap is forced when allowed and
+    /// measured, not inferred from timings.
+    #[derive(Clone)]
+    struct Overlap {
+        in_flight: Arc<AtomicUsize>,
+        most: Arc<AtomicUsize>,
+        barrier: Arc<tokio::sync::Barrier>,
+        wait: Duration,
+    }
+
+    async fn overlapping(State(overlap): State<Overlap>) -> &'static str {
+        let now = overlap.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        overlap.most.fetch_max(now, Ordering::SeqCst);
+        let _ = tokio::time::timeout(overlap.wait, overlap.barrier.wait()).await;
+        overlap.in_flight.fetch_sub(1, Ordering::SeqCst);
+        "ok"
+    }
+
+    /// The most requests the server saw at once when two are fetched
+    /// together. `wait` only has to be long when overlap is expected: the
+    /// bound itself never depends on it.
+    async fn most_in_flight(wait: Duration, tweak: impl FnOnce(&mut Settings)) -> usize {
+        let overlap = Overlap {
+            in_flight: Arc::default(),
+            most: Arc::default(),
+            barrier: Arc::new(tokio::sync::Barrier::new(2)),
+            wait,
+        };
+        let addr = serve(
+            Router::new()
+                .route("/", get(overlapping))
+                .with_state(overlap.clone()),
+        )
+        .await;
+        let fetcher = fetcher(tweak);
+        let (target, none) = (url(addr, "/"), Validators::default());
+        let (a, b) = tokio::join!(fetcher.fetch(&target, &none), fetcher.fetch(&target, &none));
+        a.unwrap();
+        b.unwrap();
+        overlap.most.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test]
+    async fn per_host_and_global_limits_bound_fetches_in_flight() {
+        let (long, short) = (Duration::from_secs(5), Duration::from_millis(200));
+        // Control: with room for two, the two fetches do overlap.
+        assert_eq!(most_in_flight(long, |s| s.per_host = 2).await, 2);
+        assert_eq!(most_in_flight(short, |s| s.per_host = 1).await, 1);
+        let global_only = |s: &mut Settings| {
+            s.per_host = 2;
+            s.concurrency = 1;
+        };
+        assert_eq!(most_in_flight(short, global_only).await, 1);
+    }
+
+    #[tokio::test]
+    async fn fetcher_new_takes_its_limits_from_daemon_config() {
+        let daemon = DaemonConfig {
+            database: "sqlite::memory:".to_owned(),
+            listen: "127.0.0.1:0".to_owned(),
+            base_url: Url::parse("http://127.0.0.1/").unwrap(),
+            schedule: crate::config::Schedule::parse("0 * * * * *").unwrap(),
+            concurrency: 4,
+            per_host: 2,
+            timeout: Duration::from_secs(10),
+            max_body: 100,
+            retention: Duration::from_secs(86_400),
+            user_agent: "tributary/9.9 (+http://127.0.0.1/)".to_owned(),
+            author: "tributary".to_owned(),
+            log_level: None,
+            respect_cache_headers: true,
+        };
+        let seen = Seen::default();
+        let router = Router::new()
+            .route(
+                "/small",
+                get(
+                    |State(seen): State<Seen>, uri: Uri, headers: AxHeaderMap| async move {
+                        record(&seen, &uri, &headers);
+                        "x".repeat(100)
+                    },
+                ),
+            )
+            .route("/big", get(|| async { "x".repeat(101) }))
+            .with_state(seen.clone());
+        let addr = serve(router).await;
+        let fetcher = Fetcher::new(&daemon).unwrap();
+        let none = Validators::default();
+
+        body_of(fetcher.fetch(&url(addr, "/small"), &none).await.unwrap());
+        let result = fetcher.fetch(&url(addr, "/big"), &none).await;
+        assert!(
+            matches!(result, Err(FetchError::TooLarge(100))),
+            "{result:?}"
+        );
+        assert_eq!(
+            seen.lock().unwrap()[0].1[header::USER_AGENT],
+            "tributary/9.9 (+http://127.0.0.1/)"
+        );
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_all_three_http_date_forms() {
+        let now = DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let date = |s: &str| Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc));
+        let cases = [
+            ("120", date("2025-01-01T00:02:00Z")),
+            (" 0 ", Some(now)),
+            (
+                "Wed, 21 Oct 2037 07:28:00 GMT",
+                date("2037-10-21T07:28:00Z"),
+            ),
+            (
+                "Wednesday, 21-Oct-37 07:28:00 GMT",
+                date("2037-10-21T07:28:00Z"),
+            ),
+            ("Wed Oct 21 07:28:00 2037", date("2037-10-21T07:28:00Z")),
+            // In the past: returned as is, it just means "now".
+            (
+                "Sun, 06 Nov 1994 08:49:37 GMT",
+                date("1994-11-06T08:49:37Z"),
+            ),
+            ("-5", None),
+            ("1.5", None),
+            ("+5", None),
+            ("soon", None),
+            ("", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_retry_after(value, now), expected, "{value:?}");
+        }
+        let far = parse_retry_after("99999999999999999999999", now).unwrap();
+        assert!(far > now + TimeDelta::days(365 * 50));
+    }
+
+    #[test]
+    fn max_age_is_read_from_cache_control() {
+        let cases = [
+            ("max-age=60", Some(60)),
+            ("public, MAX-AGE=300, must-revalidate", Some(300)),
+            ("max-age=\"90\"", Some(90)),
+            ("no-store, max-age=30", Some(30)),
+            ("s-maxage=600", None),
+            ("max-age=", None),
+            ("max-age=-1", None),
+            ("max-age=soon", None),
+            ("no-cache", None),
+            ("max-age=99999999999999999999999", Some(u64::from(u32::MAX))),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(parse_max_age(value), expected, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn cache_hints_subtract_age_and_read_expires() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::CACHE_CONTROL, HeaderValue::from_static("public"));
+        headers.append(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=600"),
+        );
+        headers.insert(header::AGE, HeaderValue::from_static("100"));
+        headers.insert(
+            header::EXPIRES,
+            HeaderValue::from_static("Thu, 01 Dec 2033 16:00:00 GMT"),
+        );
+        let hints = parse_cache_hints(&headers);
+        assert_eq!(hints.max_age, Some(Duration::from_secs(500)));
+        assert_eq!(
+            hints.expires,
+            Some(
+                DateTime::parse_from_rfc3339("2033-12-01T16:00:00Z")
+                    .unwrap()
+                    .with_timezone(&Utc)
+            )
+        );
+
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("max-age=60"),
+        );
+        headers.insert(header::AGE, HeaderValue::from_static("120"));
+        headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
+        let hints = parse_cache_hints(&headers);
+        assert_eq!(hints.max_age, Some(Duration::ZERO));
+        assert_eq!(hints.expires, None);
+
+        assert_eq!(parse_cache_hints(&HeaderMap::new()), CacheHints::default());
     }
 }
