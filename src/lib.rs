@@ -10,11 +10,24 @@
 //! - [`dedup`]: canonical URLs and article identity keys.
 //! - [`store`]: SQLite (and PostgreSQL) persistence behind one interface.
 //! - [`publish`]: merged views rendered as Atom and JSON Feed.
+//! - [`scheduler`]: cron, spreading, backoff, leases, bounded fan-out.
+//! - [`pipeline`]: one source refresh: fetch -> parse -> tag -> dedup -> store.
+//! - [`server`]: the axum routes.
+//! - [`app`]: `Application::build` / `run_until_stopped`, used by `run` and tests.
+//! - [`cli`], [`shutdown`], [`telemetry`]: the binary's edges.
 
+pub mod app;
+pub mod cli;
 pub mod config;
 pub mod dedup;
 pub mod fetch;
 pub mod model;
 pub mod parse;
+pub mod pipeline;
 pub mod publish;
+pub mod scheduler;
+pub mod server;
+pub mod shutdown;
+pub mod store;
 pub mod tag;
+pub mod telemetry;

@@ -23,3 +23,163 @@ pub struct FeedView {
     /// Generator version string.
     pub generator_version: String,
 }
+
+use crate::model::{Cursor, Filter};
+use crate::store::{Store, StoreError};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Atom,
+    Json,
+}
+
+impl Format {
+    /// From a file extension in a route (`x.atom`, `x.json`).
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext {
+            "atom" => Some(Format::Atom),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Atom => "atom",
+            Format::Json => "json",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Atom => "application/atom+xml; charset=utf-8",
+            Format::Json => "application/feed+json; charset=utf-8",
+        }
+    }
+}
+
+/// What to render: a merged view and where it lives.
+#[derive(Debug, Clone)]
+pub struct ViewRequest {
+    pub title: String,
+    /// Route path without extension, e.g. `/feeds/world` or `/feed`.
+    pub path: String,
+    /// The query that selects this view, canonical (sorted, no cursor).
+    pub query: Vec<(String, String)>,
+    pub filter: Filter,
+    pub before: Option<Cursor>,
+    pub limit: u32,
+    pub format: Format,
+}
+
+/// Static facts of this instance that every view carries.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// `base_url` without a trailing slash.
+    pub base_url: String,
+    pub author: String,
+}
+
+/// A rendered page and its validators.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: String,
+    /// Strong validator of the exact body (quoted).
+    pub etag: String,
+    pub last_modified: DateTime<Utc>,
+}
+
+/// Reads one page of the view and renders it.
+pub async fn render(
+    store: &Store,
+    site: &Site,
+    request: &ViewRequest,
+) -> Result<Rendered, StoreError> {
+    let page = store
+        .page(&request.filter, request.before, request.limit)
+        .await?;
+    let updated = match page.articles.iter().map(|a| a.updated).max() {
+        Some(updated) => updated,
+        None => store.created_at().await?,
+    };
+    let ext = request.format.extension();
+    let url_with = |extra: Option<(&str, String)>| {
+        let mut query = request.query.clone();
+        if let Some((k, v)) = extra {
+            query.push((k.to_string(), v));
+        }
+        let mut url = format!("{}{}.{ext}", site.base_url, request.path);
+        if !query.is_empty() {
+            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(query.iter())
+                .finish();
+            url.push('?');
+            url.push_str(&encoded);
+        }
+        url
+    };
+    let view = FeedView {
+        id: url_with(None),
+        title: request.title.clone(),
+        self_url: url_with(request.before.map(|c| ("before", encode_cursor(c)))),
+        alternate_url: format!("{}/", site.base_url),
+        next_url: page
+            .next
+            .map(|c| url_with(Some(("before", encode_cursor(c))))),
+        author: site.author.clone(),
+        updated,
+        generator_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let body = match request.format {
+        Format::Atom => atom::render(&view, &page.articles),
+        Format::Json => json::render(&view, &page.articles),
+    };
+    let digest = Sha256::digest(body.as_bytes());
+    let etag = format!("\"{}\"", hex_prefix(&digest, 16));
+    Ok(Rendered {
+        body,
+        etag,
+        last_modified: updated,
+    })
+}
+
+fn hex_prefix(bytes: &[u8], n: usize) -> String {
+    bytes.iter().take(n).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The opaque `before=` value of RFC 5005 paging.
+pub fn encode_cursor(cursor: Cursor) -> String {
+    let raw = format!("{}.{}", cursor.published.timestamp_micros(), cursor.id);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+pub fn decode_cursor(value: &str) -> Option<Cursor> {
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (published, id) = raw.split_once('.')?;
+    Some(Cursor {
+        published: DateTime::from_timestamp_micros(published.parse().ok()?)?,
+        id: id.parse().ok()?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_rejected() {
+        let cursor = Cursor {
+            published: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: 42,
+        };
+        assert_eq!(decode_cursor(&encode_cursor(cursor)), Some(cursor));
+        for bad in ["", "!!!", "bm90LWEtY3Vyc29y", "MTIz"] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! One source refresh, top to bottom: fetch -> parse -> tag -> dedup ->
+//! store, and what the scheduler must know about the next one.
+
+use crate::config::{Config, SourceConfig};
+use crate::dedup;
+use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
+use crate::model::{NewArticle, ParsedFeed};
+use crate::parse::{self, ParseError};
+use crate::scheduler;
+use crate::store::{Claimed, FetchRecord, IngestStats, Store, StoreError};
+use crate::tag::{self, TagRules};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::time::Duration;
+use url::Url;
+
+/// Everything a refresh needs, built once from the config.
+pub struct Pipeline {
+    store: Store,
+    fetcher: Fetcher,
+    rules: TagRules,
+    sources: HashMap<String, SourceConfig>,
+    respect_cache_headers: bool,
+}
+
+/// What one refresh did, for logs and `tributary fetch`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshReport {
+    pub source: String,
+    pub status: Option<u16>,
+    pub outcome: Outcome,
+    pub next_fetch_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Ingested { entries: usize, stats: IngestStats },
+    NotModified,
+    Failed(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("fetch: {0}")]
+    Fetch(#[from] FetchError),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Pipeline {
+    pub fn new(config: &Config, store: Store) -> Result<Pipeline, PipelineError> {
+        Ok(Pipeline {
+            store,
+            fetcher: Fetcher::new(&config.daemon)?,
+            rules: TagRules::new(&config.tag_rules),
+            sources: config
+                .sources
+                .iter()
+                .map(|s| (s.name.clone(), s.clone()))
+                .collect(),
+            respect_cache_headers: config.daemon.respect_cache_headers,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Refreshes one claimed source and records the outcome. Failures of the
+    /// source are part of the report; only a failing database is an error.
+    #[tracing::instrument(name = "refresh", skip_all, fields(source = %claimed.name, url = %claimed.url))]
+    pub async fn refresh_source(&self, claimed: &Claimed) -> Result<RefreshReport, StoreError> {
+        let Some(config) = self.sources.get(&claimed.name) else {
+            return Err(StoreError::UnknownSource(claimed.name.clone()));
+        };
+        let started = Utc::now();
+        let validators = Validators {
+            etag: claimed.etag.clone(),
+            last_modified: claimed.last_modified.clone(),
+        };
+        let fetched = match Url::parse(&claimed.url) {
+            Ok(url) => self.fetcher.fetch(&url, &validators).await,
+            Err(e) => Err(FetchError::Other(format!("bad URL: {e}"))),
+        };
+        let now = Utc::now();
+        let report = match fetched {
+            Ok(Fetched::NotModified {
+                cache,
+                permanent_redirect,
+            }) => {
+                let next = self.next_fetch(config, now, &cache, None);
+                let record = FetchRecord {
+                    at: now,
+                    status: Some(304),
+                    next_fetch_at: next,
+                    moved_to: permanent_redirect.map(String::from),
+                    ..FetchRecord::default()
+                };
+                self.store.record_fetch(claimed.id, &record).await?;
+                report(claimed, Some(304), Outcome::NotModified, next)
+            }
+            Ok(Fetched::Body {
+                status,
+                bytes,
+                content_type,
+                validators,
+                final_url,
+                permanent_redirect,
+                cache,
+            }) => {
+                let parsed = parse_off_thread(bytes, content_type, final_url, now).await;
+                match parsed {
+                    Ok(feed) => {
+                        let next = self.next_fetch(config, now, &cache, feed.meta.ttl);
+                        let entries = feed.entries.len();
+                        let articles = self.prepare(config, feed.entries);
+                        let record = FetchRecord {
+                            at: now,
+                            status: Some(status),
+                            next_fetch_at: next,
+                            validators: Some((validators.etag, validators.last_modified)),
+                            moved_to: permanent_redirect.map(String::from),
+                            feed: Some(feed.meta),
+                            ..FetchRecord::default()
+                        };
+                        let stats = self.store.ingest(claimed.id, &articles, &record).await?;
+                        report(
+                            claimed,
+                            Some(status),
+                            Outcome::Ingested { entries, stats },
+                            next,
+                        )
+                    }
+                    Err(e) => {
+                        // Validators are not kept: the next fetch gets the
+                        // body again rather than a 304 for a feed never read.
+                        self.record_failure(
+                            claimed,
+                            config,
+                            now,
+                            Some(status),
+                            format!("parse: {e}"),
+                            None,
+                            true,
+                            None,
+                        )
+                        .await?
+                    }
+                }
+            }
+            Err(FetchError::Status { status: 410, .. }) => {
+                let next = self.next_fetch(config, now, &CacheHints::default(), None);
+                let reason = "410 Gone: the publisher removed this feed".to_string();
+                self.record_failure(
+                    claimed,
+                    config,
+                    now,
+                    Some(410),
+                    reason.clone(),
+                    None,
+                    true,
+                    Some(reason),
+                )
+                .await
+                .map(|r| RefreshReport {
+                    next_fetch_at: next,
+                    ..r
+                })?
+            }
+            Err(FetchError::Status {
+                status,
+                retry_after,
+            }) => {
+                // A 429 is the server pacing us, not the source failing.
+                let failed = status != 429;
+                self.record_failure(
+                    claimed,
+                    config,
+                    now,
+                    Some(status),
+                    format!("HTTP {status}"),
+                    retry_after,
+                    failed,
+                    None,
+                )
+                .await?
+            }
+            Err(e) => {
+                self.record_failure(claimed, config, now, None, e.to_string(), None, true, None)
+                    .await?
+            }
+        };
+        let elapsed_ms = (Utc::now() - started).num_milliseconds();
+        match &report.outcome {
+            Outcome::Failed(error) => {
+                tracing::warn!(status = ?report.status, error = %error, elapsed_ms, next = %report.next_fetch_at, "refresh failed")
+            }
+            Outcome::NotModified => {
+                tracing::info!(status = 304, elapsed_ms, next = %report.next_fetch_at, "not modified")
+            }
+            Outcome::Ingested { entries, stats } => tracing::info!(
+                status = ?report.status,
+                entries,
+                inserted = stats.inserted,
+                updated = stats.updated,
+                merged = stats.merged,
+                elapsed_ms,
+                next = %report.next_fetch_at,
+                "ingested"
+            ),
+        }
+        Ok(report)
+    }
+
+    fn prepare(&self, config: &SourceConfig, entries: Vec<crate::model::Entry>) -> Vec<NewArticle> {
+        entries
+            .into_iter()
+            .map(|entry| {
+                let tags = tag::tags_for(&entry, &config.tags, &self.rules);
+                dedup::prepare(&config.name, entry, tags)
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_failure(
+        &self,
+        claimed: &Claimed,
+        config: &SourceConfig,
+        now: DateTime<Utc>,
+        status: Option<u16>,
+        error: String,
+        retry_after: Option<DateTime<Utc>>,
+        failed: bool,
+        disabled_reason: Option<String>,
+    ) -> Result<RefreshReport, StoreError> {
+        let failures = claimed.consecutive_failures + i64::from(failed);
+        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
+        let backoff_until =
+            failed.then(|| scheduler::backoff_until(&config.schedule, now, failures));
+        let next = [Some(regular), backoff_until, retry_after]
+            .into_iter()
+            .flatten()
+            .max()
+            .unwrap_or(regular);
+        let record = FetchRecord {
+            at: now,
+            status,
+            error: Some(error.clone()),
+            next_fetch_at: next,
+            retry_after_until: retry_after,
+            backoff_until,
+            failed,
+            disabled_reason,
+            ..FetchRecord::default()
+        };
+        self.store.record_fetch(claimed.id, &record).await?;
+        Ok(report(claimed, status, Outcome::Failed(error), next))
+    }
+
+    fn next_fetch(
+        &self,
+        config: &SourceConfig,
+        now: DateTime<Utc>,
+        cache: &CacheHints,
+        ttl: Option<Duration>,
+    ) -> DateTime<Utc> {
+        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
+        if !self.respect_cache_headers {
+            return regular;
+        }
+        scheduler::apply_cache_floor(regular, now, cache, ttl)
+    }
+}
+
+fn report(
+    claimed: &Claimed,
+    status: Option<u16>,
+    outcome: Outcome,
+    next_fetch_at: DateTime<Utc>,
+) -> RefreshReport {
+    RefreshReport {
+        source: claimed.name.clone(),
+        status,
+        outcome,
+        next_fetch_at,
+    }
+}
+
+/// Parsing is CPU work: it runs on the blocking pool, off the async
+/// workers, and a panic in it stays there (it becomes this source's error).
+async fn parse_off_thread(
+    bytes: bytes::Bytes,
+    content_type: Option<String>,
+    base: Url,
+    now: DateTime<Utc>,
+) -> Result<ParsedFeed, ParseError> {
+    tokio::task::spawn_blocking(move || {
+        parse::parse_feed(&bytes, content_type.as_deref(), &base, now)
+    })
+    .await
+    .unwrap_or_else(|join_error| Err(ParseError::Panic(join_error.to_string())))
+}

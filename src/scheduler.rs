@@ -1,0 +1,288 @@
+//! When sources are fetched: cron schedules spread per source, backoff after
+//! failures, cache-header floors, and the loop that claims due sources
+//! (with a lease, so that several instances never fetch one twice) and fans
+//! them out under the fetcher's bounds.
+
+use crate::config::Schedule;
+use crate::fetch::CacheHints;
+use crate::pipeline::{Pipeline, RefreshReport};
+use crate::store::{Claimed, StoreError};
+use chrono::{DateTime, TimeDelta, Utc};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Longest a failing source waits between tries, and longest a cache header
+/// may push the next fetch out (CONTRACT §8).
+const MAX_DELAY: TimeDelta = TimeDelta::days(1);
+/// Longest the loop sleeps before looking for due sources again (new
+/// sources, other instances' releases).
+const MAX_IDLE: Duration = Duration::from_secs(1);
+
+/// The next tick of `schedule` after `now`, shifted by a per-source offset
+/// so that sources sharing a schedule do not all start in the same second.
+pub fn next_tick(schedule: &Schedule, source: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+    let Some(tick) = schedule.next_after(now) else {
+        return now + MAX_DELAY;
+    };
+    let period = schedule
+        .next_after(tick)
+        .map(|t| t - tick)
+        .unwrap_or(MAX_DELAY);
+    // Spread over at most half the period (so a tick is never skipped) and at
+    // most a minute (so a fetch stays close to what the schedule says).
+    let window = (period / 2).min(TimeDelta::minutes(1));
+    tick + scale(window, spread_fraction(source))
+}
+
+/// When a source that failed `failures` times in a row may be tried again:
+/// one schedule period doubled per failure, capped at a day, with ±10%
+/// jitter so that many failing sources do not retry in lockstep.
+pub fn backoff_until(schedule: &Schedule, now: DateTime<Utc>, failures: i64) -> DateTime<Utc> {
+    let period = schedule
+        .next_after(now)
+        .and_then(|a| schedule.next_after(a).map(|b| b - a))
+        .unwrap_or(MAX_DELAY)
+        .max(TimeDelta::seconds(1));
+    let doublings = failures.clamp(1, 32) - 1;
+    let delay = period
+        .checked_mul(1i32 << doublings.min(30))
+        .unwrap_or(MAX_DELAY)
+        .min(MAX_DELAY);
+    let jitter = 0.9 + 0.2 * rand::random::<f64>();
+    now + scale(delay, jitter).min(MAX_DELAY)
+}
+
+/// Raises `next` to what the server asked for (`Cache-Control: max-age`,
+/// `Expires`, RSS `<ttl>`), never beyond a day from now.
+pub fn apply_cache_floor(
+    next: DateTime<Utc>,
+    now: DateTime<Utc>,
+    cache: &CacheHints,
+    ttl: Option<Duration>,
+) -> DateTime<Utc> {
+    let to_delta = |d: Duration| TimeDelta::from_std(d).unwrap_or(MAX_DELAY).min(MAX_DELAY);
+    let floors = [
+        cache.max_age.map(|d| now + to_delta(d)),
+        cache.expires.map(|e| e.min(now + MAX_DELAY)),
+        ttl.map(|d| now + to_delta(d)),
+    ];
+    floors.into_iter().flatten().fold(next, DateTime::max)
+}
+
+fn spread_fraction(source: &str) -> f64 {
+    let digest = Sha256::digest(source.as_bytes());
+    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
+    f64::from(n) / (f64::from(u32::MAX) + 1.0)
+}
+
+fn scale(delta: TimeDelta, factor: f64) -> TimeDelta {
+    TimeDelta::microseconds((delta.num_microseconds().unwrap_or(i64::MAX) as f64 * factor) as i64)
+}
+
+/// How long a claimed source stays ours if we die mid-fetch: past this,
+/// another instance (or our next start) takes it over.
+pub fn lease_for(timeout: Duration) -> TimeDelta {
+    TimeDelta::from_std(timeout * 2).unwrap_or(TimeDelta::minutes(5)) + TimeDelta::minutes(1)
+}
+
+/// The daemon's loop: claims due sources and refreshes them until
+/// `shutdown`; in-flight fetches are abandoned then (their leases released).
+pub async fn run(
+    pipeline: Arc<Pipeline>,
+    owner: String,
+    concurrency: usize,
+    lease: TimeDelta,
+    shutdown: CancellationToken,
+) -> Result<(), StoreError> {
+    let store = pipeline.store().clone();
+    let mut in_flight: JoinSet<()> = JoinSet::new();
+    loop {
+        let now = Utc::now();
+        let capacity = concurrency.saturating_sub(in_flight.len());
+        let mut claimed_any = false;
+        if capacity > 0 {
+            match store
+                .claim_due(&owner, now, now + lease, capacity as i64, None)
+                .await
+            {
+                Ok(claimed) => {
+                    claimed_any = !claimed.is_empty();
+                    for source in claimed {
+                        let pipeline = pipeline.clone();
+                        in_flight.spawn(refresh_logged(pipeline, source));
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "claiming due sources failed"),
+            }
+        }
+        let idle = match store.next_due().await {
+            Ok(Some(due)) if due > now => (due - now).to_std().unwrap_or(MAX_IDLE).min(MAX_IDLE),
+            Ok(Some(_)) if claimed_any => Duration::ZERO,
+            // Due but not claimable (in flight, leased elsewhere, at capacity).
+            Ok(Some(_)) => Duration::from_millis(100),
+            Ok(None) => MAX_IDLE,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the schedule failed");
+                MAX_IDLE
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(idle) => {}
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+        }
+    }
+    // Abandon in-flight fetches: their transactions roll back, their leases
+    // are released so that the next start fetches them at once.
+    in_flight.shutdown().await;
+    store.release_leases(&owner).await
+}
+
+async fn refresh_logged(pipeline: Arc<Pipeline>, source: Claimed) {
+    if let Err(e) = pipeline.refresh_source(&source).await {
+        tracing::error!(source = %source.name, error = %e, "storing a refresh failed");
+    }
+}
+
+/// One cycle now (`tributary fetch`): the named sources, or all configured
+/// ones, due or not (but not those under a server's `Retry-After`). Reports
+/// come back in source-name order as they complete.
+pub async fn run_once(
+    pipeline: Arc<Pipeline>,
+    owner: &str,
+    names: &[String],
+    lease: TimeDelta,
+    shutdown: CancellationToken,
+    mut on_report: impl FnMut(&RefreshReport),
+) -> Result<Vec<RefreshReport>, StoreError> {
+    let now = Utc::now();
+    let claimed = pipeline
+        .store()
+        .claim_due(owner, now, now + lease, i64::MAX / 2, Some(names))
+        .await?;
+    let mut tasks = JoinSet::new();
+    for source in claimed {
+        let pipeline = pipeline.clone();
+        tasks.spawn(async move { pipeline.refresh_source(&source).await });
+    }
+    let mut reports = Vec::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                tasks.shutdown().await;
+                pipeline.store().release_leases(owner).await?;
+                break;
+            }
+            next = tasks.join_next() => match next {
+                None => break,
+                Some(Ok(Ok(report))) => {
+                    on_report(&report);
+                    reports.push(report);
+                }
+                Some(Ok(Err(e))) => return Err(e),
+                Some(Err(join_error)) => tracing::error!(error = %join_error, "refresh task failed"),
+            }
+        }
+    }
+    reports.sort_by(|a, b| a.source.cmp(&b.source));
+    Ok(reports)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn next_tick_is_spread_within_half_a_period_and_a_minute() {
+        let every_15_min = Schedule::parse("*/15 * * * *").unwrap();
+        let now = at("2026-11-28T10:01:00Z");
+        let tick = at("2026-11-28T10:15:00Z");
+        let mut offsets = std::collections::HashSet::new();
+        for i in 0..50 {
+            let next = next_tick(&every_15_min, &format!("source-{i}"), now);
+            assert!(
+                next >= tick && next < tick + TimeDelta::minutes(1),
+                "{next}"
+            );
+            offsets.insert(next);
+        }
+        assert!(
+            offsets.len() > 40,
+            "sources should not share a start second"
+        );
+
+        let every_second = Schedule::parse("* * * * * *").unwrap();
+        let next = next_tick(&every_second, "a", now);
+        assert!(
+            next > now && next < now + TimeDelta::milliseconds(1500),
+            "{next}"
+        );
+    }
+
+    #[test]
+    fn next_tick_is_stable_for_one_source() {
+        let schedule = Schedule::parse("*/10 * * * *").unwrap();
+        let now = at("2026-11-28T10:01:00Z");
+        assert_eq!(
+            next_tick(&schedule, "rfi-en", now),
+            next_tick(&schedule, "rfi-en", now)
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_per_failure_and_caps_at_a_day() {
+        let hourly = Schedule::parse("0 * * * *").unwrap();
+        let now = at("2026-11-28T10:00:00Z");
+        let cases = [
+            (1, 1.0),
+            (2, 2.0),
+            (3, 4.0),
+            (4, 8.0),
+            (6, 24.0),
+            (40, 24.0),
+        ];
+        for (failures, hours) in cases {
+            let delay = (backoff_until(&hourly, now, failures) - now).num_seconds() as f64 / 3600.0;
+            let expected = if hours >= 24.0 { 24.0 } else { hours };
+            assert!(
+                delay >= expected * 0.9 - 1e-9 && delay <= (expected * 1.1).min(24.0) + 1e-9,
+                "failures {failures}: {delay}h, expected about {expected}h"
+            );
+        }
+    }
+
+    #[test]
+    fn cache_headers_and_ttl_raise_the_next_fetch_up_to_a_day() {
+        let now = at("2026-11-28T10:00:00Z");
+        let next = now + TimeDelta::minutes(1);
+        let none = CacheHints::default();
+        assert_eq!(apply_cache_floor(next, now, &none, None), next);
+        let max_age = CacheHints {
+            max_age: Some(Duration::from_secs(600)),
+            expires: None,
+        };
+        assert_eq!(
+            apply_cache_floor(next, now, &max_age, None),
+            now + TimeDelta::minutes(10)
+        );
+        assert_eq!(
+            apply_cache_floor(next, now, &none, Some(Duration::from_secs(3600))),
+            now + TimeDelta::hours(1)
+        );
+        let far = CacheHints {
+            max_age: None,
+            expires: Some(now + TimeDelta::days(30)),
+        };
+        assert_eq!(
+            apply_cache_floor(next, now, &far, None),
+            now + TimeDelta::days(1)
+        );
+    }
+}

@@ -1,0 +1,483 @@
+//! The HTTP interface (CONTRACT §5): read-only routes over the store,
+//! caching headers and 304s, errors mapped to status codes in one place.
+
+use crate::config::Config;
+use crate::model::Filter;
+use crate::publish::{self, Format, Rendered, Site, ViewRequest};
+use crate::store::{Store, StoreError};
+use crate::tag;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// Default and largest page sizes of merged views.
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+/// What every handler reads.
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+    pub site: Site,
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/healthz", get(healthz))
+        .route("/feed.atom", get(merged_atom))
+        .route("/feed.json", get(merged_json))
+        .route("/feeds/{file}", get(configured_feed))
+        .route("/tags/{file}", get(tag_feed))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(tower_http::compression::CompressionLayer::new())
+        .with_state(state)
+}
+
+/// Errors as the client sees them: 4xx say what was wrong, 5xx reveal
+/// nothing (the cause is logged).
+#[derive(Debug)]
+pub enum ApiError {
+    NotFound,
+    BadRequest(String),
+    Internal(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+            ApiError::BadRequest(message) => {
+                (StatusCode::BAD_REQUEST, format!("bad request: {message}\n")).into_response()
+            }
+            ApiError::Internal(e) => {
+                tracing::error!(error = %e, "request failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
+            }
+        }
+    }
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    if state.store.ping().await {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+    }
+}
+
+async fn merged_atom(
+    state: State<Arc<AppState>>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    merged(state, query, headers, Format::Atom).await
+}
+
+async fn merged_json(
+    state: State<Arc<AppState>>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    merged(state, query, headers, Format::Json).await
+}
+
+async fn merged(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let params = ViewParams::parse(query.as_deref(), true)?;
+    let request = params.into_request(
+        "/feed".into(),
+        String::new(),
+        Filter::default(),
+        DEFAULT_LIMIT,
+        format,
+    );
+    respond(&state, &request, &headers).await
+}
+
+/// The first page of `/feed.{atom,json}` with these filters: what
+/// `tributary export` prints, byte for byte.
+pub fn merged_request(filter: Filter, limit: Option<u32>, format: Format) -> ViewRequest {
+    let mut params = ViewParams {
+        filter,
+        limit,
+        before: None,
+    };
+    params.normalize();
+    params.into_request(
+        "/feed".into(),
+        String::new(),
+        Filter::default(),
+        DEFAULT_LIMIT,
+        format,
+    )
+}
+
+async fn tag_feed(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (name, format) = split_extension(&file)?;
+    let term = tag::term(name);
+    if term.is_empty() {
+        return Err(ApiError::NotFound);
+    }
+    let params = ViewParams::parse(query.as_deref(), true)?;
+    let base = Filter {
+        all: vec![term.clone()],
+        ..Filter::default()
+    };
+    let request = params.into_request(
+        format!("/tags/{term}"),
+        String::new(),
+        base,
+        DEFAULT_LIMIT,
+        format,
+    );
+    respond(&state, &request, &headers).await
+}
+
+async fn configured_feed(
+    State(state): State<Arc<AppState>>,
+    Path(file): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (name, format) = split_extension(&file)?;
+    let feed = state
+        .config
+        .feeds
+        .iter()
+        .find(|f| f.name == name)
+        .ok_or(ApiError::NotFound)?;
+    // A configured feed is fixed; only paging applies.
+    let params = ViewParams::parse(query.as_deref(), false)?;
+    let filter = Filter {
+        any: feed.any.clone(),
+        all: feed.all.clone(),
+        none: feed.none.clone(),
+        sources: feed.sources.clone(),
+    };
+    let request = params.into_request(
+        format!("/feeds/{}", feed.name),
+        feed.title.clone(),
+        filter,
+        feed.limit,
+        format,
+    );
+    respond(&state, &request, &headers).await
+}
+
+fn split_extension(file: &str) -> Result<(&str, Format), ApiError> {
+    let (name, ext) = file.rsplit_once('.').ok_or(ApiError::NotFound)?;
+    let format = Format::from_extension(ext).ok_or(ApiError::NotFound)?;
+    Ok((name, format))
+}
+
+/// The query parameters of a view (CONTRACT §5); anything else is a 400.
+#[derive(Debug, Default)]
+struct ViewParams {
+    filter: Filter,
+    limit: Option<u32>,
+    before: Option<crate::model::Cursor>,
+}
+
+impl ViewParams {
+    fn parse(query: Option<&str>, filters_allowed: bool) -> Result<ViewParams, ApiError> {
+        let mut params = ViewParams::default();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let list = |value: &str| -> Vec<String> {
+                value
+                    .split(',')
+                    .map(tag::term)
+                    .filter(|t| !t.is_empty())
+                    .collect()
+            };
+            match key.as_ref() {
+                "any" | "all" | "none" if filters_allowed => {
+                    let target = match key.as_ref() {
+                        "any" => &mut params.filter.any,
+                        "all" => &mut params.filter.all,
+                        _ => &mut params.filter.none,
+                    };
+                    target.extend(list(&value));
+                }
+                "source" if filters_allowed => params.filter.sources.extend(
+                    value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from),
+                ),
+                "limit" => {
+                    let limit = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|l| (1..=MAX_LIMIT).contains(l))
+                        .ok_or_else(|| {
+                            ApiError::BadRequest(format!(
+                                "limit must be a number from 1 to {MAX_LIMIT}, not {value:?}"
+                            ))
+                        })?;
+                    params.limit = Some(limit);
+                }
+                "before" => {
+                    let cursor = publish::decode_cursor(&value).ok_or_else(|| {
+                        ApiError::BadRequest(format!("invalid before cursor {value:?}"))
+                    })?;
+                    params.before = Some(cursor);
+                }
+                other => {
+                    let allowed = if filters_allowed {
+                        "any, all, none, source, limit, before"
+                    } else {
+                        "limit, before"
+                    };
+                    return Err(ApiError::BadRequest(format!(
+                        "unknown parameter {other:?} (allowed: {allowed})"
+                    )));
+                }
+            }
+        }
+        params.normalize();
+        Ok(params)
+    }
+
+    /// Sorted and deduplicated, so equal views have equal URLs and ETags.
+    fn normalize(&mut self) {
+        let f = &mut self.filter;
+        for list in [&mut f.any, &mut f.all, &mut f.none, &mut f.sources] {
+            list.sort();
+            list.dedup();
+        }
+    }
+
+    fn into_request(
+        self,
+        path: String,
+        title: String,
+        base: Filter,
+        default_limit: u32,
+        format: Format,
+    ) -> ViewRequest {
+        let mut query = Vec::new();
+        for (key, values) in [
+            ("any", &self.filter.any),
+            ("all", &self.filter.all),
+            ("none", &self.filter.none),
+            ("source", &self.filter.sources),
+        ] {
+            if !values.is_empty() {
+                query.push((key.to_string(), values.join(",")));
+            }
+        }
+        if let Some(limit) = self.limit {
+            query.push(("limit".into(), limit.to_string()));
+        }
+        let mut filter = base;
+        filter.any.extend(self.filter.any);
+        filter.all.extend(self.filter.all);
+        filter.none.extend(self.filter.none);
+        filter.sources.extend(self.filter.sources);
+        let title = if title.is_empty() {
+            describe(&path, &query)
+        } else {
+            title
+        };
+        ViewRequest {
+            title,
+            path,
+            query,
+            filter,
+            before: self.before,
+            limit: self.limit.unwrap_or(default_limit),
+            format,
+        }
+    }
+}
+
+/// A readable title for an ad-hoc view.
+fn describe(path: &str, query: &[(String, String)]) -> String {
+    let mut title = match path.strip_prefix("/tags/") {
+        Some(term) => format!("tributary: {term}"),
+        None => "tributary: all articles".to_string(),
+    };
+    for (key, value) in query.iter().filter(|(k, _)| k != "limit") {
+        title.push_str(&format!(", {key} {value}"));
+    }
+    title
+}
+
+async fn respond(
+    state: &AppState,
+    request: &ViewRequest,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let rendered = publish::render(&state.store, &state.site, request).await?;
+    Ok(conditional(
+        rendered,
+        request.format.content_type(),
+        headers,
+    ))
+}
+
+/// A 200 with validators, or a 304 when the client's copy is current
+/// (RFC 9110 §13.1: If-None-Match wins over If-Modified-Since).
+fn conditional(rendered: Rendered, content_type: &'static str, headers: &HeaderMap) -> Response {
+    let last_modified = httpdate::fmt_http_date(SystemTime::from(rendered.last_modified));
+    let not_modified = match headers.get(header::IF_NONE_MATCH) {
+        Some(value) => value
+            .to_str()
+            .is_ok_and(|v| etag_matches(v, &rendered.etag)),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .is_some_and(|since| {
+                DateTime::<Utc>::from(since).timestamp() >= rendered.last_modified.timestamp()
+            }),
+    };
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = rendered.body.into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        r
+    };
+    let h = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&rendered.etag) {
+        h.insert(header::ETAG, etag);
+    }
+    if let Ok(lm) = HeaderValue::from_str(&last_modified) {
+        h.insert(header::LAST_MODIFIED, lm);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    response
+}
+
+/// Weak comparison (RFC 9110 §8.8.3.2), as caches revalidating compressed
+/// variants may send `W/` forms.
+fn etag_matches(header_value: &str, etag: &str) -> bool {
+    header_value
+        .split(',')
+        .map(|v| v.trim().trim_start_matches("W/"))
+        .any(|v| v == "*" || v == etag)
+}
+
+async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
+    let sources = state.store.source_states().await?;
+    let tags = state.store.tag_counts().await?;
+    let base = &state.site.base_url;
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut html = String::from("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>tributary</title>\n");
+    for feed in &state.config.feeds {
+        html += &format!(
+            "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{}\" href=\"{base}/feeds/{}.atom\">\n",
+            esc(&feed.title),
+            feed.name
+        );
+    }
+    html += "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}.bad{color:#b00}</style>\n</head><body>\n<h1>tributary</h1>\n<h2>Feeds</h2>\n<ul>\n";
+    for feed in &state.config.feeds {
+        html += &format!(
+            "<li><strong>{}</strong>: <a href=\"{base}/feeds/{name}.atom\">Atom</a> · <a href=\"{base}/feeds/{name}.json\">JSON Feed</a></li>\n",
+            esc(&feed.title),
+            name = feed.name
+        );
+    }
+    html += &format!("<li><strong>Everything</strong>: <a href=\"{base}/feed.atom\">Atom</a> · <a href=\"{base}/feed.json\">JSON Feed</a></li>\n</ul>\n<h2>Tags</h2>\n<p>");
+    for t in tags.iter().take(200) {
+        html += &format!(
+            "<a href=\"{base}/tags/{}.atom\">{}</a> ({}) ",
+            t.tag.term,
+            esc(&t.tag.label),
+            t.articles
+        );
+    }
+    html += "</p>\n<h2>Sources</h2>\n<table><tr><th>name</th><th>articles</th><th>last fetch</th><th>status</th><th>error</th></tr>\n";
+    for s in &sources {
+        let class = if s.last_error.is_some() {
+            " class=\"bad\""
+        } else {
+            ""
+        };
+        html += &format!(
+            "<tr{class}><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            esc(&s.url),
+            esc(&s.name),
+            s.articles,
+            s.last_fetch_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into()),
+            s.last_status.map(|c| c.to_string()).unwrap_or_default(),
+            esc(s.last_error.as_deref().unwrap_or(""))
+        );
+    }
+    html += "</table>\n</body></html>\n";
+    Ok(Html(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_params_accept_the_contract_and_reject_the_rest() {
+        let p = ViewParams::parse(
+            Some("any=China,RUSSIA&none=sport&source=rfi-en&limit=10"),
+            true,
+        )
+        .unwrap();
+        assert_eq!(p.filter.any, vec!["china", "russia"]);
+        assert_eq!(p.filter.none, vec!["sport"]);
+        assert_eq!(p.filter.sources, vec!["rfi-en"]);
+        assert_eq!(p.limit, Some(10));
+        for bad in ["limit=0", "limit=501", "limit=x", "foo=1", "before=zzz"] {
+            assert!(
+                matches!(
+                    ViewParams::parse(Some(bad), true),
+                    Err(ApiError::BadRequest(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(matches!(
+            ViewParams::parse(Some("any=x"), false),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+
+    #[test]
+    fn etags_compare_weakly_and_in_lists() {
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("W/\"abc\"", "\"abc\""));
+        assert!(etag_matches("\"x\", \"abc\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+    }
+}

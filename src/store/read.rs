@@ -1,0 +1,225 @@
+//! Merged views: filtered, newest first, keyset-paged on the
+//! `articles_published` index, so a page costs the same at any depth.
+
+use super::sources::placeholders;
+use super::{from_micros, micros, Store, StoreError};
+use crate::model::{Article, Cursor, Filter, Page, SourceRef, Tag};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// A tag and how many articles carry it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagCount {
+    pub tag: Tag,
+    pub articles: i64,
+}
+
+impl Store {
+    /// One page of the articles matching `filter`, newest first (published,
+    /// then id), starting after `before`.
+    pub async fn page(
+        &self,
+        filter: &Filter,
+        before: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let (sql, binds) = page_sql(filter, before, limit);
+        let mut query = sqlx::query(&sql);
+        for bind in &binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(*v),
+                Bind::Text(v) => query.bind(v.as_str()),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
+        let next = if articles.len() > limit as usize {
+            articles.truncate(limit as usize);
+            articles.last().map(|a| Cursor {
+                published: a.published,
+                id: a.id,
+            })
+        } else {
+            None
+        };
+        self.attach_tags_and_sources(&mut articles).await?;
+        Ok(Page { articles, next })
+    }
+
+    /// Tags with their article counts, most used first.
+    pub async fn tag_counts(&self) -> Result<Vec<TagCount>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT t.term, t.label, COUNT(*) AS n FROM article_tags a JOIN tags t ON t.term = a.term
+             GROUP BY t.term, t.label ORDER BY n DESC, t.term",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(term, label, articles)| TagCount {
+                tag: Tag { term, label },
+                articles,
+            })
+            .collect())
+    }
+
+    /// Total number of stored articles.
+    pub async fn article_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM articles")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn attach_tags_and_sources(&self, articles: &mut [Article]) -> Result<(), StoreError> {
+        if articles.is_empty() {
+            return Ok(());
+        }
+        let ids = placeholders(1, articles.len());
+        let index: HashMap<i64, usize> = articles
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id, i))
+            .collect();
+
+        let sql = format!(
+            "SELECT a.article_id, t.term, t.label FROM article_tags a JOIN tags t ON t.term = a.term
+             WHERE a.article_id IN ({ids}) ORDER BY a.article_id, a.position, t.term"
+        );
+        let mut query = sqlx::query_as::<_, (i64, String, String)>(&sql);
+        for a in articles.iter() {
+            query = query.bind(a.id);
+        }
+        for (id, term, label) in query.fetch_all(&self.pool).await? {
+            articles[index[&id]].tags.push(Tag { term, label });
+        }
+
+        let sql = format!(
+            "SELECT x.article_id, s.name FROM article_sources x JOIN sources s ON s.id = x.source_id
+             WHERE x.article_id IN ({ids}) ORDER BY x.article_id, x.first_seen, s.id"
+        );
+        let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+        for a in articles.iter() {
+            query = query.bind(a.id);
+        }
+        for (id, name) in query.fetch_all(&self.pool).await? {
+            let seen_in = &mut articles[index[&id]].seen_in;
+            if !seen_in.contains(&name) {
+                seen_in.push(name);
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// Builds the page query. Tag and source filters are `EXISTS` probes on
+/// primary-key indexes, evaluated while walking `articles_published`.
+fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec<Bind>) {
+    let mut sql = String::from(
+        "SELECT a.id, a.uid, a.link, a.title, a.summary, a.content, a.author, a.published,
+                a.updated, s.name, s.url, s.title, s.site_url, s.feed_id, s.feed_updated
+         FROM articles a JOIN sources s ON s.id = a.source_id WHERE 1 = 1",
+    );
+    let mut binds = Vec::new();
+    let next = |binds: &mut Vec<Bind>, bind: Bind| {
+        binds.push(bind);
+        format!("${}", binds.len())
+    };
+    if let Some(cursor) = before {
+        let p = next(&mut binds, Bind::Int(micros(cursor.published)));
+        let id = next(&mut binds, Bind::Int(cursor.id));
+        sql += &format!(" AND (a.published < {p} OR (a.published = {p} AND a.id < {id}))");
+    }
+    let list = |binds: &mut Vec<Bind>, values: &[String]| {
+        values
+            .iter()
+            .map(|v| next(binds, Bind::Text(v.clone())))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !filter.any.is_empty() {
+        let terms = list(&mut binds, &filter.any);
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.term IN ({terms}))"
+        );
+    }
+    for term in &filter.all {
+        let term = list(&mut binds, std::slice::from_ref(term));
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.term = {term})"
+        );
+    }
+    if !filter.none.is_empty() {
+        let terms = list(&mut binds, &filter.none);
+        sql += &format!(
+            " AND NOT EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.term IN ({terms}))"
+        );
+    }
+    if !filter.sources.is_empty() {
+        let names = list(&mut binds, &filter.sources);
+        sql += &format!(
+            " AND EXISTS (SELECT 1 FROM article_sources x JOIN sources xs ON xs.id = x.source_id
+                          WHERE x.article_id = a.id AND xs.name IN ({names}))"
+        );
+    }
+    sql += &format!(
+        " ORDER BY a.published DESC, a.id DESC LIMIT {}",
+        limit as i64 + 1
+    );
+    (sql, binds)
+}
+
+fn article(row: &AnyRow) -> Result<Article, sqlx::Error> {
+    Ok(Article {
+        id: row.try_get(0)?,
+        uid: row.try_get(1)?,
+        link: row.try_get(2)?,
+        title: row.try_get(3)?,
+        summary: row.try_get(4)?,
+        content: row.try_get(5)?,
+        author: row.try_get(6)?,
+        published: from_micros(row.try_get(7)?),
+        updated: from_micros(row.try_get(8)?),
+        tags: Vec::new(),
+        source: SourceRef {
+            name: row.try_get(9)?,
+            feed_url: row.try_get(10)?,
+            title: row.try_get(11)?,
+            site_url: row.try_get(12)?,
+            feed_id: row.try_get(13)?,
+            updated: row.try_get::<Option<i64>, _>(14)?.map(from_micros),
+        },
+        seen_in: Vec::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sql_numbers_every_placeholder_in_order() {
+        let filter = Filter {
+            any: vec!["china".into(), "russia".into()],
+            all: vec!["world".into()],
+            none: vec!["sport".into()],
+            sources: vec!["rfi-en".into()],
+        };
+        let cursor = Cursor {
+            published: chrono::Utc::now(),
+            id: 7,
+        };
+        let (sql, binds) = page_sql(&filter, Some(cursor), 50);
+        assert_eq!(binds.len(), 7);
+        for i in 1..=7 {
+            assert!(sql.contains(&format!("${i}")), "missing ${i} in {sql}");
+        }
+        assert!(!sql.contains("$8"));
+        assert!(sql.ends_with("LIMIT 51"));
+    }
+}

@@ -1,0 +1,295 @@
+//! Sources: synced from the config, claimed when due (a lease, so that one
+//! fetch is done once), and their fetch outcomes recorded.
+
+use super::{from_micros, micros, Backend, Store, StoreError};
+use crate::model::SourceState;
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+/// A source as the config declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSync {
+    pub name: String,
+    pub url: String,
+    pub enabled: bool,
+}
+
+/// A source claimed for one fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub consecutive_failures: i64,
+}
+
+/// The outcome of one fetch, as stored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FetchRecord {
+    pub at: DateTime<Utc>,
+    pub status: Option<u16>,
+    /// `None` on success.
+    pub error: Option<String>,
+    pub next_fetch_at: DateTime<Utc>,
+    /// Validators to echo next time; `None` leaves the stored ones alone.
+    pub validators: Option<(Option<String>, Option<String>)>,
+    pub retry_after_until: Option<DateTime<Utc>>,
+    pub backoff_until: Option<DateTime<Utc>>,
+    /// Counts toward backoff (a 429 does not).
+    pub failed: bool,
+    /// Set when the source must stop being fetched (410 Gone).
+    pub disabled_reason: Option<String>,
+    pub moved_to: Option<String>,
+    /// Feed-level facts from a parsed body.
+    pub feed: Option<crate::model::FeedMeta>,
+}
+
+const STATE_COLUMNS: &str = "s.name, s.url, s.enabled, s.title, s.last_fetch_at, s.last_status,
+    s.last_error, s.consecutive_failures, s.next_fetch_at, s.retry_after_until, s.backoff_until,
+    s.disabled_reason, s.moved_to, s.etag, s.last_modified,
+    (SELECT COUNT(*) FROM article_sources x WHERE x.source_id = s.id) AS articles";
+
+impl Store {
+    /// Makes the sources table match the config: new ones added, changed
+    /// URLs reset (validators belong to the old URL), removed ones kept for
+    /// their articles but no longer fetched. Idempotent, so every instance
+    /// may run it.
+    pub async fn sync_sources(&self, sources: &[SourceSync]) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("UPDATE sources SET configured = 0")
+            .execute(&mut *tx)
+            .await?;
+        for source in sources {
+            sqlx::query(
+                "INSERT INTO sources (name, url, configured, enabled) VALUES ($1, $2, 1, $3)
+                 ON CONFLICT (name) DO UPDATE SET configured = 1, enabled = $3",
+            )
+            .bind(&source.name)
+            .bind(&source.url)
+            .bind(source.enabled as i64)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE sources SET url = $2, etag = NULL, last_modified = NULL,
+                        next_fetch_at = NULL, disabled_reason = NULL, moved_to = NULL,
+                        consecutive_failures = 0, backoff_until = NULL, retry_after_until = NULL
+                 WHERE name = $1 AND url <> $2",
+            )
+            .bind(&source.name)
+            .bind(&source.url)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Claims up to `limit` sources due at `now` (or the named ones, due or
+    /// not, when `only` is given) with a lease until `lease_until`; a source
+    /// whose lease is held elsewhere is skipped.
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        only: Option<&[String]>,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        let _guard = self.write_guard().await;
+        let due = match only {
+            Some(_) => "TRUE",
+            None => "(next_fetch_at IS NULL OR next_fetch_at <= $2)",
+        };
+        let names = match only {
+            Some(names) => format!(" AND name IN ({})", placeholders(4, names.len())),
+            None => String::new(),
+        };
+        // PostgreSQL: SKIP LOCKED lets several instances claim at once without
+        // waiting on each other's rows; SQLite has one writer anyway.
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE sources SET lease_owner = $1, lease_until = $3
+             WHERE id IN (
+                 SELECT id FROM sources
+                 WHERE configured = 1 AND enabled = 1 AND disabled_reason IS NULL
+                   AND {due} AND (lease_until IS NULL OR lease_until <= $2){names}
+                 ORDER BY next_fetch_at, id LIMIT {limit}{lock})
+             RETURNING id, name, url, etag, last_modified, consecutive_failures"
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(owner)
+            .bind(micros(now))
+            .bind(micros(lease_until));
+        for name in only.unwrap_or_default() {
+            query = query.bind(name);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut claimed: Vec<Claimed> = rows
+            .iter()
+            .map(|row| -> Result<Claimed, sqlx::Error> {
+                Ok(Claimed {
+                    id: row.try_get(0)?,
+                    name: row.try_get(1)?,
+                    url: row.try_get(2)?,
+                    etag: row.try_get(3)?,
+                    last_modified: row.try_get(4)?,
+                    consecutive_failures: row.try_get(5)?,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        claimed.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(claimed)
+    }
+
+    /// Gives up the leases `owner` holds (on shutdown), so that another
+    /// instance or the next start can fetch those sources at once.
+    pub async fn release_leases(&self, owner: &str) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        sqlx::query(
+            "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// When the next source falls due, if any is scheduled.
+    pub async fn next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(COALESCE(next_fetch_at, 0)) FROM sources
+             WHERE configured = 1 AND enabled = 1 AND disabled_reason IS NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next.map(from_micros))
+    }
+
+    /// Records a fetch that stored nothing (304, or a failure).
+    pub async fn record_fetch(
+        &self,
+        source_id: i64,
+        record: &FetchRecord,
+    ) -> Result<(), StoreError> {
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        record_fetch_in(&mut tx, source_id, record).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every configured source with its health, by name.
+    pub async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
+        let sql =
+            format!("SELECT {STATE_COLUMNS} FROM sources s WHERE s.configured = 1 ORDER BY s.name");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(source_state).collect::<Result<_, _>>()?)
+    }
+
+    /// A source's id by name (configured or not).
+    pub async fn source_id(&self, name: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT id FROM sources WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSource(name.to_string()))
+    }
+}
+
+/// Writes a fetch outcome inside a transaction (the ingest's own, so that
+/// validators never get ahead of the articles they vouch for).
+pub(super) async fn record_fetch_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    source_id: i64,
+    r: &FetchRecord,
+) -> Result<(), StoreError> {
+    let failures = if r.failed {
+        "consecutive_failures + 1"
+    } else if r.error.is_none() {
+        "0"
+    } else {
+        "consecutive_failures"
+    };
+    let sql = format!(
+        "UPDATE sources SET last_fetch_at = $2, last_status = $3, last_error = $4,
+                next_fetch_at = $5, retry_after_until = $6, backoff_until = $7,
+                consecutive_failures = {failures},
+                disabled_reason = COALESCE($8, disabled_reason), moved_to = $9,
+                lease_owner = NULL, lease_until = NULL
+         WHERE id = $1"
+    );
+    sqlx::query(&sql)
+        .bind(source_id)
+        .bind(micros(r.at))
+        .bind(r.status.map(i64::from))
+        .bind(&r.error)
+        .bind(micros(r.next_fetch_at))
+        .bind(r.retry_after_until.map(micros))
+        .bind(r.backoff_until.map(micros))
+        .bind(&r.disabled_reason)
+        .bind(&r.moved_to)
+        .execute(&mut **tx)
+        .await?;
+    if let Some((etag, last_modified)) = &r.validators {
+        sqlx::query("UPDATE sources SET etag = $2, last_modified = $3 WHERE id = $1")
+            .bind(source_id)
+            .bind(etag)
+            .bind(last_modified)
+            .execute(&mut **tx)
+            .await?;
+    }
+    if let Some(feed) = &r.feed {
+        sqlx::query(
+            "UPDATE sources SET title = COALESCE($2, title), site_url = COALESCE($3, site_url),
+                    feed_id = COALESCE($4, feed_id), feed_updated = COALESCE($5, feed_updated)
+             WHERE id = $1",
+        )
+        .bind(source_id)
+        .bind(&feed.title)
+        .bind(&feed.site_url)
+        .bind(&feed.feed_id)
+        .bind(feed.updated.map(micros))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn source_state(row: &AnyRow) -> Result<SourceState, sqlx::Error> {
+    let time = |i: usize| -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        Ok(row.try_get::<Option<i64>, _>(i)?.map(from_micros))
+    };
+    Ok(SourceState {
+        name: row.try_get(0)?,
+        url: row.try_get(1)?,
+        enabled: row.try_get::<i64, _>(2)? != 0,
+        title: row.try_get(3)?,
+        last_fetch_at: time(4)?,
+        last_status: row.try_get::<Option<i64>, _>(5)?.map(|s| s as u16),
+        last_error: row.try_get(6)?,
+        consecutive_failures: row.try_get(7)?,
+        next_fetch_at: time(8)?,
+        retry_after_until: time(9)?,
+        backoff_until: time(10)?,
+        disabled_reason: row.try_get(11)?,
+        moved_to: row.try_get(12)?,
+        etag: row.try_get(13)?,
+        last_modified: row.try_get(14)?,
+        articles: row.try_get(15)?,
+    })
+}
+
+/// `$first, $first+1, …` for `count` values.
+pub(super) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,247 @@
+//! Ingest: one transaction per source refresh, identity enforced by the
+//! database's unique keys (CONTRACT §4).
+
+use super::sources::record_fetch_in;
+use super::{micros, FetchRecord, Store, StoreError};
+use crate::model::NewArticle;
+use chrono::{DateTime, Utc};
+use sqlx::{Any, Transaction};
+
+/// What one ingest did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestStats {
+    /// New articles.
+    pub inserted: usize,
+    /// Articles whose title or content changed.
+    pub updated: usize,
+    /// Entries already stored by another source (or with the same text):
+    /// linked to the existing article, tags merged.
+    pub merged: usize,
+    /// Entries seen before, unchanged.
+    pub unchanged: usize,
+}
+
+struct Existing {
+    id: i64,
+    fingerprint: String,
+    updated: i64,
+    source_id: i64,
+}
+
+impl Store {
+    /// Stores the entries of one refresh of `source_id` and its fetch record
+    /// in one transaction: a crash leaves either all of it or none.
+    pub async fn ingest(
+        &self,
+        source_id: i64,
+        articles: &[NewArticle],
+        record: &FetchRecord,
+    ) -> Result<IngestStats, StoreError> {
+        let now = record.at;
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        // Writing first takes SQLite's write lock at once (waiting out another
+        // process via busy_timeout) instead of upgrading a read lock later,
+        // which fails with SQLITE_BUSY under contention.
+        record_fetch_in(&mut tx, source_id, record).await?;
+        let mut stats = IngestStats::default();
+        for article in articles {
+            ingest_one(&mut tx, source_id, article, now, &mut stats).await?;
+        }
+        tx.commit().await?;
+        Ok(stats)
+    }
+}
+
+async fn ingest_one(
+    tx: &mut Transaction<'static, Any>,
+    source_id: i64,
+    article: &NewArticle,
+    now: DateTime<Utc>,
+    stats: &mut IngestStats,
+) -> Result<(), StoreError> {
+    let now_us = micros(now);
+    let known_here = find_by_entry_key(tx, source_id, &article.entry_key).await?;
+    let seen_here_before = known_here.is_some();
+    let existing = match known_here {
+        Some(existing) => Some(existing),
+        None => find_by_identity(tx, article).await?,
+    };
+    let article_id = match existing {
+        Some(existing) => {
+            let edited = existing.fingerprint != article.fingerprint;
+            // Only the first source's copy may rewrite the article: another
+            // outlet's variant of the same link must not flip it back and forth.
+            if edited && existing.source_id == source_id {
+                update_article(tx, &existing, article, now_us).await?;
+                stats.updated += 1;
+            } else if seen_here_before {
+                stats.unchanged += 1;
+            } else {
+                stats.merged += 1;
+            }
+            existing.id
+        }
+        None => match insert_article(tx, source_id, article, now_us).await? {
+            Some(id) => {
+                stats.inserted += 1;
+                id
+            }
+            // Another writer stored the same identity since we looked.
+            None => {
+                stats.merged += 1;
+                find_by_identity(tx, article)
+                    .await?
+                    .map(|e| e.id)
+                    .ok_or(sqlx::Error::RowNotFound)?
+            }
+        },
+    };
+    sqlx::query(
+        "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen)
+         VALUES ($1, $2, $3, $4) ON CONFLICT (source_id, entry_key) DO NOTHING",
+    )
+    .bind(source_id)
+    .bind(&article.entry_key)
+    .bind(article_id)
+    .bind(now_us)
+    .execute(&mut **tx)
+    .await?;
+    merge_tags(tx, article_id, article).await
+}
+
+async fn find_by_entry_key(
+    tx: &mut Transaction<'static, Any>,
+    source_id: i64,
+    entry_key: &str,
+) -> Result<Option<Existing>, StoreError> {
+    let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
+        "SELECT a.id, a.fingerprint, a.updated, a.source_id
+         FROM article_sources s JOIN articles a ON a.id = s.article_id
+         WHERE s.source_id = $1 AND s.entry_key = $2",
+    )
+    .bind(source_id)
+    .bind(entry_key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(existing))
+}
+
+/// The article with the same canonical URL, uid or (for entries with
+/// neither id nor link) the same text.
+async fn find_by_identity(
+    tx: &mut Transaction<'static, Any>,
+    article: &NewArticle,
+) -> Result<Option<Existing>, StoreError> {
+    let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
+        "SELECT id, fingerprint, updated, source_id FROM articles
+         WHERE uid = $1 OR canonical_url = $2 OR content_key = $3
+         ORDER BY id LIMIT 1",
+    )
+    .bind(&article.uid)
+    .bind(&article.canonical_url)
+    .bind(&article.content_key)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(row.map(existing))
+}
+
+fn existing((id, fingerprint, updated, source_id): (i64, String, i64, i64)) -> Existing {
+    Existing {
+        id,
+        fingerprint,
+        updated,
+        source_id,
+    }
+}
+
+async fn insert_article(
+    tx: &mut Transaction<'static, Any>,
+    source_id: i64,
+    article: &NewArticle,
+    now_us: i64,
+) -> Result<Option<i64>, StoreError> {
+    // A missing date becomes first-seen time (CONTRACT §6).
+    let published = article.published.map(micros).unwrap_or(now_us);
+    let updated = article.updated.map(micros).unwrap_or(published);
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO articles (uid, canonical_url, content_key, link, title, summary, content,
+                               author, published, updated, first_seen, fingerprint, source_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT DO NOTHING
+         RETURNING id",
+    )
+    .bind(&article.uid)
+    .bind(&article.canonical_url)
+    .bind(&article.content_key)
+    .bind(&article.link)
+    .bind(&article.title)
+    .bind(&article.summary)
+    .bind(&article.content)
+    .bind(&article.author)
+    .bind(published)
+    .bind(updated)
+    .bind(now_us)
+    .bind(&article.fingerprint)
+    .bind(source_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(id)
+}
+
+async fn update_article(
+    tx: &mut Transaction<'static, Any>,
+    existing: &Existing,
+    article: &NewArticle,
+    now_us: i64,
+) -> Result<(), StoreError> {
+    // `updated` moves forward only: to the source's own date when it says the
+    // entry changed after what we stored, else to when we saw the change.
+    let updated = article
+        .updated
+        .map(micros)
+        .filter(|&u| u > existing.updated && u <= now_us)
+        .unwrap_or(now_us)
+        .max(existing.updated);
+    sqlx::query(
+        "UPDATE articles SET title = $1, summary = $2, content = $3, author = $4, link = $5,
+                fingerprint = $6, updated = $7
+         WHERE id = $8",
+    )
+    .bind(&article.title)
+    .bind(&article.summary)
+    .bind(&article.content)
+    .bind(&article.author)
+    .bind(&article.link)
+    .bind(&article.fingerprint)
+    .bind(updated)
+    .bind(existing.id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Tags are a union: a later copy adds tags, never removes them.
+async fn merge_tags(
+    tx: &mut Transaction<'static, Any>,
+    article_id: i64,
+    article: &NewArticle,
+) -> Result<(), StoreError> {
+    for (position, tag) in article.tags.iter().enumerate() {
+        sqlx::query("INSERT INTO tags (term, label) VALUES ($1, $2) ON CONFLICT (term) DO NOTHING")
+            .bind(&tag.term)
+            .bind(&tag.label)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO article_tags (article_id, term, position) VALUES ($1, $2, $3)
+             ON CONFLICT (article_id, term) DO NOTHING",
+        )
+        .bind(article_id)
+        .bind(&tag.term)
+        .bind(position as i64)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}

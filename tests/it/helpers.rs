@@ -1,0 +1,351 @@
+//! Shared test harness: a real HTTP server on 127.0.0.1 serving feed bytes,
+//! and the real application on its own temporary SQLite file.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+use tributary::app::{self, Application};
+use tributary::config::Config;
+use tributary::pipeline::{Pipeline, RefreshReport};
+use tributary::scheduler;
+
+/// What the fixture server answers on one path.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    pub extra_headers: Vec<(&'static str, String)>,
+}
+
+impl Fixture {
+    pub fn feed(body: impl Into<Vec<u8>>) -> Fixture {
+        Fixture {
+            status: 200,
+            body: body.into(),
+            content_type: "application/rss+xml; charset=utf-8",
+            etag: None,
+            last_modified: None,
+            extra_headers: Vec::new(),
+        }
+    }
+
+    pub fn with_etag(mut self, etag: &str) -> Fixture {
+        self.etag = Some(etag.to_string());
+        self
+    }
+
+    pub fn with_last_modified(mut self, value: &str) -> Fixture {
+        self.last_modified = Some(value.to_string());
+        self
+    }
+
+    pub fn status(status: u16) -> Fixture {
+        Fixture {
+            status,
+            body: Vec::new(),
+            content_type: "text/plain",
+            etag: None,
+            last_modified: None,
+            extra_headers: Vec::new(),
+        }
+    }
+}
+
+/// A request the fixture server received.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub path: String,
+    pub headers: HeaderMap,
+}
+
+#[derive(Default)]
+struct ServerState {
+    fixtures: Mutex<HashMap<String, Fixture>>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+/// A real HTTP server on 127.0.0.1 with per-path fixtures that tests can
+/// change between fetches. It honours If-None-Match / If-Modified-Since
+/// like a well-behaved publisher.
+pub struct FeedServer {
+    pub base: String,
+    state: Arc<ServerState>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl FeedServer {
+    pub async fn start() -> FeedServer {
+        let state = Arc::new(ServerState::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new()
+            .fallback(serve_fixture)
+            .with_state(state.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        FeedServer {
+            base,
+            state,
+            _stop: stop,
+        }
+    }
+
+    pub fn set(&self, path: &str, fixture: Fixture) {
+        self.state
+            .fixtures
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), fixture);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn requests(&self, path: &str) -> Vec<Seen> {
+        self.state
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn serve_fixture(State(state): State<Arc<ServerState>>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    state.seen.lock().unwrap().push(Seen {
+        path: path.clone(),
+        headers: request.headers().clone(),
+    });
+    let fixture = state.fixtures.lock().unwrap().get(&path).cloned();
+    let Some(fixture) = fixture else {
+        return Response::builder().status(404).body(Body::empty()).unwrap();
+    };
+    let headers = request.headers();
+    let etag_hit = match (&fixture.etag, headers.get("if-none-match")) {
+        (Some(etag), Some(sent)) => sent.as_bytes() == etag.as_bytes(),
+        _ => false,
+    };
+    let date_hit = match (&fixture.last_modified, headers.get("if-modified-since")) {
+        (Some(lm), Some(sent)) => fixture.etag.is_none() && sent.as_bytes() == lm.as_bytes(),
+        _ => false,
+    };
+    let status = if fixture.status == 200 && (etag_hit || date_hit) {
+        304
+    } else {
+        fixture.status
+    };
+    let mut response = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap())
+        .header("content-type", fixture.content_type);
+    if let Some(etag) = &fixture.etag {
+        response = response.header("etag", HeaderValue::from_str(etag).unwrap());
+    }
+    if let Some(lm) = &fixture.last_modified {
+        response = response.header("last-modified", lm.as_str());
+    }
+    for (name, value) in &fixture.extra_headers {
+        response = response.header(*name, value.as_str());
+    }
+    let body = if status == 304 {
+        Body::empty()
+    } else {
+        Body::from(fixture.body)
+    };
+    response.body(body).unwrap()
+}
+
+/// A config file in a temporary directory, with its SQLite database there.
+pub struct TestConfig {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestConfig {
+    /// `body` is everything after `[daemon]`'s database/listen lines.
+    pub fn write(daemon_extra: &str, body: &str) -> TestConfig {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("tributary.db");
+        let text = format!(
+            "[daemon]\ndatabase = \"sqlite://{}\"\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.test\"\n{daemon_extra}\n{body}",
+            db.display()
+        );
+        std::fs::write(dir.path().join("tributary.toml"), text).unwrap();
+        TestConfig { dir }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("tributary.toml")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("tributary.db")
+    }
+
+    pub fn load(&self) -> Config {
+        Config::load(&self.path()).unwrap()
+    }
+}
+
+/// The real application, serving on a free port.
+pub struct TestApp {
+    pub base: String,
+    pub config: Config,
+    shutdown: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    /// Starts the daemon; its scheduler fetches every source once at start.
+    pub async fn spawn(config: Config) -> TestApp {
+        let application = Application::build(config.clone()).await.unwrap();
+        let base = format!("http://127.0.0.1:{}", application.port());
+        let shutdown = CancellationToken::new();
+        let handle = tokio::spawn(application.run_until_stopped(shutdown.clone()));
+        TestApp {
+            base,
+            config,
+            shutdown,
+            handle: Some(handle),
+            client: reqwest::Client::builder()
+                .no_gzip()
+                .no_brotli()
+                .build()
+                .unwrap(),
+        }
+    }
+
+    /// Runs one fetch cycle of every source now, as `tributary fetch` does.
+    pub async fn fetch_now(&self) -> Vec<RefreshReport> {
+        fetch_now(&self.config).await
+    }
+
+    /// Waits until every enabled source was fetched at least once.
+    pub async fn wait_fetched(&self) {
+        let store = app::open_store(&self.config).await.unwrap();
+        for _ in 0..200 {
+            let states = store.source_states().await.unwrap();
+            if states
+                .iter()
+                .filter(|s| s.enabled)
+                .all(|s| s.last_fetch_at.is_some())
+            {
+                store.close().await;
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("sources were not fetched in time");
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.base, path_and_query))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_text(&self, path_and_query: &str) -> String {
+        let response = self.get(path_and_query).await;
+        assert_eq!(response.status(), 200, "GET {path_and_query}");
+        response.text().await.unwrap()
+    }
+
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().unwrap();
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// One fetch cycle of every enabled source, on the config's database.
+pub async fn fetch_now(config: &Config) -> Vec<RefreshReport> {
+    let store = app::open_store(config).await.unwrap();
+    let pipeline = Arc::new(Pipeline::new(config, store.clone()).unwrap());
+    let names: Vec<String> = config
+        .sources
+        .iter()
+        .filter(|s| s.enabled)
+        .map(|s| s.name.clone())
+        .collect();
+    let reports = scheduler::run_once(
+        pipeline,
+        "test",
+        &names,
+        chrono::TimeDelta::minutes(5),
+        CancellationToken::new(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    store.close().await;
+    reports
+}
+
+/// The shared corpus, or `None` (with a printed reason) when unset.
+pub fn shared_dir() -> Option<PathBuf> {
+    match std::env::var_os("TRIBUTARY_SHARED") {
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => {
+            eprintln!("skipped: TRIBUTARY_SHARED is not set (the shared fixture corpus lives outside this repo)");
+            None
+        }
+    }
+}
+
+/// Validates Atom against RFC 4287's RELAX NG schema with xmllint, when the
+/// shared corpus is available; panics with xmllint's output otherwise.
+pub fn assert_valid_atom(xml: &str) {
+    let Some(shared) = shared_dir() else { return };
+    let schema = shared.join("schemas/atom.rng");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), xml).unwrap();
+    let output = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--relaxng")
+        .arg(&schema)
+        .arg(file.path())
+        .output()
+        .expect("xmllint is needed for Atom validation: apt-get install libxml2-utils");
+    assert!(
+        output.status.success(),
+        "served Atom is not valid RFC 4287:\n{}\n--- document ---\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        xml
+    );
+}
+
+/// Parses served Atom back with a real parser.
+pub fn parse_atom(xml: &str) -> feed_rs::model::Feed {
+    feed_rs::parser::parse(xml.as_bytes()).expect("served feed parses")
+}
+
+pub fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
