@@ -1,26 +1,38 @@
 //! The running daemon: one constructor for the binary and the tests.
 //! `Application::build` connects the store and binds the listener;
-//! `run_until_stopped` runs the scheduler and the server until shutdown.
+//! `run_until_stopped` runs the scheduler and the server until shutdown,
+//! tells systemd how it goes (`notify`), and reloads the config on request
+//! (SIGHUP) through [`Live`], the parts of the daemon built from the config.
 
 use crate::config::Config;
+use crate::notify::{self, Heartbeat};
 use crate::pipeline::Pipeline;
 use crate::publish::Site;
-use crate::scheduler;
+use crate::scheduler::{self, LivePipeline};
 use crate::server::{self, AppState};
 use crate::store::{SourceSync, Store, StoreOptions};
 use anyhow::Context;
-use std::sync::Arc;
+use axum::extract::Request;
+use axum::Router;
+use chrono::Utc;
+use std::collections::BTreeSet;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
 
 /// How long open HTTP connections get to finish after a stop was asked.
 const SERVER_DRAIN: Duration = Duration::from_secs(5);
+/// How often the `STATUS=` line shown by `systemctl status` is refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(10);
 
 pub struct Application {
     config: Arc<Config>,
     store: Store,
     listener: TcpListener,
+    reload: Arc<Notify>,
 }
 
 impl Application {
@@ -35,7 +47,15 @@ impl Application {
             config: Arc::new(config),
             store,
             listener,
+            reload: Arc::new(Notify::new()),
         })
+    }
+
+    /// Reloads the config file each time `trigger` is notified (the signal
+    /// handler does on SIGHUP).
+    pub fn reload_on(mut self, trigger: Arc<Notify>) -> Application {
+        self.reload = trigger;
+        self
     }
 
     pub fn port(&self) -> u16 {
@@ -50,45 +70,247 @@ impl Application {
     /// fetches are abandoned (nothing half-written: each refresh is one
     /// transaction), open requests get a few seconds, the database closes.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let pipeline = Arc::new(Pipeline::new(&self.config, self.store.clone())?);
+        let live = Live::new(self.config.clone(), self.store.clone())?;
         let daemon = &self.config.daemon;
+        let heartbeat = Heartbeat::default();
         let scheduler = tokio::spawn(scheduler::run(
-            pipeline,
+            live.pipeline.clone(),
             instance_id(),
             daemon.concurrency,
             scheduler::lease_for(daemon.timeout),
             shutdown.clone(),
+            heartbeat.clone(),
         ));
-        let state = Arc::new(AppState {
-            store: self.store.clone(),
-            site: site(&self.config),
-            config: self.config.clone(),
-        });
-        tracing::info!(listen = %self.listener.local_addr()?, sources = self.config.sources.len(), "tributary running");
+        let watchdog = tokio::spawn(notify::watchdog(heartbeat, shutdown.clone()));
+        let listen = self.listener.local_addr()?;
         let server_shutdown = shutdown.clone();
-        let server = axum::serve(self.listener, server::router(state))
+        let server = axum::serve(self.listener, live.service())
             .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
         let server = tokio::spawn(async move { server.await });
+        tracing::info!(listen = %listen, sources = self.config.sources.len(), "tributary running");
+        // Migrations ran and the listener is bound: systemd may start the
+        // units ordered after this one.
+        notify::ready(&format!("listening on {listen}"));
+        let status = tokio::spawn(report_status(self.store.clone(), shutdown.clone()));
+        let pruner = tokio::spawn(scheduler::run_prune(
+            self.store.clone(),
+            daemon.prune_schedule.clone(),
+            daemon.retention,
+            daemon.tombstone_retention,
+            shutdown.clone(),
+        ));
 
-        shutdown.cancelled().await;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.reload.notified() => live.reload().await,
+            }
+        }
+        notify::stopping();
         tracing::info!("stopping");
         let scheduled = scheduler.await.context("scheduler task")?;
+        let _ = tokio::join!(watchdog, status, pruner);
         match tokio::time::timeout(SERVER_DRAIN, server).await {
             Ok(joined) => joined.context("server task")??,
             Err(_) => tracing::warn!("open connections did not finish in time; closing them"),
         }
         self.store.close().await;
         scheduled.context("scheduler")?;
+        tracing::info!("stopped");
         Ok(())
     }
 }
 
+/// The parts of the running daemon built from the config, replaced whole by
+/// a reload: requests and claims after the swap see the new config, those
+/// in flight finish with the one they started with.
+#[derive(Clone)]
+pub struct Live {
+    store: Store,
+    config: Arc<RwLock<Arc<Config>>>,
+    /// The HTTP routes (output feeds, site facts) of the config in force.
+    routes: Arc<RwLock<Router>>,
+    pipeline: LivePipeline,
+}
+
+impl Live {
+    pub fn new(config: Arc<Config>, store: Store) -> anyhow::Result<Live> {
+        let pipeline = Pipeline::new(&config, store.clone()).context("building the pipeline")?;
+        Ok(Live {
+            routes: Arc::new(RwLock::new(routes(&config, &store))),
+            pipeline: Arc::new(tokio::sync::RwLock::new(Arc::new(pipeline))),
+            config: Arc::new(RwLock::new(config)),
+            store,
+        })
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The HTTP service: each request goes to the routes in force when it
+    /// arrives, so that output feeds changed by a reload are served at once.
+    pub fn service(&self) -> Router {
+        let routes = self.routes.clone();
+        Router::new().fallback(move |request: Request| {
+            let current = routes
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            async move {
+                let Ok(response) = current.oneshot(request).await;
+                response
+            }
+        })
+    }
+
+    /// Re-reads the config file (SIGHUP), telling systemd `RELOADING=1`,
+    /// then `READY=1`. A config that fails validation is rejected with a log
+    /// line naming FILE:LINE:COL, and the running one stays.
+    pub async fn reload(&self) {
+        notify::reloading();
+        if let Err(e) = self.try_reload().await {
+            tracing::error!(
+                error = %format_args!("{e:#}"),
+                "config rejected; the running config stays"
+            );
+        }
+        notify::ready(&status_line(&self.store).await);
+    }
+
+    async fn try_reload(&self) -> anyhow::Result<()> {
+        let old = self.config();
+        let config = Arc::new(Config::load(&old.path)?);
+        warn_restart_needed(&old, &config);
+        let pipeline =
+            Pipeline::new(&config, self.store.clone()).context("building the pipeline")?;
+        let routes = routes(&config, &self.store);
+        {
+            // Held across the sync so that no claim sees the new sources
+            // table with the old pipeline, or the other way round.
+            let mut live_pipeline = self.pipeline.write().await;
+            self.store
+                .sync_sources(&source_syncs(&config))
+                .await
+                .context("syncing sources")?;
+            *live_pipeline = Arc::new(pipeline);
+        }
+        *self.routes.write().unwrap_or_else(PoisonError::into_inner) = routes;
+        *self.config.write().unwrap_or_else(PoisonError::into_inner) = config.clone();
+        let names =
+            |c: &Config| -> BTreeSet<String> { c.sources.iter().map(|s| s.name.clone()).collect() };
+        let (before, after) = (names(&old), names(&config));
+        tracing::info!(
+            config = %config.path.display(),
+            added = ?after.difference(&before).collect::<Vec<_>>(),
+            removed = ?before.difference(&after).collect::<Vec<_>>(),
+            sources = config.sources.len(),
+            tag_rules = config.tag_rules.len(),
+            feeds = config.feeds.len(),
+            "config reloaded"
+        );
+        Ok(())
+    }
+}
+
+/// `[daemon]` settings that the running process cannot take over: the
+/// listener stays bound, the store stays open, the scheduler keeps its
+/// bound and the log filter stays installed.
+fn warn_restart_needed(old: &Config, new: &Config) {
+    let (a, b) = (&old.daemon, &new.daemon);
+    let changed: Vec<&str> = [
+        ("listen", a.listen != b.listen),
+        ("database", a.database != b.database),
+        ("concurrency", a.concurrency != b.concurrency),
+        ("log_level", a.log_level != b.log_level),
+    ]
+    .into_iter()
+    .filter_map(|(key, changed)| changed.then_some(key))
+    .collect();
+    if !changed.is_empty() {
+        tracing::warn!(
+            keys = %changed.join(", "),
+            "these [daemon] settings changed; they apply at the next restart"
+        );
+    }
+}
+
+/// The HTTP routes for one config.
+fn routes(config: &Arc<Config>, store: &Store) -> Router {
+    server::router(Arc::new(AppState {
+        store: store.clone(),
+        site: site(config),
+        config: config.clone(),
+    }))
+}
+
+/// Keeps systemd's `STATUS=` current (sources, failing, next fetch) while a
+/// service manager listens.
+async fn report_status(store: Store, shutdown: CancellationToken) {
+    if !notify::enabled() {
+        return;
+    }
+    let mut last = String::new();
+    loop {
+        let line = status_line(&store).await;
+        if line != last {
+            notify::status(&line);
+            last = line;
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(STATUS_EVERY) => {}
+        }
+    }
+}
+
+/// E.g. `12 sources, 1 failing; next fetch at 10:15:03 UTC`.
+async fn status_line(store: &Store) -> String {
+    let states = match store.source_states().await {
+        Ok(states) => states,
+        Err(e) => return format!("database error: {e}"),
+    };
+    let failing = states
+        .iter()
+        .filter(|s| s.consecutive_failures > 0 || s.disabled_reason.is_some())
+        .count();
+    let next = match store.next_due().await {
+        Ok(Some(at)) if at <= Utc::now() => "now".to_string(),
+        Ok(Some(at)) => format!("at {}", at.format("%H:%M:%S UTC")),
+        Ok(None) => "not scheduled".to_string(),
+        Err(e) => format!("unknown ({e})"),
+    };
+    format!(
+        "{} sources, {failing} failing; next fetch {next}",
+        states.len()
+    )
+}
+
 /// Connects the configured database and syncs the sources into it.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
-    let store = Store::connect(&config.daemon.database, &StoreOptions::default())
+    let store = Store::connect(
+        &config.daemon.database,
+        &StoreOptions::from_config(&config.daemon),
+    )
+    .await
+    .with_context(|| format!("opening database {}", config.daemon.database))?;
+    store
+        .sync_sources(&source_syncs(config))
         .await
-        .with_context(|| format!("opening database {}", config.daemon.database))?;
-    let sources: Vec<SourceSync> = config
+        .context("syncing sources")?;
+    scheduler::reclaim_stale_local_leases(&store)
+        .await
+        .context("releasing stale leases")?;
+    Ok(store)
+}
+
+/// The configured sources as the store's sync takes them.
+fn source_syncs(config: &Config) -> Vec<SourceSync> {
+    config
         .sources
         .iter()
         .map(|s| SourceSync {
@@ -96,12 +318,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
             url: s.url.to_string(),
             enabled: s.enabled,
         })
-        .collect();
-    store
-        .sync_sources(&sources)
-        .await
-        .context("syncing sources")?;
-    Ok(store)
+        .collect()
 }
 
 /// The facts every rendered view carries.
@@ -119,10 +336,5 @@ pub fn site(config: &Config) -> Site {
 
 /// Names this process in leases: host, pid and a random part.
 pub fn instance_id() -> String {
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into());
-    format!(
-        "{host}:{}:{:08x}",
-        std::process::id(),
-        rand::random::<u32>()
-    )
+    scheduler::instance_id()
 }

@@ -6,11 +6,12 @@ use crate::config::{self, Config};
 use crate::model::Filter;
 use crate::pipeline::{Outcome, Pipeline, RefreshReport};
 use crate::publish::{self, Format, ViewRequest};
-use crate::{scheduler, shutdown, tag, telemetry};
+use crate::{opml, scheduler, shutdown, tag, telemetry};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +66,28 @@ pub enum Command {
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..=500))]
         limit: Option<u32>,
     },
+    /// Add the feeds of an OPML file to the config, or print the sources as OPML 2.0.
+    Opml {
+        #[command(subcommand)]
+        action: OpmlAction,
+    },
+    /// Apply the retention policy now: delete old articles, keep their tombstones.
+    Prune,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OpmlAction {
+    /// Append the OPML file's feeds to the config as [[source]] tables
+    /// (comments and formatting kept; URLs already configured are skipped).
+    Import {
+        /// OPML file (`-` reads standard input).
+        file: PathBuf,
+        /// Print the new config instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Print the configured sources as OPML 2.0.
+    Export,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -90,6 +113,13 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run => run_daemon(config).await,
         Command::Fetch { sources } => fetch(config, sources).await,
         Command::Sources => list_sources(config).await,
+        Command::Opml {
+            action: OpmlAction::Import { file, dry_run },
+        } => opml_import(config, &file, dry_run),
+        Command::Opml {
+            action: OpmlAction::Export,
+        } => opml_export(config).await,
+        Command::Prune => prune(config).await,
         Command::Export {
             feed,
             any,
@@ -141,15 +171,22 @@ fn check(config: &Config) {
 async fn run_daemon(config: Config) -> anyhow::Result<ExitCode> {
     telemetry::init(config.daemon.log_level.as_deref());
     let token = CancellationToken::new();
-    shutdown::spawn_signal_handler(token.clone(), config.path.clone())
+    let reload = Arc::new(tokio::sync::Notify::new());
+    shutdown::spawn_signal_handler(token.clone(), Some(reload.clone()))
         .context("installing signal handlers")?;
-    let application = Application::build(config).await?;
+    let application = Application::build(config).await?.reload_on(reload);
     application.run_until_stopped(token).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
-    telemetry::init(Some(config.daemon.log_level.as_deref().unwrap_or("warn")));
+    let interactive = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
+    // On a terminal the closing table shows every failure: warnings logged
+    // under the progress bar would only garble it.
+    let default_level = if interactive { "error" } else { "warn" };
+    telemetry::init(Some(
+        config.daemon.log_level.as_deref().unwrap_or(default_level),
+    ));
     for name in &names {
         if !config.sources.iter().any(|s| &s.name == name) {
             eprintln!("{}: no source named {name:?}", config.path.display());
@@ -169,13 +206,31 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
     let store = app::open_store(&config).await?;
     let pipeline = Arc::new(Pipeline::new(&config, store.clone())?);
     let token = CancellationToken::new();
-    shutdown::spawn_signal_handler(token.clone(), config.path.clone())
-        .context("installing signal handlers")?;
+    shutdown::spawn_signal_handler(token.clone(), None).context("installing signal handlers")?;
     let lease = scheduler::lease_for(config.daemon.timeout);
-    let reports = scheduler::run_once(pipeline, &app::instance_id(), &names, lease, token, |r| {
-        println!("{}", report_line(r))
-    })
+    // A terminal gets a progress bar and a table at the end; pipes and
+    // logs get one plain line per source as it completes.
+    let progress = interactive.then(|| progress_bar(names.len()));
+    let on_report = |r: &RefreshReport| match &progress {
+        Some(bar) => {
+            bar.set_message(r.source.clone());
+            bar.inc(1);
+        }
+        None => println!("{}", report_line(r)),
+    };
+    let reports = scheduler::run_once(
+        pipeline,
+        &app::instance_id(),
+        &names,
+        lease,
+        token,
+        on_report,
+    )
     .await?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+        print_table(&summary_rows(&reports), 6);
+    }
     let skipped: Vec<&String> = names
         .iter()
         .filter(|n| !reports.iter().any(|r| &r.source == *n))
@@ -201,8 +256,16 @@ fn report_line(r: &RefreshReport) -> String {
         .unwrap_or_else(|| "-".into());
     let what = match &r.outcome {
         Outcome::Ingested { entries, stats } => format!(
-            "ok\t{entries} entries: {} new, {} updated, {} merged, {} unchanged",
-            stats.inserted, stats.updated, stats.merged, stats.unchanged
+            "ok\t{entries} entries: {} new, {} updated, {} merged, {} unchanged{}",
+            stats.inserted,
+            stats.updated,
+            stats.merged,
+            stats.unchanged,
+            if stats.tombstoned > 0 {
+                format!(", {} pruned before", stats.tombstoned)
+            } else {
+                String::new()
+            }
         ),
         Outcome::NotModified => "not modified".to_string(),
         Outcome::Failed(error) => format!("error: {error}"),
@@ -325,4 +388,210 @@ async fn export(
     store.close().await;
     print!("{}", rendered.body);
     Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(len: usize) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} sources  {wide_msg}",
+        )
+        .expect("the template is valid"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// The table `tributary fetch` ends with on a terminal.
+fn summary_rows(reports: &[RefreshReport]) -> Vec<Vec<String>> {
+    let mut rows = vec![[
+        "SOURCE", "STATUS", "RESULT", "NEW", "UPDATED", "MERGED", "ERROR",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for r in reports {
+        let status = r
+            .status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into());
+        let (result, numbers, error) = match &r.outcome {
+            Outcome::Ingested { entries, stats } => (
+                format!("{entries} entries"),
+                [stats.inserted, stats.updated, stats.merged].map(|n| n.to_string()),
+                String::new(),
+            ),
+            Outcome::NotModified => (
+                "not modified".into(),
+                ["0", "0", "0"].map(String::from),
+                String::new(),
+            ),
+            Outcome::Failed(e) => (
+                "failed".into(),
+                ["-", "-", "-"].map(String::from),
+                e.clone(),
+            ),
+        };
+        let [new, updated, merged] = numbers;
+        rows.push(vec![
+            r.source.clone(),
+            status,
+            result,
+            new,
+            updated,
+            merged,
+            error,
+        ]);
+    }
+    rows
+}
+
+/// Prints aligned columns; the column at `last` is not padded.
+fn print_table(rows: &[Vec<String>], last: usize) {
+    let columns = rows.first().map(Vec::len).unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i >= last {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            }
+        }
+        println!("{}", line.trim_end());
+    }
+}
+
+/// `tributary opml import FILE`: appends new sources to the config file,
+/// which is checked before it is replaced (never left half-written).
+fn opml_import(config: Config, file: &Path, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let xml = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    let feeds = match opml::parse(&xml) {
+        Ok(feeds) => feeds,
+        Err(e) => {
+            eprintln!("{}: {e}", file.display());
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let text = std::fs::read_to_string(&config.path)
+        .with_context(|| format!("reading {}", config.path.display()))?;
+    let imported = opml::import(&text, &config, &feeds, &file.display().to_string())?;
+    for (url, reason) in &imported.invalid {
+        eprintln!("skipped {url}: {reason}");
+    }
+    if !imported.added.is_empty() {
+        // The result must load like any config before it replaces one.
+        if let Err(e) = Config::from_toml(&imported.text, &config.path) {
+            anyhow::bail!("the imported config would not be valid, nothing written: {e}");
+        }
+    }
+    if dry_run {
+        print!("{}", imported.text);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !imported.added.is_empty() {
+        write_replacing(&config.path, &imported.text)?;
+    }
+    for (name, url) in &imported.added {
+        println!("added\t{name}\t{url}");
+    }
+    for url in &imported.skipped {
+        println!("skipped\t{url}\talready configured");
+    }
+    println!(
+        "{}: {} sources added, {} already present{}",
+        config.path.display(),
+        imported.added.len(),
+        imported.skipped.len(),
+        if imported.invalid.is_empty() {
+            String::new()
+        } else {
+            format!(", {} invalid", imported.invalid.len())
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a sibling file and renames it over `path`, keeping its permissions:
+/// a crash leaves the old config or the new one, never a mix.
+fn write_replacing(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("toml.tmp");
+    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(&tmp, meta.permissions())
+            .with_context(|| format!("setting permissions of {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("replacing {}", path.display()))?;
+    Ok(())
+}
+
+/// `tributary opml export`: the feeds' own titles when the database knows
+/// them, else the source names.
+async fn opml_export(config: Config) -> anyhow::Result<ExitCode> {
+    telemetry::init(Some(config.daemon.log_level.as_deref().unwrap_or("warn")));
+    let titles: std::collections::HashMap<String, String> = match app::open_store(&config).await {
+        Ok(store) => {
+            let states = store.source_states().await.unwrap_or_default();
+            store.close().await;
+            states
+                .into_iter()
+                .filter_map(|s| Some((s.name, s.title.filter(|t| !t.is_empty())?)))
+                .collect()
+        }
+        Err(e) => {
+            eprintln!("warning: no feed titles ({e:#}); using source names");
+            Default::default()
+        }
+    };
+    let sources: Vec<opml::ExportSource> = config
+        .sources
+        .iter()
+        .map(|s| opml::ExportSource {
+            name: s.name.clone(),
+            url: s.url.to_string(),
+            title: titles.get(&s.name).cloned(),
+            tags: s.tags.clone(),
+        })
+        .collect();
+    print!("{}", opml::export(&sources, Utc::now()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tributary prune`: the retention policy, now.
+async fn prune(config: Config) -> anyhow::Result<ExitCode> {
+    telemetry::init(Some(config.daemon.log_level.as_deref().unwrap_or("warn")));
+    let store = app::open_store(&config).await?;
+    let daemon = &config.daemon;
+    let stats = store
+        .prune(Utc::now(), daemon.retention, daemon.tombstone_retention)
+        .await
+        .context("pruning")?;
+    let kept = store.tombstone_count().await?;
+    store.close().await;
+    println!(
+        "pruned {} articles first stored more than {} ago; {} tombstones added, {} expired, {} kept",
+        stats.articles,
+        humanize(daemon.retention),
+        stats.tombstones_added,
+        stats.tombstones_expired,
+        kept
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn humanize(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{}h", s / 3_600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s if s > 0 => format!("{s}s"),
+        _ => format!("{}ms", d.as_millis()),
+    }
 }

@@ -44,6 +44,11 @@ pub struct DaemonConfig {
     pub timeout: Duration,
     pub max_body: u64,
     pub retention: Duration,
+    /// When the daemon applies `retention` (default daily, 03:00 UTC).
+    pub prune_schedule: Schedule,
+    /// How long a pruned article's keys are remembered after its entry was
+    /// last seen in a feed.
+    pub tombstone_retention: Duration,
     pub user_agent: String,
     /// Feed-level `atom:author` of every output feed.
     pub author: String,
@@ -51,6 +56,11 @@ pub struct DaemonConfig {
     /// Honour `Cache-Control: max-age`, `Expires` and RSS `<ttl>` as a floor
     /// on the polling interval.
     pub respect_cache_headers: bool,
+    /// Database connections per instance; `None`: the backend's default.
+    pub pool_size: Option<u32>,
+    /// Longest a database statement may run (PostgreSQL), or wait for
+    /// another process's write lock (SQLite).
+    pub statement_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -536,6 +546,9 @@ const DEFAULT_PER_HOST: usize = 2;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_MAX_BODY: u64 = 10 << 20;
 const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+const DEFAULT_PRUNE_SCHEDULE: &str = "0 3 * * *";
+const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(365 * 86_400);
+const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_AUTHOR: &str = "tributary";
 const DEFAULT_FEED_LIMIT: u32 = 50;
 const MAX_FEED_LIMIT: i64 = 500;
@@ -607,10 +620,14 @@ struct RawDaemon {
     timeout: Option<Spanned<Scalar>>,
     max_body: Option<Spanned<Scalar>>,
     retention: Option<Spanned<Scalar>>,
+    prune_schedule: Option<Spanned<String>>,
+    tombstone_retention: Option<Spanned<Scalar>>,
     user_agent: Option<String>,
     author: Option<String>,
     log_level: Option<Spanned<String>>,
     respect_cache_headers: Option<bool>,
+    pool_size: Option<Spanned<i64>>,
+    statement_timeout: Option<Spanned<Scalar>>,
 }
 
 #[derive(Deserialize)]
@@ -803,6 +820,24 @@ impl Checker<'_> {
         let per_host = self.count(raw.per_host, "per_host", DEFAULT_PER_HOST)?;
         let timeout = self.duration(raw.timeout, "timeout", DEFAULT_TIMEOUT)?;
         let retention = self.duration(raw.retention, "retention", DEFAULT_RETENTION)?;
+        let prune_schedule = match raw.prune_schedule {
+            Some(text) => self.schedule(&text)?,
+            None => Schedule::parse(DEFAULT_PRUNE_SCHEDULE).expect("the default is valid"),
+        };
+        let tombstone_retention = self.duration(
+            raw.tombstone_retention,
+            "tombstone_retention",
+            DEFAULT_TOMBSTONE_RETENTION,
+        )?;
+        let pool_size = match raw.pool_size {
+            Some(n) => Some(self.count(Some(n), "pool_size", 0)? as u32),
+            None => None,
+        };
+        let statement_timeout = self.duration(
+            raw.statement_timeout,
+            "statement_timeout",
+            DEFAULT_STATEMENT_TIMEOUT,
+        )?;
 
         let max_body = match raw.max_body {
             None => DEFAULT_MAX_BODY,
@@ -859,10 +894,14 @@ impl Checker<'_> {
             timeout,
             max_body,
             retention,
+            prune_schedule,
+            tombstone_retention,
             user_agent,
             author: raw.author.unwrap_or_else(|| DEFAULT_AUTHOR.to_string()),
             log_level,
             respect_cache_headers: raw.respect_cache_headers.unwrap_or(true),
+            pool_size,
+            statement_timeout,
         })
     }
 
@@ -1286,6 +1325,8 @@ mod tests {
         assert_eq!(d.author, "tributary");
         assert_eq!(d.log_level, None);
         assert!(d.respect_cache_headers);
+        assert_eq!(d.pool_size, None, "the backend picks");
+        assert_eq!(d.statement_timeout, Duration::from_secs(30));
         assert!(
             config.sources.is_empty() && config.tag_rules.is_empty() && config.feeds.is_empty()
         );
@@ -1326,7 +1367,7 @@ mod tests {
              base_url = \"https://news.example.org/tributary\"\n\
              concurrency = 4\nper_host = 1\ntimeout = \"1m30s\"\nmax_body = 1048576\n\
              retention = \"2w\"\nauthor = \"Newsroom\"\nlog_level = \"tributary=debug,info\"\n\
-             respect_cache_headers = false\n\
+             respect_cache_headers = false\npool_size = 20\nstatement_timeout = \"5s\"\n\
              {SOURCE}tags = [\"RFI\", \"World News\"]\nschedule = \"*/2 * * * * *\"\nenabled = false\n\
              [[tag_rule]]\ntag = \"ukraine\"\nregex = \"(?i)\\\\bkyiv\\\\b\"\nfields = [\"title\", \"url\", \"title\"]\n\
              [[feed]]\nname = \"x\"\ntitle = \"X\"\nany = [\"World News\", \"world_news\"]\n\
@@ -1356,6 +1397,8 @@ mod tests {
         assert_eq!(d.author, "Newsroom");
         assert_eq!(d.log_level.as_deref(), Some("tributary=debug,info"));
         assert!(!d.respect_cache_headers);
+        assert_eq!(d.pool_size, Some(20));
+        assert_eq!(d.statement_timeout, Duration::from_secs(5));
         let source = config.source("a").unwrap();
         assert_eq!(source.tags, ["RFI", "World News"]);
         assert_eq!(source.schedule.as_str(), "*/2 * * * * *");

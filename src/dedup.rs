@@ -8,7 +8,7 @@
 //! gives one story the same id.
 
 use sha2::{Digest, Sha256};
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
 use url::Url;
 
 use crate::model::{Entry, NewArticle, Tag};
@@ -141,8 +141,23 @@ fn fingerprint(entry: &Entry) -> String {
 
 /// NFC, whitespace runs collapsed to one space, trimmed.
 fn normalize(text: &str) -> String {
-    let nfc: String = text.nfc().collect();
-    nfc.split_whitespace().collect::<Vec<_>>().join(" ")
+    // Most text is NFC already (all ASCII is): the quick check skips
+    // re-composing it char by char.
+    let composed;
+    let nfc = if is_nfc_quick(text.chars()) == IsNormalized::Yes {
+        text
+    } else {
+        composed = text.nfc().collect::<String>();
+        &composed
+    };
+    let mut out = String::with_capacity(nfc.len());
+    for word in nfc.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// `urn:uuid:` and a name-based UUID with the layout of version 5 (RFC 4122

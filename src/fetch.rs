@@ -1133,10 +1133,14 @@ mod tests {
             timeout: Duration::from_secs(10),
             max_body: 100,
             retention: Duration::from_secs(86_400),
+            prune_schedule: crate::config::Schedule::parse("0 3 * * *").unwrap(),
+            tombstone_retention: Duration::from_secs(86_400),
             user_agent: "tributary/9.9 (+http://127.0.0.1/)".to_owned(),
             author: "tributary".to_owned(),
             log_level: None,
             respect_cache_headers: true,
+            pool_size: None,
+            statement_timeout: Duration::from_secs(30),
         };
         let seen = Seen::default();
         let router = Router::new()

@@ -13,15 +13,22 @@
 //! - [`scheduler`]: cron, spreading, backoff, leases, bounded fan-out.
 //! - [`pipeline`]: one source refresh: fetch -> parse -> tag -> dedup -> store.
 //! - [`server`]: the axum routes.
+//! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
+//! - [`opml`]: OPML 2.0 import into the TOML config and export of the sources.
 //! - [`app`]: `Application::build` / `run_until_stopped`, used by `run` and tests.
 //! - [`cli`], [`shutdown`], [`telemetry`]: the binary's edges.
+//! - [`notify`]: systemd readiness, status, reload and watchdog notices.
 
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod dedup;
 pub mod fetch;
+pub mod metrics;
 pub mod model;
+pub mod notify;
+pub mod opml;
 pub mod parse;
 pub mod pipeline;
 pub mod publish;

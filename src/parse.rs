@@ -1,17 +1,50 @@
 //! Feed bytes -> our model: feed-rs for RSS 0.9x/1.0/2.0, Atom and JSON
 //! Feed, plus the leniency real feeds need, sanitized HTML, absolute URLs
 //! and UTC dates.
+//!
+//! The steps, in order:
+//! 1. [`encoding`]: detect the charset and transcode to UTF-8;
+//! 2. strip characters XML forbids;
+//! 3. [`prepare`] (XML) or [`json`] (JSON Feed): mend what feed-rs would
+//!    misread or reject, and note what it does not report (`dc:subject`,
+//!    effective `xml:base`);
+//! 4. feed-rs, behind `catch_unwind`, with our id generator and our
+//!    [`dates`] parser; a semantic rejection is retried once without the
+//!    optional extension namespaces;
+//! 5. normalization into [`ParsedFeed`]: titles and summaries as text,
+//!    content through [`sanitize`], links absolute, dates clamped.
 
-use crate::model::ParsedFeed;
+mod dates;
+mod encoding;
+mod json;
+mod prepare;
+mod sanitize;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
+use feed_rs::model::{Feed, FeedType, Link, Text};
+use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
 
+use crate::model::{Entry, FeedMeta, ParsedFeed};
+use prepare::{ItemExtras, Options, Root};
+use sanitize::{
+    collapse_whitespace, escape_html, html_to_text, sanitize_html, strip_xml_illegal, text_of,
+};
+
+/// Why a body yielded no feed.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {
+    /// Nothing but whitespace (or a byte order mark).
     #[error("empty body")]
     Empty,
+    /// An HTML page, another XML or JSON document, or XML too broken to
+    /// read; the text says which, briefly.
     #[error("not a feed: {0}")]
     NotAFeed(String),
+    /// A parser panicked; caught so one feed cannot take the worker down.
     #[error("parser crashed: {0}")]
     Panic(String),
 }
@@ -25,5 +58,881 @@ pub fn parse_feed(
     feed_url: &Url,
     now: DateTime<Utc>,
 ) -> Result<ParsedFeed, ParseError> {
-    todo!("{} {content_type:?} {feed_url} {now}", bytes.len())
+    // feed-rs and quick-xml have panicked on hostile input before (UTF-16BE
+    // in feed-rs 3.0); a bad feed must cost one source, never the worker.
+    catch_unwind(AssertUnwindSafe(|| {
+        parse_unguarded(bytes, content_type, feed_url, now)
+    }))
+    .unwrap_or_else(|payload| Err(ParseError::Panic(panic_message(payload.as_ref()))))
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+fn parse_unguarded(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+) -> Result<ParsedFeed, ParseError> {
+    let decoded = encoding::decode(bytes, content_type);
+    tracing::trace!(charset = decoded.charset, "decoded feed body");
+    let text = strip_xml_illegal(&decoded.text);
+    let text = text.trim_start_matches(|c: char| c == '\u{FEFF}' || c.is_whitespace());
+    match text.chars().next() {
+        None => Err(ParseError::Empty),
+        Some('{') => parse_json(text, feed_url, now),
+        Some('<') => parse_xml(text, feed_url, now),
+        Some(_) => match after_leading_junk(text) {
+            Some(xml) => parse_xml(xml, feed_url, now),
+            None => Err(ParseError::NotAFeed("neither XML nor JSON".into())),
+        },
+    }
+}
+
+/// A feed preceded by stray text (a PHP warning printed before the XML is
+/// the classic): the document from its XML declaration or feed root on.
+fn after_leading_junk(text: &str) -> Option<&str> {
+    let mut end = text.len().min(2048);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let head = &text[..end];
+    ["<?xml", "<rss", "<feed", "<rdf:RDF"]
+        .iter()
+        .filter_map(|marker| head.find(marker))
+        .min()
+        .map(|at| &text[at..])
+}
+
+fn parse_xml(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFeed, ParseError> {
+    let mut opts = Options::default();
+    loop {
+        let prepared = prepare::prepare_xml(text, feed_url, opts);
+        match &prepared.root {
+            Root::Html => return Err(ParseError::NotAFeed("an HTML page, not a feed".into())),
+            Root::Other(name) => {
+                return Err(ParseError::NotAFeed(format!(
+                    "unknown root element <{name}>"
+                )))
+            }
+            Root::Missing => {
+                let why = prepared
+                    .syntax_error
+                    .as_deref()
+                    .unwrap_or("no root element");
+                return Err(ParseError::NotAFeed(format!("malformed XML: {why}")));
+            }
+            _ => {}
+        }
+        match run_feed_rs(prepared.xml.as_bytes(), feed_url)? {
+            Ok(feed) => {
+                let ctx = Context {
+                    feed_url,
+                    now,
+                    items: &prepared.items,
+                    home_page_url: None,
+                };
+                return Ok(normalize(feed, &ctx));
+            }
+            // `<rss>` without a `<channel>`: a feed with nothing in it yet.
+            Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot))
+                if prepared.root == Root::Rss && prepared.syntax_error.is_none() =>
+            {
+                return Ok(ParsedFeed::default());
+            }
+            Err(ParseFeedError::ParseError(kind)) if !opts.strip_extensions => {
+                tracing::debug!(error = %kind, "feed-rs rejected the feed; retrying without extensions");
+                opts.strip_extensions = true;
+            }
+            Err(e) => {
+                return Err(ParseError::NotAFeed(describe(
+                    &e,
+                    prepared.syntax_error.as_deref(),
+                )))
+            }
+        }
+    }
+}
+
+fn parse_json(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFeed, ParseError> {
+    let prepared = json::prepare_json(text).map_err(ParseError::NotAFeed)?;
+    let feed = run_feed_rs(prepared.json.as_bytes(), feed_url)?
+        .map_err(|e| ParseError::NotAFeed(describe(&e, None)))?;
+    let ctx = Context {
+        feed_url,
+        now,
+        items: &[],
+        home_page_url: prepared.home_page_url.as_deref(),
+    };
+    Ok(normalize(feed, &ctx))
+}
+
+/// Runs feed-rs; the outer `Err` is a caught panic.
+fn run_feed_rs(input: &[u8], feed_url: &Url) -> Result<Result<Feed, ParseFeedError>, ParseError> {
+    let parser = feed_rs::parser::Builder::new()
+        .base_uri(Some(feed_url.as_str()))
+        // feed-rs calls the generator only for entries without an id of
+        // their own; answering "" keeps those ids empty, so `Entry.guid` is
+        // the document's id or nothing (never a hash or a random UUID).
+        .id_generator(|_links, _title, _base| String::new())
+        .timestamp_parser(dates::parse_timestamp)
+        .sanitize_content(false)
+        .build();
+    catch_unwind(AssertUnwindSafe(|| parser.parse(input)))
+        .map_err(|payload| ParseError::Panic(panic_message(payload.as_ref())))
+}
+
+/// A short reason for `NotAFeed`.
+fn describe(e: &ParseFeedError, syntax_error: Option<&str>) -> String {
+    match (e, syntax_error) {
+        (ParseFeedError::XmlReader(_), Some(why)) => format!("malformed XML: {why}"),
+        (ParseFeedError::XmlReader(e), None) => format!("malformed XML: {e}"),
+        (ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot), _) => {
+            "no RSS, Atom or JSON Feed root element".into()
+        }
+        (e, _) => e.to_string(),
+    }
+}
+
+/// What normalization needs besides the feed-rs model.
+struct Context<'a> {
+    feed_url: &'a Url,
+    now: DateTime<Utc>,
+    /// Per-entry extras from `prepare`, in feed-rs's entry order.
+    items: &'a [ItemExtras],
+    home_page_url: Option<&'a str>,
+}
+
+impl Context<'_> {
+    /// CONTRACT §6: a date more than a day ahead of first-seen is first-seen.
+    fn clamp(&self, date: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+        date.map(|d| {
+            if d > self.now + chrono::Duration::days(1) {
+                self.now
+            } else {
+                d
+            }
+        })
+    }
+}
+
+fn normalize(feed: Feed, ctx: &Context) -> ParsedFeed {
+    // Whether "text/plain" was said by the document (Atom `type`, JSON Feed
+    // `content_text`) or is merely feed-rs's default for RSS elements, which
+    // often carry HTML anyway.
+    let explicit_plain = matches!(feed.feed_type, FeedType::Atom | FeedType::JSON);
+    let site_url = match ctx.home_page_url {
+        Some(home) => absolute_http(home, ctx.feed_url),
+        None => alternate_link(&feed.links, ctx.feed_url),
+    };
+    let meta = FeedMeta {
+        title: feed
+            .title
+            .as_ref()
+            .map(|t| plain_text(t, explicit_plain))
+            .filter(|t| !t.is_empty()),
+        site_url,
+        feed_id: (feed.feed_type == FeedType::Atom)
+            .then(|| feed.id.trim().to_string())
+            .filter(|id| !id.is_empty()),
+        updated: ctx.clamp(feed.updated.or(feed.published)),
+        ttl: feed
+            .ttl
+            .map(|minutes| Duration::from_secs(u64::from(minutes) * 60)),
+    };
+    // RFC 4287 §4.2.1: an Atom entry without an author has the feed's.
+    let feed_author = (feed.feed_type == FeedType::Atom)
+        .then(|| first_author(&feed.authors))
+        .flatten();
+
+    let aligned = ctx.items.len() == feed.entries.len();
+    if !aligned && !ctx.items.is_empty() {
+        tracing::debug!(
+            prepared = ctx.items.len(),
+            parsed = feed.entries.len(),
+            "entry counts differ; dc:subject and xml:base extras ignored"
+        );
+    }
+    let no_extras = ItemExtras::default();
+    let entries = feed
+        .entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| {
+            let extras = if aligned { &ctx.items[i] } else { &no_extras };
+            let mut entry = normalize_entry(e, extras, feed.feed_type.clone(), explicit_plain, ctx);
+            if entry.author.is_none() {
+                entry.author.clone_from(&feed_author);
+            }
+            Some(entry).filter(|e| !is_blank(e))
+        })
+        .map(scrub_entry)
+        .collect();
+    ParsedFeed {
+        meta: scrub_meta(meta),
+        entries,
+    }
+}
+
+fn normalize_entry(
+    e: &feed_rs::model::Entry,
+    extras: &ItemExtras,
+    feed_type: FeedType,
+    explicit_plain: bool,
+    ctx: &Context,
+) -> Entry {
+    let base = extras.base.as_ref().unwrap_or(ctx.feed_url);
+    let guid = Some(e.id.trim().to_string()).filter(|id| !id.is_empty());
+
+    // RSS 2.0: a guid is the permalink unless isPermaLink="false".
+    let permalink_guid = || {
+        let rss = matches!(feed_type, FeedType::RSS0 | FeedType::RSS2);
+        guid.as_deref()
+            .filter(|_| rss && extras.guid_is_permalink != Some(false))
+            .and_then(|g| Url::parse(g).ok())
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .map(String::from)
+    };
+    let link = alternate_link(&e.links, base).or_else(permalink_guid);
+
+    let summary_text = e
+        .summary
+        .as_ref()
+        .map(|t| plain_text(t, explicit_plain))
+        .filter(|s| !s.is_empty());
+    let media_text = || {
+        e.media
+            .iter()
+            .find_map(|m| m.description.as_ref())
+            .map(|t| plain_text(t, false))
+            .filter(|s| !s.is_empty())
+    };
+    let summary = summary_text.or_else(media_text);
+
+    let content_base = extras.content_base.as_ref().unwrap_or(base);
+    let summary_base = extras.summary_base.as_ref().unwrap_or(base);
+    let content = e
+        .content
+        .as_ref()
+        .and_then(|c| {
+            let body = c.body.as_deref()?;
+            content_html(body, c.content_type.as_str(), explicit_plain, content_base)
+        })
+        .or_else(|| {
+            let s = e.summary.as_ref()?;
+            content_html(
+                &s.content,
+                s.content_type.as_str(),
+                explicit_plain,
+                summary_base,
+            )
+        });
+
+    let title = e
+        .title
+        .as_ref()
+        .map(|t| plain_text(t, explicit_plain))
+        .filter(|t| !t.is_empty())
+        .or_else(|| {
+            let text = summary
+                .clone()
+                .or_else(|| content.as_deref().map(html_to_text))?;
+            Some(sanitize::first_words(&text, sanitize::FALLBACK_TITLE_WORDS))
+                .filter(|t| !t.is_empty())
+        });
+
+    let mut categories: Vec<String> = Vec::new();
+    let labels = e
+        .categories
+        .iter()
+        .map(|c| {
+            c.label
+                .as_deref()
+                .filter(|l| !l.trim().is_empty())
+                .unwrap_or(&c.term)
+        })
+        .chain(extras.subjects.iter().map(String::as_str));
+    for label in labels {
+        let label = text_of(label, false);
+        if !label.is_empty() && !categories.contains(&label) {
+            categories.push(label);
+        }
+    }
+
+    Entry {
+        guid,
+        link,
+        title,
+        summary,
+        content,
+        author: first_author(&e.authors),
+        published: ctx.clamp(e.published.or(e.updated)),
+        updated: ctx.clamp(e.updated.or(e.published)),
+        categories,
+    }
+}
+
+/// Plain text of a feed-rs text construct.
+fn plain_text(t: &Text, explicit_plain: bool) -> String {
+    match t.content_type.as_str() {
+        "text/plain" if explicit_plain => collapse_whitespace(&t.content),
+        "text/plain" => text_of(&t.content, false),
+        _ => html_to_text(&t.content),
+    }
+}
+
+/// Sanitized HTML for a body of the given media type; `None` when empty or
+/// not text at all (an inline image, say).
+fn content_html(body: &str, media_type: &str, explicit_plain: bool, base: &Url) -> Option<String> {
+    // feed-rs labels XHTML `application/xhtml`; inline XML reads as markup too.
+    let html = match media_type {
+        "text/plain" if !explicit_plain && sanitize::looks_like_html(body) => {
+            sanitize_html(body, base)
+        }
+        "text/plain" => plain_to_html(body),
+        t if t.contains("html") || t.ends_with("xml") => sanitize_html(body, base),
+        _ => return None,
+    };
+    Some(html).filter(|h| !h.trim().is_empty())
+}
+
+/// Escaped plain text, paragraphs kept: blank lines separate `<p>`s and
+/// single newlines become `<br>`.
+fn plain_to_html(text: &str) -> String {
+    let text = text.replace("\r\n", "\n");
+    text.split("\n\n")
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| format!("<p>{}</p>", escape_html(p).replace('\n', "<br>")))
+        .collect()
+}
+
+/// The link to show for a feed or an entry: `rel="alternate"` (or no rel),
+/// HTML preferred, absolute http(s).
+fn alternate_link(links: &[Link], base: &Url) -> Option<String> {
+    let alternates = links.iter().filter(|l| {
+        l.target.is_none()
+            && l.rel
+                .as_deref()
+                .is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate"))
+    });
+    let html_like = |l: &&Link| {
+        l.media_type
+            .as_deref()
+            .is_none_or(|t| t.contains("html") || t.trim().is_empty())
+    };
+    let (preferred, others): (Vec<&Link>, Vec<&Link>) = alternates.partition(html_like);
+    preferred
+        .into_iter()
+        .chain(others)
+        .find_map(|l| absolute_http(&l.href, base))
+}
+
+/// `href` made absolute against `base`, if the result is http(s).
+fn absolute_http(href: &str, base: &Url) -> Option<String> {
+    let href = href.trim();
+    if href.is_empty() {
+        return None;
+    }
+    let url = Url::parse(href).or_else(|_| base.join(href)).ok()?;
+    matches!(url.scheme(), "http" | "https").then(|| url.to_string())
+}
+
+/// The first author's name (else e-mail), trimmed of the parentheses RSS's
+/// `email (Name)` convention leaves around it.
+fn first_author(people: &[feed_rs::model::Person]) -> Option<String> {
+    people.iter().find_map(|p| {
+        let name = p
+            .name
+            .as_deref()
+            .map(|n| collapse_whitespace(n.trim().trim_start_matches('(').trim_end_matches(')')))
+            .filter(|n| !n.is_empty());
+        name.or_else(|| p.email.clone().filter(|e| !e.trim().is_empty()))
+    })
+}
+
+/// An entry with nothing to show or identify it by (a bare `<item/>`, or
+/// one holding only a date) is not a story: there is nothing to publish.
+fn is_blank(e: &Entry) -> bool {
+    e.guid.is_none()
+        && e.link.is_none()
+        && e.title.is_none()
+        && e.summary.is_none()
+        && e.content.is_none()
+}
+
+/// Last line of defence for CONTRACT §6: character references in the
+/// source can still spell characters XML forbids, or C1 controls.
+fn scrub(s: String) -> String {
+    let s = match strip_xml_illegal(&s) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(clean) => clean,
+    };
+    match sanitize::demoronize(&s) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(fixed) => fixed,
+    }
+}
+
+fn scrub_entry(e: Entry) -> Entry {
+    Entry {
+        guid: e.guid.map(scrub),
+        link: e.link.map(scrub),
+        title: e.title.map(scrub),
+        summary: e.summary.map(scrub),
+        content: e.content.map(scrub),
+        author: e.author.map(scrub),
+        categories: e.categories.into_iter().map(scrub).collect(),
+        ..e
+    }
+}
+
+fn scrub_meta(m: FeedMeta) -> FeedMeta {
+    FeedMeta {
+        title: m.title.map(scrub),
+        site_url: m.site_url.map(scrub),
+        feed_id: m.feed_id.map(scrub),
+        ..m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed_url() -> Url {
+        Url::parse("https://example.com/feeds/main.xml").unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        "2024-06-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn parse(doc: &str) -> ParsedFeed {
+        parse_feed(doc.as_bytes(), None, &feed_url(), now())
+            .unwrap_or_else(|e| panic!("{e}: {doc}"))
+    }
+
+    fn date(s: &str) -> Option<DateTime<Utc>> {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn rss_links_resolve_against_xml_base_then_the_feed_url() {
+        let feed = parse(
+            r#"<?xml version="1.0"?>
+            <rss version="2.0" xml:base="https://base.example/news/">
+              <channel>
+                <title>  Example
+                  News </title>
+                <link>/</link>
+                <ttl>30</ttl>
+                <item><title>A</title><link>a.html</link><guid>  id-a  </guid>
+                  <description>&lt;img src="img/a.png"&gt; See &lt;a href="/x"&gt;x&lt;/a&gt;</description></item>
+                <item xml:base="https://other.example/dir/"><title>B</title><link>b.html</link></item>
+              </channel>
+            </rss>"#,
+        );
+        assert_eq!(feed.meta.title.as_deref(), Some("Example News"));
+        assert_eq!(feed.meta.site_url.as_deref(), Some("https://base.example/"));
+        assert_eq!(feed.meta.ttl, Some(Duration::from_secs(30 * 60)));
+        let [a, b] = feed.entries.as_slice() else {
+            panic!("two entries expected: {feed:?}")
+        };
+        assert_eq!(a.link.as_deref(), Some("https://base.example/news/a.html"));
+        assert_eq!(a.guid.as_deref(), Some("id-a"));
+        let content = a.content.as_deref().unwrap();
+        assert!(
+            content.contains(r#"src="https://base.example/news/img/a.png""#),
+            "{content}"
+        );
+        assert!(
+            content.contains(r#"href="https://base.example/x""#),
+            "{content}"
+        );
+        assert_eq!(a.summary.as_deref(), Some("See x"));
+        assert_eq!(b.link.as_deref(), Some("https://other.example/dir/b.html"));
+
+        let plain = parse(
+            r#"<rss version="2.0"><channel><item><title>t</title><link>../p/1</link></item></channel></rss>"#,
+        );
+        assert_eq!(
+            plain.entries[0].link.as_deref(),
+            Some("https://example.com/p/1")
+        );
+    }
+
+    #[test]
+    fn atom_feed_maps_every_field() {
+        let feed = parse(
+            r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example/">
+              <id>urn:uuid:feed-1</id>
+              <title type="html">Blog &amp;amp; more</title>
+              <updated>2024-05-01T10:00:00+02:00</updated>
+              <link rel="self" href="/atom.xml"/>
+              <link rel="alternate" type="text/html" href="/"/>
+              <author><name>Ann</name></author>
+              <entry>
+                <id>tag:blog.example,2024:1</id>
+                <title type="text">Hello &lt;world&gt;</title>
+                <link rel="edit" href="/edit/1"/>
+                <link rel="alternate" type="text/html" href="posts/1"/>
+                <published>2024-04-30T08:00:00Z</published>
+                <category term="rust" label=" Rust "/>
+                <category term="feeds"/>
+                <summary type="html">&lt;p&gt;Short &amp;amp; sweet&lt;/p&gt;</summary>
+                <content type="xhtml" xml:base="https://cdn.example/"><div xmlns="http://www.w3.org/1999/xhtml"><p>Body <img src="i.png"/></p></div></content>
+              </entry>
+            </feed>"#,
+        );
+        assert_eq!(feed.meta.feed_id.as_deref(), Some("urn:uuid:feed-1"));
+        assert_eq!(feed.meta.title.as_deref(), Some("Blog & more"));
+        assert_eq!(feed.meta.site_url.as_deref(), Some("https://blog.example/"));
+        assert_eq!(feed.meta.updated, date("2024-05-01T08:00:00Z"));
+        let e = &feed.entries[0];
+        assert_eq!(e.guid.as_deref(), Some("tag:blog.example,2024:1"));
+        assert_eq!(e.title.as_deref(), Some("Hello <world>"));
+        assert_eq!(e.link.as_deref(), Some("https://blog.example/posts/1"));
+        assert_eq!(e.author.as_deref(), Some("Ann"), "inherited from the feed");
+        assert_eq!(e.categories, ["Rust", "feeds"]);
+        assert_eq!(e.summary.as_deref(), Some("Short & sweet"));
+        let content = e.content.as_deref().unwrap();
+        assert!(
+            content.contains(r#"<img src="https://cdn.example/i.png">"#),
+            "{content}"
+        );
+        assert_eq!(e.published, date("2024-04-30T08:00:00Z"));
+        assert_eq!(e.updated, e.published, "updated falls back to published");
+    }
+
+    #[test]
+    fn json_feed_maps_every_field() {
+        let feed = parse(
+            r#"{"version":"https://jsonfeed.org/version/1.1","title":"J","home_page_url":"https://j.example/",
+               "feed_url":"https://j.example/feed.json",
+               "items":[{"id":"1","url":"/posts/1","title":"One","content_text":"a < b\n\nnext",
+                          "summary":"<b>sum</b>","date_published":"2024-05-01T00:00:00Z",
+                          "date_modified":"2024-05-02T00:00:00Z","tags":[" x ",""],
+                          "authors":[{"name":"Bo"}]},
+                         {"id":2,"content_html":"<p onclick=\"x()\">Two words here</p>"}]}"#,
+        );
+        assert_eq!(feed.meta.site_url.as_deref(), Some("https://j.example/"));
+        assert_eq!(feed.meta.feed_id, None);
+        let [one, two] = feed.entries.as_slice() else {
+            panic!("two entries expected")
+        };
+        assert_eq!(one.link.as_deref(), Some("https://example.com/posts/1"));
+        assert_eq!(one.content.as_deref(), Some("<p>a &lt; b</p><p>next</p>"));
+        assert_eq!(
+            one.summary.as_deref(),
+            Some("<b>sum</b>"),
+            "JSON summary is plain text"
+        );
+        assert_eq!(one.categories, ["x"]);
+        assert_eq!(one.author.as_deref(), Some("Bo"));
+        assert_eq!(one.updated, date("2024-05-02T00:00:00Z"));
+        assert_eq!(two.guid.as_deref(), Some("2"));
+        assert_eq!(two.content.as_deref(), Some("<p>Two words here</p>"));
+        assert_eq!(two.title.as_deref(), Some("Two words here"));
+    }
+
+    #[test]
+    fn content_is_sanitized() {
+        let feed = parse(
+            r#"<rss version="2.0"><channel><item><title>t</title><link>https://s.example/a/b</link>
+            <content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/"><![CDATA[
+              <p onclick="steal()">Hi<script>alert(1)</script></p>
+              <a href="javascript:alert(1)">js</a><a href="/ok">ok</a>
+              <iframe src="https://evil.example/"></iframe><style>p{}</style>
+              <img src="../img/x.png" onerror="bad()">
+            ]]></content:encoded></item></channel></rss>"#,
+        );
+        let html = feed.entries[0].content.as_deref().unwrap();
+        for banned in [
+            "script",
+            "onclick",
+            "javascript:",
+            "iframe",
+            "style",
+            "onerror",
+            "alert",
+        ] {
+            assert!(!html.contains(banned), "{banned} survived: {html}");
+        }
+        assert!(
+            html.contains(r#"src="https://example.com/img/x.png""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"href="https://example.com/ok" rel="noopener noreferrer""#),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn dates_are_clamped_or_left_missing() {
+        let feed = parse(
+            r#"<rss version="2.0"><channel>
+              <item><title>future</title><pubDate>Mon, 01 Jan 2035 00:00:00 GMT</pubDate></item>
+              <item><title>tomorrow-ish</title><pubDate>Sun, 02 Jun 2024 11:00:00 GMT</pubDate></item>
+              <item><title>undated</title></item>
+              <item><title>odd</title><pubDate>2020/1/10 14:33:00</pubDate></item>
+            </channel></rss>"#,
+        );
+        let dates: Vec<_> = feed
+            .entries
+            .iter()
+            .map(|e| (e.published, e.updated))
+            .collect();
+        assert_eq!(dates[0], (Some(now()), Some(now())));
+        assert_eq!(
+            dates[1],
+            (date("2024-06-02T11:00:00Z"), date("2024-06-02T11:00:00Z"))
+        );
+        assert_eq!(dates[2], (None, None));
+        assert_eq!(dates[3].0, date("2020-01-10T14:33:00Z"));
+    }
+
+    #[test]
+    fn untitled_entries_borrow_their_first_words() {
+        let feed = parse(
+            r#"<rss version="2.0"><channel>
+              <item><description>&lt;p&gt;One two three four five six seven eight nine ten eleven twelve&lt;/p&gt;</description></item>
+              <item><description>Short one.</description><link>https://x.example/</link></item>
+              <item><link>https://x.example/only-link</link></item>
+            </channel></rss>"#,
+        );
+        let titles: Vec<_> = feed.entries.iter().map(|e| e.title.as_deref()).collect();
+        assert_eq!(
+            titles,
+            [
+                Some("One two three four five six seven eight nine ten…"),
+                Some("Short one."),
+                None
+            ]
+        );
+    }
+
+    #[test]
+    fn guid_is_only_the_documents_own_id() {
+        let feed = parse(
+            r#"<rss version="2.0"><channel>
+              <item><title>no guid</title><link>https://x.example/1</link></item>
+              <item><title>blank guid</title><guid>   </guid></item>
+              <item><title>permalink</title><guid>https://x.example/3</guid></item>
+              <item><title>not a permalink</title><guid isPermaLink="false">https://x.example/4</guid></item>
+              <item><title>not a URL</title><guid>post-5</guid></item>
+            </channel></rss>"#,
+        );
+        let got: Vec<_> = feed
+            .entries
+            .iter()
+            .map(|e| (e.guid.as_deref(), e.link.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (None, Some("https://x.example/1")),
+                (None, None),
+                (Some("https://x.example/3"), Some("https://x.example/3")),
+                (Some("https://x.example/4"), None),
+                (Some("post-5"), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn categories_come_from_every_vocabulary() {
+        let rss = parse(
+            r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"><channel><item><title>t</title>
+              <category>World</category><category/><category>  </category>
+              <dc:subject><![CDATA[ Science ]]></dc:subject><dc:subject>World</dc:subject>
+            </item></channel></rss>"#,
+        );
+        assert_eq!(rss.entries[0].categories, ["World", "Science"]);
+
+        let rdf = parse(
+            r#"<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+                 xmlns:dc="http://purl.org/dc/elements/1.1/">
+              <channel rdf:about="https://r.example/"><title>R</title><link>https://r.example/</link></channel>
+              <item rdf:about="https://r.example/1"><title>one</title><link>https://r.example/1</link>
+                <dc:subject>Biology</dc:subject><dc:date>2024-01-02</dc:date></item>
+              <item rdf:about="https://r.example/2"><title>no link</title></item>
+            </rdf:RDF>"#,
+        );
+        assert_eq!(rdf.entries.len(), 2);
+        assert_eq!(rdf.entries[0].categories, ["Biology"]);
+        assert_eq!(rdf.entries[0].published, date("2024-01-02T00:00:00Z"));
+        assert_eq!(
+            rdf.entries[1].link.as_deref(),
+            Some("https://r.example/2"),
+            "from rdf:about"
+        );
+    }
+
+    #[test]
+    fn control_characters_never_come_through() {
+        let doc = "<rss version=\"2.0\"><channel><title>T\u{1}</title><item><title>a\u{0}b&#x1F;c\u{B}</title>\
+                   <description>x\u{FFFE}y &amp;#1; z</description><category>c\u{1B}at</category></item></channel></rss>";
+        let feed = parse(doc);
+        let e = &feed.entries[0];
+        assert_eq!(feed.meta.title.as_deref(), Some("T"));
+        assert_eq!(e.title.as_deref(), Some("abc"));
+        assert_eq!(e.summary.as_deref(), Some("xy z"));
+        assert_eq!(e.categories, ["cat"]);
+        assert!(!e
+            .content
+            .as_deref()
+            .unwrap()
+            .chars()
+            .any(sanitize::is_xml_illegal));
+
+        // C1 controls are windows-1252 punctuation gone astray.
+        let doc = "<rss version=\"2.0\"><channel><item><title>don&#146;t \u{93}quote\u{94}</title></item></channel></rss>";
+        assert_eq!(
+            parse(doc).entries[0].title.as_deref(),
+            Some("don’t “quote”")
+        );
+    }
+
+    #[test]
+    fn errors_say_what_went_wrong() {
+        let url = feed_url();
+        let err = |body: &[u8]| parse_feed(body, Some("text/html"), &url, now()).unwrap_err();
+        assert!(matches!(err(b""), ParseError::Empty));
+        assert!(matches!(err(b" \r\n\t "), ParseError::Empty));
+        assert!(matches!(err(b"\xEF\xBB\xBF  "), ParseError::Empty));
+        let cases: &[(&[u8], &str)] = &[
+            (
+                b"<!DOCTYPE html><html><head><title>Hi</title></head><body></body></html>",
+                "HTML page",
+            ),
+            (b"<html><body><p>moved</body></html>", "HTML page"),
+            (b"Internal Server Error", "neither XML nor JSON"),
+            (b"Warning: <rss> is not here", "malformed XML"),
+            (
+                b"<rss version=\"2.0\"><channel><item><title>cut",
+                "malformed XML",
+            ),
+            (
+                b"<opml version=\"1.0\"><body/></opml>",
+                "unknown root element <opml>",
+            ),
+            (b"{\"not\": \"a feed\"}", "not a JSON Feed"),
+        ];
+        for (body, want) in cases {
+            match err(body) {
+                ParseError::NotAFeed(why) => {
+                    assert!(why.contains(want), "{why:?} should mention {want:?}")
+                }
+                other => panic!("{body:?}: expected NotAFeed, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn real_world_breakage_is_mended() {
+        // (document, entries, first title)
+        let cases: &[(&[u8], usize, &str)] = &[
+            // Latin-1 without declaration, no version attribute, Portuguese dates.
+            (
+                b"<rss><channel><item><title>Not\xEDcia</title><pubDate>Seg, 22 Set 2008 18:53:00 -0300</pubDate></item></channel></rss>",
+                1,
+                "Notícia",
+            ),
+            // A default namespace feed-rs does not know.
+            (
+                b"<?xml version=\"1.0\"?><rss version=\"2.0\" xmlns=\"http://backend.userland.com/rss2\"><channel><item><title>ns</title></item></channel></rss>",
+                1,
+                "ns",
+            ),
+            // Bogus processing instruction and blank lines before the root.
+            (
+                b"\n\n<?phpxml version=\"1.0\"?>\n<rss version=\"2.0\"><channel><item><title>pi</title></item></channel></rss>\n<!-- trailing junk <",
+                1,
+                "pi",
+            ),
+            // Bare ampersands.
+            (
+                b"<rss version=\"2.0\"><channel><item><title>AT&T & co</title><link>http://x.example/?a=1&b=2</link></item></channel></rss>",
+                1,
+                "AT&T & co",
+            ),
+            // Atom 0.3.
+            (
+                b"<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\"><entry><title type=\"text/plain\" mode=\"escaped\">old</title><issued>2004-01-01T00:00:00Z</issued><content type=\"text/html\" mode=\"escaped\">&lt;b&gt;x&lt;/b&gt;</content></entry></feed>",
+                1,
+                "old",
+            ),
+            // One malformed extension element must not cost the feed.
+            (
+                b"<rss version=\"2.0\" xmlns:media=\"http://search.yahoo.com/mrss/\"><channel><item><title>m</title><media:description type=\"weird\">d</media:description></item></channel></rss>",
+                1,
+                "m",
+            ),
+            // A PHP warning before the document.
+            (
+                b"Warning: Undefined index in /srv/feed.php on line 3\n<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><item><title>php</title></item></channel></rss>",
+                1,
+                "php",
+            ),
+            // An empty RSS document is a feed with no entries.
+            (b"<rss version=\"0.91\"></rss>", 0, ""),
+        ];
+        for (doc, count, title) in cases {
+            let feed = parse_feed(doc, None, &feed_url(), now())
+                .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(doc)));
+            assert_eq!(
+                feed.entries.len(),
+                *count,
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+            if *count > 0 {
+                assert_eq!(feed.entries[0].title.as_deref(), Some(*title));
+            }
+        }
+        let atom03 = parse_feed(cases[4].0, None, &feed_url(), now()).unwrap();
+        assert_eq!(atom03.entries[0].published, date("2004-01-01T00:00:00Z"));
+        assert_eq!(atom03.entries[0].content.as_deref(), Some("<b>x</b>"));
+        let amp = parse_feed(cases[3].0, None, &feed_url(), now()).unwrap();
+        assert_eq!(
+            amp.entries[0].link.as_deref(),
+            Some("http://x.example/?a=1&b=2")
+        );
+    }
+
+    #[test]
+    fn a_panic_in_feed_rs_is_caught() {
+        // feed-rs 3.0 panics on UTF-16BE; parse_feed transcodes first, so
+        // hand the raw bytes to the guarded call directly.
+        let doc =
+            "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss version=\"2.0\"><channel/></rss>";
+        let mut bytes = vec![0xFE, 0xFF];
+        bytes.extend(doc.encode_utf16().flat_map(u16::to_be_bytes));
+        match run_feed_rs(&bytes, &feed_url()) {
+            Err(ParseError::Panic(why)) => assert!(!why.is_empty()),
+            Err(other) => panic!("expected a caught panic, got {other:?}"),
+            Ok(result) => {
+                panic!("feed-rs no longer panics here ({result:?}); pick another trigger")
+            }
+        }
+    }
+
+    #[test]
+    fn utf16_is_transcoded_not_a_panic() {
+        let doc = "<?xml version=\"1.0\" encoding=\"utf-16\"?><rss version=\"2.0\"><channel><item><title>Ünïcode</title></item></channel></rss>";
+        for bom in [true, false] {
+            let mut bytes: Vec<u8> = if bom { vec![0xFE, 0xFF] } else { Vec::new() };
+            bytes.extend(doc.encode_utf16().flat_map(u16::to_be_bytes));
+            let feed = parse_feed(&bytes, None, &feed_url(), now()).unwrap();
+            assert_eq!(feed.entries[0].title.as_deref(), Some("Ünïcode"));
+        }
+    }
 }

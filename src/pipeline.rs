@@ -49,6 +49,8 @@ pub enum PipelineError {
 
 impl Pipeline {
     pub fn new(config: &Config, store: Store) -> Result<Pipeline, PipelineError> {
+        // Refreshes record metrics: the recorder must exist before the first.
+        crate::metrics::install();
         Ok(Pipeline {
             store,
             fetcher: Fetcher::new(&config.daemon)?,
@@ -83,6 +85,11 @@ impl Pipeline {
             Err(e) => Err(FetchError::Other(format!("bad URL: {e}"))),
         };
         let now = Utc::now();
+        let fetch_outcome = crate::metrics::fetch_outcome(&fetched);
+        let body_bytes = match &fetched {
+            Ok(Fetched::Body { bytes, .. }) => bytes.len(),
+            _ => 0,
+        };
         let report = match fetched {
             Ok(Fetched::NotModified {
                 cache,
@@ -190,7 +197,15 @@ impl Pipeline {
                     .await?
             }
         };
-        let elapsed_ms = (Utc::now() - started).num_milliseconds();
+        let elapsed = (Utc::now() - started).to_std().unwrap_or_default();
+        crate::metrics::record_refresh(
+            &claimed.name,
+            fetch_outcome,
+            elapsed,
+            body_bytes,
+            &report.outcome,
+        );
+        let elapsed_ms = elapsed.as_millis() as u64;
         match &report.outcome {
             Outcome::Failed(error) => {
                 tracing::warn!(status = ?report.status, error = %error, elapsed_ms, next = %report.next_fetch_at, "refresh failed")

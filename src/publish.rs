@@ -22,6 +22,8 @@ pub struct FeedView {
     pub updated: DateTime<Utc>,
     /// Generator version string.
     pub generator_version: String,
+    /// XSLT for browsers that open the feed (`<?xml-stylesheet?>`), when set.
+    pub stylesheet: Option<String>,
 }
 
 use crate::model::{Cursor, Filter};
@@ -131,6 +133,7 @@ pub async fn render(
         author: site.author.clone(),
         updated,
         generator_version: env!("CARGO_PKG_VERSION").to_string(),
+        stylesheet: Some(stylesheet_href(&site.base_url)),
     };
     let body = match request.format {
         Format::Atom => atom::render(&view, &page.articles),
@@ -143,6 +146,16 @@ pub async fn render(
         etag,
         last_modified: updated,
     })
+}
+
+/// `/feed.xsl` under base_url's path. Root-relative, not absolute:
+/// browsers apply only same-origin stylesheets, and a feed opened through
+/// another host name than base_url's should still render.
+fn stylesheet_href(base_url: &str) -> String {
+    let path = url::Url::parse(base_url)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    format!("{path}/feed.xsl")
 }
 
 fn hex_prefix(bytes: &[u8], n: usize) -> String {

@@ -5,12 +5,14 @@
 
 use crate::config::Schedule;
 use crate::fetch::CacheHints;
+use crate::notify::Heartbeat;
 use crate::pipeline::{Pipeline, RefreshReport};
-use crate::store::{Claimed, StoreError};
+use crate::store::{Claimed, Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::RwLock;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -88,22 +90,73 @@ pub fn lease_for(timeout: Duration) -> TimeDelta {
     TimeDelta::from_std(timeout * 2).unwrap_or(TimeDelta::minutes(5)) + TimeDelta::minutes(1)
 }
 
+/// The pipeline in force, replaced on reload. A claim holds it read-locked,
+/// and a reload write-locks it to sync the sources table and swap the
+/// pipeline together: every claimed source is one its pipeline knows.
+pub type LivePipeline = Arc<RwLock<Arc<Pipeline>>>;
+
+/// Names this process in leases: `host:pid:random`.
+pub fn instance_id() -> String {
+    format!(
+        "{}:{}:{:08x}",
+        hostname(),
+        std::process::id(),
+        rand::random::<u32>()
+    )
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Releases leases left by processes of this host that no longer run (a
+/// `kill -9`, a crash), so that their sources are fetched now rather than
+/// when the leases expire. Other hosts' leases are left to expire.
+pub async fn reclaim_stale_local_leases(store: &Store) -> Result<(), StoreError> {
+    let host = hostname();
+    for owner in store.lease_owners().await? {
+        let mut parts = owner.rsplitn(3, ':');
+        let (_random, pid, owner_host) = (parts.next(), parts.next(), parts.next());
+        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if owner_host == Some(host.as_str()) && !alive {
+            tracing::info!(owner = %owner, "releasing leases of a process that is gone");
+            store.release_leases(&owner).await?;
+        }
+    }
+    Ok(())
+}
+
 /// The daemon's loop: claims due sources and refreshes them until
 /// `shutdown`; in-flight fetches are abandoned then (their leases released).
+/// Each claim takes the pipeline in force then, so a reloaded config applies
+/// from the next claim while running refreshes finish with theirs.
+/// `heartbeat` beats after every turn in which the database answered: the
+/// systemd watchdog pings only while it does.
 pub async fn run(
-    pipeline: Arc<Pipeline>,
+    pipelines: LivePipeline,
     owner: String,
     concurrency: usize,
     lease: TimeDelta,
     shutdown: CancellationToken,
+    heartbeat: Heartbeat,
 ) -> Result<(), StoreError> {
-    let store = pipeline.store().clone();
+    let store = pipelines.read().await.store().clone();
     let mut in_flight: JoinSet<()> = JoinSet::new();
     loop {
         let now = Utc::now();
         let capacity = concurrency.saturating_sub(in_flight.len());
         let mut claimed_any = false;
+        let mut store_answered = true;
         if capacity > 0 {
+            let pipeline = pipelines.read().await;
             match store
                 .claim_due(&owner, now, now + lease, capacity as i64, None)
                 .await
@@ -111,11 +164,13 @@ pub async fn run(
                 Ok(claimed) => {
                     claimed_any = !claimed.is_empty();
                     for source in claimed {
-                        let pipeline = pipeline.clone();
-                        in_flight.spawn(refresh_logged(pipeline, source));
+                        in_flight.spawn(refresh_logged(pipeline.clone(), source));
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "claiming due sources failed"),
+                Err(e) => {
+                    store_answered = false;
+                    tracing::error!(error = %e, "claiming due sources failed")
+                }
             }
         }
         let idle = match store.next_due().await {
@@ -125,10 +180,14 @@ pub async fn run(
             Ok(Some(_)) => Duration::from_millis(100),
             Ok(None) => MAX_IDLE,
             Err(e) => {
+                store_answered = false;
                 tracing::error!(error = %e, "reading the schedule failed");
                 MAX_IDLE
             }
         };
+        if store_answered {
+            heartbeat.beat();
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(idle) => {}
@@ -189,6 +248,60 @@ pub async fn run_once(
     }
     reports.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(reports)
+}
+
+/// The daemon's retention loop (CONTRACT §4): prunes at every tick of
+/// `prune_schedule` until `shutdown`. Instances sharing a database claim each
+/// tick first, so exactly one of them prunes; a prune cut short by shutdown
+/// rolls back whole.
+pub async fn run_prune(
+    store: crate::store::Store,
+    schedule: Schedule,
+    retention: Duration,
+    tombstone_retention: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut last_due = Utc::now();
+    loop {
+        // From the last tick handled, so an early timer wake-up cannot
+        // handle the same tick twice.
+        let Some(due) = schedule.next_after(Utc::now().max(last_due)) else {
+            return;
+        };
+        last_due = due;
+        let wait = (due - Utc::now()).to_std().unwrap_or_default();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+        match store.claim_prune(due).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::debug!(%due, "prune already done by another instance");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "claiming the scheduled prune failed");
+                continue;
+            }
+        }
+        let pruned = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            pruned = store.prune(Utc::now(), retention, tombstone_retention) => pruned,
+        };
+        match pruned {
+            Ok(stats) => {
+                crate::metrics::record_prune(stats.articles, stats.tombstones_expired);
+                tracing::info!(
+                    articles = stats.articles,
+                    tombstones_added = stats.tombstones_added,
+                    tombstones_expired = stats.tombstones_expired,
+                    "pruned"
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "prune failed"),
+        }
+    }
 }
 
 #[cfg(test)]

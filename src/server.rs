@@ -1,19 +1,22 @@
 //! The HTTP interface (CONTRACT §5): read-only routes over the store,
 //! caching headers and 304s, errors mapped to status codes in one place.
 
+mod index;
+
 use crate::config::Config;
 use crate::model::Filter;
 use crate::publish::{self, Format, Rendered, Site, ViewRequest};
 use crate::store::{Store, StoreError};
 use crate::tag;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// Default and largest page sizes of merged views.
 const DEFAULT_LIMIT: u32 = 50;
@@ -27,14 +30,18 @@ pub struct AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
+    crate::metrics::install();
     Router::new()
-        .route("/", get(index))
+        .route("/", get(index::index))
+        .route("/feed.xsl", get(index::feed_xsl))
+        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/feed.atom", get(merged_atom))
         .route("/feed.json", get(merged_json))
         .route("/feeds/{file}", get(configured_feed))
         .route("/tags/{file}", get(tag_feed))
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(track_request))
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
@@ -67,6 +74,26 @@ impl IntoResponse for ApiError {
             }
         }
     }
+}
+
+/// Counts every request by route pattern and status (`Router::layer` runs
+/// after routing, so the matched pattern is known; unmatched paths share one
+/// label and cannot grow the metric's cardinality).
+async fn track_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::record_request(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let body = crate::metrics::render(&state.store).await?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
 }
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
@@ -331,11 +358,39 @@ async fn respond(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let rendered = publish::render(&state.store, &state.site, request).await?;
-    Ok(conditional(
-        rendered,
-        request.format.content_type(),
-        headers,
-    ))
+    let content_type = match request.format {
+        Format::Atom if prefers_html(headers) => XML_FOR_BROWSERS,
+        format => format.content_type(),
+    };
+    Ok(conditional(rendered, content_type, headers))
+}
+
+/// Browsers show `application/atom+xml` as plain text and apply the feed's
+/// XSLT only to a generic XML type; the bytes are the same.
+const XML_FOR_BROWSERS: &str = "application/xml; charset=utf-8";
+
+/// True when `Accept` ranks HTML above Atom: a browser navigating to the
+/// feed, not a feed reader (those list Atom first, or HTML with a lower q).
+fn prefers_html(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mut html = 0.0_f32;
+    let mut atom = 0.0_f32;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        match media.as_str() {
+            "text/html" => html = html.max(q),
+            "application/atom+xml" | "application/*" | "*/*" => atom = atom.max(q),
+            _ => {}
+        }
+    }
+    html > atom
 }
 
 /// A 200 with validators, or a 304 when the client's copy is current
@@ -373,7 +428,10 @@ fn conditional(rendered: Rendered, content_type: &'static str, headers: &HeaderM
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),
     );
-    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("accept-encoding, accept"),
+    );
     response
 }
 
@@ -384,62 +442,6 @@ fn etag_matches(header_value: &str, etag: &str) -> bool {
         .split(',')
         .map(|v| v.trim().trim_start_matches("W/"))
         .any(|v| v == "*" || v == etag)
-}
-
-async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
-    let sources = state.store.source_states().await?;
-    let tags = state.store.tag_counts().await?;
-    let base = &state.site.base_url;
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
-    let mut html = String::from("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>tributary</title>\n");
-    for feed in &state.config.feeds {
-        html += &format!(
-            "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{}\" href=\"{base}/feeds/{}.atom\">\n",
-            esc(&feed.title),
-            feed.name
-        );
-    }
-    html += "<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #ddd}.bad{color:#b00}</style>\n</head><body>\n<h1>tributary</h1>\n<h2>Feeds</h2>\n<ul>\n";
-    for feed in &state.config.feeds {
-        html += &format!(
-            "<li><strong>{}</strong>: <a href=\"{base}/feeds/{name}.atom\">Atom</a> · <a href=\"{base}/feeds/{name}.json\">JSON Feed</a></li>\n",
-            esc(&feed.title),
-            name = feed.name
-        );
-    }
-    html += &format!("<li><strong>Everything</strong>: <a href=\"{base}/feed.atom\">Atom</a> · <a href=\"{base}/feed.json\">JSON Feed</a></li>\n</ul>\n<h2>Tags</h2>\n<p>");
-    for t in tags.iter().take(200) {
-        html += &format!(
-            "<a href=\"{base}/tags/{}.atom\">{}</a> ({}) ",
-            t.tag.term,
-            esc(&t.tag.label),
-            t.articles
-        );
-    }
-    html += "</p>\n<h2>Sources</h2>\n<table><tr><th>name</th><th>articles</th><th>last fetch</th><th>status</th><th>error</th></tr>\n";
-    for s in &sources {
-        let class = if s.last_error.is_some() {
-            " class=\"bad\""
-        } else {
-            ""
-        };
-        html += &format!(
-            "<tr{class}><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            esc(&s.url),
-            esc(&s.name),
-            s.articles,
-            s.last_fetch_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into()),
-            s.last_status.map(|c| c.to_string()).unwrap_or_default(),
-            esc(s.last_error.as_deref().unwrap_or(""))
-        );
-    }
-    html += "</table>\n</body></html>\n";
-    Ok(Html(html))
 }
 
 #[cfg(test)]
@@ -470,6 +472,29 @@ mod tests {
             ViewParams::parse(Some("any=x"), false),
             Err(ApiError::BadRequest(_))
         ));
+    }
+
+    #[test]
+    fn browsers_get_generic_xml_and_feed_readers_atom() {
+        let accepts = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT, HeaderValue::from_str(value).unwrap());
+            prefers_html(&headers)
+        };
+        // Chromium and Firefox navigating.
+        assert!(accepts(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+        ));
+        assert!(accepts(
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+        ));
+        // SimplePie (FreshRSS), a Miniflux-like list, curl.
+        assert!(!accepts("application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, text/html;q=0.7, */*;q=0.1"));
+        assert!(!accepts(
+            "application/rss+xml, application/atom+xml;q=0.9, */*;q=0.5"
+        ));
+        assert!(!accepts("*/*"));
+        assert!(!prefers_html(&HeaderMap::new()));
     }
 
     #[test]

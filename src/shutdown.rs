@@ -1,42 +1,39 @@
 //! Signals: SIGINT and SIGTERM cancel the shutdown token (every loop
-//! selects on it and stops at a safe point); SIGHUP re-validates the config.
+//! selects on it and stops at a safe point); SIGHUP asks for a config
+//! reload, which the running daemon performs (`app::Live::reload`).
 
-use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Listens for signals until the token is cancelled.
+/// Listens for signals until the token is cancelled. `reload` is notified on
+/// SIGHUP; several SIGHUPs during one reload fold into one more reload.
+/// Without it (one-shot commands) SIGHUP is logged and ignored.
 pub fn spawn_signal_handler(
     shutdown: CancellationToken,
-    config_path: PathBuf,
+    reload: Option<Arc<Notify>>,
 ) -> std::io::Result<()> {
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut hangup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
-        loop {
+        let name = loop {
             tokio::select! {
-                _ = terminate.recv() => break,
-                _ = interrupt.recv() => break,
-                _ = hangup.recv() => on_hangup(&config_path),
+                _ = terminate.recv() => break "SIGTERM",
+                _ = interrupt.recv() => break "SIGINT",
+                _ = hangup.recv() => match &reload {
+                    Some(reload) => {
+                        tracing::info!(signal = "SIGHUP", "reload requested");
+                        reload.notify_one();
+                    }
+                    None => tracing::info!(signal = "SIGHUP", "nothing to reload; ignored"),
+                },
                 _ = shutdown.cancelled() => return,
             }
-        }
-        tracing::info!("signal received, shutting down");
+        };
+        tracing::info!(signal = name, "shutting down");
         shutdown.cancel();
     });
     Ok(())
-}
-
-/// A bad config on SIGHUP never replaces the running one (CONTRACT §2).
-fn on_hangup(path: &std::path::Path) {
-    match crate::config::Config::load(path) {
-        Ok(_) => tracing::warn!(
-            config = %path.display(),
-            "SIGHUP: the new config is valid, but live reload is not implemented yet; restart to apply it"
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "SIGHUP: invalid config rejected; the running config stays")
-        }
-    }
 }

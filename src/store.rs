@@ -4,10 +4,12 @@
 //! Unix microseconds on both. The database enforces article identity with
 //! unique keys, so a crash or a second writer never creates a duplicate.
 
+mod prune;
 mod read;
 mod sources;
 mod write;
 
+pub use prune::PruneStats;
 pub use read::TagCount;
 pub use sources::{Claimed, FetchRecord, SourceSync};
 pub use write::IngestStats;
@@ -32,6 +34,20 @@ pub enum StoreError {
     UnknownSource(String),
 }
 
+impl StoreError {
+    /// A conflict between concurrent writers that a retry resolves:
+    /// PostgreSQL's deadlock_detected (40P01) and serialization_failure
+    /// (40001).
+    fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("40P01" | "40001"))
+            }
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -49,21 +65,64 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
-/// Pool sizing and timeouts.
+/// How many connections the pool holds and how many of them are idle.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// Pool sizing and timeouts (`[daemon] pool_size`, `statement_timeout`).
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
-    pub max_connections: u32,
+    /// Connections in the pool; `None` picks the backend's default.
+    pub max_connections: Option<u32>,
     pub acquire_timeout: Duration,
+    /// PostgreSQL: `statement_timeout` of every connection. SQLite has no
+    /// such limit; there it bounds how long a statement waits for another
+    /// process's write lock (`busy_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl StoreOptions {
+    /// SQLite has one writer and readers on the same file: a few
+    /// connections serve the HTTP readers beside the writer.
+    pub const DEFAULT_SQLITE_POOL: u32 = 8;
+    /// PostgreSQL: enough for `concurrency` ingests and the HTTP readers
+    /// without one instance hogging the server's `max_connections` (100 by
+    /// default), shared by every instance.
+    pub const DEFAULT_POSTGRES_POOL: u32 = 10;
+
+    pub fn from_config(daemon: &crate::config::DaemonConfig) -> StoreOptions {
+        StoreOptions {
+            max_connections: daemon.pool_size,
+            statement_timeout: daemon.statement_timeout,
+            ..StoreOptions::default()
+        }
+    }
+
+    fn pool_size(&self, backend: Backend) -> u32 {
+        self.max_connections.unwrap_or(match backend {
+            Backend::Sqlite => Self::DEFAULT_SQLITE_POOL,
+            Backend::Postgres => Self::DEFAULT_POSTGRES_POOL,
+        })
+    }
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
-            max_connections: 8,
+            max_connections: None,
             acquire_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(30),
         }
     }
 }
+
+/// How often a transaction that PostgreSQL aborted to break a deadlock (or
+/// a serialization conflict) between instances is tried again.
+const MAX_ATTEMPTS: u32 = 5;
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -80,29 +139,37 @@ impl Store {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
         let connect_options = AnyConnectOptions::from_str(&url)?;
+        let timeout_ms = options.statement_timeout.as_millis().min(i32::MAX as u128);
         let pool = AnyPoolOptions::new()
-            .max_connections(options.max_connections)
+            .max_connections(options.pool_size(backend))
             .acquire_timeout(options.acquire_timeout)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets readers (the HTTP server) run beside the
-                        // writer; busy_timeout rides out another process's
-                        // write (e.g. `tributary fetch` beside the daemon).
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    match backend {
+                        Backend::Sqlite => {
+                            // WAL lets readers (the HTTP server) run beside
+                            // the writer; busy_timeout rides out another
+                            // process's write (`tributary fetch` beside the
+                            // daemon).
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
+                                .await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                        }
+                        Backend::Postgres => {
+                            // A stuck statement must not hold row locks (and
+                            // so other instances' work) forever.
+                            conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
+                                .await?;
+                        }
                     }
                     Ok(())
                 })
             })
             .connect_with(connect_options)
             .await?;
-        match backend {
-            Backend::Sqlite => MIGRATE_SQLITE.run(&pool).await?,
-            Backend::Postgres => MIGRATE_POSTGRES.run(&pool).await?,
-        }
+        migrate(&pool, backend).await?;
         let store = Store {
             pool,
             backend,
@@ -114,6 +181,15 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Connections of the pool, for `/metrics`.
+    pub fn pool_stats(&self) -> PoolStats {
+        PoolStats {
+            size: self.pool.size(),
+            idle: self.pool.num_idle() as u32,
+            max: self.pool.options().get_max_connections(),
+        }
     }
 
     /// True when the database answers.
@@ -155,6 +231,46 @@ impl Store {
             None => None,
         }
     }
+}
+
+/// Applies pending migrations. On PostgreSQL the migrator holds an advisory
+/// lock, so instances starting together take turns. SQLite has no such lock:
+/// when two processes migrate one file at once, the loser's migration fails
+/// (and rolls back) on the winner's tables; once the winner committed, a
+/// second run finds them recorded and skips them.
+async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    let mut tries = 1;
+    loop {
+        let result = match backend {
+            Backend::Sqlite => MIGRATE_SQLITE.run(pool).await,
+            Backend::Postgres => MIGRATE_POSTGRES.run(pool).await,
+        };
+        match result {
+            Err(
+                e @ (sqlx::migrate::MigrateError::Execute(_)
+                | sqlx::migrate::MigrateError::ExecuteMigration(..)),
+            ) if backend == Backend::Sqlite && tries < MAX_ATTEMPTS => {
+                tracing::debug!(error = %e, tries, "migration raced another process; again");
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
+                tries += 1;
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
+/// After a failed write transaction attempt number `tries`: true (after a
+/// short jittered pause) when it should run again, because PostgreSQL
+/// aborted it to break a deadlock or serialization conflict with another
+/// instance. The transaction rolled back whole, so running it again is safe.
+async fn retry_after_conflict(error: &StoreError, tries: u32) -> bool {
+    if tries >= MAX_ATTEMPTS || !error.is_transient() {
+        return false;
+    }
+    tracing::debug!(error = %error, tries, "transaction conflict; trying again");
+    let pause = 10 * u64::from(tries) + rand::random::<u64>() % 20;
+    tokio::time::sleep(Duration::from_millis(pause)).await;
+    true
 }
 
 /// `sqlite://PATH` (or `sqlite:PATH`) with the file created if missing.

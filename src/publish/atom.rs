@@ -17,6 +17,12 @@ const HTML_TYPE: &str = "text/html";
 pub fn render(view: &FeedView, articles: &[Article]) -> String {
     let mut out = String::with_capacity(estimate(view, articles));
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
+    if let Some(href) = non_empty(&view.stylesheet) {
+        // Browsers opening the feed show a page instead of raw XML.
+        out.push_str("<?xml-stylesheet type=\"text/xsl\"");
+        attribute(&mut out, "href", href);
+        out.push_str("?>\n");
+    }
     out.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
     element(&mut out, "  ", "id", "", &view.id);
     element(&mut out, "  ", "title", " type=\"text\"", &view.title);
@@ -384,6 +390,7 @@ pub(super) mod tests {
             author: "tributary".to_string(),
             updated: at(2025, 5, 8, 10, 15, 0),
             generator_version: "0.1.0".to_string(),
+            stylesheet: None,
         }
     }
 

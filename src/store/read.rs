@@ -2,7 +2,7 @@
 //! `articles_published` index, so a page costs the same at any depth.
 
 use super::sources::placeholders;
-use super::{from_micros, micros, Store, StoreError};
+use super::{from_micros, micros, Backend, Store, StoreError};
 use crate::model::{Article, Cursor, Filter, Page, SourceRef, Tag};
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -45,6 +45,32 @@ impl Store {
         };
         self.attach_tags_and_sources(&mut articles).await?;
         Ok(Page { articles, next })
+    }
+
+    /// The database's plan for a page query (SQLite `EXPLAIN QUERY PLAN`
+    /// details, PostgreSQL `EXPLAIN` lines): for diagnosing slow feeds.
+    pub async fn explain_page(&self, filter: &Filter) -> Result<Vec<String>, StoreError> {
+        let (sql, binds) = page_sql(filter, None, 50);
+        let sql = match self.backend {
+            Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
+            Backend::Postgres => format!("EXPLAIN {sql}"),
+        };
+        let mut query = sqlx::query(&sql);
+        for bind in &binds {
+            query = match bind {
+                Bind::Int(v) => query.bind(*v),
+                Bind::Text(v) => query.bind(v.as_str()),
+            };
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let column = match self.backend {
+            Backend::Sqlite => 3,
+            Backend::Postgres => 0,
+        };
+        Ok(rows
+            .iter()
+            .map(|row| row.try_get::<String, _>(column))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Tags with their article counts, most used first.

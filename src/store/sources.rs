@@ -1,11 +1,12 @@
 //! Sources: synced from the config, claimed when due (a lease, so that one
 //! fetch is done once), and their fetch outcomes recorded.
 
-use super::{from_micros, micros, Backend, Store, StoreError};
+use super::{from_micros, micros, retry_after_conflict, Backend, Store, StoreError};
 use crate::model::SourceState;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
+use std::collections::{HashMap, HashSet};
 
 /// A source as the config declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,31 +59,55 @@ impl Store {
     /// their articles but no longer fetched. Idempotent, so every instance
     /// may run it.
     pub async fn sync_sources(&self, sources: &[SourceSync]) -> Result<(), StoreError> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("UPDATE sources SET configured = 0")
-            .execute(&mut *tx)
-            .await?;
+        // Compare first, write only what differs: with the same config on
+        // every instance, a start or reload then writes nothing. Every write
+        // below is conditional too, so one racing with another instance's
+        // identical sync is a no-op rather than a flip-flop.
+        let stored: Vec<(String, String, i64, i64)> =
+            sqlx::query_as("SELECT name, url, configured, enabled FROM sources")
+                .fetch_all(&self.pool)
+                .await?;
+        let stored: HashMap<String, (String, bool, bool)> = stored
+            .into_iter()
+            .map(|(name, url, configured, enabled)| (name, (url, configured != 0, enabled != 0)))
+            .collect();
+        let mut writes = Vec::new();
         for source in sources {
-            sqlx::query(
-                "INSERT INTO sources (name, url, configured, enabled) VALUES ($1, $2, 1, $3)
-                 ON CONFLICT (name) DO UPDATE SET configured = 1, enabled = $3",
-            )
-            .bind(&source.name)
-            .bind(&source.url)
-            .bind(source.enabled as i64)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE sources SET url = $2, etag = NULL, last_modified = NULL,
-                        next_fetch_at = NULL, disabled_reason = NULL, moved_to = NULL,
-                        consecutive_failures = 0, backoff_until = NULL, retry_after_until = NULL
-                 WHERE name = $1 AND url <> $2",
-            )
-            .bind(&source.name)
-            .bind(&source.url)
-            .execute(&mut *tx)
-            .await?;
+            match stored.get(&source.name) {
+                None => writes.push(SyncWrite::Insert(source)),
+                Some((url, configured, enabled)) => {
+                    if *url != source.url {
+                        writes.push(SyncWrite::NewUrl(source));
+                    }
+                    if !configured || *enabled != source.enabled {
+                        writes.push(SyncWrite::Flags(source));
+                    }
+                }
+            }
+        }
+        let configured: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        for (name, (_, was_configured, _)) in &stored {
+            if *was_configured && !configured.contains(name.as_str()) {
+                writes.push(SyncWrite::Remove(name));
+            }
+        }
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.write_guard().await;
+        let mut tries = 1;
+        loop {
+            match self.sync_writes(&writes).await {
+                Err(e) if retry_after_conflict(&e, tries).await => tries += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn sync_writes(&self, writes: &[SyncWrite<'_>]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for write in writes {
+            write.run(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -99,9 +124,14 @@ impl Store {
         limit: i64,
         only: Option<&[String]>,
     ) -> Result<Vec<Claimed>, StoreError> {
+        if only.is_some_and(|names| names.is_empty()) {
+            return Ok(Vec::new());
+        }
         let _guard = self.write_guard().await;
         let due = match only {
-            Some(_) => "TRUE",
+            // Asked for by name: due or not, but a server's Retry-After
+            // is honoured even then.
+            Some(_) => "(retry_after_until IS NULL OR retry_after_until <= $2)",
             None => "(next_fetch_at IS NULL OR next_fetch_at <= $2)",
         };
         let names = match only {
@@ -109,7 +139,8 @@ impl Store {
             None => String::new(),
         };
         // PostgreSQL: SKIP LOCKED lets several instances claim at once without
-        // waiting on each other's rows; SQLite has one writer anyway.
+        // waiting on each other's rows; SQLite has one writer anyway. Never
+        // fetched (NULL) first on both: the dialects sort NULL differently.
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
@@ -120,7 +151,7 @@ impl Store {
                  SELECT id FROM sources
                  WHERE configured = 1 AND enabled = 1 AND disabled_reason IS NULL
                    AND {due} AND (lease_until IS NULL OR lease_until <= $2){names}
-                 ORDER BY next_fetch_at, id LIMIT {limit}{lock})
+                 ORDER BY COALESCE(next_fetch_at, 0), id LIMIT {limit}{lock})
              RETURNING id, name, url, etag, last_modified, consecutive_failures"
         );
         let mut query = sqlx::query(&sql)
@@ -159,6 +190,15 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Everyone currently holding a lease.
+    pub async fn lease_owners(&self) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT lease_owner FROM sources WHERE lease_owner IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     /// When the next source falls due, if any is scheduled.
@@ -200,6 +240,50 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?
             .ok_or_else(|| StoreError::UnknownSource(name.to_string()))
+    }
+}
+
+/// One change `sync_sources` makes.
+enum SyncWrite<'a> {
+    Insert(&'a SourceSync),
+    /// Validators and schedule belong to the old URL: start afresh.
+    NewUrl(&'a SourceSync),
+    Flags(&'a SourceSync),
+    /// Gone from the config: kept for its articles, no longer fetched.
+    Remove(&'a str),
+}
+
+impl SyncWrite<'_> {
+    async fn run(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<(), StoreError> {
+        let query = match self {
+            SyncWrite::Insert(s) => sqlx::query(
+                "INSERT INTO sources (name, url, configured, enabled) VALUES ($1, $2, 1, $3)
+                 ON CONFLICT (name) DO NOTHING",
+            )
+            .bind(&s.name)
+            .bind(&s.url)
+            .bind(s.enabled as i64),
+            SyncWrite::NewUrl(s) => sqlx::query(
+                "UPDATE sources SET url = $2, etag = NULL, last_modified = NULL,
+                        next_fetch_at = NULL, disabled_reason = NULL, moved_to = NULL,
+                        consecutive_failures = 0, backoff_until = NULL, retry_after_until = NULL
+                 WHERE name = $1 AND url <> $2",
+            )
+            .bind(&s.name)
+            .bind(&s.url),
+            SyncWrite::Flags(s) => sqlx::query(
+                "UPDATE sources SET configured = 1, enabled = $2
+                 WHERE name = $1 AND (configured <> 1 OR enabled <> $2)",
+            )
+            .bind(&s.name)
+            .bind(s.enabled as i64),
+            SyncWrite::Remove(name) => {
+                sqlx::query("UPDATE sources SET configured = 0 WHERE name = $1 AND configured = 1")
+                    .bind(*name)
+            }
+        };
+        query.execute(&mut **tx).await?;
+        Ok(())
     }
 }
 

@@ -2,8 +2,8 @@
 //! database's unique keys (CONTRACT §4).
 
 use super::sources::record_fetch_in;
-use super::{micros, FetchRecord, Store, StoreError};
-use crate::model::NewArticle;
+use super::{micros, retry_after_conflict, FetchRecord, Store, StoreError};
+use crate::model::{NewArticle, Tag};
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Transaction};
 
@@ -19,6 +19,9 @@ pub struct IngestStats {
     pub merged: usize,
     /// Entries seen before, unchanged.
     pub unchanged: usize,
+    /// Entries whose article was pruned before (a tombstone matched): not
+    /// stored again.
+    pub tombstoned: usize,
 }
 
 struct Existing {
@@ -37,16 +40,34 @@ impl Store {
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        let now = record.at;
         let _guard = self.write_guard().await;
+        let mut tries = 1;
+        loop {
+            match self.ingest_once(source_id, articles, record).await {
+                Err(e) if retry_after_conflict(&e, tries).await => tries += 1,
+                done => return done,
+            }
+        }
+    }
+
+    async fn ingest_once(
+        &self,
+        source_id: i64,
+        articles: &[NewArticle],
+        record: &FetchRecord,
+    ) -> Result<IngestStats, StoreError> {
         let mut tx = self.pool.begin().await?;
-        // Writing first takes SQLite's write lock at once (waiting out another
-        // process via busy_timeout) instead of upgrading a read lock later,
-        // which fails with SQLITE_BUSY under contention.
+        // Writing first takes SQLite's write lock at once (waiting out
+        // another process via busy_timeout) instead of upgrading a read lock
+        // later, which fails with SQLITE_BUSY under contention.
         record_fetch_in(&mut tx, source_id, record).await?;
+        // Tags in one sorted pass: concurrent ingests on several instances
+        // then take their locks in one order, which keeps PostgreSQL
+        // deadlocks (and retries) rare.
+        insert_tags(&mut tx, articles).await?;
         let mut stats = IngestStats::default();
         for article in articles {
-            ingest_one(&mut tx, source_id, article, now, &mut stats).await?;
+            ingest_one(&mut tx, source_id, article, record.at, &mut stats).await?;
         }
         tx.commit().await?;
         Ok(stats)
@@ -61,8 +82,15 @@ async fn ingest_one(
     stats: &mut IngestStats,
 ) -> Result<(), StoreError> {
     let now_us = micros(now);
+    let (unchanged_before, inserted_before) = (stats.unchanged, stats.inserted);
     let known_here = find_by_entry_key(tx, source_id, &article.entry_key).await?;
     let seen_here_before = known_here.is_some();
+    // Retention (store/prune.rs): a story pruned while still in a source's
+    // feed has a tombstone of its keys and must not come back as new.
+    if !seen_here_before && super::prune::tombstoned(tx, source_id, article, now_us).await? {
+        stats.tombstoned += 1;
+        return Ok(());
+    }
     let existing = match known_here {
         Some(existing) => Some(existing),
         None => find_by_identity(tx, article).await?,
@@ -97,6 +125,11 @@ async fn ingest_one(
             }
         },
     };
+    // An entry this source already gave, unchanged, has nothing new to
+    // link or tag: refetches stay cheap.
+    if seen_here_before && stats.unchanged > unchanged_before {
+        return Ok(());
+    }
     sqlx::query(
         "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen)
          VALUES ($1, $2, $3, $4) ON CONFLICT (source_id, entry_key) DO NOTHING",
@@ -107,7 +140,7 @@ async fn ingest_one(
     .bind(now_us)
     .execute(&mut **tx)
     .await?;
-    merge_tags(tx, article_id, article).await
+    merge_tags(tx, article_id, article, stats.inserted > inserted_before).await
 }
 
 async fn find_by_entry_key(
@@ -221,25 +254,49 @@ async fn update_article(
     Ok(())
 }
 
-/// Tags are a union: a later copy adds tags, never removes them.
-async fn merge_tags(
+/// Every tag of the batch, first spelling kept (CONTRACT §3).
+async fn insert_tags(
     tx: &mut Transaction<'static, Any>,
-    article_id: i64,
-    article: &NewArticle,
+    articles: &[NewArticle],
 ) -> Result<(), StoreError> {
-    for (position, tag) in article.tags.iter().enumerate() {
+    let mut tags: Vec<&Tag> = articles.iter().flat_map(|a| &a.tags).collect();
+    tags.sort_by(|a, b| a.term.cmp(&b.term));
+    tags.dedup_by(|a, b| a.term == b.term);
+    for tag in tags {
         sqlx::query("INSERT INTO tags (term, label) VALUES ($1, $2) ON CONFLICT (term) DO NOTHING")
             .bind(&tag.term)
             .bind(&tag.label)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// Tags are a union: a later copy adds tags, never removes them.
+async fn merge_tags(
+    tx: &mut Transaction<'static, Any>,
+    article_id: i64,
+    article: &NewArticle,
+    new_article: bool,
+) -> Result<(), StoreError> {
+    // Tags from a later copy come after the first copy's, in their order.
+    let first_position: i64 = if new_article {
+        0
+    } else {
+        sqlx::query_scalar("SELECT COUNT(*) FROM article_tags WHERE article_id = $1")
+            .bind(article_id)
+            .fetch_one(&mut **tx)
+            .await?
+    };
+    for (index, tag) in article.tags.iter().enumerate() {
+        let position = first_position + index as i64;
         sqlx::query(
             "INSERT INTO article_tags (article_id, term, position) VALUES ($1, $2, $3)
              ON CONFLICT (article_id, term) DO NOTHING",
         )
         .bind(article_id)
         .bind(&tag.term)
-        .bind(position as i64)
+        .bind(position)
         .execute(&mut **tx)
         .await?;
     }

@@ -23,6 +23,8 @@ pub struct Fixture {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub extra_headers: Vec<(&'static str, String)>,
+    /// Held before answering (a slow publisher).
+    pub delay: Option<std::time::Duration>,
 }
 
 impl Fixture {
@@ -34,7 +36,18 @@ impl Fixture {
             etag: None,
             last_modified: None,
             extra_headers: Vec::new(),
+            delay: None,
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Fixture {
+        self.extra_headers.push((name, value.to_string()));
+        self
+    }
+
+    pub fn with_delay(mut self, delay: std::time::Duration) -> Fixture {
+        self.delay = Some(delay);
+        self
     }
 
     pub fn with_etag(mut self, etag: &str) -> Fixture {
@@ -55,6 +68,7 @@ impl Fixture {
             etag: None,
             last_modified: None,
             extra_headers: Vec::new(),
+            delay: None,
         }
     }
 }
@@ -64,12 +78,15 @@ impl Fixture {
 pub struct Seen {
     pub path: String,
     pub headers: HeaderMap,
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
 struct ServerState {
     fixtures: Mutex<HashMap<String, Fixture>>,
     seen: Mutex<Vec<Seen>>,
+    in_flight: std::sync::atomic::AtomicUsize,
+    max_in_flight: std::sync::atomic::AtomicUsize,
 }
 
 /// A real HTTP server on 127.0.0.1 with per-path fixtures that tests can
@@ -113,6 +130,11 @@ impl FeedServer {
             .insert(path.to_string(), fixture);
     }
 
+    /// The most requests this server had in progress at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
@@ -134,11 +156,19 @@ async fn serve_fixture(State(state): State<Arc<ServerState>>, request: Request) 
     state.seen.lock().unwrap().push(Seen {
         path: path.clone(),
         headers: request.headers().clone(),
+        at: std::time::Instant::now(),
     });
     let fixture = state.fixtures.lock().unwrap().get(&path).cloned();
     let Some(fixture) = fixture else {
         return Response::builder().status(404).body(Body::empty()).unwrap();
     };
+    if let Some(delay) = fixture.delay {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = state.in_flight.fetch_add(1, SeqCst) + 1;
+        state.max_in_flight.fetch_max(now, SeqCst);
+        tokio::time::sleep(delay).await;
+        state.in_flight.fetch_sub(1, SeqCst);
+    }
     let headers = request.headers();
     let etag_hit = match (&fixture.etag, headers.get("if-none-match")) {
         (Some(etag), Some(sent)) => sent.as_bytes() == etag.as_bytes(),
@@ -348,4 +378,27 @@ pub fn parse_atom(xml: &str) -> feed_rs::model::Feed {
 
 pub fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap()
+}
+
+/// An RSS 2.0 feed of `(title, link, categories)` items, all published at
+/// one fixed date.
+pub fn rss_items(title: &str, items: &[(&str, &str, &[&str])]) -> String {
+    let items: String = items
+        .iter()
+        .map(|(title, link, categories)| {
+            let categories: String = categories
+                .iter()
+                .map(|c| format!("<category>{c}</category>"))
+                .collect();
+            format!(
+                "<item><title>{title}</title><link>{link}</link><guid>{link}</guid>\
+                 <description>About {title}.</description>{categories}\
+                 <pubDate>Fri, 27 Nov 2026 10:00:00 GMT</pubDate></item>"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>{title}</title>\
+         <link>https://example.org/</link>{items}</channel></rss>"
+    )
 }

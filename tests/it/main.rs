@@ -3,4 +3,11 @@
 
 mod cli;
 mod helpers;
+mod opml;
+mod ops;
+mod ops_http;
 mod pipeline;
+mod prune;
+mod robust;
+mod scaleout;
+mod store;

@@ -156,16 +156,24 @@ sources = ["rfi-en"]
 
 async fn two_sources() -> (FeedServer, TestConfig) {
     let server = FeedServer::start().await;
+    let config = two_sources_on(&server);
+    (server, config)
+}
+
+/// rfi-en and wire on `server`; wire answers a little later, so that
+/// rfi-en's copy of the shared story is deterministically the first seen.
+fn two_sources_on(server: &FeedServer) -> TestConfig {
     server.set("/en/rss", Fixture::feed(rfi_feed()).with_etag("\"rfi-v1\""));
     server.set(
         "/wire.xml",
-        Fixture::feed(wire_feed()).with_last_modified("Fri, 27 Nov 2026 10:00:00 GMT"),
+        Fixture::feed(wire_feed())
+            .with_last_modified("Fri, 27 Nov 2026 10:00:00 GMT")
+            .with_delay(std::time::Duration::from_millis(300)),
     );
     let body = FEEDS
         .replace("RFI_URL", &server.url("/en/rss"))
         .replace("WIRE_URL", &server.url("/wire.xml"));
-    let config = TestConfig::write("", &body);
-    (server, config)
+    TestConfig::write("", &body)
 }
 
 #[tokio::test]
@@ -236,7 +244,10 @@ async fn a_news_item_is_republished_in_full_with_its_source() {
 
     // atom:source names the feed the story was first seen in.
     assert!(atom.contains("<source>"), "{atom}");
-    assert!(atom.contains("<title>RFI - English</title>"), "{atom}");
+    assert!(
+        atom.contains("<title type=\"text\">RFI - English</title>"),
+        "{atom}"
+    );
     assert!(
         atom.contains(&format!("href=\"{}\"", server.url("/en/rss"))),
         "{atom}"
@@ -516,7 +527,7 @@ async fn feeds_answer_304_to_current_validators() {
 
 #[tokio::test]
 async fn ids_stay_stable_across_refetch_and_restart() {
-    let (_server, config) = two_sources().await;
+    let (server, config) = two_sources().await;
     let app = TestApp::spawn(config.load()).await;
     app.wait_fetched().await;
     let ids = |xml: String| -> Vec<String> {
@@ -541,7 +552,7 @@ async fn ids_stay_stable_across_refetch_and_restart() {
 
     // A fresh database fed the same bytes gives the same ids: they come from
     // the articles, not from insertion order.
-    let (_server2, other) = two_sources().await;
+    let other = two_sources_on(&server);
     let app2 = TestApp::spawn(other.load()).await;
     app2.wait_fetched().await;
     let mut fresh = ids(app2.get_text("/feed.atom").await);

@@ -1,0 +1,112 @@
+//! Criterion benches of the ingest hot path, per entry: parse + normalize
+//! (against feed-rs alone, the floor), canonical URL and dedup keys, tag
+//! rule evaluation. Input: the synthetic corpus of `tributary-bench`.
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use std::hint::black_box;
+use std::path::Path;
+use tributary::config::Config;
+use tributary::model::Entry;
+use tributary::tag::TagRules;
+use tributary::{dedup, parse, tag};
+use url::Url;
+
+#[path = "../src/bin/tributary-bench/synth.rs"]
+mod synth;
+
+const ENTRIES: usize = 50;
+const ORIGIN: &str = "http://127.0.0.1:8000";
+
+fn rules() -> TagRules {
+    let toml = format!(
+        "[daemon]\ndatabase = \"sqlite://bench.db\"\n{}",
+        synth::TAG_RULES_TOML
+    );
+    let config = Config::from_toml(&toml, Path::new("bench.toml")).expect("bench config");
+    TagRules::new(&config.tag_rules)
+}
+
+fn entries() -> Vec<Entry> {
+    let bytes = synth::rss_feed(ORIGIN, 7, ENTRIES);
+    let url = Url::parse(&format!("{ORIGIN}{}", synth::feed_path(7))).unwrap();
+    parse::parse_feed(bytes.as_bytes(), Some("application/rss+xml"), &url, now())
+        .expect("synthetic feed parses")
+        .entries
+}
+
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_767_225_600, 0).unwrap()
+}
+
+fn bench_parse(c: &mut Criterion) {
+    let bytes = synth::rss_feed(ORIGIN, 7, ENTRIES);
+    let url = Url::parse(&format!("{ORIGIN}{}", synth::feed_path(7))).unwrap();
+    let mut group = c.benchmark_group("parse_50_entries");
+    // Per-entry figures: criterion reports elements/s.
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    group.bench_function("feed_rs_alone", |b| {
+        b.iter(|| feed_rs::parser::parse(black_box(bytes.as_bytes())).unwrap())
+    });
+    group.bench_function("tributary_parse_feed", |b| {
+        b.iter(|| {
+            parse::parse_feed(
+                black_box(bytes.as_bytes()),
+                Some("application/rss+xml"),
+                &url,
+                now(),
+            )
+            .unwrap()
+        })
+    });
+    group.finish();
+}
+
+fn bench_dedup(c: &mut Criterion) {
+    let entries = entries();
+    let link = entries[0].link.clone().unwrap();
+    let mut group = c.benchmark_group("dedup");
+    group.bench_function("canonical_url", |b| {
+        b.iter(|| dedup::canonical_url(black_box(&link)))
+    });
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    group.bench_function("prepare_50_entries", |b| {
+        b.iter_batched(
+            || entries.clone(),
+            |entries| {
+                entries
+                    .into_iter()
+                    .map(|e| dedup::prepare("s00007", e, Vec::new()))
+                    .collect::<Vec<_>>()
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+}
+
+fn bench_tags(c: &mut Criterion) {
+    let entries = entries();
+    let rules = rules();
+    let source_tags = vec!["bench".to_string(), "World News".to_string()];
+    let mut group = c.benchmark_group("tags");
+    group.bench_function("term", |b| b.iter(|| tag::term(black_box("XI  Jinping_Visit"))));
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    group.bench_function("rules_matching_50_entries", |b| {
+        b.iter(|| {
+            for entry in &entries {
+                black_box(rules.matching(entry));
+            }
+        })
+    });
+    group.bench_function("tags_for_50_entries", |b| {
+        b.iter(|| {
+            for entry in &entries {
+                black_box(tag::tags_for(entry, &source_tags, &rules));
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_dedup, bench_tags);
+criterion_main!(benches);

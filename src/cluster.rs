@@ -1,0 +1,239 @@
+//! Near-duplicate stories (CONTRACT §4): the same wire copy carried by
+//! several outlets under different URLs, lightly edited. Texts are
+//! normalized (HTML stripped, diacritics folded, lowercased, punctuation
+//! dropped), cut into 3-word shingles and summarized by a MinHash signature
+//! whose equal positions estimate the shingle sets' Jaccard similarity.
+//! Locality-sensitive hashing (16 bands of 4 rows) turns a signature into
+//! band keys: stories sharing a key are the only candidates compared, so
+//! lookup stays an index probe however large the store grows.
+//! Hashes are hand-rolled (FNV-1a, splitmix64) because signatures are
+//! stored: they must be the same on every build and instance.
+
+/// MinHash values per signature.
+pub const SIGNATURE_LEN: usize = 64;
+/// LSH bands; `SIGNATURE_LEN / BANDS` rows each. With 16×4 a pair at
+/// similarity 0.5 becomes a candidate with probability 0.65, at 0.7 with
+/// 0.99: well below any threshold worth using.
+pub const BANDS: usize = 16;
+const ROWS: usize = SIGNATURE_LEN / BANDS;
+const SHINGLE_WORDS: usize = 3;
+/// Texts with fewer shingles than this are too short to judge: a headline
+/// alone says too little to call two stories one.
+pub const MIN_SHINGLES: usize = 12;
+
+/// A story's MinHash signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature(pub Vec<u32>);
+
+impl Signature {
+    /// The signature of a story's title, summary and (HTML) content, or
+    /// `None` when the text is too short to compare.
+    pub fn of(title: &str, summary: Option<&str>, content: Option<&str>) -> Option<Signature> {
+        let mut text = String::with_capacity(title.len() + 64);
+        text.push_str(title);
+        // Summary and content often repeat each other; the longer one is
+        // the story, and counting both would weigh that text twice.
+        let body = match (summary, content.map(crate::tag::strip_html)) {
+            (Some(s), Some(c)) if c.len() >= s.len() => c,
+            (Some(s), _) => s.to_string(),
+            (None, Some(c)) => c,
+            (None, None) => String::new(),
+        };
+        text.push(' ');
+        text.push_str(&body);
+        let words = words(&text);
+        if words.len() < SHINGLE_WORDS + MIN_SHINGLES - 1 {
+            return None;
+        }
+        let mut signature = vec![u32::MAX; SIGNATURE_LEN];
+        for shingle in words.windows(SHINGLE_WORDS) {
+            let base = shingle_hash(shingle);
+            for (i, slot) in signature.iter_mut().enumerate() {
+                let h = (splitmix64(base ^ SEEDS[i]) >> 32) as u32;
+                if h < *slot {
+                    *slot = h;
+                }
+            }
+        }
+        Some(Signature(signature))
+    }
+
+    /// Estimated Jaccard similarity of the two shingle sets.
+    pub fn similarity(&self, other: &Signature) -> f64 {
+        let equal = self.0.iter().zip(&other.0).filter(|(a, b)| a == b).count();
+        equal as f64 / SIGNATURE_LEN as f64
+    }
+
+    /// One key per band; equal keys make candidates.
+    pub fn band_keys(&self) -> Vec<i64> {
+        self.0
+            .chunks(ROWS)
+            .enumerate()
+            .map(|(band, rows)| {
+                let mut h = FNV_OFFSET ^ band as u64;
+                for v in rows {
+                    h = fnv1a(h, &v.to_le_bytes());
+                }
+                splitmix64(h) as i64
+            })
+            .collect()
+    }
+
+    /// Stored form: little-endian bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|v| v.to_le_bytes()).collect()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<Signature> {
+        (bytes.len() == SIGNATURE_LEN * 4).then(|| {
+            Signature(
+                bytes
+                    .chunks_exact(4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+            )
+        })
+    }
+}
+
+/// Normalized words: folded (no case, no diacritics), letters and digits
+/// only. Wire bylines such as "AFP -" stay words: they weigh one shingle.
+fn words(text: &str) -> Vec<String> {
+    crate::tag::fold(text)
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn shingle_hash(words: &[String]) -> u64 {
+    let mut h = FNV_OFFSET;
+    for w in words {
+        h = fnv1a(h, w.as_bytes());
+        h = fnv1a(h, b" ");
+    }
+    h
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// One seed per MinHash permutation, fixed forever (signatures are stored).
+const SEEDS: [u64; SIGNATURE_LEN] = seeds();
+
+const fn seeds() -> [u64; SIGNATURE_LEN] {
+    let mut out = [0u64; SIGNATURE_LEN];
+    let mut i = 0;
+    let mut x: u64 = 0x7472_6962_7574_6172; // "tributar"
+    while i < SIGNATURE_LEN {
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        out[i] = z ^ (z >> 31);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORY: &str = "Chinese Foreign Minister Wang Yi met Russian President Vladimir Putin in Moscow on Friday, \
+        ahead of a planned visit by Xi Jinping next month. The two sides discussed trade, energy supplies \
+        and the war in Ukraine, according to a statement from the Kremlin. Wang said relations between \
+        Beijing and Moscow were at their best level in history and would not be swayed by outside pressure.";
+
+    const PINNED_ROWS: [u32; 3] = [81327661, 336292833, 27493359];
+    const PINNED_KEYS: [i64; 2] = [-1238898642812984693, 5997134253873557829];
+
+    fn sig(title: &str, body: &str) -> Signature {
+        Signature::of(title, None, Some(body)).unwrap()
+    }
+
+    #[test]
+    fn normalization_folds_case_accents_punctuation_and_markup() {
+        assert_eq!(
+            words("L'Élection, <b>à</b> Paris!"),
+            ["l", "election", "b", "a", "b", "paris"]
+        );
+        let a = Signature::of("Élection à Paris", None, Some(&format!("<p>{STORY}</p>")));
+        let b = Signature::of("ELECTION A PARIS", None, Some(STORY));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn light_edits_stay_similar_and_other_stories_do_not() {
+        let original = sig("Wang Yi meets Putin in Moscow", STORY);
+        let cases: &[(&str, String, f64, f64)] = &[
+            ("wire prefix", format!("AFP - {STORY}"), 0.85, 1.0),
+            ("few words changed", STORY.replace("Friday", "Thursday").replace("trade", "commerce"), 0.7, 1.0),
+            ("sentence dropped", STORY.split(". ").take(2).collect::<Vec<_>>().join(". "), 0.5, 0.95),
+            (
+                "same topic, other story",
+                "Russian President Vladimir Putin said on Friday that Moscow would increase energy supplies \
+                 to China, in a speech to business leaders in Saint Petersburg about trade with Beijing and \
+                 the sanctions imposed over the war in Ukraine by Western governments."
+                    .to_string(),
+                0.0,
+                0.2,
+            ),
+        ];
+        for (name, text, low, high) in cases {
+            let s = original.similarity(&sig("Wang Yi meets Putin in Moscow", text));
+            assert!(s >= *low && s <= *high, "{name}: {s}");
+        }
+        // A changed headline alone does not break the match.
+        let s = original.similarity(&sig("Putin receives China's top diplomat", STORY));
+        assert!(s >= 0.7, "{s}");
+    }
+
+    #[test]
+    fn similar_stories_share_a_band_key() {
+        let a = sig("Wang Yi meets Putin in Moscow", STORY);
+        let b = sig(
+            "Wang Yi meets Putin",
+            &format!("AFP - {STORY} More to follow."),
+        );
+        let shared = a
+            .band_keys()
+            .iter()
+            .filter(|k| b.band_keys().contains(k))
+            .count();
+        assert!(shared >= 1, "near-duplicates become candidates");
+        assert_eq!(a.band_keys().len(), BANDS);
+    }
+
+    #[test]
+    fn short_texts_are_not_judged() {
+        assert_eq!(
+            Signature::of("Markets rally", Some("Stocks up."), None),
+            None
+        );
+    }
+
+    #[test]
+    fn signatures_are_stable_and_round_trip() {
+        let a = sig("Wang Yi meets Putin in Moscow", STORY);
+        assert_eq!(Signature::from_bytes(&a.to_bytes()), Some(a.clone()));
+        assert_eq!(Signature::from_bytes(&[1, 2, 3]), None);
+        // Pinned: a change here would split every stored cluster.
+        assert_eq!(&a.0[..3], &PINNED_ROWS);
+        assert_eq!(&a.band_keys()[..2], &PINNED_KEYS);
+    }
+}

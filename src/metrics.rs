@@ -1,0 +1,293 @@
+//! Prometheus metrics (CONTRACT §5 `GET /metrics`), all named `tributary_*`.
+//!
+//! Events (fetches, ingests, requests, prunes) go through the `metrics`
+//! facade into one process-wide recorder from `metrics-exporter-prometheus`.
+//! States (sources by health, stored articles, the DB pool) are read from
+//! the store at scrape time instead: they are facts of the database, which
+//! several instances may share, not counts of what this process did.
+
+use crate::fetch::{FetchError, Fetched};
+use crate::pipeline::Outcome;
+use crate::store::{Store, StoreError};
+use chrono::Utc;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::fmt::Write as _;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Content type of the Prometheus text exposition format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const FETCH_DURATION: &str = "tributary_fetch_duration_seconds";
+const HTTP_DURATION: &str = "tributary_http_request_duration_seconds";
+/// Fetches take from milliseconds (a 304 on loopback) to the timeout.
+const FETCH_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+/// Requests are served from the database: mostly well under a second.
+const HTTP_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+/// Histogram samples wait in buffers until drained; without a scraper they
+/// would grow, so a thread drains them this often.
+const UPKEEP_EVERY: Duration = Duration::from_secs(10);
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls return the same
+/// handle). Events recorded before this are lost, so the server and the
+/// pipeline both call it when they are built.
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(FETCH_DURATION.into()), FETCH_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), HTTP_BUCKETS)
+            })
+            .expect("bucket lists are not empty")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Fails only if something else installed a recorder first; then this
+        // handle renders just the scrape-time states, which is still useful.
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics shows states only");
+        }
+        describe();
+        metrics::gauge!("tributary_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        let upkeep = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            });
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "tributary_fetches_total",
+        "Source fetches by source and outcome (ok, not_modified, error_*)"
+    );
+    describe_histogram!(
+        FETCH_DURATION,
+        Unit::Seconds,
+        "Duration of source refreshes: fetch, parse and store"
+    );
+    describe_counter!(
+        "tributary_fetched_bytes_total",
+        Unit::Bytes,
+        "Feed body bytes read, after decompression"
+    );
+    describe_counter!("tributary_articles_ingested_total", "New articles stored");
+    describe_counter!(
+        "tributary_articles_updated_total",
+        "Stored articles whose title or content changed"
+    );
+    describe_counter!(
+        "tributary_articles_deduplicated_total",
+        "Entries merged into an article already stored (another source, same story)"
+    );
+    describe_counter!(
+        "tributary_articles_tombstoned_total",
+        "Entries skipped because their article was pruned before"
+    );
+    describe_counter!(
+        "tributary_http_requests_total",
+        "HTTP requests served, by route and status"
+    );
+    describe_histogram!(
+        HTTP_DURATION,
+        Unit::Seconds,
+        "Duration of HTTP requests, by route"
+    );
+    describe_counter!(
+        "tributary_pruned_articles_total",
+        "Articles removed by the retention policy"
+    );
+    describe_counter!(
+        "tributary_tombstones_expired_total",
+        "Tombstones forgotten after tombstone_retention"
+    );
+    describe_gauge!("tributary_build_info", "The running version");
+}
+
+/// The label of a fetch result before parsing: `ok` for a body (parsing may
+/// still turn it into `error_parse`), `not_modified`, or the error's kind.
+pub fn fetch_outcome(fetched: &Result<Fetched, FetchError>) -> &'static str {
+    match fetched {
+        Ok(Fetched::Body { .. }) => "ok",
+        Ok(Fetched::NotModified { .. }) => "not_modified",
+        Err(FetchError::Timeout) => "error_timeout",
+        Err(FetchError::Connect(_)) => "error_connect",
+        Err(FetchError::Status { status: 410, .. }) => "error_gone",
+        Err(FetchError::Status { status: 429, .. }) => "error_rate_limited",
+        Err(FetchError::Status { .. }) => "error_http",
+        Err(FetchError::TooLarge(_)) => "error_too_large",
+        Err(FetchError::TooManyRedirects) => "error_redirects",
+        Err(FetchError::Other(_)) => "error_other",
+    }
+}
+
+/// Records one finished refresh of `source`.
+pub fn record_refresh(
+    source: &str,
+    fetch_outcome: &'static str,
+    elapsed: Duration,
+    body_bytes: usize,
+    outcome: &Outcome,
+) {
+    let label = match outcome {
+        // A body was read but could not be used.
+        Outcome::Failed(_) if fetch_outcome == "ok" => "error_parse",
+        _ => fetch_outcome,
+    };
+    let source = source.to_string();
+    metrics::counter!("tributary_fetches_total", "source" => source.clone(), "outcome" => label)
+        .increment(1);
+    metrics::histogram!(FETCH_DURATION).record(elapsed.as_secs_f64());
+    metrics::counter!("tributary_fetched_bytes_total", "source" => source.clone())
+        .increment(body_bytes as u64);
+    if let Outcome::Ingested { stats, .. } = outcome {
+        for (name, n) in [
+            ("tributary_articles_ingested_total", stats.inserted),
+            ("tributary_articles_updated_total", stats.updated),
+            ("tributary_articles_deduplicated_total", stats.merged),
+            ("tributary_articles_tombstoned_total", stats.tombstoned),
+        ] {
+            metrics::counter!(name, "source" => source.clone()).increment(n as u64);
+        }
+    }
+}
+
+/// Records one HTTP request; `route` is the matched route pattern (bounded
+/// cardinality), never the raw path.
+pub fn record_request(route: &str, status: u16, elapsed: Duration) {
+    metrics::counter!(
+        "tributary_http_requests_total",
+        "route" => route.to_string(),
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!(HTTP_DURATION, "route" => route.to_string()).record(elapsed.as_secs_f64());
+}
+
+/// Records one prune run.
+pub fn record_prune(articles: u64, tombstones_expired: u64) {
+    metrics::counter!("tributary_pruned_articles_total").increment(articles);
+    metrics::counter!("tributary_tombstones_expired_total").increment(tombstones_expired);
+}
+
+/// The whole `/metrics` body: recorded events, then states read now.
+pub async fn render(store: &Store) -> Result<String, StoreError> {
+    let mut out = install().render();
+    render_states(store, &mut out).await?;
+    Ok(out)
+}
+
+/// The health a source is in, one of [`SOURCE_STATES`].
+pub fn source_state(s: &crate::model::SourceState) -> &'static str {
+    if !s.enabled || s.disabled_reason.is_some() {
+        "disabled"
+    } else if s.last_fetch_at.is_none() {
+        "never_fetched"
+    } else if s.consecutive_failures > 0 {
+        "failing"
+    } else {
+        "ok"
+    }
+}
+
+const SOURCE_STATES: [&str; 4] = ["ok", "failing", "disabled", "never_fetched"];
+
+async fn render_states(store: &Store, out: &mut String) -> Result<(), StoreError> {
+    let sources = store.source_states().await?;
+    let now = Utc::now();
+    gauge_header(
+        out,
+        "tributary_sources",
+        "Configured sources by state (ok, failing, disabled, never_fetched)",
+    );
+    for state in SOURCE_STATES {
+        let n = sources.iter().filter(|s| source_state(s) == state).count();
+        let _ = writeln!(out, "tributary_sources{{state=\"{state}\"}} {n}");
+    }
+    gauge_header(
+        out,
+        "tributary_sources_delayed",
+        "Sources waiting out a backoff or a server's Retry-After",
+    );
+    let delayed = sources
+        .iter()
+        .filter(|s| {
+            s.backoff_until.is_some_and(|t| t > now) || s.retry_after_until.is_some_and(|t| t > now)
+        })
+        .count();
+    let _ = writeln!(out, "tributary_sources_delayed {delayed}");
+    gauge_header(out, "tributary_articles_stored", "Articles in the database");
+    let _ = writeln!(
+        out,
+        "tributary_articles_stored {}",
+        store.article_count().await?
+    );
+    let pool = store.pool_stats();
+    gauge_header(
+        out,
+        "tributary_db_pool_connections",
+        "Database pool connections by state (idle, in_use)",
+    );
+    let _ = writeln!(
+        out,
+        "tributary_db_pool_connections{{state=\"idle\"}} {}",
+        pool.idle
+    );
+    let _ = writeln!(
+        out,
+        "tributary_db_pool_connections{{state=\"in_use\"}} {}",
+        pool.size.saturating_sub(pool.idle)
+    );
+    gauge_header(
+        out,
+        "tributary_db_pool_max_connections",
+        "Largest size of the database pool",
+    );
+    let _ = writeln!(out, "tributary_db_pool_max_connections {}", pool.max);
+    Ok(())
+}
+
+fn gauge_header(out: &mut String, name: &str, help: &str) {
+    if !out.is_empty() && !out.ends_with('\n') {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fetch_errors_map_to_bounded_outcome_labels() {
+        let cases = [
+            (Err(FetchError::Timeout), "error_timeout"),
+            (Err(FetchError::Connect("refused".into())), "error_connect"),
+            (
+                Err(FetchError::Status {
+                    status: 503,
+                    retry_after: None,
+                }),
+                "error_http",
+            ),
+            (
+                Err(FetchError::Status {
+                    status: 410,
+                    retry_after: None,
+                }),
+                "error_gone",
+            ),
+            (Err(FetchError::TooLarge(10)), "error_too_large"),
+            (Err(FetchError::TooManyRedirects), "error_redirects"),
+        ];
+        for (fetched, label) in cases {
+            assert_eq!(fetch_outcome(&fetched), label);
+        }
+    }
+}

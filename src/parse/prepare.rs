@@ -1,0 +1,869 @@
+//! Pre-processing between decoding and feed-rs. The document is read once
+//! with quick-xml and copied through verbatim except where real feeds need
+//! mending:
+//! - everything before the root element goes (declarations, bogus `<?phpxml`
+//!   processing instructions, doctypes, blank lines), and so does anything
+//!   after it;
+//! - bare `&` becomes `&amp;`, and references to entities the doctype
+//!   declares are replaced by their text (quick-xml does not expand them);
+//! - `<rss>` without a version feed-rs accepts gets `version="2.0"`;
+//! - non-standard namespaces are mapped to the ones feed-rs knows (a default
+//!   `xmlns` from backend.userland.com is dropped, Atom 0.3 becomes Atom 1.0
+//!   with its renamed elements, RSS 0.90 becomes RSS 1.0);
+//! - Atom text `type`s feed-rs rejects (`text/plain`, `application/xhtml+xml`,
+//!   empty) are normalized; unusable `xml:base` values are dropped;
+//! - RSS 1.0 items without `<link>` (which feed-rs drops) get their
+//!   `rdf:about`, or a placeholder we later ignore.
+//!
+//! Along the way it records, per entry in document order, what feed-rs does
+//! not report: `dc:subject`, the effective `xml:base`, `guid@isPermaLink`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+use regex::Regex;
+use url::Url;
+
+use super::sanitize::is_xml_illegal;
+
+const ATOM: &str = "http://www.w3.org/2005/Atom";
+const ATOM_03: &str = "http://purl.org/atom/ns#";
+const RSS_10: &str = "http://purl.org/rss/1.0/";
+const RSS_090: &str = "http://my.netscape.com/rdf/simple/0.9/";
+const RDF: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
+const DC_11: &str = "http://purl.org/dc/elements/1.1/";
+const ITUNES: &str = "http://www.itunes.com/dtds/podcast-1.0.dtd";
+
+/// The link given to RSS 1.0 items that have none, so feed-rs keeps them;
+/// not http(s), so it never becomes an entry's link.
+const PLACEHOLDER_LINK: &str = "about:blank";
+
+/// What the root element says the document is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Root {
+    Rss,
+    Rdf,
+    Atom,
+    AtomEntry,
+    Html,
+    Other(String),
+    /// No element at all.
+    Missing,
+}
+
+impl Root {
+    pub(crate) fn is_feed(&self) -> bool {
+        matches!(self, Root::Rss | Root::Rdf | Root::Atom | Root::AtomEntry)
+    }
+}
+
+/// What feed-rs will not tell us about one entry.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ItemExtras {
+    /// Effective `xml:base` at the entry (the feed URL when none is given).
+    pub base: Option<Url>,
+    /// Effective `xml:base` at its content (`atom:content`, `content:encoded`).
+    pub content_base: Option<Url>,
+    /// Effective `xml:base` at its summary (`atom:summary`, `description`).
+    pub summary_base: Option<Url>,
+    /// Categories feed-rs misses (`dc:subject`, wrapped `<category>`s),
+    /// trimmed, in order.
+    pub subjects: Vec<String>,
+    /// RSS `guid@isPermaLink`, when the guid has the attribute.
+    pub guid_is_permalink: Option<bool>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub xml: String,
+    pub root: Root,
+    /// One per entry feed-rs will see, in document order.
+    pub items: Vec<ItemExtras>,
+    /// Where the document stopped being well-formed, if it did. The rest is
+    /// passed through untouched and feed-rs has the last word.
+    pub syntax_error: Option<String>,
+}
+
+/// How hard to mend. `strip_extensions` is the retry after feed-rs rejected
+/// the document: it drops the Media RSS, iTunes and Podcast elements (one
+/// malformed `media:description` must not cost every entry) and Atom
+/// content of types feed-rs cannot read.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    pub strip_extensions: bool,
+}
+
+/// Namespaces we need to tell apart, by URI.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ns {
+    None,
+    Atom,
+    Atom03,
+    Rss,
+    Rdf,
+    Dc,
+    Extension,
+    Other,
+}
+
+fn classify(uri: &str) -> Ns {
+    match uri {
+        ATOM => Ns::Atom,
+        ATOM_03 => Ns::Atom03,
+        RSS_10 | RSS_090 => Ns::Rss,
+        RDF => Ns::Rdf,
+        DC_11 | "http://purl.org/dc/elements/1.0/" | "http://purl.org/dc/terms/" => Ns::Dc,
+        "http://search.yahoo.com/mrss/"
+        | "http://search.yahoo.com/mrss"
+        | "https://podcastindex.org/namespace/1.0" => Ns::Extension,
+        _ if uri.eq_ignore_ascii_case(ITUNES) => Ns::Extension,
+        _ if is_userland_rss(uri) => Ns::Rss,
+        _ => Ns::Other,
+    }
+}
+
+/// RSS 2.0 namespaces some generators declare as the default; feed-rs only
+/// knows un-namespaced RSS 2.0.
+fn is_userland_rss(uri: &str) -> bool {
+    matches!(
+        uri.trim_end_matches('/'),
+        "http://backend.userland.com/rss2"
+            | "http://backend.userland.com/rss"
+            | "http://blogs.law.harvard.edu/tech/rss"
+            | "http://purl.org/net/rss"
+    )
+}
+
+fn resolve(ns: &ResolveResult) -> Ns {
+    match ns {
+        ResolveResult::Bound(uri) => classify(uri.as_ref()),
+        ResolveResult::Unbound => Ns::None,
+        ResolveResult::Unknown(_) => Ns::Other,
+    }
+}
+
+/// One open element of the output.
+struct Frame {
+    /// The end tag to write instead of the source's, when the element was renamed.
+    end_tag: Option<String>,
+    /// Whether this element was an entry (its extras are finished at its end).
+    is_item: bool,
+    /// Whether this element is the RSS 2.0 `<channel>` feed-rs reads.
+    is_channel: bool,
+    /// Whether this element is a `link` child of an RSS 1.0 item.
+    is_rdf_link: bool,
+    /// Whether this element's text is a category feed-rs misses (`dc:subject`,
+    /// a wrapped `<category>`) of the current entry.
+    is_subject: bool,
+    /// Depth of the `xml:base` stack before this element.
+    bases: usize,
+}
+
+/// The entry being read.
+struct OpenItem {
+    extras: ItemExtras,
+    /// RSS 1.0 only: `rdf:about`, and whether a non-empty `<link>` was seen.
+    about: Option<String>,
+    has_link: bool,
+    text: String,
+}
+
+struct Prep {
+    out: String,
+    opts: Options,
+    root: Root,
+    atom03: bool,
+    frames: Vec<Frame>,
+    bases: Vec<Url>,
+    items: Vec<ItemExtras>,
+    item: Option<OpenItem>,
+    /// RSS 2.0: how many `<channel>`s were opened (feed-rs reads the first).
+    channels: usize,
+    /// Depth below which everything is being dropped.
+    skip_from: Option<usize>,
+    /// Internal entities declared in the doctype, name -> replacement text.
+    entities: HashMap<String, String>,
+}
+
+/// Rewrites a decoded XML document for feed-rs; see the module docs.
+pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared {
+    let mut prep = Prep {
+        out: String::with_capacity(text.len() + 256),
+        opts,
+        root: Root::Missing,
+        atom03: false,
+        frames: Vec::new(),
+        bases: vec![feed_url.clone()],
+        items: Vec::new(),
+        item: None,
+        channels: 0,
+        skip_from: None,
+        entities: HashMap::new(),
+    };
+    let mut reader = NsReader::from_str(text);
+    let config = reader.config_mut();
+    config.allow_dangling_amp = true;
+    config.trim_text(false);
+
+    let mut last = 0usize;
+    let mut syntax_error = None;
+    loop {
+        let (ns, event) = match reader.read_resolved_event() {
+            Ok((ns, event)) => (resolve(&ns), event),
+            Err(e) => {
+                let rest = &text[last..];
+                if prep.frames.len() == 1 && is_unterminated_end_tag(rest) {
+                    // `</rss` at the very end: the document is complete
+                    // but for one `>`, so finish it rather than refuse it.
+                    prep.out.push_str(rest.trim_end());
+                    prep.out.push('>');
+                } else {
+                    let at = reader.error_position();
+                    syntax_error = Some(format!("{e} (at byte {at})"));
+                    if prep.root != Root::Missing {
+                        prep.out.push_str(rest);
+                    }
+                }
+                break;
+            }
+        };
+        let pos = reader.buffer_position() as usize;
+        let raw = &text[last..pos];
+        last = pos;
+        let finished = match event {
+            Event::Eof => true,
+            Event::Start(start) => {
+                prep.start(ns, &start, raw, false);
+                !prep.root.is_feed()
+            }
+            Event::Empty(start) => {
+                prep.start(ns, &start, raw, true);
+                // An empty root is the whole document.
+                !prep.root.is_feed() || prep.frames.is_empty()
+            }
+            Event::End(_) => {
+                prep.end(raw);
+                prep.frames.is_empty()
+            }
+            Event::Text(_) if prep.in_body() => {
+                // With `allow_dangling_amp`, an `&` left in text starts no
+                // reference: it is a bare ampersand to escape.
+                let fixed = raw.replace('&', "&amp;");
+                prep.text(&fixed, raw);
+                false
+            }
+            Event::CData(ref data) if prep.in_body() => {
+                let value = data.clone().into_inner();
+                prep.text(raw, &value);
+                false
+            }
+            Event::GeneralRef(ref r) if prep.in_body() => {
+                let name = r.clone().into_inner();
+                match r.resolve_char_ref() {
+                    Ok(Some(c)) if !is_xml_illegal(c) => prep.text(raw, &c.to_string()),
+                    // A reference to a character XML forbids (`&#1;`) would
+                    // make feed-rs reject the whole document.
+                    Ok(Some(_)) | Err(_) => {}
+                    Ok(None) => {
+                        if let Some(value) = quick_xml::escape::resolve_predefined_entity(&name) {
+                            prep.text(raw, value);
+                        } else if let Some(value) = prep.entities.get(name.as_ref()).cloned() {
+                            let escaped =
+                                quick_xml::escape::minimal_escape(value.as_str()).into_owned();
+                            prep.text(&escaped, &value);
+                        } else {
+                            // Unknown (often HTML) entities stay as written;
+                            // feed-rs keeps them and the HTML step decodes them.
+                            prep.text(raw, raw);
+                        }
+                    }
+                }
+                false
+            }
+            Event::DocType(ref doctype) if prep.root == Root::Missing => {
+                prep.entities = doctype_entities(&doctype.clone().into_inner());
+                false
+            }
+            Event::Comment(_) | Event::PI(_) if prep.in_body() => {
+                prep.copy(raw);
+                false
+            }
+            // Declarations, doctypes and anything outside the root element.
+            _ => false,
+        };
+        if finished {
+            break;
+        }
+    }
+    Prepared {
+        xml: prep.out,
+        root: prep.root,
+        items: prep.items,
+        syntax_error,
+    }
+}
+
+impl Prep {
+    fn in_body(&self) -> bool {
+        !self.frames.is_empty()
+    }
+
+    fn skipping(&self) -> bool {
+        self.skip_from.is_some()
+    }
+
+    fn copy(&mut self, raw: &str) {
+        if !self.skipping() {
+            self.out.push_str(raw);
+        }
+    }
+
+    /// Text, CDATA or a reference: `raw` is what to write, `value` what it means.
+    fn text(&mut self, raw: &str, value: &str) {
+        self.copy(raw);
+        if self
+            .frames
+            .last()
+            .is_some_and(|f| f.is_subject || f.is_rdf_link)
+        {
+            if let Some(item) = self.item.as_mut() {
+                item.text.push_str(value);
+            }
+        }
+    }
+
+    fn start(&mut self, ns: Ns, start: &BytesStart, raw: &str, empty: bool) {
+        let depth = self.frames.len() + 1;
+        let qname = start.name();
+        let qname = qname.as_ref();
+        let local = start.local_name();
+        let local = local.as_ref();
+
+        if depth == 1 {
+            self.root = match local {
+                "rss" => Root::Rss,
+                "RDF" => Root::Rdf,
+                "feed" if matches!(ns, Ns::Atom | Ns::Atom03 | Ns::None | Ns::Other) => Root::Atom,
+                "entry" if matches!(ns, Ns::Atom | Ns::None) => Root::AtomEntry,
+                _ if ["html", "head", "body"].contains(&local.to_ascii_lowercase().as_str()) => {
+                    Root::Html
+                }
+                _ => Root::Other(qname.to_string()),
+            };
+            if !self.root.is_feed() {
+                return;
+            }
+            self.atom03 = ns == Ns::Atom03;
+        }
+
+        let bases_before = self.bases.len();
+        let mut edit = TagEdit::default();
+        self.xml_base(start, &mut edit);
+        self.namespaces(start, depth, &mut edit);
+
+        let parent_is_channel = self.frames.last().is_some_and(|p| p.is_channel);
+        let in_item = self.item.is_some();
+        let item_depth = match self.root {
+            Root::Rss => 3,
+            Root::Rdf | Root::Atom => 2,
+            Root::AtomEntry => 1,
+            _ => 0,
+        };
+        let atomish = matches!(ns, Ns::Atom | Ns::Atom03)
+            || (ns == Ns::None && matches!(self.root, Root::Atom | Root::AtomEntry));
+
+        if depth == 1 && self.root == Root::Rss {
+            let version = attr(start, "version");
+            if !matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92" | "")) {
+                edit.set.push(("version".into(), "2.0".into()));
+            }
+        }
+        let is_channel = self.root == Root::Rss && depth == 2 && local == "channel" && {
+            self.channels += 1;
+            self.channels == 1
+        };
+
+        // Drop whole subtrees the retry does without.
+        if self.opts.strip_extensions && !self.skipping() {
+            let bad_content = atomish
+                && local == "content"
+                && attr(start, "src").is_none()
+                && !matches!(
+                    attr(start, "type")
+                        .map(|t| normalize_atom_type(&t.trim().to_ascii_lowercase(), true))
+                        .as_deref(),
+                    None | Some("text" | "html" | "xhtml")
+                );
+            if ns == Ns::Extension || bad_content {
+                self.skip_from = Some(depth);
+            }
+        }
+
+        // Atom: renamed 0.3 elements and text types feed-rs rejects.
+        if atomish && depth > 1 {
+            if self.atom03 {
+                let renamed = match local {
+                    "issued" => Some("published"),
+                    "modified" => Some("updated"),
+                    "tagline" => Some("subtitle"),
+                    "copyright" => Some("rights"),
+                    "url" => Some("uri"),
+                    _ => None,
+                };
+                if let Some(new_local) = renamed {
+                    let prefix = qname.strip_suffix(local).unwrap_or("");
+                    edit.rename = Some(format!("{prefix}{new_local}"));
+                }
+            }
+            if let Some(ty) = atom_type(local, start, self.atom03) {
+                edit.set.push(("type".into(), ty));
+            }
+        }
+
+        // Entries and what we collect inside them.
+        let is_item = depth == item_depth
+            && match self.root {
+                Root::Rss => local == "item" && parent_is_channel,
+                Root::Rdf => local == "item",
+                Root::Atom => local == "entry" && atomish,
+                Root::AtomEntry => true,
+                _ => false,
+            };
+        let mut is_subject = false;
+        let mut is_rdf_link = false;
+        let rss_like = matches!(self.root, Root::Rss | Root::Rdf);
+        if is_item {
+            self.item = Some(OpenItem {
+                extras: ItemExtras {
+                    base: self.bases.last().cloned(),
+                    ..ItemExtras::default()
+                },
+                about: attr(start, "rdf:about"),
+                has_link: false,
+                text: String::new(),
+            });
+        } else if in_item && depth > item_depth {
+            let base = self.bases.last().cloned();
+            let item = self.item.as_mut().expect("in an item");
+            let child = depth == item_depth + 1;
+            match (ns, local) {
+                (Ns::Dc, "subject") => is_subject = true,
+                // feedparser finds categories wrapped in a non-standard
+                // container (`<categories><category>`); feed-rs reads only
+                // direct children.
+                (Ns::None | Ns::Rss, "category") if rss_like && !child => is_subject = true,
+                (Ns::Rss | Ns::None, "link") if child && self.root == Root::Rdf => {
+                    is_rdf_link = true
+                }
+                (Ns::None | Ns::Rss, "guid") if child => {
+                    item.extras.guid_is_permalink =
+                        attr(start, "isPermaLink").map(|v| !v.trim().eq_ignore_ascii_case("false"))
+                }
+                (_, "content" | "encoded") if child => item.extras.content_base = base,
+                (_, "summary" | "description") if child => item.extras.summary_base = base,
+                _ => {}
+            }
+            if is_subject || is_rdf_link {
+                item.text.clear();
+            }
+        }
+
+        if !self.skipping() {
+            if edit.is_empty() {
+                self.out.push_str(raw);
+            } else {
+                self.out.push_str(&edit.render(start, empty));
+            }
+        }
+
+        let frame = Frame {
+            end_tag: edit.rename.map(|name| format!("</{name}>")),
+            is_item,
+            is_channel,
+            is_rdf_link,
+            is_subject,
+            bases: bases_before,
+        };
+        if empty {
+            self.close(frame, depth);
+        } else {
+            self.frames.push(frame);
+        }
+    }
+
+    fn end(&mut self, raw: &str) {
+        let depth = self.frames.len();
+        let Some(frame) = self.frames.pop() else {
+            return;
+        };
+        if frame.is_item && self.root == Root::Rdf && !self.skipping() {
+            if let Some(item) = self.item.as_ref().filter(|i| !i.has_link) {
+                let href = item.about.as_deref().unwrap_or(PLACEHOLDER_LINK);
+                let href = quick_xml::escape::escape(href);
+                self.out
+                    .push_str(&format!("<link xmlns=\"{RSS_10}\">{href}</link>"));
+            }
+        }
+        if !self.skipping() {
+            match &frame.end_tag {
+                Some(tag) => self.out.push_str(tag),
+                None => self.out.push_str(raw),
+            }
+        }
+        self.close(frame, depth);
+    }
+
+    /// Bookkeeping when an element ends (or was empty).
+    fn close(&mut self, frame: Frame, depth: usize) {
+        self.bases.truncate(frame.bases);
+        if self.skip_from == Some(depth) {
+            self.skip_from = None;
+        }
+        let Some(item) = self.item.as_mut() else {
+            return;
+        };
+        if frame.is_subject {
+            let subject = item.text.trim();
+            if !subject.is_empty() {
+                item.extras.subjects.push(subject.to_string());
+            }
+        }
+        if frame.is_rdf_link && !item.text.trim().is_empty() {
+            item.has_link = true;
+        }
+        if frame.is_item {
+            let item = self.item.take().expect("checked above");
+            self.items.push(item.extras);
+        }
+    }
+
+    /// Tracks `xml:base` like feed-rs does, dropping values it would choke
+    /// on and any that is not http(s): a `javascript:` base would turn every
+    /// relative link in the content into script.
+    fn xml_base(&mut self, start: &BytesStart, edit: &mut TagEdit) {
+        let Some(value) = attr(start, "xml:base") else {
+            return;
+        };
+        let current = self.bases.last().expect("the feed URL is always there");
+        match current.join(value.trim()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => self.bases.push(url),
+            _ => edit.remove.push("xml:base".into()),
+        }
+    }
+
+    /// Maps namespace declarations onto the URIs feed-rs recognizes.
+    fn namespaces(&self, start: &BytesStart, depth: usize, edit: &mut TagEdit) {
+        for a in start.attributes().with_checks(false).flatten() {
+            let key = a.key.as_ref();
+            if key != "xmlns" && !key.starts_with("xmlns:") {
+                continue;
+            }
+            let uri = a.value.trim();
+            let default = key == "xmlns";
+            let replacement = if uri == ATOM_03 {
+                Some(ATOM)
+            } else if uri == RSS_090 {
+                Some(RSS_10)
+            } else if uri == "http://purl.org/dc/elements/1.0/" {
+                Some(DC_11)
+            } else if uri != ITUNES && uri.eq_ignore_ascii_case(ITUNES) {
+                Some(ITUNES)
+            } else if default && depth == 1 && self.root == Root::Atom && classify(uri) == Ns::Other
+            {
+                // A `<feed>` whose default namespace is a typo of Atom's.
+                Some(ATOM)
+            } else if default && depth == 1 && self.root == Root::Rdf && classify(uri) == Ns::Other
+            {
+                Some(RSS_10)
+            } else {
+                None
+            };
+            if default
+                && self.root == Root::Rss
+                && (is_userland_rss(uri) || (depth == 1 && classify(uri) == Ns::Other))
+            {
+                // RSS 2.0 has no namespace; feed-rs reads only un-namespaced RSS.
+                edit.remove.push(key.to_string());
+            } else if let Some(new) = replacement {
+                edit.set.push((key.to_string(), new.to_string()));
+            }
+        }
+    }
+}
+
+/// Whether `rest` is nothing but an end tag missing its `>`.
+fn is_unterminated_end_tag(rest: &str) -> bool {
+    let rest = rest.trim();
+    rest.strip_prefix("</").is_some_and(|name| {
+        !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
+    })
+}
+
+/// Internal general entities of a doctype (`<!ENTITY id "text">`), not
+/// expanded recursively: enough for the feeds that use them as shorthands.
+fn doctype_entities(doctype: &str) -> HashMap<String, String> {
+    static ENTITY: OnceLock<Regex> = OnceLock::new();
+    let entity = ENTITY.get_or_init(|| {
+        Regex::new(r#"<!ENTITY\s+([A-Za-z_][\w.:-]*)\s+(?:"([^"]*)"|'([^']*)')\s*>"#)
+            .expect("static regex")
+    });
+    entity
+        .captures_iter(doctype)
+        .filter_map(|c| {
+            let value = c.get(2).or_else(|| c.get(3))?.as_str();
+            let value = quick_xml::escape::unescape(value)
+                .map_or_else(|_| value.to_string(), |v| v.into_owned());
+            Some((c[1].to_string(), value))
+        })
+        .collect()
+}
+
+/// The Atom `type` feed-rs should see on a text construct or content
+/// element, when it differs from the one given; `None` leaves the tag alone.
+fn atom_type(local: &str, start: &BytesStart, atom03: bool) -> Option<String> {
+    let is_content = local == "content";
+    let is_text = matches!(
+        local,
+        "title" | "subtitle" | "summary" | "rights" | "tagline" | "copyright" | "info"
+    );
+    if !is_content && !is_text {
+        return None;
+    }
+    let given = attr(start, "type");
+    let ty = given.as_deref().map(|t| t.trim().to_ascii_lowercase());
+    let wanted = if is_content && attr(start, "src").is_some() {
+        // RFC 4287 §4.1.3.1: with `src`, the type is a MIME type, and
+        // feed-rs rejects the short forms there.
+        match ty?.as_str() {
+            "" | "text" => "text/plain".to_string(),
+            "html" => "text/html".to_string(),
+            "xhtml" => "application/xhtml+xml".to_string(),
+            t if t.contains('/') => t.to_string(),
+            _ => "application/octet-stream".to_string(),
+        }
+    } else {
+        let escaped = atom03 && attr(start, "mode").is_some_and(|m| m.trim() == "escaped");
+        match ty.as_deref() {
+            None if escaped => "html".to_string(),
+            None => return None,
+            Some(t) => normalize_atom_type(t, is_content),
+        }
+    };
+    (given.as_deref() != Some(wanted.as_str())).then_some(wanted)
+}
+
+/// Atom inline `type` values as feed-rs reads them: `text`, `html`, `xhtml`,
+/// or (content only) a MIME type it handles as an inline document.
+fn normalize_atom_type(ty: &str, is_content: bool) -> String {
+    match ty {
+        "" | "text" | "text/plain" => "text",
+        "html" | "text/html" => "html",
+        "xhtml" | "application/xhtml+xml" => "xhtml",
+        // feed-rs routes `*/xml` content to a text parser that then
+        // rejects the type; inline XML reads fine as xhtml.
+        t if t.ends_with("+xml") || t.ends_with("/xml") => "xhtml",
+        t if is_content && t.contains('/') && !t.starts_with("text/") => return t.to_string(),
+        t if t.contains("html") => "html",
+        _ => "text",
+    }
+    .to_string()
+}
+
+/// An attribute's unescaped value, by qualified name.
+fn attr(start: &BytesStart, name: &str) -> Option<String> {
+    start
+        .attributes()
+        .with_checks(false)
+        .flatten()
+        .find(|a| a.key.as_ref() == name)
+        .map(|a| {
+            quick_xml::escape::unescape(&a.value)
+                .map(|v| v.into_owned())
+                .unwrap_or_else(|_| a.value.to_string())
+        })
+}
+
+/// Changes to one start tag.
+#[derive(Default)]
+struct TagEdit {
+    rename: Option<String>,
+    /// Attributes to set (replacing any with the same name); values unescaped.
+    set: Vec<(String, String)>,
+    remove: Vec<String>,
+}
+
+impl TagEdit {
+    fn is_empty(&self) -> bool {
+        self.rename.is_none() && self.set.is_empty() && self.remove.is_empty()
+    }
+
+    fn render(&self, start: &BytesStart, empty: bool) -> String {
+        let mut tag = String::from("<");
+        tag.push_str(self.rename.as_deref().unwrap_or(start.name().as_ref()));
+        for a in start.attributes().with_checks(false).flatten() {
+            let key = a.key.as_ref();
+            if self.remove.iter().any(|r| r == key) || self.set.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            // Raw values are already escaped; keep whichever quote they allow.
+            let quote = if a.value.contains('"') { '\'' } else { '"' };
+            tag.push_str(&format!(" {key}={quote}{}{quote}", a.value));
+        }
+        for (key, value) in &self.set {
+            tag.push_str(&format!(
+                " {key}=\"{}\"",
+                quick_xml::escape::escape(value.as_str())
+            ));
+        }
+        tag.push_str(if empty { "/>" } else { ">" });
+        tag
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prep(doc: &str) -> Prepared {
+        let url = Url::parse("https://example.com/feed.xml").unwrap();
+        prepare_xml(doc, &url, Options::default())
+    }
+
+    #[test]
+    fn mends_documents_feed_rs_would_misread() {
+        // (input, expected output)
+        let cases = [
+            (
+                "\n<?phpxml version=\"1.0\"?>\n<!-- c --><!DOCTYPE rss><rss version=\"2.0\"><channel/></rss>\n<p>junk",
+                "<rss version=\"2.0\"><channel/></rss>",
+            ),
+            (
+                "<rss version=\"2.0\"><channel/></rss\n",
+                "<rss version=\"2.0\"><channel/></rss>",
+            ),
+            (
+                "<rss><channel><title>AT&T &amp; co</title></channel></rss>",
+                "<rss version=\"2.0\"><channel><title>AT&amp;T &amp; co</title></channel></rss>",
+            ),
+            (
+                "<rss version='2.0' xmlns=\"http://backend.userland.com/rss2\"><channel/></rss>",
+                "<rss version=\"2.0\"><channel/></rss>",
+            ),
+            (
+                "<feed version=\"0.3\" xmlns=\"http://purl.org/atom/ns#\"><entry><issued>x</issued><title type=\"text/plain\">t</title></entry></feed>",
+                "<feed version=\"0.3\" xmlns=\"http://www.w3.org/2005/Atom\"><entry><published>x</published><title type=\"text\">t</title></entry></feed>",
+            ),
+            (
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><content src=\"/v.mp4\" type=\"text\"/></entry></feed>",
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry><content src=\"/v.mp4\" type=\"text/plain\"/></entry></feed>",
+            ),
+            (
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry xml:base=\"javascript:alert(1)\"/></feed>",
+                "<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry/></feed>",
+            ),
+            (
+                "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://my.netscape.com/rdf/simple/0.9/\"><item rdf:about=\"https://e.x/1\"><title>t</title></item></rdf:RDF>",
+                "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\"><item rdf:about=\"https://e.x/1\"><title>t</title><link xmlns=\"http://purl.org/rss/1.0/\">https://e.x/1</link></item></rdf:RDF>",
+            ),
+        ];
+        for (input, want) in cases {
+            let prepared = prep(input);
+            assert_eq!(prepared.xml, want, "{input}");
+            assert!(prepared.syntax_error.is_none(), "{input}");
+        }
+    }
+
+    #[test]
+    fn expands_doctype_entities_and_drops_illegal_references() {
+        let prepared = prep(
+            "<!DOCTYPE rss [ <!ENTITY id \"tag:e.x,\"> <!ENTITY amp2 'a &amp; b'> ]>\
+             <rss version=\"2.0\"><channel><title>&id;1 &amp2; &#1;&#x41;&nbsp;</title></channel></rss>",
+        );
+        assert_eq!(
+            prepared.xml,
+            "<rss version=\"2.0\"><channel><title>tag:e.x,1 a &amp; b &#x41;&nbsp;</title></channel></rss>"
+        );
+    }
+
+    #[test]
+    fn records_what_feed_rs_does_not_report() {
+        let prepared = prep(
+            r#"<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xml:base="https://b.example/x/">
+              <channel>
+                <item xml:base="sub/"><guid isPermaLink="false">g</guid>
+                  <dc:subject> One </dc:subject><dc:subject>T&amp;wo</dc:subject>
+                  <categories><category>Nested</category></categories>
+                  <description xml:base="/d/">d</description>
+                  <item/>
+                </item>
+                <item><guid>h</guid></item>
+              </channel>
+            </rss>"#,
+        );
+        assert_eq!(prepared.root, Root::Rss);
+        assert_eq!(
+            prepared.items.len(),
+            2,
+            "the nested <item/> is not an entry"
+        );
+        let first = &prepared.items[0];
+        assert_eq!(first.subjects, ["One", "T&wo", "Nested"]);
+        assert_eq!(first.guid_is_permalink, Some(false));
+        assert_eq!(
+            first.base.as_ref().unwrap().as_str(),
+            "https://b.example/x/sub/"
+        );
+        assert_eq!(
+            first.summary_base.as_ref().unwrap().as_str(),
+            "https://b.example/d/"
+        );
+        assert_eq!(prepared.items[1].guid_is_permalink, None);
+    }
+
+    #[test]
+    fn tells_feeds_from_other_documents() {
+        let cases = [
+            ("<rss/>", Root::Rss),
+            (
+                "<rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\"/>",
+                Root::Rdf,
+            ),
+            ("<feed xmlns=\"http://www.w3.org/2005/Atom\"/>", Root::Atom),
+            (
+                "<entry xmlns=\"http://www.w3.org/2005/Atom\"/>",
+                Root::AtomEntry,
+            ),
+            ("<!DOCTYPE html><html><body>", Root::Html),
+            ("<opml/>", Root::Other("opml".into())),
+            ("<!-- nothing -->", Root::Missing),
+        ];
+        for (input, root) in cases {
+            assert_eq!(prep(input).root, root, "{input}");
+        }
+    }
+
+    #[test]
+    fn the_retry_drops_extension_elements() {
+        let url = Url::parse("https://example.com/").unwrap();
+        let doc = r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><item><title>t</title><media:group><media:description type="x"/></media:group></item></channel></rss>"#;
+        let strict = prepare_xml(doc, &url, Options::default());
+        assert!(strict.xml.contains("media:group"));
+        let lenient = prepare_xml(
+            doc,
+            &url,
+            Options {
+                strip_extensions: true,
+            },
+        );
+        assert_eq!(
+            lenient.xml,
+            r#"<rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><item><title>t</title></item></channel></rss>"#
+        );
+    }
+}

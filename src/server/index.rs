@@ -1,0 +1,285 @@
+//! `GET /` (CONTRACT §5): one server-rendered HTML page listing the output
+//! feeds with subscribe links (and `<link rel="alternate">` autodiscovery,
+//! so browsers and readers find them), the tags with their counts, and the
+//! sources with their health. No script: it must work in any browser.
+//! Also `GET /feed.xsl`, the stylesheet that makes the Atom feeds readable
+//! in a browser.
+
+use super::{ApiError, AppState};
+use crate::config::FeedConfig;
+use crate::metrics;
+use crate::model::SourceState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+/// The XSLT referenced by every Atom output (`<?xml-stylesheet?>`).
+const FEED_XSL: &str = include_str!("../../assets/feed.xsl");
+
+/// Tags beyond this many (the least used) are not listed: the page stays
+/// small whatever the feeds' categories.
+const MAX_TAGS: usize = 300;
+
+const STYLE: &str = "
+:root{color-scheme:light dark;--muted:#666;--line:#ddd;--chip:#eef2f7;--accent:#0b5cad;--ok:#1a7f37;--bad:#c62828;--warn:#9a6700}
+@media (prefers-color-scheme:dark){:root{--muted:#aaa;--line:#444;--chip:#2a3038;--accent:#7db4ff;--ok:#5bd17a;--bad:#ff7b72;--warn:#e3b341}}
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;line-height:1.45}
+a{color:var(--accent)}
+header p,.muted,footer{color:var(--muted)}
+h2{margin-top:2rem;border-bottom:1px solid var(--line);padding-bottom:.3rem}
+ul.feeds{list-style:none;padding:0}
+ul.feeds li{padding:.6rem 0;border-bottom:1px solid var(--line)}
+ul.feeds .title{font-weight:600}
+ul.feeds code{font-size:.85rem;word-break:break-all}
+.sub{display:inline-block;margin-left:.5rem;padding:.05rem .55rem;border:1px solid var(--accent);border-radius:.3rem;text-decoration:none;font-size:.9rem}
+.tags a{display:inline-block;background:var(--chip);border-radius:.8rem;padding:.05rem .6rem;margin:.15rem .1rem;text-decoration:none;font-size:.9rem}
+.tags a span{color:var(--muted)}
+table{border-collapse:collapse;width:100%;font-size:.92rem}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}
+td.num{text-align:right}
+.state{font-weight:600}.state small{font-weight:400}
+.ok{color:var(--ok)}.failing{color:var(--bad)}.disabled,.never_fetched{color:var(--warn)}
+.error{color:var(--bad);max-width:22rem;overflow-wrap:anywhere}
+footer{margin-top:2.5rem;font-size:.85rem}
+";
+
+pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
+    let sources = state.store.source_states().await?;
+    let tags = state.store.tag_counts().await?;
+    let articles = state.store.article_count().await?;
+    let base = &state.site.base_url;
+    let feeds = &state.config.feeds;
+    let now = Utc::now();
+
+    let mut html = String::with_capacity(16 * 1024);
+    html.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>tributary</title>\n");
+    // Autodiscovery: readers given this page's URL offer these feeds.
+    for feed in feeds {
+        for (kind, ext) in [
+            ("application/atom+xml", "atom"),
+            ("application/feed+json", "json"),
+        ] {
+            let _ = writeln!(
+                html,
+                "<link rel=\"alternate\" type=\"{kind}\" title=\"{}\" href=\"{}\">",
+                esc(&feed.title),
+                esc(&format!("{base}/feeds/{}.{ext}", feed.name))
+            );
+        }
+    }
+    let _ = writeln!(
+        html,
+        "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"All articles\" href=\"{}\">",
+        esc(&format!("{base}/feed.atom"))
+    );
+    let _ = write!(html, "<style>{STYLE}</style>\n</head>\n<body>\n");
+
+    let _ = writeln!(
+        html,
+        "<header>\n<h1>tributary</h1>\n<p>{} articles from {} sources, republished as {} feeds.</p>\n</header>",
+        articles,
+        sources.iter().filter(|s| s.enabled).count(),
+        feeds.len() + 1
+    );
+
+    html.push_str("<section id=\"feeds\">\n<h2>Feeds</h2>\n<ul class=\"feeds\">\n");
+    for feed in feeds {
+        feed_item(
+            &mut html,
+            &feed.title,
+            &describe(feed),
+            &format!("{base}/feeds/{}", feed.name),
+        );
+    }
+    feed_item(
+        &mut html,
+        "All articles",
+        "everything, newest first; filter with ?any=, ?all=, ?none=, ?source=",
+        &format!("{base}/feed"),
+    );
+    html.push_str("</ul>\n</section>\n");
+
+    html.push_str("<section id=\"tags\">\n<h2>Tags</h2>\n");
+    if tags.is_empty() {
+        html.push_str("<p class=\"muted\">No tags yet.</p>\n");
+    } else {
+        html.push_str("<p class=\"tags\">\n");
+        for t in tags.iter().take(MAX_TAGS) {
+            let _ = writeln!(
+                html,
+                "<a href=\"{}\">{} <span>{}</span></a>",
+                esc(&format!("{base}/tags/{}.atom", t.tag.term)),
+                esc(&t.tag.label),
+                t.articles
+            );
+        }
+        if tags.len() > MAX_TAGS {
+            let _ = writeln!(
+                html,
+                "<span class=\"muted\">and {} more</span>",
+                tags.len() - MAX_TAGS
+            );
+        }
+        html.push_str("</p>\n");
+    }
+    html.push_str("</section>\n");
+
+    html.push_str("<section id=\"sources\">\n<h2>Sources</h2>\n<table>\n<thead><tr><th>source</th><th>state</th><th>articles</th><th>last fetch</th><th>next fetch</th><th>last error</th></tr></thead>\n<tbody>\n");
+    for s in &sources {
+        source_row(&mut html, s, now);
+    }
+    html.push_str("</tbody>\n</table>\n</section>\n");
+
+    let _ = writeln!(
+        html,
+        "<footer>tributary {} · <a href=\"{}\">health</a> · <a href=\"{}\">metrics</a></footer>\n</body>\n</html>",
+        env!("CARGO_PKG_VERSION"),
+        esc(&format!("{base}/healthz")),
+        esc(&format!("{base}/metrics"))
+    );
+    Ok(Html(html))
+}
+
+pub(super) async fn feed_xsl() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/xsl; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        FEED_XSL,
+    )
+        .into_response()
+}
+
+fn feed_item(html: &mut String, title: &str, description: &str, url_stem: &str) {
+    let atom = format!("{url_stem}.atom");
+    let json = format!("{url_stem}.json");
+    let _ = writeln!(
+        html,
+        "<li><span class=\"title\">{}</span> <a class=\"sub\" href=\"{}\">Atom</a><a class=\"sub\" href=\"{}\">JSON Feed</a><br><span class=\"muted\">{}</span><br><code>{}</code></li>",
+        esc(title),
+        esc(&atom),
+        esc(&json),
+        esc(description),
+        esc(&atom)
+    );
+}
+
+/// The filter of a configured feed, in words.
+fn describe(feed: &FeedConfig) -> String {
+    let mut parts = Vec::new();
+    for (what, list) in [
+        ("any of", &feed.any),
+        ("all of", &feed.all),
+        ("none of", &feed.none),
+        ("from", &feed.sources),
+    ] {
+        if !list.is_empty() {
+            parts.push(format!("{what} {}", list.join(", ")));
+        }
+    }
+    if parts.is_empty() {
+        "every article".to_string()
+    } else {
+        format!("tagged {}", parts.join("; "))
+    }
+}
+
+fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
+    let state = metrics::source_state(s);
+    let mut detail = Vec::new();
+    if state == "failing" {
+        detail.push(format!("{} in a row", s.consecutive_failures));
+    }
+    if let Some(until) = s.retry_after_until.filter(|t| *t > now) {
+        detail.push(format!("Retry-After until {}", time(Some(until))));
+    } else if let Some(until) = s.backoff_until.filter(|t| *t > now) {
+        detail.push(format!("backing off until {}", time(Some(until))));
+    }
+    let label = if detail.is_empty() {
+        esc(&state.replace('_', " "))
+    } else {
+        format!(
+            "{}<br><small class=\"muted\">{}</small>",
+            esc(&state.replace('_', " ")),
+            esc(&detail.join(", "))
+        )
+    };
+    let title = s.title.as_deref().filter(|t| !t.is_empty());
+    let error = s
+        .disabled_reason
+        .as_deref()
+        .or(s.last_error.as_deref())
+        .unwrap_or("");
+    let _ = writeln!(
+        html,
+        "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"state {state}\">{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td><td class=\"error\">{}</td></tr>",
+        esc(&s.url),
+        esc(&s.name),
+        title
+            .map(|t| format!("<br><span class=\"muted\">{}</span>", esc(t)))
+            .unwrap_or_default(),
+        label,
+        s.articles,
+        time(s.last_fetch_at),
+        s.last_status
+            .map(|c| format!(" <span class=\"muted\">HTTP {c}</span>"))
+            .unwrap_or_default(),
+        if s.enabled && s.disabled_reason.is_none() {
+            time(s.next_fetch_at)
+        } else {
+            "-".to_string()
+        },
+        esc(error)
+    );
+}
+
+fn time(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| "never".to_string())
+}
+
+/// HTML text and attribute escaping.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_is_escaped_in_text_and_attributes() {
+        assert_eq!(
+            esc(r#"<a href="x">Tom & 'Jerry'</a>"#),
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
+        );
+    }
+
+    #[test]
+    fn the_stylesheet_is_well_formed_xslt() {
+        assert!(FEED_XSL.contains("http://www.w3.org/1999/XSL/Transform"));
+        let mut reader = quick_xml::Reader::from_str(FEED_XSL);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("feed.xsl: {e}"),
+            }
+        }
+    }
+}

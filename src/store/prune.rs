@@ -1,0 +1,214 @@
+//! Retention (CONTRACT §4): articles older than `retention`, counted from
+//! when they were first stored, are deleted; each leaves a tombstone of its
+//! keys so that an entry still in a source's feed is not republished as new.
+//! Tombstones expire once no feed carried their entry for
+//! `tombstone_retention`.
+
+use super::{from_micros, micros, Store, StoreError};
+use crate::model::NewArticle;
+use chrono::{DateTime, TimeDelta, Utc};
+use sqlx::{Any, Transaction};
+
+/// A tombstone hit refreshes its `seen_at` at most this often: one write a
+/// day per old entry is enough for expiry, and fewer writes mean fewer row
+/// locks between instances ingesting the same story.
+const TOUCH_EVERY: TimeDelta = TimeDelta::days(1);
+
+/// The meta key holding when the last prune ran, for instances sharing a
+/// database to agree on who prunes.
+const LAST_PRUNE: &str = "last_prune";
+
+/// What one prune did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneStats {
+    /// Articles deleted.
+    pub articles: u64,
+    /// Tombstones written for them.
+    pub tombstones_added: u64,
+    /// Tombstones forgotten.
+    pub tombstones_expired: u64,
+}
+
+impl Store {
+    /// Deletes the articles first stored before `now - retention`, writing
+    /// their tombstones in the same transaction (a crash leaves both or
+    /// neither), and forgets tombstones not seen since
+    /// `now - tombstone_retention`.
+    pub async fn prune(
+        &self,
+        now: DateTime<Utc>,
+        retention: std::time::Duration,
+        tombstone_retention: std::time::Duration,
+    ) -> Result<PruneStats, StoreError> {
+        let cutoff = before(now, retention);
+        let tombstone_cutoff = before(now, tombstone_retention);
+        let now_us = micros(now);
+        let _guard = self.write_guard().await;
+        let mut tx = self.pool.begin().await?;
+        let mut stats = PruneStats::default();
+        // The WHERE clauses also keep SQLite's parser from reading ON
+        // CONFLICT as a join constraint of the SELECT.
+        for insert in [
+            "INSERT INTO tombstones (kind, source_id, key, pruned_at, seen_at)
+             SELECT 'entry', s.source_id, s.entry_key, $2, $2
+             FROM article_sources s JOIN articles a ON a.id = s.article_id
+             WHERE a.first_seen < $1
+             ON CONFLICT (kind, source_id, key) DO NOTHING",
+            "INSERT INTO tombstones (kind, source_id, key, pruned_at, seen_at)
+             SELECT 'url', 0, canonical_url, $2, $2 FROM articles
+             WHERE first_seen < $1 AND canonical_url IS NOT NULL
+             ON CONFLICT (kind, source_id, key) DO NOTHING",
+            "INSERT INTO tombstones (kind, source_id, key, pruned_at, seen_at)
+             SELECT 'content', 0, content_key, $2, $2 FROM articles
+             WHERE first_seen < $1 AND content_key IS NOT NULL
+             ON CONFLICT (kind, source_id, key) DO NOTHING",
+        ] {
+            let done = sqlx::query(insert)
+                .bind(cutoff)
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await?;
+            stats.tombstones_added += done.rows_affected();
+        }
+        // Children first: correct whether or not the backend enforces the
+        // ON DELETE CASCADE of the schema (SQLite needs a pragma for it).
+        for delete in [
+            "DELETE FROM article_tags WHERE article_id IN
+             (SELECT id FROM articles WHERE first_seen < $1)",
+            "DELETE FROM article_sources WHERE article_id IN
+             (SELECT id FROM articles WHERE first_seen < $1)",
+        ] {
+            sqlx::query(delete).bind(cutoff).execute(&mut *tx).await?;
+        }
+        stats.articles = sqlx::query("DELETE FROM articles WHERE first_seen < $1")
+            .bind(cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // A tag no article carries any more would show with no articles.
+        sqlx::query(
+            "DELETE FROM tags WHERE NOT EXISTS
+             (SELECT 1 FROM article_tags t WHERE t.term = tags.term)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        stats.tombstones_expired = sqlx::query("DELETE FROM tombstones WHERE seen_at < $1")
+            .bind(tombstone_cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(LAST_PRUNE)
+        .bind(now_us.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    /// When a prune last ran on this database, by any instance.
+    pub async fn last_prune(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        Ok(self.last_prune_raw().await?.map(from_micros))
+    }
+
+    /// Claims the scheduled prune due at `due` for this instance: true for
+    /// exactly one of the instances sharing the database (compare-and-swap
+    /// on the last run's time), false when another one already ran it.
+    pub async fn claim_prune(&self, due: DateTime<Utc>) -> Result<bool, StoreError> {
+        let _guard = self.write_guard().await;
+        let last = self.last_prune_raw().await?;
+        if last.is_some_and(|last| last >= micros(due)) {
+            return Ok(false);
+        }
+        let claimed = match last {
+            None => sqlx::query(
+                "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            )
+            .bind(LAST_PRUNE)
+            .bind(micros(due).to_string())
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+            Some(last) => sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
+                .bind(micros(due).to_string())
+                .bind(LAST_PRUNE)
+                .bind(last.to_string())
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        };
+        Ok(claimed == 1)
+    }
+
+    /// How many tombstones are kept.
+    pub async fn tombstone_count(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM tombstones")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    async fn last_prune_raw(&self) -> Result<Option<i64>, StoreError> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(LAST_PRUNE)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(value.and_then(|v| v.parse().ok()))
+    }
+}
+
+/// True when one of `article`'s keys belongs to a pruned article; then the
+/// tombstone's `seen_at` moves to now (at most once per [`TOUCH_EVERY`]), as
+/// its entry is evidently still in a feed.
+pub(super) async fn tombstoned(
+    tx: &mut Transaction<'static, Any>,
+    source_id: i64,
+    article: &NewArticle,
+    now_us: i64,
+) -> Result<bool, StoreError> {
+    const MATCH: &str = "((kind = 'entry' AND source_id = $1 AND key = $2)
+          OR (kind = 'url' AND source_id = 0 AND key = $3)
+          OR (kind = 'content' AND source_id = 0 AND key = $4))";
+    let seen: Option<i64> = sqlx::query_scalar(&format!(
+        "SELECT MIN(seen_at) FROM tombstones WHERE {MATCH}"
+    ))
+    .bind(source_id)
+    .bind(&article.entry_key)
+    .bind(&article.canonical_url)
+    .bind(&article.content_key)
+    .fetch_one(&mut **tx)
+    .await?;
+    let Some(seen) = seen else {
+        return Ok(false);
+    };
+    let stale = now_us - micros_of(TOUCH_EVERY);
+    if seen < stale {
+        sqlx::query(&format!(
+            "UPDATE tombstones SET seen_at = $5 WHERE {MATCH} AND seen_at < $6"
+        ))
+        .bind(source_id)
+        .bind(&article.entry_key)
+        .bind(&article.canonical_url)
+        .bind(&article.content_key)
+        .bind(now_us)
+        .bind(stale)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// `now - d` in microseconds; a bound too large for dates keeps everything.
+fn before(now: DateTime<Utc>, d: std::time::Duration) -> i64 {
+    TimeDelta::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .map(micros)
+        .unwrap_or(i64::MIN)
+}
+
+fn micros_of(d: TimeDelta) -> i64 {
+    d.num_microseconds().unwrap_or(i64::MAX)
+}

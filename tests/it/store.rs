@@ -1,0 +1,801 @@
+//! The store suite, run against every backend: a fresh SQLite file always,
+//! and a fresh PostgreSQL database per test when `TRIBUTARY_TEST_POSTGRES`
+//! names a server (`postgres://postgres@127.0.0.1:5432/test` in CI).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use std::collections::{BTreeSet, HashSet};
+use tributary::model::{Cursor, Filter, NewArticle, Tag};
+use tributary::store::{Backend, FetchRecord, SourceSync, Store, StoreOptions};
+
+/// One database for one test: a SQLite file in a temporary directory, or a
+/// PostgreSQL database created for it and dropped afterwards.
+pub struct TestDb {
+    pub url: String,
+    pub name: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    /// Server URL and database name, to drop it.
+    postgres: Option<(String, String)>,
+}
+
+impl TestDb {
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("tributary.db").display());
+        TestDb {
+            url,
+            name: "sqlite",
+            _dir: Some(dir),
+            postgres: None,
+        }
+    }
+
+    /// A fresh database on the `TRIBUTARY_TEST_POSTGRES` server; `None` when
+    /// the variable is unset. A set but unreachable server fails the test.
+    pub async fn postgres() -> Option<TestDb> {
+        use sqlx::Connection;
+        let server = std::env::var("TRIBUTARY_TEST_POSTGRES").ok()?;
+        let name = format!("t_{:016x}", rand::random::<u64>());
+        let mut admin = sqlx::PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("TRIBUTARY_TEST_POSTGRES={server} unreachable: {e}"));
+        sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        admin.close().await.unwrap();
+        let mut url = url::Url::parse(&server).unwrap();
+        url.set_path(&format!("/{name}"));
+        Some(TestDb {
+            url: url.to_string(),
+            name: "postgres",
+            _dir: None,
+            postgres: Some((server, name)),
+        })
+    }
+
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url, &StoreOptions::default())
+            .await
+            .unwrap_or_else(|e| panic!("{}: connect: {e}", self.name))
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some((server, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: use a thread with its own.
+        let dropped = std::thread::spawn(move || {
+            use sqlx::Connection;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&server).await?;
+                sqlx::Executor::execute(
+                    &mut admin,
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                )
+                .await?;
+                admin.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop a test database: {dropped:?}");
+        }
+    }
+}
+
+/// SQLite always; PostgreSQL too when configured.
+pub async fn backends() -> Vec<TestDb> {
+    let mut dbs = vec![TestDb::sqlite()];
+    match TestDb::postgres().await {
+        Some(db) => dbs.push(db),
+        None => eprintln!("PostgreSQL skipped: TRIBUTARY_TEST_POSTGRES is not set"),
+    }
+    dbs
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000 + seconds, 0).unwrap()
+}
+
+fn tags(labels: &[&str]) -> Vec<Tag> {
+    labels.iter().filter_map(|l| Tag::from_label(l)).collect()
+}
+
+/// An entry whose identity is its link `https://news.test/{story}`.
+fn story(story: &str, published: i64, labels: &[&str]) -> NewArticle {
+    NewArticle {
+        entry_key: format!("guid:{story}"),
+        canonical_url: Some(format!("https://news.test/{story}")),
+        content_key: None,
+        uid: format!("urn:test:{story}"),
+        fingerprint: format!("fp-{story}"),
+        link: Some(format!("https://news.test/{story}")),
+        title: format!("Story {story}"),
+        summary: Some(format!("About {story}.")),
+        content: Some(format!("<p>{story}</p>")),
+        author: None,
+        published: Some(at(published)),
+        updated: None,
+        tags: tags(labels),
+    }
+}
+
+fn fetched(at_: DateTime<Utc>) -> FetchRecord {
+    FetchRecord {
+        at: at_,
+        status: Some(200),
+        next_fetch_at: at_ + TimeDelta::minutes(15),
+        ..FetchRecord::default()
+    }
+}
+
+fn sync(names: &[&str]) -> Vec<SourceSync> {
+    names
+        .iter()
+        .map(|n| SourceSync {
+            name: n.to_string(),
+            url: format!("http://127.0.0.1:9/{n}.xml"),
+            enabled: true,
+        })
+        .collect()
+}
+
+async fn everything(store: &Store, filter: &Filter) -> Vec<tributary::model::Article> {
+    store.page(filter, None, 500).await.unwrap().articles
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_a_second_instance_finds_the_same_database() {
+    for db in backends().await {
+        let (first, second) = tokio::join!(db.store(), db.store());
+        assert_eq!(first.article_count().await.unwrap(), 0, "{}", db.name);
+        assert!(first.ping().await && second.ping().await, "{}", db.name);
+        // The empty feed's `updated` comes from here: equal on every instance.
+        assert_eq!(
+            first.created_at().await.unwrap(),
+            second.created_at().await.unwrap(),
+            "{}",
+            db.name
+        );
+        let expected = match db.name {
+            "sqlite" => Backend::Sqlite,
+            _ => Backend::Postgres,
+        };
+        assert_eq!(first.backend(), expected);
+        first.close().await;
+        second.close().await;
+    }
+}
+
+#[tokio::test]
+async fn syncing_sources_is_idempotent_even_from_two_instances_at_once() {
+    for db in backends().await {
+        let (a, b) = (db.store().await, db.store().await);
+        let names: Vec<String> = (0..60).map(|i| format!("source-{i:02}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let config = sync(&names);
+        let (ra, rb) = tokio::join!(a.sync_sources(&config), b.sync_sources(&config));
+        ra.unwrap();
+        rb.unwrap();
+        a.sync_sources(&config).await.unwrap();
+        let states = a.source_states().await.unwrap();
+        assert_eq!(
+            states.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            names,
+            "{}",
+            db.name
+        );
+
+        // A source leaving the config stops being listed (its row stays for
+        // its articles); coming back brings it back, once.
+        a.sync_sources(&config[1..]).await.unwrap();
+        assert_eq!(b.source_states().await.unwrap().len(), 59, "{}", db.name);
+        let (ra, rb) = tokio::join!(a.sync_sources(&config), b.sync_sources(&config));
+        ra.unwrap();
+        rb.unwrap();
+        assert_eq!(b.source_states().await.unwrap().len(), 60, "{}", db.name);
+
+        // Disabling is synced too.
+        let mut disabled = config.clone();
+        disabled[0].enabled = false;
+        b.sync_sources(&disabled).await.unwrap();
+        let states = a.source_states().await.unwrap();
+        assert!(!states[0].enabled && states[1].enabled, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn a_changed_url_forgets_the_old_validators_and_fetches_at_once() {
+    for db in backends().await {
+        let store = db.store().await;
+        let config = sync(&["rfi-en"]);
+        store.sync_sources(&config).await.unwrap();
+        let id = store.source_id("rfi-en").await.unwrap();
+        let record = FetchRecord {
+            validators: Some((
+                Some("\"v1\"".into()),
+                Some("Mon, 01 Jan 2024 00:00:00 GMT".into()),
+            )),
+            next_fetch_at: Utc::now() + TimeDelta::hours(1),
+            ..fetched(Utc::now())
+        };
+        store.record_fetch(id, &record).await.unwrap();
+        let before = &store.source_states().await.unwrap()[0];
+        assert_eq!(before.etag.as_deref(), Some("\"v1\""), "{}", db.name);
+
+        // Same config again: nothing changes.
+        store.sync_sources(&config).await.unwrap();
+        assert_eq!(
+            &store.source_states().await.unwrap()[0],
+            before,
+            "{}",
+            db.name
+        );
+
+        let moved = vec![SourceSync {
+            url: "http://127.0.0.1:9/new.xml".into(),
+            ..config[0].clone()
+        }];
+        store.sync_sources(&moved).await.unwrap();
+        let after = &store.source_states().await.unwrap()[0];
+        assert_eq!(after.url, "http://127.0.0.1:9/new.xml", "{}", db.name);
+        assert_eq!(after.etag, None, "{}", db.name);
+        assert_eq!(after.last_modified, None, "{}", db.name);
+        assert_eq!(after.next_fetch_at, None, "{}", db.name);
+        let claimed = store
+            .claim_due(
+                "me",
+                Utc::now(),
+                Utc::now() + TimeDelta::minutes(1),
+                10,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1, "{}: due at once", db.name);
+        assert_eq!(claimed[0].etag, None, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn the_same_entry_twice_is_one_article_updated_in_place() {
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a"])).await.unwrap();
+        let a = store.source_id("a").await.unwrap();
+        let first = store
+            .ingest(a, &[story("one", 0, &["World"])], &fetched(at(10)))
+            .await
+            .unwrap();
+        assert_eq!(first.inserted, 1, "{}", db.name);
+        let again = store
+            .ingest(a, &[story("one", 0, &["World"])], &fetched(at(20)))
+            .await
+            .unwrap();
+        assert_eq!((again.inserted, again.unchanged), (0, 1), "{}", db.name);
+        let mut edited = story("one", 0, &["World"]);
+        edited.title = "Story one, corrected".into();
+        edited.fingerprint = "fp-one-2".into();
+        let third = store.ingest(a, &[edited], &fetched(at(30))).await.unwrap();
+        assert_eq!(third.updated, 1, "{}", db.name);
+
+        let articles = everything(&store, &Filter::default()).await;
+        assert_eq!(articles.len(), 1, "{}", db.name);
+        assert_eq!(articles[0].title, "Story one, corrected", "{}", db.name);
+        assert_eq!(articles[0].updated, at(30), "{}: updated moved", db.name);
+        assert_eq!(articles[0].published, at(0), "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn the_same_link_in_two_sources_is_one_article_seen_in_both_with_tags_united() {
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a", "b"])).await.unwrap();
+        let (a, b) = (
+            store.source_id("a").await.unwrap(),
+            store.source_id("b").await.unwrap(),
+        );
+        store
+            .ingest(
+                a,
+                &[story("wang-yi", 0, &["China", "XI JINPING"])],
+                &fetched(at(10)),
+            )
+            .await
+            .unwrap();
+        let mut copy = story("wang-yi", 0, &["Xi Jinping", "Russia"]);
+        copy.entry_key = "guid:b-7781".into();
+        copy.uid = "urn:test:other".into();
+        let stats = store.ingest(b, &[copy], &fetched(at(20))).await.unwrap();
+        assert_eq!(stats.merged, 1, "{}", db.name);
+
+        let articles = everything(&store, &Filter::default()).await;
+        assert_eq!(articles.len(), 1, "{}", db.name);
+        let article = &articles[0];
+        assert_eq!(
+            article.uid, "urn:test:wang-yi",
+            "{}: first copy's id",
+            db.name
+        );
+        assert_eq!(article.seen_in, ["a", "b"], "{}", db.name);
+        assert_eq!(article.source.name, "a", "{}", db.name);
+        let terms: BTreeSet<&str> = article.tags.iter().map(|t| t.term.as_str()).collect();
+        assert_eq!(
+            terms,
+            BTreeSet::from(["china", "russia", "xi-jinping"]),
+            "{}",
+            db.name
+        );
+        let label = article
+            .tags
+            .iter()
+            .find(|t| t.term == "xi-jinping")
+            .unwrap();
+        assert_eq!(
+            label.label, "XI JINPING",
+            "{}: first spelling kept",
+            db.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_ingest_from_two_instances_never_duplicates_and_keeps_every_tag() {
+    for db in backends().await {
+        let (one, two) = (db.store().await, db.store().await);
+        let names: Vec<String> = (0..4).map(|i| format!("s{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        one.sync_sources(&sync(&names)).await.unwrap();
+        let mut ids = Vec::new();
+        for name in &names {
+            ids.push(one.source_id(name).await.unwrap());
+        }
+        // Every source carries the same 40 stories, each with its own tag,
+        // in a different order (which invites lock-order deadlocks).
+        let batch = |source: usize| -> Vec<NewArticle> {
+            let mut batch: Vec<NewArticle> = (0..40)
+                .map(|i| {
+                    let from = format!("from-{source}");
+                    let mut a = story(&format!("s-{i}"), i, &["shared", from.as_str()]);
+                    a.entry_key = format!("guid:{source}-{i}");
+                    a
+                })
+                .collect();
+            if source % 2 == 1 {
+                batch.reverse();
+            }
+            batch
+        };
+        let batches: Vec<Vec<NewArticle>> = (0..4).map(batch).collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, id) in ids.iter().enumerate() {
+            let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+            let (id, articles) = (*id, batches[i].clone());
+            tasks.spawn(async move { store.ingest(id, &articles, &fetched(at(100))).await });
+        }
+        let mut inserted = 0;
+        while let Some(done) = tasks.join_next().await {
+            inserted += done
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{}: {e}", db.name))
+                .inserted;
+        }
+        assert_eq!(inserted, 40, "{}: each story inserted once", db.name);
+        let articles = everything(&two, &Filter::default()).await;
+        assert_eq!(articles.len(), 40, "{}", db.name);
+        let uids: HashSet<&str> = articles.iter().map(|a| a.uid.as_str()).collect();
+        assert_eq!(uids.len(), 40, "{}", db.name);
+        for article in &articles {
+            let terms: BTreeSet<&str> = article.tags.iter().map(|t| t.term.as_str()).collect();
+            assert_eq!(
+                terms,
+                BTreeSet::from(["from-0", "from-1", "from-2", "from-3", "shared"]),
+                "{}: {}",
+                db.name,
+                article.uid
+            );
+            assert_eq!(article.seen_in.len(), 4, "{}", db.name);
+        }
+    }
+}
+
+/// A small corpus with ties in `published`, several tags and two sources.
+async fn corpus(store: &Store) {
+    store.sync_sources(&sync(&["rfi", "bbc"])).await.unwrap();
+    let rfi = store.source_id("rfi").await.unwrap();
+    let bbc = store.source_id("bbc").await.unwrap();
+    let palette: [&[&str]; 5] = [
+        &["China", "World"],
+        &["Russia", "World"],
+        &["China", "Russia"],
+        &["Sport"],
+        &["China", "Sport"],
+    ];
+    let rfi_batch: Vec<NewArticle> = (0..25)
+        .map(|i| story(&format!("r{i:02}"), (i / 3) * 60, palette[i as usize % 5]))
+        .collect();
+    let bbc_batch: Vec<NewArticle> = (0..15)
+        .map(|i| {
+            story(
+                &format!("b{i:02}"),
+                (i / 2) * 60 + 30,
+                palette[(i as usize + 2) % 5],
+            )
+        })
+        .collect();
+    store
+        .ingest(rfi, &rfi_batch, &fetched(at(10_000)))
+        .await
+        .unwrap();
+    store
+        .ingest(bbc, &bbc_batch, &fetched(at(10_000)))
+        .await
+        .unwrap();
+}
+
+fn filters() -> Vec<(&'static str, Filter)> {
+    let terms = |t: &[&str]| t.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        ("everything", Filter::default()),
+        (
+            "any",
+            Filter {
+                any: terms(&["china", "russia"]),
+                ..Filter::default()
+            },
+        ),
+        (
+            "all",
+            Filter {
+                all: terms(&["china", "world"]),
+                ..Filter::default()
+            },
+        ),
+        (
+            "none",
+            Filter {
+                none: terms(&["sport"]),
+                ..Filter::default()
+            },
+        ),
+        (
+            "sources",
+            Filter {
+                sources: terms(&["bbc"]),
+                ..Filter::default()
+            },
+        ),
+        (
+            "combined",
+            Filter {
+                any: terms(&["china"]),
+                none: terms(&["sport"]),
+                sources: terms(&["rfi"]),
+                ..Filter::default()
+            },
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn filters_and_keyset_paging_give_the_same_articles_in_the_same_order_on_every_backend() {
+    let mut results: Vec<(&str, Vec<Vec<String>>)> = Vec::new();
+    for db in backends().await {
+        let store = db.store().await;
+        corpus(&store).await;
+        let mut per_filter = Vec::new();
+        for (label, filter) in filters() {
+            let all = everything(&store, &filter).await;
+            for a in &all {
+                let terms: HashSet<&str> = a.tags.iter().map(|t| t.term.as_str()).collect();
+                assert!(
+                    filter.any.is_empty() || filter.any.iter().any(|t| terms.contains(t.as_str()))
+                );
+                assert!(
+                    filter.all.iter().all(|t| terms.contains(t.as_str())),
+                    "{label}"
+                );
+                assert!(
+                    !filter.none.iter().any(|t| terms.contains(t.as_str())),
+                    "{label}"
+                );
+                assert!(filter.sources.is_empty() || filter.sources.contains(&a.source.name));
+            }
+            // Newest first, ties by id, no gaps or repeats across pages.
+            for pair in all.windows(2) {
+                assert!(
+                    (pair[0].published, pair[0].id) > (pair[1].published, pair[1].id),
+                    "{}: {label} order",
+                    db.name
+                );
+            }
+            let mut paged = Vec::new();
+            let mut before: Option<Cursor> = None;
+            loop {
+                let page = store.page(&filter, before, 4).await.unwrap();
+                assert!(page.articles.len() <= 4);
+                paged.extend(page.articles.iter().map(|a| a.uid.clone()));
+                match page.next {
+                    Some(next) => before = Some(next),
+                    None => break,
+                }
+            }
+            let uids: Vec<String> = all.iter().map(|a| a.uid.clone()).collect();
+            assert_eq!(paged, uids, "{}: {label} paged", db.name);
+            assert!(!uids.is_empty(), "{label} matches something");
+            per_filter.push(uids);
+        }
+        let expected_counts = [40, 32, 8, 24, 15];
+        for (i, n) in expected_counts.iter().enumerate() {
+            assert_eq!(per_filter[i].len(), *n, "{}: {}", db.name, filters()[i].0);
+        }
+        results.push((db.name, per_filter));
+    }
+    for (name, per_filter) in &results[1..] {
+        assert_eq!(
+            per_filter, &results[0].1,
+            "{name} differs from {}",
+            results[0].0
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_claimers_at_once_never_get_the_same_source() {
+    for db in backends().await {
+        let (one, two) = (db.store().await, db.store().await);
+        let names: Vec<String> = (0..120).map(|i| format!("feed-{i:03}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        one.sync_sources(&sync(&names)).await.unwrap();
+        let now = Utc::now();
+        let claim_all = |store: Store, owner: &'static str| async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store
+                    .claim_due(owner, now, now + TimeDelta::minutes(5), 7, None)
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|c| c.name));
+                tokio::task::yield_now().await;
+            }
+        };
+        let (a, b) = tokio::join!(
+            tokio::spawn(claim_all(one.clone(), "one")),
+            tokio::spawn(claim_all(two.clone(), "two"))
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let a_set: HashSet<&String> = a.iter().collect();
+        let b_set: HashSet<&String> = b.iter().collect();
+        assert_eq!(
+            a.len() + b.len(),
+            120,
+            "{}: each claimed exactly once",
+            db.name
+        );
+        assert!(a_set.is_disjoint(&b_set), "{}", db.name);
+        assert_eq!(a_set.len() + b_set.len(), 120, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn a_source_never_fetched_is_claimed_before_overdue_ones_on_every_backend() {
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a"])).await.unwrap();
+        let a = store.source_id("a").await.unwrap();
+        let now = Utc::now();
+        let overdue = FetchRecord {
+            next_fetch_at: now - TimeDelta::hours(1),
+            ..fetched(now - TimeDelta::hours(2))
+        };
+        store.record_fetch(a, &overdue).await.unwrap();
+        store.sync_sources(&sync(&["a", "new"])).await.unwrap();
+        let lease = now + TimeDelta::minutes(1);
+        let first = store.claim_due("me", now, lease, 1, None).await.unwrap();
+        assert_eq!(first[0].name, "new", "{}", db.name);
+        let second = store.claim_due("me", now, lease, 1, None).await.unwrap();
+        assert_eq!(second[0].name, "a", "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_claimed_again_and_a_released_one_at_once() {
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a", "b"])).await.unwrap();
+        let now = Utc::now();
+        let lease = now + TimeDelta::seconds(30);
+        let first = store.claim_due("dead", now, lease, 10, None).await.unwrap();
+        assert_eq!(first.len(), 2, "{}", db.name);
+        let during = store
+            .claim_due("alive", now + TimeDelta::seconds(29), lease, 10, None)
+            .await
+            .unwrap();
+        assert!(during.is_empty(), "{}: leased sources are skipped", db.name);
+        // Named sources (`tributary fetch a`) respect leases as well.
+        let named = store
+            .claim_due("alive", now, lease, 10, Some(&["a".to_string()]))
+            .await
+            .unwrap();
+        assert!(named.is_empty(), "{}", db.name);
+        assert!(store
+            .claim_due("alive", now, lease, 10, Some(&[]))
+            .await
+            .unwrap()
+            .is_empty());
+
+        // The holder died: past its lease the sources are taken over.
+        let later = now + TimeDelta::seconds(31);
+        let taken = store
+            .claim_due("alive", later, later + TimeDelta::seconds(30), 10, None)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 2, "{}", db.name);
+
+        // A clean shutdown releases its leases for the next claimer.
+        store.release_leases("alive").await.unwrap();
+        let again = store
+            .claim_due("next", later, later, 10, None)
+            .await
+            .unwrap();
+        assert_eq!(again.len(), 2, "{}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn a_fetch_record_round_trips_and_schedules_the_next_claim() {
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a"])).await.unwrap();
+        let id = store.source_id("a").await.unwrap();
+        let now = DateTime::from_timestamp_micros(Utc::now().timestamp_micros()).unwrap();
+        let claimed = store
+            .claim_due("me", now, now + TimeDelta::minutes(5), 10, None)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let failure = FetchRecord {
+            at: now,
+            status: Some(503),
+            error: Some("HTTP 503".into()),
+            next_fetch_at: now + TimeDelta::minutes(10),
+            validators: Some((
+                Some("W/\"e1\"".into()),
+                Some("Tue, 02 Jan 2024 00:00:00 GMT".into()),
+            )),
+            retry_after_until: Some(now + TimeDelta::minutes(10)),
+            backoff_until: Some(now + TimeDelta::minutes(20)),
+            failed: true,
+            ..FetchRecord::default()
+        };
+        store.record_fetch(id, &failure).await.unwrap();
+        store.record_fetch(id, &failure).await.unwrap();
+        let state = &store.source_states().await.unwrap()[0];
+        assert_eq!(state.last_fetch_at, Some(now), "{}", db.name);
+        assert_eq!(state.last_status, Some(503), "{}", db.name);
+        assert_eq!(state.last_error.as_deref(), Some("HTTP 503"), "{}", db.name);
+        assert_eq!(state.consecutive_failures, 2, "{}", db.name);
+        assert_eq!(
+            state.next_fetch_at,
+            Some(now + TimeDelta::minutes(10)),
+            "{}",
+            db.name
+        );
+        assert_eq!(
+            state.retry_after_until, failure.retry_after_until,
+            "{}",
+            db.name
+        );
+        assert_eq!(state.backoff_until, failure.backoff_until, "{}", db.name);
+        assert_eq!(state.etag.as_deref(), Some("W/\"e1\""), "{}", db.name);
+        assert_eq!(
+            state.last_modified.as_deref(),
+            Some("Tue, 02 Jan 2024 00:00:00 GMT")
+        );
+        assert_eq!(
+            store.next_due().await.unwrap(),
+            Some(now + TimeDelta::minutes(10))
+        );
+
+        // Not due before next_fetch_at (the lease was released by the record).
+        let early = store.claim_due("me", now, now, 10, None).await.unwrap();
+        assert!(early.is_empty(), "{}", db.name);
+        let due = now + TimeDelta::minutes(10);
+        let claimed = store.claim_due("me", due, due, 10, None).await.unwrap();
+        assert_eq!(claimed[0].etag.as_deref(), Some("W/\"e1\""), "{}", db.name);
+        assert_eq!(claimed[0].consecutive_failures, 2, "{}", db.name);
+
+        // Success resets failures; validators `None` keeps the stored ones.
+        store.record_fetch(id, &fetched(due)).await.unwrap();
+        let state = &store.source_states().await.unwrap()[0];
+        assert_eq!(state.consecutive_failures, 0, "{}", db.name);
+        assert_eq!(state.last_error, None, "{}", db.name);
+        assert_eq!(state.etag.as_deref(), Some("W/\"e1\""), "{}", db.name);
+
+        // 410 Gone: disabled, never claimed again.
+        let gone = FetchRecord {
+            status: Some(410),
+            error: Some("gone".into()),
+            disabled_reason: Some("410 Gone".into()),
+            ..fetched(due)
+        };
+        store.record_fetch(id, &gone).await.unwrap();
+        let state = &store.source_states().await.unwrap()[0];
+        assert_eq!(
+            state.disabled_reason.as_deref(),
+            Some("410 Gone"),
+            "{}",
+            db.name
+        );
+        let far = due + TimeDelta::days(30);
+        assert!(store
+            .claim_due("me", far, far, 10, None)
+            .await
+            .unwrap()
+            .is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_page_walks_the_published_index_instead_of_scanning_articles() {
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a"])).await.unwrap();
+        let a = store.source_id("a").await.unwrap();
+        let batch: Vec<NewArticle> = (0..3000)
+            .map(|i| {
+                story(
+                    &format!("n{i}"),
+                    i,
+                    if i % 3 == 0 { &["China"] } else { &["Sport"] },
+                )
+            })
+            .collect();
+        store.ingest(a, &batch, &fetched(at(5000))).await.unwrap();
+        let plan = match store.backend() {
+            Backend::Sqlite => store.explain_page(&Filter::default()).await.unwrap(),
+            Backend::Postgres => {
+                analyze(&db.url).await;
+                store.explain_page(&Filter::default()).await.unwrap()
+            }
+        };
+        let plan = plan.join("\n");
+        match store.backend() {
+            Backend::Sqlite => assert!(
+                plan.contains("articles_published") && !plan.contains("TEMP B-TREE"),
+                "{plan}"
+            ),
+            Backend::Postgres => assert!(
+                plan.contains("articles_published") && !plan.contains("Seq Scan on articles"),
+                "{plan}"
+            ),
+        }
+        if store.backend() == Backend::Sqlite {
+            let china = Filter {
+                any: vec!["china".into()],
+                ..Filter::default()
+            };
+            let plan = store.explain_page(&china).await.unwrap().join("\n");
+            assert!(
+                plan.contains("articles_published") && !plan.contains("TEMP B-TREE"),
+                "{plan}"
+            );
+        }
+    }
+}
+
+async fn analyze(url: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::Executor::execute(&mut conn, "ANALYZE").await.unwrap();
+    conn.close().await.unwrap();
+}
