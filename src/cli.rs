@@ -163,7 +163,7 @@ fn check(config: &Config) {
         config.sources.iter().filter(|s| s.enabled).count(),
         config.tag_rules.len(),
         config.feeds.len(),
-        config.daemon.database,
+        redact_password(&config.daemon.database),
         config.daemon.listen
     );
 }
@@ -593,5 +593,39 @@ fn humanize(d: std::time::Duration) -> String {
         s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
         s if s > 0 => format!("{s}s"),
         _ => format!("{}ms", d.as_millis()),
+    }
+}
+
+/// A database URL fit for printing: any password replaced by `***`.
+fn redact_password(database: &str) -> String {
+    match url::Url::parse(database) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => database.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn printed_database_urls_hide_passwords() {
+        let cases = [
+            (
+                "postgres://app:s3cret@db.example/news",
+                "postgres://app:***@db.example/news",
+            ),
+            (
+                "postgres://app@db.example/news",
+                "postgres://app@db.example/news",
+            ),
+            ("sqlite://tributary.db", "sqlite://tributary.db"),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_password(url), shown);
+        }
     }
 }

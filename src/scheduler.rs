@@ -85,9 +85,10 @@ fn scale(delta: TimeDelta, factor: f64) -> TimeDelta {
 }
 
 /// How long a claimed source stays ours if we die mid-fetch: past this,
-/// another instance (or our next start) takes it over.
+/// another instance takes it over. A fetch ends within `timeout`; the
+/// margin covers parsing and the store's transaction.
 pub fn lease_for(timeout: Duration) -> TimeDelta {
-    TimeDelta::from_std(timeout * 2).unwrap_or(TimeDelta::minutes(5)) + TimeDelta::minutes(1)
+    TimeDelta::from_std(timeout).unwrap_or(TimeDelta::minutes(5)) + TimeDelta::seconds(30)
 }
 
 /// The pipeline in force, replaced on reload. A claim holds it read-locked,
