@@ -10,7 +10,7 @@ use crate::pipeline::Pipeline;
 use crate::publish::Site;
 use crate::scheduler::{self, LivePipeline};
 use crate::server::{self, AppState};
-use crate::store::{SourceSync, Store, StoreOptions};
+use crate::store::{NearDuplicates, SourceSync, Store, StoreOptions};
 use anyhow::Context;
 use axum::extract::Request;
 use axum::Router;
@@ -297,7 +297,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         &StoreOptions::from_config(&config.daemon),
     )
     .await
-    .with_context(|| format!("opening database {}", config.daemon.database))?;
+    .with_context(|| format!("opening database {}", config.daemon.database))?
+    .with_near_duplicates(near_duplicates(&config.dedup));
     store
         .sync_sources(&source_syncs(config))
         .await
@@ -306,6 +307,14 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .await
         .context("releasing stale leases")?;
     Ok(store)
+}
+
+/// `[dedup]` as the store applies it at ingest.
+fn near_duplicates(dedup: &crate::config::DedupConfig) -> Option<NearDuplicates> {
+    dedup.enabled.then(|| NearDuplicates {
+        threshold: dedup.threshold,
+        window: chrono::TimeDelta::from_std(dedup.window).unwrap_or(chrono::TimeDelta::days(3)),
+    })
 }
 
 /// The configured sources as the store's sync takes them.

@@ -43,6 +43,12 @@ pub enum Command {
     Check,
     /// Show every source with its health.
     Sources,
+    /// Show one article: its sources, its copies and why they merged, each
+    /// tag's origin, and which output feeds include or exclude it and why.
+    Explain {
+        /// The article's id (urn:uuid:…) or the URL of any of its copies.
+        article: String,
+    },
     /// Write a merged feed to stdout: the bytes the server serves for its first page.
     Export {
         /// A configured output feed.
@@ -113,6 +119,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run => run_daemon(config).await,
         Command::Fetch { sources } => fetch(config, sources).await,
         Command::Sources => list_sources(config).await,
+        Command::Explain { article } => explain(config, &article).await,
         Command::Opml {
             action: OpmlAction::Import { file, dry_run },
         } => opml_import(config, &file, dry_run),
@@ -271,6 +278,62 @@ fn report_line(r: &RefreshReport) -> String {
         Outcome::Failed(error) => format!("error: {error}"),
     };
     format!("{}\t{status}\t{what}", r.source)
+}
+
+async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(&config).await?;
+    let found = store.explain(key).await?;
+    store.close().await;
+    let Some(e) = found else {
+        eprintln!("no stored article has the id or link {key:?}");
+        return Ok(ExitCode::from(1));
+    };
+    let a = &e.article;
+    let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    println!("article {}", a.uid);
+    println!("  title      {}", a.title);
+    println!("  link       {}", a.link.as_deref().unwrap_or("-"));
+    println!("  published  {}", time(a.published));
+    println!("  updated    {}", time(a.updated));
+    println!("  first seen {}", time(e.first_seen));
+    println!("sources (first one is the atom:source; only its edits update the article)");
+    for entry in &e.entries {
+        let how = if entry.source == a.source.name && entry.first_seen == e.first_seen {
+            "first seen here".to_string()
+        } else if let Some(copy) = e.copies.iter().find(|c| c.source == entry.source) {
+            format!(
+                "near-duplicate text (similarity {:.2}) at {}",
+                copy.similarity, copy.url
+            )
+        } else if entry.source == a.source.name {
+            "same source".to_string()
+        } else {
+            "same canonical link".to_string()
+        };
+        println!(
+            "  {:<16} {}  {}  ({how})",
+            entry.source,
+            time(entry.first_seen),
+            entry.entry_key
+        );
+    }
+    println!("tags");
+    for (tag, origin) in &e.tags {
+        println!(
+            "  {:<20} {:<20} from {}",
+            tag.term,
+            format!("{:?}", tag.label),
+            origin.as_deref().unwrap_or("(not recorded)")
+        );
+    }
+    println!("feeds");
+    let terms: Vec<&str> = e.tags.iter().map(|(t, _)| t.term.as_str()).collect();
+    for feed in &config.feeds {
+        let (included, why) = publish::verdict(&feed.filter(), &terms, &a.seen_in);
+        let verdict = if included { "included" } else { "excluded" };
+        println!("  {:<16} {verdict}: {why}", feed.name);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {

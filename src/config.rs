@@ -24,6 +24,7 @@ pub struct Config {
     pub daemon: DaemonConfig,
     pub sources: Vec<SourceConfig>,
     pub tag_rules: Vec<TagRuleConfig>,
+    pub tag_aliases: Vec<TagAliasConfig>,
     pub feeds: Vec<FeedConfig>,
     /// `[dedup]`: near-duplicate detection across outlets (CONTRACT §4).
     pub dedup: DedupConfig,
@@ -150,21 +151,44 @@ impl FeedConfig {
     }
 }
 
+/// `[[tag_alias]]`: spellings folded into one tag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TagAliasConfig {
+    /// The label of the tag every alias becomes.
+    pub tag: String,
+    /// Alias terms (folded by `tag::term`).
+    pub same: Vec<String>,
+}
+
+/// The term `term` stands for once aliases are applied.
+pub fn canonical_term(aliases: &[TagAliasConfig], term: &str) -> String {
+    aliases
+        .iter()
+        .find(|a| a.same.iter().any(|s| s == term))
+        .map(|a| crate::tag::term(&a.tag))
+        .unwrap_or_else(|| term.to_string())
+}
+
 /// `[dedup]`: when texts from different URLs count as one story.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DedupConfig {
     /// Off: only ids and canonical links merge articles.
     pub enabled: bool,
-    /// Similarity (0 < t <= 1) at or above which two texts are one story;
-    /// high by default so distinct stories on one topic stay apart.
+    /// Estimated Jaccard similarity of 3-word shingles (0 < t <= 1) at or
+    /// above which two texts are one story (their figures and the names in
+    /// their titles must agree too). 0.6 measured precision 1.0 on the
+    /// labelled corpus (BENCHMARKS.md): distinct stories stay apart.
     pub threshold: f64,
+    /// Only stories published this close to each other are compared.
+    pub window: Duration,
 }
 
 impl Default for DedupConfig {
     fn default() -> Self {
         DedupConfig {
             enabled: true,
-            threshold: 0.9,
+            threshold: 0.6,
+            window: Duration::from_secs(3 * 24 * 3600),
         }
     }
 }
@@ -581,7 +605,15 @@ fn build(text: &str, path: &Path, state_directory: Option<&str>) -> Result<Confi
         .into_iter()
         .map(|rule| check.tag_rule(rule))
         .collect::<Result<_, _>>()?;
-    let feeds = check.feeds(raw.feed, &sources)?;
+    let tag_aliases = check.tag_aliases(raw.tag_alias)?;
+    let mut feeds: Vec<FeedConfig> = check.feeds(raw.feed, &sources)?;
+    for feed in &mut feeds {
+        for terms in [&mut feed.any, &mut feed.all, &mut feed.none] {
+            for term in terms.iter_mut() {
+                *term = canonical_term(&tag_aliases, term);
+            }
+        }
+    }
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     Ok(Config {
         path: path.to_path_buf(),
@@ -589,6 +621,7 @@ fn build(text: &str, path: &Path, state_directory: Option<&str>) -> Result<Confi
         sources,
         tag_rules,
         feeds,
+        tag_aliases,
         dedup,
     })
 }
@@ -605,7 +638,16 @@ struct RawConfig {
     tag_rule: Vec<Spanned<RawTagRule>>,
     #[serde(default)]
     feed: Vec<Spanned<RawFeed>>,
+    #[serde(default)]
+    tag_alias: Vec<RawTagAlias>,
     dedup: Option<RawDedup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTagAlias {
+    tag: Spanned<String>,
+    same: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -671,6 +713,7 @@ struct RawFeed {
 struct RawDedup {
     enabled: Option<bool>,
     threshold: Option<Spanned<f64>>,
+    window: Option<Spanned<Scalar>>,
 }
 
 /// A string or an integer: sizes take both, and durations say why a bare
@@ -1066,6 +1109,53 @@ impl Checker<'_> {
         Ok(feeds)
     }
 
+    /// `[[tag_alias]]`: every spelling in `same` folds into `tag`. A term
+    /// may be an alias of one tag only, and an alias is never itself a
+    /// target (no chains).
+    fn tag_aliases(&self, raw: Vec<RawTagAlias>) -> Result<Vec<TagAliasConfig>, ConfigError> {
+        let mut targets = HashMap::new();
+        for alias in &raw {
+            let label = self.label(&alias.tag, "tag")?;
+            targets.insert(crate::tag::term(&label), alias.tag.span());
+        }
+        let mut aliased: HashMap<String, String> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for alias in raw {
+            let tag = self.label(&alias.tag, "tag")?;
+            let target = crate::tag::term(&tag);
+            if alias.same.is_empty() {
+                return Err(self.error(alias.tag.span(), "`same` must list at least one spelling"));
+            }
+            let mut same = Vec::with_capacity(alias.same.len());
+            for spelling in &alias.same {
+                let term = crate::tag::term(&self.label(spelling, "alias")?);
+                if term == target {
+                    continue;
+                }
+                if targets.contains_key(&term) {
+                    return Err(self.error(
+                        spelling.span(),
+                        format!(
+                            "{:?} is itself an aliased tag: aliases cannot chain",
+                            spelling.get_ref()
+                        ),
+                    ));
+                }
+                if let Some(other) = aliased.insert(term.clone(), target.clone()) {
+                    if other != target {
+                        return Err(self.error(
+                            spelling.span(),
+                            format!("{:?} is already an alias of {other:?}", spelling.get_ref()),
+                        ));
+                    }
+                }
+                same.push(term);
+            }
+            out.push(TagAliasConfig { tag, same });
+        }
+        Ok(out)
+    }
+
     fn dedup(&self, raw: RawDedup) -> Result<DedupConfig, ConfigError> {
         let defaults = DedupConfig::default();
         let threshold = match raw.threshold {
@@ -1084,6 +1174,7 @@ impl Checker<'_> {
         Ok(DedupConfig {
             enabled: raw.enabled.unwrap_or(defaults.enabled),
             threshold,
+            window: self.duration(raw.window, "window", defaults.window)?,
         })
     }
 
@@ -1372,7 +1463,7 @@ mod tests {
              [[tag_rule]]\ntag = \"ukraine\"\nregex = \"(?i)\\\\bkyiv\\\\b\"\nfields = [\"title\", \"url\", \"title\"]\n\
              [[feed]]\nname = \"x\"\ntitle = \"X\"\nany = [\"World News\", \"world_news\"]\n\
              all = [\"RFI\"]\nnone = [\"Sport\"]\nsources = [\"a\"]\nlimit = 500\n\
-             [dedup]\nenabled = false\nthreshold = 0.8\n"
+             [dedup]\nenabled = false\nthreshold = 0.8\nwindow = \"12h\"\n"
         );
         let config = parse(&text).unwrap();
         let d = &config.daemon;
@@ -1418,7 +1509,8 @@ mod tests {
             config.dedup,
             DedupConfig {
                 enabled: false,
-                threshold: 0.8
+                threshold: 0.8,
+                window: Duration::from_secs(12 * 3600),
             }
         );
     }

@@ -110,6 +110,7 @@ pub fn prepare(source_name: &str, entry: Entry, tags: Vec<Tag>) -> NewArticle {
         published: entry.published,
         updated: entry.updated,
         tags,
+        tag_origins: Vec::new(),
     }
 }
 

@@ -84,6 +84,8 @@ pub struct NewArticle {
     pub published: Option<DateTime<Utc>>,
     pub updated: Option<DateTime<Utc>>,
     pub tags: Vec<Tag>,
+    /// Why each tag is there (same order as `tags`), for `tributary explain`.
+    pub tag_origins: Vec<String>,
 }
 
 /// The feed an article was first seen in, for `atom:source` (RFC 4287 §4.2.11).
@@ -113,6 +115,9 @@ pub struct Article {
     pub source: SourceRef,
     /// Names of every source the article was seen in, first one first.
     pub seen_in: Vec<String>,
+    /// Other outlets' copies of the same story (near-duplicates under other
+    /// URLs), served as `rel="related"`.
+    pub related: Vec<String>,
 }
 
 /// Which articles a merged view holds. Tag lists hold terms.

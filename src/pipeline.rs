@@ -8,7 +8,7 @@ use crate::model::{NewArticle, ParsedFeed};
 use crate::parse::{self, ParseError};
 use crate::scheduler;
 use crate::store::{Claimed, FetchRecord, IngestStats, Store, StoreError};
-use crate::tag::{self, TagRules};
+use crate::tag::TagRules;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -54,7 +54,7 @@ impl Pipeline {
         Ok(Pipeline {
             store,
             fetcher: Fetcher::new(&config.daemon)?,
-            rules: TagRules::new(&config.tag_rules),
+            rules: TagRules::new(&config.tag_rules).with_aliases(&config.tag_aliases),
             sources: config
                 .sources
                 .iter()
@@ -231,8 +231,14 @@ impl Pipeline {
         entries
             .into_iter()
             .map(|entry| {
-                let tags = tag::tags_for(&entry, &config.tags, &self.rules);
-                dedup::prepare(&config.name, entry, tags)
+                let (tags, origins) = self
+                    .rules
+                    .tagged(&entry, &config.name, &config.tags)
+                    .into_iter()
+                    .unzip();
+                let mut article = dedup::prepare(&config.name, entry, tags);
+                article.tag_origins = origins;
+                article
             })
             .collect()
     }

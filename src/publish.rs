@@ -162,6 +162,37 @@ fn hex_prefix(bytes: &[u8], n: usize) -> String {
     bytes.iter().take(n).map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether a view with `filter` holds an article carrying tag `terms`,
+/// seen in `sources`, and why (for `tributary explain`). Mirrors the page
+/// query's conditions.
+pub fn verdict(filter: &Filter, terms: &[&str], sources: &[String]) -> (bool, String) {
+    if !filter.sources.is_empty() && !sources.iter().any(|s| filter.sources.contains(s)) {
+        return (
+            false,
+            format!("not seen in any of sources {:?}", filter.sources),
+        );
+    }
+    if let Some(t) = filter.none.iter().find(|t| terms.contains(&t.as_str())) {
+        return (false, format!("has tag {t:?}, which `none` excludes"));
+    }
+    if let Some(t) = filter.all.iter().find(|t| !terms.contains(&t.as_str())) {
+        return (false, format!("lacks tag {t:?}, which `all` requires"));
+    }
+    if filter.any.is_empty() {
+        return (
+            true,
+            "no `any` filter; `all`, `none` and `sources` pass".to_string(),
+        );
+    }
+    match filter.any.iter().find(|t| terms.contains(&t.as_str())) {
+        Some(t) => (true, format!("has tag {t:?} from `any`")),
+        None => (
+            false,
+            format!("has none of the `any` tags {:?}", filter.any),
+        ),
+    }
+}
+
 /// The opaque `before=` value of RFC 5005 paging.
 pub fn encode_cursor(cursor: Cursor) -> String {
     let raw = format!("{}.{}", cursor.published.timestamp_micros(), cursor.id);
@@ -183,6 +214,35 @@ pub fn decode_cursor(value: &str) -> Option<Cursor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdicts_follow_the_filter_rules() {
+        let filter = Filter {
+            any: vec!["china".into(), "russia".into()],
+            all: vec!["world".into()],
+            none: vec!["sport".into()],
+            sources: vec!["rfi-en".into()],
+        };
+        let rfi = vec!["rfi-en".to_string()];
+        let cases: &[(&[&str], &[String], bool, &str)] = &[
+            (&["world", "china"], &rfi, true, "\"china\" from `any`"),
+            (&["world", "china", "sport"], &rfi, false, "\"sport\""),
+            (&["china"], &rfi, false, "lacks tag \"world\""),
+            (&["world"], &rfi, false, "none of the `any` tags"),
+            (
+                &["world", "china"],
+                &[],
+                false,
+                "not seen in any of sources",
+            ),
+        ];
+        for (terms, sources, included, why) in cases {
+            let (ok, reason) = verdict(&filter, terms, sources);
+            assert_eq!(ok, *included, "{terms:?}: {reason}");
+            assert!(reason.contains(why), "{reason}");
+        }
+        assert!(verdict(&Filter::default(), &[], &[]).0);
+    }
 
     #[test]
     fn cursors_round_trip_and_garbage_is_rejected() {

@@ -3,7 +3,7 @@
 
 mod index;
 
-use crate::config::Config;
+use crate::config::{canonical_term, Config};
 use crate::model::Filter;
 use crate::publish::{self, Format, Rendered, Site, ViewRequest};
 use crate::store::{Store, StoreError};
@@ -126,7 +126,8 @@ async fn merged(
     headers: HeaderMap,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let params = ViewParams::parse(query.as_deref(), true)?;
+    let mut params = ViewParams::parse(query.as_deref(), true)?;
+    params.apply_aliases(&state.config.tag_aliases);
     let request = params.into_request(
         "/feed".into(),
         String::new(),
@@ -162,11 +163,12 @@ async fn tag_feed(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (name, format) = split_extension(&file)?;
-    let term = tag::term(name);
+    let term = canonical_term(&state.config.tag_aliases, &tag::term(name));
     if term.is_empty() {
         return Err(ApiError::NotFound);
     }
-    let params = ViewParams::parse(query.as_deref(), true)?;
+    let mut params = ViewParams::parse(query.as_deref(), true)?;
+    params.apply_aliases(&state.config.tag_aliases);
     let base = Filter {
         all: vec![term.clone()],
         ..Filter::default()
@@ -285,6 +287,17 @@ impl ViewParams {
         }
         params.normalize();
         Ok(params)
+    }
+
+    /// Tag spellings folded into their `[[tag_alias]]` tags.
+    fn apply_aliases(&mut self, aliases: &[crate::config::TagAliasConfig]) {
+        let f = &mut self.filter;
+        for list in [&mut f.any, &mut f.all, &mut f.none] {
+            for term in list.iter_mut() {
+                *term = canonical_term(aliases, term);
+            }
+        }
+        self.normalize();
     }
 
     /// Sorted and deduplicated, so equal views have equal URLs and ETags.

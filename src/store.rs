@@ -4,11 +4,14 @@
 //! Unix microseconds on both. The database enforces article identity with
 //! unique keys, so a crash or a second writer never creates a duplicate.
 
+mod explain;
+mod near_dup;
 mod prune;
 mod read;
 mod sources;
 mod write;
 
+pub use explain::{ExplainedEntry, Explanation, OutletCopy};
 pub use prune::PruneStats;
 pub use read::TagCount;
 pub use sources::{Claimed, FetchRecord, SourceSync};
@@ -63,6 +66,18 @@ pub struct Store {
     /// transaction queues writers in-process instead of racing for the file
     /// lock (which can fail with SQLITE_BUSY when a reader upgrades).
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Merge near-duplicate stories from other sources at ingest; off
+    /// unless set (`[dedup]`).
+    near_duplicates: Option<NearDuplicates>,
+}
+
+/// When a new entry is another outlet's copy of a stored story.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NearDuplicates {
+    /// Similarity at or above which texts are one story (`cluster`).
+    pub threshold: f64,
+    /// Only stories published within this of each other are compared.
+    pub window: chrono::TimeDelta,
 }
 
 /// How many connections the pool holds and how many of them are idle.
@@ -174,9 +189,16 @@ impl Store {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            near_duplicates: None,
         };
         store.init_meta().await?;
         Ok(store)
+    }
+
+    /// Turns near-duplicate merging on (or off with `None`).
+    pub fn with_near_duplicates(mut self, policy: Option<NearDuplicates>) -> Store {
+        self.near_duplicates = policy;
+        self
     }
 
     pub fn backend(&self) -> Backend {

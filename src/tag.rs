@@ -49,10 +49,12 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
-/// The configured `tag_rule`s, compiled once.
+/// The configured `tag_rule`s, compiled once, and the `tag_alias`es.
 #[derive(Debug, Clone, Default)]
 pub struct TagRules {
     rules: Vec<CompiledRule>,
+    /// Alias term -> the tag it folds into.
+    aliases: std::collections::HashMap<String, Tag>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,7 +98,59 @@ impl TagRules {
                 })
             })
             .collect();
-        TagRules { rules }
+        TagRules {
+            rules,
+            aliases: Default::default(),
+        }
+    }
+
+    /// Folds the aliases' spellings into their tags (CONTRACT §3 extended:
+    /// `[[tag_alias]] tag = "ukraine" same = ["ua"]`).
+    pub fn with_aliases(mut self, aliases: &[crate::config::TagAliasConfig]) -> TagRules {
+        for alias in aliases {
+            if let Some(tag) = Tag::from_label(&alias.tag) {
+                for term in &alias.same {
+                    self.aliases.insert(term.clone(), tag.clone());
+                }
+            }
+        }
+        self
+    }
+
+    /// An entry's tags with why each is there: its categories, then its
+    /// source's tags, then the rules' tags; aliases folded; one per term,
+    /// the first spelling kept as label.
+    pub fn tagged(
+        &self,
+        entry: &Entry,
+        source: &str,
+        source_tags: &[String],
+    ) -> Vec<(Tag, String)> {
+        let categories = entry
+            .categories
+            .iter()
+            .filter_map(|label| Tag::from_label(label))
+            .map(|tag| (tag, format!("category in {source}")));
+        let from_source = source_tags
+            .iter()
+            .filter_map(|label| Tag::from_label(label))
+            .map(|tag| (tag, format!("tags of source {source}")));
+        let text = EntryText::new(entry);
+        let from_rules = self
+            .rules
+            .iter()
+            .filter(|rule| rule.is_match(&text))
+            .map(|rule| (rule.tag.clone(), format!("tag_rule {}", rule.describe())));
+        let mut terms = HashSet::new();
+        categories
+            .chain(from_source)
+            .chain(from_rules)
+            .map(|(tag, why)| match self.aliases.get(&tag.term) {
+                Some(target) => (target.clone(), format!("{why}, as {:?} (alias)", tag.label)),
+                None => (tag, why),
+            })
+            .filter(|(tag, _)| terms.insert(tag.term.clone()))
+            .collect()
     }
 
     /// The tags of every rule that matches the entry, one per term.
@@ -117,6 +171,18 @@ impl TagRules {
 }
 
 impl CompiledRule {
+    /// How `explain` names the rule.
+    fn describe(&self) -> String {
+        let how = match &self.matcher {
+            Matcher::Words(_) => "any",
+            Matcher::Pattern(re) => {
+                return format!("{:?} (regex {:?})", self.tag.label, re.as_str())
+            }
+        };
+        let fields: Vec<&str> = self.fields.iter().map(|f| f.as_str()).collect();
+        format!("{:?} ({how} in {})", self.tag.label, fields.join(", "))
+    }
+
     fn is_match(&self, text: &EntryText<'_>) -> bool {
         self.fields.iter().any(|&field| match &self.matcher {
             Matcher::Words(words) => text.folded(field).iter().any(|t| words.is_match(t)),
@@ -380,14 +446,10 @@ fn decode_entity(s: &str) -> Option<(char, usize)> {
 /// An entry's tags: its categories, then its source's tags, then the rules'
 /// tags; one per term, the first spelling kept as label.
 pub fn tags_for(entry: &Entry, source_tags: &[String], rules: &TagRules) -> Vec<Tag> {
-    let mut terms = HashSet::new();
-    entry
-        .categories
-        .iter()
-        .chain(source_tags)
-        .filter_map(|label| Tag::from_label(label))
-        .chain(rules.matching(entry))
-        .filter(|tag| terms.insert(tag.term.clone()))
+    rules
+        .tagged(entry, "", source_tags)
+        .into_iter()
+        .map(|(tag, _)| tag)
         .collect()
 }
 

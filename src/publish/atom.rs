@@ -61,6 +61,10 @@ fn entry(out: &mut String, article: &Article) {
     if let Some(href) = alternate {
         link(out, "    ", "alternate", Some(HTML_TYPE), href);
     }
+    // Other outlets' copies of the same story (CONTRACT §4).
+    for href in &article.related {
+        link(out, "    ", "related", Some(HTML_TYPE), href);
+    }
     date(out, "    ", "published", &article.published);
     date(out, "    ", "updated", &article.updated);
     if let Some(name) = non_empty(&article.author) {
@@ -439,6 +443,7 @@ pub(super) mod tests {
                 ],
                 source: rfi_source(),
                 seen_in: vec!["rfi-en".to_string(), "wires".to_string()],
+                related: vec!["https://wires.example/wang-yi-moscow".to_string()],
             },
             Article {
                 id: 1,
@@ -460,6 +465,7 @@ pub(super) mod tests {
                     updated: None,
                 },
                 seen_in: vec!["civil-defence".to_string()],
+                related: Vec::new(),
             },
         ]
     }
@@ -583,7 +589,8 @@ pub(super) mod tests {
         let (news, bulletin) = (&feed.entries[0], &feed.entries[1]);
         assert_eq!(news.id, articles[0].uid);
         assert_eq!(news.title.as_ref().unwrap().content, articles[0].title);
-        assert_eq!(news.links.len(), 1);
+        assert_eq!(news.links.len(), 2, "alternate and one related");
+        assert_eq!(news.links[1].rel.as_deref(), Some("related"));
         assert_eq!(news.links[0].href, articles[0].link.as_deref().unwrap());
         assert_eq!(news.links[0].rel.as_deref(), Some("alternate"));
         assert_eq!(news.links[0].media_type.as_deref(), Some("text/html"));
@@ -689,6 +696,15 @@ pub(super) mod tests {
         articles[0].source.feed_id = Some("tag:rfi.fr,2025:en".to_string());
         let xml = render(&sample_view(None), &articles);
         assert!(source_blocks(&xml)[0].contains("<id>tag:rfi.fr,2025:en</id>"));
+    }
+
+    #[test]
+    fn other_outlets_copies_are_related_links() {
+        let xml = render(&sample_view(None), &sample_articles());
+        assert!(xml.contains(
+            "<link rel=\"related\" type=\"text/html\" href=\"https://wires.example/wang-yi-moscow\"/>"
+        ));
+        assert_eq!(xml.matches("rel=\"related\"").count(), 1);
     }
 
     #[test]

@@ -93,6 +93,7 @@ impl<'a> Item<'a> {
             tributary: Extension {
                 source: Source::new(&article.source),
                 seen_in: &article.seen_in,
+                related: &article.related,
                 tags: Tags(&article.tags),
             },
         }
@@ -103,6 +104,8 @@ impl<'a> Item<'a> {
 struct Extension<'a> {
     source: Source<'a>,
     seen_in: &'a [String],
+    /// Other outlets' copies of the same story.
+    related: &'a [String],
     tags: Tags<'a>,
 }
 

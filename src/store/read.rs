@@ -97,7 +97,10 @@ impl Store {
             .await?)
     }
 
-    async fn attach_tags_and_sources(&self, articles: &mut [Article]) -> Result<(), StoreError> {
+    pub(super) async fn attach_tags_and_sources(
+        &self,
+        articles: &mut [Article],
+    ) -> Result<(), StoreError> {
         if articles.is_empty() {
             return Ok(());
         }
@@ -134,9 +137,27 @@ impl Store {
                 seen_in.push(name);
             }
         }
+
+        let sql = format!(
+            "SELECT article_id, url FROM article_links WHERE article_id IN ({ids})
+             ORDER BY article_id, first_seen, url"
+        );
+        let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+        for a in articles.iter() {
+            query = query.bind(a.id);
+        }
+        for (id, url) in query.fetch_all(&self.pool).await? {
+            articles[index[&id]].related.push(url);
+        }
         Ok(())
     }
 }
+
+/// What [`article`] reads, from `articles a` joined with its first source.
+pub(super) const ARTICLE_SELECT: &str =
+    "SELECT a.id, a.uid, a.link, a.title, a.summary, a.content, a.author, a.published,
+            a.updated, s.name, s.url, s.title, s.site_url, s.feed_id, s.feed_updated
+     FROM articles a JOIN sources s ON s.id = a.source_id";
 
 enum Bind {
     Int(i64),
@@ -146,11 +167,7 @@ enum Bind {
 /// Builds the page query. Tag and source filters are `EXISTS` probes on
 /// primary-key indexes, evaluated while walking `articles_published`.
 fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec<Bind>) {
-    let mut sql = String::from(
-        "SELECT a.id, a.uid, a.link, a.title, a.summary, a.content, a.author, a.published,
-                a.updated, s.name, s.url, s.title, s.site_url, s.feed_id, s.feed_updated
-         FROM articles a JOIN sources s ON s.id = a.source_id WHERE 1 = 1",
-    );
+    let mut sql = format!("{ARTICLE_SELECT} WHERE 1 = 1");
     let mut binds = Vec::new();
     let next = |binds: &mut Vec<Bind>, bind: Bind| {
         binds.push(bind);
@@ -200,7 +217,7 @@ fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec
     (sql, binds)
 }
 
-fn article(row: &AnyRow) -> Result<Article, sqlx::Error> {
+pub(super) fn article(row: &AnyRow) -> Result<Article, sqlx::Error> {
     Ok(Article {
         id: row.try_get(0)?,
         uid: row.try_get(1)?,
@@ -221,6 +238,7 @@ fn article(row: &AnyRow) -> Result<Article, sqlx::Error> {
             updated: row.try_get::<Option<i64>, _>(14)?.map(from_micros),
         },
         seen_in: Vec::new(),
+        related: Vec::new(),
     })
 }
 

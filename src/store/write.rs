@@ -2,7 +2,10 @@
 //! database's unique keys (CONTRACT §4).
 
 use super::sources::record_fetch_in;
-use super::{micros, retry_after_conflict, FetchRecord, Store, StoreError};
+use super::{
+    micros, near_dup, retry_after_conflict, FetchRecord, NearDuplicates, Store, StoreError,
+};
+use crate::cluster::Signature;
 use crate::model::{NewArticle, Tag};
 use chrono::{DateTime, Utc};
 use sqlx::{Any, Transaction};
@@ -22,13 +25,16 @@ pub struct IngestStats {
     /// Entries whose article was pruned before (a tombstone matched): not
     /// stored again.
     pub tombstoned: usize,
+    /// Of `merged`: another outlet's copy under another URL, recognized by
+    /// its text (near-duplicate).
+    pub clustered: usize,
 }
 
-struct Existing {
-    id: i64,
-    fingerprint: String,
-    updated: i64,
-    source_id: i64,
+pub(super) struct Existing {
+    pub(super) id: i64,
+    pub(super) fingerprint: String,
+    pub(super) updated: i64,
+    pub(super) source_id: i64,
 }
 
 impl Store {
@@ -67,7 +73,8 @@ impl Store {
         insert_tags(&mut tx, articles).await?;
         let mut stats = IngestStats::default();
         for article in articles {
-            ingest_one(&mut tx, source_id, article, record.at, &mut stats).await?;
+            let policy = self.near_duplicates.as_ref();
+            ingest_one(&mut tx, source_id, article, record.at, policy, &mut stats).await?;
         }
         tx.commit().await?;
         Ok(stats)
@@ -79,9 +86,14 @@ async fn ingest_one(
     source_id: i64,
     article: &NewArticle,
     now: DateTime<Utc>,
+    near_duplicates: Option<&NearDuplicates>,
     stats: &mut IngestStats,
 ) -> Result<(), StoreError> {
     let now_us = micros(now);
+    let published = article.published.map(micros).unwrap_or(now_us);
+    // Computed only for entries no key identifies: refetches skip it.
+    let mut signature = None;
+    let mut near = None;
     let (unchanged_before, inserted_before) = (stats.unchanged, stats.inserted);
     let known_here = find_by_entry_key(tx, source_id, &article.entry_key).await?;
     let seen_here_before = known_here.is_some();
@@ -93,7 +105,25 @@ async fn ingest_one(
     }
     let existing = match known_here {
         Some(existing) => Some(existing),
-        None => find_by_identity(tx, article).await?,
+        None => match (find_by_identity(tx, article).await?, near_duplicates) {
+            (Some(existing), _) => Some(existing),
+            (None, Some(policy)) => {
+                signature = Signature::of(
+                    &article.title,
+                    article.summary.as_deref(),
+                    article.content.as_deref(),
+                );
+                match &signature {
+                    Some(sig) => near_dup::find(tx, source_id, sig, published, policy).await?,
+                    None => None,
+                }
+                .map(|(existing, similarity)| {
+                    near = Some(similarity);
+                    existing
+                })
+            }
+            (None, None) => None,
+        },
     };
     let article_id = match existing {
         Some(existing) => {
@@ -108,11 +138,18 @@ async fn ingest_one(
             } else {
                 stats.merged += 1;
             }
+            if let Some(similarity) = near {
+                near_dup::link(tx, existing.id, source_id, article, similarity, now_us).await?;
+                stats.clustered += 1;
+            }
             existing.id
         }
         None => match insert_article(tx, source_id, article, now_us).await? {
             Some(id) => {
                 stats.inserted += 1;
+                if let Some(sig) = &signature {
+                    near_dup::index(tx, id, sig, published).await?;
+                }
                 id
             }
             // Another writer stored the same identity since we looked.
@@ -169,6 +206,7 @@ async fn find_by_identity(
     let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
         "SELECT id, fingerprint, updated, source_id FROM articles
          WHERE uid = $1 OR canonical_url = $2 OR content_key = $3
+            OR id IN (SELECT article_id FROM article_links WHERE canonical_url = $2)
          ORDER BY id LIMIT 1",
     )
     .bind(&article.uid)
@@ -291,12 +329,13 @@ async fn merge_tags(
     for (index, tag) in article.tags.iter().enumerate() {
         let position = first_position + index as i64;
         sqlx::query(
-            "INSERT INTO article_tags (article_id, term, position) VALUES ($1, $2, $3)
+            "INSERT INTO article_tags (article_id, term, position, origin) VALUES ($1, $2, $3, $4)
              ON CONFLICT (article_id, term) DO NOTHING",
         )
         .bind(article_id)
         .bind(&tag.term)
         .bind(position)
+        .bind(article.tag_origins.get(index))
         .execute(&mut **tx)
         .await?;
     }

@@ -2,7 +2,9 @@
 //! 127.0.0.1 and real SQLite files.
 
 mod cli;
+mod clustering;
 mod helpers;
+mod near_dup;
 mod opml;
 mod ops;
 mod ops_http;

@@ -31,6 +31,7 @@ fn story(name: &str, tag: &str) -> NewArticle {
         published: Some(day(0)),
         updated: None,
         tags: Tag::from_label(tag).into_iter().collect(),
+        tag_origins: Vec::new(),
     }
 }
 

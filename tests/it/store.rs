@@ -122,6 +122,7 @@ fn story(story: &str, published: i64, labels: &[&str]) -> NewArticle {
         published: Some(at(published)),
         updated: None,
         tags: tags(labels),
+        tag_origins: Vec::new(),
     }
 }
 

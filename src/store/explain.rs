@@ -1,0 +1,112 @@
+//! `tributary explain`: everything the store knows about one article and
+//! why: the entries that carry it, its other outlets' copies, its tags'
+//! origins.
+
+use super::read::{article, ARTICLE_SELECT};
+use super::{from_micros, Store, StoreError};
+use crate::model::{Article, Tag};
+use chrono::{DateTime, Utc};
+
+/// One article as `explain` shows it.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    pub article: Article,
+    pub first_seen: DateTime<Utc>,
+    /// Every entry (per source) identified as this article.
+    pub entries: Vec<ExplainedEntry>,
+    /// Copies recognized by their text (near-duplicates).
+    pub copies: Vec<OutletCopy>,
+    /// Each tag with why it is there (`None` for articles stored before
+    /// origins were recorded).
+    pub tags: Vec<(Tag, Option<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExplainedEntry {
+    pub source: String,
+    /// `guid:…`, `link:…` or `hash:…`.
+    pub entry_key: String,
+    pub first_seen: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutletCopy {
+    pub source: String,
+    pub url: String,
+    pub similarity: f64,
+}
+
+impl Store {
+    /// The article whose id (`urn:uuid:…`), link or any copy's link is
+    /// `key`.
+    pub async fn explain(&self, key: &str) -> Result<Option<Explanation>, StoreError> {
+        let canonical = crate::dedup::canonical_url(key);
+        let sql = format!(
+            "{ARTICLE_SELECT} WHERE a.uid = $1 OR a.link = $1 OR a.canonical_url = $2
+                OR a.id IN (SELECT article_id FROM article_links WHERE canonical_url = $2)
+             ORDER BY a.id LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(key)
+            .bind(&canonical)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let mut found = [article(&row)?];
+        self.attach_tags_and_sources(&mut found).await?;
+        let [article] = found;
+        let id = article.id;
+
+        let first_seen: i64 = sqlx::query_scalar("SELECT first_seen FROM articles WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        let entries = sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT s.name, x.entry_key, x.first_seen FROM article_sources x
+             JOIN sources s ON s.id = x.source_id WHERE x.article_id = $1
+             ORDER BY x.first_seen, s.name",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(source, entry_key, at)| ExplainedEntry {
+            source,
+            entry_key,
+            first_seen: from_micros(at),
+        })
+        .collect();
+        let copies = sqlx::query_as::<_, (String, String, f64)>(
+            "SELECT s.name, l.url, l.similarity FROM article_links l
+             JOIN sources s ON s.id = l.source_id WHERE l.article_id = $1
+             ORDER BY l.first_seen, l.url",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(source, url, similarity)| OutletCopy {
+            source,
+            url,
+            similarity,
+        })
+        .collect();
+        let tags = sqlx::query_as::<_, (String, String, Option<String>)>(
+            "SELECT t.term, t.label, a.origin FROM article_tags a JOIN tags t ON t.term = a.term
+             WHERE a.article_id = $1 ORDER BY a.position, t.term",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|(term, label, origin)| (Tag { term, label }, origin))
+        .collect();
+        Ok(Some(Explanation {
+            article,
+            first_seen: from_micros(first_seen),
+            entries,
+            copies,
+            tags,
+        }))
+    }
+}
