@@ -347,6 +347,84 @@ async fn the_same_link_in_two_sources_is_one_article_seen_in_both_with_tags_unit
 }
 
 #[tokio::test]
+async fn another_outlets_near_duplicate_copy_joins_the_story_on_every_backend() {
+    const TEXT: &str = "Chinese Foreign Minister Wang Yi met Russian President Vladimir Putin in Moscow \
+        on Friday, ahead of a planned visit by Xi Jinping next month. The two sides discussed trade, \
+        energy supplies and the war in Ukraine, according to a statement from the Kremlin.";
+    let policy = tributary::store::NearDuplicates {
+        threshold: 0.6,
+        window: TimeDelta::days(3),
+    };
+    for db in backends().await {
+        let store = db.store().await.with_near_duplicates(Some(policy));
+        store.sync_sources(&sync(&["a", "b", "c"])).await.unwrap();
+        let id = |name: &'static str| {
+            let store = store.clone();
+            async move { store.source_id(name).await.unwrap() }
+        };
+        let mut original = story("wang-yi", 0, &["China"]);
+        original.content = Some(format!("<p>{TEXT}</p>"));
+        store
+            .ingest(id("a").await, &[original], &fetched(at(10)))
+            .await
+            .unwrap();
+
+        let mut copy = story("wire-wang-yi", 3600, &["Russia"]);
+        copy.title = "Putin receives Wang Yi".into();
+        copy.content = Some(format!("<p>AFP - {TEXT}</p>"));
+        let stats = store
+            .ingest(id("b").await, &[copy.clone()], &fetched(at(20)))
+            .await
+            .unwrap();
+        assert_eq!(
+            (stats.merged, stats.clustered, stats.inserted),
+            (1, 1, 0),
+            "{}",
+            db.name
+        );
+
+        // Outside the window it is another story.
+        let mut late = copy.clone();
+        late.entry_key = "guid:late".into();
+        late.canonical_url = Some("https://news.test/late".into());
+        late.link = late.canonical_url.clone();
+        late.uid = "urn:test:late".into();
+        late.published = Some(at(10 * 24 * 3600));
+        let stats = store
+            .ingest(id("c").await, &[late], &fetched(at(30)))
+            .await
+            .unwrap();
+        assert_eq!(stats.inserted, 1, "{}", db.name);
+
+        let articles = everything(&store, &Filter::default()).await;
+        assert_eq!(articles.len(), 2, "{}", db.name);
+        let story = articles
+            .iter()
+            .find(|a| a.uid == "urn:test:wang-yi")
+            .unwrap();
+        assert_eq!(story.seen_in, ["a", "b"], "{}", db.name);
+        assert_eq!(
+            story.related,
+            ["https://news.test/wire-wang-yi"],
+            "{}",
+            db.name
+        );
+        let terms: BTreeSet<&str> = story.tags.iter().map(|t| t.term.as_str()).collect();
+        assert_eq!(terms, BTreeSet::from(["china", "russia"]), "{}", db.name);
+
+        // The copy's own URL now leads to the story.
+        let explained = store
+            .explain("https://news.test/wire-wang-yi")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(explained.article.uid, "urn:test:wang-yi", "{}", db.name);
+        assert_eq!(explained.copies.len(), 1, "{}", db.name);
+        assert!(explained.copies[0].similarity >= 0.6, "{}", db.name);
+    }
+}
+
+#[tokio::test]
 async fn concurrent_ingest_from_two_instances_never_duplicates_and_keeps_every_tag() {
     for db in backends().await {
         let (one, two) = (db.store().await, db.store().await);
