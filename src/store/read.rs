@@ -4,8 +4,9 @@
 use super::sources::placeholders;
 use super::{from_micros, micros, Backend, Store, StoreError};
 use crate::model::{Article, Cursor, Filter, Page, SourceRef, Tag};
+use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Row};
 use std::collections::HashMap;
 
 /// A tag and how many articles carry it.
@@ -25,14 +26,7 @@ impl Store {
         limit: u32,
     ) -> Result<Page, StoreError> {
         let (sql, binds) = page_sql(filter, before, limit);
-        let mut query = sqlx::query(&sql);
-        for bind in &binds {
-            query = match bind {
-                Bind::Int(v) => query.bind(*v),
-                Bind::Text(v) => query.bind(v.as_str()),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
         let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
         let next = if articles.len() > limit as usize {
             articles.truncate(limit as usize);
@@ -55,14 +49,7 @@ impl Store {
             Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
             Backend::Postgres => format!("EXPLAIN {sql}"),
         };
-        let mut query = sqlx::query(&sql);
-        for bind in &binds {
-            query = match bind {
-                Bind::Int(v) => query.bind(*v),
-                Bind::Text(v) => query.bind(v.as_str()),
-            };
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
         let column = match self.backend {
             Backend::Sqlite => 3,
             Backend::Postgres => 0,
@@ -115,10 +102,7 @@ impl Store {
             "SELECT a.article_id, t.term, t.label FROM article_tags a JOIN tags t ON t.term = a.term
              WHERE a.article_id IN ({ids}) ORDER BY a.article_id, a.position, t.term"
         );
-        let mut query = sqlx::query_as::<_, (i64, String, String)>(&sql);
-        for a in articles.iter() {
-            query = query.bind(a.id);
-        }
+        let query = bind_ids(sqlx::query_as::<_, (i64, String, String)>(&sql), articles);
         for (id, term, label) in query.fetch_all(&self.pool).await? {
             articles[index[&id]].tags.push(Tag { term, label });
         }
@@ -127,10 +111,7 @@ impl Store {
             "SELECT x.article_id, s.name FROM article_sources x JOIN sources s ON s.id = x.source_id
              WHERE x.article_id IN ({ids}) ORDER BY x.article_id, x.first_seen, s.id"
         );
-        let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
-        for a in articles.iter() {
-            query = query.bind(a.id);
-        }
+        let query = bind_ids(sqlx::query_as::<_, (i64, String)>(&sql), articles);
         for (id, name) in query.fetch_all(&self.pool).await? {
             let seen_in = &mut articles[index[&id]].seen_in;
             if !seen_in.contains(&name) {
@@ -142,10 +123,7 @@ impl Store {
             "SELECT article_id, url FROM article_links WHERE article_id IN ({ids})
              ORDER BY article_id, first_seen, url"
         );
-        let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
-        for a in articles.iter() {
-            query = query.bind(a.id);
-        }
+        let query = bind_ids(sqlx::query_as::<_, (i64, String)>(&sql), articles);
         for (id, url) in query.fetch_all(&self.pool).await? {
             articles[index[&id]].related.push(url);
         }
@@ -162,6 +140,24 @@ pub(super) const ARTICLE_SELECT: &str =
 enum Bind {
     Int(i64),
     Text(String),
+}
+
+/// `sql` with its numbered parameters bound in order.
+fn bound<'q>(sql: &'q str, binds: &'q [Bind]) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
+    binds
+        .iter()
+        .fold(sqlx::query(sql), |query, bind| match bind {
+            Bind::Int(v) => query.bind(*v),
+            Bind::Text(v) => query.bind(v.as_str()),
+        })
+}
+
+/// Binds the articles' ids to an `IN ($1, …)` list.
+fn bind_ids<'q, O>(
+    query: sqlx::query::QueryAs<'q, Any, O, AnyArguments<'q>>,
+    articles: &[Article],
+) -> sqlx::query::QueryAs<'q, Any, O, AnyArguments<'q>> {
+    articles.iter().fold(query, |query, a| query.bind(a.id))
 }
 
 /// Builds the page query. Tag and source filters are `EXISTS` probes on
