@@ -186,9 +186,13 @@ impl Live {
         let old = self.config();
         let config = Arc::new(Config::load(&old.path)?);
         warn_restart_needed(&old, &config);
-        let pipeline =
-            Pipeline::new(&config, self.store.clone()).context("building the pipeline")?;
-        let routes = routes(&config, &self.store);
+        // Same pool and writer lock; the new `[dedup]` policy for ingests.
+        let store = self
+            .store
+            .clone()
+            .with_near_duplicates(near_duplicates(&config.dedup));
+        let pipeline = Pipeline::new(&config, store.clone()).context("building the pipeline")?;
+        let routes = routes(&config, &store);
         {
             // Held across the sync so that no claim sees the new sources
             // table with the old pipeline, or the other way round.

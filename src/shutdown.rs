@@ -24,15 +24,15 @@ pub fn spawn_signal_handler(
                 _ = interrupt.recv() => break "SIGINT",
                 _ = hangup.recv() => match &reload {
                     Some(reload) => {
-                        tracing::info!(signal = "SIGHUP", "reload requested");
+                        tracing::info!(signal = %"SIGHUP", "reload requested");
                         reload.notify_one();
                     }
-                    None => tracing::info!(signal = "SIGHUP", "nothing to reload; ignored"),
+                    None => tracing::info!(signal = %"SIGHUP", "nothing to reload; ignored"),
                 },
                 _ = shutdown.cancelled() => return,
             }
         };
-        tracing::info!(signal = name, "shutting down");
+        tracing::info!(signal = %name, "shutting down");
         shutdown.cancel();
     });
     Ok(())

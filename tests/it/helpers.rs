@@ -132,7 +132,9 @@ impl FeedServer {
 
     /// The most requests this server had in progress at once.
     pub fn max_in_flight(&self) -> usize {
-        self.state.max_in_flight.load(std::sync::atomic::Ordering::SeqCst)
+        self.state
+            .max_in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn url(&self, path: &str) -> String {

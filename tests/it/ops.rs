@@ -373,7 +373,9 @@ async fn sighup_applies_added_sources_removed_sources_tag_rules_and_feeds() {
     assert_eq!(daemon.get("/feeds/extra.atom").await.0, 404);
 
     let text = std::fs::read_to_string(config.path()).unwrap();
-    let head = &text[..text.find("[[source]]").unwrap()];
+    // A new `listen` cannot be taken over by the running process.
+    let head = text[..text.find("[[source]]").unwrap()]
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:1\"");
     let after = format!(
         "{head}[[source]]\nname = \"b\"\nurl = \"{}\"\ntags = [\"beta\"]\n\
          [[tag_rule]]\ntag = \"breaking\"\nany = [\"Breaking\"]\n\
@@ -408,6 +410,11 @@ async fn sighup_applies_added_sources_removed_sources_tag_rules_and_feeds() {
         })
         .await;
     assert!(extra.contains(">Extra</title>"), "{extra}");
+    let restart = daemon.wait_for_log("apply at the next restart").await;
+    assert!(
+        restart.contains("WARN") && restart.contains("keys=listen"),
+        "{restart}"
+    );
     // The removed source's articles stay; it is no longer fetched.
     let everything = daemon.get("/feed.atom").await.1;
     assert!(everything.contains("Alpha story"), "{everything}");

@@ -410,9 +410,16 @@ async fn kill_9_during_ingest_loses_nothing_committed_and_duplicates_nothing() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(summary.contains("40 sources fetched, 0 failed"), "{summary}");
+    assert!(
+        summary.contains("40 sources fetched, 0 failed"),
+        "{summary}"
+    );
 
     let db = config.db_path();
     let pool = sqlx::sqlite::SqlitePoolOptions::new()
