@@ -231,6 +231,20 @@ fn warn_restart_needed(old: &Config, new: &Config) {
         ("database", a.database != b.database),
         ("concurrency", a.concurrency != b.concurrency),
         ("log_level", a.log_level != b.log_level),
+        ("pool_size", a.pool_size != b.pool_size),
+        (
+            "statement_timeout",
+            a.statement_timeout != b.statement_timeout,
+        ),
+        ("retention", a.retention != b.retention),
+        (
+            "prune_schedule",
+            a.prune_schedule.as_str() != b.prune_schedule.as_str(),
+        ),
+        (
+            "tombstone_retention",
+            a.tombstone_retention != b.tombstone_retention,
+        ),
     ]
     .into_iter()
     .filter_map(|(key, changed)| changed.then_some(key))
