@@ -52,6 +52,7 @@ fn page() -> Vec<Article> {
                 tags: new.tags,
                 source: source.clone(),
                 seen_in: vec![source.name.clone()],
+                related: Vec::new(),
             }
         })
         .collect()

@@ -28,7 +28,10 @@ use tokio::process::{Child, Command};
 use url::Url;
 
 #[derive(Parser, Debug)]
-#[command(name = "tributary-bench", about = "Benchmark tributary against same-run baselines on 127.0.0.1")]
+#[command(
+    name = "tributary-bench",
+    about = "Benchmark tributary against same-run baselines on 127.0.0.1"
+)]
 struct Args {
     /// Synthetic sources.
     #[arg(long, default_value_t = 1000)]
@@ -153,7 +156,11 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     rows.push(row(
         "parse floor: feed-rs alone, all cores",
         String::new(),
-        format!("{:.0} entries/s ({:.2} s)", rate(floor), floor.as_secs_f64()),
+        format!(
+            "{:.0} entries/s ({:.2} s)",
+            rate(floor),
+            floor.as_secs_f64()
+        ),
         String::new(),
         "",
     ));
@@ -183,7 +190,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
             first.cpu.as_secs_f64()
         ),
         format!("parse floor {:.2} s", floor.as_secs_f64()),
-        format!("{:.2}x time", first.wall.as_secs_f64() / floor.as_secs_f64()),
+        format!(
+            "{:.2}x time",
+            first.wall.as_secs_f64() / floor.as_secs_f64()
+        ),
         "<= 4x",
     ));
     match feedparser {
@@ -317,7 +327,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
 
     // 6. Scale-out: the daemon on PostgreSQL, one instance then two.
     if !args.postgres.is_empty() {
-        match postgres_scale(&args.postgres, &dir, feed_server, args.sources, total_entries).await
+        match postgres_scale(
+            &args.postgres,
+            &dir,
+            feed_server,
+            args.sources,
+            total_entries,
+        )
+        .await
         {
             Ok((one, two)) => {
                 rows.push(row(
@@ -376,7 +393,10 @@ fn table(args: &Args, cores: usize, corpus_bytes: usize, rows: &[Row]) -> String
         args.connections,
         args.duration
     );
-    let _ = writeln!(out, "| measurement | tributary | baseline (same run) | ratio | target |");
+    let _ = writeln!(
+        out,
+        "| measurement | tributary | baseline (same run) | ratio | target |"
+    );
     let _ = writeln!(out, "| --- | --- | --- | --- | --- |");
     for r in rows {
         let _ = writeln!(

@@ -147,7 +147,11 @@ struct Corpus {
 /// Serves the synthetic feeds at `synth::feed_path(i)` with an ETag each,
 /// answering 304 to a matching `If-None-Match` (for the refetch cycle).
 pub async fn serve_corpus(feeds: Arc<Vec<Bytes>>) -> anyhow::Result<SocketAddr> {
-    async fn feed(State(corpus): State<Arc<Corpus>>, Path(file): Path<String>, headers: HeaderMap) -> Response {
+    async fn feed(
+        State(corpus): State<Arc<Corpus>>,
+        Path(file): Path<String>,
+        headers: HeaderMap,
+    ) -> Response {
         let index = file
             .strip_prefix('s')
             .and_then(|f| f.strip_suffix(".xml"))
@@ -164,7 +168,10 @@ pub async fn serve_corpus(feeds: Arc<Vec<Bytes>>) -> anyhow::Result<SocketAddr> 
         }
         (
             [
-                (header::CONTENT_TYPE, "application/rss+xml; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_TYPE,
+                    "application/rss+xml; charset=utf-8".to_string(),
+                ),
                 (header::ETAG, etag),
             ],
             bytes.clone(),
