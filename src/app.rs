@@ -263,6 +263,7 @@ fn routes(config: &Arc<Config>, store: &Store) -> Router {
         store: store.clone(),
         site: site(config),
         config: config.clone(),
+        cache: Default::default(),
     }))
 }
 

@@ -21,6 +21,8 @@ pub struct Pipeline {
     rules: TagRules,
     sources: HashMap<String, SourceConfig>,
     respect_cache_headers: bool,
+    /// `[daemon] concurrency`, for the scheduler's fan-out bounds.
+    concurrency: usize,
 }
 
 /// What one refresh did, for logs and `tributary fetch`.
@@ -61,11 +63,17 @@ impl Pipeline {
                 .map(|s| (s.name.clone(), s.clone()))
                 .collect(),
             respect_cache_headers: config.daemon.respect_cache_headers,
+            concurrency: config.daemon.concurrency,
         })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How many fetches run at once (`[daemon] concurrency`).
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// Refreshes one claimed source and records the outcome. Failures of the

@@ -31,7 +31,7 @@ use crate::store::{Store, StoreError};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     Atom,
     Json,

@@ -12,7 +12,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::RwLock;
+use tokio::sync::{RwLock, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -150,6 +150,8 @@ pub async fn run(
     heartbeat: Heartbeat,
 ) -> Result<(), StoreError> {
     let store = pipelines.read().await.store().clone();
+    // At most `concurrency` refreshes, fetch to ingest commit (claims only
+    // fill free capacity): memory is bounded by it, not by the sources due.
     let mut in_flight: JoinSet<()> = JoinSet::new();
     loop {
         let now = Utc::now();
@@ -207,6 +209,16 @@ async fn refresh_logged(pipeline: Arc<Pipeline>, source: Claimed) {
     }
 }
 
+/// How many refreshes `run_once` lets run at once, from fetch start to
+/// ingest commit: twice the fetch concurrency, so that fetching and parsing
+/// go on while refreshes queue for the store's writer (one, on SQLite), yet
+/// at most that many bodies and parsed feeds wait in memory: the fetcher's
+/// own permits are released once a body is read, and without this bound a
+/// cycle over N sources would hold all N.
+fn in_progress_bound(concurrency: usize) -> usize {
+    2 * concurrency.max(1)
+}
+
 /// One cycle now (`tributary fetch`): the named sources, or all configured
 /// ones, due or not (but not those under a server's `Retry-After`). Reports
 /// come back in source-name order as they complete.
@@ -223,10 +235,19 @@ pub async fn run_once(
         .store()
         .claim_due(owner, now, now + lease, i64::MAX / 2, Some(names))
         .await?;
+    // Every claimed source gets a task, but only `in_progress_bound` of them
+    // run: see there.
+    let in_progress = Arc::new(Semaphore::new(in_progress_bound(pipeline.concurrency())));
     let mut tasks = JoinSet::new();
     for source in claimed {
         let pipeline = pipeline.clone();
-        tasks.spawn(async move { pipeline.refresh_source(&source).await });
+        let in_progress = in_progress.clone();
+        tasks.spawn(async move {
+            // Held from before the fetch until the ingest committed. The
+            // semaphore is never closed.
+            let _permit = in_progress.acquire_owned().await;
+            pipeline.refresh_source(&source).await
+        });
     }
     let mut reports = Vec::new();
     loop {

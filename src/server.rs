@@ -1,11 +1,12 @@
 //! The HTTP interface (CONTRACT §5): read-only routes over the store,
 //! caching headers and 304s, errors mapped to status codes in one place.
 
+mod cache;
 mod index;
 
 use crate::config::{canonical_term, Config};
 use crate::model::Filter;
-use crate::publish::{self, Format, Rendered, Site, ViewRequest};
+use crate::publish::{self, Format, Site, ViewRequest};
 use crate::store::{Store, StoreError};
 use crate::tag;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
@@ -14,6 +15,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use cache::{CachedPage, Coding};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -27,6 +29,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub site: Site,
+    /// Rendered pages of this config's views.
+    pub cache: cache::FeedCache,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -370,12 +374,20 @@ async fn respond(
     request: &ViewRequest,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
-    let rendered = publish::render(&state.store, &state.site, request).await?;
+    let version = state.store.content_version().await?;
+    let page = match state.cache.get(request, version) {
+        Some(page) => page,
+        None => {
+            let page = CachedPage::from(publish::render(&state.store, &state.site, request).await?);
+            state.cache.put(request, version, page.clone());
+            page
+        }
+    };
     let content_type = match request.format {
         Format::Atom if prefers_html(headers) => XML_FOR_BROWSERS,
         format => format.content_type(),
     };
-    Ok(conditional(rendered, content_type, headers))
+    Ok(conditional(page, content_type, headers))
 }
 
 /// Browsers show `application/atom+xml` as plain text and apply the feed's
@@ -408,7 +420,7 @@ fn prefers_html(headers: &HeaderMap) -> bool {
 
 /// A 200 with validators, or a 304 when the client's copy is current
 /// (RFC 9110 §13.1: If-None-Match wins over If-Modified-Since).
-fn conditional(rendered: Rendered, content_type: &'static str, headers: &HeaderMap) -> Response {
+fn conditional(rendered: CachedPage, content_type: &'static str, headers: &HeaderMap) -> Response {
     let last_modified = httpdate::fmt_http_date(SystemTime::from(rendered.last_modified));
     let not_modified = match headers.get(header::IF_NONE_MATCH) {
         Some(value) => value
@@ -425,9 +437,20 @@ fn conditional(rendered: Rendered, content_type: &'static str, headers: &HeaderM
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        let mut r = rendered.body.into_response();
+        // Compressed once per page and version, not per request; the
+        // compression layer leaves a response with Content-Encoding alone.
+        let coding = Coding::negotiate(
+            headers
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let mut r = rendered.encoded(coding).into_response();
         r.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(name) = coding.header() {
+            r.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
+        }
         r
     };
     let h = response.headers_mut();

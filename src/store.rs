@@ -69,7 +69,21 @@ pub struct Store {
     /// Merge near-duplicate stories from other sources at ingest; off
     /// unless set (`[dedup]`).
     near_duplicates: Option<NearDuplicates>,
+    version: Arc<ContentVersion>,
 }
+
+/// The articles' version as this process last saw it: a counter in `meta`
+/// bumped after every write that changes what a feed shows. Rendered feeds
+/// are cached under it, so a hit costs no query; other processes' writes
+/// (other instances, `tributary fetch`) are seen within `VERSION_POLL`.
+#[derive(Debug)]
+struct ContentVersion {
+    value: std::sync::atomic::AtomicI64,
+    checked: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// How stale this process's view of other writers' changes may be.
+const VERSION_POLL: Duration = Duration::from_secs(1);
 
 /// When a new entry is another outlet's copy of a stored story.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,6 +185,9 @@ impl Store {
                             conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
                                 .await?;
                             conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Statement journals of the ingest's multi-row
+                            // inserts stay in memory instead of temp files.
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
                         }
                         Backend::Postgres => {
                             // A stuck statement must not hold row locks (and
@@ -190,6 +207,10 @@ impl Store {
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             near_duplicates: None,
+            version: Arc::new(ContentVersion {
+                value: std::sync::atomic::AtomicI64::new(0),
+                checked: std::sync::Mutex::new(None),
+            }),
         };
         store.init_meta().await?;
         Ok(store)
@@ -239,11 +260,58 @@ impl Store {
     async fn init_meta(&self) -> Result<(), StoreError> {
         let _guard = self.write_guard().await;
         sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ('created_at', $1) ON CONFLICT (key) DO NOTHING",
+            "INSERT INTO meta (key, value) VALUES ('created_at', $1), ('content_version', '0')
+             ON CONFLICT (key) DO NOTHING",
         )
         .bind(micros(Utc::now()).to_string())
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    /// The content version (see [`ContentVersion`]): from memory, read
+    /// again from the database at most once per `VERSION_POLL`.
+    pub async fn content_version(&self) -> Result<i64, StoreError> {
+        use std::sync::atomic::Ordering;
+        let fresh = {
+            let checked = self
+                .version
+                .checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            checked.is_some_and(|at| at.elapsed() < VERSION_POLL)
+        };
+        if !fresh {
+            let value: Option<String> =
+                sqlx::query_scalar("SELECT value FROM meta WHERE key = 'content_version'")
+                    .fetch_optional(&self.pool)
+                    .await?;
+            let value = value.and_then(|v| v.parse().ok()).unwrap_or(0);
+            self.version.value.fetch_max(value, Ordering::SeqCst);
+            *self
+                .version
+                .checked
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
+        }
+        Ok(self.version.value.load(Ordering::SeqCst))
+    }
+
+    /// Marks the articles changed, after the change committed (a reader
+    /// that saw the new version then also sees the new rows). The caller
+    /// holds the write guard on SQLite.
+    pub(crate) async fn bump_version(&self) -> Result<(), StoreError> {
+        let value: String = sqlx::query_scalar(
+            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
+             WHERE key = 'content_version' RETURNING value",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        if let Ok(value) = value.parse() {
+            self.version
+                .value
+                .fetch_max(value, std::sync::atomic::Ordering::SeqCst);
+        }
         Ok(())
     }
 

@@ -3,82 +3,171 @@
 //! keys and published within the window; a match makes it one more
 //! outlet's copy of that article.
 
-use super::write::Existing;
-use super::{NearDuplicates, StoreError};
+use super::write::{Existing, Params};
+use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
 use sqlx::{Any, Transaction};
+use std::collections::{HashMap, HashSet};
 
-/// The stored story `signature` is a copy of, with the similarity, if any.
-/// Articles this source already carries are never candidates: one feed's
-/// own entries are distinct stories, however alike.
-pub(super) async fn find(
-    tx: &mut Transaction<'static, Any>,
-    source_id: i64,
-    signature: &Signature,
-    published: i64,
-    policy: &NearDuplicates,
-) -> Result<Option<(Existing, f64)>, StoreError> {
-    let keys = signature.band_keys();
-    let window = policy.window.num_microseconds().unwrap_or(i64::MAX / 4);
-    let placeholders = super::sources::placeholders(4, keys.len());
-    let sql = format!(
-        "SELECT a.id, a.fingerprint, a.updated, a.source_id, a.signature FROM articles a
-         WHERE a.id IN (SELECT DISTINCT b.article_id FROM article_bands b
-                        WHERE b.band_key IN ({placeholders}) AND b.published BETWEEN $2 AND $3)
-           AND NOT EXISTS (SELECT 1 FROM article_sources x WHERE x.article_id = a.id AND x.source_id = $1)
-         ORDER BY a.id"
-    );
-    let mut query = sqlx::query_as::<_, (i64, String, i64, i64, Option<Vec<u8>>)>(&sql)
-        .bind(source_id)
-        .bind(published.saturating_sub(window))
-        .bind(published.saturating_add(window));
-    for key in &keys {
-        query = query.bind(*key);
-    }
-    let mut best: Option<(Existing, f64)> = None;
-    for (id, fingerprint, updated, first_source, stored) in query.fetch_all(&mut **tx).await? {
-        let Some(other) = stored.as_deref().and_then(Signature::from_bytes) else {
-            continue;
-        };
-        let similarity = signature.similarity(&other);
-        if signature.same_story(&other, policy.threshold)
-            && best.as_ref().is_none_or(|(_, s)| similarity > *s)
-        {
-            let existing = Existing {
-                id,
-                fingerprint,
-                updated,
-                source_id: first_source,
-            };
-            best = Some((existing, similarity));
-        }
-    }
-    Ok(best)
+/// The stored stories that an ingest's new entries may be copies of: those
+/// sharing one of their LSH band keys, published within the window of one
+/// of them, and not carried by the ingesting source, read in a few
+/// statements for the whole batch.
+#[derive(Default)]
+pub(super) struct Candidates {
+    /// Band key -> (article, published).
+    bands: HashMap<i64, Vec<(i64, i64)>>,
+    /// Article -> what the ingest needs of it, and its signature.
+    stories: HashMap<i64, (Existing, Option<Signature>)>,
 }
 
-/// Makes a new article findable by later copies.
+/// Keys per lookup statement, well below both backends' parameter limits.
+const CHUNK: usize = 2_000;
+
+impl Candidates {
+    /// The candidates of `wanted`: (signature, published) of the entries.
+    pub(super) async fn load(
+        tx: &mut Transaction<'static, Any>,
+        backend: Backend,
+        source_id: i64,
+        wanted: &[(&Signature, i64)],
+        policy: &NearDuplicates,
+    ) -> Result<Candidates, StoreError> {
+        let mut candidates = Candidates::default();
+        let window = policy.window.num_microseconds().unwrap_or(i64::MAX / 4);
+        let (Some(first), Some(last)) = (
+            wanted.iter().map(|(_, p)| *p).min(),
+            wanted.iter().map(|(_, p)| *p).max(),
+        ) else {
+            return Ok(candidates);
+        };
+        let mut keys: Vec<i64> = wanted.iter().flat_map(|(s, _)| s.band_keys()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        for chunk in keys.chunks(CHUNK) {
+            let mut params = Params::new(backend);
+            let list = params.list(chunk.len());
+            let [from, to, source] = params.array();
+            let sql = format!(
+                "SELECT b.band_key, b.article_id, b.published FROM article_bands b
+                 WHERE b.band_key IN ({list}) AND b.published BETWEEN {from} AND {to}
+                   AND NOT EXISTS (SELECT 1 FROM article_sources x
+                                   WHERE x.article_id = b.article_id AND x.source_id = {source})"
+            );
+            let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
+            for key in chunk {
+                query = query.bind(*key);
+            }
+            let rows = query
+                .bind(first.saturating_sub(window))
+                .bind(last.saturating_add(window))
+                .bind(source_id)
+                .fetch_all(&mut **tx)
+                .await?;
+            for (key, article_id, published) in rows {
+                candidates
+                    .bands
+                    .entry(key)
+                    .or_default()
+                    .push((article_id, published));
+            }
+        }
+        let mut ids: Vec<i64> = candidates
+            .bands
+            .values()
+            .flatten()
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!(
+                "SELECT id, fingerprint, updated, source_id, signature FROM articles WHERE id IN ({})",
+                Params::new(backend).list(chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (i64, String, i64, i64, Option<Vec<u8>>)>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for (id, fingerprint, updated, source_id, stored) in query.fetch_all(&mut **tx).await? {
+                let existing = Existing {
+                    id,
+                    fingerprint,
+                    updated,
+                    source_id,
+                };
+                let signature = stored.as_deref().and_then(Signature::from_bytes);
+                candidates.stories.insert(id, (existing, signature));
+            }
+        }
+        Ok(candidates)
+    }
+
+    /// The stored story `signature` is a copy of, with the similarity, if
+    /// any; the first best by id. Articles this source carries are never
+    /// candidates: one feed's own entries are distinct stories, however
+    /// alike (`linked_in_batch`: those this ingest links to the source, not
+    /// yet written).
+    pub(super) fn find(
+        &self,
+        signature: &Signature,
+        published: i64,
+        policy: &NearDuplicates,
+        linked_in_batch: &HashSet<i64>,
+    ) -> Option<(Existing, f64)> {
+        let window = policy.window.num_microseconds().unwrap_or(i64::MAX / 4);
+        let (from, to) = (
+            published.saturating_sub(window),
+            published.saturating_add(window),
+        );
+        let mut ids: Vec<i64> = signature
+            .band_keys()
+            .iter()
+            .filter_map(|key| self.bands.get(key))
+            .flatten()
+            .filter(|(id, published)| {
+                (from..=to).contains(published) && !linked_in_batch.contains(id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut best: Option<(&Existing, f64)> = None;
+        for id in ids {
+            let Some((existing, Some(other))) = self.stories.get(&id) else {
+                continue;
+            };
+            let similarity = signature.similarity(other);
+            if signature.same_story(other, policy.threshold)
+                && best.as_ref().is_none_or(|(_, s)| similarity > *s)
+            {
+                best = Some((existing, similarity));
+            }
+        }
+        best.map(|(existing, similarity)| (existing.clone(), similarity))
+    }
+}
+
+/// Makes new articles findable by later copies: their LSH band keys, as
+/// (band key, article, published) rows, in multi-row inserts (the
+/// signatures themselves go into the articles' INSERT).
 pub(super) async fn index(
     tx: &mut Transaction<'static, Any>,
-    article_id: i64,
-    signature: &Signature,
-    published: i64,
+    backend: Backend,
+    bands: &[(i64, i64, i64)],
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE articles SET signature = $1 WHERE id = $2")
-        .bind(signature.to_bytes())
-        .bind(article_id)
-        .execute(&mut **tx)
-        .await?;
-    for key in signature.band_keys() {
-        sqlx::query(
-            "INSERT INTO article_bands (band_key, article_id, published) VALUES ($1, $2, $3)
+    for chunk in super::write::statement_chunks(bands, super::write::INSERT_ROWS) {
+        let sql = format!(
+            "INSERT INTO article_bands (band_key, article_id, published) VALUES {}
              ON CONFLICT (band_key, article_id) DO NOTHING",
-        )
-        .bind(key)
-        .bind(article_id)
-        .bind(published)
-        .execute(&mut **tx)
-        .await?;
+            Params::new(backend).rows(chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for &(key, article_id, published) in chunk {
+            query = query.bind(key).bind(article_id).bind(published);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }

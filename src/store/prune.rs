@@ -4,10 +4,12 @@
 //! Tombstones expire once no feed carried their entry for
 //! `tombstone_retention`.
 
-use super::{from_micros, micros, Store, StoreError};
+use super::write::Params;
+use super::{from_micros, micros, Backend, Store, StoreError};
 use crate::model::NewArticle;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{Any, Transaction};
+use std::collections::HashMap;
 
 /// A tombstone hit refreshes its `seen_at` at most this often: one write a
 /// day per old entry is enough for expiry, and fewer writes mean fewer row
@@ -106,6 +108,9 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if stats.articles > 0 {
+            self.bump_version().await?;
+        }
         Ok(stats)
     }
 
@@ -159,45 +164,129 @@ impl Store {
     }
 }
 
-/// True when one of `article`'s keys belongs to a pruned article; then the
-/// tombstone's `seen_at` moves to now (at most once per [`TOUCH_EVERY`]), as
-/// its entry is evidently still in a feed.
-pub(super) async fn tombstoned(
-    tx: &mut Transaction<'static, Any>,
-    source_id: i64,
-    article: &NewArticle,
-    now_us: i64,
-) -> Result<bool, StoreError> {
-    const MATCH: &str = "((kind = 'entry' AND source_id = $1 AND key = $2)
-          OR (kind = 'url' AND source_id = 0 AND key = $3)
-          OR (kind = 'content' AND source_id = 0 AND key = $4))";
-    let seen: Option<i64> = sqlx::query_scalar(&format!(
-        "SELECT MIN(seen_at) FROM tombstones WHERE {MATCH}"
-    ))
-    .bind(source_id)
-    .bind(&article.entry_key)
-    .bind(&article.canonical_url)
-    .bind(&article.content_key)
-    .fetch_one(&mut **tx)
-    .await?;
-    let Some(seen) = seen else {
-        return Ok(false);
-    };
-    let stale = now_us - micros_of(TOUCH_EVERY);
-    if seen < stale {
-        sqlx::query(&format!(
-            "UPDATE tombstones SET seen_at = $5 WHERE {MATCH} AND seen_at < $6"
-        ))
-        .bind(source_id)
-        .bind(&article.entry_key)
-        .bind(&article.canonical_url)
-        .bind(&article.content_key)
-        .bind(now_us)
-        .bind(stale)
-        .execute(&mut **tx)
-        .await?;
+/// The tombstones matching an ingest's entries, read in one statement per
+/// chunk of entries: (kind, key) -> `seen_at`, keys of kind `entry` being
+/// the ingesting source's own. A hit refreshes `seen_at` ([`touch`]).
+#[derive(Default)]
+pub(super) struct Tombstones(HashMap<(&'static str, String), i64>);
+
+/// Tombstone kinds, each with the entry's key it holds: the ingesting
+/// source's own entry key (`source_id` = that source), or the canonical URL
+/// or content key, which identify a story across sources (`source_id` 0).
+type KeyOf = fn(&NewArticle) -> Option<&str>;
+const KINDS: [(&str, bool, KeyOf); 3] = [
+    ("entry", true, |a| Some(a.entry_key.as_str())),
+    ("url", false, |a| a.canonical_url.as_deref()),
+    ("content", false, |a| a.content_key.as_deref()),
+];
+
+/// `(kind = … AND source_id = … AND key IN (…)) OR …` for the keys of
+/// `entries`; the values to bind, in order: a key, or `None` for the
+/// ingesting source's id.
+fn match_clause<'a>(
+    params: &mut Params,
+    entries: &[&'a NewArticle],
+) -> (String, Vec<Option<&'a str>>) {
+    let mut clauses = Vec::new();
+    let mut values = Vec::new();
+    for (kind, own, key_of) in KINDS {
+        let mut keys: Vec<&str> = entries.iter().filter_map(|a| key_of(a)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if keys.is_empty() {
+            continue;
+        }
+        let scope = if own {
+            values.push(None);
+            params.one()
+        } else {
+            "0".into()
+        };
+        let list = params.list(keys.len());
+        clauses.push(format!(
+            "(kind = '{kind}' AND source_id = {scope} AND key IN ({list}))"
+        ));
+        values.extend(keys.into_iter().map(Some));
     }
-    Ok(true)
+    (clauses.join(" OR "), values)
+}
+
+impl Tombstones {
+    /// Adds the tombstones matching `entries` of `source_id`.
+    pub(super) async fn load(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        backend: Backend,
+        source_id: i64,
+        entries: &[&NewArticle],
+    ) -> Result<(), StoreError> {
+        let (clause, values) = match_clause(&mut Params::new(backend), entries);
+        if values.is_empty() {
+            return Ok(());
+        }
+        let sql = format!("SELECT kind, key, seen_at FROM tombstones WHERE {clause}");
+        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql);
+        for value in values {
+            query = match value {
+                Some(key) => query.bind(key),
+                None => query.bind(source_id),
+            };
+        }
+        for (kind, key, seen_at) in query.fetch_all(&mut **tx).await? {
+            if let Some(&(kind, ..)) = KINDS.iter().find(|(k, ..)| *k == kind) {
+                self.0.insert((kind, key), seen_at);
+            }
+        }
+        Ok(())
+    }
+
+    /// When one of `article`'s keys belongs to a pruned article: the oldest
+    /// `seen_at` among its tombstones.
+    pub(super) fn matching(&self, article: &NewArticle) -> Option<i64> {
+        if self.0.is_empty() {
+            return None;
+        }
+        KINDS
+            .iter()
+            .filter_map(|(kind, _, key_of)| self.0.get(&(*kind, key_of(article)?.to_string())))
+            .min()
+            .copied()
+    }
+}
+
+/// The tombstones that stopped `hits` (with the oldest `seen_at` each
+/// matched) move their `seen_at` to now, at most once per [`TOUCH_EVERY`],
+/// as their entries are evidently still in a feed.
+pub(super) async fn touch(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    source_id: i64,
+    hits: &[(&NewArticle, i64)],
+    now_us: i64,
+) -> Result<(), StoreError> {
+    let stale = now_us - micros_of(TOUCH_EVERY);
+    let due: Vec<&NewArticle> = hits
+        .iter()
+        .filter(|(_, seen)| *seen < stale)
+        .map(|(article, _)| *article)
+        .collect();
+    for chunk in due.chunks(1_000) {
+        let mut params = Params::new(backend);
+        let [now, before] = params.array();
+        let (clause, values) = match_clause(&mut params, chunk);
+        let sql = format!(
+            "UPDATE tombstones SET seen_at = {now} WHERE seen_at < {before} AND ({clause})"
+        );
+        let mut query = sqlx::query(&sql).bind(now_us).bind(stale);
+        for value in values {
+            query = match value {
+                Some(key) => query.bind(key),
+                None => query.bind(source_id),
+            };
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 /// `now - d` in microseconds; a bound too large for dates keeps everything.

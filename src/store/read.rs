@@ -132,10 +132,18 @@ impl Store {
 }
 
 /// What [`article`] reads, from `articles a` joined with its first source.
-pub(super) const ARTICLE_SELECT: &str =
-    "SELECT a.id, a.uid, a.link, a.title, a.summary, a.content, a.author, a.published,
-            a.updated, s.name, s.url, s.title, s.site_url, s.feed_id, s.feed_updated
-     FROM articles a JOIN sources s ON s.id = a.source_id";
+macro_rules! article_columns {
+    () => {
+        "a.id, a.uid, a.link, a.title, a.summary, a.content, a.author, a.published,
+         a.updated, s.name, s.url, s.title, s.site_url, s.feed_id, s.feed_updated"
+    };
+}
+const ARTICLE_COLUMNS: &str = article_columns!();
+pub(super) const ARTICLE_SELECT: &str = concat!(
+    "SELECT ",
+    article_columns!(),
+    " FROM articles a JOIN sources s ON s.id = a.source_id"
+);
 
 enum Bind {
     Int(i64),
@@ -160,20 +168,21 @@ fn bind_ids<'q, O>(
     articles.iter().fold(query, |query, a| query.bind(a.id))
 }
 
-/// Builds the page query. Tag and source filters are `EXISTS` probes on
-/// primary-key indexes, evaluated while walking `articles_published`.
+/// Builds the page query.
+///
+/// Unfiltered and source-only views walk `articles_published` newest first.
+/// A tag filter instead drives from `article_tags_term_published`: each
+/// `any` term (or the first `all` term) is one index range read newest
+/// first, with the other filters as probes on its candidates, so a page
+/// reads about `limit` rows per term whatever the tag's share of the store.
+/// Each leg stops at `limit + 1` matches; the union of the legs' tops holds
+/// the top of the union.
 fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec<Bind>) {
-    let mut sql = format!("{ARTICLE_SELECT} WHERE 1 = 1");
     let mut binds = Vec::new();
     let next = |binds: &mut Vec<Bind>, bind: Bind| {
         binds.push(bind);
         format!("${}", binds.len())
     };
-    if let Some(cursor) = before {
-        let p = next(&mut binds, Bind::Int(micros(cursor.published)));
-        let id = next(&mut binds, Bind::Int(cursor.id));
-        sql += &format!(" AND (a.published < {p} OR (a.published = {p} AND a.id < {id}))");
-    }
     let list = |binds: &mut Vec<Bind>, values: &[String]| {
         values
             .iter()
@@ -181,34 +190,75 @@ fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec
             .collect::<Vec<_>>()
             .join(", ")
     };
-    if !filter.any.is_empty() {
-        let terms = list(&mut binds, &filter.any);
-        sql += &format!(
-            " AND EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.term IN ({terms}))"
-        );
-    }
-    for term in &filter.all {
+    let rows = limit as i64 + 1;
+    // Keyset: `published <= p` first, so the index range starts at the
+    // cursor instead of filtering every newer row out.
+    let cursor = before.map(|cursor| {
+        let p = next(&mut binds, Bind::Int(micros(cursor.published)));
+        let id = next(&mut binds, Bind::Int(cursor.id));
+        (p, id)
+    });
+    let keyset = |published: &str, id: &str| match &cursor {
+        Some((p, c)) => format!(" AND {published} <= {p} AND ({published} < {p} OR {id} < {c})"),
+        None => String::new(),
+    };
+    let (driver, all): (&[String], &[String]) = match (&filter.any[..], &filter.all[..]) {
+        ([], [first, rest @ ..]) => (std::slice::from_ref(first), rest),
+        (any, all) => (any, all),
+    };
+    let driver: Vec<String> = driver
+        .iter()
+        .map(|term| next(&mut binds, Bind::Text(term.clone())))
+        .collect();
+    let mut probes = String::new();
+    for term in all {
         let term = list(&mut binds, std::slice::from_ref(term));
-        sql += &format!(
-            " AND EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.term = {term})"
+        probes += &format!(
+            " AND EXISTS (SELECT 1 FROM article_tags pa WHERE pa.article_id = {{id}} AND pa.term = {term})"
         );
     }
     if !filter.none.is_empty() {
         let terms = list(&mut binds, &filter.none);
-        sql += &format!(
-            " AND NOT EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.term IN ({terms}))"
+        probes += &format!(
+            " AND NOT EXISTS (SELECT 1 FROM article_tags pn WHERE pn.article_id = {{id}} AND pn.term IN ({terms}))"
         );
     }
     if !filter.sources.is_empty() {
         let names = list(&mut binds, &filter.sources);
-        sql += &format!(
-            " AND EXISTS (SELECT 1 FROM article_sources x JOIN sources xs ON xs.id = x.source_id
-                          WHERE x.article_id = a.id AND xs.name IN ({names}))"
+        probes += &format!(
+            " AND EXISTS (SELECT 1 FROM article_sources px JOIN sources ps ON ps.id = px.source_id
+                          WHERE px.article_id = {{id}} AND ps.name IN ({names}))"
         );
     }
-    sql += &format!(
-        " ORDER BY a.published DESC, a.id DESC LIMIT {}",
-        limit as i64 + 1
+    if driver.is_empty() {
+        let sql = format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
+             WHERE 1 = 1{}{} ORDER BY a.published DESC, a.id DESC LIMIT {rows}",
+            keyset("a.published", "a.id"),
+            probes.replace("{id}", "a.id"),
+        );
+        return (sql, binds);
+    }
+    let legs = driver
+        .iter()
+        .enumerate()
+        .map(|(i, term)| {
+            format!(
+                "SELECT * FROM (SELECT t.published, t.article_id FROM article_tags t
+                 WHERE t.term = {term}{}{}
+                 ORDER BY t.published DESC, t.article_id DESC LIMIT {rows}) AS leg{i}",
+                keyset("t.published", "t.article_id"),
+                probes.replace("{id}", "t.article_id"),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ");
+    // CROSS JOIN: SQLite joins in the written order (the few candidates
+    // first, then articles by primary key); PostgreSQL plans it freely.
+    let sql = format!(
+        "SELECT {ARTICLE_COLUMNS} FROM ({legs} ORDER BY published DESC, article_id DESC LIMIT {rows}) AS c
+         CROSS JOIN articles a JOIN sources s ON s.id = a.source_id
+         WHERE a.id = c.article_id ORDER BY c.published DESC, c.article_id DESC LIMIT {rows}"
     );
     (sql, binds)
 }

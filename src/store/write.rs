@@ -3,12 +3,13 @@
 
 use super::sources::record_fetch_in;
 use super::{
-    micros, near_dup, retry_after_conflict, FetchRecord, NearDuplicates, Store, StoreError,
+    micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
 };
 use crate::cluster::Signature;
 use crate::model::{NewArticle, Tag};
-use chrono::{DateTime, Utc};
 use sqlx::{Any, Transaction};
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 /// What one ingest did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +31,7 @@ pub struct IngestStats {
     pub clustered: usize,
 }
 
+#[derive(Clone)]
 pub(super) struct Existing {
     pub(super) id: i64,
     pub(super) fingerprint: String,
@@ -48,12 +50,16 @@ impl Store {
     ) -> Result<IngestStats, StoreError> {
         let _guard = self.write_guard().await;
         let mut tries = 1;
-        loop {
+        let stats = loop {
             match self.ingest_once(source_id, articles, record).await {
                 Err(e) if retry_after_conflict(&e, tries).await => tries += 1,
-                done => return done,
+                done => break done?,
             }
+        };
+        if stats.inserted + stats.updated + stats.merged > 0 {
+            self.bump_version().await?;
         }
+        Ok(stats)
     }
 
     async fn ingest_once(
@@ -70,141 +76,610 @@ impl Store {
         // Tags in one sorted pass: concurrent ingests on several instances
         // then take their locks in one order, which keeps PostgreSQL
         // deadlocks (and retries) rare.
-        insert_tags(&mut tx, articles).await?;
+        insert_tags(&mut tx, self.backend, articles).await?;
+        let now_us = micros(record.at);
+        let policy = self.near_duplicates.as_ref();
+        let mut batch =
+            Batch::load(&mut tx, self.backend, source_id, articles, now_us, policy).await?;
         let mut stats = IngestStats::default();
-        for article in articles {
-            let policy = self.near_duplicates.as_ref();
-            ingest_one(&mut tx, source_id, article, record.at, policy, &mut stats).await?;
+        for (index, article) in articles.iter().enumerate() {
+            batch
+                .ingest_one(&mut tx, index, article, policy, &mut stats)
+                .await?;
         }
+        batch.flush(&mut tx).await?;
         tx.commit().await?;
         Ok(stats)
     }
 }
 
-async fn ingest_one(
-    tx: &mut Transaction<'static, Any>,
+/// Entries per lookup statement: each puts up to three keys per entry in
+/// `IN` lists, far below SQLite's 32,766 and PostgreSQL's 65,535 bound
+/// parameters.
+const LOOKUP_CHUNK: usize = 500;
+/// Rows per multi-row INSERT (at most five values each: same limits).
+pub(super) const INSERT_ROWS: usize = 64;
+
+/// One refresh's view of the stored articles its entries may be. Statements
+/// cost a round trip each (through sqlx-sqlite's worker thread, or the
+/// network), so the store is read with a few set-based lookups for the whole
+/// batch, then kept up to date with the batch's own writes: every entry is
+/// resolved in memory, in feed order, exactly as if it had been looked up
+/// alone. Links, tags and band keys are written at the end in multi-row
+/// statements; only new or changed articles cost a statement of their own.
+struct Batch<'a> {
+    backend: Backend,
     source_id: i64,
-    article: &NewArticle,
-    now: DateTime<Utc>,
-    near_duplicates: Option<&NearDuplicates>,
-    stats: &mut IngestStats,
-) -> Result<(), StoreError> {
-    let now_us = micros(now);
-    let published = article.published.map(micros).unwrap_or(now_us);
-    // Computed only for entries no key identifies: refetches skip it.
-    let mut signature = None;
-    let mut near = None;
-    let (unchanged_before, inserted_before) = (stats.unchanged, stats.inserted);
-    let known_here = find_by_entry_key(tx, source_id, &article.entry_key).await?;
-    let seen_here_before = known_here.is_some();
-    // Retention (store/prune.rs): a story pruned while still in a source's
-    // feed has a tombstone of its keys and must not come back as new.
-    if !seen_here_before && super::prune::tombstoned(tx, source_id, article, now_us).await? {
-        stats.tombstoned += 1;
-        return Ok(());
-    }
-    let existing = match known_here {
-        Some(existing) => Some(existing),
-        None => match (find_by_identity(tx, article).await?, near_duplicates) {
-            (Some(existing), _) => Some(existing),
-            (None, Some(policy)) => {
-                signature = Signature::of(
-                    &article.title,
-                    article.summary.as_deref(),
-                    article.content.as_deref(),
-                );
-                match &signature {
-                    Some(sig) => near_dup::find(tx, source_id, sig, published, policy).await?,
-                    None => None,
-                }
-                .map(|(existing, similarity)| {
-                    near = Some(similarity);
-                    existing
-                })
-            }
-            (None, None) => None,
-        },
-    };
-    let article_id = match existing {
-        Some(existing) => {
-            let edited = existing.fingerprint != article.fingerprint;
-            // Only the first source's copy may rewrite the article: another
-            // outlet's variant of the same link must not flip it back and forth.
-            if edited && existing.source_id == source_id {
-                update_article(tx, &existing, article, now_us).await?;
-                stats.updated += 1;
-            } else if seen_here_before {
-                stats.unchanged += 1;
-            } else {
-                stats.merged += 1;
-            }
-            if let Some(similarity) = near {
-                near_dup::link(tx, existing.id, source_id, article, similarity, now_us).await?;
-                stats.clustered += 1;
-            }
-            existing.id
-        }
-        None => match insert_article(tx, source_id, article, now_us).await? {
-            Some(id) => {
-                stats.inserted += 1;
-                if let Some(sig) = &signature {
-                    near_dup::index(tx, id, sig, published).await?;
-                }
-                id
-            }
-            // Another writer stored the same identity since we looked.
-            None => {
-                stats.merged += 1;
-                find_by_identity(tx, article)
-                    .await?
-                    .map(|e| e.id)
-                    .ok_or(sqlx::Error::RowNotFound)?
-            }
-        },
-    };
-    // An entry this source already gave, unchanged, has nothing new to
-    // link or tag: refetches stay cheap.
-    if seen_here_before && stats.unchanged > unchanged_before {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen)
-         VALUES ($1, $2, $3, $4) ON CONFLICT (source_id, entry_key) DO NOTHING",
-    )
-    .bind(source_id)
-    .bind(&article.entry_key)
-    .bind(article_id)
-    .bind(now_us)
-    .execute(&mut **tx)
-    .await?;
-    merge_tags(tx, article_id, article, stats.inserted > inserted_before).await
+    now_us: i64,
+    /// Every article read or written so far, as it stands now.
+    articles: HashMap<i64, Existing>,
+    /// This source's entries (stored or linked in this batch) -> article.
+    here: HashMap<String, i64>,
+    /// Identity keys (CONTRACT §4) -> article.
+    by_uid: HashMap<String, i64>,
+    by_url: HashMap<String, i64>,
+    by_content: HashMap<String, i64>,
+    /// Other outlets' canonical URLs (`article_links`) -> article.
+    by_link: HashMap<String, i64>,
+    tombstones: super::prune::Tombstones,
+    /// Signatures of the entries (by index) that no key identified when the
+    /// batch was read, and the stored stories they may be copies of.
+    signatures: HashMap<usize, Option<Signature>>,
+    candidates: near_dup::Candidates,
+    /// Entries a tombstone stopped, with the oldest `seen_at` that matched.
+    tombstoned: Vec<(&'a NewArticle, i64)>,
+    tag_state: HashMap<i64, TagState>,
+    /// Rows for the final multi-row inserts.
+    new_links: Vec<(&'a str, i64)>,
+    /// The articles of `new_links`.
+    linked: HashSet<i64>,
+    new_tags: Vec<(i64, &'a str, i64, Option<&'a str>)>,
+    new_bands: Vec<(i64, i64, i64)>,
 }
 
-async fn find_by_entry_key(
-    tx: &mut Transaction<'static, Any>,
-    source_id: i64,
-    entry_key: &str,
-) -> Result<Option<Existing>, StoreError> {
-    let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
-        "SELECT a.id, a.fingerprint, a.updated, a.source_id
-         FROM article_sources s JOIN articles a ON a.id = s.article_id
-         WHERE s.source_id = $1 AND s.entry_key = $2",
+/// The tags an article carries, to number and deduplicate the tags a later
+/// copy adds without asking the database again.
+struct TagState {
+    count: i64,
+    terms: HashSet<String>,
+}
+
+/// A stored article with its identity keys.
+type ArticleRow = (
+    i64,
+    String,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+);
+
+impl<'a> Batch<'a> {
+    async fn load(
+        tx: &mut Transaction<'static, Any>,
+        backend: Backend,
+        source_id: i64,
+        articles: &'a [NewArticle],
+        now_us: i64,
+        near_duplicates: Option<&NearDuplicates>,
+    ) -> Result<Batch<'a>, StoreError> {
+        let mut batch = Batch {
+            backend,
+            source_id,
+            now_us,
+            articles: HashMap::new(),
+            here: HashMap::new(),
+            by_uid: HashMap::new(),
+            by_url: HashMap::new(),
+            by_content: HashMap::new(),
+            by_link: HashMap::new(),
+            tombstones: Default::default(),
+            signatures: HashMap::new(),
+            candidates: Default::default(),
+            tombstoned: Vec::new(),
+            tag_state: HashMap::new(),
+            new_links: Vec::new(),
+            linked: HashSet::new(),
+            new_tags: Vec::new(),
+            new_bands: Vec::new(),
+        };
+        let keys = distinct(articles.iter().map(|a| Some(a.entry_key.as_str())));
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            batch.load_here(tx, chunk).await?;
+        }
+        // Refetched entries stop here: only the others are looked up further.
+        let rest: Vec<&NewArticle> = articles
+            .iter()
+            .filter(|a| !batch.here.contains_key(&a.entry_key))
+            .collect();
+        for chunk in rest.chunks(LOOKUP_CHUNK) {
+            batch.load_identities(tx, chunk).await?;
+            batch.tombstones.load(tx, backend, source_id, chunk).await?;
+        }
+        if let Some(policy) = near_duplicates {
+            batch.load_candidates(tx, articles, policy).await?;
+        }
+        Ok(batch)
+    }
+
+    /// Signatures of the entries no key identifies (nor a tombstone stops),
+    /// and their near-duplicate candidates.
+    async fn load_candidates(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        articles: &'a [NewArticle],
+        policy: &NearDuplicates,
+    ) -> Result<(), StoreError> {
+        for (index, article) in articles.iter().enumerate() {
+            let identified = self.here.contains_key(&article.entry_key)
+                || self.find_by_identity(article).is_some()
+                || self.tombstones.matching(article).is_some();
+            if !identified {
+                self.signatures.insert(index, signature_of(article));
+            }
+        }
+        let wanted: Vec<(&Signature, i64)> = self
+            .signatures
+            .iter()
+            .filter_map(|(index, sig)| {
+                Some((sig.as_ref()?, published_of(&articles[*index], self.now_us)))
+            })
+            .collect();
+        let candidates =
+            near_dup::Candidates::load(tx, self.backend, self.source_id, &wanted, policy).await?;
+        self.candidates = candidates;
+        Ok(())
+    }
+
+    /// The articles this source's `entry_keys` already point to.
+    async fn load_here(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        entry_keys: &[&str],
+    ) -> Result<(), StoreError> {
+        let mut params = Params::new(self.backend);
+        let sql = format!(
+            "SELECT s.entry_key, a.id, a.fingerprint, a.updated, a.source_id
+             FROM article_sources s JOIN articles a ON a.id = s.article_id
+             WHERE s.source_id = {} AND s.entry_key IN ({})",
+            params.one(),
+            params.list(entry_keys.len())
+        );
+        let mut query =
+            sqlx::query_as::<_, (String, i64, String, i64, i64)>(&sql).bind(self.source_id);
+        for key in entry_keys {
+            query = query.bind(*key);
+        }
+        for (key, id, fingerprint, updated, source_id) in query.fetch_all(&mut **tx).await? {
+            self.here.insert(key, id);
+            self.articles.entry(id).or_insert(Existing {
+                id,
+                fingerprint,
+                updated,
+                source_id,
+            });
+        }
+        Ok(())
+    }
+
+    /// The articles sharing a uid, canonical URL or content key with one of
+    /// `entries`, and the outlet links of their canonical URLs.
+    async fn load_identities(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        entries: &[&NewArticle],
+    ) -> Result<(), StoreError> {
+        let uids = distinct(entries.iter().map(|a| Some(a.uid.as_str())));
+        let urls = distinct(entries.iter().map(|a| a.canonical_url.as_deref()));
+        let contents = distinct(entries.iter().map(|a| a.content_key.as_deref()));
+        let mut params = Params::new(self.backend);
+        let uid_list = params.list(uids.len());
+        let url_list = params.list(urls.len());
+        let content_list = params.list(contents.len());
+        let link_list = params.list(urls.len());
+        let sql = format!(
+            "SELECT id, fingerprint, updated, source_id, uid, canonical_url, content_key
+             FROM articles
+             WHERE uid IN ({uid_list}) OR canonical_url IN ({url_list})
+                OR content_key IN ({content_list})
+                OR id IN (SELECT article_id FROM article_links
+                          WHERE canonical_url IN ({link_list}))"
+        );
+        let mut query = sqlx::query_as::<_, ArticleRow>(&sql);
+        for key in uids.iter().chain(&urls).chain(&contents).chain(&urls) {
+            query = query.bind(*key);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            self.remember(row);
+        }
+        if urls.is_empty() {
+            return Ok(());
+        }
+        let sql = format!(
+            "SELECT canonical_url, article_id FROM article_links WHERE canonical_url IN ({})",
+            Params::new(self.backend).list(urls.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for url in &urls {
+            query = query.bind(*url);
+        }
+        for (url, id) in query.fetch_all(&mut **tx).await? {
+            self.by_link.insert(url, id);
+        }
+        Ok(())
+    }
+
+    fn remember(&mut self, row: ArticleRow) -> i64 {
+        let (id, fingerprint, updated, source_id, uid, canonical_url, content_key) = row;
+        self.articles.entry(id).or_insert(Existing {
+            id,
+            fingerprint,
+            updated,
+            source_id,
+        });
+        self.by_uid.insert(uid, id);
+        if let Some(url) = canonical_url {
+            self.by_url.insert(url, id);
+        }
+        if let Some(key) = content_key {
+            self.by_content.insert(key, id);
+        }
+        id
+    }
+
+    /// The article with the same canonical URL, uid or (for entries with
+    /// neither id nor link) the same text; the oldest when several are.
+    fn find_by_identity(&self, article: &NewArticle) -> Option<i64> {
+        let url = article.canonical_url.as_ref();
+        [
+            self.by_uid.get(&article.uid),
+            url.and_then(|u| self.by_url.get(u)),
+            article
+                .content_key
+                .as_ref()
+                .and_then(|k| self.by_content.get(k)),
+            url.and_then(|u| self.by_link.get(u)),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+        .copied()
+    }
+
+    async fn ingest_one(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        index: usize,
+        article: &'a NewArticle,
+        near_duplicates: Option<&NearDuplicates>,
+        stats: &mut IngestStats,
+    ) -> Result<(), StoreError> {
+        let (source_id, now_us) = (self.source_id, self.now_us);
+        let published = published_of(article, now_us);
+        // Computed only for entries no key identifies: refetches skip it.
+        let mut signature = None;
+        let mut near = None;
+        let known_here = self.here.get(&article.entry_key).copied();
+        let seen_here_before = known_here.is_some();
+        // Retention (store/prune.rs): a story pruned while still in a
+        // source's feed has a tombstone of its keys and must not come back
+        // as new.
+        if !seen_here_before {
+            if let Some(seen) = self.tombstones.matching(article) {
+                self.tombstoned.push((article, seen));
+                stats.tombstoned += 1;
+                return Ok(());
+            }
+        }
+        let existing =
+            match known_here {
+                Some(id) => Some(id),
+                None => match (self.find_by_identity(article), near_duplicates) {
+                    (Some(id), _) => Some(id),
+                    (None, Some(policy)) => {
+                        let found =
+                            match self.signatures.remove(&index) {
+                                Some(sig) => {
+                                    let found = sig.as_ref().and_then(|sig| {
+                                        self.candidates.find(sig, published, policy, &self.linked)
+                                    });
+                                    signature = sig;
+                                    found
+                                }
+                                // Identified when the batch was read, no longer now
+                                // (not expected): looked up alone.
+                                None => {
+                                    signature = signature_of(article);
+                                    match &signature {
+                                        Some(sig) => near_dup::Candidates::load(
+                                            tx,
+                                            self.backend,
+                                            source_id,
+                                            &[(sig, published)],
+                                            policy,
+                                        )
+                                        .await?
+                                        .find(sig, published, policy, &self.linked),
+                                        None => None,
+                                    }
+                                }
+                            };
+                        found.map(|(existing, similarity)| {
+                            near = Some(similarity);
+                            let id = existing.id;
+                            // What this batch already changed of it wins.
+                            self.articles.entry(id).or_insert(existing);
+                            id
+                        })
+                    }
+                    (None, None) => None,
+                },
+            };
+        let (article_id, new_article) = match existing {
+            Some(id) => {
+                let existing = self.articles.get_mut(&id).ok_or(sqlx::Error::RowNotFound)?;
+                let edited = existing.fingerprint != article.fingerprint;
+                // Only the first source's copy may rewrite the article:
+                // another outlet's variant of the same link must not flip it
+                // back and forth.
+                if edited && existing.source_id == source_id {
+                    existing.updated = update_article(tx, existing, article, now_us).await?;
+                    existing.fingerprint.clone_from(&article.fingerprint);
+                    stats.updated += 1;
+                } else if seen_here_before {
+                    // Nothing new to link or tag: refetches stay cheap.
+                    stats.unchanged += 1;
+                    return Ok(());
+                } else {
+                    stats.merged += 1;
+                }
+                if let Some(similarity) = near {
+                    near_dup::link(tx, id, source_id, article, similarity, now_us).await?;
+                    if let (Some(url), Some(_)) = (&article.canonical_url, &article.link) {
+                        self.by_link.entry(url.clone()).or_insert(id);
+                    }
+                    stats.clustered += 1;
+                }
+                (id, false)
+            }
+            None => match insert_article(tx, source_id, article, now_us, signature.as_ref()).await?
+            {
+                Some(id) => {
+                    stats.inserted += 1;
+                    let updated = article.updated.map(micros).unwrap_or(published);
+                    self.remember((
+                        id,
+                        article.fingerprint.clone(),
+                        updated,
+                        source_id,
+                        article.uid.clone(),
+                        article.canonical_url.clone(),
+                        article.content_key.clone(),
+                    ));
+                    if let Some(sig) = &signature {
+                        let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
+                        self.new_bands.extend(bands);
+                    }
+                    (id, true)
+                }
+                // Another writer stored the same identity since we looked.
+                None => {
+                    stats.merged += 1;
+                    let row = find_by_identity(tx, article)
+                        .await?
+                        .ok_or(sqlx::Error::RowNotFound)?;
+                    (self.remember(row), false)
+                }
+            },
+        };
+        if let Entry::Vacant(slot) = self.here.entry(article.entry_key.clone()) {
+            slot.insert(article_id);
+            self.new_links.push((&article.entry_key, article_id));
+            self.linked.insert(article_id);
+        }
+        self.merge_tags(tx, article_id, article, new_article).await
+    }
+
+    /// Tags are a union: a later copy adds tags, never removes them.
+    async fn merge_tags(
+        &mut self,
+        tx: &mut Transaction<'static, Any>,
+        article_id: i64,
+        article: &'a NewArticle,
+        new_article: bool,
+    ) -> Result<(), StoreError> {
+        let state = match self.tag_state.entry(article_id) {
+            Entry::Occupied(state) => state.into_mut(),
+            Entry::Vacant(slot) => slot.insert(if new_article {
+                TagState {
+                    count: 0,
+                    terms: HashSet::new(),
+                }
+            } else {
+                TagState::load(tx, article_id).await?
+            }),
+        };
+        // Tags from a later copy come after the first copy's, in their order.
+        let first_position = state.count;
+        for (index, tag) in article.tags.iter().enumerate() {
+            if state.terms.insert(tag.term.clone()) {
+                state.count += 1;
+                let origin = article.tag_origins.get(index).map(String::as_str);
+                let position = first_position + index as i64;
+                self.new_tags
+                    .push((article_id, &tag.term, position, origin));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what the entries collected: a few multi-row statements.
+    async fn flush(self, tx: &mut Transaction<'static, Any>) -> Result<(), StoreError> {
+        let (backend, source_id, now_us) = (self.backend, self.source_id, self.now_us);
+        for chunk in statement_chunks(&self.new_links, INSERT_ROWS) {
+            let sql = format!(
+                "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen)
+                 VALUES {} ON CONFLICT (source_id, entry_key) DO NOTHING",
+                Params::new(backend).rows(chunk.len(), 4)
+            );
+            let mut query = sqlx::query(&sql);
+            for &(entry_key, article_id) in chunk {
+                query = query
+                    .bind(source_id)
+                    .bind(entry_key)
+                    .bind(article_id)
+                    .bind(now_us);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        for chunk in statement_chunks(&self.new_tags, INSERT_ROWS) {
+            let mut params = Params::new(backend);
+            let values = (0..chunk.len())
+                .map(|_| {
+                    let [id, term, position, origin, published_of] = params.array();
+                    format!(
+                        "({id}, {term}, {position}, {origin},
+                          (SELECT published FROM articles WHERE id = {published_of}))"
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            // `published` is copied for the filtered views' tag index (read.rs).
+            let sql = format!(
+                "INSERT INTO article_tags (article_id, term, position, origin, published)
+                 VALUES {values} ON CONFLICT (article_id, term) DO NOTHING"
+            );
+            let mut query = sqlx::query(&sql);
+            for &(article_id, term, position, origin) in chunk {
+                query = query
+                    .bind(article_id)
+                    .bind(term)
+                    .bind(position)
+                    .bind(origin)
+                    .bind(article_id);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        near_dup::index(tx, backend, &self.new_bands).await?;
+        super::prune::touch(tx, backend, source_id, &self.tombstoned, now_us).await
+    }
+}
+impl TagState {
+    async fn load(
+        tx: &mut Transaction<'static, Any>,
+        article_id: i64,
+    ) -> Result<TagState, StoreError> {
+        let terms: Vec<String> =
+            sqlx::query_scalar("SELECT term FROM article_tags WHERE article_id = $1")
+                .bind(article_id)
+                .fetch_all(&mut **tx)
+                .await?;
+        Ok(TagState {
+            count: terms.len() as i64,
+            terms: terms.into_iter().collect(),
+        })
+    }
+}
+
+fn signature_of(article: &NewArticle) -> Option<Signature> {
+    Signature::of(
+        &article.title,
+        article.summary.as_deref(),
+        article.content.as_deref(),
     )
-    .bind(source_id)
-    .bind(entry_key)
-    .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.map(existing))
+}
+
+/// A missing date becomes first-seen time (CONTRACT §6).
+fn published_of(article: &NewArticle, now_us: i64) -> i64 {
+    article.published.map(micros).unwrap_or(now_us)
+}
+
+/// `items` in slices of `max` then of decreasing powers of two: multi-row
+/// statements of a few sizes only, whose SQL text repeats, so that the
+/// connection's statement cache serves them prepared. (A statement per
+/// batch size would be compiled anew each time and fill the cache with
+/// large programs.)
+pub(super) fn statement_chunks<T>(mut items: &[T], max: usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    while !items.is_empty() {
+        let size = if items.len() >= max {
+            max
+        } else {
+            1 << items.len().ilog2()
+        };
+        let (chunk, rest) = items.split_at(size);
+        chunks.push(chunk);
+        items = rest;
+    }
+    chunks
+}
+
+/// The distinct present values, in first-seen order.
+fn distinct<'s>(values: impl Iterator<Item = Option<&'s str>>) -> Vec<&'s str> {
+    let mut seen = HashSet::new();
+    values.flatten().filter(|v| seen.insert(*v)).collect()
+}
+
+/// The placeholders of one generated statement, in bind order: `$N` on
+/// PostgreSQL, anonymous `?` on SQLite. sqlx-sqlite binds `?` by position
+/// but looks each `$N` up by name (a linear search in SQLite), which makes
+/// binding a multi-row statement quadratic in its parameters.
+pub(super) struct Params {
+    numbered: bool,
+    next: usize,
+}
+
+impl Params {
+    pub(super) fn new(backend: Backend) -> Params {
+        Params {
+            numbered: backend == Backend::Postgres,
+            next: 1,
+        }
+    }
+
+    pub(super) fn one(&mut self) -> String {
+        if !self.numbered {
+            return "?".into();
+        }
+        self.next += 1;
+        format!("${}", self.next - 1)
+    }
+
+    pub(super) fn array<const N: usize>(&mut self) -> [String; N] {
+        std::array::from_fn(|_| self.one())
+    }
+
+    /// `count` placeholders for an `IN` list; `NULL` (matching nothing) for
+    /// none, as `IN ()` is not SQL.
+    pub(super) fn list(&mut self, count: usize) -> String {
+        if count == 0 {
+            return "NULL".into();
+        }
+        (0..count)
+            .map(|_| self.one())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `count` rows of `width` values for a multi-row VALUES.
+    pub(super) fn rows(&mut self, count: usize, width: usize) -> String {
+        (0..count)
+            .map(|_| format!("({})", self.list(width)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// The article with the same canonical URL, uid or (for entries with
-/// neither id nor link) the same text.
+/// neither id nor link) the same text, as the database has it now.
 async fn find_by_identity(
     tx: &mut Transaction<'static, Any>,
     article: &NewArticle,
-) -> Result<Option<Existing>, StoreError> {
-    let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
-        "SELECT id, fingerprint, updated, source_id FROM articles
+) -> Result<Option<ArticleRow>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, fingerprint, updated, source_id, uid, canonical_url, content_key
+         FROM articles
          WHERE uid = $1 OR canonical_url = $2 OR content_key = $3
             OR id IN (SELECT article_id FROM article_links WHERE canonical_url = $2)
          ORDER BY id LIMIT 1",
@@ -213,17 +688,7 @@ async fn find_by_identity(
     .bind(&article.canonical_url)
     .bind(&article.content_key)
     .fetch_optional(&mut **tx)
-    .await?;
-    Ok(row.map(existing))
-}
-
-fn existing((id, fingerprint, updated, source_id): (i64, String, i64, i64)) -> Existing {
-    Existing {
-        id,
-        fingerprint,
-        updated,
-        source_id,
-    }
+    .await?)
 }
 
 async fn insert_article(
@@ -231,14 +696,16 @@ async fn insert_article(
     source_id: i64,
     article: &NewArticle,
     now_us: i64,
+    signature: Option<&Signature>,
 ) -> Result<Option<i64>, StoreError> {
     // A missing date becomes first-seen time (CONTRACT §6).
     let published = article.published.map(micros).unwrap_or(now_us);
     let updated = article.updated.map(micros).unwrap_or(published);
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO articles (uid, canonical_url, content_key, link, title, summary, content,
-                               author, published, updated, first_seen, fingerprint, source_id)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                               author, published, updated, first_seen, fingerprint, source_id,
+                               signature)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT DO NOTHING
          RETURNING id",
     )
@@ -255,17 +722,20 @@ async fn insert_article(
     .bind(now_us)
     .bind(&article.fingerprint)
     .bind(source_id)
+    // Near-duplicate matching reads it (store/near_dup.rs).
+    .bind(signature.map(Signature::to_bytes))
     .fetch_optional(&mut **tx)
     .await?;
     Ok(id)
 }
 
+/// Rewrites `existing` with the edited entry; returns its new `updated`.
 async fn update_article(
     tx: &mut Transaction<'static, Any>,
     existing: &Existing,
     article: &NewArticle,
     now_us: i64,
-) -> Result<(), StoreError> {
+) -> Result<i64, StoreError> {
     // `updated` moves forward only: to the source's own date when it says the
     // entry changed after what we stored, else to when we saw the change.
     let updated = article
@@ -289,55 +759,28 @@ async fn update_article(
     .bind(existing.id)
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    Ok(updated)
 }
 
 /// Every tag of the batch, first spelling kept (CONTRACT §3).
 async fn insert_tags(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     articles: &[NewArticle],
 ) -> Result<(), StoreError> {
     let mut tags: Vec<&Tag> = articles.iter().flat_map(|a| &a.tags).collect();
     tags.sort_by(|a, b| a.term.cmp(&b.term));
     tags.dedup_by(|a, b| a.term == b.term);
-    for tag in tags {
-        sqlx::query("INSERT INTO tags (term, label) VALUES ($1, $2) ON CONFLICT (term) DO NOTHING")
-            .bind(&tag.term)
-            .bind(&tag.label)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Tags are a union: a later copy adds tags, never removes them.
-async fn merge_tags(
-    tx: &mut Transaction<'static, Any>,
-    article_id: i64,
-    article: &NewArticle,
-    new_article: bool,
-) -> Result<(), StoreError> {
-    // Tags from a later copy come after the first copy's, in their order.
-    let first_position: i64 = if new_article {
-        0
-    } else {
-        sqlx::query_scalar("SELECT COUNT(*) FROM article_tags WHERE article_id = $1")
-            .bind(article_id)
-            .fetch_one(&mut **tx)
-            .await?
-    };
-    for (index, tag) in article.tags.iter().enumerate() {
-        let position = first_position + index as i64;
-        sqlx::query(
-            "INSERT INTO article_tags (article_id, term, position, origin) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (article_id, term) DO NOTHING",
-        )
-        .bind(article_id)
-        .bind(&tag.term)
-        .bind(position)
-        .bind(article.tag_origins.get(index))
-        .execute(&mut **tx)
-        .await?;
+    for chunk in statement_chunks(&tags, INSERT_ROWS) {
+        let sql = format!(
+            "INSERT INTO tags (term, label) VALUES {} ON CONFLICT (term) DO NOTHING",
+            Params::new(backend).rows(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql);
+        for tag in chunk {
+            query = query.bind(&tag.term).bind(&tag.label);
+        }
+        query.execute(&mut **tx).await?;
     }
     Ok(())
 }

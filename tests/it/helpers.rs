@@ -240,6 +240,8 @@ impl TestConfig {
 pub struct TestApp {
     pub base: String,
     pub config: Config,
+    /// The daemon's own store handle.
+    store: tributary::store::Store,
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub client: reqwest::Client,
@@ -250,11 +252,13 @@ impl TestApp {
     pub async fn spawn(config: Config) -> TestApp {
         let application = Application::build(config.clone()).await.unwrap();
         let base = format!("http://127.0.0.1:{}", application.port());
+        let store = application.store().clone();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(application.run_until_stopped(shutdown.clone()));
         TestApp {
             base,
             config,
+            store,
             shutdown,
             handle: Some(handle),
             client: reqwest::Client::builder()
@@ -265,9 +269,11 @@ impl TestApp {
         }
     }
 
-    /// Runs one fetch cycle of every source now, as `tributary fetch` does.
+    /// Runs one fetch cycle of every source now, as `tributary fetch` does,
+    /// through the daemon's own store (so its feed cache sees the change at
+    /// once, not within the poll that another process's writes wait for).
     pub async fn fetch_now(&self) -> Vec<RefreshReport> {
-        fetch_now(&self.config).await
+        fetch_with(&self.config, &self.store).await
     }
 
     /// Waits until every enabled source was fetched at least once.
@@ -319,6 +325,12 @@ impl Drop for TestApp {
 /// One fetch cycle of every enabled source, on the config's database.
 pub async fn fetch_now(config: &Config) -> Vec<RefreshReport> {
     let store = app::open_store(config).await.unwrap();
+    let reports = fetch_with(config, &store).await;
+    store.close().await;
+    reports
+}
+
+async fn fetch_with(config: &Config, store: &tributary::store::Store) -> Vec<RefreshReport> {
     let pipeline = Arc::new(Pipeline::new(config, store.clone()).unwrap());
     let names: Vec<String> = config
         .sources
@@ -326,7 +338,7 @@ pub async fn fetch_now(config: &Config) -> Vec<RefreshReport> {
         .filter(|s| s.enabled)
         .map(|s| s.name.clone())
         .collect();
-    let reports = scheduler::run_once(
+    scheduler::run_once(
         pipeline,
         "test",
         &names,
@@ -335,9 +347,7 @@ pub async fn fetch_now(config: &Config) -> Vec<RefreshReport> {
         |_| {},
     )
     .await
-    .unwrap();
-    store.close().await;
-    reports
+    .unwrap()
 }
 
 /// The shared corpus, or `None` (with a printed reason) when unset.
