@@ -294,6 +294,57 @@ async fn the_same_entry_twice_is_one_article_updated_in_place() {
 }
 
 #[tokio::test]
+async fn a_feed_larger_than_one_lookup_statement_ingests_and_refetches_exactly() {
+    // More entries than one set-based lookup or multi-row insert holds,
+    // with a second entry for story 0's link in the same batch.
+    let mut batch: Vec<NewArticle> = (0..1_200)
+        .map(|i| story(&format!("s{i}"), i, &["World", &format!("Topic {}", i % 7)]))
+        .collect();
+    let mut again = story("s0", 0, &["Extra"]);
+    again.entry_key = "guid:s0-again".into();
+    again.uid = "urn:test:s0-again".into();
+    batch.push(again);
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a", "b"])).await.unwrap();
+        let (a, b) = (
+            store.source_id("a").await.unwrap(),
+            store.source_id("b").await.unwrap(),
+        );
+        let first = store.ingest(a, &batch, &fetched(at(2_000))).await.unwrap();
+        assert_eq!((first.inserted, first.merged), (1_200, 1), "{}", db.name);
+        let refetch = store.ingest(a, &batch, &fetched(at(2_100))).await.unwrap();
+        assert_eq!(
+            (refetch.inserted, refetch.unchanged),
+            (0, 1_201),
+            "{}",
+            db.name
+        );
+        let elsewhere: Vec<NewArticle> = (0..1_200)
+            .map(|i| story(&format!("s{i}"), i, &["Science"]))
+            .collect();
+        let copies = store
+            .ingest(b, &elsewhere, &fetched(at(2_200)))
+            .await
+            .unwrap();
+        assert_eq!((copies.inserted, copies.merged), (0, 1_200), "{}", db.name);
+
+        let articles = store
+            .page(&Filter::default(), None, 2_000)
+            .await
+            .unwrap()
+            .articles;
+        assert_eq!(articles.len(), 1_200, "{}", db.name);
+        let oldest = articles.last().unwrap();
+        assert_eq!(oldest.title, "Story s0", "{}", db.name);
+        let terms: Vec<&str> = oldest.tags.iter().map(|t| t.term.as_str()).collect();
+        for term in ["world", "topic-0", "extra", "science"] {
+            assert!(terms.contains(&term), "{}: {term} in {terms:?}", db.name);
+        }
+    }
+}
+
+#[tokio::test]
 async fn the_same_link_in_two_sources_is_one_article_seen_in_both_with_tags_united() {
     for db in backends().await {
         let store = db.store().await;
