@@ -919,16 +919,20 @@ async fn a_page_walks_the_published_index_instead_of_scanning_articles() {
             // `limit + 1` candidates.
             let plan = store.explain_page(&china).await.unwrap();
             assert!(
-                plan.iter().any(|l| l
-                    .starts_with("SEARCH t USING COVERING INDEX article_tags_term_published")),
+                plan.iter()
+                    .any(|l| l
+                        .starts_with("SEARCH t USING COVERING INDEX article_tags_term_published")),
                 "{plan:?}"
             );
             assert!(
-                plan.iter().any(|l| l.starts_with("SEARCH a USING INTEGER PRIMARY KEY")),
+                plan.iter()
+                    .any(|l| l.starts_with("SEARCH a USING INTEGER PRIMARY KEY")),
                 "{plan:?}"
             );
             assert!(
-                !plan.iter().any(|l| l.starts_with("SCAN a") || l.starts_with("SCAN t")),
+                !plan
+                    .iter()
+                    .any(|l| l.starts_with("SCAN a") || l.starts_with("SCAN t")),
                 "{plan:?}"
             );
         }
