@@ -18,7 +18,7 @@ use axum::Router;
 use cache::{CachedPage, Coding};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 /// Default and largest page sizes of merged views.
 const DEFAULT_LIMIT: u32 = 50;
@@ -421,7 +421,6 @@ fn prefers_html(headers: &HeaderMap) -> bool {
 /// A 200 with validators, or a 304 when the client's copy is current
 /// (RFC 9110 §13.1: If-None-Match wins over If-Modified-Since).
 fn conditional(rendered: CachedPage, content_type: &'static str, headers: &HeaderMap) -> Response {
-    let last_modified = httpdate::fmt_http_date(SystemTime::from(rendered.last_modified));
     let not_modified = match headers.get(header::IF_NONE_MATCH) {
         Some(value) => value
             .to_str()
@@ -454,11 +453,11 @@ fn conditional(rendered: CachedPage, content_type: &'static str, headers: &Heade
         r
     };
     let h = response.headers_mut();
-    if let Ok(etag) = HeaderValue::from_str(&rendered.etag) {
-        h.insert(header::ETAG, etag);
+    if let Some(etag) = &rendered.etag_header {
+        h.insert(header::ETAG, etag.clone());
     }
-    if let Ok(lm) = HeaderValue::from_str(&last_modified) {
-        h.insert(header::LAST_MODIFIED, lm);
+    if let Some(last_modified) = &rendered.last_modified_header {
+        h.insert(header::LAST_MODIFIED, last_modified.clone());
     }
     h.insert(
         header::CACHE_CONTROL,

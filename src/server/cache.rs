@@ -4,10 +4,11 @@
 use crate::model::Cursor;
 use crate::publish::{Format, Rendered, ViewRequest};
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Views kept at once, and their bytes; past either the cache starts over.
 /// Far above the configured feeds plus popular tag views, and bounded so
@@ -49,6 +50,10 @@ pub struct CachedPage {
     pub body: Bytes,
     pub etag: String,
     pub last_modified: DateTime<Utc>,
+    /// The validators as header values, made once: a 304 then allocates
+    /// nothing for them.
+    pub etag_header: Option<HeaderValue>,
+    pub last_modified_header: Option<HeaderValue>,
     gzip: Arc<OnceLock<Bytes>>,
     br: Arc<OnceLock<Bytes>>,
 }
@@ -131,8 +136,11 @@ fn brotli(body: &[u8]) -> Bytes {
 
 impl From<Rendered> for CachedPage {
     fn from(rendered: Rendered) -> Self {
+        let http_date = httpdate::fmt_http_date(SystemTime::from(rendered.last_modified));
         CachedPage {
             body: Bytes::from(rendered.body),
+            etag_header: HeaderValue::from_str(&rendered.etag).ok(),
+            last_modified_header: HeaderValue::from_str(&http_date).ok(),
             etag: rendered.etag,
             last_modified: rendered.last_modified,
             gzip: Default::default(),
