@@ -213,6 +213,67 @@ async fn an_oversized_or_bomb_body_is_cut_at_max_body() {
     assert!(error.contains("larger than 1048576 bytes"), "{error}");
 }
 
+/// The bomb: 1 GiB inflated from about 1 MiB, fetched by the real
+/// binary with the default `max_body` (10 MiB), whose peak memory is read
+/// from /proc while it runs.
+#[tokio::test]
+async fn a_one_gibibyte_gzip_bomb_keeps_the_fetchers_memory_flat() {
+    use std::io::Write;
+    let server = FeedServer::start().await;
+    let bomb = tokio::task::spawn_blocking(|| {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            encoder.write_all(&zeros).unwrap();
+        }
+        encoder.finish().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        bomb.len() < 8 << 20,
+        "a bomb: {} bytes on the wire",
+        bomb.len()
+    );
+    server.set(
+        "/bomb",
+        Fixture::feed(bomb).with_header("content-encoding", "gzip"),
+    );
+    let config = one_source(&server, "/bomb", "");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["fetch", "-c", config.path().to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_file = format!("/proc/{}/status", child.id().unwrap());
+    let mut peak_kb = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        // VmHWM is the high-water mark: the last reading is the peak so far.
+        if let Ok(text) = std::fs::read_to_string(&status_file) {
+            if let Some(kb) = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    assert!(status.success());
+    assert!(peak_kb > 0, "the child's memory was read");
+    assert!(
+        peak_kb < 100 * 1024,
+        "peak RSS {peak_kb} kB while inflating a 1 GiB bomb"
+    );
+    let error = state(&config, "s").await.last_error.unwrap();
+    assert!(error.contains("larger than 10485760 bytes"), "{error}");
+}
+
 #[tokio::test]
 async fn a_parser_panic_stays_that_sources_error() {
     let Some(shared) = shared_dir() else { return };
