@@ -84,15 +84,29 @@ impl IntoResponse for ApiError {
 /// after routing, so the matched pattern is known; unmatched paths share one
 /// label and cannot grow the metric's cardinality).
 async fn track_request(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = route_label(request.extensions().get::<MatchedPath>());
     let started = Instant::now();
     let response = next.run(request).await;
-    crate::metrics::record_request(&route, response.status().as_u16(), started.elapsed());
+    crate::metrics::record_request(route, response.status().as_u16(), started.elapsed());
     response
+}
+
+/// The route patterns above as static metric labels.
+fn route_label(matched: Option<&MatchedPath>) -> &'static str {
+    const ROUTES: [&str; 8] = [
+        "/",
+        "/feed.xsl",
+        "/metrics",
+        "/healthz",
+        "/feed.atom",
+        "/feed.json",
+        "/feeds/{file}",
+        "/tags/{file}",
+    ];
+    matched
+        .and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()))
+        .copied()
+        .unwrap_or("unmatched")
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
