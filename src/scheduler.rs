@@ -246,7 +246,8 @@ pub async fn run_once(
             // Held from before the fetch until the ingest committed. The
             // semaphore is never closed.
             let _permit = in_progress.acquire_owned().await;
-            pipeline.refresh_source(&source).await
+            let result = pipeline.refresh_source(&source).await;
+            (source.name, result)
         });
     }
     let mut reports = Vec::new();
@@ -254,20 +255,35 @@ pub async fn run_once(
         tokio::select! {
             _ = shutdown.cancelled() => {
                 tasks.shutdown().await;
-                pipeline.store().release_leases(owner).await?;
                 break;
             }
             next = tasks.join_next() => match next {
                 None => break,
-                Some(Ok(Ok(report))) => {
+                Some(Ok((_, Ok(report)))) => {
                     on_report(&report);
                     reports.push(report);
                 }
-                Some(Ok(Err(e))) => return Err(e),
+                // One source's refresh could not be stored: that source
+                // failed, the others go on (CONTRACT §1: a failing source
+                // is not a failed run).
+                Some(Ok((source, Err(e)))) => {
+                    tracing::error!(source = %source, error = %e, "storing a refresh failed");
+                    let report = RefreshReport {
+                        source,
+                        status: None,
+                        outcome: crate::pipeline::Outcome::Failed(format!("store: {e}")),
+                        next_fetch_at: Utc::now(),
+                    };
+                    on_report(&report);
+                    reports.push(report);
+                }
                 Some(Err(join_error)) => tracing::error!(error = %join_error, "refresh task failed"),
             }
         }
     }
+    // Abandoned refreshes, and any that stopped before recording their
+    // fetch, left their leases.
+    pipeline.store().release_leases(owner).await?;
     reports.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(reports)
 }
