@@ -149,60 +149,34 @@ impl Pipeline {
                     Err(e) => {
                         // Validators are not kept: the next fetch gets the
                         // body again rather than a 304 for a feed never read.
-                        self.record_failure(
-                            claimed,
-                            config,
-                            now,
-                            Some(status),
-                            format!("parse: {e}"),
-                            None,
-                            true,
-                            None,
-                        )
-                        .await?
+                        let failure = Failure::new(Some(status), format!("parse: {e}"));
+                        self.record_failure(claimed, config, now, failure).await?
                     }
                 }
             }
             Err(FetchError::Status { status: 410, .. }) => {
-                let next = self.next_fetch(config, now, &CacheHints::default(), None);
                 let reason = "410 Gone: the publisher removed this feed".to_string();
-                self.record_failure(
-                    claimed,
-                    config,
-                    now,
-                    Some(410),
-                    reason.clone(),
-                    None,
-                    true,
-                    Some(reason),
-                )
-                .await
-                .map(|r| RefreshReport {
-                    next_fetch_at: next,
-                    ..r
-                })?
+                let failure = Failure {
+                    disabled_reason: Some(reason.clone()),
+                    ..Failure::new(Some(410), reason)
+                };
+                self.record_failure(claimed, config, now, failure).await?
             }
             Err(FetchError::Status {
                 status,
                 retry_after,
             }) => {
-                // A 429 is the server pacing us, not the source failing.
-                let failed = status != 429;
-                self.record_failure(
-                    claimed,
-                    config,
-                    now,
-                    Some(status),
-                    format!("HTTP {status}"),
+                let failure = Failure {
                     retry_after,
-                    failed,
-                    None,
-                )
-                .await?
+                    // A 429 is the server pacing us, not the source failing.
+                    failed: status != 429,
+                    ..Failure::new(Some(status), format!("HTTP {status}"))
+                };
+                self.record_failure(claimed, config, now, failure).await?
             }
             Err(e) => {
-                self.record_failure(claimed, config, now, None, e.to_string(), None, true, None)
-                    .await?
+                let failure = Failure::new(None, e.to_string());
+                self.record_failure(claimed, config, now, failure).await?
             }
         };
         let elapsed = (Utc::now() - started).to_std().unwrap_or_default();
@@ -251,18 +225,20 @@ impl Pipeline {
             .collect()
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn record_failure(
         &self,
         claimed: &Claimed,
         config: &SourceConfig,
         now: DateTime<Utc>,
-        status: Option<u16>,
-        error: String,
-        retry_after: Option<DateTime<Utc>>,
-        failed: bool,
-        disabled_reason: Option<String>,
+        failure: Failure,
     ) -> Result<RefreshReport, StoreError> {
+        let Failure {
+            status,
+            error,
+            retry_after,
+            failed,
+            disabled_reason,
+        } = failure;
         let failures = claimed.consecutive_failures + i64::from(failed);
         let regular = scheduler::next_tick(&config.schedule, &config.name, now);
         let backoff_until =
@@ -313,6 +289,30 @@ fn report(
         status,
         outcome,
         next_fetch_at,
+    }
+}
+
+/// A refresh that stored nothing, as `record_failure` takes it.
+struct Failure {
+    status: Option<u16>,
+    error: String,
+    /// When the server asked us to come back (429/503 `Retry-After`).
+    retry_after: Option<DateTime<Utc>>,
+    /// Counts toward backoff.
+    failed: bool,
+    /// Stops the source (410 Gone).
+    disabled_reason: Option<String>,
+}
+
+impl Failure {
+    fn new(status: Option<u16>, error: String) -> Failure {
+        Failure {
+            status,
+            error,
+            retry_after: None,
+            failed: true,
+            disabled_reason: None,
+        }
     }
 }
 
