@@ -5,7 +5,9 @@
 //! unique keys, so a crash or a second writer never creates a duplicate.
 
 mod explain;
+mod group_commit;
 mod near_dup;
+mod page_reader;
 mod prune;
 mod read;
 mod sources;
@@ -31,10 +33,17 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unknown source {0:?}")]
     UnknownSource(String),
+    /// The transaction this refresh was committed in with others failed.
+    #[error("{0} (refreshes committed together were all rolled back)")]
+    Group(Arc<StoreError>),
+    #[error("the write was interrupted before it committed (shutting down)")]
+    Interrupted,
 }
 
 impl StoreError {
@@ -66,6 +75,10 @@ pub struct Store {
     /// transaction queues writers in-process instead of racing for the file
     /// lock (which can fail with SQLITE_BUSY when a reader upgrades).
     write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite: refreshes waiting for the writer, committed together.
+    pending: Option<Arc<group_commit::Pending>>,
+    /// SQLite: feed pages read without sqlx (page_reader.rs).
+    page_reader: Option<Arc<page_reader::PageReader>>,
     /// Merge near-duplicate stories from other sources at ingest; off
     /// unless set (`[dedup]`).
     near_duplicates: Option<NearDuplicates>,
@@ -188,6 +201,11 @@ impl Store {
                             // Statement journals of the ingest's multi-row
                             // inserts stay in memory instead of temp files.
                             conn.execute("PRAGMA temp_store = MEMORY").await?;
+                            // The ingest's index inserts land on pages all
+                            // over the file: a 2 MB cache (the default) sent
+                            // most of them back to disk and read them again.
+                            // Only pages actually read take memory.
+                            conn.execute("PRAGMA cache_size = -65536").await?;
                         }
                         Backend::Postgres => {
                             // A stuck statement must not hold row locks (and
@@ -206,6 +224,13 @@ impl Store {
             pool,
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+            pending: (backend == Backend::Sqlite).then(Default::default),
+            page_reader: sqlite_file(&url).map(|path| {
+                Arc::new(page_reader::PageReader::new(
+                    path,
+                    options.statement_timeout,
+                ))
+            }),
             near_duplicates: None,
             version: Arc::new(ContentVersion {
                 value: std::sync::atomic::AtomicI64::new(0),
@@ -373,6 +398,15 @@ fn sqlite_url(rest: &str) -> String {
     } else {
         format!("sqlite://{path}?mode=rwc")
     }
+}
+
+/// The file of a `sqlite://PATH?…` URL; `None` for an in-memory database
+/// (a second connection would see another, empty one).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://")?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
+    (!in_memory).then(|| std::path::PathBuf::from(path))
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

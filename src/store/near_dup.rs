@@ -7,7 +7,7 @@ use super::write::{Existing, Params};
 use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
 
 /// The stored stories that an ingest's new entries may be copies of: those
@@ -28,7 +28,7 @@ const CHUNK: usize = 2_000;
 impl Candidates {
     /// The candidates of `wanted`: (signature, published) of the entries.
     pub(super) async fn load(
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         backend: Backend,
         source_id: i64,
         wanted: &[(&Signature, i64)],
@@ -63,7 +63,7 @@ impl Candidates {
                 .bind(first.saturating_sub(window))
                 .bind(last.saturating_add(window))
                 .bind(source_id)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?;
             for (key, article_id, published) in rows {
                 candidates
@@ -90,7 +90,7 @@ impl Candidates {
             for id in chunk {
                 query = query.bind(*id);
             }
-            for (id, fingerprint, updated, source_id, stored) in query.fetch_all(&mut **tx).await? {
+            for (id, fingerprint, updated, source_id, stored) in query.fetch_all(&mut *tx).await? {
                 let existing = Existing {
                     id,
                     fingerprint,
@@ -153,7 +153,7 @@ impl Candidates {
 /// (band key, article, published) rows, in multi-row inserts (the
 /// signatures themselves go into the articles' INSERT).
 pub(super) async fn index(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     backend: Backend,
     bands: &[(i64, i64, i64)],
 ) -> Result<(), StoreError> {
@@ -167,7 +167,7 @@ pub(super) async fn index(
         for &(key, article_id, published) in chunk {
             query = query.bind(key).bind(article_id).bind(published);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -175,7 +175,7 @@ pub(super) async fn index(
 /// Records another outlet's copy: its link is served as `rel="related"`
 /// and its canonical URL resolves to the article from now on.
 pub(super) async fn link(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     article_id: i64,
     source_id: i64,
     article: &NewArticle,
@@ -195,7 +195,7 @@ pub(super) async fn link(
     .bind(url)
     .bind(similarity)
     .bind(now_us)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }

@@ -8,7 +8,7 @@ use super::write::Params;
 use super::{from_micros, micros, Backend, Store, StoreError};
 use crate::model::NewArticle;
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection;
 use std::collections::HashMap;
 
 /// A tombstone hit refreshes its `seen_at` at most this often: one write a
@@ -215,7 +215,7 @@ impl Tombstones {
     /// Adds the tombstones matching `entries` of `source_id`.
     pub(super) async fn load(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         backend: Backend,
         source_id: i64,
         entries: &[&NewArticle],
@@ -232,7 +232,7 @@ impl Tombstones {
                 None => query.bind(source_id),
             };
         }
-        for (kind, key, seen_at) in query.fetch_all(&mut **tx).await? {
+        for (kind, key, seen_at) in query.fetch_all(&mut *tx).await? {
             if let Some(&(kind, ..)) = KINDS.iter().find(|(k, ..)| *k == kind) {
                 self.0.insert((kind, key), seen_at);
             }
@@ -258,7 +258,7 @@ impl Tombstones {
 /// matched) move their `seen_at` to now, at most once per [`TOUCH_EVERY`],
 /// as their entries are evidently still in a feed.
 pub(super) async fn touch(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     backend: Backend,
     source_id: i64,
     hits: &[(&NewArticle, i64)],
@@ -284,7 +284,7 @@ pub(super) async fn touch(
                 None => query.bind(source_id),
             };
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }

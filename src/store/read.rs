@@ -26,18 +26,21 @@ impl Store {
         limit: u32,
     ) -> Result<Page, StoreError> {
         let (sql, binds) = page_sql(filter, before, limit);
-        let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
-        let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
-        let next = if articles.len() > limit as usize {
-            articles.truncate(limit as usize);
-            articles.last().map(|a| Cursor {
-                published: a.published,
-                id: a.id,
-            })
-        } else {
-            None
+        let (articles, more) = match &self.page_reader {
+            Some(reader) => reader.page(sql, binds, limit as usize).await?,
+            None => {
+                let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
+                let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
+                let more = articles.len() > limit as usize;
+                articles.truncate(limit as usize);
+                self.attach_tags_and_sources(&mut articles).await?;
+                (articles, more)
+            }
         };
-        self.attach_tags_and_sources(&mut articles).await?;
+        let next = more.then(|| articles.last()).flatten().map(|a| Cursor {
+            published: a.published,
+            id: a.id,
+        });
         Ok(Page { articles, next })
     }
 
@@ -98,20 +101,17 @@ impl Store {
             .map(|(i, a)| (a.id, i))
             .collect();
 
-        let sql = format!(
-            "SELECT a.article_id, t.term, t.label FROM article_tags a JOIN tags t ON t.term = a.term
-             WHERE a.article_id IN ({ids}) ORDER BY a.article_id, a.position, t.term"
+        let [tags_sql, sources_sql, links_sql] =
+            PAGE_ATTACHMENTS.map(|sql| sql.replace("{ids}", &ids));
+        let query = bind_ids(
+            sqlx::query_as::<_, (i64, String, String)>(&tags_sql),
+            articles,
         );
-        let query = bind_ids(sqlx::query_as::<_, (i64, String, String)>(&sql), articles);
         for (id, term, label) in query.fetch_all(&self.pool).await? {
             articles[index[&id]].tags.push(Tag { term, label });
         }
 
-        let sql = format!(
-            "SELECT x.article_id, s.name FROM article_sources x JOIN sources s ON s.id = x.source_id
-             WHERE x.article_id IN ({ids}) ORDER BY x.article_id, x.first_seen, s.id"
-        );
-        let query = bind_ids(sqlx::query_as::<_, (i64, String)>(&sql), articles);
+        let query = bind_ids(sqlx::query_as::<_, (i64, String)>(&sources_sql), articles);
         for (id, name) in query.fetch_all(&self.pool).await? {
             let seen_in = &mut articles[index[&id]].seen_in;
             if !seen_in.contains(&name) {
@@ -119,17 +119,24 @@ impl Store {
             }
         }
 
-        let sql = format!(
-            "SELECT article_id, url FROM article_links WHERE article_id IN ({ids})
-             ORDER BY article_id, first_seen, url"
-        );
-        let query = bind_ids(sqlx::query_as::<_, (i64, String)>(&sql), articles);
+        let query = bind_ids(sqlx::query_as::<_, (i64, String)>(&links_sql), articles);
         for (id, url) in query.fetch_all(&self.pool).await? {
             articles[index[&id]].related.push(url);
         }
         Ok(())
     }
 }
+
+/// What a page's articles carry, each by `article_id IN ({ids})`: tags,
+/// the sources that carried it (first first), other outlets' copies.
+pub(super) const PAGE_ATTACHMENTS: [&str; 3] = [
+    "SELECT a.article_id, t.term, t.label FROM article_tags a JOIN tags t ON t.term = a.term
+     WHERE a.article_id IN ({ids}) ORDER BY a.article_id, a.position, t.term",
+    "SELECT x.article_id, s.name FROM article_sources x JOIN sources s ON s.id = x.source_id
+     WHERE x.article_id IN ({ids}) ORDER BY x.article_id, x.first_seen, s.id",
+    "SELECT article_id, url FROM article_links WHERE article_id IN ({ids})
+     ORDER BY article_id, first_seen, url",
+];
 
 /// What [`article`] reads, from `articles a` joined with its first source.
 macro_rules! article_columns {
@@ -145,7 +152,7 @@ pub(super) const ARTICLE_SELECT: &str = concat!(
     " FROM articles a JOIN sources s ON s.id = a.source_id"
 );
 
-enum Bind {
+pub(super) enum Bind {
     Int(i64),
     Text(String),
 }

@@ -254,7 +254,7 @@ enum SyncWrite<'a> {
 }
 
 impl SyncWrite<'_> {
-    async fn run(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>) -> Result<(), StoreError> {
+    async fn run(&self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
         let query = match self {
             SyncWrite::Insert(s) => sqlx::query(
                 "INSERT INTO sources (name, url, configured, enabled) VALUES ($1, $2, 1, $3)
@@ -282,7 +282,7 @@ impl SyncWrite<'_> {
                     .bind(*name)
             }
         };
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
         Ok(())
     }
 }
@@ -290,7 +290,7 @@ impl SyncWrite<'_> {
 /// Writes a fetch outcome inside a transaction (the ingest's own, so that
 /// validators never get ahead of the articles they vouch for).
 pub(super) async fn record_fetch_in(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    tx: &mut sqlx::AnyConnection,
     source_id: i64,
     r: &FetchRecord,
 ) -> Result<(), StoreError> {
@@ -319,14 +319,14 @@ pub(super) async fn record_fetch_in(
         .bind(r.backoff_until.map(micros))
         .bind(&r.disabled_reason)
         .bind(&r.moved_to)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     if let Some((etag, last_modified)) = &r.validators {
         sqlx::query("UPDATE sources SET etag = $2, last_modified = $3 WHERE id = $1")
             .bind(source_id)
             .bind(etag)
             .bind(last_modified)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     if let Some(feed) = &r.feed {
@@ -340,7 +340,7 @@ pub(super) async fn record_fetch_in(
         .bind(&feed.site_url)
         .bind(&feed.feed_id)
         .bind(feed.updated.map(micros))
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     }
     Ok(())

@@ -7,7 +7,7 @@ use super::{
 };
 use crate::cluster::Signature;
 use crate::model::{NewArticle, Tag};
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -42,54 +42,79 @@ pub(super) struct Existing {
 impl Store {
     /// Stores the entries of one refresh of `source_id` and its fetch record
     /// in one transaction: a crash leaves either all of it or none.
+    ///
+    /// On SQLite, refreshes waiting for the single writer are committed
+    /// together (`group_commit`), each still all or nothing.
     pub async fn ingest(
         &self,
         source_id: i64,
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        let _guard = self.write_guard().await;
+        if let Some(pending) = &self.pending {
+            return self
+                .ingest_grouped(pending, source_id, articles, record)
+                .await;
+        }
         let mut tries = 1;
         let stats = loop {
-            match self.ingest_once(source_id, articles, record).await {
+            match self.ingest_alone(source_id, articles, record).await {
                 Err(e) if retry_after_conflict(&e, tries).await => tries += 1,
                 done => break done?,
             }
         };
-        if stats.inserted + stats.updated + stats.merged > 0 {
+        if stats.changed_articles() {
             self.bump_version().await?;
         }
         Ok(stats)
     }
 
-    async fn ingest_once(
+    pub(super) async fn ingest_alone(
         &self,
         source_id: i64,
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
         let mut tx = self.pool.begin().await?;
+        let stats = self.ingest_in(&mut tx, source_id, articles, record).await?;
+        tx.commit().await?;
+        Ok(stats)
+    }
+
+    /// One refresh's writes, inside the caller's transaction (or savepoint).
+    pub(super) async fn ingest_in(
+        &self,
+        tx: &mut AnyConnection,
+        source_id: i64,
+        articles: &[NewArticle],
+        record: &FetchRecord,
+    ) -> Result<IngestStats, StoreError> {
         // Writing first takes SQLite's write lock at once (waiting out
         // another process via busy_timeout) instead of upgrading a read lock
         // later, which fails with SQLITE_BUSY under contention.
-        record_fetch_in(&mut tx, source_id, record).await?;
+        record_fetch_in(tx, source_id, record).await?;
         // Tags in one sorted pass: concurrent ingests on several instances
         // then take their locks in one order, which keeps PostgreSQL
         // deadlocks (and retries) rare.
-        insert_tags(&mut tx, self.backend, articles).await?;
+        insert_tags(tx, self.backend, articles).await?;
         let now_us = micros(record.at);
         let policy = self.near_duplicates.as_ref();
-        let mut batch =
-            Batch::load(&mut tx, self.backend, source_id, articles, now_us, policy).await?;
+        let mut batch = Batch::load(tx, self.backend, source_id, articles, now_us, policy).await?;
         let mut stats = IngestStats::default();
         for (index, article) in articles.iter().enumerate() {
             batch
-                .ingest_one(&mut tx, index, article, policy, &mut stats)
+                .ingest_one(tx, index, article, policy, &mut stats)
                 .await?;
         }
-        batch.flush(&mut tx).await?;
-        tx.commit().await?;
+        batch.flush(tx).await?;
         Ok(stats)
+    }
+}
+
+impl IngestStats {
+    /// True when a feed may show something new.
+    pub fn changed_articles(&self) -> bool {
+        self.inserted + self.updated + self.merged > 0
     }
 }
 
@@ -157,7 +182,7 @@ type ArticleRow = (
 
 impl<'a> Batch<'a> {
     async fn load(
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         backend: Backend,
         source_id: i64,
         articles: &'a [NewArticle],
@@ -207,7 +232,7 @@ impl<'a> Batch<'a> {
     /// and their near-duplicate candidates.
     async fn load_candidates(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         articles: &'a [NewArticle],
         policy: &NearDuplicates,
     ) -> Result<(), StoreError> {
@@ -235,7 +260,7 @@ impl<'a> Batch<'a> {
     /// The articles this source's `entry_keys` already point to.
     async fn load_here(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         entry_keys: &[&str],
     ) -> Result<(), StoreError> {
         let mut params = Params::new(self.backend);
@@ -251,7 +276,7 @@ impl<'a> Batch<'a> {
         for key in entry_keys {
             query = query.bind(*key);
         }
-        for (key, id, fingerprint, updated, source_id) in query.fetch_all(&mut **tx).await? {
+        for (key, id, fingerprint, updated, source_id) in query.fetch_all(&mut *tx).await? {
             self.here.insert(key, id);
             self.articles.entry(id).or_insert(Existing {
                 id,
@@ -267,7 +292,7 @@ impl<'a> Batch<'a> {
     /// `entries`, and the outlet links of their canonical URLs.
     async fn load_identities(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         entries: &[&NewArticle],
     ) -> Result<(), StoreError> {
         let uids = distinct(entries.iter().map(|a| Some(a.uid.as_str())));
@@ -290,7 +315,7 @@ impl<'a> Batch<'a> {
         for key in uids.iter().chain(&urls).chain(&contents).chain(&urls) {
             query = query.bind(*key);
         }
-        for row in query.fetch_all(&mut **tx).await? {
+        for row in query.fetch_all(&mut *tx).await? {
             self.remember(row);
         }
         if urls.is_empty() {
@@ -304,7 +329,7 @@ impl<'a> Batch<'a> {
         for url in &urls {
             query = query.bind(*url);
         }
-        for (url, id) in query.fetch_all(&mut **tx).await? {
+        for (url, id) in query.fetch_all(&mut *tx).await? {
             self.by_link.insert(url, id);
         }
         Ok(())
@@ -349,7 +374,7 @@ impl<'a> Batch<'a> {
 
     async fn ingest_one(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         index: usize,
         article: &'a NewArticle,
         near_duplicates: Option<&NearDuplicates>,
@@ -484,7 +509,7 @@ impl<'a> Batch<'a> {
     /// Tags are a union: a later copy adds tags, never removes them.
     async fn merge_tags(
         &mut self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         article_id: i64,
         article: &'a NewArticle,
         new_article: bool,
@@ -515,7 +540,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Writes what the entries collected: a few multi-row statements.
-    async fn flush(self, tx: &mut Transaction<'static, Any>) -> Result<(), StoreError> {
+    async fn flush(self, tx: &mut AnyConnection) -> Result<(), StoreError> {
         let (backend, source_id, now_us) = (self.backend, self.source_id, self.now_us);
         for chunk in statement_chunks(&self.new_links, INSERT_ROWS) {
             let sql = format!(
@@ -531,7 +556,7 @@ impl<'a> Batch<'a> {
                     .bind(article_id)
                     .bind(now_us);
             }
-            query.execute(&mut **tx).await?;
+            query.execute(&mut *tx).await?;
         }
         for chunk in statement_chunks(&self.new_tags, INSERT_ROWS) {
             let mut params = Params::new(backend);
@@ -559,21 +584,18 @@ impl<'a> Batch<'a> {
                     .bind(origin)
                     .bind(article_id);
             }
-            query.execute(&mut **tx).await?;
+            query.execute(&mut *tx).await?;
         }
         near_dup::index(tx, backend, &self.new_bands).await?;
         super::prune::touch(tx, backend, source_id, &self.tombstoned, now_us).await
     }
 }
 impl TagState {
-    async fn load(
-        tx: &mut Transaction<'static, Any>,
-        article_id: i64,
-    ) -> Result<TagState, StoreError> {
+    async fn load(tx: &mut AnyConnection, article_id: i64) -> Result<TagState, StoreError> {
         let terms: Vec<String> =
             sqlx::query_scalar("SELECT term FROM article_tags WHERE article_id = $1")
                 .bind(article_id)
-                .fetch_all(&mut **tx)
+                .fetch_all(&mut *tx)
                 .await?;
         Ok(TagState {
             count: terms.len() as i64,
@@ -674,7 +696,7 @@ impl Params {
 /// The article with the same canonical URL, uid or (for entries with
 /// neither id nor link) the same text, as the database has it now.
 async fn find_by_identity(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     article: &NewArticle,
 ) -> Result<Option<ArticleRow>, StoreError> {
     Ok(sqlx::query_as(
@@ -687,12 +709,12 @@ async fn find_by_identity(
     .bind(&article.uid)
     .bind(&article.canonical_url)
     .bind(&article.content_key)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?)
 }
 
 async fn insert_article(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     source_id: i64,
     article: &NewArticle,
     now_us: i64,
@@ -724,14 +746,14 @@ async fn insert_article(
     .bind(source_id)
     // Near-duplicate matching reads it (store/near_dup.rs).
     .bind(signature.map(Signature::to_bytes))
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     Ok(id)
 }
 
 /// Rewrites `existing` with the edited entry; returns its new `updated`.
 async fn update_article(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     existing: &Existing,
     article: &NewArticle,
     now_us: i64,
@@ -757,14 +779,14 @@ async fn update_article(
     .bind(&article.fingerprint)
     .bind(updated)
     .bind(existing.id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(updated)
 }
 
 /// Every tag of the batch, first spelling kept (CONTRACT §3).
 async fn insert_tags(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut AnyConnection,
     backend: Backend,
     articles: &[NewArticle],
 ) -> Result<(), StoreError> {
@@ -780,7 +802,7 @@ async fn insert_tags(
         for tag in chunk {
             query = query.bind(&tag.term).bind(&tag.label);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(&mut *tx).await?;
     }
     Ok(())
 }

@@ -535,6 +535,81 @@ async fn concurrent_ingest_from_two_instances_never_duplicates_and_keeps_every_t
     }
 }
 
+/// SQLite commits the refreshes queued behind its one writer together. One
+/// that breaks (here: an unknown source, which violates a foreign key) must
+/// cost none of the others their articles or fetch records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_fails_in_a_group_commit_loses_none_of_the_others() {
+    use sqlx::Connection;
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let names = ["s0", "s1", "s2", "s3", "s4"];
+    store.sync_sources(&sync(&names)).await.unwrap();
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(store.source_id(name).await.unwrap());
+    }
+    let unknown_source = ids.iter().max().unwrap() + 100;
+    let version_before = store.content_version().await.unwrap();
+    // Another process holds the write lock, so the refreshes queue behind
+    // the writer: the first alone (it took the lock, and waits in the
+    // database), then every other one, the broken one among them.
+    let mut other_process = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other_process)
+        .await
+        .unwrap();
+    let refresh = |source_id: i64, tag: usize| {
+        let store = store.clone();
+        let articles: Vec<NewArticle> = (0..3)
+            .map(|k| story(&format!("{tag}-{k}"), k, &["shared"]))
+            .collect();
+        async move {
+            (
+                source_id,
+                store.ingest(source_id, &articles, &fetched(at(100))).await,
+            )
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(refresh(ids[0], 0));
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    for (i, id) in ids.iter().enumerate().skip(1) {
+        tasks.spawn(refresh(*id, i));
+        if i == 2 {
+            tasks.spawn(refresh(unknown_source, 99));
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sqlx::query("COMMIT")
+        .execute(&mut other_process)
+        .await
+        .unwrap();
+
+    while let Some(done) = tasks.join_next().await {
+        let (source_id, result) = done.unwrap();
+        if source_id == unknown_source {
+            let error = result.expect_err("a refresh of an unknown source cannot be stored");
+            assert!(error.to_string().contains("FOREIGN KEY"), "{error}");
+        } else {
+            assert_eq!(result.unwrap().inserted, 3, "source {source_id}");
+        }
+    }
+    let articles = everything(&store, &Filter::default()).await;
+    let mut titles: Vec<&str> = articles.iter().map(|a| a.title.as_str()).collect();
+    titles.sort();
+    let expected: Vec<String> = (0..5)
+        .flat_map(|i| (0..3).map(move |k| format!("Story {i}-{k}")))
+        .collect();
+    assert_eq!(titles, expected);
+    for state in store.source_states().await.unwrap() {
+        assert_eq!(state.last_status, Some(200), "{}", state.name);
+    }
+    // Feeds learnt of the five refreshes in two commits, not five.
+    let bumps = store.content_version().await.unwrap() - version_before;
+    assert_eq!(bumps, 2, "one content version per group committed");
+}
+
 /// A small corpus with ties in `published`, several tags and two sources.
 async fn corpus(store: &Store) {
     store.sync_sources(&sync(&["rfi", "bbc"])).await.unwrap();

@@ -1,0 +1,198 @@
+//! SQLite feed pages read in one blocking call. Through sqlx every
+//! statement and every row crosses to the connection's worker thread and
+//! back, and each value is converted twice (SQLite, sqlx `Any`, ours): a
+//! 50-entry page with its tags, sources and related links was ~300 thread
+//! hand-offs, which cost more than the queries. Here one thread of the
+//! blocking pool runs the page's four statements on a connection of its
+//! own, in one read transaction, so they also see one snapshot.
+
+use super::read::{Bind, PAGE_ATTACHMENTS};
+use super::{from_micros, StoreError};
+use crate::model::{Article, SourceRef, Tag};
+use rusqlite::{Connection, OpenFlags};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Read-only connections to the store's SQLite file, opened on demand.
+pub(super) struct PageReader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    /// Pages read at once: one per core. More threads only contend for
+    /// SQLite's locks and split the page caches, and connections stay few
+    /// enough to be reused, never opened per page (that reads the schema
+    /// again).
+    permits: tokio::sync::Semaphore,
+    busy_timeout: Duration,
+}
+
+/// Distinct page statements kept prepared per connection (filter shapes
+/// times page sizes in use).
+const STATEMENT_CACHE: usize = 64;
+
+impl PageReader {
+    pub(super) fn new(path: PathBuf, busy_timeout: Duration) -> PageReader {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        PageReader {
+            path,
+            idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(cores),
+            busy_timeout,
+        }
+    }
+
+    /// The articles of `sql` (a page query of read.rs, `$N` parameters) with
+    /// their tags, sources and related links: at most `limit`, and whether
+    /// there were more.
+    pub(super) async fn page(
+        self: &Arc<Self>,
+        sql: String,
+        binds: Vec<Bind>,
+        limit: usize,
+    ) -> Result<(Vec<Article>, bool), StoreError> {
+        // Never closed.
+        let _permit = self.permits.acquire().await;
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = reader.connection()?;
+            let page = read_page(&mut conn, &sql, &binds, limit)?;
+            reader.give_back(conn);
+            Ok(page)
+        })
+        .await
+        .map_err(|_| StoreError::Interrupted)?
+    }
+
+    fn connection(&self) -> Result<Connection, rusqlite::Error> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(conn);
+        }
+        // Read-write flags with `query_only`: a read-only open fails when
+        // the WAL index (-shm) has to be created.
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.pragma_update(None, "query_only", true)?;
+        // Few connections (one per core), each reading pages all over the
+        // indexes: SQLite's default 2 MB cache would read most from the OS
+        // again every time. Only pages read take memory.
+        conn.pragma_update(None, "cache_size", -16_384)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(conn);
+    }
+}
+
+fn read_page(
+    conn: &mut Connection,
+    sql: &str,
+    binds: &[Bind],
+    limit: usize,
+) -> Result<(Vec<Article>, bool), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    let mut articles = Vec::with_capacity(limit + 1);
+    {
+        let mut statement = tx.prepare_cached(sql)?;
+        for (i, bind) in binds.iter().enumerate() {
+            // SQLite numbers `$N` parameters in order of appearance, not
+            // by N: bind each by its name.
+            let index = statement
+                .parameter_index(&format!("${}", i + 1))?
+                .ok_or(rusqlite::Error::InvalidParameterName(format!("${}", i + 1)))?;
+            match bind {
+                Bind::Int(v) => statement.raw_bind_parameter(index, v)?,
+                Bind::Text(v) => statement.raw_bind_parameter(index, v)?,
+            }
+        }
+        let mut rows = statement.raw_query();
+        while let Some(row) = rows.next()? {
+            articles.push(article(row)?);
+        }
+    }
+    let more = articles.len() > limit;
+    articles.truncate(limit);
+    if !articles.is_empty() {
+        attach(&tx, &mut articles)?;
+    }
+    tx.commit()?;
+    Ok((articles, more))
+}
+
+/// Tags, sources and related links, in the order read.rs gives them.
+fn attach(conn: &Connection, articles: &mut [Article]) -> Result<(), rusqlite::Error> {
+    let index: HashMap<i64, usize> = articles
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (a.id, i))
+        .collect();
+    let ids: Vec<i64> = articles.iter().map(|a| a.id).collect();
+    let list = vec!["?"; ids.len()].join(", ");
+    let [tags_sql, sources_sql, links_sql] =
+        PAGE_ATTACHMENTS.map(|sql| sql.replace("{ids}", &list));
+
+    let mut statement = conn.prepare_cached(&tags_sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(&ids))?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        articles[index[&id]].tags.push(Tag {
+            term: row.get(1)?,
+            label: row.get(2)?,
+        });
+    }
+    drop(rows);
+
+    let mut statement = conn.prepare_cached(&sources_sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(&ids))?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        let name: String = row.get(1)?;
+        let seen_in = &mut articles[index[&id]].seen_in;
+        if !seen_in.contains(&name) {
+            seen_in.push(name);
+        }
+    }
+    drop(rows);
+
+    let mut statement = conn.prepare_cached(&links_sql)?;
+    let mut rows = statement.query(rusqlite::params_from_iter(&ids))?;
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        articles[index[&id]].related.push(row.get(1)?);
+    }
+    Ok(())
+}
+
+/// The columns of `read::ARTICLE_COLUMNS`, in order.
+fn article(row: &rusqlite::Row<'_>) -> Result<Article, rusqlite::Error> {
+    Ok(Article {
+        id: row.get(0)?,
+        uid: row.get(1)?,
+        link: row.get(2)?,
+        title: row.get(3)?,
+        summary: row.get(4)?,
+        content: row.get(5)?,
+        author: row.get(6)?,
+        published: from_micros(row.get(7)?),
+        updated: from_micros(row.get(8)?),
+        tags: Vec::new(),
+        source: SourceRef {
+            name: row.get(9)?,
+            feed_url: row.get(10)?,
+            title: row.get(11)?,
+            site_url: row.get(12)?,
+            feed_id: row.get(13)?,
+            updated: row.get::<_, Option<i64>>(14)?.map(from_micros),
+        },
+        seen_in: Vec::new(),
+        related: Vec::new(),
+    })
+}
