@@ -21,7 +21,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt;
 
 /// How long open HTTP connections get to finish after a stop was asked.
 const SERVER_DRAIN: Duration = Duration::from_secs(5);
@@ -84,8 +83,11 @@ impl Application {
         let watchdog = tokio::spawn(notify::watchdog(heartbeat, shutdown.clone()));
         let listen = self.listener.local_addr()?;
         let server_shutdown = shutdown.clone();
-        let server = axum::serve(self.listener, live.service())
-            .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
+        let server = axum::serve(
+            self.listener,
+            axum::ServiceExt::into_make_service(live.service()),
+        )
+        .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
         let server = tokio::spawn(async move { server.await });
         tracing::info!(listen = %listen, sources = self.config.sources.len(), "tributary running");
         // Migrations ran and the listener is bound: systemd may start the
@@ -154,18 +156,8 @@ impl Live {
 
     /// The HTTP service: each request goes to the routes in force when it
     /// arrives, so that output feeds changed by a reload are served at once.
-    pub fn service(&self) -> Router {
-        let routes = self.routes.clone();
-        Router::new().fallback(move |request: Request| {
-            let current = routes
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            async move {
-                let Ok(response) = current.oneshot(request).await;
-                response
-            }
-        })
+    pub fn service(&self) -> RoutesInForce {
+        RoutesInForce(self.routes.clone())
     }
 
     /// Re-reads the config file (SIGHUP), telling systemd `RELOADING=1`,
@@ -254,6 +246,34 @@ fn warn_restart_needed(old: &Config, new: &Config) {
             keys = %changed.join(", "),
             "these [daemon] settings changed; they apply at the next restart"
         );
+    }
+}
+
+/// A service handing each request to the routes in force. (A `Router`
+/// with a fallback that forwards would route every request twice.)
+#[derive(Clone)]
+pub struct RoutesInForce(Arc<RwLock<Router>>);
+
+impl tower::Service<Request> for RoutesInForce {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = <Router as tower::Service<Request>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        // Routers are always ready.
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let mut current = self
+            .0
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        current.call(request)
     }
 }
 
