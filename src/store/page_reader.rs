@@ -9,6 +9,7 @@
 use super::read::{Bind, PAGE_ATTACHMENTS};
 use super::{from_micros, StoreError};
 use crate::model::{Article, SourceRef, Tag};
+use rusqlite::OptionalExtension;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,7 +26,13 @@ pub(super) struct PageReader {
     /// again).
     permits: tokio::sync::Semaphore,
     busy_timeout: Duration,
+    /// Tag term -> label. A label never changes once stored (the first
+    /// spelling is kept), so pages need not join every tag row with `tags`.
+    labels: Mutex<HashMap<String, String>>,
 }
+
+/// How much of the database file readers map: far beyond any store here.
+const MMAP_BYTES: i64 = 1 << 32;
 
 /// Distinct page statements kept prepared per connection (filter shapes
 /// times page sizes in use).
@@ -39,6 +46,7 @@ impl PageReader {
             idle: Mutex::new(Vec::new()),
             permits: tokio::sync::Semaphore::new(cores),
             busy_timeout,
+            labels: Mutex::new(HashMap::new()),
         }
     }
 
@@ -56,7 +64,7 @@ impl PageReader {
         let reader = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = reader.connection()?;
-            let page = read_page(&mut conn, &sql, &binds, limit)?;
+            let page = read_page(&mut conn, &sql, &binds, limit, &reader.labels)?;
             reader.give_back(conn);
             Ok(page)
         })
@@ -76,10 +84,11 @@ impl PageReader {
         )?;
         conn.busy_timeout(self.busy_timeout)?;
         conn.pragma_update(None, "query_only", true)?;
-        // Few connections (one per core), each reading pages all over the
-        // indexes: SQLite's default 2 MB cache would read most from the OS
-        // again every time. Only pages read take memory.
-        conn.pragma_update(None, "cache_size", -16_384)?;
+        // Pages are read all over the file (random filters): mapped, they
+        // are read in place from the OS's cache, with no copy into a page
+        // cache per connection (whose misses also take SQLite's global
+        // allocator lock). Pages still in the WAL are read as before.
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
@@ -97,6 +106,7 @@ fn read_page(
     sql: &str,
     binds: &[Bind],
     limit: usize,
+    labels: &Mutex<HashMap<String, String>>,
 ) -> Result<(Vec<Article>, bool), rusqlite::Error> {
     let tx = conn.transaction()?;
     let mut articles = Vec::with_capacity(limit + 1);
@@ -121,14 +131,18 @@ fn read_page(
     let more = articles.len() > limit;
     articles.truncate(limit);
     if !articles.is_empty() {
-        attach(&tx, &mut articles)?;
+        attach(&tx, &mut articles, labels)?;
     }
     tx.commit()?;
     Ok((articles, more))
 }
 
 /// Tags, sources and related links, in the order read.rs gives them.
-fn attach(conn: &Connection, articles: &mut [Article]) -> Result<(), rusqlite::Error> {
+fn attach(
+    conn: &Connection,
+    articles: &mut [Article],
+    labels: &Mutex<HashMap<String, String>>,
+) -> Result<(), rusqlite::Error> {
     let index: HashMap<i64, usize> = articles
         .iter()
         .enumerate()
@@ -136,19 +150,43 @@ fn attach(conn: &Connection, articles: &mut [Article]) -> Result<(), rusqlite::E
         .collect();
     let ids: Vec<i64> = articles.iter().map(|a| a.id).collect();
     let list = vec!["?"; ids.len()].join(", ");
-    let [tags_sql, sources_sql, links_sql] =
-        PAGE_ATTACHMENTS.map(|sql| sql.replace("{ids}", &list));
+    let [_, sources_sql, links_sql] = PAGE_ATTACHMENTS.map(|sql| sql.replace("{ids}", &list));
 
+    // The article_tags primary key alone (article_id, term): no join with
+    // `tags`, no sort by position in SQL.
+    let tags_sql =
+        format!("SELECT article_id, term, position FROM article_tags WHERE article_id IN ({list})");
     let mut statement = conn.prepare_cached(&tags_sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(&ids))?;
+    let mut tags: Vec<(usize, i64, String)> = Vec::new();
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        articles[index[&id]].tags.push(Tag {
-            term: row.get(1)?,
-            label: row.get(2)?,
-        });
+        tags.push((index[&id], row.get(2)?, row.get(1)?));
     }
     drop(rows);
+    tags.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+    let mut labels = labels.lock().unwrap_or_else(|e| e.into_inner());
+    for (article, _, term) in tags {
+        let label = match labels.get(&term) {
+            Some(label) => label.clone(),
+            None => {
+                let stored: Option<String> = conn
+                    .prepare_cached("SELECT label FROM tags WHERE term = ?1")?
+                    .query_row([&term], |row| row.get(0))
+                    .optional()?;
+                match stored {
+                    Some(label) => {
+                        labels.insert(term.clone(), label.clone());
+                        label
+                    }
+                    // Not expected (a foreign key): the term stands in.
+                    None => term.clone(),
+                }
+            }
+        };
+        articles[article].tags.push(Tag { term, label });
+    }
+    drop(labels);
 
     let mut statement = conn.prepare_cached(&sources_sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(&ids))?;

@@ -394,6 +394,13 @@ async fn the_same_link_in_two_sources_is_one_article_seen_in_both_with_tags_unit
             "{}: first spelling kept",
             db.name
         );
+        let in_order: Vec<&str> = article.tags.iter().map(|t| t.label.as_str()).collect();
+        assert_eq!(
+            in_order,
+            ["China", "XI JINPING", "Russia"],
+            "{}: the first copy's tags in its order, then the new ones",
+            db.name
+        );
     }
 }
 
