@@ -206,6 +206,10 @@ impl Store {
                             // most of them back to disk and read them again.
                             // Only pages actually read take memory.
                             conn.execute("PRAGMA cache_size = -65536").await?;
+                            // Checkpoints copy each page once however often
+                            // it changed since the last: rarer ones (a WAL of
+                            // up to ~40 MB) copy less.
+                            conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
                         }
                         Backend::Postgres => {
                             // A stuck statement must not hold row locks (and
