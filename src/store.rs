@@ -70,6 +70,9 @@ pub enum Backend {
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// What writes go through: on SQLite a one-connection pool (the single
+    /// writer); on PostgreSQL the pool itself.
+    writer: AnyPool,
     backend: Backend,
     /// SQLite allows one writer: taking this lock before each write
     /// transaction queues writers in-process instead of racing for the file
@@ -180,52 +183,18 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let connect_options = AnyConnectOptions::from_str(&url)?;
-        let timeout_ms = options.statement_timeout.as_millis().min(i32::MAX as u128);
-        let pool = AnyPoolOptions::new()
-            .max_connections(options.pool_size(backend))
-            .acquire_timeout(options.acquire_timeout)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    match backend {
-                        Backend::Sqlite => {
-                            // WAL lets readers (the HTTP server) run beside
-                            // the writer; busy_timeout rides out another
-                            // process's write (`tributary fetch` beside the
-                            // daemon).
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                            conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
-                                .await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            // Statement journals of the ingest's multi-row
-                            // inserts stay in memory instead of temp files.
-                            conn.execute("PRAGMA temp_store = MEMORY").await?;
-                            // The ingest's index inserts land on pages all
-                            // over the file: a 2 MB cache (the default) sent
-                            // most of them back to disk and read them again.
-                            // Only pages actually read take memory.
-                            conn.execute("PRAGMA cache_size = -65536").await?;
-                            // Checkpoints copy each page once however often
-                            // it changed since the last: rarer ones (a WAL of
-                            // up to ~40 MB) copy less.
-                            conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
-                        }
-                        Backend::Postgres => {
-                            // A stuck statement must not hold row locks (and
-                            // so other instances' work) forever.
-                            conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
-                                .await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
-            .connect_with(connect_options)
-            .await?;
-        migrate(&pool, backend).await?;
+        let pool = open_pool(&url, backend, options, options.pool_size(backend), false).await?;
+        // SQLite's one writer gets a connection of its own, with a page
+        // cache that holds the indexes the ingest writes all over: in the
+        // shared pool every connection would grow such a cache in turn.
+        let writer = match backend {
+            Backend::Sqlite => open_pool(&url, backend, options, 1, true).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        migrate(&writer, backend).await?;
         let store = Store {
             pool,
+            writer,
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             pending: (backend == Backend::Sqlite).then(Default::default),
@@ -271,6 +240,7 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 
     /// When this database was created: the `updated` of an empty feed, so
@@ -293,7 +263,7 @@ impl Store {
              ON CONFLICT (key) DO NOTHING",
         )
         .bind(micros(Utc::now()).to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -334,7 +304,7 @@ impl Store {
             "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
              WHERE key = 'content_version' RETURNING value",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         if let Ok(value) = value.parse() {
             self.version
@@ -350,6 +320,62 @@ impl Store {
             None => None,
         }
     }
+}
+
+/// A pool on `url`: sessions set up for tributary (WAL, timeouts, foreign
+/// keys). `writer`: SQLite's writer connection, with a large page cache.
+async fn open_pool(
+    url: &str,
+    backend: Backend,
+    options: &StoreOptions,
+    connections: u32,
+    writer: bool,
+) -> Result<AnyPool, StoreError> {
+    let connect_options = AnyConnectOptions::from_str(url)?;
+    let timeout_ms = options.statement_timeout.as_millis().min(i32::MAX as u128);
+    let pool = AnyPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(options.acquire_timeout)
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        // WAL lets readers (the HTTP server) run beside the
+                        // writer; busy_timeout rides out another process's
+                        // write (`tributary fetch` beside the daemon).
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
+                            .await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // Statement journals of the ingest's multi-row
+                        // inserts stay in memory instead of temp files.
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
+                        if writer {
+                            // The ingest's index inserts land on pages all
+                            // over the file: the default 2 MB cache sent most
+                            // of them back to disk and read them again. Only
+                            // pages actually read take memory.
+                            conn.execute("PRAGMA cache_size = -49152").await?;
+                            // Checkpoints copy each page once however often
+                            // it changed since the last: rarer ones (a WAL
+                            // of up to ~40 MB) copy less.
+                            conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+                        }
+                    }
+                    Backend::Postgres => {
+                        // A stuck statement must not hold row locks (and so
+                        // other instances' work) forever.
+                        conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
+                            .await?;
+                    }
+                }
+                Ok(())
+            })
+        })
+        .connect_with(connect_options)
+        .await?;
+    Ok(pool)
 }
 
 /// Applies pending migrations. On PostgreSQL the migrator holds an advisory

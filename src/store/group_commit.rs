@@ -130,7 +130,7 @@ impl Store {
 
     /// Every refresh of `group` in one transaction.
     async fn ingest_all(&self, group: &[Job]) -> Result<Vec<IngestStats>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut results = Vec::with_capacity(group.len());
         for job in group {
             let stats = self

@@ -46,7 +46,7 @@ impl Store {
         let tombstone_cutoff = before(now, tombstone_retention);
         let now_us = micros(now);
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let mut stats = PruneStats::default();
         // The WHERE clauses also keep SQLite's parser from reading ON
         // CONFLICT as a join constraint of the SELECT.
@@ -134,14 +134,14 @@ impl Store {
             )
             .bind(LAST_PRUNE)
             .bind(micros(due).to_string())
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?
             .rows_affected(),
             Some(last) => sqlx::query("UPDATE meta SET value = $1 WHERE key = $2 AND value = $3")
                 .bind(micros(due).to_string())
                 .bind(LAST_PRUNE)
                 .bind(last.to_string())
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?
                 .rows_affected(),
         };

@@ -105,7 +105,7 @@ impl Store {
     }
 
     async fn sync_writes(&self, writes: &[SyncWrite<'_>]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for write in writes {
             write.run(&mut tx).await?;
         }
@@ -161,7 +161,7 @@ impl Store {
         for name in only.unwrap_or_default() {
             query = query.bind(name);
         }
-        let rows = query.fetch_all(&self.pool).await?;
+        let rows = query.fetch_all(&self.writer).await?;
         let mut claimed: Vec<Claimed> = rows
             .iter()
             .map(|row| -> Result<Claimed, sqlx::Error> {
@@ -187,7 +187,7 @@ impl Store {
             "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
         )
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -219,7 +219,7 @@ impl Store {
         record: &FetchRecord,
     ) -> Result<(), StoreError> {
         let _guard = self.write_guard().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         record_fetch_in(&mut tx, source_id, record).await?;
         tx.commit().await?;
         Ok(())

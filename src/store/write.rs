@@ -75,7 +75,7 @@ impl Store {
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let stats = self.ingest_in(&mut tx, source_id, articles, record).await?;
         tx.commit().await?;
         Ok(stats)
