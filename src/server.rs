@@ -35,18 +35,23 @@ pub struct AppState {
 
 pub fn router(state: Arc<AppState>) -> Router {
     crate::metrics::install();
-    Router::new()
+    // Feeds come compressed from the page cache (`respond`): only the other
+    // routes go through the compression layer, which a feed request (and
+    // every 304) would otherwise pay for negotiating.
+    let pages = Router::new()
         .route("/", get(index::index))
         .route("/feed.xsl", get(index::feed_xsl))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .layer(tower_http::compression::CompressionLayer::new());
+    Router::new()
         .route("/feed.atom", get(merged_atom))
         .route("/feed.json", get(merged_json))
         .route("/feeds/{file}", get(configured_feed))
         .route("/tags/{file}", get(tag_feed))
+        .merge(pages)
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(track_request))
-        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(state)
 }
 
@@ -450,8 +455,7 @@ fn conditional(rendered: CachedPage, content_type: &'static str, headers: &Heade
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        // Compressed once per page and version, not per request; the
-        // compression layer leaves a response with Content-Encoding alone.
+        // Compressed once per page and version, not per request.
         let coding = Coding::negotiate(
             headers
                 .get(header::ACCEPT_ENCODING)
