@@ -29,7 +29,6 @@ pub struct FeedView {
 use crate::model::{Cursor, Filter};
 use crate::store::{Store, StoreError};
 use base64::Engine;
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -139,8 +138,9 @@ pub async fn render(
         Format::Atom => atom::render(&view, &page.articles),
         Format::Json => json::render(&view, &page.articles),
     };
-    let digest = Sha256::digest(body.as_bytes());
-    let etag = format!("\"{}\"", hex_prefix(&digest, 16));
+    // Identifies the bytes for revalidation, nothing secret: a 128-bit
+    // non-cryptographic hash, ~20x cheaper than SHA-256 on a 120 KB page.
+    let etag = format!("\"{:032x}\"", xxhash_rust::xxh3::xxh3_128(body.as_bytes()));
     Ok(Rendered {
         body,
         etag,
@@ -156,10 +156,6 @@ fn stylesheet_href(base_url: &str) -> String {
         .map(|u| u.path().trim_end_matches('/').to_string())
         .unwrap_or_default();
     format!("{path}/feed.xsl")
-}
-
-fn hex_prefix(bytes: &[u8], n: usize) -> String {
-    bytes.iter().take(n).map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whether a view with `filter` holds an article carrying tag `terms`,
