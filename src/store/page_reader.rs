@@ -6,7 +6,7 @@
 //! blocking pool runs the page's four statements on a connection of its
 //! own, in one read transaction, so they also see one snapshot.
 
-use super::read::{Bind, PAGE_ATTACHMENTS};
+use super::read::{Bind, PagePlan, ARTICLE_SELECT, PAGE_ATTACHMENTS};
 use super::{from_micros, StoreError};
 use crate::model::{Article, SourceRef, Tag};
 use rusqlite::OptionalExtension;
@@ -50,13 +50,11 @@ impl PageReader {
         }
     }
 
-    /// The articles of `sql` (a page query of read.rs, `$N` parameters) with
-    /// their tags, sources and related links: at most `limit`, and whether
-    /// there were more.
+    /// The articles of a page query (read.rs) with their tags, sources and
+    /// related links: at most `limit`, and whether there were more.
     pub(super) async fn page(
         self: &Arc<Self>,
-        sql: String,
-        binds: Vec<Bind>,
+        plan: PagePlan,
         limit: usize,
     ) -> Result<(Vec<Article>, bool), StoreError> {
         // Never closed.
@@ -64,7 +62,7 @@ impl PageReader {
         let reader = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = reader.connection()?;
-            let page = read_page(&mut conn, &sql, &binds, limit, &reader.labels)?;
+            let page = read_page(&mut conn, &plan, limit, &reader.labels)?;
             reader.give_back(conn);
             Ok(page)
         })
@@ -103,31 +101,23 @@ impl PageReader {
 
 fn read_page(
     conn: &mut Connection,
-    sql: &str,
-    binds: &[Bind],
+    plan: &PagePlan,
     limit: usize,
     labels: &Mutex<HashMap<String, String>>,
 ) -> Result<(Vec<Article>, bool), rusqlite::Error> {
     let tx = conn.transaction()?;
-    let mut articles = Vec::with_capacity(limit + 1);
-    {
-        let mut statement = tx.prepare_cached(sql)?;
-        for (i, bind) in binds.iter().enumerate() {
-            // SQLite numbers `$N` parameters in order of appearance, not
-            // by N: bind each by its name.
-            let index = statement
-                .parameter_index(&format!("${}", i + 1))?
-                .ok_or(rusqlite::Error::InvalidParameterName(format!("${}", i + 1)))?;
-            match bind {
-                Bind::Int(v) => statement.raw_bind_parameter(index, v)?,
-                Bind::Text(v) => statement.raw_bind_parameter(index, v)?,
+    let mut articles = match &plan.legs {
+        None => {
+            let mut statement = bound(&tx, &plan.scan, &plan.binds)?;
+            let mut rows = statement.raw_query();
+            let mut articles = Vec::with_capacity(limit + 1);
+            while let Some(row) = rows.next()? {
+                articles.push(article(row)?);
             }
+            articles
         }
-        let mut rows = statement.raw_query();
-        while let Some(row) = rows.next()? {
-            articles.push(article(row)?);
-        }
-    }
+        Some(legs) => by_legs(&tx, legs, &plan.binds, limit)?,
+    };
     let more = articles.len() > limit;
     articles.truncate(limit);
     if !articles.is_empty() {
@@ -135,6 +125,68 @@ fn read_page(
     }
     tx.commit()?;
     Ok((articles, more))
+}
+
+/// A tag-driven page: each leg read alone (in index order, no sort), their
+/// union's newest `limit + 1` kept here, then those articles by primary
+/// key. In one statement SQLite sorted every leg and the union again in
+/// temporary B-trees.
+fn by_legs(
+    conn: &Connection,
+    legs: &[String],
+    binds: &[Bind],
+    limit: usize,
+) -> Result<Vec<Article>, rusqlite::Error> {
+    let mut candidates: Vec<(i64, i64)> = Vec::new();
+    for leg in legs {
+        let mut statement = bound(conn, leg, binds)?;
+        let mut rows = statement.raw_query();
+        while let Some(row) = rows.next()? {
+            candidates.push((row.get(0)?, row.get(1)?));
+        }
+    }
+    // Newest first, as the page query orders: (published, id) descending.
+    candidates.sort_unstable_by(|a, b| b.cmp(a));
+    candidates.dedup();
+    candidates.truncate(limit + 1);
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let list = vec!["?"; candidates.len()].join(", ");
+    let sql = format!("{ARTICLE_SELECT} WHERE a.id IN ({list})");
+    let mut statement = conn.prepare_cached(&sql)?;
+    let ids = candidates.iter().map(|(_, id)| id);
+    let mut rows = statement.query(rusqlite::params_from_iter(ids))?;
+    let mut by_id = HashMap::with_capacity(candidates.len());
+    while let Some(row) = rows.next()? {
+        let article = article(row)?;
+        by_id.insert(article.id, article);
+    }
+    Ok(candidates
+        .iter()
+        .filter_map(|(_, id)| by_id.remove(id))
+        .collect())
+}
+
+/// `sql` prepared (cached) with those of `binds` it names bound.
+fn bound<'c>(
+    conn: &'c Connection,
+    sql: &str,
+    binds: &[Bind],
+) -> Result<rusqlite::CachedStatement<'c>, rusqlite::Error> {
+    let mut statement = conn.prepare_cached(sql)?;
+    for (i, bind) in binds.iter().enumerate() {
+        // SQLite numbers `$N` parameters in order of appearance, not by N,
+        // and a leg uses only some of the plan's: bind each by its name.
+        let Some(index) = statement.parameter_index(&format!("${}", i + 1))? else {
+            continue;
+        };
+        match bind {
+            Bind::Int(v) => statement.raw_bind_parameter(index, v)?,
+            Bind::Text(v) => statement.raw_bind_parameter(index, v)?,
+        }
+    }
+    Ok(statement)
 }
 
 /// Tags, sources and related links, in the order read.rs gives them.

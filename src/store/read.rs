@@ -25,10 +25,13 @@ impl Store {
         before: Option<Cursor>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let (sql, binds) = page_sql(filter, before, limit);
         let (articles, more) = match &self.page_reader {
-            Some(reader) => reader.page(sql, binds, limit as usize).await?,
+            Some(reader) => {
+                let plan = page_plan(filter, before, limit);
+                reader.page(plan, limit as usize).await?
+            }
             None => {
+                let (sql, binds) = page_sql(filter, before, limit);
                 let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
                 let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
                 let more = articles.len() > limit as usize;
@@ -185,6 +188,44 @@ fn bind_ids<'q, O>(
 /// Each leg stops at `limit + 1` matches; the union of the legs' tops holds
 /// the top of the union.
 fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec<Bind>) {
+    let rows = limit as i64 + 1;
+    let plan = page_plan(filter, before, limit);
+    let sql = match plan.legs {
+        None => plan.scan,
+        Some(legs) => {
+            let legs = legs
+                .iter()
+                .enumerate()
+                .map(|(i, leg)| format!("SELECT * FROM ({leg}) AS leg{i}"))
+                .collect::<Vec<_>>()
+                .join(" UNION ");
+            // CROSS JOIN: SQLite joins in the written order (the few
+            // candidates first, then articles by primary key); PostgreSQL
+            // plans it freely.
+            format!(
+                "SELECT {ARTICLE_COLUMNS} FROM ({legs} ORDER BY published DESC, article_id DESC LIMIT {rows}) AS c
+                 CROSS JOIN articles a JOIN sources s ON s.id = a.source_id
+                 WHERE a.id = c.article_id ORDER BY c.published DESC, c.article_id DESC LIMIT {rows}"
+            )
+        }
+    };
+    (sql, plan.binds)
+}
+
+/// A page query in parts, for a reader that runs the legs itself.
+pub(super) struct PagePlan {
+    /// Unfiltered and source-only views: the whole query.
+    pub(super) scan: String,
+    /// Tag-driven views: one statement per driving term, each giving at
+    /// most `limit + 1` (published, article_id) rows newest first; the page
+    /// is the newest `limit + 1` of their union.
+    pub(super) legs: Option<Vec<String>>,
+    /// Every `$N` of `scan` and the legs (a leg uses some of them).
+    pub(super) binds: Vec<Bind>,
+}
+
+/// Builds the page query's parts (see `page_sql`).
+pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> PagePlan {
     let mut binds = Vec::new();
     let next = |binds: &mut Vec<Bind>, bind: Bind| {
         binds.push(bind);
@@ -237,37 +278,27 @@ fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec
                           WHERE px.article_id = {{id}} AND ps.name IN ({names}))"
         );
     }
-    if driver.is_empty() {
-        let sql = format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
-             WHERE 1 = 1{}{} ORDER BY a.published DESC, a.id DESC LIMIT {rows}",
-            keyset("a.published", "a.id"),
-            probes.replace("{id}", "a.id"),
-        );
-        return (sql, binds);
-    }
-    let legs = driver
-        .iter()
-        .enumerate()
-        .map(|(i, term)| {
-            format!(
-                "SELECT * FROM (SELECT t.published, t.article_id FROM article_tags t
-                 WHERE t.term = {term}{}{}
-                 ORDER BY t.published DESC, t.article_id DESC LIMIT {rows}) AS leg{i}",
-                keyset("t.published", "t.article_id"),
-                probes.replace("{id}", "t.article_id"),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ");
-    // CROSS JOIN: SQLite joins in the written order (the few candidates
-    // first, then articles by primary key); PostgreSQL plans it freely.
-    let sql = format!(
-        "SELECT {ARTICLE_COLUMNS} FROM ({legs} ORDER BY published DESC, article_id DESC LIMIT {rows}) AS c
-         CROSS JOIN articles a JOIN sources s ON s.id = a.source_id
-         WHERE a.id = c.article_id ORDER BY c.published DESC, c.article_id DESC LIMIT {rows}"
+    let scan = format!(
+        "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
+         WHERE 1 = 1{}{} ORDER BY a.published DESC, a.id DESC LIMIT {rows}",
+        keyset("a.published", "a.id"),
+        probes.replace("{id}", "a.id"),
     );
-    (sql, binds)
+    let legs = (!driver.is_empty()).then(|| {
+        driver
+            .iter()
+            .map(|term| {
+                format!(
+                    "SELECT t.published, t.article_id FROM article_tags t
+                     WHERE t.term = {term}{}{}
+                     ORDER BY t.published DESC, t.article_id DESC LIMIT {rows}",
+                    keyset("t.published", "t.article_id"),
+                    probes.replace("{id}", "t.article_id"),
+                )
+            })
+            .collect()
+    });
+    PagePlan { scan, legs, binds }
 }
 
 pub(super) fn article(row: &AnyRow) -> Result<Article, sqlx::Error> {
