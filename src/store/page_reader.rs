@@ -26,9 +26,19 @@ pub(super) struct PageReader {
     /// again).
     permits: tokio::sync::Semaphore,
     busy_timeout: Duration,
-    /// Tag term -> label. A label never changes once stored (the first
-    /// spelling is kept), so pages need not join every tag row with `tags`.
-    labels: Mutex<HashMap<String, String>>,
+    /// Tag term -> label. A label never changes while its tag is stored
+    /// (the first spelling is kept), so pages need not join every tag row
+    /// with `tags`. A prune may delete a tag and a later ingest store it
+    /// with another spelling: the map is emptied whenever the content
+    /// version moves (every write that changes feeds, prunes included).
+    labels: Mutex<Labels>,
+}
+
+/// Tag labels known at one content version.
+#[derive(Default)]
+struct Labels {
+    version: i64,
+    by_term: HashMap<String, String>,
 }
 
 /// How much of the database file readers map: far beyond any store here.
@@ -46,17 +56,28 @@ impl PageReader {
             idle: Mutex::new(Vec::new()),
             permits: tokio::sync::Semaphore::new(cores),
             busy_timeout,
-            labels: Mutex::new(HashMap::new()),
+            labels: Mutex::new(Labels::default()),
         }
     }
 
     /// The articles of a page query (read.rs) with their tags, sources and
     /// related links: at most `limit`, and whether there were more.
+    /// `version`: the store's content version as the caller knows it.
     pub(super) async fn page(
         self: &Arc<Self>,
         plan: PagePlan,
         limit: usize,
+        version: i64,
     ) -> Result<(Vec<Article>, bool), StoreError> {
+        {
+            let mut labels = self.labels.lock().unwrap_or_else(|e| e.into_inner());
+            if labels.version != version {
+                *labels = Labels {
+                    version,
+                    by_term: HashMap::new(),
+                };
+            }
+        }
         // Never closed.
         let _permit = self.permits.acquire().await;
         let reader = self.clone();
@@ -103,7 +124,7 @@ fn read_page(
     conn: &mut Connection,
     plan: &PagePlan,
     limit: usize,
-    labels: &Mutex<HashMap<String, String>>,
+    labels: &Mutex<Labels>,
 ) -> Result<(Vec<Article>, bool), rusqlite::Error> {
     let tx = conn.transaction()?;
     let mut articles = match &plan.legs {
@@ -193,7 +214,7 @@ fn bound<'c>(
 fn attach(
     conn: &Connection,
     articles: &mut [Article],
-    labels: &Mutex<HashMap<String, String>>,
+    labels: &Mutex<Labels>,
 ) -> Result<(), rusqlite::Error> {
     let index: HashMap<i64, usize> = articles
         .iter()
@@ -217,7 +238,8 @@ fn attach(
     }
     drop(rows);
     tags.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
-    let mut labels = labels.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = labels.lock().unwrap_or_else(|e| e.into_inner());
+    let labels = &mut guard.by_term;
     for (article, _, term) in tags {
         let label = match labels.get(&term) {
             Some(label) => label.clone(),
@@ -238,7 +260,7 @@ fn attach(
         };
         articles[article].tags.push(Tag { term, label });
     }
-    drop(labels);
+    drop(guard);
 
     let mut statement = conn.prepare_cached(&sources_sql)?;
     let mut rows = statement.query(rusqlite::params_from_iter(&ids))?;

@@ -28,7 +28,8 @@ impl Store {
         let (articles, more) = match &self.page_reader {
             Some(reader) => {
                 let plan = page_plan(filter, before, limit);
-                reader.page(plan, limit as usize).await?
+                let version = self.content_version().await?;
+                reader.page(plan, limit as usize, version).await?
             }
             None => {
                 let (sql, binds) = page_sql(filter, before, limit);

@@ -280,3 +280,34 @@ async fn the_daemon_prunes_on_its_schedule() {
     store.close().await;
     app.stop().await;
 }
+
+/// A tag whose last article was pruned is gone; stored again later, it
+/// takes the new spelling, and feeds show that one, not the one they
+/// showed before the prune.
+#[tokio::test]
+async fn a_tag_stored_again_after_a_prune_shows_its_new_spelling() {
+    for db in backends().await {
+        let store = db.store().await;
+        let a = with_sources(&store, &["a"]).await[0];
+        let labels = |page: tributary::model::Page| -> Vec<String> {
+            page.articles
+                .iter()
+                .flat_map(|a| a.tags.iter().map(|t| t.label.clone()))
+                .collect()
+        };
+        store
+            .ingest(a, &[story("old", "World News")], &record(day(0)))
+            .await
+            .unwrap();
+        let before = store.page(&Filter::default(), None, 10).await.unwrap();
+        assert_eq!(labels(before), ["World News"], "{}", db.name);
+
+        store.prune(day(10), 5 * DAY, 365 * DAY).await.unwrap();
+        store
+            .ingest(a, &[story("new", "WORLD NEWS")], &record(day(10)))
+            .await
+            .unwrap();
+        let after = store.page(&Filter::default(), None, 10).await.unwrap();
+        assert_eq!(labels(after), ["WORLD NEWS"], "{}", db.name);
+    }
+}
