@@ -10,10 +10,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-/// Views kept at once, and their bytes; past either the cache starts over.
-/// Far above the configured feeds plus popular tag views, and bounded so
-/// that clients walking random filters cannot grow the daemon (a 50-entry
-/// page is ~120 KB).
+/// Views kept at once, and their bytes; past either, pages of older
+/// versions go first, then the least recently used. Far above the
+/// configured feeds plus popular tag views, and bounded so that clients
+/// walking random filters cannot grow the daemon (a 50-entry page is ~120
+/// KB) nor push out the views in steady use.
 const MAX_VIEWS: usize = 256;
 const MAX_BYTES: usize = 24 << 20;
 /// A page is rendered again at least this often, whatever the version says:
@@ -152,6 +153,7 @@ impl From<Rendered> for CachedPage {
 struct Entry {
     version: i64,
     rendered_at: Instant,
+    last_used: Instant,
     page: CachedPage,
 }
 
@@ -169,29 +171,51 @@ struct Pages {
 impl FeedCache {
     /// The page of `request` rendered at `version`, if still fresh.
     pub fn get(&self, request: &ViewRequest, version: i64) -> Option<CachedPage> {
-        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        pages
+        let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = pages
             .entries
-            .get(&ViewKey::of(request))
-            .filter(|e| e.version == version && e.rendered_at.elapsed() < MAX_AGE)
-            .map(|e| e.page.clone())
+            .get_mut(&ViewKey::of(request))
+            .filter(|e| e.version == version && e.rendered_at.elapsed() < MAX_AGE)?;
+        entry.last_used = Instant::now();
+        Some(entry.page.clone())
     }
 
     pub fn put(&self, request: &ViewRequest, version: i64, page: CachedPage) {
         let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
-        let size = page.body.len();
-        if pages.entries.len() >= MAX_VIEWS || pages.bytes + size > MAX_BYTES {
-            pages.entries.clear();
-            pages.bytes = 0;
-        }
-        let entry = Entry {
-            version,
-            rendered_at: Instant::now(),
-            page,
-        };
-        if let Some(old) = pages.entries.insert(ViewKey::of(request), entry) {
+        let key = ViewKey::of(request);
+        if let Some(old) = pages.entries.remove(&key) {
             pages.bytes -= old.page.body.len();
         }
+        let size = page.body.len();
+        let full =
+            |pages: &Pages| pages.entries.len() >= MAX_VIEWS || pages.bytes + size > MAX_BYTES;
+        if full(&pages) {
+            // Pages of an older version are only re-rendered on their next
+            // request anyway.
+            pages.entries.retain(|_, e| e.version == version);
+            pages.bytes = pages.entries.values().map(|e| e.page.body.len()).sum();
+        }
+        while full(&pages) {
+            let Some(oldest) = pages
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.last_used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(old) = pages.entries.remove(&oldest) {
+                pages.bytes -= old.page.body.len();
+            }
+        }
+        let now = Instant::now();
+        let entry = Entry {
+            version,
+            rendered_at: now,
+            last_used: now,
+            page,
+        };
+        pages.entries.insert(key, entry);
         pages.bytes += size;
     }
 }
@@ -266,6 +290,26 @@ mod tests {
             "another view"
         );
         assert!(cache.get(&request("/tags/x", 50), 7).is_none());
+    }
+
+    #[test]
+    fn clients_walking_random_views_do_not_push_out_a_view_in_steady_use() {
+        let cache = FeedCache::default();
+        let hot = request("/feeds/world", 50);
+        cache.put(&hot, 1, page("hot"));
+        for i in 0..(3 * MAX_VIEWS) {
+            cache.put(&request(&format!("/tags/t{i}"), 50), 1, page("x"));
+            if i % 20 == 0 {
+                assert!(cache.get(&hot, 1).is_some(), "evicted after {i} views");
+            }
+        }
+        assert!(cache.get(&hot, 1).is_some());
+        assert!(cache.pages.lock().unwrap().entries.len() <= MAX_VIEWS);
+        // Full, a page of a new version makes room from the older ones
+        // first (they would be rendered again on their next request).
+        cache.put(&request("/tags/new", 50), 2, page("new"));
+        assert_eq!(cache.pages.lock().unwrap().entries.len(), 1);
+        assert!(cache.get(&request("/tags/new", 50), 2).is_some());
     }
 
     #[test]
