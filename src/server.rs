@@ -474,9 +474,8 @@ fn conditional(rendered: CachedPage, content_type: &'static str, headers: &Heade
     if let Some(etag) = &rendered.etag_header {
         h.insert(header::ETAG, etag.clone());
     }
-    // A 304 repeats only what updates the client's cached copy; with an
-    // ETag there, Last-Modified is left out (RFC 9110 §15.4.5).
-    if let (Some(last_modified), false) = (&rendered.last_modified_header, not_modified) {
+    // On 304s too (CONTRACT §5: responses carry both validators).
+    if let Some(last_modified) = &rendered.last_modified_header {
         h.insert(header::LAST_MODIFIED, last_modified.clone());
     }
     h.insert(
