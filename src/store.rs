@@ -183,12 +183,22 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let pool = open_pool(&url, backend, options, options.pool_size(backend), false).await?;
+        // Parsed once: both SQLite pools must open the same database (each
+        // parse of `sqlite::memory:` names a new one).
+        let connect_options = AnyConnectOptions::from_str(&url)?;
+        let pool = open_pool(
+            &connect_options,
+            backend,
+            options,
+            options.pool_size(backend),
+            false,
+        )
+        .await?;
         // SQLite's one writer gets a connection of its own, with a page
         // cache that holds the indexes the ingest writes all over: in the
         // shared pool every connection would grow such a cache in turn.
         let writer = match backend {
-            Backend::Sqlite => open_pool(&url, backend, options, 1, true).await?,
+            Backend::Sqlite => open_pool(&connect_options, backend, options, 1, true).await?,
             Backend::Postgres => pool.clone(),
         };
         migrate(&writer, backend).await?;
@@ -322,16 +332,15 @@ impl Store {
     }
 }
 
-/// A pool on `url`: sessions set up for tributary (WAL, timeouts, foreign
+/// A pool on the database: sessions set up for tributary (WAL, timeouts, foreign
 /// keys). `writer`: SQLite's writer connection, with a large page cache.
 async fn open_pool(
-    url: &str,
+    connect_options: &AnyConnectOptions,
     backend: Backend,
     options: &StoreOptions,
     connections: u32,
     writer: bool,
 ) -> Result<AnyPool, StoreError> {
-    let connect_options = AnyConnectOptions::from_str(url)?;
     let timeout_ms = options.statement_timeout.as_millis().min(i32::MAX as u128);
     let pool = AnyPoolOptions::new()
         .max_connections(connections)
@@ -373,7 +382,7 @@ async fn open_pool(
                 Ok(())
             })
         })
-        .connect_with(connect_options)
+        .connect_with(connect_options.clone())
         .await?;
     Ok(pool)
 }
