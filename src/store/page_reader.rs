@@ -6,7 +6,7 @@
 //! blocking pool runs the page's four statements on a connection of its
 //! own, in one read transaction, so they also see one snapshot.
 
-use super::read::{Bind, PagePlan, ARTICLE_SELECT, PAGE_ATTACHMENTS};
+use super::read::{Bind, PagePlan, PageQuery, ARTICLE_SELECT, PAGE_ATTACHMENTS};
 use super::{from_micros, StoreError};
 use crate::model::{Article, SourceRef, Tag};
 use rusqlite::OptionalExtension;
@@ -88,7 +88,7 @@ impl PageReader {
             Ok(page)
         })
         .await
-        .map_err(|_| StoreError::Interrupted)?
+        .map_err(|e| StoreError::ReadTask(e.to_string()))?
     }
 
     fn connection(&self) -> Result<Connection, rusqlite::Error> {
@@ -127,9 +127,9 @@ fn read_page(
     labels: &Mutex<Labels>,
 ) -> Result<(Vec<Article>, bool), rusqlite::Error> {
     let tx = conn.transaction()?;
-    let mut articles = match &plan.legs {
-        None => {
-            let mut statement = bound(&tx, &plan.scan, &plan.binds)?;
+    let mut articles = match &plan.query {
+        PageQuery::Scan(sql) => {
+            let mut statement = bound(&tx, sql, &plan.binds)?;
             let mut rows = statement.raw_query();
             let mut articles = Vec::with_capacity(limit + 1);
             while let Some(row) = rows.next()? {
@@ -137,7 +137,7 @@ fn read_page(
             }
             articles
         }
-        Some(legs) => by_legs(&tx, legs, &plan.binds, limit)?,
+        PageQuery::Legs(legs) => by_legs(&tx, legs, &plan.binds, limit)?,
     };
     let more = articles.len() > limit;
     articles.truncate(limit);
@@ -223,7 +223,12 @@ fn attach(
         .collect();
     let ids: Vec<i64> = articles.iter().map(|a| a.id).collect();
     let list = vec!["?"; ids.len()].join(", ");
-    let [_, sources_sql, links_sql] = PAGE_ATTACHMENTS.map(|sql| sql.replace("{ids}", &list));
+    // Tags are read below without PAGE_ATTACHMENTS' join.
+    let [_, sources_sql, links_sql] = PAGE_ATTACHMENTS;
+    let (sources_sql, links_sql) = (
+        sources_sql.replace("{ids}", &list),
+        links_sql.replace("{ids}", &list),
+    );
 
     // The article_tags primary key alone (article_id, term): no join with
     // `tags`, no sort by position in SQL.

@@ -191,9 +191,9 @@ fn bind_ids<'q, O>(
 fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec<Bind>) {
     let rows = limit as i64 + 1;
     let plan = page_plan(filter, before, limit);
-    let sql = match plan.legs {
-        None => plan.scan,
-        Some(legs) => {
+    let sql = match plan.query {
+        PageQuery::Scan(sql) => sql,
+        PageQuery::Legs(legs) => {
             let legs = legs
                 .iter()
                 .enumerate()
@@ -215,14 +215,18 @@ fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec
 
 /// A page query in parts, for a reader that runs the legs itself.
 pub(super) struct PagePlan {
+    pub(super) query: PageQuery,
+    /// Every `$N` of the query (a leg uses some of them).
+    pub(super) binds: Vec<Bind>,
+}
+
+pub(super) enum PageQuery {
     /// Unfiltered and source-only views: the whole query.
-    pub(super) scan: String,
+    Scan(String),
     /// Tag-driven views: one statement per driving term, each giving at
     /// most `limit + 1` (published, article_id) rows newest first; the page
     /// is the newest `limit + 1` of their union.
-    pub(super) legs: Option<Vec<String>>,
-    /// Every `$N` of `scan` and the legs (a leg uses some of them).
-    pub(super) binds: Vec<Bind>,
+    Legs(Vec<String>),
 }
 
 /// Builds the page query's parts (see `page_sql`).
@@ -279,27 +283,30 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
                           WHERE px.article_id = {{id}} AND ps.name IN ({names}))"
         );
     }
-    let scan = format!(
-        "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
-         WHERE 1 = 1{}{} ORDER BY a.published DESC, a.id DESC LIMIT {rows}",
-        keyset("a.published", "a.id"),
-        probes.replace("{id}", "a.id"),
-    );
-    let legs = (!driver.is_empty()).then(|| {
-        driver
-            .iter()
-            .map(|term| {
-                format!(
-                    "SELECT t.published, t.article_id FROM article_tags t
-                     WHERE t.term = {term}{}{}
-                     ORDER BY t.published DESC, t.article_id DESC LIMIT {rows}",
-                    keyset("t.published", "t.article_id"),
-                    probes.replace("{id}", "t.article_id"),
-                )
-            })
-            .collect()
-    });
-    PagePlan { scan, legs, binds }
+    let query = if driver.is_empty() {
+        PageQuery::Scan(format!(
+            "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
+             WHERE 1 = 1{}{} ORDER BY a.published DESC, a.id DESC LIMIT {rows}",
+            keyset("a.published", "a.id"),
+            probes.replace("{id}", "a.id"),
+        ))
+    } else {
+        PageQuery::Legs(
+            driver
+                .iter()
+                .map(|term| {
+                    format!(
+                        "SELECT t.published, t.article_id FROM article_tags t
+                         WHERE t.term = {term}{}{}
+                         ORDER BY t.published DESC, t.article_id DESC LIMIT {rows}",
+                        keyset("t.published", "t.article_id"),
+                        probes.replace("{id}", "t.article_id"),
+                    )
+                })
+                .collect(),
+        )
+    };
+    PagePlan { query, binds }
 }
 
 pub(super) fn article(row: &AnyRow) -> Result<Article, sqlx::Error> {
