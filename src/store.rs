@@ -44,6 +44,9 @@ pub enum StoreError {
     Group(Arc<StoreError>),
     #[error("the write was interrupted before it committed (shutting down)")]
     Interrupted,
+    /// The blocking task reading a page stopped (a panic, or shutdown).
+    #[error("reading a page stopped: {0}")]
+    ReadTask(String),
 }
 
 impl StoreError {

@@ -60,14 +60,13 @@ impl Store {
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, mut answer) = oneshot::channel();
         pending.push(Job {
             source_id,
             articles: articles.to_vec(),
             record: record.clone(),
             reply,
         });
-        let mut answer = answer;
         tokio::select! {
             // Another writer committed it while this one queued for the
             // lock: waiting on for the lock would hold up the refreshes
@@ -89,7 +88,7 @@ impl Store {
 
     /// Commits `group` and answers each job.
     async fn commit_group(&self, group: Vec<Job>) {
-        let results = match self.ingest_all(&group).await {
+        let mut results = match self.ingest_all(&group).await {
             Ok(stats) => stats.into_iter().map(Ok).collect(),
             // One refresh broke (a constraint its entries violate, say):
             // the group was rolled back whole, so each is done again alone
@@ -107,7 +106,6 @@ impl Store {
             }
             Err(e) => vec![Err(e)],
         };
-        let mut results = results;
         if results
             .iter()
             .any(|r| r.as_ref().is_ok_and(IngestStats::changed_articles))
