@@ -6,7 +6,7 @@
 //! blocking pool runs the page's four statements on a connection of its
 //! own, in one read transaction, so they also see one snapshot.
 
-use super::read::{Bind, PagePlan, PageQuery, ARTICLE_SELECT, PAGE_ATTACHMENTS};
+use super::read::{article_from_row, Bind, PagePlan, PageQuery, ARTICLE_SELECT, PAGE_ATTACHMENTS};
 use super::{from_micros, StoreError};
 use crate::model::{Article, SourceRef, Tag};
 use rusqlite::OptionalExtension;
@@ -290,26 +290,5 @@ fn attach(
 
 /// The columns of `read::ARTICLE_COLUMNS`, in order.
 fn article(row: &rusqlite::Row<'_>) -> Result<Article, rusqlite::Error> {
-    Ok(Article {
-        id: row.get(0)?,
-        uid: row.get(1)?,
-        link: row.get(2)?,
-        title: row.get(3)?,
-        summary: row.get(4)?,
-        content: row.get(5)?,
-        author: row.get(6)?,
-        published: from_micros(row.get(7)?),
-        updated: from_micros(row.get(8)?),
-        tags: Vec::new(),
-        source: SourceRef {
-            name: row.get(9)?,
-            feed_url: row.get(10)?,
-            title: row.get(11)?,
-            site_url: row.get(12)?,
-            feed_id: row.get(13)?,
-            updated: row.get::<_, Option<i64>>(14)?.map(from_micros),
-        },
-        seen_in: Vec::new(),
-        related: Vec::new(),
-    })
+    Ok(article_from_row!(row.get))
 }

@@ -309,29 +309,39 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
     PagePlan { query, binds }
 }
 
+/// An [`Article`] from a row of `ARTICLE_COLUMNS`, each column read with
+/// `$row.$get(index)?`: the sqlx and rusqlite readers share the mapping.
+macro_rules! article_from_row {
+    ($row:ident . $get:ident) => {{
+        let source_updated: Option<i64> = $row.$get(14)?;
+        Article {
+            id: $row.$get(0)?,
+            uid: $row.$get(1)?,
+            link: $row.$get(2)?,
+            title: $row.$get(3)?,
+            summary: $row.$get(4)?,
+            content: $row.$get(5)?,
+            author: $row.$get(6)?,
+            published: from_micros($row.$get(7)?),
+            updated: from_micros($row.$get(8)?),
+            tags: Vec::new(),
+            source: SourceRef {
+                name: $row.$get(9)?,
+                feed_url: $row.$get(10)?,
+                title: $row.$get(11)?,
+                site_url: $row.$get(12)?,
+                feed_id: $row.$get(13)?,
+                updated: source_updated.map(from_micros),
+            },
+            seen_in: Vec::new(),
+            related: Vec::new(),
+        }
+    }};
+}
+pub(super) use article_from_row;
+
 pub(super) fn article(row: &AnyRow) -> Result<Article, sqlx::Error> {
-    Ok(Article {
-        id: row.try_get(0)?,
-        uid: row.try_get(1)?,
-        link: row.try_get(2)?,
-        title: row.try_get(3)?,
-        summary: row.try_get(4)?,
-        content: row.try_get(5)?,
-        author: row.try_get(6)?,
-        published: from_micros(row.try_get(7)?),
-        updated: from_micros(row.try_get(8)?),
-        tags: Vec::new(),
-        source: SourceRef {
-            name: row.try_get(9)?,
-            feed_url: row.try_get(10)?,
-            title: row.try_get(11)?,
-            site_url: row.try_get(12)?,
-            feed_id: row.try_get(13)?,
-            updated: row.try_get::<Option<i64>, _>(14)?.map(from_micros),
-        },
-        seen_in: Vec::new(),
-        related: Vec::new(),
-    })
+    Ok(article_from_row!(row.try_get))
 }
 
 #[cfg(test)]
