@@ -81,7 +81,8 @@ impl Store {
         Ok(stats)
     }
 
-    /// One refresh's writes, inside the caller's transaction (or savepoint).
+    /// One refresh's writes, inside the caller's transaction (its own, or
+    /// a group commit's).
     pub(super) async fn ingest_in(
         &self,
         tx: &mut AnyConnection,
