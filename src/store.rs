@@ -4,6 +4,7 @@
 //! Unix microseconds on both. The database enforces article identity with
 //! unique keys, so a crash or a second writer never creates a duplicate.
 
+mod exec;
 mod explain;
 mod group_commit;
 mod near_dup;
@@ -12,6 +13,7 @@ mod prune;
 mod read;
 mod sources;
 mod write;
+mod writer_thread;
 
 pub use explain::{ExplainedEntry, Explanation, OutletCopy};
 pub use prune::PruneStats;
@@ -44,6 +46,12 @@ pub enum StoreError {
     Group(Arc<StoreError>),
     #[error("the write was interrupted before it committed (shutting down)")]
     Interrupted,
+    /// A bug: SQLite's in-thread writer met a statement that would wait.
+    #[error("the SQLite writer waited on something it cannot wait for")]
+    WriterWaited,
+    /// The blocking task of SQLite's writer stopped (a panic, or shutdown).
+    #[error("writing stopped: {0}")]
+    WriteTask(String),
     /// The blocking task reading a page stopped (a panic, or shutdown).
     #[error("reading a page stopped: {0}")]
     ReadTask(String),
@@ -81,6 +89,9 @@ pub struct Store {
     /// transaction queues writers in-process instead of racing for the file
     /// lock (which can fail with SQLITE_BUSY when a reader upgrades).
     write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite on a file: the thread holding the writer's connection that
+    /// ingests run on (exec.rs explains why).
+    writer_thread: Option<Arc<writer_thread::WriterThread>>,
     /// SQLite: refreshes waiting for the writer, committed together.
     pending: Option<Arc<group_commit::Pending>>,
     /// SQLite: feed pages read without sqlx (page_reader.rs).
@@ -211,6 +222,12 @@ impl Store {
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             pending: (backend == Backend::Sqlite).then(Default::default),
+            writer_thread: match sqlite_file(&url) {
+                Some(path) => Some(Arc::new(writer_thread::WriterThread::start(
+                    open_sync_writer(&path, options)?,
+                )?)),
+                None => None,
+            },
             page_reader: sqlite_file(&url).map(|path| {
                 Arc::new(page_reader::PageReader::new(
                     path,
@@ -335,6 +352,59 @@ impl Store {
     }
 }
 
+/// The settings of a SQLite session; `writer`: the writer's.
+fn sqlite_session(timeout_ms: u128, writer: bool) -> Vec<String> {
+    let mut pragmas = vec![
+        // WAL lets readers (the HTTP server) run beside the writer;
+        // busy_timeout rides out another process's write (`tributary
+        // fetch` beside the daemon).
+        "PRAGMA journal_mode = WAL".to_string(),
+        "PRAGMA synchronous = NORMAL".into(),
+        format!("PRAGMA busy_timeout = {timeout_ms}"),
+        "PRAGMA foreign_keys = ON".into(),
+        // Statement journals of multi-row statements stay in memory
+        // instead of temp files.
+        "PRAGMA temp_store = MEMORY".into(),
+    ];
+    if writer {
+        pragmas.extend([
+            // The ingest's index inserts land on pages all over the file:
+            // the default 2 MB cache sent most of them back to disk and
+            // read them again. Only pages actually read take memory.
+            "PRAGMA cache_size = -49152".to_string(),
+            // Checkpoints copy each page once however often it changed
+            // since the last: rarer ones (a WAL of up to ~40 MB) copy less.
+            "PRAGMA wal_autocheckpoint = 10000".into(),
+        ]);
+    }
+    pragmas
+}
+
+/// SQLite's writer connection for ingests (exec.rs), on the database file
+/// the pools opened and migrated.
+fn open_sync_writer(
+    path: &std::path::Path,
+    options: &StoreOptions,
+) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let timeout_ms = options.statement_timeout.as_millis().min(i32::MAX as u128);
+    for pragma in sqlite_session(timeout_ms, true) {
+        // journal_mode answers with a row: run as a query.
+        conn.query_row(&pragma, [], |_| Ok(()))
+            .or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(()),
+                e => Err(e),
+            })?;
+    }
+    // Lookups come in a few IN-list lengths per refresh: room for them
+    // beside the single-row statements.
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
 /// A pool on the database: sessions set up for tributary (WAL, timeouts, foreign
 /// keys). `writer`: SQLite's writer connection, with a large page cache.
 async fn open_pool(
@@ -352,27 +422,8 @@ async fn open_pool(
             Box::pin(async move {
                 match backend {
                     Backend::Sqlite => {
-                        // WAL lets readers (the HTTP server) run beside the
-                        // writer; busy_timeout rides out another process's
-                        // write (`tributary fetch` beside the daemon).
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute(format!("PRAGMA busy_timeout = {timeout_ms}").as_str())
-                            .await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // Statement journals of the ingest's multi-row
-                        // inserts stay in memory instead of temp files.
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        if writer {
-                            // The ingest's index inserts land on pages all
-                            // over the file: the default 2 MB cache sent most
-                            // of them back to disk and read them again. Only
-                            // pages actually read take memory.
-                            conn.execute("PRAGMA cache_size = -49152").await?;
-                            // Checkpoints copy each page once however often
-                            // it changed since the last: rarer ones (a WAL
-                            // of up to ~40 MB) copy less.
-                            conn.execute("PRAGMA wal_autocheckpoint = 10000").await?;
+                        for pragma in sqlite_session(timeout_ms, writer) {
+                            conn.execute(pragma.as_str()).await?;
                         }
                     }
                     Backend::Postgres => {

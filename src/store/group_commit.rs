@@ -11,7 +11,10 @@
 //! the same at a price on every write: SQLite journals each page a
 //! savepoint changes.)
 
+use super::exec::{run_to_completion, Exec};
+use super::write::signature_of;
 use super::{FetchRecord, IngestStats, Store, StoreError};
+use crate::cluster::Signature;
 use crate::model::NewArticle;
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
@@ -23,10 +26,18 @@ pub(super) struct Pending {
 }
 
 struct Job {
+    refresh: Refresh,
+    reply: oneshot::Sender<Result<IngestStats, StoreError>>,
+}
+
+/// One source refresh to write.
+struct Refresh {
     source_id: i64,
     articles: Vec<NewArticle>,
+    /// Near-duplicate signatures of `articles`, computed before the writer
+    /// (empty when near-duplicates are off).
+    signatures: Vec<Option<Signature>>,
     record: FetchRecord,
-    reply: oneshot::Sender<Result<IngestStats, StoreError>>,
 }
 
 /// Most refreshes in one transaction: bounds how long the write lock is held
@@ -60,13 +71,27 @@ impl Store {
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        let (reply, mut answer) = oneshot::channel();
-        pending.push(Job {
+        let mut refresh = Refresh {
             source_id,
             articles: articles.to_vec(),
+            signatures: Vec::new(),
             record: record.clone(),
-            reply,
-        });
+        };
+        if self.near_duplicates.is_some() {
+            // CPU work (MinHash over every entry's text) that would
+            // otherwise run in the writer's serial section; on the blocking
+            // pool, off the async workers. Entries a key identifies do not
+            // need theirs: the few microseconds each are cheaper here than
+            // in the writer.
+            refresh = tokio::task::spawn_blocking(move || {
+                refresh.signatures = refresh.articles.iter().map(signature_of).collect();
+                refresh
+            })
+            .await
+            .map_err(|e| StoreError::WriteTask(e.to_string()))?;
+        }
+        let (reply, mut answer) = oneshot::channel();
+        pending.push(Job { refresh, reply });
         tokio::select! {
             // Another writer committed it while this one queued for the
             // lock: waiting on for the lock would hold up the refreshes
@@ -88,23 +113,24 @@ impl Store {
 
     /// Commits `group` and answers each job.
     async fn commit_group(&self, group: Vec<Job>) {
-        let mut results = match self.ingest_all(&group).await {
-            Ok(stats) => stats.into_iter().map(Ok).collect(),
-            // One refresh broke (a constraint its entries violate, say):
-            // the group was rolled back whole, so each is done again alone
-            // and only the broken one fails.
-            Err(e) if group.len() > 1 => {
-                tracing::debug!(error = %e, refreshes = group.len(), "group commit failed; one by one");
-                let mut results = Vec::with_capacity(group.len());
-                for job in &group {
-                    let result = self
-                        .ingest_alone(job.source_id, &job.articles, &job.record)
-                        .await;
-                    results.push(result);
-                }
-                results
+        let (refreshes, replies): (Vec<Refresh>, Vec<_>) = group
+            .into_iter()
+            .map(|job| (job.refresh, job.reply))
+            .unzip();
+        let mut results = match &self.writer_thread {
+            Some(writer) => {
+                let (store, count) = (self.clone(), refreshes.len());
+                let written = writer
+                    .run(move |conn| store.write_in_thread(conn, &refreshes))
+                    .await;
+                written.unwrap_or_else(|e| {
+                    let stopped = Arc::new(e);
+                    (0..count)
+                        .map(|_| Err(StoreError::Group(stopped.clone())))
+                        .collect()
+                })
             }
-            Err(e) => vec![Err(e)],
+            None => self.write_through_sqlx(&refreshes).await,
         };
         if results
             .iter()
@@ -114,29 +140,104 @@ impl Store {
                 // Committed, but feeds would not show it until the next
                 // write: report it like the write failing.
                 let shared = Arc::new(e);
-                results = group
+                results = results
                     .iter()
                     .map(|_| Err(StoreError::Group(shared.clone())))
                     .collect();
             }
         }
-        for (job, result) in group.into_iter().zip(results) {
+        for (reply, result) in replies.into_iter().zip(results) {
             // The owner may have given up (shutdown): nothing to tell.
-            let _ = job.reply.send(result);
+            let _ = reply.send(result);
         }
     }
 
-    /// Every refresh of `group` in one transaction.
-    async fn ingest_all(&self, group: &[Job]) -> Result<Vec<IngestStats>, StoreError> {
-        let mut tx = self.writer.begin().await?;
-        let mut results = Vec::with_capacity(group.len());
-        for job in group {
-            let stats = self
-                .ingest_in(&mut tx, job.source_id, &job.articles, &job.record)
-                .await?;
-            results.push(stats);
+    /// The group in one transaction on the sqlx writer; one by one if that
+    /// fails (one refresh broke, say a constraint its entries violate: the
+    /// group was rolled back whole, so each is done again alone and only
+    /// the broken one fails).
+    async fn write_through_sqlx(&self, group: &[Refresh]) -> Vec<Result<IngestStats, StoreError>> {
+        let all = async {
+            let mut tx = self.writer.begin().await?;
+            let mut results = Vec::with_capacity(group.len());
+            for r in group {
+                let stats = self.ingest_refresh(&mut *tx, r).await?;
+                results.push(stats);
+            }
+            tx.commit().await?;
+            Ok(results)
+        };
+        match all.await {
+            Ok(stats) => stats.into_iter().map(Ok).collect(),
+            Err(e) if group.len() > 1 => {
+                tracing::debug!(error = %e, refreshes = group.len(), "group commit failed; one by one");
+                let mut results = Vec::with_capacity(group.len());
+                for r in group {
+                    let result = self.ingest_alone(r.source_id, &r.articles, &r.record).await;
+                    results.push(result);
+                }
+                results
+            }
+            Err(e) => vec![Err(e)],
         }
-        tx.commit().await?;
-        Ok(results)
+    }
+
+    /// The same on SQLite's in-thread writer connection (exec.rs), from a
+    /// blocking task.
+    fn write_in_thread(
+        &self,
+        conn: &mut rusqlite::Connection,
+        group: &[Refresh],
+    ) -> Vec<Result<IngestStats, StoreError>> {
+        let all: Result<Vec<IngestStats>, _> = self.transaction_in_thread(conn, |store, conn| {
+            group
+                .iter()
+                .map(|r| run_to_completion(store.ingest_refresh(conn, r)))
+                .collect()
+        });
+        match all {
+            Ok(stats) => stats.into_iter().map(Ok).collect(),
+            Err(e) if group.len() > 1 => {
+                tracing::debug!(error = %e, refreshes = group.len(), "group commit failed; one by one");
+                group
+                    .iter()
+                    .map(|r| {
+                        self.transaction_in_thread(conn, |store, conn| {
+                            run_to_completion(store.ingest_refresh(conn, r))
+                        })
+                    })
+                    .collect()
+            }
+            Err(e) => vec![Err(e)],
+        }
+    }
+
+    async fn ingest_refresh<E: Exec>(
+        &self,
+        tx: &mut E,
+        r: &Refresh,
+    ) -> Result<IngestStats, StoreError> {
+        self.ingest_in(tx, r.source_id, &r.articles, &r.signatures, &r.record)
+            .await
+    }
+
+    /// `work` in one transaction, rolled back if it fails.
+    fn transaction_in_thread<T>(
+        &self,
+        conn: &mut rusqlite::Connection,
+        work: impl FnOnce(&Store, &mut rusqlite::Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // IMMEDIATE: the write lock at once (busy_timeout waits out another
+        // process), not a read lock that may fail to upgrade later.
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = work(self, conn).and_then(|value| {
+            conn.execute_batch("COMMIT")?;
+            Ok(value)
+        });
+        if done.is_err() && !conn.is_autocommit() {
+            // The error that matters is the one that stopped the work.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        done
     }
 }

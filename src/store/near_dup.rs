@@ -3,11 +3,11 @@
 //! keys and published within the window; a match makes it one more
 //! outlet's copy of that article.
 
-use super::write::{Existing, Params};
+use super::exec::{Exec, Value};
+use super::write::{insert_rows, statement_chunks, Existing, Params};
 use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
-use sqlx::AnyConnection;
 use std::collections::{HashMap, HashSet};
 
 /// The stored stories that an ingest's new entries may be copies of: those
@@ -22,13 +22,16 @@ pub(super) struct Candidates {
     stories: HashMap<i64, (Existing, Option<Signature>)>,
 }
 
+/// id, fingerprint, updated, source_id, signature.
+type StoryRow = (i64, String, i64, i64, Option<Vec<u8>>);
+
 /// Keys per lookup statement, well below both backends' parameter limits.
 const CHUNK: usize = 2_000;
 
 impl Candidates {
     /// The candidates of `wanted`: (signature, published) of the entries.
-    pub(super) async fn load(
-        tx: &mut AnyConnection,
+    pub(super) async fn load<E: Exec>(
+        tx: &mut E,
         backend: Backend,
         source_id: i64,
         wanted: &[(&Signature, i64)],
@@ -55,16 +58,13 @@ impl Candidates {
                    AND NOT EXISTS (SELECT 1 FROM article_sources x
                                    WHERE x.article_id = b.article_id AND x.source_id = {source})"
             );
-            let mut query = sqlx::query_as::<_, (i64, i64, i64)>(&sql);
-            for key in chunk {
-                query = query.bind(*key);
-            }
-            let rows = query
-                .bind(first.saturating_sub(window))
-                .bind(last.saturating_add(window))
-                .bind(source_id)
-                .fetch_all(&mut *tx)
-                .await?;
+            let mut args: Vec<Value> = chunk.iter().map(|&key| Value::Int(key)).collect();
+            args.extend([
+                Value::Int(first.saturating_sub(window)),
+                Value::Int(last.saturating_add(window)),
+                Value::Int(source_id),
+            ]);
+            let rows: Vec<(i64, i64, i64)> = tx.fetch_all(&sql, &args).await?;
             for (key, article_id, published) in rows {
                 candidates
                     .bands
@@ -86,11 +86,9 @@ impl Candidates {
                 "SELECT id, fingerprint, updated, source_id, signature FROM articles WHERE id IN ({})",
                 Params::new(backend).list(chunk.len())
             );
-            let mut query = sqlx::query_as::<_, (i64, String, i64, i64, Option<Vec<u8>>)>(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            for (id, fingerprint, updated, source_id, stored) in query.fetch_all(&mut *tx).await? {
+            let args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
+            let rows: Vec<StoryRow> = tx.fetch_all(&sql, &args).await?;
+            for (id, fingerprint, updated, source_id, stored) in rows {
                 let existing = Existing {
                     id,
                     fingerprint,
@@ -152,30 +150,30 @@ impl Candidates {
 /// Makes new articles findable by later copies: their LSH band keys, as
 /// (band key, article, published) rows, in multi-row inserts (the
 /// signatures themselves go into the articles' INSERT).
-pub(super) async fn index(
-    tx: &mut AnyConnection,
+pub(super) async fn index<E: Exec>(
+    tx: &mut E,
     backend: Backend,
     bands: &[(i64, i64, i64)],
 ) -> Result<(), StoreError> {
-    for chunk in super::write::statement_chunks(bands, super::write::INSERT_ROWS) {
+    for chunk in statement_chunks(bands, insert_rows(tx)) {
         let sql = format!(
             "INSERT INTO article_bands (band_key, article_id, published) VALUES {}
              ON CONFLICT (band_key, article_id) DO NOTHING",
             Params::new(backend).rows(chunk.len(), 3)
         );
-        let mut query = sqlx::query(&sql);
-        for &(key, article_id, published) in chunk {
-            query = query.bind(key).bind(article_id).bind(published);
-        }
-        query.execute(&mut *tx).await?;
+        let args: Vec<Value> = chunk
+            .iter()
+            .flat_map(|&(key, article_id, published)| [key, article_id, published].map(Value::Int))
+            .collect();
+        tx.execute(&sql, &args).await?;
     }
     Ok(())
 }
 
 /// Records another outlet's copy: its link is served as `rel="related"`
 /// and its canonical URL resolves to the article from now on.
-pub(super) async fn link(
-    tx: &mut AnyConnection,
+pub(super) async fn link<E: Exec>(
+    tx: &mut E,
     article_id: i64,
     source_id: i64,
     article: &NewArticle,
@@ -185,17 +183,18 @@ pub(super) async fn link(
     let (Some(canonical), Some(url)) = (&article.canonical_url, &article.link) else {
         return Ok(());
     };
-    sqlx::query(
+    tx.execute(
         "INSERT INTO article_links (canonical_url, article_id, source_id, url, similarity, first_seen)
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (canonical_url) DO NOTHING",
+        &[
+            canonical.into(),
+            article_id.into(),
+            source_id.into(),
+            url.into(),
+            similarity.into(),
+            now_us.into(),
+        ],
     )
-    .bind(canonical)
-    .bind(article_id)
-    .bind(source_id)
-    .bind(url)
-    .bind(similarity)
-    .bind(now_us)
-    .execute(&mut *tx)
     .await?;
     Ok(())
 }

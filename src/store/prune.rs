@@ -4,11 +4,11 @@
 //! Tombstones expire once no feed carried their entry for
 //! `tombstone_retention`.
 
+use super::exec::{Exec, Value};
 use super::write::Params;
 use super::{from_micros, micros, Backend, Store, StoreError};
 use crate::model::NewArticle;
 use chrono::{DateTime, TimeDelta, Utc};
-use sqlx::AnyConnection;
 use std::collections::HashMap;
 
 /// A tombstone hit refreshes its `seen_at` at most this often: one write a
@@ -213,9 +213,9 @@ fn match_clause<'a>(
 
 impl Tombstones {
     /// Adds the tombstones matching `entries` of `source_id`.
-    pub(super) async fn load(
+    pub(super) async fn load<E: Exec>(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut E,
         backend: Backend,
         source_id: i64,
         entries: &[&NewArticle],
@@ -225,14 +225,12 @@ impl Tombstones {
             return Ok(());
         }
         let sql = format!("SELECT kind, key, seen_at FROM tombstones WHERE {clause}");
-        let mut query = sqlx::query_as::<_, (String, String, i64)>(&sql);
-        for value in values {
-            query = match value {
-                Some(key) => query.bind(key),
-                None => query.bind(source_id),
-            };
-        }
-        for (kind, key, seen_at) in query.fetch_all(&mut *tx).await? {
+        let args: Vec<Value> = values
+            .into_iter()
+            .map(|value| value.map_or(Value::Int(source_id), Value::Text))
+            .collect();
+        let rows: Vec<(String, String, i64)> = tx.fetch_all(&sql, &args).await?;
+        for (kind, key, seen_at) in rows {
             if let Some(&(kind, ..)) = KINDS.iter().find(|(k, ..)| *k == kind) {
                 self.0.insert((kind, key), seen_at);
             }
@@ -257,8 +255,8 @@ impl Tombstones {
 /// The tombstones that stopped `hits` (with the oldest `seen_at` each
 /// matched) move their `seen_at` to now, at most once per [`TOUCH_EVERY`],
 /// as their entries are evidently still in a feed.
-pub(super) async fn touch(
-    tx: &mut AnyConnection,
+pub(super) async fn touch<E: Exec>(
+    tx: &mut E,
     backend: Backend,
     source_id: i64,
     hits: &[(&NewArticle, i64)],
@@ -277,14 +275,13 @@ pub(super) async fn touch(
         let sql = format!(
             "UPDATE tombstones SET seen_at = {now} WHERE seen_at < {before} AND ({clause})"
         );
-        let mut query = sqlx::query(&sql).bind(now_us).bind(stale);
-        for value in values {
-            query = match value {
-                Some(key) => query.bind(key),
-                None => query.bind(source_id),
-            };
-        }
-        query.execute(&mut *tx).await?;
+        let mut args = vec![Value::Int(now_us), Value::Int(stale)];
+        args.extend(
+            values
+                .into_iter()
+                .map(|value| value.map_or(Value::Int(source_id), Value::Text)),
+        );
+        tx.execute(&sql, &args).await?;
     }
     Ok(())
 }

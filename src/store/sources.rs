@@ -1,6 +1,7 @@
 //! Sources: synced from the config, claimed when due (a lease, so that one
 //! fetch is done once), and their fetch outcomes recorded.
 
+use super::exec::Exec;
 use super::{from_micros, micros, retry_after_conflict, Backend, Store, StoreError};
 use crate::model::SourceState;
 use chrono::{DateTime, Utc};
@@ -220,7 +221,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let _guard = self.write_guard().await;
         let mut tx = self.writer.begin().await?;
-        record_fetch_in(&mut tx, source_id, record).await?;
+        record_fetch_in(&mut *tx, source_id, record).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -289,8 +290,8 @@ impl SyncWrite<'_> {
 
 /// Writes a fetch outcome inside a transaction (the ingest's own, so that
 /// validators never get ahead of the articles they vouch for).
-pub(super) async fn record_fetch_in(
-    tx: &mut sqlx::AnyConnection,
+pub(super) async fn record_fetch_in<E: Exec>(
+    tx: &mut E,
     source_id: i64,
     r: &FetchRecord,
 ) -> Result<(), StoreError> {
@@ -309,38 +310,41 @@ pub(super) async fn record_fetch_in(
                 lease_owner = NULL, lease_until = NULL
          WHERE id = $1"
     );
-    sqlx::query(&sql)
-        .bind(source_id)
-        .bind(micros(r.at))
-        .bind(r.status.map(i64::from))
-        .bind(&r.error)
-        .bind(micros(r.next_fetch_at))
-        .bind(r.retry_after_until.map(micros))
-        .bind(r.backoff_until.map(micros))
-        .bind(&r.disabled_reason)
-        .bind(&r.moved_to)
-        .execute(&mut *tx)
-        .await?;
+    tx.execute(
+        &sql,
+        &[
+            source_id.into(),
+            micros(r.at).into(),
+            r.status.map(i64::from).into(),
+            (&r.error).into(),
+            micros(r.next_fetch_at).into(),
+            r.retry_after_until.map(micros).into(),
+            r.backoff_until.map(micros).into(),
+            (&r.disabled_reason).into(),
+            (&r.moved_to).into(),
+        ],
+    )
+    .await?;
     if let Some((etag, last_modified)) = &r.validators {
-        sqlx::query("UPDATE sources SET etag = $2, last_modified = $3 WHERE id = $1")
-            .bind(source_id)
-            .bind(etag)
-            .bind(last_modified)
-            .execute(&mut *tx)
-            .await?;
+        tx.execute(
+            "UPDATE sources SET etag = $2, last_modified = $3 WHERE id = $1",
+            &[source_id.into(), etag.into(), last_modified.into()],
+        )
+        .await?;
     }
     if let Some(feed) = &r.feed {
-        sqlx::query(
+        tx.execute(
             "UPDATE sources SET title = COALESCE($2, title), site_url = COALESCE($3, site_url),
                     feed_id = COALESCE($4, feed_id), feed_updated = COALESCE($5, feed_updated)
              WHERE id = $1",
+            &[
+                source_id.into(),
+                (&feed.title).into(),
+                (&feed.site_url).into(),
+                (&feed.feed_id).into(),
+                feed.updated.map(micros).into(),
+            ],
         )
-        .bind(source_id)
-        .bind(&feed.title)
-        .bind(&feed.site_url)
-        .bind(&feed.feed_id)
-        .bind(feed.updated.map(micros))
-        .execute(&mut *tx)
         .await?;
     }
     Ok(())

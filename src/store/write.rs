@@ -1,13 +1,13 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
 //! database's unique keys (CONTRACT §4).
 
+use super::exec::{Exec, Value};
 use super::sources::record_fetch_in;
 use super::{
     micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
 };
 use crate::cluster::Signature;
 use crate::model::{NewArticle, Tag};
-use sqlx::AnyConnection;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
@@ -76,18 +76,23 @@ impl Store {
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let stats = self.ingest_in(&mut tx, source_id, articles, record).await?;
+        let stats = self
+            .ingest_in(&mut *tx, source_id, articles, &[], record)
+            .await?;
         tx.commit().await?;
         Ok(stats)
     }
 
     /// One refresh's writes, inside the caller's transaction (its own, or
-    /// a group commit's).
-    pub(super) async fn ingest_in(
+    /// a group commit's). `signatures`: the articles' near-duplicate
+    /// signatures when computed beforehand (else empty), so that the
+    /// writer's serial section need not.
+    pub(super) async fn ingest_in<E: Exec>(
         &self,
-        tx: &mut AnyConnection,
+        tx: &mut E,
         source_id: i64,
         articles: &[NewArticle],
+        signatures: &[Option<Signature>],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
         // Writing first takes SQLite's write lock at once (waiting out
@@ -100,7 +105,16 @@ impl Store {
         insert_tags(tx, self.backend, articles).await?;
         let now_us = micros(record.at);
         let policy = self.near_duplicates.as_ref();
-        let mut batch = Batch::load(tx, self.backend, source_id, articles, now_us, policy).await?;
+        let mut batch = Batch::load(
+            tx,
+            self.backend,
+            source_id,
+            articles,
+            signatures,
+            now_us,
+            policy,
+        )
+        .await?;
         let mut stats = IngestStats::default();
         for (index, article) in articles.iter().enumerate() {
             batch
@@ -124,7 +138,16 @@ impl IngestStats {
 /// parameters.
 const LOOKUP_CHUNK: usize = 500;
 /// Rows per multi-row INSERT (at most five values each: same limits).
-pub(super) const INSERT_ROWS: usize = 64;
+const INSERT_ROWS: usize = 64;
+
+/// Rows per INSERT on `tx`: many where each statement is a round trip.
+pub(super) fn insert_rows(tx: &impl Exec) -> usize {
+    if tx.batches_rows() {
+        INSERT_ROWS
+    } else {
+        1
+    }
+}
 
 /// One refresh's view of the stored articles its entries may be. Statements
 /// cost a round trip each (through sqlx-sqlite's worker thread, or the
@@ -182,11 +205,12 @@ type ArticleRow = (
 );
 
 impl<'a> Batch<'a> {
-    async fn load(
-        tx: &mut AnyConnection,
+    async fn load<E: Exec>(
+        tx: &mut E,
         backend: Backend,
         source_id: i64,
         articles: &'a [NewArticle],
+        signatures: &[Option<Signature>],
         now_us: i64,
         near_duplicates: Option<&NearDuplicates>,
     ) -> Result<Batch<'a>, StoreError> {
@@ -224,17 +248,20 @@ impl<'a> Batch<'a> {
             batch.tombstones.load(tx, backend, source_id, chunk).await?;
         }
         if let Some(policy) = near_duplicates {
-            batch.load_candidates(tx, articles, policy).await?;
+            batch
+                .load_candidates(tx, articles, signatures, policy)
+                .await?;
         }
         Ok(batch)
     }
 
     /// Signatures of the entries no key identifies (nor a tombstone stops),
     /// and their near-duplicate candidates.
-    async fn load_candidates(
+    async fn load_candidates<E: Exec>(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut E,
         articles: &'a [NewArticle],
+        signatures: &[Option<Signature>],
         policy: &NearDuplicates,
     ) -> Result<(), StoreError> {
         for (index, article) in articles.iter().enumerate() {
@@ -242,7 +269,11 @@ impl<'a> Batch<'a> {
                 || self.find_by_identity(article).is_some()
                 || self.tombstones.matching(article).is_some();
             if !identified {
-                self.signatures.insert(index, signature_of(article));
+                let signature = match signatures.get(index) {
+                    Some(computed) => computed.clone(),
+                    None => signature_of(article),
+                };
+                self.signatures.insert(index, signature);
             }
         }
         let wanted: Vec<(&Signature, i64)> = self
@@ -259,9 +290,9 @@ impl<'a> Batch<'a> {
     }
 
     /// The articles this source's `entry_keys` already point to.
-    async fn load_here(
+    async fn load_here<E: Exec>(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut E,
         entry_keys: &[&str],
     ) -> Result<(), StoreError> {
         let mut params = Params::new(self.backend);
@@ -272,12 +303,10 @@ impl<'a> Batch<'a> {
             params.one(),
             params.list(entry_keys.len())
         );
-        let mut query =
-            sqlx::query_as::<_, (String, i64, String, i64, i64)>(&sql).bind(self.source_id);
-        for key in entry_keys {
-            query = query.bind(*key);
-        }
-        for (key, id, fingerprint, updated, source_id) in query.fetch_all(&mut *tx).await? {
+        let mut args = vec![Value::Int(self.source_id)];
+        args.extend(entry_keys.iter().map(|&key| Value::Text(key)));
+        let rows: Vec<(String, i64, String, i64, i64)> = tx.fetch_all(&sql, &args).await?;
+        for (key, id, fingerprint, updated, source_id) in rows {
             self.here.insert(key, id);
             self.articles.entry(id).or_insert(Existing {
                 id,
@@ -291,9 +320,9 @@ impl<'a> Batch<'a> {
 
     /// The articles sharing a uid, canonical URL or content key with one of
     /// `entries`, and the outlet links of their canonical URLs.
-    async fn load_identities(
+    async fn load_identities<E: Exec>(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut E,
         entries: &[&NewArticle],
     ) -> Result<(), StoreError> {
         let uids = distinct(entries.iter().map(|a| Some(a.uid.as_str())));
@@ -312,11 +341,10 @@ impl<'a> Batch<'a> {
                 OR id IN (SELECT article_id FROM article_links
                           WHERE canonical_url IN ({link_list}))"
         );
-        let mut query = sqlx::query_as::<_, ArticleRow>(&sql);
-        for key in uids.iter().chain(&urls).chain(&contents).chain(&urls) {
-            query = query.bind(*key);
-        }
-        for row in query.fetch_all(&mut *tx).await? {
+        let args: Vec<Value> = (uids.iter().chain(&urls).chain(&contents).chain(&urls))
+            .map(|&key| Value::Text(key))
+            .collect();
+        for row in tx.fetch_all::<ArticleRow>(&sql, &args).await? {
             self.remember(row);
         }
         if urls.is_empty() {
@@ -326,11 +354,8 @@ impl<'a> Batch<'a> {
             "SELECT canonical_url, article_id FROM article_links WHERE canonical_url IN ({})",
             Params::new(self.backend).list(urls.len())
         );
-        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
-        for url in &urls {
-            query = query.bind(*url);
-        }
-        for (url, id) in query.fetch_all(&mut *tx).await? {
+        let args: Vec<Value> = urls.iter().map(|&url| Value::Text(url)).collect();
+        for (url, id) in tx.fetch_all::<(String, i64)>(&sql, &args).await? {
             self.by_link.insert(url, id);
         }
         Ok(())
@@ -373,9 +398,9 @@ impl<'a> Batch<'a> {
         .copied()
     }
 
-    async fn ingest_one(
+    async fn ingest_one<E: Exec>(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut E,
         index: usize,
         article: &'a NewArticle,
         near_duplicates: Option<&NearDuplicates>,
@@ -508,9 +533,9 @@ impl<'a> Batch<'a> {
     }
 
     /// Tags are a union: a later copy adds tags, never removes them.
-    async fn merge_tags(
+    async fn merge_tags<E: Exec>(
         &mut self,
-        tx: &mut AnyConnection,
+        tx: &mut E,
         article_id: i64,
         article: &'a NewArticle,
         new_article: bool,
@@ -541,25 +566,27 @@ impl<'a> Batch<'a> {
     }
 
     /// Writes what the entries collected: a few multi-row statements.
-    async fn flush(self, tx: &mut AnyConnection) -> Result<(), StoreError> {
+    async fn flush<E: Exec>(self, tx: &mut E) -> Result<(), StoreError> {
         let (backend, source_id, now_us) = (self.backend, self.source_id, self.now_us);
-        for chunk in statement_chunks(&self.new_links, INSERT_ROWS) {
+        let rows = insert_rows(tx);
+        for chunk in statement_chunks(&self.new_links, rows) {
             let sql = format!(
                 "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen)
                  VALUES {} ON CONFLICT (source_id, entry_key) DO NOTHING",
                 Params::new(backend).rows(chunk.len(), 4)
             );
-            let mut query = sqlx::query(&sql);
+            let mut args = Vec::with_capacity(chunk.len() * 4);
             for &(entry_key, article_id) in chunk {
-                query = query
-                    .bind(source_id)
-                    .bind(entry_key)
-                    .bind(article_id)
-                    .bind(now_us);
+                args.extend([
+                    Value::Int(source_id),
+                    Value::Text(entry_key),
+                    Value::Int(article_id),
+                    Value::Int(now_us),
+                ]);
             }
-            query.execute(&mut *tx).await?;
+            tx.execute(&sql, &args).await?;
         }
-        for chunk in statement_chunks(&self.new_tags, INSERT_ROWS) {
+        for chunk in statement_chunks(&self.new_tags, rows) {
             let mut params = Params::new(backend);
             let values = (0..chunk.len())
                 .map(|_| {
@@ -576,36 +603,38 @@ impl<'a> Batch<'a> {
                 "INSERT INTO article_tags (article_id, term, position, origin, published)
                  VALUES {values} ON CONFLICT (article_id, term) DO NOTHING"
             );
-            let mut query = sqlx::query(&sql);
+            let mut args = Vec::with_capacity(chunk.len() * 5);
             for &(article_id, term, position, origin) in chunk {
-                query = query
-                    .bind(article_id)
-                    .bind(term)
-                    .bind(position)
-                    .bind(origin)
-                    .bind(article_id);
+                args.extend([
+                    Value::Int(article_id),
+                    Value::Text(term),
+                    Value::Int(position),
+                    origin.into(),
+                    Value::Int(article_id),
+                ]);
             }
-            query.execute(&mut *tx).await?;
+            tx.execute(&sql, &args).await?;
         }
         near_dup::index(tx, backend, &self.new_bands).await?;
         super::prune::touch(tx, backend, source_id, &self.tombstoned, now_us).await
     }
 }
 impl TagState {
-    async fn load(tx: &mut AnyConnection, article_id: i64) -> Result<TagState, StoreError> {
-        let terms: Vec<String> =
-            sqlx::query_scalar("SELECT term FROM article_tags WHERE article_id = $1")
-                .bind(article_id)
-                .fetch_all(&mut *tx)
-                .await?;
+    async fn load<E: Exec>(tx: &mut E, article_id: i64) -> Result<TagState, StoreError> {
+        let terms: Vec<(String,)> = tx
+            .fetch_all(
+                "SELECT term FROM article_tags WHERE article_id = $1",
+                &[Value::Int(article_id)],
+            )
+            .await?;
         Ok(TagState {
             count: terms.len() as i64,
-            terms: terms.into_iter().collect(),
+            terms: terms.into_iter().map(|(term,)| term).collect(),
         })
     }
 }
 
-fn signature_of(article: &NewArticle) -> Option<Signature> {
+pub(super) fn signature_of(article: &NewArticle) -> Option<Signature> {
     Signature::of(
         &article.title,
         article.summary.as_deref(),
@@ -696,26 +725,27 @@ impl Params {
 
 /// The article with the same canonical URL, uid or (for entries with
 /// neither id nor link) the same text, as the database has it now.
-async fn find_by_identity(
-    tx: &mut AnyConnection,
+async fn find_by_identity<E: Exec>(
+    tx: &mut E,
     article: &NewArticle,
 ) -> Result<Option<ArticleRow>, StoreError> {
-    Ok(sqlx::query_as(
+    tx.fetch_optional(
         "SELECT id, fingerprint, updated, source_id, uid, canonical_url, content_key
          FROM articles
          WHERE uid = $1 OR canonical_url = $2 OR content_key = $3
             OR id IN (SELECT article_id FROM article_links WHERE canonical_url = $2)
          ORDER BY id LIMIT 1",
+        &[
+            (&article.uid).into(),
+            (&article.canonical_url).into(),
+            (&article.content_key).into(),
+        ],
     )
-    .bind(&article.uid)
-    .bind(&article.canonical_url)
-    .bind(&article.content_key)
-    .fetch_optional(&mut *tx)
-    .await?)
+    .await
 }
 
-async fn insert_article(
-    tx: &mut AnyConnection,
+async fn insert_article<E: Exec>(
+    tx: &mut E,
     source_id: i64,
     article: &NewArticle,
     now_us: i64,
@@ -724,37 +754,40 @@ async fn insert_article(
     // A missing date becomes first-seen time (CONTRACT §6).
     let published = article.published.map(micros).unwrap_or(now_us);
     let updated = article.updated.map(micros).unwrap_or(published);
-    let id: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO articles (uid, canonical_url, content_key, link, title, summary, content,
-                               author, published, updated, first_seen, fingerprint, source_id,
-                               signature)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-         ON CONFLICT DO NOTHING
-         RETURNING id",
-    )
-    .bind(&article.uid)
-    .bind(&article.canonical_url)
-    .bind(&article.content_key)
-    .bind(&article.link)
-    .bind(&article.title)
-    .bind(&article.summary)
-    .bind(&article.content)
-    .bind(&article.author)
-    .bind(published)
-    .bind(updated)
-    .bind(now_us)
-    .bind(&article.fingerprint)
-    .bind(source_id)
     // Near-duplicate matching reads it (store/near_dup.rs).
-    .bind(signature.map(Signature::to_bytes))
-    .fetch_optional(&mut *tx)
-    .await?;
-    Ok(id)
+    let signature = signature.map(Signature::to_bytes);
+    let id: Option<(i64,)> = tx
+        .fetch_optional(
+            "INSERT INTO articles (uid, canonical_url, content_key, link, title, summary,
+                                   content, author, published, updated, first_seen,
+                                   fingerprint, source_id, signature)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+             ON CONFLICT DO NOTHING
+             RETURNING id",
+            &[
+                (&article.uid).into(),
+                (&article.canonical_url).into(),
+                (&article.content_key).into(),
+                (&article.link).into(),
+                (&article.title).into(),
+                (&article.summary).into(),
+                (&article.content).into(),
+                (&article.author).into(),
+                published.into(),
+                updated.into(),
+                now_us.into(),
+                (&article.fingerprint).into(),
+                source_id.into(),
+                signature.as_deref().into(),
+            ],
+        )
+        .await?;
+    Ok(id.map(|(id,)| id))
 }
 
 /// Rewrites `existing` with the edited entry; returns its new `updated`.
-async fn update_article(
-    tx: &mut AnyConnection,
+async fn update_article<E: Exec>(
+    tx: &mut E,
     existing: &Existing,
     article: &NewArticle,
     now_us: i64,
@@ -767,43 +800,44 @@ async fn update_article(
         .filter(|&u| u > existing.updated && u <= now_us)
         .unwrap_or(now_us)
         .max(existing.updated);
-    sqlx::query(
+    tx.execute(
         "UPDATE articles SET title = $1, summary = $2, content = $3, author = $4, link = $5,
                 fingerprint = $6, updated = $7
          WHERE id = $8",
+        &[
+            (&article.title).into(),
+            (&article.summary).into(),
+            (&article.content).into(),
+            (&article.author).into(),
+            (&article.link).into(),
+            (&article.fingerprint).into(),
+            updated.into(),
+            existing.id.into(),
+        ],
     )
-    .bind(&article.title)
-    .bind(&article.summary)
-    .bind(&article.content)
-    .bind(&article.author)
-    .bind(&article.link)
-    .bind(&article.fingerprint)
-    .bind(updated)
-    .bind(existing.id)
-    .execute(&mut *tx)
     .await?;
     Ok(updated)
 }
 
 /// Every tag of the batch, first spelling kept (CONTRACT §3).
-async fn insert_tags(
-    tx: &mut AnyConnection,
+async fn insert_tags<E: Exec>(
+    tx: &mut E,
     backend: Backend,
     articles: &[NewArticle],
 ) -> Result<(), StoreError> {
     let mut tags: Vec<&Tag> = articles.iter().flat_map(|a| &a.tags).collect();
     tags.sort_by(|a, b| a.term.cmp(&b.term));
     tags.dedup_by(|a, b| a.term == b.term);
-    for chunk in statement_chunks(&tags, INSERT_ROWS) {
+    for chunk in statement_chunks(&tags, insert_rows(tx)) {
         let sql = format!(
             "INSERT INTO tags (term, label) VALUES {} ON CONFLICT (term) DO NOTHING",
             Params::new(backend).rows(chunk.len(), 2)
         );
-        let mut query = sqlx::query(&sql);
-        for tag in chunk {
-            query = query.bind(&tag.term).bind(&tag.label);
-        }
-        query.execute(&mut *tx).await?;
+        let args: Vec<Value> = chunk
+            .iter()
+            .flat_map(|tag| [Value::Text(&tag.term), Value::Text(&tag.label)])
+            .collect();
+        tx.execute(&sql, &args).await?;
     }
     Ok(())
 }

@@ -1,0 +1,57 @@
+//! SQLite's writer connection lives on a thread of its own, and ingests are
+//! sent there to run (exec.rs explains why in-thread). One long-lived
+//! thread rather than the blocking pool: the connection's page cache is
+//! then allocated and freed by one thread (one malloc arena, not a new one
+//! per pool thread that happened to run a group), and parsing on the pool
+//! never waits behind a write.
+
+use super::StoreError;
+use rusqlite::Connection;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+type Work = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The thread's mailbox; the thread ends when the last handle is dropped.
+pub(super) struct WriterThread {
+    mailbox: mpsc::Sender<Work>,
+}
+
+impl WriterThread {
+    pub(super) fn start(mut conn: Connection) -> Result<WriterThread, StoreError> {
+        let (mailbox, inbox) = mpsc::channel::<Work>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || {
+                for work in inbox {
+                    // A panic fails that work only (its caller gets an
+                    // error); the thread and its connection carry on.
+                    let panicked =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| work(&mut conn))).is_err();
+                    if panicked && !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                }
+            })
+            .map_err(|e| StoreError::WriteTask(format!("starting the SQLite writer: {e}")))?;
+        Ok(WriterThread { mailbox })
+    }
+
+    /// Runs `work` on the writer's connection and waits for its result.
+    pub(super) async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let work: Work = Box::new(move |conn| {
+            let _ = reply.send(work(conn));
+        });
+        self.mailbox
+            .send(work)
+            .map_err(|_| StoreError::WriteTask("the SQLite writer thread is gone".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::WriteTask("the write panicked".into()))
+    }
+}
