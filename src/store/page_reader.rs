@@ -14,7 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Read-only connections to the store's SQLite file, opened on demand.
 pub(super) struct PageReader {
@@ -26,20 +26,48 @@ pub(super) struct PageReader {
     /// again).
     permits: tokio::sync::Semaphore,
     busy_timeout: Duration,
+    /// What pages read at one content version, forgotten whenever the
+    /// version moves (every write that changes feeds, prunes included).
+    memo: Mutex<Memo>,
+}
+
+/// What pages read at one content version.
+struct Memo {
+    version: i64,
     /// Tag term -> label. A label never changes while its tag is stored
     /// (the first spelling is kept), so pages need not join every tag row
     /// with `tags`. A prune may delete a tag and a later ingest store it
-    /// with another spelling: the map is emptied whenever the content
-    /// version moves (every write that changes feeds, prunes included).
-    labels: Mutex<Labels>,
+    /// with another spelling: hence per version.
+    labels: HashMap<String, String>,
+    /// Articles of tag-driven pages, complete with tags, sources and
+    /// related links. Filtered views share most of their articles (the
+    /// newest of each tag): a page then reads only its candidates' ids
+    /// from the tag index and the articles no page read before.
+    articles: HashMap<i64, Arc<Article>>,
+    /// When `articles` started filling: a source's title or site (part of
+    /// each article's `atom:source`) changes without a new version, so
+    /// articles are read again at least this often, as cached feeds are
+    /// rendered again (server/cache.rs).
+    since: Instant,
 }
 
-/// Tag labels known at one content version.
-#[derive(Default)]
-struct Labels {
-    version: i64,
-    by_term: HashMap<String, String>,
+impl Memo {
+    fn new(version: i64) -> Memo {
+        Memo {
+            version,
+            labels: HashMap::new(),
+            articles: HashMap::new(),
+            since: Instant::now(),
+        }
+    }
 }
+
+/// Most articles remembered (~2-3 KB each): the working set of filtered
+/// views over the newest stories, bounded whatever the store's size.
+const MEMO_ARTICLES: usize = 8_192;
+
+/// How long remembered articles may be served (see `Memo::since`).
+const MEMO_AGE: Duration = Duration::from_secs(60);
 
 /// How much of the database file readers map: far beyond any store here.
 const MMAP_BYTES: i64 = 1 << 32;
@@ -56,7 +84,7 @@ impl PageReader {
             idle: Mutex::new(Vec::new()),
             permits: tokio::sync::Semaphore::new(cores),
             busy_timeout,
-            labels: Mutex::new(Labels::default()),
+            memo: Mutex::new(Memo::new(0)),
         }
     }
 
@@ -70,12 +98,12 @@ impl PageReader {
         version: i64,
     ) -> Result<(Vec<Article>, bool), StoreError> {
         {
-            let mut labels = self.labels.lock().unwrap_or_else(|e| e.into_inner());
-            if labels.version != version {
-                *labels = Labels {
-                    version,
-                    by_term: HashMap::new(),
-                };
+            let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+            if memo.version != version {
+                *memo = Memo::new(version);
+            } else if memo.since.elapsed() > MEMO_AGE {
+                memo.articles.clear();
+                memo.since = Instant::now();
             }
         }
         // Never closed.
@@ -83,7 +111,7 @@ impl PageReader {
         let reader = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = reader.connection()?;
-            let page = read_page(&mut conn, &plan, limit, &reader.labels)?;
+            let page = read_page(&mut conn, &plan, limit, &reader.memo, version)?;
             reader.give_back(conn);
             Ok(page)
         })
@@ -120,14 +148,18 @@ impl PageReader {
     }
 }
 
+/// `version`: the content version `memo` was checked against. The read
+/// snapshot is at least as new (the version is bumped after the writes it
+/// counts), so what it reads may be remembered under that version.
 fn read_page(
     conn: &mut Connection,
     plan: &PagePlan,
     limit: usize,
-    labels: &Mutex<Labels>,
+    memo: &Mutex<Memo>,
+    version: i64,
 ) -> Result<(Vec<Article>, bool), rusqlite::Error> {
     let tx = conn.transaction()?;
-    let mut articles = match &plan.query {
+    let page = match &plan.query {
         PageQuery::Scan(sql) => {
             let mut statement = bound(&tx, sql, &plan.binds)?;
             let mut rows = statement.raw_query();
@@ -135,29 +167,32 @@ fn read_page(
             while let Some(row) = rows.next()? {
                 articles.push(article(row)?);
             }
-            articles
+            drop(rows);
+            let more = articles.len() > limit;
+            articles.truncate(limit);
+            if !articles.is_empty() {
+                attach(&tx, &mut articles, memo)?;
+            }
+            (articles, more)
         }
-        PageQuery::Legs(legs) => by_legs(&tx, legs, &plan.binds, limit)?,
+        PageQuery::Legs(legs) => by_legs(&tx, legs, &plan.binds, limit, memo, version)?,
     };
-    let more = articles.len() > limit;
-    articles.truncate(limit);
-    if !articles.is_empty() {
-        attach(&tx, &mut articles, labels)?;
-    }
     tx.commit()?;
-    Ok((articles, more))
+    Ok(page)
 }
 
 /// A tag-driven page: each leg read alone (in index order, no sort), their
-/// union's newest `limit + 1` kept here, then those articles by primary
-/// key. In one statement SQLite sorted every leg and the union again in
-/// temporary B-trees.
+/// union's newest `limit + 1` kept here, then those articles: from `memo`,
+/// else by primary key (and remembered). In one statement SQLite sorted
+/// every leg and the union again in temporary B-trees.
 fn by_legs(
     conn: &Connection,
     legs: &[String],
     binds: &[Bind],
     limit: usize,
-) -> Result<Vec<Article>, rusqlite::Error> {
+    memo: &Mutex<Memo>,
+    version: i64,
+) -> Result<(Vec<Article>, bool), rusqlite::Error> {
     let mut candidates: Vec<(i64, i64)> = Vec::new();
     for leg in legs {
         let mut statement = bound(conn, leg, binds)?;
@@ -169,24 +204,56 @@ fn by_legs(
     // Newest first, as the page query orders: (published, id) descending.
     candidates.sort_unstable_by(|a, b| b.cmp(a));
     candidates.dedup();
-    candidates.truncate(limit + 1);
+    let more = candidates.len() > limit;
+    candidates.truncate(limit);
     if candidates.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), more));
     }
-    let list = vec!["?"; candidates.len()].join(", ");
-    let sql = format!("{ARTICLE_SELECT} WHERE a.id IN ({list})");
-    let mut statement = conn.prepare_cached(&sql)?;
-    let ids = candidates.iter().map(|(_, id)| id);
-    let mut rows = statement.query(rusqlite::params_from_iter(ids))?;
-    let mut by_id = HashMap::with_capacity(candidates.len());
-    while let Some(row) = rows.next()? {
-        let article = article(row)?;
-        by_id.insert(article.id, article);
-    }
-    Ok(candidates
+    let remembered: HashMap<i64, Arc<Article>> = {
+        let memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+        candidates
+            .iter()
+            .filter_map(|(_, id)| Some((*id, memo.articles.get(id)?.clone())))
+            .collect()
+    };
+    let missing: Vec<i64> = candidates
         .iter()
-        .filter_map(|(_, id)| by_id.remove(id))
-        .collect())
+        .map(|(_, id)| *id)
+        .filter(|id| !remembered.contains_key(id))
+        .collect();
+    let mut read = Vec::with_capacity(missing.len());
+    if !missing.is_empty() {
+        let list = vec!["?"; missing.len()].join(", ");
+        let sql = format!("{ARTICLE_SELECT} WHERE a.id IN ({list})");
+        let mut statement = conn.prepare_cached(&sql)?;
+        let mut rows = statement.query(rusqlite::params_from_iter(&missing))?;
+        while let Some(row) = rows.next()? {
+            read.push(article(row)?);
+        }
+        drop(rows);
+        attach(conn, &mut read, memo)?;
+    }
+    let mut read: HashMap<i64, Article> = read.into_iter().map(|a| (a.id, a)).collect();
+    {
+        let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
+        // Not when the version moved meanwhile: these may be older.
+        if memo.version == version {
+            for article in read.values() {
+                if memo.articles.len() >= MEMO_ARTICLES {
+                    break;
+                }
+                memo.articles.insert(article.id, Arc::new(article.clone()));
+            }
+        }
+    }
+    let articles = candidates
+        .iter()
+        .filter_map(|(_, id)| {
+            read.remove(id)
+                .or_else(|| remembered.get(id).map(|a| Article::clone(a)))
+        })
+        .collect();
+    Ok((articles, more))
 }
 
 /// `sql` prepared (cached) with those of `binds` it names bound.
@@ -214,7 +281,7 @@ fn bound<'c>(
 fn attach(
     conn: &Connection,
     articles: &mut [Article],
-    labels: &Mutex<Labels>,
+    memo: &Mutex<Memo>,
 ) -> Result<(), rusqlite::Error> {
     let index: HashMap<i64, usize> = articles
         .iter()
@@ -243,8 +310,8 @@ fn attach(
     }
     drop(rows);
     tags.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
-    let mut guard = labels.lock().unwrap_or_else(|e| e.into_inner());
-    let labels = &mut guard.by_term;
+    let mut guard = memo.lock().unwrap_or_else(|e| e.into_inner());
+    let labels = &mut guard.labels;
     for (article, _, term) in tags {
         let label = match labels.get(&term) {
             Some(label) => label.clone(),

@@ -293,6 +293,74 @@ async fn the_same_entry_twice_is_one_article_updated_in_place() {
     }
 }
 
+/// Filtered pages remember the articles they read (SQLite's page reader):
+/// an edit, a tag or an outlet added later must show on the next page.
+#[tokio::test]
+async fn a_filtered_page_shows_each_change_to_an_article_it_read_before() {
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a", "b"])).await.unwrap();
+        let (a, b) = (
+            store.source_id("a").await.unwrap(),
+            store.source_id("b").await.unwrap(),
+        );
+        let world = Filter {
+            any: vec!["world".into()],
+            ..Filter::default()
+        };
+        let page = |store: Store, filter: Filter| async move {
+            let articles = everything(&store, &filter).await;
+            assert_eq!(articles.len(), 1);
+            let terms: Vec<String> = articles[0].tags.iter().map(|t| t.term.clone()).collect();
+            (
+                articles[0].title.clone(),
+                terms,
+                articles[0].seen_in.clone(),
+            )
+        };
+        store
+            .ingest(a, &[story("one", 0, &["World"])], &fetched(at(10)))
+            .await
+            .unwrap();
+        let (title, terms, seen_in) = page(store.clone(), world.clone()).await;
+        assert_eq!(
+            (title.as_str(), terms, seen_in),
+            (
+                "Story one",
+                vec!["world".to_string()],
+                vec!["a".to_string()]
+            ),
+            "{}",
+            db.name
+        );
+        // Read twice at one version: the second comes from memory.
+        assert_eq!(page(store.clone(), world.clone()).await.0, "Story one");
+
+        // Another outlet carries the same link with another tag.
+        store
+            .ingest(b, &[story("one", 0, &["Europe"])], &fetched(at(20)))
+            .await
+            .unwrap();
+        let (_, terms, seen_in) = page(store.clone(), world.clone()).await;
+        assert_eq!(terms, ["world", "europe"], "{}: tag merged", db.name);
+        assert_eq!(seen_in, ["a", "b"], "{}: second outlet", db.name);
+
+        // The first outlet corrects its title.
+        let mut edited = story("one", 0, &["World"]);
+        edited.title = "Story one, corrected".into();
+        edited.fingerprint = "fp-one-2".into();
+        store.ingest(a, &[edited], &fetched(at(30))).await.unwrap();
+        let (title, ..) = page(store.clone(), world.clone()).await;
+        assert_eq!(title, "Story one, corrected", "{}: edit shown", db.name);
+        let europe = Filter {
+            any: vec!["europe".into()],
+            ..Filter::default()
+        };
+        let (title, ..) = page(store.clone(), europe).await;
+        assert_eq!(title, "Story one, corrected", "{}: every view", db.name);
+    }
+}
+
 #[tokio::test]
 async fn a_feed_larger_than_one_lookup_statement_ingests_and_refetches_exactly() {
     // More entries than one set-based lookup or multi-row insert holds,
