@@ -139,7 +139,9 @@ pub struct Cursor {
 /// One page of a merged view.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
-    pub articles: Vec<Article>,
+    /// Shared, not copied: SQLite's page reader remembers the articles it
+    /// read for the next pages (store/page_reader.rs).
+    pub articles: Vec<std::sync::Arc<Article>>,
     /// Where the next page starts, when there is one.
     pub next: Option<Cursor>,
 }

@@ -9,12 +9,14 @@
 use super::FeedView;
 use crate::model::{Article, SourceRef, Tag};
 use chrono::{DateTime, Datelike, Timelike, Utc};
+use std::borrow::Borrow;
 use std::fmt::{self, Write as _};
 
 const ATOM_TYPE: &str = "application/atom+xml";
 const HTML_TYPE: &str = "text/html";
 
-pub fn render(view: &FeedView, articles: &[Article]) -> String {
+/// `articles`: owned or shared (`Arc`, as the store's pages give them).
+pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
     let mut out = String::with_capacity(estimate(view, articles));
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     if let Some(href) = non_empty(&view.stylesheet) {
@@ -47,7 +49,7 @@ pub fn render(view: &FeedView, articles: &[Article]) -> String {
     // RFC 4287 §4.1.1: a feed-level author keeps entries without one valid.
     person(&mut out, "  ", "author", &view.author);
     for article in articles {
-        entry(&mut out, article);
+        entry(&mut out, article.borrow());
     }
     out.push_str("</feed>\n");
     out
@@ -331,7 +333,7 @@ fn escape(out: &mut String, value: &str, context: Context) {
 
 /// Enough capacity that rendering a typical page never reallocates: the
 /// strings themselves, markup per element, and slack for escaped HTML.
-fn estimate(view: &FeedView, articles: &[Article]) -> usize {
+fn estimate<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> usize {
     let feed = 1024
         + view.id.len()
         + view.title.len()
@@ -343,6 +345,7 @@ fn estimate(view: &FeedView, articles: &[Article]) -> usize {
     let entries: usize = articles
         .iter()
         .map(|a| {
+            let a: &Article = a.borrow();
             let content = a.content.as_ref().map_or(0, String::len);
             let source = &a.source;
             768 + a.uid.len()
@@ -743,7 +746,7 @@ pub(super) mod tests {
                 &sample_view(Some("http://127.0.0.1:8080/feed.atom?before=x")),
                 &no_content,
             ),
-            render(&sample_view(None), &[]),
+            render(&sample_view(None), &[] as &[Article]),
         ];
         for xml in documents {
             let mut file = tempfile::Builder::new().suffix(".atom").tempfile().unwrap();

@@ -10,10 +10,12 @@ use super::FeedView;
 use crate::model::{Article, SourceRef, Tag};
 use chrono::{DateTime, Utc};
 use serde::{Serialize, Serializer};
+use std::borrow::Borrow;
 
 const VERSION: &str = "https://jsonfeed.org/version/1.1";
 
-pub fn render(view: &FeedView, articles: &[Article]) -> String {
+/// `articles`: owned or shared (`Arc`, as the store's pages give them).
+pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
     let feed = Feed {
         version: VERSION,
         title: Text(&view.title),
@@ -29,7 +31,8 @@ pub fn render(view: &FeedView, articles: &[Article]) -> String {
 }
 
 #[derive(Serialize)]
-struct Feed<'a> {
+#[serde(bound(serialize = "A: Borrow<Article>"))]
+struct Feed<'a, A: Borrow<Article>> {
     version: &'static str,
     title: Text<'a>,
     home_page_url: &'a str,
@@ -38,7 +41,7 @@ struct Feed<'a> {
     next_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     authors: Option<[Author<'a>; 1]>,
-    items: Items<'a>,
+    items: Items<'a, A>,
 }
 
 #[derive(Serialize)]
@@ -137,11 +140,11 @@ struct TagObject<'a> {
 }
 
 /// `items`, serialized one article at a time instead of collected first.
-struct Items<'a>(&'a [Article]);
+struct Items<'a, A>(&'a [A]);
 
-impl Serialize for Items<'_> {
+impl<A: Borrow<Article>> Serialize for Items<'_, A> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(Item::new))
+        serializer.collect_seq(self.0.iter().map(|a| Item::new(a.borrow())))
     }
 }
 
@@ -202,10 +205,11 @@ fn non_empty(value: &Option<String>) -> Option<&str> {
 }
 
 /// Rough output size, so the buffer rarely grows.
-fn estimate(articles: &[Article]) -> usize {
+fn estimate<A: Borrow<Article>>(articles: &[A]) -> usize {
     1024 + articles
         .iter()
         .map(|a| {
+            let a: &Article = a.borrow();
             let content = a.content.as_ref().map_or(0, String::len);
             640 + a.title.len()
                 + content
@@ -315,7 +319,7 @@ mod tests {
 
     #[test]
     fn an_empty_page_still_has_items() {
-        let feed = parse(&render(&sample_view(None), &[]));
+        let feed = parse(&render(&sample_view(None), &[] as &[Article]));
         assert_eq!(feed["items"], json!([]));
     }
 }

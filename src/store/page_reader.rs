@@ -96,7 +96,7 @@ impl PageReader {
         plan: PagePlan,
         limit: usize,
         version: i64,
-    ) -> Result<(Vec<Article>, bool), StoreError> {
+    ) -> Result<(Vec<Arc<Article>>, bool), StoreError> {
         {
             let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
             if memo.version != version {
@@ -157,7 +157,7 @@ fn read_page(
     limit: usize,
     memo: &Mutex<Memo>,
     version: i64,
-) -> Result<(Vec<Article>, bool), rusqlite::Error> {
+) -> Result<(Vec<Arc<Article>>, bool), rusqlite::Error> {
     let tx = conn.transaction()?;
     let page = match &plan.query {
         PageQuery::Scan(sql) => {
@@ -173,7 +173,7 @@ fn read_page(
             if !articles.is_empty() {
                 attach(&tx, &mut articles, memo)?;
             }
-            (articles, more)
+            (articles.into_iter().map(Arc::new).collect(), more)
         }
         PageQuery::Legs(legs) => by_legs(&tx, legs, &plan.binds, limit, memo, version)?,
     };
@@ -192,7 +192,7 @@ fn by_legs(
     limit: usize,
     memo: &Mutex<Memo>,
     version: i64,
-) -> Result<(Vec<Article>, bool), rusqlite::Error> {
+) -> Result<(Vec<Arc<Article>>, bool), rusqlite::Error> {
     let mut candidates: Vec<(i64, i64)> = Vec::new();
     for leg in legs {
         let mut statement = bound(conn, leg, binds)?;
@@ -233,25 +233,22 @@ fn by_legs(
         drop(rows);
         attach(conn, &mut read, memo)?;
     }
-    let mut read: HashMap<i64, Article> = read.into_iter().map(|a| (a.id, a)).collect();
+    let read: HashMap<i64, Arc<Article>> = read.into_iter().map(|a| (a.id, Arc::new(a))).collect();
     {
         let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
         // Not when the version moved meanwhile: these may be older.
         if memo.version == version {
-            for article in read.values() {
+            for (id, article) in &read {
                 if memo.articles.len() >= MEMO_ARTICLES {
                     break;
                 }
-                memo.articles.insert(article.id, Arc::new(article.clone()));
+                memo.articles.insert(*id, article.clone());
             }
         }
     }
     let articles = candidates
         .iter()
-        .filter_map(|(_, id)| {
-            read.remove(id)
-                .or_else(|| remembered.get(id).map(|a| Article::clone(a)))
-        })
+        .filter_map(|(_, id)| read.get(id).or_else(|| remembered.get(id)).cloned())
         .collect();
     Ok((articles, more))
 }

@@ -8,6 +8,7 @@ use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A tag and how many articles carry it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +39,7 @@ impl Store {
                 let more = articles.len() > limit as usize;
                 articles.truncate(limit as usize);
                 self.attach_tags_and_sources(&mut articles).await?;
-                (articles, more)
+                (articles.into_iter().map(Arc::new).collect(), more)
             }
         };
         let next = more.then(|| articles.last()).flatten().map(|a| Cursor {

@@ -68,7 +68,7 @@ async fn titles(store: &Store) -> Vec<String> {
         .unwrap()
         .articles
         .into_iter()
-        .map(|a| a.title)
+        .map(|a| a.title.clone())
         .collect();
     titles.sort();
     titles

@@ -147,7 +147,11 @@ fn sync(names: &[&str]) -> Vec<SourceSync> {
 }
 
 async fn everything(store: &Store, filter: &Filter) -> Vec<tributary::model::Article> {
-    store.page(filter, None, 500).await.unwrap().articles
+    let page = store.page(filter, None, 500).await.unwrap();
+    page.articles
+        .into_iter()
+        .map(std::sync::Arc::unwrap_or_clone)
+        .collect()
 }
 
 #[tokio::test]
