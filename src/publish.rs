@@ -135,7 +135,7 @@ pub async fn render(
         stylesheet: Some(stylesheet_href(&site.base_url)),
     };
     let body = match request.format {
-        Format::Atom => atom::render(&view, &page.articles),
+        Format::Atom => atom::render_shared(&view, &page.articles),
         Format::Json => json::render(&view, &page.articles),
     };
     // Identifies the bytes for revalidation, nothing secret: a 128-bit

@@ -10,13 +10,82 @@ use super::FeedView;
 use crate::model::{Article, SourceRef, Tag};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use std::borrow::Borrow;
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 const ATOM_TYPE: &str = "application/atom+xml";
 const HTML_TYPE: &str = "text/html";
 
 /// `articles`: owned or shared (`Arc`, as the store's pages give them).
 pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
+    document(view, articles, |out, _, article| {
+        entry(out, article.borrow())
+    })
+}
+
+/// The same bytes as [`render`]; each entry rendered once for as long as
+/// the store shares that article (see [`ENTRIES`]).
+pub fn render_shared(view: &FeedView, articles: &[Arc<Article>]) -> String {
+    let mut rendered: Vec<Option<Arc<str>>> = {
+        let entries = ENTRIES.lock().unwrap_or_else(|e| e.into_inner());
+        articles
+            .iter()
+            .map(|article| {
+                let (shared, entry) = entries.get(&article.id)?;
+                // The same allocation, so the same article as rendered.
+                std::ptr::eq(shared.as_ptr(), Arc::as_ptr(article)).then(|| entry.clone())
+            })
+            .collect()
+    };
+    let mut fresh = Vec::new();
+    for (article, slot) in articles.iter().zip(&mut rendered) {
+        if slot.is_none() {
+            let mut out = String::new();
+            entry(&mut out, article);
+            let out: Arc<str> = out.into();
+            fresh.push((article.id, Arc::downgrade(article), out.clone()));
+            *slot = Some(out);
+        }
+    }
+    if !fresh.is_empty() {
+        let mut entries = ENTRIES.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() + fresh.len() > MAX_ENTRIES {
+            entries.retain(|_, (shared, _)| shared.strong_count() > 0);
+            if entries.len() + fresh.len() > MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        for (id, shared, entry) in fresh {
+            entries.insert(id, (shared, entry));
+        }
+    }
+    document(view, articles, |out, index, _| {
+        out.push_str(rendered[index].as_deref().unwrap_or_default())
+    })
+}
+
+/// Atom entries rendered for articles the store shares (`Arc`), by article
+/// id. The store hands out one `Arc` per article for as long as it
+/// remembers that article unchanged (store/page_reader.rs), so an entry is
+/// reused only for that very allocation; the `Weak` keeps the allocation
+/// reserved, so no other article can appear at its address meanwhile. An
+/// entry depends on nothing but its article.
+static ENTRIES: LazyLock<Mutex<HashMap<i64, RenderedEntry>>> = LazyLock::new(Default::default);
+
+/// The article an entry was rendered from, and the entry.
+type RenderedEntry = (Weak<Article>, Arc<str>);
+
+/// Entries kept (~2-3 KB each), as many as the page reader remembers.
+const MAX_ENTRIES: usize = 8_192;
+
+/// The feed document around `articles`, each written by `write_entry`
+/// (with its index).
+fn document<A: Borrow<Article>>(
+    view: &FeedView,
+    articles: &[A],
+    mut write_entry: impl FnMut(&mut String, usize, &A),
+) -> String {
     let mut out = String::with_capacity(estimate(view, articles));
     out.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     if let Some(href) = non_empty(&view.stylesheet) {
@@ -48,8 +117,8 @@ pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
     out.push_str(">tributary</generator>\n");
     // RFC 4287 §4.1.1: a feed-level author keeps entries without one valid.
     person(&mut out, "  ", "author", &view.author);
-    for article in articles {
-        entry(&mut out, article.borrow());
+    for (index, article) in articles.iter().enumerate() {
+        write_entry(&mut out, index, article);
     }
     out.push_str("</feed>\n");
     out
@@ -413,6 +482,31 @@ pub(super) mod tests {
     }
 
     /// A republished news item, then an item with no link and no author.
+    #[test]
+    fn shared_articles_render_the_same_bytes_and_an_edit_shows_at_once() {
+        let view = sample_view(None);
+        // Ids of their own: other tests render in the same process.
+        let articles: Vec<Arc<Article>> = sample_articles()
+            .into_iter()
+            .map(|mut a| {
+                a.id += 7_000_000;
+                Arc::new(a)
+            })
+            .collect();
+        let plain = render(&view, &articles);
+        assert_eq!(render_shared(&view, &articles), plain, "first render");
+        assert_eq!(render_shared(&view, &articles), plain, "from memory");
+
+        // The store shares an edited article as a new Arc with the same id.
+        let mut edited = Article::clone(&articles[0]);
+        edited.title = "Corrected headline".into();
+        let mut again = articles.clone();
+        again[0] = Arc::new(edited);
+        let xml = render_shared(&view, &again);
+        assert_eq!(xml, render(&view, &again));
+        assert!(xml.contains("Corrected headline"), "{xml}");
+    }
+
     pub(in crate::publish) fn sample_articles() -> Vec<Article> {
         vec![
             Article {
