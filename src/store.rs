@@ -329,7 +329,10 @@ impl Store {
     /// Marks the articles changed, after the change committed (a reader
     /// that saw the new version then also sees the new rows). The caller
     /// holds the write guard on SQLite.
-    pub(crate) async fn bump_version(&self) -> Result<(), StoreError> {
+    /// `touched`: the stored articles the write changed, when known (an
+    /// ingest): readers that remember articles then forget only those
+    /// (page_reader.rs); otherwise everything.
+    pub(crate) async fn bump_version(&self, touched: Option<Vec<i64>>) -> Result<(), StoreError> {
         let value: String = sqlx::query_scalar(
             "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
              WHERE key = 'content_version' RETURNING value",
@@ -337,6 +340,10 @@ impl Store {
         .fetch_one(&self.writer)
         .await?;
         if let Ok(value) = value.parse() {
+            // Before this process's readers can see the new version.
+            if let (Some(reader), Some(touched)) = (&self.page_reader, touched) {
+                reader.changed(value, touched);
+            }
             self.version
                 .value
                 .fetch_max(value, std::sync::atomic::Ordering::SeqCst);

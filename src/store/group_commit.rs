@@ -12,7 +12,7 @@
 //! savepoint changes.)
 
 use super::exec::{run_to_completion, Exec};
-use super::write::signature_of;
+use super::write::{signature_of, Ingested};
 use super::{FetchRecord, IngestStats, Store, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
@@ -117,26 +117,37 @@ impl Store {
             .into_iter()
             .map(|job| (job.refresh, job.reply))
             .unzip();
-        let mut results = match &self.writer_thread {
+        let (mut results, touched) = match &self.writer_thread {
             Some(writer) => {
                 let (store, count) = (self.clone(), refreshes.len());
                 let written = writer
                     .run(move |conn| store.write_in_thread(conn, &refreshes))
                     .await;
-                written.unwrap_or_else(|e| {
+                let written = written.unwrap_or_else(|e| {
                     let stopped = Arc::new(e);
                     (0..count)
                         .map(|_| Err(StoreError::Group(stopped.clone())))
                         .collect()
-                })
+                });
+                let mut touched = Vec::new();
+                let results = written
+                    .into_iter()
+                    .map(|r| {
+                        r.map(|ingested| {
+                            touched.extend(ingested.touched);
+                            ingested.stats
+                        })
+                    })
+                    .collect();
+                (results, Some(touched))
             }
-            None => self.write_through_sqlx(&refreshes).await,
+            None => (self.write_through_sqlx(&refreshes).await, None),
         };
         if results
             .iter()
             .any(|r| r.as_ref().is_ok_and(IngestStats::changed_articles))
         {
-            if let Err(e) = self.bump_version().await {
+            if let Err(e) = self.bump_version(touched).await {
                 // Committed, but feeds would not show it until the next
                 // write: report it like the write failing.
                 let shared = Arc::new(e);
@@ -161,8 +172,8 @@ impl Store {
             let mut tx = self.writer.begin().await?;
             let mut results = Vec::with_capacity(group.len());
             for r in group {
-                let stats = self.ingest_refresh(&mut *tx, r).await?;
-                results.push(stats);
+                let ingested = self.ingest_refresh(&mut *tx, r).await?;
+                results.push(ingested.stats);
             }
             tx.commit().await?;
             Ok(results)
@@ -188,8 +199,8 @@ impl Store {
         &self,
         conn: &mut rusqlite::Connection,
         group: &[Refresh],
-    ) -> Vec<Result<IngestStats, StoreError>> {
-        let all: Result<Vec<IngestStats>, _> = self.transaction_in_thread(conn, |store, conn| {
+    ) -> Vec<Result<Ingested, StoreError>> {
+        let all: Result<Vec<Ingested>, _> = self.transaction_in_thread(conn, |store, conn| {
             group
                 .iter()
                 .map(|r| run_to_completion(store.ingest_refresh(conn, r)))
@@ -216,7 +227,7 @@ impl Store {
         &self,
         tx: &mut E,
         r: &Refresh,
-    ) -> Result<IngestStats, StoreError> {
+    ) -> Result<Ingested, StoreError> {
         self.ingest_in(tx, r.source_id, &r.articles, &r.signatures, &r.record)
             .await
     }

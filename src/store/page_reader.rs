@@ -27,9 +27,17 @@ pub(super) struct PageReader {
     permits: tokio::sync::Semaphore,
     busy_timeout: Duration,
     /// What pages read at one content version, forgotten whenever the
-    /// version moves (every write that changes feeds, prunes included).
+    /// version moves (every write that changes feeds, prunes included)...
     memo: Mutex<Memo>,
+    /// ...except across versions this process's ingests made, whose
+    /// changed articles are known: then only those are forgotten. Version
+    /// -> articles changed by the write that made it; the latest few.
+    changes: Mutex<std::collections::BTreeMap<i64, Vec<i64>>>,
 }
+
+/// Versions whose changed articles are kept (group commits a few seconds
+/// apart at most: a reader idle longer starts afresh).
+const CHANGES_KEPT: usize = 256;
 
 /// What pages read at one content version.
 struct Memo {
@@ -85,7 +93,39 @@ impl PageReader {
             permits: tokio::sync::Semaphore::new(cores),
             busy_timeout,
             memo: Mutex::new(Memo::new(0)),
+            changes: Mutex::new(Default::default()),
         }
+    }
+
+    /// Records that `version` was made by a write that changed `touched`.
+    pub(super) fn changed(&self, version: i64, touched: Vec<i64>) {
+        let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        changes.insert(version, touched);
+        while changes.len() > CHANGES_KEPT {
+            changes.pop_first();
+        }
+    }
+
+    /// Moves `memo` to `version` forgetting only the articles changed in
+    /// between, when every version in between is known (another process's
+    /// write is not); false when it cannot.
+    fn forget_changed(&self, memo: &mut Memo, version: i64) -> bool {
+        let span = version - memo.version;
+        if !(1..=CHANGES_KEPT as i64).contains(&span) {
+            return false;
+        }
+        let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(touched) = (memo.version + 1..=version)
+            .map(|v| changes.get(&v))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return false;
+        };
+        for id in touched.into_iter().flatten() {
+            memo.articles.remove(id);
+        }
+        memo.version = version;
+        true
     }
 
     /// The articles of a page query (read.rs) with their tags, sources and
@@ -100,7 +140,9 @@ impl PageReader {
         {
             let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
             if memo.version != version {
-                *memo = Memo::new(version);
+                if !self.forget_changed(&mut memo, version) {
+                    *memo = Memo::new(version);
+                }
             } else if memo.since.elapsed() > MEMO_AGE {
                 memo.articles.clear();
                 memo.since = Instant::now();

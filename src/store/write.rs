@@ -11,6 +11,14 @@ use crate::model::{NewArticle, Tag};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
+/// One refresh's ingest: what it did, and the stored articles it changed
+/// (edited, or given a source, tags or a related link), which readers that
+/// remember articles must read again.
+pub(super) struct Ingested {
+    pub(super) stats: IngestStats,
+    pub(super) touched: Vec<i64>,
+}
+
 /// What one ingest did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IngestStats {
@@ -64,7 +72,7 @@ impl Store {
             }
         };
         if stats.changed_articles() {
-            self.bump_version().await?;
+            self.bump_version(None).await?;
         }
         Ok(stats)
     }
@@ -76,11 +84,11 @@ impl Store {
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let stats = self
+        let ingested = self
             .ingest_in(&mut *tx, source_id, articles, &[], record)
             .await?;
         tx.commit().await?;
-        Ok(stats)
+        Ok(ingested.stats)
     }
 
     /// One refresh's writes, inside the caller's transaction (its own, or
@@ -94,7 +102,7 @@ impl Store {
         articles: &[NewArticle],
         signatures: &[Option<Signature>],
         record: &FetchRecord,
-    ) -> Result<IngestStats, StoreError> {
+    ) -> Result<Ingested, StoreError> {
         // Writing first takes SQLite's write lock at once (waiting out
         // another process via busy_timeout) instead of upgrading a read lock
         // later, which fails with SQLITE_BUSY under contention.
@@ -121,8 +129,9 @@ impl Store {
                 .ingest_one(tx, index, article, policy, &mut stats)
                 .await?;
         }
+        let touched = std::mem::take(&mut batch.touched);
         batch.flush(tx).await?;
-        Ok(stats)
+        Ok(Ingested { stats, touched })
     }
 }
 
@@ -184,6 +193,8 @@ struct Batch<'a> {
     linked: HashSet<i64>,
     new_tags: Vec<(i64, &'a str, i64, Option<&'a str>)>,
     new_bands: Vec<(i64, i64, i64)>,
+    /// Stored articles this batch changed (see `Ingested`).
+    touched: Vec<i64>,
 }
 
 /// The tags an article carries, to number and deduplicate the tags a later
@@ -233,6 +244,7 @@ impl<'a> Batch<'a> {
             linked: HashSet::new(),
             new_tags: Vec::new(),
             new_bands: Vec::new(),
+            touched: Vec::new(),
         };
         let keys = distinct(articles.iter().map(|a| Some(a.entry_key.as_str())));
         for chunk in keys.chunks(LOOKUP_CHUNK) {
@@ -524,6 +536,9 @@ impl<'a> Batch<'a> {
                 }
             },
         };
+        if !new_article {
+            self.touched.push(article_id);
+        }
         if let Entry::Vacant(slot) = self.here.entry(article.entry_key.clone()) {
             slot.insert(article_id);
             self.new_links.push((&article.entry_key, article_id));

@@ -362,6 +362,17 @@ async fn a_filtered_page_shows_each_change_to_an_article_it_read_before() {
         };
         let (title, ..) = page(store.clone(), europe).await;
         assert_eq!(title, "Story one, corrected", "{}: every view", db.name);
+
+        // Another process's edit (here another handle on the database,
+        // whose changes this one does not hear of) shows within a second.
+        let other = db.store().await;
+        let mut again = story("one", 0, &["World"]);
+        again.title = "Story one, final".into();
+        again.fingerprint = "fp-one-3".into();
+        other.ingest(a, &[again], &fetched(at(40))).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+        let (title, ..) = page(store.clone(), world.clone()).await;
+        assert_eq!(title, "Story one, final", "{}: another writer", db.name);
     }
 }
 
