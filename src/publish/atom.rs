@@ -25,22 +25,25 @@ pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
 }
 
 /// The same bytes as [`render`]; each entry rendered once for as long as
-/// the store shares that article (see [`ENTRIES`]).
+/// the store shares that article (see [`ENTRIES`]). An article only this
+/// page holds (a page the store did not remember, any PostgreSQL page) is
+/// rendered in place, as by [`render`]: nothing would reuse its entry.
 pub fn render_shared(view: &FeedView, articles: &[Arc<Article>]) -> String {
+    let shared = |article: &Arc<Article>| Arc::strong_count(article) > 1;
     let mut rendered: Vec<Option<Arc<str>>> = {
         let entries = ENTRIES.lock().unwrap_or_else(|e| e.into_inner());
         articles
             .iter()
             .map(|article| {
-                let (shared, entry) = entries.get(&article.id)?;
+                let (rendered_from, entry) = entries.get(&article.id)?;
                 // The same allocation, so the same article as rendered.
-                std::ptr::eq(shared.as_ptr(), Arc::as_ptr(article)).then(|| entry.clone())
+                std::ptr::eq(rendered_from.as_ptr(), Arc::as_ptr(article)).then(|| entry.clone())
             })
             .collect()
     };
     let mut fresh = Vec::new();
     for (article, slot) in articles.iter().zip(&mut rendered) {
-        if slot.is_none() {
+        if slot.is_none() && shared(article) {
             let mut out = String::new();
             entry(&mut out, article);
             let out: Arc<str> = out.into();
@@ -51,17 +54,20 @@ pub fn render_shared(view: &FeedView, articles: &[Arc<Article>]) -> String {
     if !fresh.is_empty() {
         let mut entries = ENTRIES.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() + fresh.len() > MAX_ENTRIES {
-            entries.retain(|_, (shared, _)| shared.strong_count() > 0);
+            entries.retain(|_, (rendered_from, _)| rendered_from.strong_count() > 0);
             if entries.len() + fresh.len() > MAX_ENTRIES {
                 entries.clear();
             }
         }
-        for (id, shared, entry) in fresh {
-            entries.insert(id, (shared, entry));
+        for (id, rendered_from, entry) in fresh {
+            entries.insert(id, (rendered_from, entry));
         }
     }
-    document(view, articles, |out, index, _| {
-        out.push_str(rendered[index].as_deref().unwrap_or_default())
+    document(view, articles, |out, index, article| {
+        match &rendered[index] {
+            Some(rendered) => out.push_str(rendered),
+            None => entry(out, article),
+        }
     })
 }
 
@@ -493,6 +499,8 @@ pub(super) mod tests {
                 Arc::new(a)
             })
             .collect();
+        // Held elsewhere too, as the store's page reader holds them.
+        let _remembered = articles.clone();
         let plain = render(&view, &articles);
         assert_eq!(render_shared(&view, &articles), plain, "first render");
         assert_eq!(render_shared(&view, &articles), plain, "from memory");
@@ -502,6 +510,7 @@ pub(super) mod tests {
         edited.title = "Corrected headline".into();
         let mut again = articles.clone();
         again[0] = Arc::new(edited);
+        let _remembered_again = again.clone();
         let xml = render_shared(&view, &again);
         assert_eq!(xml, render(&view, &again));
         assert!(xml.contains("Corrected headline"), "{xml}");
