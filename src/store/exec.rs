@@ -219,11 +219,13 @@ impl Exec for AnyConnection {
     }
 }
 
-/// Binds `args` by the statement's own parameter names.
-fn bind_all(
+/// Binds `args` by the statement's own parameter names: SQLite numbers
+/// `$N` parameters in order of first appearance, not by N, so `$N` takes
+/// `args[N - 1]` wherever it stands; `?` takes the next in order.
+pub(super) fn bind_all(
     statement: &mut rusqlite::CachedStatement<'_>,
     args: &[Value<'_>],
-) -> Result<(), StoreError> {
+) -> Result<(), rusqlite::Error> {
     for index in 1..=statement.parameter_count() {
         let position = match statement.parameter_name(index) {
             Some(name) if name.starts_with('$') => name[1..]
@@ -231,8 +233,9 @@ fn bind_all(
                 .map_err(|_| rusqlite::Error::InvalidParameterName(name.into()))?,
             _ => index,
         };
-        let value = args
-            .get(position - 1)
+        let value = position
+            .checked_sub(1)
+            .and_then(|i| args.get(i))
             .ok_or(rusqlite::Error::InvalidParameterCount(position, args.len()))?;
         match *value {
             Value::Null(_) => statement.raw_bind_parameter(index, rusqlite::types::Null)?,

@@ -6,6 +6,7 @@
 //! blocking pool runs the page's four statements on a connection of its
 //! own, in one read transaction, so they also see one snapshot.
 
+use super::exec::{bind_all, Value};
 use super::read::{article_from_row, Bind, PagePlan, PageQuery, ARTICLE_SELECT, PAGE_ATTACHMENTS};
 use super::{from_micros, StoreError};
 use crate::model::{Article, SourceRef, Tag};
@@ -139,7 +140,10 @@ impl PageReader {
     ) -> Result<(Vec<Arc<Article>>, bool), StoreError> {
         {
             let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-            if memo.version != version {
+            // A caller with an older version (it read the version just
+            // before another request moved it) leaves the memo alone: it
+            // reads newer articles from it, and remembers none (by_legs).
+            if version > memo.version {
                 if !self.forget_changed(&mut memo, version) {
                     *memo = Memo::new(version);
                 }
@@ -295,24 +299,16 @@ fn by_legs(
     Ok((articles, more))
 }
 
-/// `sql` prepared (cached) with those of `binds` it names bound.
+/// `sql` prepared (cached) with those of `binds` it names bound (a leg
+/// uses only some of the plan's `$N`).
 fn bound<'c>(
     conn: &'c Connection,
     sql: &str,
     binds: &[Bind],
 ) -> Result<rusqlite::CachedStatement<'c>, rusqlite::Error> {
     let mut statement = conn.prepare_cached(sql)?;
-    for (i, bind) in binds.iter().enumerate() {
-        // SQLite numbers `$N` parameters in order of appearance, not by N,
-        // and a leg uses only some of the plan's: bind each by its name.
-        let Some(index) = statement.parameter_index(&format!("${}", i + 1))? else {
-            continue;
-        };
-        match bind {
-            Bind::Int(v) => statement.raw_bind_parameter(index, v)?,
-            Bind::Text(v) => statement.raw_bind_parameter(index, v)?,
-        }
-    }
+    let values: Vec<Value> = binds.iter().map(Value::from).collect();
+    bind_all(&mut statement, &values)?;
     Ok(statement)
 }
 

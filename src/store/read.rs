@@ -162,6 +162,15 @@ pub(super) enum Bind {
     Text(String),
 }
 
+impl<'a> From<&'a Bind> for super::exec::Value<'a> {
+    fn from(bind: &'a Bind) -> Self {
+        match bind {
+            Bind::Int(v) => super::exec::Value::Int(*v),
+            Bind::Text(v) => super::exec::Value::Text(v),
+        }
+    }
+}
+
 /// `sql` with its numbered parameters bound in order.
 fn bound<'q>(sql: &'q str, binds: &'q [Bind]) -> sqlx::query::Query<'q, Any, AnyArguments<'q>> {
     binds
