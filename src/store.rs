@@ -49,7 +49,8 @@ pub enum StoreError {
     /// A bug: SQLite's in-thread writer met a statement that would wait.
     #[error("the SQLite writer waited on something it cannot wait for")]
     WriterWaited,
-    /// The blocking task of SQLite's writer stopped (a panic, or shutdown).
+    /// SQLite's writer thread could not run a write (it panicked, or the
+    /// thread is gone).
     #[error("writing stopped: {0}")]
     WriteTask(String),
     /// The blocking task reading a page stopped (a panic, or shutdown).
@@ -161,6 +162,12 @@ impl StoreOptions {
         }
     }
 
+    /// `statement_timeout` in milliseconds, as both backends' settings
+    /// take it.
+    fn timeout_ms(&self) -> u128 {
+        self.statement_timeout.as_millis().min(i32::MAX as u128)
+    }
+
     fn pool_size(&self, backend: Backend) -> u32 {
         self.max_connections.unwrap_or(match backend {
             Backend::Sqlite => Self::DEFAULT_SQLITE_POOL,
@@ -205,14 +212,22 @@ impl Store {
             backend,
             options,
             options.pool_size(backend),
-            false,
+            SqliteRole::Reader,
         )
         .await?;
-        // SQLite's one writer gets a connection of its own, with a page
-        // cache that holds the indexes the ingest writes all over: in the
-        // shared pool every connection would grow such a cache in turn.
+        let file = sqlite_file(&url);
+        // SQLite's one writer gets a connection of its own. Ingests run on
+        // the writer thread's connection when the database is a file; this
+        // one then takes the other writes (sources, fetch failures, leases,
+        // prune) and needs no large cache.
+        let writer_role = match file {
+            Some(_) => SqliteRole::Writer,
+            None => SqliteRole::IngestWriter,
+        };
         let writer = match backend {
-            Backend::Sqlite => open_pool(&connect_options, backend, options, 1, true).await?,
+            Backend::Sqlite => {
+                open_pool(&connect_options, backend, options, 1, writer_role).await?
+            }
             Backend::Postgres => pool.clone(),
         };
         migrate(&writer, backend).await?;
@@ -222,13 +237,13 @@ impl Store {
             backend,
             write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
             pending: (backend == Backend::Sqlite).then(Default::default),
-            writer_thread: match sqlite_file(&url) {
+            writer_thread: match &file {
                 Some(path) => Some(Arc::new(writer_thread::WriterThread::start(
-                    open_sync_writer(&path, options)?,
+                    open_sync_writer(path, options)?,
                 )?)),
                 None => None,
             },
-            page_reader: sqlite_file(&url).map(|path| {
+            page_reader: file.map(|path| {
                 Arc::new(page_reader::PageReader::new(
                     path,
                     options.statement_timeout,
@@ -359,8 +374,18 @@ impl Store {
     }
 }
 
-/// The settings of a SQLite session; `writer`: the writer's.
-fn sqlite_session(timeout_ms: u128, writer: bool) -> Vec<String> {
+/// What a SQLite connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SqliteRole {
+    Reader,
+    /// Writes other than ingests.
+    Writer,
+    /// The connection ingests run on.
+    IngestWriter,
+}
+
+/// The settings of a SQLite session.
+fn sqlite_session(timeout_ms: u128, role: SqliteRole) -> Vec<String> {
     let mut pragmas = vec![
         // WAL lets readers (the HTTP server) run beside the writer;
         // busy_timeout rides out another process's write (`tributary
@@ -373,16 +398,17 @@ fn sqlite_session(timeout_ms: u128, writer: bool) -> Vec<String> {
         // instead of temp files.
         "PRAGMA temp_store = MEMORY".into(),
     ];
-    if writer {
-        pragmas.extend([
-            // The ingest's index inserts land on pages all over the file:
-            // the default 2 MB cache sent most of them back to disk and
-            // read them again. Only pages actually read take memory.
-            "PRAGMA cache_size = -49152".to_string(),
-            // Checkpoints copy each page once however often it changed
-            // since the last: rarer ones (a WAL of up to ~40 MB) copy less.
-            "PRAGMA wal_autocheckpoint = 10000".into(),
-        ]);
+    if role != SqliteRole::Reader {
+        // Checkpoints copy each page once however often it changed since
+        // the last: rarer ones (a WAL of up to ~40 MB) copy less. On every
+        // writer: the connection whose commit crosses the bound runs it.
+        pragmas.push("PRAGMA wal_autocheckpoint = 10000".into());
+    }
+    if role == SqliteRole::IngestWriter {
+        // The ingest's index inserts land on pages all over the file: the
+        // default 2 MB cache sent most of them back to disk and read them
+        // again. Only pages actually read take memory.
+        pragmas.push("PRAGMA cache_size = -49152".into());
     }
     pragmas
 }
@@ -397,8 +423,7 @@ fn open_sync_writer(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    let timeout_ms = options.statement_timeout.as_millis().min(i32::MAX as u128);
-    for pragma in sqlite_session(timeout_ms, true) {
+    for pragma in sqlite_session(options.timeout_ms(), SqliteRole::IngestWriter) {
         // journal_mode answers with a row: run as a query.
         conn.query_row(&pragma, [], |_| Ok(()))
             .or_else(|e| match e {
@@ -412,16 +437,16 @@ fn open_sync_writer(
     Ok(conn)
 }
 
-/// A pool on the database: sessions set up for tributary (WAL, timeouts, foreign
-/// keys). `writer`: SQLite's writer connection, with a large page cache.
+/// A pool on the database: sessions set up for tributary (WAL, timeouts,
+/// foreign keys); `role`: what its SQLite connections are for.
 async fn open_pool(
     connect_options: &AnyConnectOptions,
     backend: Backend,
     options: &StoreOptions,
     connections: u32,
-    writer: bool,
+    role: SqliteRole,
 ) -> Result<AnyPool, StoreError> {
-    let timeout_ms = options.statement_timeout.as_millis().min(i32::MAX as u128);
+    let timeout_ms = options.timeout_ms();
     let pool = AnyPoolOptions::new()
         .max_connections(connections)
         .acquire_timeout(options.acquire_timeout)
@@ -429,7 +454,7 @@ async fn open_pool(
             Box::pin(async move {
                 match backend {
                     Backend::Sqlite => {
-                        for pragma in sqlite_session(timeout_ms, writer) {
+                        for pragma in sqlite_session(timeout_ms, role) {
                             conn.execute(pragma.as_str()).await?;
                         }
                     }

@@ -193,8 +193,8 @@ impl Store {
         }
     }
 
-    /// The same on SQLite's in-thread writer connection (exec.rs), from a
-    /// blocking task.
+    /// The same on SQLite's writer thread (writer_thread.rs), in that
+    /// thread.
     fn write_in_thread(
         &self,
         conn: &mut rusqlite::Connection,
