@@ -4,11 +4,11 @@
 //! the daemon's schedule.
 
 use crate::helpers::*;
-use crate::store::backends;
+use crate::store::{backends, with_sources};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 use tributary::model::{Filter, NewArticle, Tag};
-use tributary::store::{FetchRecord, SourceSync, Store};
+use tributary::store::{FetchRecord, Store};
 
 const DAY: Duration = Duration::from_secs(86_400);
 
@@ -42,23 +42,6 @@ fn record(at: DateTime<Utc>) -> FetchRecord {
         next_fetch_at: at + TimeDelta::minutes(15),
         ..FetchRecord::default()
     }
-}
-
-async fn with_sources(store: &Store, names: &[&str]) -> Vec<i64> {
-    let sync: Vec<SourceSync> = names
-        .iter()
-        .map(|n| SourceSync {
-            name: n.to_string(),
-            url: format!("http://127.0.0.1:9/{n}.xml"),
-            enabled: true,
-        })
-        .collect();
-    store.sync_sources(&sync).await.unwrap();
-    let mut ids = Vec::new();
-    for name in names {
-        ids.push(store.source_id(name).await.unwrap());
-    }
-    ids
 }
 
 async fn titles(store: &Store) -> Vec<String> {

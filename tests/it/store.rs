@@ -146,6 +146,16 @@ fn sync(names: &[&str]) -> Vec<SourceSync> {
         .collect()
 }
 
+/// Configures sources of these names; their ids, in order.
+pub async fn with_sources(store: &Store, names: &[&str]) -> Vec<i64> {
+    store.sync_sources(&sync(names)).await.unwrap();
+    let mut ids = Vec::new();
+    for name in names {
+        ids.push(store.source_id(name).await.unwrap());
+    }
+    ids
+}
+
 async fn everything(store: &Store, filter: &Filter) -> Vec<tributary::model::Article> {
     let page = store.page(filter, None, 500).await.unwrap();
     page.articles
@@ -303,11 +313,8 @@ async fn the_same_entry_twice_is_one_article_updated_in_place() {
 async fn a_filtered_page_shows_each_change_to_an_article_it_read_before() {
     for db in backends().await {
         let store = db.store().await;
-        store.sync_sources(&sync(&["a", "b"])).await.unwrap();
-        let (a, b) = (
-            store.source_id("a").await.unwrap(),
-            store.source_id("b").await.unwrap(),
-        );
+        let ids = with_sources(&store, &["a", "b"]).await;
+        let (a, b) = (ids[0], ids[1]);
         let world = Filter {
             any: vec!["world".into()],
             ..Filter::default()
@@ -389,11 +396,8 @@ async fn a_feed_larger_than_one_lookup_statement_ingests_and_refetches_exactly()
     batch.push(again);
     for db in backends().await {
         let store = db.store().await;
-        store.sync_sources(&sync(&["a", "b"])).await.unwrap();
-        let (a, b) = (
-            store.source_id("a").await.unwrap(),
-            store.source_id("b").await.unwrap(),
-        );
+        let ids = with_sources(&store, &["a", "b"]).await;
+        let (a, b) = (ids[0], ids[1]);
         let first = store.ingest(a, &batch, &fetched(at(2_000))).await.unwrap();
         assert_eq!((first.inserted, first.merged), (1_200, 1), "{}", db.name);
         let refetch = store.ingest(a, &batch, &fetched(at(2_100))).await.unwrap();
@@ -431,11 +435,8 @@ async fn a_feed_larger_than_one_lookup_statement_ingests_and_refetches_exactly()
 async fn the_same_link_in_two_sources_is_one_article_seen_in_both_with_tags_united() {
     for db in backends().await {
         let store = db.store().await;
-        store.sync_sources(&sync(&["a", "b"])).await.unwrap();
-        let (a, b) = (
-            store.source_id("a").await.unwrap(),
-            store.source_id("b").await.unwrap(),
-        );
+        let ids = with_sources(&store, &["a", "b"]).await;
+        let (a, b) = (ids[0], ids[1]);
         store
             .ingest(
                 a,
