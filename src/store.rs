@@ -4,6 +4,7 @@
 //! Unix microseconds on both. The database enforces article identity with
 //! unique keys, so a crash or a second writer never creates a duplicate.
 
+mod band_index;
 mod exec;
 mod explain;
 mod group_commit;
@@ -123,6 +124,13 @@ pub struct NearDuplicates {
     pub threshold: f64,
     /// Only stories published within this of each other are compared.
     pub window: chrono::TimeDelta,
+}
+
+impl NearDuplicates {
+    /// The window in microseconds (the stores' unit of time).
+    pub(crate) fn window_us(&self) -> i64 {
+        self.window.num_microseconds().unwrap_or(i64::MAX / 4)
+    }
 }
 
 /// How many connections the pool holds and how many of them are idle.

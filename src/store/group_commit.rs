@@ -11,8 +11,10 @@
 //! the same at a price on every write: SQLite journals each page a
 //! savepoint changes.)
 
+use super::band_index::BandIndex;
 use super::exec::{run_to_completion, Exec};
 use super::write::{signature_of, Ingested};
+use super::writer_thread::Writer;
 use super::{FetchRecord, IngestStats, Store, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
@@ -121,7 +123,7 @@ impl Store {
             Some(writer) => {
                 let (store, count) = (self.clone(), refreshes.len());
                 let written = writer
-                    .run(move |conn| store.write_in_thread(conn, &refreshes))
+                    .run(move |writer| store.write_in_thread(writer, &refreshes))
                     .await;
                 let written = written.unwrap_or_else(|e| {
                     let stopped = Arc::new(e);
@@ -172,7 +174,7 @@ impl Store {
             let mut tx = self.writer.begin().await?;
             let mut results = Vec::with_capacity(group.len());
             for r in group {
-                let ingested = self.ingest_refresh(&mut *tx, r).await?;
+                let ingested = self.ingest_refresh(&mut *tx, r, None).await?;
                 results.push(ingested.stats);
             }
             tx.commit().await?;
@@ -197,13 +199,16 @@ impl Store {
     /// thread.
     fn write_in_thread(
         &self,
-        conn: &mut rusqlite::Connection,
+        writer: &mut Writer,
         group: &[Refresh],
     ) -> Vec<Result<Ingested, StoreError>> {
-        let all: Result<Vec<Ingested>, _> = self.transaction_in_thread(conn, |store, conn| {
+        let all: Result<Vec<Ingested>, _> = self.transaction_in_thread(writer, |store, writer| {
             group
                 .iter()
-                .map(|r| run_to_completion(store.ingest_refresh(conn, r)))
+                .map(|r| {
+                    let bands = Some(&mut writer.bands);
+                    run_to_completion(store.ingest_refresh(&mut writer.conn, r, bands))
+                })
                 .collect()
         });
         match all {
@@ -213,8 +218,9 @@ impl Store {
                 group
                     .iter()
                     .map(|r| {
-                        self.transaction_in_thread(conn, |store, conn| {
-                            run_to_completion(store.ingest_refresh(conn, r))
+                        self.transaction_in_thread(writer, |store, writer| {
+                            let bands = Some(&mut writer.bands);
+                            run_to_completion(store.ingest_refresh(&mut writer.conn, r, bands))
                         })
                     })
                     .collect()
@@ -227,27 +233,39 @@ impl Store {
         &self,
         tx: &mut E,
         r: &Refresh,
+        bands: Option<&mut BandIndex>,
     ) -> Result<Ingested, StoreError> {
-        self.ingest_in(tx, r.source_id, &r.articles, &r.signatures, &r.record)
-            .await
+        self.ingest_in(
+            tx,
+            r.source_id,
+            &r.articles,
+            &r.signatures,
+            &r.record,
+            bands,
+        )
+        .await
     }
 
     /// `work` in one transaction, rolled back if it fails.
     fn transaction_in_thread<T>(
         &self,
-        conn: &mut rusqlite::Connection,
-        work: impl FnOnce(&Store, &mut rusqlite::Connection) -> Result<T, StoreError>,
+        writer: &mut Writer,
+        work: impl FnOnce(&Store, &mut Writer) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         // IMMEDIATE: the write lock at once (busy_timeout waits out another
         // process), not a read lock that may fail to upgrade later.
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let done = work(self, conn).and_then(|value| {
-            conn.execute_batch("COMMIT")?;
+        writer.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let done = work(self, writer).and_then(|value| {
+            writer.conn.execute_batch("COMMIT")?;
             Ok(value)
         });
-        if done.is_err() && !conn.is_autocommit() {
-            // The error that matters is the one that stopped the work.
-            let _ = conn.execute_batch("ROLLBACK");
+        if done.is_err() {
+            // Band keys of articles the rollback takes back.
+            writer.bands.forget();
+            if !writer.conn.is_autocommit() {
+                // The error that matters is the one that stopped the work.
+                let _ = writer.conn.execute_batch("ROLLBACK");
+            }
         }
         done
     }

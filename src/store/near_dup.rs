@@ -3,6 +3,7 @@
 //! keys and published within the window; a match makes it one more
 //! outlet's copy of that article.
 
+use super::band_index;
 use super::exec::{Exec, Value};
 use super::write::{insert_rows, statement_chunks, Existing, Params};
 use super::{Backend, NearDuplicates, StoreError};
@@ -30,48 +31,38 @@ const CHUNK: usize = 2_000;
 
 impl Candidates {
     /// The candidates of `wanted`: (signature, published) of the entries.
+    /// `index`: SQLite's band keys in memory (band_index.rs); without it,
+    /// the `article_bands` table.
     pub(super) async fn load<E: Exec>(
         tx: &mut E,
         backend: Backend,
         source_id: i64,
         wanted: &[(&Signature, i64)],
         policy: &NearDuplicates,
+        index: Option<&mut band_index::Loaded>,
     ) -> Result<Candidates, StoreError> {
         let mut candidates = Candidates::default();
-        let window = policy.window.num_microseconds().unwrap_or(i64::MAX / 4);
+        let window = policy.window_us();
         let (Some(first), Some(last)) = (
             wanted.iter().map(|(_, p)| *p).min(),
             wanted.iter().map(|(_, p)| *p).max(),
         ) else {
             return Ok(candidates);
         };
+        let (from, to) = (first.saturating_sub(window), last.saturating_add(window));
         let mut keys: Vec<i64> = wanted.iter().flat_map(|(s, _)| s.band_keys()).collect();
         keys.sort_unstable();
         keys.dedup();
-        for chunk in keys.chunks(CHUNK) {
-            let mut params = Params::new(backend);
-            let list = params.list(chunk.len());
-            let [from, to, source] = params.array();
-            let sql = format!(
-                "SELECT b.band_key, b.article_id, b.published FROM article_bands b
-                 WHERE b.band_key IN ({list}) AND b.published BETWEEN {from} AND {to}
-                   AND NOT EXISTS (SELECT 1 FROM article_sources x
-                                   WHERE x.article_id = b.article_id AND x.source_id = {source})"
-            );
-            let mut args: Vec<Value> = chunk.iter().map(|&key| Value::Int(key)).collect();
-            args.extend([
-                Value::Int(first.saturating_sub(window)),
-                Value::Int(last.saturating_add(window)),
-                Value::Int(source_id),
-            ]);
-            let rows: Vec<(i64, i64, i64)> = tx.fetch_all(&sql, &args).await?;
-            for (key, article_id, published) in rows {
-                candidates
-                    .bands
-                    .entry(key)
-                    .or_default()
-                    .push((article_id, published));
-            }
+        let rows = match index {
+            Some(index) => rows_in_memory(tx, index, wanted, &keys, window, (from, to)).await?,
+            None => rows_in_table(tx, backend, source_id, &keys, (from, to)).await?,
+        };
+        for (key, article_id, published) in rows {
+            candidates
+                .bands
+                .entry(key)
+                .or_default()
+                .push((article_id, published));
         }
         let mut ids: Vec<i64> = candidates
             .bands
@@ -82,11 +73,18 @@ impl Candidates {
         ids.sort_unstable();
         ids.dedup();
         for chunk in ids.chunks(CHUNK) {
+            // The memory's candidates may be this source's own stories.
+            let mut params = Params::new(backend);
+            let list = params.list(chunk.len());
+            let source = params.one();
             let sql = format!(
-                "SELECT id, fingerprint, updated, source_id, signature FROM articles WHERE id IN ({})",
-                Params::new(backend).list(chunk.len())
+                "SELECT id, fingerprint, updated, source_id, signature FROM articles
+                 WHERE id IN ({list})
+                   AND NOT EXISTS (SELECT 1 FROM article_sources x
+                                   WHERE x.article_id = articles.id AND x.source_id = {source})"
             );
-            let args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
+            let mut args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
+            args.push(Value::Int(source_id));
             let rows: Vec<StoryRow> = tx.fetch_all(&sql, &args).await?;
             for (id, fingerprint, updated, source_id, stored) in rows {
                 let existing = Existing {
@@ -114,7 +112,7 @@ impl Candidates {
         policy: &NearDuplicates,
         linked_in_batch: &HashSet<i64>,
     ) -> Option<(Existing, f64)> {
-        let window = policy.window.num_microseconds().unwrap_or(i64::MAX / 4);
+        let window = policy.window_us();
         let (from, to) = (
             published.saturating_sub(window),
             published.saturating_add(window),
@@ -145,6 +143,92 @@ impl Candidates {
         }
         best.map(|(existing, similarity)| (existing.clone(), similarity))
     }
+}
+
+/// (band key, article, published) of the stored stories sharing one of
+/// `keys`, published within `range`, not carried by `source_id`.
+async fn rows_in_table<E: Exec>(
+    tx: &mut E,
+    backend: Backend,
+    source_id: i64,
+    keys: &[i64],
+    (from, to): (i64, i64),
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(CHUNK) {
+        let mut params = Params::new(backend);
+        let list = params.list(chunk.len());
+        let [first, last, source] = params.array();
+        let sql = format!(
+            "SELECT b.band_key, b.article_id, b.published FROM article_bands b
+             WHERE b.band_key IN ({list}) AND b.published BETWEEN {first} AND {last}
+               AND NOT EXISTS (SELECT 1 FROM article_sources x
+                               WHERE x.article_id = b.article_id AND x.source_id = {source})"
+        );
+        let mut args: Vec<Value> = chunk.iter().map(|&key| Value::Int(key)).collect();
+        args.extend([Value::Int(from), Value::Int(to), Value::Int(source_id)]);
+        rows.extend(tx.fetch_all::<(i64, i64, i64)>(&sql, &args).await?);
+    }
+    Ok(rows)
+}
+
+/// The same from memory, any source's (the story query leaves out the
+/// ingesting source's). Memory first reads back the stories it lacks for
+/// entries dated before its horizon; past its budget, those entries'
+/// windows are read from the articles' signatures instead.
+async fn rows_in_memory<E: Exec>(
+    tx: &mut E,
+    index: &mut band_index::Loaded,
+    wanted: &[(&Signature, i64)],
+    keys: &[i64],
+    window: i64,
+    (from, to): (i64, i64),
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let earliest = wanted.iter().map(|(_, p)| p.saturating_sub(window)).min();
+    if let Some(earliest) = earliest {
+        index.cover(tx, earliest).await?;
+    }
+    let mut rows: Vec<(i64, i64, i64)> = keys
+        .iter()
+        .flat_map(|&key| {
+            index
+                .stories_under(key, from, to)
+                .map(move |(id, published)| (key, id, published))
+        })
+        .collect();
+    let mut older: Vec<(i64, i64)> = wanted
+        .iter()
+        .map(|(_, p)| (p.saturating_sub(window), p.saturating_add(window)))
+        .filter(|(start, _)| !index.covers(*start))
+        .collect();
+    if older.is_empty() {
+        return Ok(rows);
+    }
+    older.sort_unstable();
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for (start, end) in older {
+        match spans.last_mut() {
+            Some(span) if start <= span.1 => span.1 = span.1.max(end),
+            _ => spans.push((start, end)),
+        }
+    }
+    let wanted_keys: HashSet<i64> = keys.iter().copied().collect();
+    let mut seen = HashSet::new();
+    for (start, end) in spans {
+        band_index::for_each_story(tx, start, end, |id, published, signature| {
+            let Some(signature) = signature.and_then(Signature::from_bytes) else {
+                return true;
+            };
+            for key in signature.band_keys() {
+                if wanted_keys.contains(&key) && seen.insert((key, id)) {
+                    rows.push((key, id, published));
+                }
+            }
+            true
+        })
+        .await?;
+    }
+    Ok(rows)
 }
 
 /// Makes new articles findable by later copies: their LSH band keys, as
@@ -197,4 +281,46 @@ pub(super) async fn link<E: Exec>(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::band_index::tests::{database, signature, store};
+    use crate::store::band_index::BandIndex;
+    use crate::store::exec::run_to_completion;
+
+    #[test]
+    fn entries_older_than_memory_holds_are_compared_with_the_table() {
+        let mut conn = database();
+        let (a, b) = (signature("alpha"), signature("beta"));
+        store(&conn, 1, 9_000, &a);
+        store(&conn, 2, 3_000, &a);
+        store(&conn, 3, 2_000, &a);
+        store(&conn, 4, 2_500, &b);
+        // Room for one story: memory holds the newest only.
+        let mut index = BandIndex::with_budget(1);
+        let loaded = run_to_completion(index.current(&mut conn, 10_000, 1_000)).unwrap();
+        let mut keys = a.band_keys();
+        keys.sort_unstable();
+        keys.dedup();
+        let rows = run_to_completion(rows_in_memory(
+            &mut conn,
+            loaded,
+            &[(&a, 2_500)],
+            &keys,
+            1_000,
+            (1_500, 3_500),
+        ))
+        .unwrap();
+        let mut ids: Vec<i64> = rows.iter().map(|(_, id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            ids,
+            [2, 3],
+            "the window's stories sharing a key, read from the table"
+        );
+        assert!(!loaded.covers(1_500), "memory kept to its budget");
+    }
 }

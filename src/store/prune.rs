@@ -18,7 +18,7 @@ const TOUCH_EVERY: TimeDelta = TimeDelta::days(1);
 
 /// The meta key holding when the last prune ran, for instances sharing a
 /// database to agree on who prunes.
-const LAST_PRUNE: &str = "last_prune";
+pub(super) const LAST_PRUNE: &str = "last_prune";
 
 /// What one prune did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

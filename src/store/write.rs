@@ -1,6 +1,7 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
 //! database's unique keys (CONTRACT §4).
 
+use super::band_index::{self, BandIndex};
 use super::exec::{Exec, Value};
 use super::sources::record_fetch_in;
 use super::{
@@ -85,7 +86,7 @@ impl Store {
     ) -> Result<IngestStats, StoreError> {
         let mut tx = self.writer.begin().await?;
         let ingested = self
-            .ingest_in(&mut *tx, source_id, articles, &[], record)
+            .ingest_in(&mut *tx, source_id, articles, &[], record, None)
             .await?;
         tx.commit().await?;
         Ok(ingested.stats)
@@ -94,7 +95,8 @@ impl Store {
     /// One refresh's writes, inside the caller's transaction (its own, or
     /// a group commit's). `signatures`: the articles' near-duplicate
     /// signatures when computed beforehand (else empty), so that the
-    /// writer's serial section need not.
+    /// writer's serial section need not. `bands`: SQLite's band keys in
+    /// memory (band_index.rs), else the `article_bands` table is used.
     pub(super) async fn ingest_in<E: Exec>(
         &self,
         tx: &mut E,
@@ -102,6 +104,7 @@ impl Store {
         articles: &[NewArticle],
         signatures: &[Option<Signature>],
         record: &FetchRecord,
+        bands: Option<&mut BandIndex>,
     ) -> Result<Ingested, StoreError> {
         // Writing first takes SQLite's write lock at once (waiting out
         // another process via busy_timeout) instead of upgrading a read lock
@@ -113,16 +116,15 @@ impl Store {
         insert_tags(tx, self.backend, articles).await?;
         let now_us = micros(record.at);
         let policy = self.near_duplicates.as_ref();
-        let mut batch = Batch::load(
-            tx,
-            self.backend,
-            source_id,
-            articles,
-            signatures,
-            now_us,
-            policy,
-        )
-        .await?;
+        let mut batch = Batch::load(tx, self.backend, source_id, articles, now_us).await?;
+        if let Some(policy) = policy {
+            if let Some(bands) = bands {
+                batch.bands = Some(bands.current(tx, now_us, policy.window_us()).await?);
+            }
+            batch
+                .load_candidates(tx, articles, signatures, policy)
+                .await?;
+        }
         let mut stats = IngestStats::default();
         for (index, article) in articles.iter().enumerate() {
             batch
@@ -193,6 +195,9 @@ struct Batch<'a> {
     linked: HashSet<i64>,
     new_tags: Vec<(i64, &'a str, i64, Option<&'a str>)>,
     new_bands: Vec<(i64, i64, i64)>,
+    /// SQLite: the band keys in memory, which new articles go into instead
+    /// of `new_bands`.
+    bands: Option<&'a mut band_index::Loaded>,
     /// Stored articles this batch changed (see `Ingested`).
     touched: Vec<i64>,
 }
@@ -221,9 +226,7 @@ impl<'a> Batch<'a> {
         backend: Backend,
         source_id: i64,
         articles: &'a [NewArticle],
-        signatures: &[Option<Signature>],
         now_us: i64,
-        near_duplicates: Option<&NearDuplicates>,
     ) -> Result<Batch<'a>, StoreError> {
         let mut batch = Batch {
             backend,
@@ -244,6 +247,7 @@ impl<'a> Batch<'a> {
             linked: HashSet::new(),
             new_tags: Vec::new(),
             new_bands: Vec::new(),
+            bands: None,
             touched: Vec::new(),
         };
         let keys = distinct(articles.iter().map(|a| Some(a.entry_key.as_str())));
@@ -258,11 +262,6 @@ impl<'a> Batch<'a> {
         for chunk in rest.chunks(LOOKUP_CHUNK) {
             batch.load_identities(tx, chunk).await?;
             batch.tombstones.load(tx, backend, source_id, chunk).await?;
-        }
-        if let Some(policy) = near_duplicates {
-            batch
-                .load_candidates(tx, articles, signatures, policy)
-                .await?;
         }
         Ok(batch)
     }
@@ -295,8 +294,15 @@ impl<'a> Batch<'a> {
                 Some((sig.as_ref()?, published_of(&articles[*index], self.now_us)))
             })
             .collect();
-        let candidates =
-            near_dup::Candidates::load(tx, self.backend, self.source_id, &wanted, policy).await?;
+        let candidates = near_dup::Candidates::load(
+            tx,
+            self.backend,
+            self.source_id,
+            &wanted,
+            policy,
+            self.bands.as_deref_mut(),
+        )
+        .await?;
         self.candidates = candidates;
         Ok(())
     }
@@ -461,6 +467,7 @@ impl<'a> Batch<'a> {
                                             source_id,
                                             &[(sig, published)],
                                             policy,
+                                            self.bands.as_deref_mut(),
                                         )
                                         .await?
                                         .find(sig, published, policy, &self.linked),
@@ -520,9 +527,14 @@ impl<'a> Batch<'a> {
                         article.canonical_url.clone(),
                         article.content_key.clone(),
                     ));
-                    if let Some(sig) = &signature {
-                        let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
-                        self.new_bands.extend(bands);
+                    match (&mut self.bands, &signature) {
+                        (Some(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
+                        (Some(memory), None) => memory.stored(id),
+                        (None, Some(sig)) => {
+                            let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
+                            self.new_bands.extend(bands);
+                        }
+                        (None, None) => {}
                     }
                     (id, true)
                 }

@@ -566,6 +566,83 @@ async fn another_outlets_near_duplicate_copy_joins_the_story_on_every_backend() 
     }
 }
 
+/// A wire story's text for near-duplicate tests: `n` makes another story.
+fn wire_text(n: usize) -> String {
+    format!(
+        "Story {n}: the foreign ministers of {n} countries met in Geneva on Friday to discuss \
+         grain exports, energy prices and the ceasefire talks, according to a joint statement \
+         released after the meeting. Delegation {n} said further rounds would follow next month \
+         and that observers from {n} agencies would monitor the agreement."
+    )
+}
+
+/// Outlet `outlet`'s copy of story `n`, under its own URL.
+fn wire_copy(outlet: &str, n: usize, published: i64) -> NewArticle {
+    let mut copy = story(&format!("{outlet}-{n}"), published, &[outlet]);
+    copy.title = format!("Ministers meet in Geneva ({n})");
+    copy.content = Some(format!("<p>{outlet} - {}</p>", wire_text(n)));
+    copy
+}
+
+#[tokio::test]
+async fn copies_find_stories_other_writers_stored_never_pruned_ones_and_old_ones() {
+    let policy = tributary::store::NearDuplicates {
+        threshold: 0.6,
+        window: TimeDelta::days(3),
+    };
+    for db in backends().await {
+        // Two handles on one database: two writers, as two processes are.
+        let one = db.store().await.with_near_duplicates(Some(policy));
+        let two = db.store().await.with_near_duplicates(Some(policy));
+        let ids = with_sources(&one, &["a", "b", "c", "d", "e"]).await;
+        let ingest = |store: &Store, source: usize, copy: NewArticle, fetched_at: i64| {
+            let (store, source) = (store.clone(), ids[source]);
+            async move {
+                store
+                    .ingest(source, &[copy], &fetched(at(fetched_at)))
+                    .await
+                    .unwrap()
+            }
+        };
+
+        // `one` has written (and read what it needs) before `two` stores
+        // story 1; its copy, through `one`, still joins it.
+        ingest(&one, 0, wire_copy("a", 0, 0), 10).await;
+        ingest(&two, 1, wire_copy("b", 1, 0), 20).await;
+        let stats = ingest(&one, 2, wire_copy("c", 1, 60), 30).await;
+        assert_eq!((stats.clustered, stats.inserted), (1, 0), "{}", db.name);
+
+        // Pruned (by the other writer): a later copy is a story again, not
+        // a link to an article that is gone.
+        let retention = std::time::Duration::from_secs(60);
+        let pruned = two.prune(at(1_000), retention, retention).await.unwrap();
+        assert_eq!(pruned.articles, 2, "{}: stories 0 and 1", db.name);
+        let stats = ingest(&one, 3, wire_copy("d", 1, 120), 1_100).await;
+        assert_eq!((stats.clustered, stats.inserted), (0, 1), "{}", db.name);
+
+        // A year-old story (a backfill) and its copy from another outlet.
+        let year = 365 * 24 * 3600;
+        ingest(&one, 0, wire_copy("a", 2, -year), 1_200).await;
+        let stats = ingest(&one, 4, wire_copy("e", 2, 600 - year), 1_300).await;
+        assert_eq!((stats.clustered, stats.inserted), (1, 0), "{}", db.name);
+
+        let stored = everything(&one, &Filter::default()).await;
+        let related: Vec<(&str, &[String])> = stored
+            .iter()
+            .map(|a| (a.uid.as_str(), a.related.as_slice()))
+            .collect();
+        assert_eq!(
+            related,
+            [
+                ("urn:test:d-1", &[][..]),
+                ("urn:test:a-2", &["https://news.test/e-2".to_string()][..])
+            ],
+            "{}: the copy after the prune, then the old story with its copy",
+            db.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn concurrent_ingest_from_two_instances_never_duplicates_and_keeps_every_tag() {
     for db in backends().await {
