@@ -63,7 +63,8 @@ impl Signature {
         };
         text.push(' ');
         text.push_str(&body);
-        let words = words(&text);
+        let folded = crate::tag::fold(&text);
+        let words = words(&folded);
         if words.len() < SHINGLE_WORDS + MIN_SHINGLES - 1 {
             return None;
         }
@@ -188,13 +189,13 @@ impl Signature {
     }
 }
 
-/// Normalized words: folded (no case, no diacritics), letters and digits
-/// only. Wire bylines such as "AFP -" stay words: they weigh one shingle.
-fn words(text: &str) -> Vec<String> {
-    crate::tag::fold(text)
+/// Normalized words of `tag::fold`ed text (no case, no diacritics): letters
+/// and digits only. Wire bylines such as "AFP -" stay words: they weigh one
+/// shingle.
+fn words(folded: &str) -> Vec<&str> {
+    folded
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(str::to_string)
         .collect()
 }
 
@@ -241,7 +242,7 @@ fn bloom_bit(word_hash: u32, k: u64) -> usize {
     (splitmix64(u64::from(word_hash) ^ (k << 32)) % (BLOOM_BYTES as u64 * 8)) as usize
 }
 
-fn shingle_hash(words: &[String]) -> u64 {
+fn shingle_hash(words: &[&str]) -> u64 {
     let mut h = FNV_OFFSET;
     for w in words {
         h = fnv1a(h, w.as_bytes());
@@ -304,7 +305,7 @@ mod tests {
     #[test]
     fn normalization_folds_case_accents_punctuation_and_markup() {
         assert_eq!(
-            words("L'Élection, <b>à</b> Paris!"),
+            words(&crate::tag::fold("L'Élection, <b>à</b> Paris!")),
             ["l", "election", "b", "a", "b", "paris"]
         );
         let a = Signature::of("Élection à Paris", None, Some(&format!("<p>{STORY}</p>"))).unwrap();

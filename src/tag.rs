@@ -62,6 +62,9 @@ struct CompiledRule {
     tag: Tag,
     matcher: Matcher,
     fields: Vec<RuleField>,
+    /// Why a matching entry carries the tag (`explain`), made once: every
+    /// match would format it again.
+    origin: String,
 }
 
 #[derive(Debug, Clone)]
@@ -91,10 +94,12 @@ impl TagRules {
                 };
                 let mut seen = HashSet::new();
                 fields.retain(|field| seen.insert(*field));
+                let origin = format!("tag_rule {}", describe(&tag, &matcher, &fields));
                 Some(CompiledRule {
                     tag,
                     matcher,
                     fields,
+                    origin,
                 })
             })
             .collect();
@@ -140,7 +145,7 @@ impl TagRules {
             .rules
             .iter()
             .filter(|rule| rule.is_match(&text))
-            .map(|rule| (rule.tag.clone(), format!("tag_rule {}", rule.describe())));
+            .map(|rule| (rule.tag.clone(), rule.origin.clone()));
         let mut terms = HashSet::new();
         categories
             .chain(from_source)
@@ -170,19 +175,17 @@ impl TagRules {
     }
 }
 
-impl CompiledRule {
-    /// How `explain` names the rule.
-    fn describe(&self) -> String {
-        let how = match &self.matcher {
-            Matcher::Words(_) => "any",
-            Matcher::Pattern(re) => {
-                return format!("{:?} (regex {:?})", self.tag.label, re.as_str())
-            }
-        };
-        let fields: Vec<&str> = self.fields.iter().map(|f| f.as_str()).collect();
-        format!("{:?} ({how} in {})", self.tag.label, fields.join(", "))
-    }
+/// How `explain` names a rule.
+fn describe(tag: &Tag, matcher: &Matcher, fields: &[RuleField]) -> String {
+    let how = match matcher {
+        Matcher::Words(_) => "any",
+        Matcher::Pattern(re) => return format!("{:?} (regex {:?})", tag.label, re.as_str()),
+    };
+    let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+    format!("{:?} ({how} in {})", tag.label, fields.join(", "))
+}
 
+impl CompiledRule {
     fn is_match(&self, text: &EntryText<'_>) -> bool {
         self.fields.iter().any(|&field| match &self.matcher {
             Matcher::Words(words) => text.folded(field).iter().any(|t| words.is_match(t)),

@@ -3,6 +3,7 @@
 //! words" fallback title.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
@@ -96,6 +97,22 @@ pub(crate) fn looks_like_html(s: &str) -> bool {
 /// code or embeds other documents goes, relative `href`/`src` become absolute
 /// against `base`, and links open without handing over the reader's window.
 pub(crate) fn sanitize_html(html: &str, base: &Url) -> String {
+    thread_local! {
+        /// A sanitizer allocates its tag and attribute sets when built: one
+        /// per thread and base URL (a feed's entries share theirs), not one
+        /// per call.
+        static SANITIZER: RefCell<Option<(Url, Builder<'static>)>> = const { RefCell::new(None) };
+    }
+    SANITIZER.with_borrow_mut(|cached| {
+        let builder = match cached {
+            Some((for_base, builder)) if for_base == base => builder,
+            _ => &mut cached.insert((base.clone(), sanitizer(base))).1,
+        };
+        builder.clean(html).to_string().trim().to_string()
+    })
+}
+
+fn sanitizer(base: &Url) -> Builder<'static> {
     let mut builder = Builder::default();
     // ammonia's defaults already exclude script, style, iframe, object,
     // embed, form and every on* attribute; the additions are media elements
@@ -108,7 +125,7 @@ pub(crate) fn sanitize_html(html: &str, base: &Url) -> String {
         .url_relative(UrlRelative::RewriteWithBase(base.clone()))
         .link_rel(Some("noopener noreferrer"))
         .strip_comments(true);
-    builder.clean(html).to_string().trim().to_string()
+    builder
 }
 
 /// Plain text of an HTML fragment: tags dropped (script and style with their
@@ -124,9 +141,14 @@ pub(crate) fn html_to_text(html: &str) -> String {
         .expect("static regex")
     });
     let spaced = block.replace_all(html, " <$1$2");
-    let mut builder = Builder::empty();
-    builder.clean_content_tags(HashSet::from(["script", "style"]));
-    let serialized = builder.clean(&spaced).to_string();
+    thread_local! {
+        static TEXT_ONLY: Builder<'static> = {
+            let mut builder = Builder::empty();
+            builder.clean_content_tags(HashSet::from(["script", "style"]));
+            builder
+        };
+    }
+    let serialized = TEXT_ONLY.with(|builder| builder.clean(&spaced).to_string());
     // With no tags allowed, the serializer only escapes these four in text.
     let text = serialized
         .replace("&lt;", "<")
