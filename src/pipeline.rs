@@ -138,7 +138,10 @@ impl Pipeline {
                             feed: Some(feed.meta),
                             ..FetchRecord::default()
                         };
-                        let stats = self.store.ingest(claimed.id, &articles, &record).await?;
+                        let stats = self
+                            .store
+                            .ingest_owned(claimed.id, articles, &record)
+                            .await?;
                         report(
                             claimed,
                             Some(status),

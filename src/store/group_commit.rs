@@ -70,12 +70,12 @@ impl Store {
         &self,
         pending: &Pending,
         source_id: i64,
-        articles: &[NewArticle],
+        articles: Vec<NewArticle>,
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
         let mut refresh = Refresh {
             source_id,
-            articles: articles.to_vec(),
+            articles,
             signatures: Vec::new(),
             record: record.clone(),
         };

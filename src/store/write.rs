@@ -62,7 +62,7 @@ impl Store {
     ) -> Result<IngestStats, StoreError> {
         if let Some(pending) = &self.pending {
             return self
-                .ingest_grouped(pending, source_id, articles, record)
+                .ingest_grouped(pending, source_id, articles.to_vec(), record)
                 .await;
         }
         let mut tries = 1;
@@ -76,6 +76,23 @@ impl Store {
             self.bump_version(None).await?;
         }
         Ok(stats)
+    }
+
+    /// [`Store::ingest`], taking the articles: SQLite's writer queue then
+    /// holds them without a copy.
+    pub async fn ingest_owned(
+        &self,
+        source_id: i64,
+        articles: Vec<NewArticle>,
+        record: &FetchRecord,
+    ) -> Result<IngestStats, StoreError> {
+        match &self.pending {
+            Some(pending) => {
+                self.ingest_grouped(pending, source_id, articles, record)
+                    .await
+            }
+            None => self.ingest(source_id, &articles, record).await,
+        }
     }
 
     pub(super) async fn ingest_alone(
