@@ -23,6 +23,13 @@ pub(crate) fn is_xml_illegal(c: char) -> bool {
 
 /// Removes XML-illegal characters; borrows when there are none (the usual case).
 pub(crate) fn strip_xml_illegal(s: &str) -> Cow<'_, str> {
+    // A byte scan first (whole feeds go through here): the C0 controls are
+    // their own bytes in UTF-8, and U+FFFE/U+FFFF start with 0xEF, which is
+    // rare outside CJK text.
+    let suspect = |b: &u8| (*b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || *b == 0xEF;
+    if !s.as_bytes().iter().any(suspect) {
+        return Cow::Borrowed(s);
+    }
     if s.chars().any(is_xml_illegal) {
         Cow::Owned(s.chars().filter(|c| !is_xml_illegal(*c)).collect())
     } else {
@@ -41,7 +48,8 @@ fn is_c1(c: char) -> bool {
 /// UTF-8 label, or `&#146;`-style references (feedparser's "demoronize").
 /// The five bytes windows-1252 leaves undefined stay as they are.
 pub(crate) fn demoronize(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_c1) {
+    // C1 controls are 0xC2 0x80..=0x9F in UTF-8: no 0xC2 byte, none.
+    if !s.as_bytes().contains(&0xC2) || !s.chars().any(is_c1) {
         return Cow::Borrowed(s);
     }
     Cow::Owned(
@@ -192,6 +200,10 @@ mod tests {
         let s = "a\u{0}b\u{8}c\td\ne\rf\u{B}\u{C}g\u{1F}h\u{FFFE}\u{FFFF}i\u{85}";
         assert_eq!(strip_xml_illegal(s), "abc\td\ne\rfghi\u{85}");
         assert!(matches!(strip_xml_illegal("clean"), Cow::Borrowed(_)));
+        // Alone (no control character to give it away), and beside legal
+        // characters that share its first byte (U+FF01, U+FFFD).
+        assert_eq!(strip_xml_illegal("！x\u{FFFF}y�"), "！xy�");
+        assert!(matches!(strip_xml_illegal("！�\u{85}"), Cow::Borrowed(_)));
     }
 
     #[test]
