@@ -71,6 +71,9 @@ pub(super) struct Loaded {
     stories: Vec<(i64, i64)>,
     /// `MAX_STORIES` (smaller in tests).
     max_stories: usize,
+    /// The latest `cover` start refused for the budget: any earlier one
+    /// would be too (until a reload), so it is refused without a count.
+    refused: Option<i64>,
 }
 
 impl BandIndex {
@@ -174,6 +177,7 @@ impl Loaded {
             links: Vec::new(),
             stories: Vec::new(),
             max_stories,
+            refused: None,
         };
         // Newest first: when the budget runs out, the horizon stops after
         // the last story read.
@@ -248,6 +252,9 @@ impl Loaded {
         if from >= self.horizon {
             return Ok(true);
         }
+        if self.refused.is_some_and(|refused| from <= refused) {
+            return Ok(false);
+        }
         let (count,): (i64,) = tx
             .fetch_optional(
                 "SELECT COUNT(*) FROM articles WHERE published >= $1 AND published < $2",
@@ -256,6 +263,7 @@ impl Loaded {
             .await?
             .unwrap_or((0,));
         if self.stories.len() + count as usize > self.max_stories {
+            self.refused = Some(from);
             return Ok(false);
         }
         let older = self.horizon - 1;
@@ -389,6 +397,7 @@ pub(super) mod tests {
         assert_eq!(found, [2, 1], "newest link first");
         // A third story would pass the budget: nothing changes.
         assert!(!run_to_completion(loaded.cover(&mut conn, 3_000)).unwrap());
+        assert!(!run_to_completion(loaded.cover(&mut conn, 2_000)).unwrap());
         assert!(!loaded.covers(3_000));
         assert_eq!(loaded.stories.len(), 2);
     }
