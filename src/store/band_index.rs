@@ -3,7 +3,7 @@
 //!
 //! Each new article has 16 band keys spread at random over the key space. As
 //! B-tree rows they dirtied most of that table's pages at every commit: 40%
-//! of a bulk ingest's wall time (BENCHMARKS.md). Here they cost about 450
+//! of a bulk ingest's wall time (BENCHMARKS.md). Here they cost about 600
 //! bytes per story published since `horizon`, read back from the articles'
 //! stored signatures when the writer first needs them and after a prune.
 //! The horizon starts two dedup windows back and moves back on demand (an
@@ -24,10 +24,12 @@ const END: u32 = u32::MAX;
 /// Rows per statement while reading signatures back.
 const PAGE: i64 = 2_000;
 
-/// Stories kept in memory (about 450 bytes each) before the oldest are left
-/// to the table. A store gaining 30,000 articles a day holds about 180,000
-/// within two default (3-day) windows.
-const MAX_STORIES: usize = 200_000;
+/// Stories kept in memory before the oldest are left to the table: about
+/// 60 MB (16 keys of a hash map entry and a link each, ~600 bytes a story).
+/// A store gaining 15,000 articles a day holds about 90,000 within two
+/// default (3-day) windows; a busier one keeps the newest 100,000, still
+/// more than one window's worth for up to ~30,000 a day.
+const MAX_STORIES: usize = 100_000;
 
 /// The band keys, or nothing until the writer needs them.
 pub(super) struct BandIndex {
