@@ -1,6 +1,7 @@
 //! Criterion benches of the ingest hot path, per entry: parse + normalize
 //! (against feed-rs alone, the floor), canonical URL and dedup keys, tag
-//! rule evaluation. Input: the synthetic corpus of `tributary-bench`.
+//! rule evaluation, near-duplicate signatures. Input: the synthetic corpus
+//! of `tributary-bench`.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use std::hint::black_box;
@@ -80,6 +81,18 @@ fn bench_dedup(c: &mut Criterion) {
             },
             BatchSize::SmallInput,
         )
+    });
+    // MinHash over every new entry's text (cluster.rs), before the writer.
+    group.bench_function("signatures_50_entries", |b| {
+        b.iter(|| {
+            for entry in &entries {
+                black_box(tributary::cluster::Signature::of(
+                    entry.title.as_deref().unwrap_or(""),
+                    entry.summary.as_deref(),
+                    entry.content.as_deref(),
+                ));
+            }
+        })
     });
     group.finish();
 }
