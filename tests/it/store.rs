@@ -644,6 +644,39 @@ async fn copies_find_stories_other_writers_stored_never_pruned_ones_and_old_ones
 }
 
 #[tokio::test]
+async fn a_sources_later_rewrite_of_its_own_story_stays_its_own_article() {
+    let policy = tributary::store::NearDuplicates {
+        threshold: 0.6,
+        window: TimeDelta::days(3),
+    };
+    for db in backends().await {
+        let store = db.store().await.with_near_duplicates(Some(policy));
+        let ids = with_sources(&store, &["a", "b"]).await;
+        store
+            .ingest(ids[0], &[wire_copy("a", 1, 0)], &fetched(at(10)))
+            .await
+            .unwrap();
+        // One feed's entries are distinct stories, however alike, also
+        // across refreshes; another outlet's copy still joins.
+        let mut rewrite = wire_copy("a", 1, 60);
+        rewrite.entry_key = "guid:a-1-update".into();
+        rewrite.canonical_url = Some("https://news.test/a-1-update".into());
+        rewrite.link = rewrite.canonical_url.clone();
+        rewrite.uid = "urn:test:a-1-update".into();
+        let stats = store
+            .ingest(ids[0], &[rewrite], &fetched(at(20)))
+            .await
+            .unwrap();
+        assert_eq!((stats.clustered, stats.inserted), (0, 1), "{}", db.name);
+        let stats = store
+            .ingest(ids[1], &[wire_copy("b", 1, 120)], &fetched(at(30)))
+            .await
+            .unwrap();
+        assert_eq!((stats.clustered, stats.inserted), (1, 0), "{}", db.name);
+    }
+}
+
+#[tokio::test]
 async fn concurrent_ingest_from_two_instances_never_duplicates_and_keeps_every_tag() {
     for db in backends().await {
         let (one, two) = (db.store().await, db.store().await);
