@@ -53,6 +53,9 @@ impl Candidates {
         let mut keys: Vec<i64> = wanted.iter().flat_map(|(s, _)| s.band_keys()).collect();
         keys.sort_unstable();
         keys.dedup();
+        // The table's rows already leave out the ingesting source's stories;
+        // memory's do not, so the story query does.
+        let unfiltered = index.is_some();
         let rows = match index {
             Some(index) => rows_in_memory(tx, index, wanted, &keys, window, (from, to)).await?,
             None => rows_in_table(tx, backend, source_id, &keys, (from, to)).await?,
@@ -73,18 +76,23 @@ impl Candidates {
         ids.sort_unstable();
         ids.dedup();
         for chunk in ids.chunks(CHUNK) {
-            // The memory's candidates may be this source's own stories.
             let mut params = Params::new(backend);
             let list = params.list(chunk.len());
-            let source = params.one();
+            let mut args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
+            let not_this_source = if unfiltered {
+                args.push(Value::Int(source_id));
+                format!(
+                    "AND NOT EXISTS (SELECT 1 FROM article_sources x
+                                     WHERE x.article_id = articles.id AND x.source_id = {})",
+                    params.one()
+                )
+            } else {
+                String::new()
+            };
             let sql = format!(
                 "SELECT id, fingerprint, updated, source_id, signature FROM articles
-                 WHERE id IN ({list})
-                   AND NOT EXISTS (SELECT 1 FROM article_sources x
-                                   WHERE x.article_id = articles.id AND x.source_id = {source})"
+                 WHERE id IN ({list}) {not_this_source}"
             );
-            let mut args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
-            args.push(Value::Int(source_id));
             let rows: Vec<StoryRow> = tx.fetch_all(&sql, &args).await?;
             for (id, fingerprint, updated, source_id, stored) in rows {
                 let existing = Existing {
