@@ -210,7 +210,8 @@ struct Batch<'a> {
     new_links: Vec<(&'a str, i64)>,
     /// The articles of `new_links`.
     linked: HashSet<i64>,
-    new_tags: Vec<(i64, &'a str, i64, Option<&'a str>)>,
+    /// (article, term, position, origin, the article's `published`).
+    new_tags: Vec<(i64, &'a str, i64, Option<&'a str>, i64)>,
     new_bands: Vec<(i64, i64, i64)>,
     /// SQLite: the band keys in memory, which new articles go into instead
     /// of `new_bands`.
@@ -224,6 +225,8 @@ struct Batch<'a> {
 struct TagState {
     count: i64,
     terms: HashSet<String>,
+    /// The article's `published`, which its tag rows copy.
+    published: i64,
 }
 
 /// A stored article with its identity keys.
@@ -590,6 +593,7 @@ impl<'a> Batch<'a> {
                 TagState {
                     count: 0,
                     terms: HashSet::new(),
+                    published: published_of(article, self.now_us),
                 }
             } else {
                 TagState::load(tx, article_id).await?
@@ -603,7 +607,7 @@ impl<'a> Batch<'a> {
                 let origin = article.tag_origins.get(index).map(String::as_str);
                 let position = first_position + index as i64;
                 self.new_tags
-                    .push((article_id, &tag.term, position, origin));
+                    .push((article_id, &tag.term, position, origin, state.published));
             }
         }
         Ok(())
@@ -613,12 +617,15 @@ impl<'a> Batch<'a> {
     async fn flush<E: Exec>(self, tx: &mut E) -> Result<(), StoreError> {
         let (backend, source_id, now_us) = (self.backend, self.source_id, self.now_us);
         let rows = insert_rows(tx);
+        let mut links_sql = SqlPerLength::default();
         for chunk in statement_chunks(&self.new_links, rows) {
-            let sql = format!(
-                "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen)
-                 VALUES {} ON CONFLICT (source_id, entry_key) DO NOTHING",
-                Params::new(backend).rows(chunk.len(), 4)
-            );
+            let sql = links_sql.get(chunk.len(), |len| {
+                format!(
+                    "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen)
+                     VALUES {} ON CONFLICT (source_id, entry_key) DO NOTHING",
+                    Params::new(backend).rows(len, 4)
+                )
+            });
             let mut args = Vec::with_capacity(chunk.len() * 4);
             for &(entry_key, article_id) in chunk {
                 args.extend([
@@ -628,36 +635,29 @@ impl<'a> Batch<'a> {
                     Value::Int(now_us),
                 ]);
             }
-            tx.execute(&sql, &args).await?;
+            tx.execute(sql, &args).await?;
         }
+        let mut tags_sql = SqlPerLength::default();
         for chunk in statement_chunks(&self.new_tags, rows) {
-            let mut params = Params::new(backend);
-            let values = (0..chunk.len())
-                .map(|_| {
-                    let [id, term, position, origin, published_of] = params.array();
-                    format!(
-                        "({id}, {term}, {position}, {origin},
-                          (SELECT published FROM articles WHERE id = {published_of}))"
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
             // `published` is copied for the filtered views' tag index (read.rs).
-            let sql = format!(
-                "INSERT INTO article_tags (article_id, term, position, origin, published)
-                 VALUES {values} ON CONFLICT (article_id, term) DO NOTHING"
-            );
+            let sql = tags_sql.get(chunk.len(), |len| {
+                format!(
+                    "INSERT INTO article_tags (article_id, term, position, origin, published)
+                     VALUES {} ON CONFLICT (article_id, term) DO NOTHING",
+                    Params::new(backend).rows(len, 5)
+                )
+            });
             let mut args = Vec::with_capacity(chunk.len() * 5);
-            for &(article_id, term, position, origin) in chunk {
+            for &(article_id, term, position, origin, published) in chunk {
                 args.extend([
                     Value::Int(article_id),
                     Value::Text(term),
                     Value::Int(position),
                     origin.into(),
-                    Value::Int(article_id),
+                    Value::Int(published),
                 ]);
             }
-            tx.execute(&sql, &args).await?;
+            tx.execute(sql, &args).await?;
         }
         near_dup::index(tx, backend, &self.new_bands).await?;
         super::prune::touch(tx, backend, source_id, &self.tombstoned, now_us).await
@@ -665,16 +665,42 @@ impl<'a> Batch<'a> {
 }
 impl TagState {
     async fn load<E: Exec>(tx: &mut E, article_id: i64) -> Result<TagState, StoreError> {
-        let terms: Vec<(String,)> = tx
+        // One row per tag, or one with no term for an article without tags.
+        let rows: Vec<(i64, Option<String>)> = tx
             .fetch_all(
-                "SELECT term FROM article_tags WHERE article_id = $1",
+                "SELECT a.published, t.term FROM articles a
+                 LEFT JOIN article_tags t ON t.article_id = a.id
+                 WHERE a.id = $1",
                 &[Value::Int(article_id)],
             )
             .await?;
+        let published = rows
+            .first()
+            .map(|&(published, _)| published)
+            .ok_or(sqlx::Error::RowNotFound)?;
+        let terms: HashSet<String> = rows.into_iter().filter_map(|(_, term)| term).collect();
         Ok(TagState {
             count: terms.len() as i64,
-            terms: terms.into_iter().map(|(term,)| term).collect(),
+            terms,
+            published,
         })
+    }
+}
+
+/// The SQL of the last chunk length asked for: a flush's chunks come in a
+/// few lengths, mostly one, so its statements are formatted once or twice
+/// instead of once per row.
+#[derive(Default)]
+struct SqlPerLength {
+    last: Option<(usize, String)>,
+}
+
+impl SqlPerLength {
+    fn get(&mut self, len: usize, build: impl FnOnce(usize) -> String) -> &str {
+        if self.last.as_ref().is_none_or(|(cached, _)| *cached != len) {
+            self.last = Some((len, build(len)));
+        }
+        self.last.as_ref().map_or("", |(_, sql)| sql)
     }
 }
 
