@@ -212,7 +212,13 @@ impl Pipeline {
         Ok(report)
     }
 
-    fn prepare(&self, config: &SourceConfig, entries: Vec<crate::model::Entry>) -> Vec<NewArticle> {
+    /// What a refresh of `config` stores for these parsed entries: tagged
+    /// (with each tag's origin) and keyed for dedup.
+    pub fn prepare(
+        &self,
+        config: &SourceConfig,
+        entries: Vec<crate::model::Entry>,
+    ) -> Vec<NewArticle> {
         entries
             .into_iter()
             .map(|entry| {

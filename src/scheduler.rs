@@ -215,7 +215,7 @@ async fn refresh_logged(pipeline: Arc<Pipeline>, source: Claimed) {
 /// at most that many bodies and parsed feeds wait in memory: the fetcher's
 /// own permits are released once a body is read, and without this bound a
 /// cycle over N sources would hold all N.
-fn in_progress_bound(concurrency: usize) -> usize {
+pub fn in_progress_bound(concurrency: usize) -> usize {
     2 * concurrency.max(1)
 }
 
