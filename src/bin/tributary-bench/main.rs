@@ -126,7 +126,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         started.elapsed()
     );
     let feeds = Arc::new(feeds);
-    let feed_server = roles::serve_corpus(feeds.clone()).await?;
+    let (feed_server, corpus) = roles::serve_corpus(feeds.clone()).await?;
 
     // 2. The parse floor: feed-rs alone on all cores; then tributary's
     // parse (normalize, sanitize) and parse + tag + dedup, same way. Each
@@ -169,6 +169,45 @@ async fn bench(args: Args) -> anyhow::Result<()> {
     }
     let second = fetch_cycle(&config).await?;
     eprintln!("all-304 cycle: {second:?}");
+    // Steady state: every source then carries as many new entries, dated
+    // the last hour, into the store the first cycle filled. New entries
+    // land at the newest end of each tag's range, where the cold start's
+    // backlog landed all over it.
+    let now = chrono::Utc::now().timestamp();
+    let news: Vec<Bytes> = (0..args.sources)
+        .map(|i| {
+            let newest = now - (i as i64 % 600);
+            Bytes::from(synth::rss_feed_of(
+                &outlet(i),
+                i,
+                args.entries,
+                1,
+                newest,
+                60,
+            ))
+        })
+        .collect();
+    corpus.replace(Arc::new(news));
+    // Into a copy: the serving steps below measure the first cycle's store.
+    let steady_config = dir.join("steady.toml");
+    for suffix in ["", "-wal"] {
+        let from = dir.join(format!("tributary.db{suffix}"));
+        if from.exists() {
+            std::fs::copy(&from, dir.join(format!("steady.db{suffix}")))?;
+        }
+    }
+    let steady_database = format!("sqlite://{}", dir.join("steady.db").display());
+    std::fs::write(
+        &steady_config,
+        config_toml(&steady_database, feed_server, args.sources),
+    )?;
+    let steady = fetch_cycle(&steady_config).await?;
+    eprintln!("steady-state cycle: {steady:?}");
+    if steady.inserted != total_entries || steady.failed > 0 {
+        bail!("the steady-state cycle did not ingest the new entries: {steady:?}");
+    }
+    // The serving and PostgreSQL steps below use the first corpus.
+    corpus.replace(feeds.clone());
 
     rows.push(row(
         "parse floor: feed-rs alone, all cores",
@@ -224,6 +263,24 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         format!(
             "{:.2}x time",
             store_only.as_secs_f64() / floor.as_secs_f64()
+        ),
+        "",
+    ));
+    rows.push(row(
+        &format!(
+            "steady state: {} new entries per source, dated the last hour, into a copy of that store (wall)",
+            args.entries
+        ),
+        format!(
+            "{:.2} s, {:.0} entries/s (CPU {:.2} s)",
+            steady.wall.as_secs_f64(),
+            rate(steady.wall),
+            steady.cpu.as_secs_f64()
+        ),
+        format!("parse floor {:.2} s", floor.as_secs_f64()),
+        format!(
+            "{:.2}x time",
+            steady.wall.as_secs_f64() / floor.as_secs_f64()
         ),
         "",
     ));

@@ -140,13 +140,22 @@ async fn serve_static(body: Bytes, etag: String) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Corpus {
-    feeds: Arc<Vec<Bytes>>,
+/// The feeds being served, replaceable between cycles; the generation
+/// (how many times they were replaced) is part of each ETag.
+pub struct Corpus {
+    served: std::sync::RwLock<(u64, Arc<Vec<Bytes>>)>,
+}
+
+impl Corpus {
+    pub fn replace(&self, feeds: Arc<Vec<Bytes>>) {
+        let mut served = self.served.write().unwrap_or_else(|e| e.into_inner());
+        *served = (served.0 + 1, feeds);
+    }
 }
 
 /// Serves the synthetic feeds at `synth::feed_path(i)` with an ETag each,
 /// answering 304 to a matching `If-None-Match` (for the refetch cycle).
-pub async fn serve_corpus(feeds: Arc<Vec<Bytes>>) -> anyhow::Result<SocketAddr> {
+pub async fn serve_corpus(feeds: Arc<Vec<Bytes>>) -> anyhow::Result<(SocketAddr, Arc<Corpus>)> {
     async fn feed(
         State(corpus): State<Arc<Corpus>>,
         Path(file): Path<String>,
@@ -156,10 +165,15 @@ pub async fn serve_corpus(feeds: Arc<Vec<Bytes>>) -> anyhow::Result<SocketAddr> 
             .strip_prefix('s')
             .and_then(|f| f.strip_suffix(".xml"))
             .and_then(|n| n.parse::<usize>().ok());
-        let Some(bytes) = index.and_then(|i| corpus.feeds.get(i)) else {
+        let (generation, feeds) = corpus
+            .served
+            .read()
+            .map(|served| served.clone())
+            .unwrap_or_else(|e| e.into_inner().clone());
+        let Some(bytes) = index.and_then(|i| feeds.get(i)) else {
             return StatusCode::NOT_FOUND.into_response();
         };
-        let etag = format!("\"{}-{}\"", index.unwrap_or(0), bytes.len());
+        let etag = format!("\"{generation}-{}-{}\"", index.unwrap_or(0), bytes.len());
         let fresh = headers
             .get(header::IF_NONE_MATCH)
             .is_some_and(|v| v.as_bytes() == etag.as_bytes());
@@ -180,11 +194,14 @@ pub async fn serve_corpus(feeds: Arc<Vec<Bytes>>) -> anyhow::Result<SocketAddr> 
     }
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let corpus = Arc::new(Corpus {
+        served: std::sync::RwLock::new((0, feeds)),
+    });
     let router = Router::new()
         .route("/sources/{file}", get(feed))
-        .with_state(Arc::new(Corpus { feeds }));
+        .with_state(corpus.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
-    Ok(addr)
+    Ok((addr, corpus))
 }
 
 /// Drops and creates database `name` on the PostgreSQL `server`.

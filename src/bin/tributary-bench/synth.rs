@@ -234,7 +234,28 @@ fn words(rng: &mut Rng, out: &mut String, n: usize) {
 /// `http://host:port` the articles' links point at. Entries are newest
 /// first, an hour apart, ending at a fixed date so reruns match.
 pub fn rss_feed(origin: &str, source: usize, entries: usize) -> String {
-    let mut rng = Rng::new(0x7269_7665_7200_0000 ^ source as u64);
+    // 2026-01-01T00:00:00Z minus a per-source offset, then an hour per entry:
+    // a first fetch finds months of backlog, dated in no order across sources.
+    let newest = 1_767_225_600 - (source as i64 % 3600) * 60;
+    rss_feed_of(origin, source, entries, 0, newest, 3600)
+}
+
+/// The feed of `source` at `generation`: entries no earlier generation had
+/// (their guids and links carry it), the newest dated `newest` (Unix
+/// seconds), each next one `spacing` seconds earlier.
+pub fn rss_feed_of(
+    origin: &str,
+    source: usize,
+    entries: usize,
+    generation: u64,
+    newest: i64,
+    spacing: i64,
+) -> String {
+    let mut rng = Rng::new(0x7269_7665_7200_0000 ^ source as u64 ^ generation << 40);
+    let id = |e: usize| match generation {
+        0 => e.to_string(),
+        g => format!("g{g}-{e}"),
+    };
     let name = source_name(source);
     let mut out = String::with_capacity(1400 * entries + 800);
     let _ = write!(
@@ -245,10 +266,8 @@ pub fn rss_feed(origin: &str, source: usize, entries: usize) -> String {
          <title>Synthetic outlet {name}</title>\n<link>{origin}/{name}/</link>\n\
          <description>Benchmark feed {source}</description>\n<language>en</language>\n"
     );
-    // 2026-01-01T00:00:00Z minus a per-source offset, then an hour per entry.
-    let newest = 1_767_225_600 - (source as i64 % 3600) * 60;
     for e in 0..entries {
-        let published = chrono::DateTime::from_timestamp(newest - e as i64 * 3600, 0)
+        let published = chrono::DateTime::from_timestamp(newest - e as i64 * spacing, 0)
             .expect("in range")
             .to_rfc2822();
         let mut title = String::new();
@@ -258,10 +277,11 @@ pub fn rss_feed(origin: &str, source: usize, entries: usize) -> String {
         let _ = write!(
             out,
             "<item>\n<title>{title}</title>\n\
-             <link>{origin}/{name}/articles/{e}.html?utm_source=rss&amp;utm_medium=feed&amp;xtor=RSS-1</link>\n\
-             <guid isPermaLink=\"false\">{name}-{e}</guid>\n<pubDate>{published}</pubDate>\n\
+             <link>{origin}/{name}/articles/{id}.html?utm_source=rss&amp;utm_medium=feed&amp;xtor=RSS-1</link>\n\
+             <guid isPermaLink=\"false\">{name}-{id}</guid>\n<pubDate>{published}</pubDate>\n\
              <dc:creator>Reporter {}</dc:creator>\n<description>{summary}</description>\n",
-            rng.below(50)
+            rng.below(50),
+            id = id(e),
         );
         let mut chosen = [usize::MAX; TAGS_PER_ENTRY];
         for slot in 0..TAGS_PER_ENTRY {
