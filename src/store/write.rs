@@ -687,9 +687,9 @@ impl TagState {
     }
 }
 
-/// The SQL of the last chunk length asked for: a flush's chunks come in a
-/// few lengths, mostly one, so its statements are formatted once or twice
-/// instead of once per row.
+/// The SQL of the last chunk length asked for: `statement_chunks` gives a
+/// few lengths, mostly one, so a statement is formatted once or twice per
+/// batch instead of once per row (SQLite's writer binds one row each).
 #[derive(Default)]
 struct SqlPerLength {
     last: Option<(usize, String)>,
@@ -697,10 +697,10 @@ struct SqlPerLength {
 
 impl SqlPerLength {
     fn get(&mut self, len: usize, build: impl FnOnce(usize) -> String) -> &str {
-        if self.last.as_ref().is_none_or(|(cached, _)| *cached != len) {
-            self.last = Some((len, build(len)));
+        if self.last.as_ref().is_some_and(|(cached, _)| *cached != len) {
+            self.last = None;
         }
-        self.last.as_ref().map_or("", |(_, sql)| sql)
+        &self.last.get_or_insert_with(|| (len, build(len))).1
     }
 }
 
@@ -898,16 +898,19 @@ async fn insert_tags<E: Exec>(
     let mut tags: Vec<&Tag> = articles.iter().flat_map(|a| &a.tags).collect();
     tags.sort_by(|a, b| a.term.cmp(&b.term));
     tags.dedup_by(|a, b| a.term == b.term);
+    let mut tags_sql = SqlPerLength::default();
     for chunk in statement_chunks(&tags, insert_rows(tx)) {
-        let sql = format!(
-            "INSERT INTO tags (term, label) VALUES {} ON CONFLICT (term) DO NOTHING",
-            Params::new(backend).rows(chunk.len(), 2)
-        );
+        let sql = tags_sql.get(chunk.len(), |len| {
+            format!(
+                "INSERT INTO tags (term, label) VALUES {} ON CONFLICT (term) DO NOTHING",
+                Params::new(backend).rows(len, 2)
+            )
+        });
         let args: Vec<Value> = chunk
             .iter()
             .flat_map(|tag| [Value::Text(&tag.term), Value::Text(&tag.label)])
             .collect();
-        tx.execute(&sql, &args).await?;
+        tx.execute(sql, &args).await?;
     }
     Ok(())
 }
