@@ -153,6 +153,7 @@ pub async fn run(
     // At most `concurrency` refreshes, fetch to ingest commit (claims only
     // fill free capacity): memory is bounded by it, not by the sources due.
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    let mut bulk_load = begin_bulk_load(&store).await;
     loop {
         let now = Utc::now();
         let capacity = concurrency.saturating_sub(in_flight.len());
@@ -191,6 +192,11 @@ pub async fn run(
         if store_answered {
             heartbeat.beat();
         }
+        // The first pass over an empty store is done when nothing is due
+        // and nothing runs.
+        if !claimed_any && in_flight.is_empty() && store_answered {
+            finish_bulk_load(bulk_load.take()).await;
+        }
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(idle) => {}
@@ -200,7 +206,16 @@ pub async fn run(
     // Abandon in-flight fetches: their transactions roll back, their leases
     // are released so that the next start fetches them at once.
     in_flight.shutdown().await;
+    finish_bulk_load(bulk_load).await;
     store.release_leases(&owner).await
+}
+
+async fn finish_bulk_load(bulk_load: Option<crate::store::BulkLoad>) {
+    if let Some(bulk_load) = bulk_load {
+        if let Err(e) = bulk_load.finish().await {
+            tracing::error!(error = %e, "building the tag index failed; it is built at the next start");
+        }
+    }
 }
 
 async fn refresh_logged(pipeline: Arc<Pipeline>, source: Claimed) {
@@ -235,6 +250,10 @@ pub async fn run_once(
         .store()
         .claim_due(owner, now, now + lease, i64::MAX / 2, Some(names))
         .await?;
+    let bulk_load = match claimed.is_empty() {
+        true => None,
+        false => begin_bulk_load(pipeline.store()).await,
+    };
     // Every claimed source gets a task, but only `in_progress_bound` of them
     // run: see there.
     let in_progress = Arc::new(Semaphore::new(in_progress_bound(pipeline.concurrency())));
@@ -283,9 +302,21 @@ pub async fn run_once(
     }
     // Abandoned refreshes, and any that stopped before recording their
     // fetch, left their leases.
+    if let Some(bulk_load) = bulk_load {
+        bulk_load.finish().await?;
+    }
     pipeline.store().release_leases(owner).await?;
     reports.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(reports)
+}
+
+/// An empty store's first import builds its tag index at the end
+/// (store/bulk_load.rs); if that cannot start, the import goes row by row.
+async fn begin_bulk_load(store: &Store) -> Option<crate::store::BulkLoad> {
+    store.begin_bulk_load().await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "importing row by row");
+        None
+    })
 }
 
 /// The daemon's retention loop (CONTRACT §4): prunes at every tick of

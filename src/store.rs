@@ -5,6 +5,7 @@
 //! unique keys, so a crash or a second writer never creates a duplicate.
 
 mod band_index;
+mod bulk_load;
 mod exec;
 mod explain;
 mod group_commit;
@@ -16,6 +17,7 @@ mod sources;
 mod write;
 mod writer_thread;
 
+pub use bulk_load::BulkLoad;
 pub use explain::{ExplainedEntry, Explanation, OutletCopy};
 pub use prune::PruneStats;
 pub use read::TagCount;
@@ -264,6 +266,9 @@ impl Store {
             }),
         };
         store.init_meta().await?;
+        if backend == Backend::Sqlite {
+            store.ensure_tag_index().await?;
+        }
         Ok(store)
     }
 

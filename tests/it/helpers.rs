@@ -414,3 +414,18 @@ pub fn rss_items(title: &str, items: &[(&str, &str, &[&str])]) -> String {
          <link>https://example.org/</link>{items}</channel></rss>"
     )
 }
+
+/// The tag index's definition in the SQLite store at `url`, `None` while
+/// a first import goes without it (store/bulk_load.rs).
+pub async fn tag_index_sql(url: &str) -> Option<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let sql = sqlx::query_scalar(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND name = 'article_tags_term_published'",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    sql
+}

@@ -850,3 +850,30 @@ async fn real_world_feeds_are_served_back_as_valid_atom() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_first_import_leaves_the_tag_index_built_by_fetch_and_by_the_daemon() {
+    let (_server, config) = two_sources().await;
+    let url = format!("sqlite://{}", config.db_path().display());
+    // `tributary fetch` into an empty store: built before it returns.
+    fetch_now(&config.load()).await;
+    assert!(tag_index_sql(&url).await.is_some());
+
+    // The daemon's first pass over an empty store: built once it is done.
+    let (_server, config) = two_sources().await;
+    let url = format!("sqlite://{}", config.db_path().display());
+    let app = TestApp::spawn(config.load()).await;
+    app.wait_fetched().await;
+    let mut built = false;
+    for _ in 0..100 {
+        built = tag_index_sql(&url).await.is_some();
+        if built {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(built, "the daemon's first pass left no tag index");
+    let xml = app.get_text("/feed.atom?any=Sport,economy").await;
+    assert_eq!(parse_atom(&xml).entries.len(), 2);
+    app.stop().await;
+}

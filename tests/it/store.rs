@@ -2,6 +2,7 @@
 //! and a fresh PostgreSQL database per test when `TRIBUTARY_TEST_POSTGRES`
 //! names a server (`postgres://postgres@127.0.0.1:5432/test` in CI).
 
+use crate::helpers::tag_index_sql;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeSet, HashSet};
 use tributary::model::{Cursor, Filter, NewArticle, Tag};
@@ -1270,4 +1271,94 @@ async fn analyze(url: &str) {
     let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::Executor::execute(&mut conn, "ANALYZE").await.unwrap();
     conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_first_import_builds_the_tag_index_once_at_the_end() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let migrated = tag_index_sql(&db.url)
+        .await
+        .expect("the migration creates it");
+    let [a] = with_sources(&store, &["a"]).await[..] else {
+        unreachable!()
+    };
+    let bulk_load = store.begin_bulk_load().await.unwrap().expect("empty store");
+    assert_eq!(tag_index_sql(&db.url).await, None);
+    let batch: Vec<NewArticle> = (0..300)
+        .map(|i| {
+            story(
+                &format!("n{i}"),
+                i,
+                if i % 3 == 0 { &["China"] } else { &["Sport"] },
+            )
+        })
+        .collect();
+    store.ingest(a, &batch, &fetched(at(5000))).await.unwrap();
+    let china = Filter {
+        any: vec!["china".into()],
+        ..Filter::default()
+    };
+    // Meanwhile filtered views are right, only slower.
+    let during = everything(&store, &china).await;
+    assert_eq!(during.len(), 100);
+    assert!(during.windows(2).all(|w| w[0].published >= w[1].published));
+    bulk_load.finish().await.unwrap();
+    // The same index as the migration's, and used again.
+    assert_eq!(
+        tag_index_sql(&db.url)
+            .await
+            .map(|s| s.replace("IF NOT EXISTS ", "")),
+        Some(migrated)
+    );
+    let plan = store.explain_page(&china).await.unwrap();
+    assert!(
+        plan.iter()
+            .any(|l| l.starts_with("SEARCH t USING COVERING INDEX article_tags_term_published")),
+        "{plan:?}"
+    );
+    let after: Vec<_> = everything(&store, &china)
+        .await
+        .iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(after, during.iter().map(|a| a.id).collect::<Vec<_>>());
+    // A store with articles imports row by row: its index stays.
+    assert!(store.begin_bulk_load().await.unwrap().is_none());
+    assert!(tag_index_sql(&db.url).await.is_some());
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_bulk_load_cut_short_leaves_no_store_without_its_tag_index() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    // Dropped unfinished (an error unwound the import): built again at once.
+    drop(store.begin_bulk_load().await.unwrap().expect("empty store"));
+    for _ in 0..100 {
+        if tag_index_sql(&db.url).await.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(tag_index_sql(&db.url).await.is_some());
+    // The process died mid-import: the next start builds it.
+    std::mem::forget(store.begin_bulk_load().await.unwrap().expect("still empty"));
+    store.close().await;
+    assert_eq!(tag_index_sql(&db.url).await, None);
+    let reopened = db.store().await;
+    assert!(tag_index_sql(&db.url).await.is_some());
+    reopened.close().await;
+}
+
+#[tokio::test]
+async fn postgres_imports_row_by_row() {
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("PostgreSQL skipped: TRIBUTARY_TEST_POSTGRES is not set");
+        return;
+    };
+    let store = db.store().await;
+    // Other instances may be serving from it: its index is never dropped.
+    assert!(store.begin_bulk_load().await.unwrap().is_none());
+    store.close().await;
 }

@@ -554,8 +554,9 @@ fn parse_all(feeds: &[Bytes], threads: usize, stage: Stage) -> Duration {
 /// The store's share of the fetch cycle: every source's feed parsed, tagged
 /// and keyed beforehand (as the pipeline does, not timed), then stored into
 /// a fresh SQLite file the way the pipeline stores it (`ingest_owned`, as
-/// many refreshes in flight as `run_once` lets through), nothing else
-/// running. Wall time of the storing.
+/// many refreshes in flight as `run_once` lets through, the tag index
+/// built at the end as `run_once` does), nothing else running. Wall time of
+/// the storing.
 async fn store_alone(feeds: &[Bytes], config_path: &Path) -> anyhow::Result<Duration> {
     let config = tributary::config::Config::load(config_path)?;
     let store = tributary::app::open_store(&config).await?;
@@ -584,6 +585,8 @@ async fn store_alone(feeds: &[Bytes], config_path: &Path) -> anyhow::Result<Dura
         tributary::scheduler::in_progress_bound(config.daemon.concurrency),
     ));
     let started = Instant::now();
+    // As `run_once` does into an empty store (store/bulk_load.rs).
+    let bulk_load = store.begin_bulk_load().await?;
     let mut storing = tokio::task::JoinSet::new();
     for (source_id, articles) in refreshes {
         let permit = in_flight.clone().acquire_owned().await?;
@@ -596,6 +599,9 @@ async fn store_alone(feeds: &[Bytes], config_path: &Path) -> anyhow::Result<Dura
     }
     while let Some(stored) = storing.join_next().await {
         stored??;
+    }
+    if let Some(bulk_load) = bulk_load {
+        bulk_load.finish().await?;
     }
     let elapsed = started.elapsed();
     store.close().await;
