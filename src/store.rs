@@ -11,6 +11,7 @@ mod explain;
 mod group_commit;
 mod near_dup;
 mod page_reader;
+mod planner_stats;
 mod prune;
 mod read;
 mod sources;
@@ -104,6 +105,8 @@ pub struct Store {
     /// unless set (`[dedup]`).
     near_duplicates: Option<NearDuplicates>,
     version: Arc<ContentVersion>,
+    /// PostgreSQL: when to analyze the tables (planner_stats.rs).
+    planner_stats: Option<Arc<planner_stats::PlannerStats>>,
 }
 
 /// The articles' version as this process last saw it: a counter in `meta`
@@ -260,6 +263,7 @@ impl Store {
                 ))
             }),
             near_duplicates: None,
+            planner_stats: (backend == Backend::Postgres).then(Default::default),
             version: Arc::new(ContentVersion {
                 value: std::sync::atomic::AtomicI64::new(0),
                 checked: std::sync::Mutex::new(None),

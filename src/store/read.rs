@@ -3,7 +3,7 @@
 
 use super::sources::placeholders;
 use super::{from_micros, micros, Backend, Store, StoreError};
-use crate::model::{Article, Cursor, Filter, Page, SourceRef, Tag};
+use crate::model::{Article, Cursor, Filter, NewArticle, Page, SourceRef, Tag};
 use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
@@ -53,11 +53,27 @@ impl Store {
     /// details, PostgreSQL `EXPLAIN` lines): for diagnosing slow feeds.
     pub async fn explain_page(&self, filter: &Filter) -> Result<Vec<String>, StoreError> {
         let (sql, binds) = page_sql(filter, None, 50);
+        self.query_plan(&sql, &binds).await
+    }
+
+    /// The plan of the lookup an ingest of `entries` starts with (the
+    /// stored articles they may be), as [`Store::explain_page`] gives it.
+    pub async fn explain_identity_lookup(
+        &self,
+        entries: &[NewArticle],
+    ) -> Result<Vec<String>, StoreError> {
+        let entries: Vec<&NewArticle> = entries.iter().collect();
+        let (sql, keys) = super::write::identity_lookup(self.backend, &entries);
+        let binds: Vec<Bind> = keys.iter().map(|k| Bind::Text(k.to_string())).collect();
+        self.query_plan(&sql, &binds).await
+    }
+
+    async fn query_plan(&self, sql: &str, binds: &[Bind]) -> Result<Vec<String>, StoreError> {
         let sql = match self.backend {
             Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
             Backend::Postgres => format!("EXPLAIN {sql}"),
         };
-        let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
+        let rows = bound(&sql, binds).fetch_all(&self.pool).await?;
         let column = match self.backend {
             Backend::Sqlite => 3,
             Backend::Postgres => 0,

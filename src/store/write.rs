@@ -75,6 +75,7 @@ impl Store {
         if stats.changed_articles() {
             self.bump_version(None).await?;
         }
+        self.note_inserted(stats.inserted);
         Ok(stats)
     }
 
@@ -229,6 +230,10 @@ struct TagState {
     published: i64,
 }
 
+/// The columns of an [`ArticleRow`].
+const IDENTITY_COLUMNS: &str =
+    "id, fingerprint, updated, source_id, uid, canonical_url, content_key";
+
 /// A stored article with its identity keys.
 type ArticleRow = (
     i64,
@@ -363,28 +368,12 @@ impl<'a> Batch<'a> {
         tx: &mut E,
         entries: &[&NewArticle],
     ) -> Result<(), StoreError> {
-        let uids = distinct(entries.iter().map(|a| Some(a.uid.as_str())));
-        let urls = distinct(entries.iter().map(|a| a.canonical_url.as_deref()));
-        let contents = distinct(entries.iter().map(|a| a.content_key.as_deref()));
-        let mut params = Params::new(self.backend);
-        let uid_list = params.list(uids.len());
-        let url_list = params.list(urls.len());
-        let content_list = params.list(contents.len());
-        let link_list = params.list(urls.len());
-        let sql = format!(
-            "SELECT id, fingerprint, updated, source_id, uid, canonical_url, content_key
-             FROM articles
-             WHERE uid IN ({uid_list}) OR canonical_url IN ({url_list})
-                OR content_key IN ({content_list})
-                OR id IN (SELECT article_id FROM article_links
-                          WHERE canonical_url IN ({link_list}))"
-        );
-        let args: Vec<Value> = (uids.iter().chain(&urls).chain(&contents).chain(&urls))
-            .map(|&key| Value::Text(key))
-            .collect();
+        let (sql, keys) = identity_lookup(self.backend, entries);
+        let args: Vec<Value> = keys.iter().map(|&key| Value::Text(key)).collect();
         for row in tx.fetch_all::<ArticleRow>(&sql, &args).await? {
             self.remember(row);
         }
+        let urls = distinct(entries.iter().map(|a| a.canonical_url.as_deref()));
         if urls.is_empty() {
             return Ok(());
         }
@@ -793,18 +782,53 @@ impl Params {
     }
 }
 
+/// The lookup of the stored articles sharing a uid, canonical URL or
+/// content key with one of `entries` (or linked from one of those URLs),
+/// and its parameters.
+pub(super) fn identity_lookup<'e>(
+    backend: Backend,
+    entries: &[&'e NewArticle],
+) -> (String, Vec<&'e str>) {
+    let uids = distinct(entries.iter().map(|a| Some(a.uid.as_str())));
+    let urls = distinct(entries.iter().map(|a| a.canonical_url.as_deref()));
+    let contents = distinct(entries.iter().map(|a| a.content_key.as_deref()));
+    let mut params = Params::new(backend);
+    let uid_list = params.list(uids.len());
+    let url_list = params.list(urls.len());
+    let content_list = params.list(contents.len());
+    let link_list = params.list(urls.len());
+    // One branch per unique key: an OR across them (with a subquery) is a
+    // sequential scan of `articles` on PostgreSQL, whatever its statistics.
+    // An article several branches find comes back once per branch.
+    let sql = format!(
+        "SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid IN ({uid_list})
+         UNION ALL SELECT {IDENTITY_COLUMNS} FROM articles WHERE canonical_url IN ({url_list})
+         UNION ALL SELECT {IDENTITY_COLUMNS} FROM articles WHERE content_key IN ({content_list})
+         UNION ALL SELECT {IDENTITY_COLUMNS} FROM articles
+            WHERE id IN (SELECT article_id FROM article_links WHERE canonical_url IN ({link_list}))"
+    );
+    let keys = uids.iter().chain(&urls).chain(&contents).chain(&urls);
+    (sql, keys.copied().collect())
+}
+
 /// The article with the same canonical URL, uid or (for entries with
 /// neither id nor link) the same text, as the database has it now.
 async fn find_by_identity<E: Exec>(
     tx: &mut E,
     article: &NewArticle,
 ) -> Result<Option<ArticleRow>, StoreError> {
+    // One branch per key, as in `load_identities`.
+    let sql = format!(
+        "SELECT * FROM (
+            SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1
+            UNION ALL SELECT {IDENTITY_COLUMNS} FROM articles WHERE canonical_url = $2
+            UNION ALL SELECT {IDENTITY_COLUMNS} FROM articles WHERE content_key = $3
+            UNION ALL SELECT {IDENTITY_COLUMNS} FROM articles
+               WHERE id IN (SELECT article_id FROM article_links WHERE canonical_url = $2)
+         ) AS found ORDER BY id LIMIT 1"
+    );
     tx.fetch_optional(
-        "SELECT id, fingerprint, updated, source_id, uid, canonical_url, content_key
-         FROM articles
-         WHERE uid = $1 OR canonical_url = $2 OR content_key = $3
-            OR id IN (SELECT article_id FROM article_links WHERE canonical_url = $2)
-         ORDER BY id LIMIT 1",
+        &sql,
         &[
             (&article.uid).into(),
             (&article.canonical_url).into(),

@@ -1366,3 +1366,72 @@ async fn postgres_imports_row_by_row() {
     assert!(store.begin_bulk_load().await.unwrap().is_none());
     store.close().await;
 }
+
+#[tokio::test]
+async fn an_ingest_finds_stored_articles_by_their_keys_without_reading_them_all() {
+    for db in backends().await {
+        let store = db.store().await;
+        let [a] = with_sources(&store, &["a"]).await[..] else {
+            unreachable!()
+        };
+        let batch: Vec<NewArticle> = (0..20_000)
+            .map(|i| story(&format!("n{i}"), i, &["China"]))
+            .collect();
+        store.ingest(a, &batch, &fetched(at(5000))).await.unwrap();
+        if store.backend() == Backend::Postgres {
+            analyze(&db.url).await;
+        }
+        // The next refresh of 50 of them: one index probe per key.
+        let plan = store
+            .explain_identity_lookup(&batch[..50])
+            .await
+            .unwrap()
+            .join("\n");
+        match store.backend() {
+            Backend::Sqlite => assert!(
+                !plan.lines().any(|l| l.starts_with("SCAN articles")),
+                "{plan}"
+            ),
+            Backend::Postgres => assert!(!plan.contains("Seq Scan on articles"), "{plan}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_analyzes_the_tables_as_a_first_import_grows_them() {
+    let Some(db) = TestDb::postgres().await else {
+        eprintln!("PostgreSQL skipped: TRIBUTARY_TEST_POSTGRES is not set");
+        return;
+    };
+    let store = db.store().await;
+    let [a] = with_sources(&store, &["a"]).await[..] else {
+        unreachable!()
+    };
+    let batch: Vec<NewArticle> = (0..1500)
+        .map(|i| story(&format!("n{i}"), i, &["China"]))
+        .collect();
+    store.ingest(a, &batch, &fetched(at(5000))).await.unwrap();
+    // Not autovacuum's (`last_autoanalyze`): this instance's own.
+    let analyzed = || async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let analyzed: bool = sqlx::query_scalar(
+            "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'article_bands'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        analyzed
+    };
+    let mut done = false;
+    for _ in 0..100 {
+        done = analyzed().await;
+        if done {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(done, "no ANALYZE after 1,500 new articles");
+    store.close().await;
+}
