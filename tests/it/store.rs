@@ -107,6 +107,17 @@ fn tags(labels: &[&str]) -> Vec<Tag> {
     labels.iter().filter_map(|l| Tag::from_label(l)).collect()
 }
 
+/// `count` stories `n0`, `n1`…, a second apart, every third tagged China,
+/// the others Sport.
+fn china_and_sport(count: i64) -> Vec<NewArticle> {
+    (0..count)
+        .map(|i| {
+            let label: &[&str] = if i % 3 == 0 { &["China"] } else { &["Sport"] };
+            story(&format!("n{i}"), i, label)
+        })
+        .collect()
+}
+
 /// An entry whose identity is its link `https://news.test/{story}`.
 fn story(story: &str, published: i64, labels: &[&str]) -> NewArticle {
     NewArticle {
@@ -1208,15 +1219,7 @@ async fn a_page_walks_the_published_index_instead_of_scanning_articles() {
         let store = db.store().await;
         store.sync_sources(&sync(&["a"])).await.unwrap();
         let a = store.source_id("a").await.unwrap();
-        let batch: Vec<NewArticle> = (0..3000)
-            .map(|i| {
-                story(
-                    &format!("n{i}"),
-                    i,
-                    if i % 3 == 0 { &["China"] } else { &["Sport"] },
-                )
-            })
-            .collect();
+        let batch = china_and_sport(3000);
         store.ingest(a, &batch, &fetched(at(5000))).await.unwrap();
         let plan = match store.backend() {
             Backend::Sqlite => store.explain_page(&Filter::default()).await.unwrap(),
@@ -1285,15 +1288,7 @@ async fn a_first_import_builds_the_tag_index_once_at_the_end() {
     };
     let bulk_load = store.begin_bulk_load().await.unwrap().expect("empty store");
     assert_eq!(tag_index_sql(&db.url).await, None);
-    let batch: Vec<NewArticle> = (0..300)
-        .map(|i| {
-            story(
-                &format!("n{i}"),
-                i,
-                if i % 3 == 0 { &["China"] } else { &["Sport"] },
-            )
-        })
-        .collect();
+    let batch = china_and_sport(300);
     store.ingest(a, &batch, &fetched(at(5000))).await.unwrap();
     let china = Filter {
         any: vec!["china".into()],
@@ -1374,9 +1369,7 @@ async fn an_ingest_finds_stored_articles_by_their_keys_without_reading_them_all(
         let [a] = with_sources(&store, &["a"]).await[..] else {
             unreachable!()
         };
-        let batch: Vec<NewArticle> = (0..20_000)
-            .map(|i| story(&format!("n{i}"), i, &["China"]))
-            .collect();
+        let batch = china_and_sport(20_000);
         store.ingest(a, &batch, &fetched(at(5000))).await.unwrap();
         if store.backend() == Backend::Postgres {
             analyze(&db.url).await;
@@ -1407,9 +1400,7 @@ async fn postgres_analyzes_the_tables_as_a_first_import_grows_them() {
     let [a] = with_sources(&store, &["a"]).await[..] else {
         unreachable!()
     };
-    let batch: Vec<NewArticle> = (0..1500)
-        .map(|i| story(&format!("n{i}"), i, &["China"]))
-        .collect();
+    let batch = china_and_sport(1500);
     store.ingest(a, &batch, &fetched(at(5000))).await.unwrap();
     // Not autovacuum's (`last_autoanalyze`): this instance's own.
     let analyzed = || async {
