@@ -305,9 +305,7 @@ pub async fn run_once(
     }
     // Abandoned refreshes, and any that stopped before recording their
     // fetch, left their leases.
-    if let Some(bulk_load) = bulk_load {
-        bulk_load.finish().await?;
-    }
+    finish_bulk_load(bulk_load).await;
     pipeline.store().release_leases(owner).await?;
     reports.sort_by(|a, b| a.source.cmp(&b.source));
     Ok(reports)
