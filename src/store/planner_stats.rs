@@ -7,8 +7,9 @@
 //! statistics, each near-duplicate band lookup read all of `article_bands`
 //! (215 ms at 43,000 articles instead of 9 ms after `ANALYZE`). So each
 //! instance analyzes the ingest's tables itself whenever the articles it
-//! stored since the last time outnumber those there were then: a dozen
-//! times over an import of 50,000, then only as the store doubles.
+//! stored since the last time outnumber those there were then: six times
+//! over an import of 50,000 (at 1,000, 2,000, 4,000…), then only as the
+//! store doubles.
 
 use super::{Store, StoreError};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -63,7 +64,8 @@ impl Store {
             };
             match store.analyze().await {
                 Ok(articles) => {
-                    stats.stored_since.store(0, Ordering::Relaxed);
+                    // Those stored while it ran count towards the next.
+                    stats.stored_since.fetch_sub(stored, Ordering::Relaxed);
                     stats
                         .analyzed_at
                         .store(articles.max(FIRST_ANALYZE), Ordering::Relaxed);
@@ -82,9 +84,10 @@ impl Store {
         sqlx::query(&format!("ANALYZE {TABLES}"))
             .execute(&self.pool)
             .await?;
-        // The count ANALYZE just estimated, without counting again.
+        // The count ANALYZE just estimated, without counting again; the
+        // table the session's search_path names, as ANALYZE took it.
         Ok(sqlx::query_scalar(
-            "SELECT CAST(reltuples AS BIGINT) FROM pg_class WHERE relname = 'articles'",
+            "SELECT CAST(reltuples AS BIGINT) FROM pg_class WHERE oid = 'articles'::regclass",
         )
         .fetch_one(&self.pool)
         .await?)
