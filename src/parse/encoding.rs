@@ -43,7 +43,8 @@ pub(crate) fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
         .and_then(charset_param)
         .and_then(ascii_compatible);
     let declared = declared_encoding(bytes).and_then(ascii_compatible);
-    let utf8_ok = std::str::from_utf8(bytes).is_ok();
+    let utf8 = std::str::from_utf8(bytes).ok();
+    let utf8_ok = utf8.is_some();
 
     // A server that labels everything ISO-8859-1 while the document declares
     // and is valid UTF-8 is a misconfiguration; trusting the header there
@@ -55,8 +56,8 @@ pub(crate) fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
 
     for enc in [http, declared].into_iter().flatten() {
         if enc == UTF_8 {
-            if utf8_ok {
-                return finish(utf8_string(bytes), "UTF-8");
+            if let Some(text) = utf8 {
+                return finish(text.to_owned(), "UTF-8");
             }
             continue;
         }
@@ -64,8 +65,8 @@ pub(crate) fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
             return finish(text.into_owned(), enc.name());
         }
     }
-    if utf8_ok {
-        return finish(utf8_string(bytes), "UTF-8");
+    if let Some(text) = utf8 {
+        return finish(text.to_owned(), "UTF-8");
     }
     // A declared legacy charset with a few bad bytes still beats a guess.
     if let Some(enc) = [http, declared].into_iter().flatten().find(|e| *e != UTF_8) {
@@ -74,11 +75,6 @@ pub(crate) fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
     }
     let (text, _) = WINDOWS_1252.decode_without_bom_handling(bytes);
     finish(text.into_owned(), WINDOWS_1252.name())
-}
-
-/// UTF-8 bytes (already validated by the caller) as a `String`.
-fn utf8_string(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn finish(text: String, charset: &'static str) -> Decoded {

@@ -26,8 +26,7 @@ pub(crate) fn strip_xml_illegal(s: &str) -> Cow<'_, str> {
     // A byte scan first (whole feeds go through here): the C0 controls are
     // their own bytes in UTF-8, and U+FFFE/U+FFFF start with 0xEF, which is
     // rare outside CJK text.
-    let suspect = |b: &u8| (*b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || *b == 0xEF;
-    if !s.as_bytes().iter().any(suspect) {
+    if !has_suspect_byte(s.as_bytes()) {
         return Cow::Borrowed(s);
     }
     if s.chars().any(is_xml_illegal) {
@@ -35,6 +34,17 @@ pub(crate) fn strip_xml_illegal(s: &str) -> Cow<'_, str> {
     } else {
         Cow::Borrowed(s)
     }
+}
+
+/// Whether any byte is a C0 control other than tab, newline and carriage
+/// return, or 0xEF. Bitwise operators and whole chunks, no early exit inside
+/// one: the compiler turns that into a vector loop, several times faster
+/// than `any` on a whole feed.
+fn has_suspect_byte(bytes: &[u8]) -> bool {
+    let suspect = |b: u8| ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF);
+    bytes
+        .chunks(64)
+        .any(|chunk| chunk.iter().fold(false, |found, &b| found | suspect(b)))
 }
 
 /// True for the C1 controls, U+0080 to U+009F.
@@ -69,7 +79,14 @@ pub(crate) fn demoronize(s: &str) -> Cow<'_, str> {
 /// Trims and folds every run of whitespace (no-break spaces included) into
 /// one space.
 pub(crate) fn collapse_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Escapes text so it can be embedded in HTML as-is.
@@ -139,6 +156,16 @@ fn sanitizer(base: &Url) -> Builder<'static> {
 /// Plain text of an HTML fragment: tags dropped (script and style with their
 /// content), entities decoded, whitespace collapsed.
 pub(crate) fn html_to_text(html: &str) -> String {
+    // Without a tag or a character reference there is nothing for an HTML
+    // parser to do (many summaries are plain words typed as HTML): the
+    // sanitizer's output would be the same characters.
+    if !html.contains(['<', '&']) {
+        return collapse_whitespace(&strip_xml_illegal(html));
+    }
+    html_to_text_parsed(html)
+}
+
+fn html_to_text_parsed(html: &str) -> String {
     static BLOCK: OnceLock<Regex> = OnceLock::new();
     // Block boundaries separate words; without a space `<p>a</p><p>b</p>`
     // would read "ab".
@@ -270,6 +297,24 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(html_to_text(input), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn text_without_markup_reads_as_the_html_parser_reads_it() {
+        // Line ends, NUL and other controls, no-break spaces, a bare `>`,
+        // non-Latin text: the shortcut must agree with the parser.
+        let cases = [
+            "  plain   words\r\nacross\rlines\n\n",
+            "a\u{0}b\u{1}c\u{FFFF}d",
+            "caf\u{e9}\u{a0}au\u{a0} lait > tea",
+            "\u{4e2d}\u{56fd}\u{3000}\u{65b0}\u{95fb} \u{2028} x",
+            "",
+            " \t ",
+        ];
+        for input in cases {
+            assert_eq!(html_to_text(input), html_to_text_parsed(input), "{input:?}");
+        }
+        assert_eq!(html_to_text("a\r\n b\u{0}c"), "a bc");
     }
 
     #[test]
