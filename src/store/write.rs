@@ -850,33 +850,30 @@ async fn insert_article<E: Exec>(
     let updated = article.updated.map(micros).unwrap_or(published);
     // Near-duplicate matching reads it (store/near_dup.rs).
     let signature = signature.map(Signature::to_bytes);
-    let id: Option<(i64,)> = tx
-        .fetch_optional(
-            "INSERT INTO articles (uid, canonical_url, content_key, link, title, summary,
+    tx.insert_returning_id(
+        "INSERT INTO articles (uid, canonical_url, content_key, link, title, summary,
                                    content, author, published, updated, first_seen,
                                    fingerprint, source_id, signature)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-             ON CONFLICT DO NOTHING
-             RETURNING id",
-            &[
-                (&article.uid).into(),
-                (&article.canonical_url).into(),
-                (&article.content_key).into(),
-                (&article.link).into(),
-                (&article.title).into(),
-                (&article.summary).into(),
-                (&article.content).into(),
-                (&article.author).into(),
-                published.into(),
-                updated.into(),
-                now_us.into(),
-                (&article.fingerprint).into(),
-                source_id.into(),
-                signature.as_deref().into(),
-            ],
-        )
-        .await?;
-    Ok(id.map(|(id,)| id))
+             ON CONFLICT DO NOTHING",
+        &[
+            (&article.uid).into(),
+            (&article.canonical_url).into(),
+            (&article.content_key).into(),
+            (&article.link).into(),
+            (&article.title).into(),
+            (&article.summary).into(),
+            (&article.content).into(),
+            (&article.author).into(),
+            published.into(),
+            updated.into(),
+            now_us.into(),
+            (&article.fingerprint).into(),
+            source_id.into(),
+            signature.as_deref().into(),
+        ],
+    )
+    .await
 }
 
 /// Rewrites `existing` with the edited entry; returns its new `updated`.
