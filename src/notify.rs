@@ -4,6 +4,7 @@
 //! Outside systemd (no `NOTIFY_SOCKET`) every call does nothing.
 
 use sd_notify::NotifyState;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,6 +76,21 @@ impl Heartbeat {
         let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
         self.origin.elapsed().saturating_sub(last)
     }
+
+    /// Runs `work`, beating every `every` until it ends: for long work that
+    /// is progress, not a stall (building an index over millions of rows
+    /// would otherwise outlast the watchdog's period and get the daemon
+    /// restarted halfway).
+    pub async fn beating_while<T>(&self, every: Duration, work: impl Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        let mut beats = tokio::time::interval(every);
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = beats.tick() => self.beat(),
+            }
+        }
+    }
 }
 
 /// With `WatchdogSec=` set (systemd passes `WATCHDOG_USEC`), pings
@@ -116,6 +132,22 @@ pub async fn watchdog(heartbeat: Heartbeat, shutdown: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn long_work_keeps_the_heartbeat_fresh() {
+        let heartbeat = Heartbeat::default();
+        let work = tokio::time::sleep(Duration::from_millis(800));
+        let age_midway = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            heartbeat.age()
+        };
+        let (age, ()) = tokio::join!(
+            age_midway,
+            heartbeat.beating_while(Duration::from_millis(50), work)
+        );
+        // Unbeaten, it would be 500 ms old by then.
+        assert!(age < Duration::from_millis(300), "{age:?}");
+    }
 
     #[test]
     fn heartbeat_age_restarts_at_each_beat() {

@@ -195,7 +195,12 @@ pub async fn run(
         // The first pass over an empty store is done when nothing is due
         // and nothing runs.
         if !claimed_any && in_flight.is_empty() && store_answered {
-            finish_bulk_load(bulk_load.take()).await;
+            // The build holds the write lock (~0.5 s per 50,000 articles,
+            // minutes for millions): progress, so the watchdog keeps
+            // pinging. A lock it cannot get fails after busy_timeout.
+            heartbeat
+                .beating_while(Duration::from_secs(1), finish_bulk_load(bulk_load.take()))
+                .await;
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
