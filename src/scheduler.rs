@@ -194,7 +194,7 @@ pub async fn run(
         }
         // The first pass over an empty store is done when nothing is due
         // and nothing runs.
-        if !claimed_any && in_flight.is_empty() && store_answered {
+        if !claimed_any && in_flight.is_empty() && store_answered && bulk_load.is_some() {
             // The build holds the write lock (~0.5 s per 50,000 articles,
             // minutes for millions): progress, so the watchdog keeps
             // pinging. A lock it cannot get fails after busy_timeout.
