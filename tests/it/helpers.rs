@@ -415,6 +415,25 @@ pub fn rss_items(title: &str, items: &[(&str, &str, &[&str])]) -> String {
     )
 }
 
+/// Checks `holds` every 50 ms until it is true or `within` has passed;
+/// whether it became true. For what a daemon does in the background.
+pub async fn eventually<F, Fut>(within: std::time::Duration, mut holds: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if holds().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The tag index's definition in the SQLite store at `url`, `None` while
 /// a first import goes without it (store/bulk_load.rs).
 pub async fn tag_index_sql(url: &str) -> Option<String> {

@@ -3,6 +3,7 @@
 
 use crate::helpers::*;
 use std::collections::HashSet;
+use std::time::Duration;
 
 /// An RSS 2.0 item.
 struct Item<'a> {
@@ -780,14 +781,11 @@ async fn the_scheduler_refetches_on_a_seconds_schedule() {
         ),
     );
     let app = TestApp::spawn(config.load()).await;
-    let mut fetched = 0;
-    for _ in 0..100 {
-        fetched = server.requests("/feed").len();
-        if fetched >= 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        server.requests("/feed").len() >= 3
+    })
+    .await;
+    let fetched = server.requests("/feed").len();
     assert!(
         fetched >= 3,
         "fetched {fetched} times in 10 s on a 1-second schedule"
@@ -864,14 +862,10 @@ async fn a_first_import_leaves_the_tag_index_built_by_fetch_and_by_the_daemon() 
     let url = format!("sqlite://{}", config.db_path().display());
     let app = TestApp::spawn(config.load()).await;
     app.wait_fetched().await;
-    let mut built = false;
-    for _ in 0..100 {
-        built = tag_index_sql(&url).await.is_some();
-        if built {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let built = eventually(Duration::from_secs(5), || async {
+        tag_index_sql(&url).await.is_some()
+    })
+    .await;
     assert!(built, "the daemon's first pass left no tag index");
     let xml = app.get_text("/feed.atom?any=Sport,economy").await;
     assert_eq!(parse_atom(&xml).entries.len(), 2);

@@ -247,14 +247,11 @@ async fn the_daemon_prunes_on_its_schedule() {
     let app = TestApp::spawn(config.load()).await;
     app.wait_fetched().await;
     let store = tributary::app::open_store(&app.config).await.unwrap();
-    let mut remaining = -1;
-    for _ in 0..100 {
-        remaining = store.article_count().await.unwrap();
-        if remaining == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(10), || async {
+        store.article_count().await.unwrap() == 0
+    })
+    .await;
+    let remaining = store.article_count().await.unwrap();
     assert_eq!(remaining, 0, "the scheduled prune did not run");
     assert!(store.last_prune().await.unwrap().is_some());
     assert!(store.tombstone_count().await.unwrap() >= 4);

@@ -2,9 +2,10 @@
 //! and a fresh PostgreSQL database per test when `TRIBUTARY_TEST_POSTGRES`
 //! names a server (`postgres://postgres@127.0.0.1:5432/test` in CI).
 
-use crate::helpers::tag_index_sql;
+use crate::helpers::{eventually, tag_index_sql};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeSet, HashSet};
+use std::time::Duration;
 use tributary::model::{Cursor, Filter, NewArticle, Tag};
 use tributary::store::{Backend, FetchRecord, SourceSync, Store, StoreOptions};
 
@@ -1334,12 +1335,10 @@ async fn a_bulk_load_cut_short_leaves_no_store_without_its_tag_index() {
     let store = db.store().await;
     // Dropped unfinished (an error unwound the import): built again at once.
     drop(store.begin_bulk_load().await.unwrap().expect("empty store"));
-    for _ in 0..100 {
-        if tag_index_sql(&db.url).await.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually(Duration::from_secs(2), || async {
+        tag_index_sql(&db.url).await.is_some()
+    })
+    .await;
     assert!(tag_index_sql(&db.url).await.is_some());
     // The process died mid-import: the next start builds it.
     std::mem::forget(store.begin_bulk_load().await.unwrap().expect("still empty"));
@@ -1415,14 +1414,7 @@ async fn postgres_analyzes_the_tables_as_a_first_import_grows_them() {
         conn.close().await.unwrap();
         analyzed
     };
-    let mut done = false;
-    for _ in 0..100 {
-        done = analyzed().await;
-        if done {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let done = eventually(Duration::from_secs(10), analyzed).await;
     assert!(done, "no ANALYZE after 1,500 new articles");
     store.close().await;
 }
