@@ -12,6 +12,10 @@ use tributary::tag::TagRules;
 use tributary::{dedup, parse, tag};
 use url::Url;
 
+// As in `tributary` (src/main.rs): hot paths measured on its allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[path = "../src/bin/tributary-bench/synth.rs"]
 mod synth;
 
