@@ -16,7 +16,7 @@ use super::exec::{Exec, Value};
 use super::prune::LAST_PRUNE;
 use super::StoreError;
 use crate::cluster::Signature;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// End of a chain of links.
 const END: u32 = u32::MAX;

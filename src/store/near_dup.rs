@@ -9,7 +9,7 @@ use super::write::{insert_rows, statement_chunks, Existing, Params};
 use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 /// The stored stories that an ingest's new entries may be copies of: those
 /// sharing one of their LSH band keys, published within the window of one
