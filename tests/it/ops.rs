@@ -311,10 +311,22 @@ async fn the_watchdog_is_withheld_while_the_scheduler_is_stuck() {
         .expect("WATCHDOG=1", |m| has_line(m, "WATCHDOG=1"))
         .await;
 
+    // The first pass over the empty store ends by building the tag index,
+    // which keeps the heartbeat beating while it waits for the write lock
+    // (up to busy_timeout): once it is built, the lock below stops the
+    // scheduler itself.
+    let url = format!("sqlite://{}", config.db_path().display());
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            tag_index_sql(&url).await.is_some()
+        })
+        .await,
+        "the first pass never built the tag index"
+    );
+
     // Another process takes the database's write lock and keeps it: the
     // scheduler cannot claim sources, though the process is alive and
     // still serves reads.
-    let url = format!("sqlite://{}", config.db_path().display());
     let mut locker = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
         .await
         .unwrap();
