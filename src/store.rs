@@ -360,11 +360,10 @@ impl Store {
 
     /// Marks the articles changed, after the change committed (a reader
     /// that saw the new version then also sees the new rows). The caller
-    /// holds the write guard on SQLite.
-    /// `touched`: the stored articles the write changed, when known (an
-    /// ingest): readers that remember articles then forget only those
-    /// (page_reader.rs); otherwise everything.
-    pub(crate) async fn bump_version(&self, touched: Option<Vec<i64>>) -> Result<(), StoreError> {
+    /// holds the write guard on SQLite. Readers that remember articles
+    /// forget them all (ingests on SQLite's writer thread bump it in their
+    /// own transaction and name the articles they changed: group_commit.rs).
+    pub(crate) async fn bump_version(&self) -> Result<(), StoreError> {
         let value: String = sqlx::query_scalar(
             "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
              WHERE key = 'content_version' RETURNING value",
@@ -372,15 +371,23 @@ impl Store {
         .fetch_one(&self.writer)
         .await?;
         if let Ok(value) = value.parse() {
-            // Before this process's readers can see the new version.
-            if let (Some(reader), Some(touched)) = (&self.page_reader, touched) {
-                reader.changed(value, touched);
-            }
-            self.version
-                .value
-                .fetch_max(value, std::sync::atomic::Ordering::SeqCst);
+            self.note_version(value, None);
         }
         Ok(())
+    }
+
+    /// Tells this process's readers of a committed content version.
+    /// `touched`: the stored articles the write changed, when known (an
+    /// ingest): readers that remember articles then forget only those
+    /// (page_reader.rs); otherwise everything.
+    fn note_version(&self, value: i64, touched: Option<Vec<i64>>) {
+        // Before this process's readers can see the new version.
+        if let (Some(reader), Some(touched)) = (&self.page_reader, touched) {
+            reader.changed(value, touched);
+        }
+        self.version
+            .value
+            .fetch_max(value, std::sync::atomic::Ordering::SeqCst);
     }
 
     async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -424,8 +431,10 @@ fn sqlite_session(timeout_ms: u128, role: SqliteRole) -> Vec<String> {
     if role == SqliteRole::IngestWriter {
         // The ingest's index inserts land on pages all over the file: the
         // default 2 MB cache sent most of them back to disk and read them
-        // again. Only pages actually read take memory.
-        pragmas.push("PRAGMA cache_size = -49152".into());
+        // again. The cache now lasts from one group commit to the next (no
+        // other connection writes in between), so it stays resident: 16 MB
+        // wrote as fast as 48 MB in the harness for ~25 MB less peak RSS.
+        pragmas.push("PRAGMA cache_size = -16384".into());
     }
     pragmas
 }

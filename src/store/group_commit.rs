@@ -119,17 +119,18 @@ impl Store {
             .into_iter()
             .map(|job| (job.refresh, job.reply))
             .unzip();
-        let (mut results, touched) = match &self.writer_thread {
+        let results = match &self.writer_thread {
             Some(writer) => {
                 let (store, count) = (self.clone(), refreshes.len());
                 let written = writer
                     .run(move |writer| store.write_in_thread(writer, &refreshes))
                     .await;
-                let written = written.unwrap_or_else(|e| {
+                let (written, version) = written.unwrap_or_else(|e| {
                     let stopped = Arc::new(e);
-                    (0..count)
+                    let failed = (0..count)
                         .map(|_| Err(StoreError::Group(stopped.clone())))
-                        .collect()
+                        .collect();
+                    (failed, None)
                 });
                 let mut touched = Vec::new();
                 let results = written
@@ -141,24 +142,30 @@ impl Store {
                         })
                     })
                     .collect();
-                (results, Some(touched))
+                if let Some(version) = version {
+                    self.note_version(version, Some(touched));
+                }
+                results
             }
-            None => (self.write_through_sqlx(&refreshes).await, None),
-        };
-        if results
-            .iter()
-            .any(|r| r.as_ref().is_ok_and(IngestStats::changed_articles))
-        {
-            if let Err(e) = self.bump_version(touched).await {
-                // Committed, but feeds would not show it until the next
-                // write: report it like the write failing.
-                let shared = Arc::new(e);
-                results = results
+            None => {
+                let mut results = self.write_through_sqlx(&refreshes).await;
+                if results
                     .iter()
-                    .map(|_| Err(StoreError::Group(shared.clone())))
-                    .collect();
+                    .any(|r| r.as_ref().is_ok_and(IngestStats::changed_articles))
+                {
+                    if let Err(e) = self.bump_version().await {
+                        // Committed, but feeds would not show it until the
+                        // next write: report it like the write failing.
+                        let shared = Arc::new(e);
+                        results = results
+                            .iter()
+                            .map(|_| Err(StoreError::Group(shared.clone())))
+                            .collect();
+                    }
+                }
+                results
             }
-        }
+        };
         for (reply, result) in replies.into_iter().zip(results) {
             // The owner may have given up (shutdown): nothing to tell.
             let _ = reply.send(result);
@@ -196,26 +203,31 @@ impl Store {
     }
 
     /// The same on SQLite's writer thread (writer_thread.rs), in that
-    /// thread.
+    /// thread. The content version is bumped in the transaction that
+    /// changed articles, and comes back with the results: no second
+    /// commit, and no other connection writing between two groups (which
+    /// would make this connection drop its page cache).
     fn write_in_thread(
         &self,
         writer: &mut Writer,
         group: &[Refresh],
-    ) -> Vec<Result<Ingested, StoreError>> {
-        let all: Result<Vec<Ingested>, _> = self.transaction_in_thread(writer, |store, writer| {
-            group
+    ) -> (Vec<Result<Ingested, StoreError>>, Option<i64>) {
+        let all = self.transaction_in_thread(writer, |store, writer| {
+            let ingested = group
                 .iter()
                 .map(|r| {
                     let bands = Some(&mut writer.bands);
                     run_to_completion(store.ingest_refresh(&mut writer.conn, r, bands))
                 })
-                .collect()
+                .collect::<Result<Vec<Ingested>, _>>()?;
+            let version = bump_if_changed(&writer.conn, &ingested)?;
+            Ok((ingested, version))
         });
         match all {
-            Ok(stats) => stats.into_iter().map(Ok).collect(),
+            Ok((ingested, version)) => (ingested.into_iter().map(Ok).collect(), version),
             Err(e) if group.len() > 1 => {
                 tracing::debug!(error = %e, refreshes = group.len(), "group commit failed; one by one");
-                group
+                let results: Vec<_> = group
                     .iter()
                     .map(|r| {
                         self.transaction_in_thread(writer, |store, writer| {
@@ -223,9 +235,26 @@ impl Store {
                             run_to_completion(store.ingest_refresh(&mut writer.conn, r, bands))
                         })
                     })
-                    .collect()
+                    .collect();
+                // One version for the group, as when it commits whole.
+                let committed = results.iter().filter_map(|r| r.as_ref().ok());
+                let bumped = self.transaction_in_thread(writer, |_, writer| {
+                    bump_if_changed(&writer.conn, committed)
+                });
+                match bumped {
+                    Ok(version) => (results, version),
+                    Err(e) => {
+                        // Committed, but feeds would not show it until the
+                        // next write: report it like the write failing.
+                        let shared = Arc::new(e);
+                        let failed = (0..group.len())
+                            .map(|_| Err(StoreError::Group(shared.clone())))
+                            .collect();
+                        (failed, None)
+                    }
+                }
             }
-            Err(e) => vec![Err(e)],
+            Err(e) => (vec![Err(e)], None),
         }
     }
 
@@ -269,4 +298,22 @@ impl Store {
         }
         done
     }
+}
+
+/// Bumps the content version (see `Store::bump_version`) inside the writer
+/// thread's transaction when one of `ingested` may change a feed.
+fn bump_if_changed<'a>(
+    conn: &rusqlite::Connection,
+    ingested: impl IntoIterator<Item = &'a Ingested>,
+) -> Result<Option<i64>, StoreError> {
+    if !ingested.into_iter().any(|i| i.stats.changed_articles()) {
+        return Ok(None);
+    }
+    let version = conn
+        .prepare_cached(
+            "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)
+             WHERE key = 'content_version' RETURNING CAST(value AS INTEGER)",
+        )?
+        .query_row([], |row| row.get(0))?;
+    Ok(Some(version))
 }

@@ -109,7 +109,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         if stats.articles > 0 {
-            self.bump_version(None).await?;
+            self.bump_version().await?;
         }
         Ok(stats)
     }

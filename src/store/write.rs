@@ -76,7 +76,7 @@ impl Store {
             }
         };
         if stats.changed_articles() {
-            self.bump_version(None).await?;
+            self.bump_version().await?;
         }
         self.note_inserted(stats.inserted);
         Ok(stats)

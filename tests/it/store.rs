@@ -872,6 +872,13 @@ async fn a_refresh_that_fails_in_a_group_commit_loses_none_of_the_others() {
     // Feeds learnt of the five refreshes in two commits, not five.
     let bumps = store.content_version().await.unwrap() - version_before;
     assert_eq!(bumps, 2, "one content version per group committed");
+    // Committed with the articles: another process (a second daemon, the
+    // CLI) reads the same version from the file, so its ETags change too.
+    let other_store = db.store().await;
+    assert_eq!(
+        other_store.content_version().await.unwrap(),
+        version_before + 2
+    );
 }
 
 /// A small corpus with ties in `published`, several tags and two sources.
