@@ -236,11 +236,16 @@ impl Store {
                         })
                     })
                     .collect();
-                // One version for the group, as when it commits whole.
-                let committed = results.iter().filter_map(|r| r.as_ref().ok());
-                let bumped = self.transaction_in_thread(writer, |_, writer| {
-                    bump_if_changed(&writer.conn, committed)
-                });
+                // One version for the group, as when it commits whole (and
+                // no transaction at all when nothing changed).
+                let committed: Vec<&Ingested> =
+                    results.iter().filter_map(|r| r.as_ref().ok()).collect();
+                let bumped = match changes_a_feed(committed.iter().copied()) {
+                    true => self.transaction_in_thread(writer, |_, writer| {
+                        bump_if_changed(&writer.conn, committed)
+                    }),
+                    false => Ok(None),
+                };
                 match bumped {
                     Ok(version) => (results, version),
                     Err(e) => {
@@ -306,7 +311,7 @@ fn bump_if_changed<'a>(
     conn: &rusqlite::Connection,
     ingested: impl IntoIterator<Item = &'a Ingested>,
 ) -> Result<Option<i64>, StoreError> {
-    if !ingested.into_iter().any(|i| i.stats.changed_articles()) {
+    if !changes_a_feed(ingested) {
         return Ok(None);
     }
     let version = conn
@@ -316,4 +321,8 @@ fn bump_if_changed<'a>(
         )?
         .query_row([], |row| row.get(0))?;
     Ok(Some(version))
+}
+
+fn changes_a_feed<'a>(ingested: impl IntoIterator<Item = &'a Ingested>) -> bool {
+    ingested.into_iter().any(|i| i.stats.changed_articles())
 }
