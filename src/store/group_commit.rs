@@ -9,7 +9,8 @@
 //! fails, the group is rolled back and its refreshes are committed one by
 //! one, so only the broken one is lost. (Savepoints per refresh would do
 //! the same at a price on every write: SQLite journals each page a
-//! savepoint changes.)
+//! savepoint changes.) Fetches that store nothing (304s, failures) are
+//! recorded in the same groups, as refreshes without articles.
 
 use super::band_index::BandIndex;
 use super::exec::{run_to_completion, Exec};
@@ -79,7 +80,7 @@ impl Store {
             signatures: Vec::new(),
             record: record.clone(),
         };
-        if self.near_duplicates.is_some() {
+        if self.near_duplicates.is_some() && !refresh.articles.is_empty() {
             // CPU work (MinHash over every entry's text) that would
             // otherwise run in the writer's serial section; on the blocking
             // pool, off the async workers. Entries a key identifies do not

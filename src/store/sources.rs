@@ -219,6 +219,16 @@ impl Store {
         source_id: i64,
         record: &FetchRecord,
     ) -> Result<(), StoreError> {
+        if let Some(pending) = &self.pending {
+            // On SQLite, in the ingests' group commit: one commit for many
+            // 304s instead of one each, and no second connection writing
+            // between groups (which would empty the ingest writer's page
+            // cache).
+            return self
+                .ingest_grouped(pending, source_id, Vec::new(), record)
+                .await
+                .map(|_| ());
+        }
         let _guard = self.write_guard().await;
         let mut tx = self.writer.begin().await?;
         record_fetch_in(&mut *tx, source_id, record).await?;

@@ -131,6 +131,13 @@ impl Store {
         // another process via busy_timeout) instead of upgrading a read lock
         // later, which fails with SQLITE_BUSY under contention.
         record_fetch_in(tx, source_id, record).await?;
+        if articles.is_empty() {
+            // A 304, a failure or an empty feed: the record is all.
+            return Ok(Ingested {
+                stats: IngestStats::default(),
+                touched: Vec::new(),
+            });
+        }
         // Tags in one sorted pass: concurrent ingests on several instances
         // then take their locks in one order, which keeps PostgreSQL
         // deadlocks (and retries) rare.

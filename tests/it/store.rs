@@ -799,12 +799,33 @@ async fn concurrent_ingest_from_two_instances_never_duplicates_and_keeps_every_t
     }
 }
 
+/// Another process's write transaction on a SQLite file: the store's writes
+/// queue behind it until it commits.
+struct OtherWriter(sqlx::SqliteConnection);
+
+impl OtherWriter {
+    async fn begin(url: &str) -> OtherWriter {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        OtherWriter(conn)
+    }
+
+    /// Commits once the writes started before have had `queued` to line up.
+    async fn commit_after(mut self, queued: Duration) {
+        tokio::time::sleep(queued).await;
+        sqlx::query("COMMIT").execute(&mut self.0).await.unwrap();
+    }
+}
+
 /// SQLite commits the refreshes queued behind its one writer together. One
 /// that breaks (here: an unknown source, which violates a foreign key) must
 /// cost none of the others their articles or fetch records.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_that_fails_in_a_group_commit_loses_none_of_the_others() {
-    use sqlx::Connection;
     let db = TestDb::sqlite();
     let store = db.store().await;
     let names = ["s0", "s1", "s2", "s3", "s4"];
@@ -818,11 +839,7 @@ async fn a_refresh_that_fails_in_a_group_commit_loses_none_of_the_others() {
     // Another process holds the write lock, so the refreshes queue behind
     // the writer: the first alone (it took the lock, and waits in the
     // database), then every other one, the broken one among them.
-    let mut other_process = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
-    sqlx::query("BEGIN IMMEDIATE")
-        .execute(&mut other_process)
-        .await
-        .unwrap();
+    let other_process = OtherWriter::begin(&db.url).await;
     let refresh = |source_id: i64, tag: usize| {
         let store = store.clone();
         let articles: Vec<NewArticle> = (0..3)
@@ -844,11 +861,7 @@ async fn a_refresh_that_fails_in_a_group_commit_loses_none_of_the_others() {
             tasks.spawn(refresh(unknown_source, 99));
         }
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    sqlx::query("COMMIT")
-        .execute(&mut other_process)
-        .await
-        .unwrap();
+    other_process.commit_after(Duration::from_millis(300)).await;
 
     while let Some(done) = tasks.join_next().await {
         let (source_id, result) = done.unwrap();
@@ -879,6 +892,66 @@ async fn a_refresh_that_fails_in_a_group_commit_loses_none_of_the_others() {
         other_store.content_version().await.unwrap(),
         version_before + 2
     );
+}
+
+/// 304s and failed fetches are recorded in SQLite's group commits beside the
+/// ingests: every record is kept, and a group of records alone changes no
+/// feed, so feed ETags (and readers' 304s) survive a cycle where nothing was
+/// new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_records_share_the_group_commit_and_change_no_feed() {
+    let db = TestDb::sqlite();
+    let store = db.store().await;
+    let ids = with_sources(&store, &["s0", "s1", "s2", "s3"]).await;
+    let version_before = store.content_version().await.unwrap();
+    let other_process = OtherWriter::begin(&db.url).await;
+    let not_modified = FetchRecord {
+        status: Some(304),
+        ..fetched(at(200))
+    };
+    let failed = FetchRecord {
+        status: Some(503),
+        error: Some("HTTP 503".into()),
+        failed: true,
+        ..fetched(at(200))
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for (source_id, record) in [
+        (ids[0], not_modified.clone()),
+        (ids[1], failed),
+        (ids[2], not_modified),
+    ] {
+        let store = store.clone();
+        tasks.spawn(async move { (source_id, store.record_fetch(source_id, &record).await) });
+    }
+    other_process.commit_after(Duration::from_millis(300)).await;
+    while let Some(done) = tasks.join_next().await {
+        let (source_id, result) = done.unwrap();
+        result.unwrap_or_else(|e| panic!("source {source_id}: {e}"));
+    }
+    let states: std::collections::HashMap<String, (Option<u16>, i64)> = store
+        .source_states()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.name, (s.last_status, s.consecutive_failures)))
+        .collect();
+    assert_eq!(states["s0"], (Some(304), 0));
+    assert_eq!(states["s1"], (Some(503), 1), "the failure counted");
+    assert_eq!(states["s2"], (Some(304), 0));
+    assert_eq!(states["s3"], (None, 0), "never fetched");
+    assert_eq!(
+        store.content_version().await.unwrap(),
+        version_before,
+        "records alone change no feed"
+    );
+    // An ingest after them still stores its articles and bumps the version.
+    let stats = store
+        .ingest(ids[3], &[story("after", 0, &["x"])], &fetched(at(300)))
+        .await
+        .unwrap();
+    assert_eq!(stats.inserted, 1);
+    assert_eq!(store.content_version().await.unwrap(), version_before + 1);
 }
 
 /// A small corpus with ties in `published`, several tags and two sources.
