@@ -32,6 +32,11 @@ use url::Url;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// And its options (src/main.rs).
+#[export_name = "_rjem_malloc_conf"]
+#[allow(non_upper_case_globals)]
+pub static malloc_conf: &[u8; 20] = b"dirty_decay_ms:1000\0";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "tributary-bench",
