@@ -126,13 +126,8 @@ impl Store {
                 let written = writer
                     .run(move |writer| store.write_in_thread(writer, &refreshes))
                     .await;
-                let (written, version) = written.unwrap_or_else(|e| {
-                    let stopped = Arc::new(e);
-                    let failed = (0..count)
-                        .map(|_| Err(StoreError::Group(stopped.clone())))
-                        .collect();
-                    (failed, None)
-                });
+                let (written, version) =
+                    written.unwrap_or_else(|stopped| (all_failed(count, stopped), None));
                 let mut touched = Vec::new();
                 let results = written
                     .into_iter()
@@ -157,11 +152,7 @@ impl Store {
                     if let Err(e) = self.bump_version().await {
                         // Committed, but feeds would not show it until the
                         // next write: report it like the write failing.
-                        let shared = Arc::new(e);
-                        results = results
-                            .iter()
-                            .map(|_| Err(StoreError::Group(shared.clone())))
-                            .collect();
+                        results = all_failed(results.len(), e);
                     }
                 }
                 results
@@ -221,7 +212,10 @@ impl Store {
                     run_to_completion(store.ingest_refresh(&mut writer.conn, r, bands))
                 })
                 .collect::<Result<Vec<Ingested>, _>>()?;
-            let version = bump_if_changed(&writer.conn, &ingested)?;
+            let version = match changes_a_feed(&ingested) {
+                true => Some(bump_version_in(&writer.conn)?),
+                false => None,
+            };
             Ok((ingested, version))
         });
         match all {
@@ -239,25 +233,18 @@ impl Store {
                     .collect();
                 // One version for the group, as when it commits whole (and
                 // no transaction at all when nothing changed).
-                let committed: Vec<&Ingested> =
-                    results.iter().filter_map(|r| r.as_ref().ok()).collect();
-                let bumped = match changes_a_feed(committed.iter().copied()) {
-                    true => self.transaction_in_thread(writer, |_, writer| {
-                        bump_if_changed(&writer.conn, committed)
-                    }),
+                let committed = results.iter().filter_map(|r| r.as_ref().ok());
+                let bumped = match changes_a_feed(committed) {
+                    true => self
+                        .transaction_in_thread(writer, |_, writer| bump_version_in(&writer.conn))
+                        .map(Some),
                     false => Ok(None),
                 };
                 match bumped {
                     Ok(version) => (results, version),
-                    Err(e) => {
-                        // Committed, but feeds would not show it until the
-                        // next write: report it like the write failing.
-                        let shared = Arc::new(e);
-                        let failed = (0..group.len())
-                            .map(|_| Err(StoreError::Group(shared.clone())))
-                            .collect();
-                        (failed, None)
-                    }
+                    // Committed, but feeds would not show it until the next
+                    // write: report it like the write failing.
+                    Err(e) => (all_failed(group.len(), e), None),
                 }
             }
             Err(e) => (vec![Err(e)], None),
@@ -307,23 +294,25 @@ impl Store {
 }
 
 /// Bumps the content version (see `Store::bump_version`) inside the writer
-/// thread's transaction when one of `ingested` may change a feed.
-fn bump_if_changed<'a>(
-    conn: &rusqlite::Connection,
-    ingested: impl IntoIterator<Item = &'a Ingested>,
-) -> Result<Option<i64>, StoreError> {
-    if !changes_a_feed(ingested) {
-        return Ok(None);
-    }
+/// thread's transaction; the new version.
+fn bump_version_in(conn: &rusqlite::Connection) -> Result<i64, StoreError> {
     let version = conn
         .prepare_cached(
             "UPDATE meta SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)
              WHERE key = 'content_version' RETURNING CAST(value AS INTEGER)",
         )?
         .query_row([], |row| row.get(0))?;
-    Ok(Some(version))
+    Ok(version)
 }
 
 fn changes_a_feed<'a>(ingested: impl IntoIterator<Item = &'a Ingested>) -> bool {
     ingested.into_iter().any(|i| i.stats.changed_articles())
+}
+
+/// Every refresh of a group of `count` failed with `error`.
+fn all_failed<T>(count: usize, error: StoreError) -> Vec<Result<T, StoreError>> {
+    let shared = Arc::new(error);
+    (0..count)
+        .map(|_| Err(StoreError::Group(shared.clone())))
+        .collect()
 }
