@@ -164,3 +164,93 @@ async fn a_304_keeps_the_polling_floor_the_last_full_response_set() {
     assert_eq!(with_header[0].status, Some(304));
     assert!(with_header[0].next_fetch_at - chrono::Utc::now() > chrono::TimeDelta::minutes(119));
 }
+
+fn tributary(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("TRIBUTARY_CONFIG")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tributary {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Export then import keeps every source's name (whatever its feed's title),
+/// exact tags, schedule and enabled flag, so `[[feed]] sources` still match.
+#[tokio::test(flavor = "multi_thread")]
+async fn opml_export_then_import_keeps_names_tags_and_schedules() {
+    let server = FeedServer::start().await;
+    let titled = |title: &str| {
+        format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>{title}</title>\
+             <link>https://news.example/</link></channel></rss>"
+        )
+    };
+    server.set("/guardian.xml", Fixture::feed(titled("The Guardian")));
+    server.set("/novosti.xml", Fixture::feed(titled("Последние новости")));
+    server.set(
+        "/long.xml",
+        Fixture::feed(titled(
+            "Department of Extraordinarily Long Publication Titles Weekly",
+        )),
+    );
+    let sources = format!(
+        "[[source]]\nname = \"guardian-us\"\nurl = \"{}\"\ntags = [\"News/World\", \"a, b\", \"UK\"]\n\n\
+         [[source]]\nname = \"novosti\"\nurl = \"{}\"\nschedule = \"0 */2 * * *\"\n\n\
+         [[source]]\nname = \"long_one\"\nurl = \"{}\"\nenabled = false\n\n\
+         [[feed]]\nname = \"picked\"\ntitle = \"Picked\"\nsources = [\"guardian-us\", \"novosti\", \"long_one\"]\n",
+        server.url("/guardian.xml"),
+        server.url("/novosti.xml"),
+        server.url("/long.xml"),
+    );
+    let original = TestConfig::write("", &sources);
+    let path = original.path();
+    let path = path.to_str().unwrap();
+    tributary(&["fetch", "-c", path]);
+    let exported = tributary(&["opml", "export", "-c", path]);
+    assert!(
+        exported.contains("The Guardian"),
+        "titles still shown: {exported}"
+    );
+
+    let target = TestConfig::write("", "");
+    let opml = target.dir.path().join("export.opml");
+    std::fs::write(&opml, &exported).unwrap();
+    let target_path = target.path();
+    tributary(&[
+        "opml",
+        "import",
+        opml.to_str().unwrap(),
+        "-c",
+        target_path.to_str().unwrap(),
+    ]);
+
+    let summary = |config: tributary::config::Config| {
+        let mut sources: Vec<_> = config
+            .sources
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    s.url.to_string(),
+                    s.tags.clone(),
+                    s.schedule.to_string(),
+                    s.enabled,
+                )
+            })
+            .collect();
+        sources.sort();
+        sources
+    };
+    assert_eq!(summary(target.load()), summary(original.load()));
+    // The feed definition that names them is valid in the new config.
+    let mut text = std::fs::read_to_string(&target_path).unwrap();
+    text.push_str("\n[[feed]]\nname = \"picked\"\ntitle = \"Picked\"\nsources = [\"guardian-us\", \"novosti\", \"long_one\"]\n");
+    std::fs::write(&target_path, text).unwrap();
+    tributary(&["check", "-c", target_path.to_str().unwrap()]);
+}
