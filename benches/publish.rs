@@ -53,6 +53,7 @@ fn page() -> Vec<Article> {
                 author: new.author,
                 published: new.published.unwrap_or(now),
                 updated: new.updated.or(new.published).unwrap_or(now),
+                changed: now,
                 tags: new.tags,
                 source: source.clone(),
                 seen_in: vec![source.name.clone()],

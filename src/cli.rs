@@ -620,6 +620,9 @@ async fn opml_export(config: Config) -> anyhow::Result<ExitCode> {
             url: s.url.to_string(),
             title: titles.get(&s.name).cloned(),
             tags: s.tags.clone(),
+            schedule: (s.schedule.to_string() != config.daemon.schedule.to_string())
+                .then(|| s.schedule.to_string()),
+            enabled: s.enabled,
         })
         .collect();
     print!("{}", opml::export(&sources, Utc::now()));

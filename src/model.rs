@@ -111,6 +111,10 @@ pub struct Article {
     pub author: Option<String>,
     pub published: DateTime<Utc>,
     pub updated: DateTime<Utc>,
+    /// When the store last saw this article change as readers see it
+    /// (stored, edited, another source or outlet added): what a view's
+    /// `Last-Modified` is made of.
+    pub changed: DateTime<Utc>,
     pub tags: Vec<Tag>,
     pub source: SourceRef,
     /// Names of every source the article was seen in, first one first.

@@ -6,18 +6,28 @@
 //! after its first tag and lists all of them in `category` (OPML 2.0 §
 //! "category": comma-separated, slash-delimited); import turns the titles of
 //! enclosing folders and the `category` paths back into source tags.
+//!
+//! What only tributary knows (the source's name, its exact tags, schedule
+//! and whether it is enabled) travels in attributes of our own namespace
+//! ([`NAMESPACE`], as OPML 2.0 allows), so that export then import gives
+//! the same sources back and `[[feed]] sources` lists still match.
 
 use crate::config::Config;
 use crate::tag;
 use chrono::{DateTime, Utc};
 use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use url::Url;
 
 /// Longest source name derived from a title.
 const MAX_NAME_LEN: usize = 40;
+
+/// The namespace of tributary's own outline attributes (a `tag:` URI,
+/// RFC 4151: a name, not a place to fetch).
+pub const NAMESPACE: &str = "tag:tributary,2026:opml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpmlError {
@@ -37,15 +47,20 @@ pub struct OpmlFeed {
     /// `title`, else `text`.
     pub title: Option<String>,
     pub url: String,
-    /// Folder titles above it and its `category` paths, as written.
+    /// Folder titles above it and its `category` paths, as written; or
+    /// exactly the tags tributary exported.
     pub tags: Vec<String>,
+    /// What a tributary export says of the source (`None` elsewhere).
+    pub name: Option<String>,
+    pub schedule: Option<String>,
+    pub enabled: Option<bool>,
 }
 
 /// The feeds of an OPML document, in document order. Outlines with an
 /// `xmlUrl` are feeds; outlines without one are folders whose titles become
 /// the tags of the feeds inside them.
 pub fn parse(xml: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
-    let mut reader = Reader::from_str(xml);
+    let mut reader = NsReader::from_str(xml);
     let mut feeds = Vec::new();
     // One entry per open <outline>: its folder title, if it is a folder.
     let mut folders: Vec<Option<String>> = Vec::new();
@@ -55,7 +70,7 @@ pub fn parse(xml: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
             Event::Start(e) if e.local_name().as_ref() == "opml" => saw_root = true,
             Event::Empty(e) if e.local_name().as_ref() == "opml" => saw_root = true,
             Event::Start(e) if e.local_name().as_ref() == "outline" => {
-                let outline = Outline::read(&e);
+                let outline = Outline::read(&e, &reader);
                 let folder = match outline.feed(&folders) {
                     Some(feed) => {
                         feeds.push(feed);
@@ -66,7 +81,7 @@ pub fn parse(xml: &str) -> Result<Vec<OpmlFeed>, OpmlError> {
                 folders.push(folder);
             }
             Event::Empty(e) if e.local_name().as_ref() == "outline" => {
-                if let Some(feed) = Outline::read(&e).feed(&folders) {
+                if let Some(feed) = Outline::read(&e, &reader).feed(&folders) {
                     feeds.push(feed);
                 }
             }
@@ -91,10 +106,15 @@ struct Outline {
     title: Option<String>,
     xml_url: Option<String>,
     category: Option<String>,
+    /// Attributes in [`NAMESPACE`].
+    own_name: Option<String>,
+    own_tags: Option<String>,
+    own_schedule: Option<String>,
+    own_enabled: Option<String>,
 }
 
 impl Outline {
-    fn read(e: &BytesStart<'_>) -> Outline {
+    fn read(e: &BytesStart<'_>, reader: &NsReader<&[u8]>) -> Outline {
         let mut outline = Outline::default();
         for attr in e.attributes().flatten() {
             let Ok(value) = attr.normalized_value(quick_xml::XmlVersion::Implicit1_0) else {
@@ -104,13 +124,24 @@ impl Outline {
             if value.is_empty() {
                 continue;
             }
-            let key = attr.key.local_name().as_ref().to_lowercase();
-            let slot = match key.as_str() {
-                "text" => &mut outline.text,
-                "title" => &mut outline.title,
-                "xmlurl" => &mut outline.xml_url,
-                "category" => &mut outline.category,
-                _ => continue,
+            let (namespace, local) = reader.resolver().resolve_attribute(attr.key);
+            let key = local.as_ref().to_ascii_lowercase();
+            let slot = match namespace {
+                ResolveResult::Bound(ns) if ns.as_ref() == NAMESPACE => match key.as_str() {
+                    "name" => &mut outline.own_name,
+                    "tags" => &mut outline.own_tags,
+                    "schedule" => &mut outline.own_schedule,
+                    "enabled" => &mut outline.own_enabled,
+                    _ => continue,
+                },
+                ResolveResult::Bound(_) => continue,
+                _ => match key.as_str() {
+                    "text" => &mut outline.text,
+                    "title" => &mut outline.title,
+                    "xmlurl" => &mut outline.xml_url,
+                    "category" => &mut outline.category,
+                    _ => continue,
+                },
             };
             *slot = Some(value.to_string());
         }
@@ -134,6 +165,14 @@ impl Outline {
                     .map(String::from),
             );
         }
+        // Our own export lists the tags exactly (a tag may hold `/` or `,`).
+        if let Some(own) = self
+            .own_tags
+            .as_deref()
+            .and_then(|t| serde_json::from_str::<Vec<String>>(t).ok())
+        {
+            tags = own;
+        }
         let mut seen = HashSet::new();
         tags.retain(|t| {
             let term = tag::term(t);
@@ -143,6 +182,9 @@ impl Outline {
             title: self.title(),
             url,
             tags,
+            name: self.own_name.clone(),
+            schedule: self.own_schedule.clone(),
+            enabled: self.own_enabled.as_deref().map(|v| v != "false"),
         })
     }
 }
@@ -155,11 +197,14 @@ pub struct ExportSource {
     /// The feed's own title once fetched; else the source name is used.
     pub title: Option<String>,
     pub tags: Vec<String>,
+    /// The source's own schedule, when it is not the daemon's.
+    pub schedule: Option<String>,
+    pub enabled: bool,
 }
 
 /// OPML 2.0 of `sources`, grouped in folders by first tag.
 pub fn export(sources: &[ExportSource], now: DateTime<Utc>) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">\n  <head>\n    <title>tributary sources</title>\n");
+    let mut out = format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\" xmlns:tributary=\"{NAMESPACE}\">\n  <head>\n    <title>tributary sources</title>\n");
     let _ = writeln!(
         out,
         "    <dateCreated>{}</dateCreated>\n    <docs>http://opml.org/spec2.opml</docs>\n  </head>\n  <body>",
@@ -205,6 +250,17 @@ fn feed_outline(out: &mut String, indent: &str, s: &ExportSource) {
     if !s.tags.is_empty() {
         let category: Vec<String> = s.tags.iter().map(|t| format!("/{t}")).collect();
         let _ = write!(out, " category=\"{}\"", escape(&category.join(",")));
+    }
+    let _ = write!(out, " tributary:name=\"{}\"", escape(&s.name));
+    if !s.tags.is_empty() {
+        let tags = serde_json::to_string(&s.tags).unwrap_or_default();
+        let _ = write!(out, " tributary:tags=\"{}\"", escape(&tags));
+    }
+    if let Some(schedule) = &s.schedule {
+        let _ = write!(out, " tributary:schedule=\"{}\"", escape(schedule));
+    }
+    if !s.enabled {
+        out.push_str(" tributary:enabled=\"false\"");
     }
     out.push_str("/>\n");
 }
@@ -266,10 +322,13 @@ pub fn import(
             result.skipped.push(url.to_string());
             continue;
         }
+        // The name a tributary export carries, if it is still a valid one;
+        // else one made from the title.
         let base = feed
-            .title
-            .as_deref()
-            .map(slug)
+            .name
+            .clone()
+            .filter(|n| is_source_name(n))
+            .or_else(|| feed.title.as_deref().map(slug))
             .filter(|s| !s.is_empty())
             .or_else(|| url.host_str().map(slug))
             .filter(|s| !s.is_empty())
@@ -282,6 +341,12 @@ pub fn import(
         if !feed.tags.is_empty() {
             let tags: toml_edit::Array = feed.tags.iter().map(String::as_str).collect();
             table["tags"] = toml_edit::value(tags);
+        }
+        if let Some(schedule) = &feed.schedule {
+            table["schedule"] = toml_edit::value(schedule.as_str());
+        }
+        if feed.enabled == Some(false) {
+            table["enabled"] = toml_edit::value(false);
         }
         result.added.push((name, url.to_string()));
         tables.push(table);
@@ -321,11 +386,22 @@ pub fn slug(title: &str) -> String {
         } else if !out.is_empty() && !out.ends_with('-') {
             out.push('-');
         }
-        if out.len() >= MAX_NAME_LEN {
+        if out.len() > MAX_NAME_LEN {
+            // Cut at the last word boundary, not mid-word.
+            let cut = out[..MAX_NAME_LEN].rfind('-').unwrap_or(MAX_NAME_LEN);
+            out.truncate(cut);
             break;
         }
     }
     out.trim_end_matches('-').to_string()
+}
+
+/// What the config accepts as a source name: `[a-z0-9_-]+`.
+fn is_source_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn unique(base: &str, taken: &HashSet<String>) -> String {
@@ -355,6 +431,11 @@ mod tests {
             assert_eq!(slug(title), expected, "{title}");
         }
         assert!(slug(&"word ".repeat(30)).len() <= MAX_NAME_LEN);
+        // Long titles are cut between words, not inside one.
+        assert_eq!(
+            slug("Department of Extraordinarily Long Publication Titles Weekly"),
+            "department-of-extraordinarily-long"
+        );
     }
 
     #[test]
@@ -385,16 +466,25 @@ mod tests {
                     title: Some("RFI".into()),
                     url: "https://www.rfi.fr/en/rss".into(),
                     tags: vec!["News".into(), "World & Politics".into(), "africa".into()],
+                    name: None,
+                    schedule: None,
+                    enabled: None,
                 },
                 OpmlFeed {
                     title: Some("BBC".into()),
                     url: "https://feeds.bbci.co.uk/news/rss.xml".into(),
                     tags: vec!["News".into()],
+                    name: None,
+                    schedule: None,
+                    enabled: None,
                 },
                 OpmlFeed {
                     title: Some("Top level".into()),
                     url: "https://example.org/feed".into(),
                     tags: vec![],
+                    name: None,
+                    schedule: None,
+                    enabled: None,
                 },
             ]
         );

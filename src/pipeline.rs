@@ -7,7 +7,7 @@ use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{NewArticle, ParsedFeed};
 use crate::parse::{self, ParseError};
 use crate::scheduler;
-use crate::store::{Claimed, FetchRecord, IngestStats, Store, StoreError};
+use crate::store::{Claimed, FetchRecord, IngestStats, PollFloor, Store, StoreError};
 use crate::tag::TagRules;
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -103,12 +103,17 @@ impl Pipeline {
                 cache,
                 permanent_redirect,
             }) => {
-                let next = self.next_fetch(config, now, &cache, None);
+                // The floor the last 200 set holds; this response's own
+                // cache headers, when it has any, refresh that part.
+                let mut floor = claimed.poll_floor;
+                floor.max_age = cache_interval(&cache, now).or(floor.max_age);
+                let next = self.next_fetch(config, now, &floor);
                 let record = FetchRecord {
                     at: now,
                     status: Some(304),
                     next_fetch_at: next,
                     moved_to: permanent_redirect.map(String::from),
+                    poll_floor: Some(floor),
                     ..FetchRecord::default()
                 };
                 self.store.record_fetch(claimed.id, &record).await?;
@@ -126,7 +131,11 @@ impl Pipeline {
                 let parsed = parse_off_thread(bytes, content_type, final_url, now).await;
                 match parsed {
                     Ok(feed) => {
-                        let next = self.next_fetch(config, now, &cache, feed.meta.ttl);
+                        let floor = PollFloor {
+                            ttl: feed.meta.ttl,
+                            max_age: cache_interval(&cache, now),
+                        };
+                        let next = self.next_fetch(config, now, &floor);
                         let entries = feed.entries.len();
                         let articles = self.prepare(config, feed.entries);
                         let record = FetchRecord {
@@ -136,6 +145,7 @@ impl Pipeline {
                             validators: Some((validators.etag, validators.last_modified)),
                             moved_to: permanent_redirect.map(String::from),
                             feed: Some(feed.meta),
+                            poll_floor: Some(floor),
                             ..FetchRecord::default()
                         };
                         let stats = self
@@ -276,15 +286,22 @@ impl Pipeline {
         &self,
         config: &SourceConfig,
         now: DateTime<Utc>,
-        cache: &CacheHints,
-        ttl: Option<Duration>,
+        floor: &PollFloor,
     ) -> DateTime<Utc> {
         let regular = scheduler::next_tick(&config.schedule, &config.name, now);
         if !self.respect_cache_headers {
             return regular;
         }
-        scheduler::apply_cache_floor(regular, now, cache, ttl)
+        scheduler::apply_cache_floor(regular, now, floor)
     }
+}
+
+/// How long the response may be cached, as an interval: `max-age`, else
+/// `Expires` from now.
+fn cache_interval(cache: &CacheHints, now: DateTime<Utc>) -> Option<Duration> {
+    cache
+        .max_age
+        .or_else(|| cache.expires.and_then(|e| (e - now).to_std().ok()))
 }
 
 fn report(

@@ -101,10 +101,17 @@ pub async fn render(
     let page = store
         .page(&request.filter, request.before, request.limit)
         .await?;
-    let updated = match page.articles.iter().map(|a| a.updated).max() {
-        Some(updated) => updated,
-        None => store.created_at().await?,
-    };
+    // The time the view's content last changed, not its newest entry's
+    // date: an old-dated story stored today changes the view today, and a
+    // reader that revalidates with If-Modified-Since alone must see it.
+    // Stored times only, so every instance on one database agrees.
+    let updated = page
+        .articles
+        .iter()
+        .map(|a| a.changed)
+        .chain([store.created_at().await?, store.removed_at().await?])
+        .max()
+        .unwrap_or_default();
     let ext = request.format.extension();
     let url_with = |extra: Option<(&str, String)>| {
         let mut query = request.query.clone();

@@ -4,10 +4,9 @@
 //! them out under the fetcher's bounds.
 
 use crate::config::Schedule;
-use crate::fetch::CacheHints;
 use crate::notify::Heartbeat;
 use crate::pipeline::{Pipeline, RefreshReport};
-use crate::store::{Claimed, Store, StoreError};
+use crate::store::{Claimed, PollFloor, Store, StoreError};
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -62,14 +61,12 @@ pub fn backoff_until(schedule: &Schedule, now: DateTime<Utc>, failures: i64) -> 
 pub fn apply_cache_floor(
     next: DateTime<Utc>,
     now: DateTime<Utc>,
-    cache: &CacheHints,
-    ttl: Option<Duration>,
+    floor: &PollFloor,
 ) -> DateTime<Utc> {
     let to_delta = |d: Duration| TimeDelta::from_std(d).unwrap_or(MAX_DELAY).min(MAX_DELAY);
     let floors = [
-        cache.max_age.map(|d| now + to_delta(d)),
-        cache.expires.map(|e| e.min(now + MAX_DELAY)),
-        ttl.map(|d| now + to_delta(d)),
+        floor.max_age.map(|d| now + to_delta(d)),
+        floor.ttl.map(|d| now + to_delta(d)),
     ];
     floors.into_iter().flatten().fold(next, DateTime::max)
 }
@@ -450,26 +447,21 @@ mod tests {
     fn cache_headers_and_ttl_raise_the_next_fetch_up_to_a_day() {
         let now = at("2026-11-28T10:00:00Z");
         let next = now + TimeDelta::minutes(1);
-        let none = CacheHints::default();
-        assert_eq!(apply_cache_floor(next, now, &none, None), next);
-        let max_age = CacheHints {
-            max_age: Some(Duration::from_secs(600)),
-            expires: None,
+        let floor = |ttl: Option<u64>, max_age: Option<u64>| PollFloor {
+            ttl: ttl.map(Duration::from_secs),
+            max_age: max_age.map(Duration::from_secs),
         };
+        assert_eq!(apply_cache_floor(next, now, &floor(None, None)), next);
         assert_eq!(
-            apply_cache_floor(next, now, &max_age, None),
+            apply_cache_floor(next, now, &floor(None, Some(600))),
             now + TimeDelta::minutes(10)
         );
         assert_eq!(
-            apply_cache_floor(next, now, &none, Some(Duration::from_secs(3600))),
+            apply_cache_floor(next, now, &floor(Some(3600), Some(600))),
             now + TimeDelta::hours(1)
         );
-        let far = CacheHints {
-            max_age: None,
-            expires: Some(now + TimeDelta::days(30)),
-        };
         assert_eq!(
-            apply_cache_floor(next, now, &far, None),
+            apply_cache_floor(next, now, &floor(None, Some(30 * 86_400))),
             now + TimeDelta::days(1)
         );
     }

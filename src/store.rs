@@ -22,7 +22,7 @@ pub use bulk_load::BulkLoad;
 pub use explain::{ExplainedEntry, Explanation, OutletCopy};
 pub use prune::PruneStats;
 pub use read::TagCount;
-pub use sources::{Claimed, FetchRecord, SourceSync};
+pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync};
 pub use write::IngestStats;
 
 use chrono::{DateTime, Utc};
@@ -308,10 +308,20 @@ impl Store {
     /// When this database was created: the `updated` of an empty feed, so
     /// that it stays stable.
     pub async fn created_at(&self) -> Result<DateTime<Utc>, StoreError> {
-        let value: Option<String> =
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'created_at'")
-                .fetch_optional(&self.pool)
-                .await?;
+        self.meta_time("created_at").await
+    }
+
+    /// When an article last left the store (retention, a removed source):
+    /// every view that held it changed then. Kept by a trigger.
+    pub async fn removed_at(&self) -> Result<DateTime<Utc>, StoreError> {
+        self.meta_time("removed_at").await
+    }
+
+    async fn meta_time(&self, key: &str) -> Result<DateTime<Utc>, StoreError> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(value
             .and_then(|v| v.parse::<i64>().ok())
             .map(from_micros)

@@ -540,6 +540,7 @@ pub(super) mod tests {
                 author: Some("Clara Montgomery".to_string()),
                 published: at(2025, 5, 8, 7, 42, 11),
                 updated: at(2025, 5, 8, 8, 3, 0),
+                changed: at(2025, 5, 8, 8, 5, 0),
                 tags: vec![
                     tag("politics", "Politics"),
                     tag("china", "CHINA"),
@@ -561,6 +562,7 @@ pub(super) mod tests {
                 author: None,
                 published: at(2025, 5, 7, 12, 0, 0),
                 updated: at(2025, 5, 7, 12, 0, 0),
+                changed: at(2025, 5, 7, 12, 1, 0),
                 tags: vec![tag("alerts", "Alerts\u{1b}")],
                 source: SourceRef {
                     name: "civil-defence".to_string(),

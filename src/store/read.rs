@@ -163,7 +163,8 @@ pub(super) const PAGE_ATTACHMENTS: [&str; 3] = [
 macro_rules! article_columns {
     () => {
         "a.id, a.uid, a.link, a.title, a.summary, a.content, a.author, a.published,
-         a.updated, s.name, s.url, s.title, s.site_url, s.feed_id, s.feed_updated"
+         a.updated, s.name, s.url, s.title, s.site_url, s.feed_id, s.feed_updated,
+         COALESCE(a.changed_at, a.first_seen)"
     };
 }
 const ARTICLE_COLUMNS: &str = article_columns!();
@@ -350,6 +351,7 @@ macro_rules! article_from_row {
             author: $row.$get(6)?,
             published: from_micros($row.$get(7)?),
             updated: from_micros($row.$get(8)?),
+            changed: from_micros($row.$get(15)?),
             tags: Vec::new(),
             source: SourceRef {
                 name: $row.$get(9)?,

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 /// A source as the config declares it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,19 @@ pub struct Claimed {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
     pub consecutive_failures: i64,
+    /// The polling floor the last full response set: a 304 carries no
+    /// `<ttl>`, and may carry no cache headers, yet the floor still holds.
+    pub poll_floor: PollFloor,
+}
+
+/// What a response asked of our polling interval, as stored between fetches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollFloor {
+    /// RSS `<ttl>` of the last parsed body.
+    pub ttl: Option<Duration>,
+    /// `Cache-Control: max-age` (or `Expires`, as an interval) of the last
+    /// response that had either.
+    pub max_age: Option<Duration>,
 }
 
 /// The outcome of one fetch, as stored.
@@ -47,6 +61,8 @@ pub struct FetchRecord {
     pub moved_to: Option<String>,
     /// Feed-level facts from a parsed body.
     pub feed: Option<crate::model::FeedMeta>,
+    /// The polling floor to remember; `None` leaves the stored one alone.
+    pub poll_floor: Option<PollFloor>,
 }
 
 const STATE_COLUMNS: &str = "s.name, s.url, s.enabled, s.title, s.last_fetch_at, s.last_status,
@@ -153,7 +169,8 @@ impl Store {
                  WHERE configured = 1 AND enabled = 1 AND disabled_reason IS NULL
                    AND {due} AND (lease_until IS NULL OR lease_until <= $2){names}
                  ORDER BY COALESCE(next_fetch_at, 0), id LIMIT {limit}{lock})
-             RETURNING id, name, url, etag, last_modified, consecutive_failures"
+             RETURNING id, name, url, etag, last_modified, consecutive_failures,
+                       floor_ttl, floor_max_age"
         );
         let mut query = sqlx::query(&sql)
             .bind(owner)
@@ -173,6 +190,10 @@ impl Store {
                     etag: row.try_get(3)?,
                     last_modified: row.try_get(4)?,
                     consecutive_failures: row.try_get(5)?,
+                    poll_floor: PollFloor {
+                        ttl: seconds(row.try_get(6)?),
+                        max_age: seconds(row.try_get(7)?),
+                    },
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -342,6 +363,18 @@ pub(super) async fn record_fetch_in<E: Exec>(
         )
         .await?;
     }
+    if let Some(floor) = &r.poll_floor {
+        let secs = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        tx.execute(
+            "UPDATE sources SET floor_ttl = $2, floor_max_age = $3 WHERE id = $1",
+            &[
+                source_id.into(),
+                secs(floor.ttl).into(),
+                secs(floor.max_age).into(),
+            ],
+        )
+        .await?;
+    }
     if let Some(feed) = &r.feed {
         tx.execute(
             "UPDATE sources SET title = COALESCE($2, title), site_url = COALESCE($3, site_url),
@@ -382,6 +415,12 @@ fn source_state(row: &AnyRow) -> Result<SourceState, sqlx::Error> {
         last_modified: row.try_get(14)?,
         articles: row.try_get(15)?,
     })
+}
+
+fn seconds(value: Option<i64>) -> Option<Duration> {
+    value
+        .and_then(|s| u64::try_from(s).ok())
+        .map(Duration::from_secs)
 }
 
 /// `$first, $first+1, …` for `count` values.

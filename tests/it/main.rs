@@ -12,4 +12,5 @@ mod pipeline;
 mod prune;
 mod robust;
 mod scaleout;
+mod served;
 mod store;

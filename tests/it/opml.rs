@@ -178,7 +178,7 @@ fn export_then_import_gives_the_same_sources_and_tags() {
         source_config.to_str().unwrap(),
     ]));
     assert!(
-        exported.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\">")
+        exported.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<opml version=\"2.0\"")
     );
     assert!(exported.contains("edition=int&amp;amp=1"), "{exported}");
     let feeds = tributary::opml::parse(&exported).unwrap();
