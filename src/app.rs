@@ -336,7 +336,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
         &StoreOptions::from_config(&config.daemon),
     )
     .await
-    .with_context(|| format!("opening database {}", config.daemon.database))?
+    .context("opening the database")?
     .with_near_duplicates(near_duplicates(&config.dedup));
     store
         .sync_sources(&source_syncs(config))

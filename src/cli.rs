@@ -181,7 +181,12 @@ async fn run_daemon(config: Config) -> anyhow::Result<ExitCode> {
     let reload = Arc::new(tokio::sync::Notify::new());
     shutdown::spawn_signal_handler(token.clone(), Some(reload.clone()))
         .context("installing signal handlers")?;
-    let application = Application::build(config).await?.reload_on(reload);
+    // SIGTERM works at any moment of start-up too (a database that does
+    // not answer yet, a long migration), not only once serving.
+    let application = tokio::select! {
+        built = Application::build(config) => built?.reload_on(reload),
+        () = token.cancelled() => return Ok(ExitCode::SUCCESS),
+    };
     application.run_until_stopped(token).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -60,6 +60,9 @@ pub enum StoreError {
     /// The blocking task reading a page stopped (a panic, or shutdown).
     #[error("reading a page stopped: {0}")]
     ReadTask(String),
+    /// The database could not be opened at start: where, why, what to do.
+    #[error("cannot open {target}: {cause}")]
+    Open { target: String, cause: String },
 }
 
 impl StoreError {
@@ -220,6 +223,7 @@ impl Store {
         // Parsed once: both SQLite pools must open the same database (each
         // parse of `sqlite::memory:` names a new one).
         let connect_options = AnyConnectOptions::from_str(&url)?;
+        probe(&connect_options, backend, &url).await?;
         let pool = open_pool(
             &connect_options,
             backend,
@@ -507,6 +511,105 @@ async fn open_pool(
         .connect_with(connect_options.clone())
         .await?;
     Ok(pool)
+}
+
+/// How long start-up waits for the database's first answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One connection and one query before any pool: a pool retries a failing
+/// connect until its acquire timeout and then says only "pool timed out",
+/// where a newcomer needs the cause, the file or host, and what to do.
+async fn probe(options: &AnyConnectOptions, backend: Backend, url: &str) -> Result<(), StoreError> {
+    use sqlx::{AnyConnection, ConnectOptions, Connection};
+    let target = match backend {
+        Backend::Sqlite => match sqlite_file(url) {
+            Some(path) => format!("SQLite database {}", path.display()),
+            None => "in-memory SQLite database".to_string(),
+        },
+        Backend::Postgres => format!("PostgreSQL at {}", postgres_target(url)),
+    };
+    let opened = async {
+        let mut conn: AnyConnection = options.connect().await?;
+        // SQLite opens any file lazily: reading the schema is what finds
+        // out that it is not a database.
+        sqlx::query("SELECT 1").execute(&mut conn).await?;
+        if backend == Backend::Sqlite {
+            sqlx::query("SELECT count(*) FROM sqlite_master")
+                .execute(&mut conn)
+                .await?;
+        }
+        conn.close().await
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, opened).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::Open {
+            cause: open_advice(&e, backend, url),
+            target,
+        }),
+        Err(_) => Err(StoreError::Open {
+            target,
+            cause: format!(
+                "no answer within {} s: check the host and port, and any firewall between",
+                PROBE_TIMEOUT.as_secs()
+            ),
+        }),
+    }
+}
+
+/// `host:port/database as user` of a PostgreSQL URL: never its password.
+fn postgres_target(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let user = match u.username() {
+                "" => String::new(),
+                name => format!(" as user {name}"),
+            };
+            format!(
+                "{}:{}{}{user}",
+                u.host_str().unwrap_or("localhost"),
+                u.port().unwrap_or(5432),
+                u.path()
+            )
+        }
+        Err(_) => "the configured URL".to_string(),
+    }
+}
+
+/// The error's cause in words, with what to do about it.
+fn open_advice(error: &sqlx::Error, backend: Backend, url: &str) -> String {
+    let code = match error {
+        sqlx::Error::Database(e) => e.code().map(|c| c.into_owned()),
+        _ => None,
+    };
+    let text = error.to_string();
+    match (backend, code.as_deref(), error) {
+        (Backend::Sqlite, Some("26"), _) => {
+            "the file is not a SQLite database: point `database` at another path, or move this file away"
+                .to_string()
+        }
+        (Backend::Sqlite, Some("14"), _) => {
+            let dir = sqlite_file(url).and_then(|p| p.parent().map(|d| d.to_path_buf()));
+            match dir {
+                Some(d) if !d.as_os_str().is_empty() && !d.is_dir() => format!(
+                    "directory {} does not exist: create it (tributary creates the file, not its directory)",
+                    d.display()
+                ),
+                _ => format!("{text}: check that the directory is writable by this user"),
+            }
+        }
+        (Backend::Postgres, Some("28P01" | "28000"), sqlx::Error::Database(e)) => format!(
+            "{}: check the user and password (keep the password out of the config: PGPASSWORD or ~/.pgpass)",
+            e.message()
+        ),
+        (Backend::Postgres, Some("3D000"), _) => {
+            "the database does not exist: create it (createdb) or fix the URL's path".to_string()
+        }
+        (_, _, sqlx::Error::Io(io)) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused: is the server running and listening on that host and port?"
+                .to_string()
+        }
+        _ => text,
+    }
 }
 
 /// Applies pending migrations. On PostgreSQL the migrator holds an advisory

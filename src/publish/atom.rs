@@ -838,7 +838,16 @@ pub(super) mod tests {
     #[test]
     fn output_is_valid_against_the_rfc4287_relax_ng_schema() {
         let Ok(shared) = std::env::var("TRIBUTARY_SHARED") else {
-            println!("skipped: TRIBUTARY_SHARED is not set");
+            // CI runs everything (TRIBUTARY_TEST_ALL=1); elsewhere say so
+            // past the test's captured output.
+            assert!(
+                std::env::var_os("TRIBUTARY_TEST_ALL").is_none(),
+                "TRIBUTARY_TEST_ALL is set, but TRIBUTARY_SHARED is not"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: the RFC 4287 schema check (TRIBUTARY_SHARED is not set)"
+            );
             return;
         };
         let schema = std::path::Path::new(&shared).join("schemas/atom.rng");
@@ -864,10 +873,17 @@ pub(super) mod tests {
                 .output()
             {
                 Ok(output) => output,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                    "xmllint not found: install libxml2-utils (apt-get install libxml2-utils) \
-                     or unset TRIBUTARY_SHARED"
-                ),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    assert!(
+                        std::env::var_os("TRIBUTARY_TEST_ALL").is_none(),
+                        "TRIBUTARY_TEST_ALL is set, but xmllint is not installed"
+                    );
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipped: the RFC 4287 schema check (xmllint is not installed: apt-get install libxml2-utils)"
+                    );
+                    return;
+                }
                 Err(e) => panic!("running xmllint: {e}"),
             };
             assert!(

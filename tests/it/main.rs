@@ -13,4 +13,5 @@ mod prune;
 mod robust;
 mod scaleout;
 mod served;
+mod startup;
 mod store;

@@ -748,11 +748,18 @@ fn the_systemd_unit_follows_daemon_conventions_and_is_hardened() {
         );
     }
 
-    let output = Command::new("systemd-analyze")
+    let output = match Command::new("systemd-analyze")
         .args(["security", "--offline=true", "--threshold=20", unit_path])
         .env("SYSTEMD_COLORS", "0")
         .output()
-        .expect("systemd-analyze is needed: apt-get install systemd (.ci/run does)");
+    {
+        Ok(output) => output,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::helpers::skip("systemd-analyze is not installed: the unit's hardening score (apt-get install systemd)");
+            return;
+        }
+        Err(e) => panic!("running systemd-analyze: {e}"),
+    };
     let report = String::from_utf8_lossy(&output.stdout);
     let exposure: f64 = report
         .lines()

@@ -267,6 +267,7 @@ async fn chromium(profile: &Path, args: &[&str], url: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium (apt-get install chromium); .ci/run runs it"]
 async fn a_browser_shows_the_index_page_and_a_readable_feed() {
     let server = FeedServer::start().await;
     serve_two_sources(&server).await;
@@ -366,7 +367,7 @@ async fn fetch_shows_a_progress_bar_and_a_table_on_a_terminal_and_plain_lines_ot
         .await
         .unwrap();
     let Some(terminal) = terminal else {
-        eprintln!("skipped the terminal half: util-linux `script` is not installed");
+        crate::helpers::skip("util-linux `script` is not installed: the terminal half of the fetch test (apt-get install bsdutils)");
         return;
     };
     assert!(terminal.contains("sources"), "{terminal}");

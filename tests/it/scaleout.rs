@@ -220,7 +220,6 @@ fn assert_each_due_time_fetched_once(fetches: &HashMap<String, Vec<(DateTime<Utc
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_daemons_on_one_postgres_database_share_the_work_and_survive_a_kill() {
     let Some(db) = TestDb::postgres().await else {
-        eprintln!("skipped: TRIBUTARY_TEST_POSTGRES is not set");
         return;
     };
     let server = FeedServer::start().await;

@@ -35,7 +35,7 @@ impl TestDb {
     /// the variable is unset. A set but unreachable server fails the test.
     pub async fn postgres() -> Option<TestDb> {
         use sqlx::Connection;
-        let server = std::env::var("TRIBUTARY_TEST_POSTGRES").ok()?;
+        let server = crate::helpers::postgres_server()?;
         let name = format!("t_{:016x}", rand::random::<u64>());
         let mut admin = sqlx::PgConnection::connect(&server)
             .await
@@ -93,9 +93,8 @@ impl Drop for TestDb {
 /// SQLite always; PostgreSQL too when configured.
 pub async fn backends() -> Vec<TestDb> {
     let mut dbs = vec![TestDb::sqlite()];
-    match TestDb::postgres().await {
-        Some(db) => dbs.push(db),
-        None => eprintln!("PostgreSQL skipped: TRIBUTARY_TEST_POSTGRES is not set"),
+    if let Some(db) = TestDb::postgres().await {
+        dbs.push(db);
     }
     dbs
 }
@@ -1432,7 +1431,6 @@ async fn a_bulk_load_cut_short_leaves_no_store_without_its_tag_index() {
 #[tokio::test]
 async fn postgres_imports_row_by_row() {
     let Some(db) = TestDb::postgres().await else {
-        eprintln!("PostgreSQL skipped: TRIBUTARY_TEST_POSTGRES is not set");
         return;
     };
     let store = db.store().await;
@@ -1472,7 +1470,6 @@ async fn an_ingest_finds_stored_articles_by_their_keys_without_reading_them_all(
 #[tokio::test]
 async fn postgres_analyzes_the_tables_as_a_first_import_grows_them() {
     let Some(db) = TestDb::postgres().await else {
-        eprintln!("PostgreSQL skipped: TRIBUTARY_TEST_POSTGRES is not set");
         return;
     };
     let store = db.store().await;

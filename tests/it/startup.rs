@@ -1,0 +1,94 @@
+//! Start-up failures a newcomer can cause say what went wrong, where, and
+//! what to do, within seconds; and never print a password.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs `tributary run` on a config whose database is `database`; returns
+/// its stderr once it exits by itself (it must, well before the 30 s a
+/// pool's acquire timeout used to take), and whether it failed.
+fn run_until_it_gives_up(database: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tributary.toml");
+    std::fs::write(
+        &config,
+        format!("[daemon]\ndatabase = \"{database}\"\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Generous: a liveness bound, not a performance figure.
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > Duration::from_secs(25) {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still starting after 25 s: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        !out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_named_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "these are my notes, not a database\n".repeat(200)).unwrap();
+    let (failed, stderr) = run_until_it_gives_up(&format!("sqlite://{}", path.display()));
+    assert!(failed);
+    assert!(stderr.contains(&path.display().to_string()), "{stderr}");
+    assert!(stderr.contains("not a SQLite database"), "{stderr}");
+    // Nothing was written over the user's file.
+    assert!(std::fs::read_to_string(&path)
+        .unwrap()
+        .starts_with("these are my notes"));
+}
+
+#[test]
+fn a_missing_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no").join("such");
+    let (failed, stderr) =
+        run_until_it_gives_up(&format!("sqlite://{}/tributary.db", missing.display()));
+    assert!(failed);
+    assert!(
+        stderr.contains(&format!("directory {} does not exist", missing.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn postgres_on_a_closed_port_says_connection_refused() {
+    // Port 1 on loopback: nothing listens there.
+    let (failed, stderr) = run_until_it_gives_up("postgres://tributary@127.0.0.1:1/news");
+    assert!(failed);
+    assert!(stderr.contains("127.0.0.1:1/news"), "{stderr}");
+    assert!(stderr.contains("connection refused"), "{stderr}");
+}
+
+#[test]
+fn a_postgres_login_error_never_prints_the_password() {
+    let Some(server) = crate::helpers::postgres_server() else {
+        return;
+    };
+    let mut url = url::Url::parse(&server).unwrap();
+    url.set_username("no_such_role_here").unwrap();
+    url.set_password(Some("s3cret-Pa55")).unwrap();
+    let (failed, stderr) = run_until_it_gives_up(url.as_str());
+    assert!(failed);
+    assert!(!stderr.contains("s3cret-Pa55"), "{stderr}");
+    assert!(stderr.contains("no_such_role_here"), "{stderr}");
+}
