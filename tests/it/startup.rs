@@ -92,3 +92,32 @@ fn a_postgres_login_error_never_prints_the_password() {
     assert!(!stderr.contains("s3cret-Pa55"), "{stderr}");
     assert!(stderr.contains("no_such_role_here"), "{stderr}");
 }
+
+/// The configs shipped in `deploy/` are valid and keep passwords out of
+/// their database URLs (they are installed world-readable).
+#[test]
+fn shipped_deploy_configs_are_valid_and_hold_no_password() {
+    let deploy = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(deploy).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("toml") {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(["check", "-c", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = tributary::config::Config::load(&path).unwrap();
+        let url = url::Url::parse(&config.daemon.database).unwrap();
+        assert_eq!(url.password(), None, "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked > 0);
+}
