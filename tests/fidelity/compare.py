@@ -96,7 +96,7 @@ def text(value):
     if not value:
         return ""
     value = TAG_RE.sub(" ", value)
-    value = html.unescape(html.unescape(value)) if "&" in value else value
+    value = html.unescape(value)
     return WS_RE.sub(" ", value).strip()
 
 
