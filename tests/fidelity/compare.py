@@ -172,8 +172,11 @@ def fp_authors(entry):
     return names
 
 
-def fp_entries(raw, content_type):
-    parsed = feedparser.parse(raw, response_headers={"content-type": content_type})
+def fp_entries(raw, content_type, url):
+    # The same base URL tributary sees, so relative links resolve alike.
+    parsed = feedparser.parse(
+        raw, response_headers={"content-type": content_type, "content-location": url}
+    )
     entries = []
     for i, e in enumerate(parsed.entries):
         bodies = [c.get("value", "") for c in e.get("content") or []]
@@ -196,7 +199,7 @@ def fp_entries(raw, content_type):
     return parsed, entries
 
 
-def json_entries(raw):
+def json_entries(raw, url):
     """JSON Feed, which feedparser 6.0 does not read: the reference is what
     the document states, field by field (the same fields feedparser maps)."""
     doc = json.loads(raw.decode("utf-8-sig"))
@@ -214,7 +217,9 @@ def json_entries(raw):
             {
                 "pos": i,
                 "title": text(it.get("title")),
-                "link": norm_link(it.get("url") or it.get("external_url")),
+                "link": norm_link(
+                    urllib.parse.urljoin(url, it.get("url") or it.get("external_url") or "")
+                ),
                 "date": date,
                 "authors": names - {""},
                 "author": text(", ".join(p.get("name", "") for p in people if isinstance(p, dict))),
@@ -564,10 +569,11 @@ def main():
             with open(path, "rb") as fh:
                 raw = fh.read()
             ctype = Handler.guess_type(None, filename)
+            url = "http://127.0.0.1:%d/%s" % (port, urllib.parse.quote(filename))
             if filename.endswith(".json"):
-                fps = json_entries(raw)
+                fps = json_entries(raw, url)
             else:
-                _, fps = fp_entries(raw, ctype)
+                _, fps = fp_entries(raw, ctype, url)
             items, truncated = export(args.tributary, config, name)
             trs = tr_entries(items)
             r = compare_feed(filename, fps, trs, fetched)
@@ -581,7 +587,8 @@ def main():
     if args.header and os.path.exists(args.header):
         with open(args.header) as fh:
             header = fh.read().rstrip() + "\n\n"
-    doc = header + body + "\n"
+    # The port changes from run to run; the report must not.
+    doc = (header + body + "\n").replace("127.0.0.1:%d" % port, "127.0.0.1:PORT")
     if args.out:
         with open(args.out, "w") as fh:
             fh.write(doc)
