@@ -321,16 +321,26 @@ def compare_pair(f, t, fetched):
     }
     if f["date"] is None:
         verdict["date"] = None  # feedparser has no date: tributary's is its own
+    elif f["date"] > fetched[1] + 86400 and fetched_at(t, fetched):
+        verdict["date"] = None  # more than a day ahead: tributary clamps it, as documented
     else:
         verdict["date"] = t["date"] is not None and abs(f["date"] - t["date"]) <= DATE_SLACK
     return verdict
 
 
-def show(entry, field):
+def fetched_at(entry, fetched):
+    """Whether tributary dated the entry with the time it fetched it."""
+    d = entry.get("date")
+    return d is not None and fetched[0] - DATE_SLACK <= d <= fetched[1] + DATE_SLACK
+
+
+def show(entry, field, fetched=None):
     if entry is None:
         return "(no entry)"
     if field == "date":
         d = entry["date"]
+        if fetched and fetched_at(entry, fetched):
+            return "(time of the fetch)"  # keeps the report the same from run to run
         return "(none)" if d is None else datetime.fromtimestamp(d, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if field == "categories":
         return "[" + ", ".join(entry["categories"]) + "]"
@@ -350,6 +360,7 @@ def compare_feed(name, fps, trs, fetched):
         "counted": {k: 0 for k in FIELDS},
         "examples": {k: [] for k in FIELDS},
         "undated_fp": 0,
+        "clamped": 0,
         "merged": sum(1 for t in trs if len(t["seen_in"]) > 1),
     }
     pairs, unmatched, extra = match(fps, trs)
@@ -357,6 +368,8 @@ def compare_feed(name, fps, trs, fetched):
         v = compare_pair(f, t, fetched)
         if f["date"] is None:
             result["undated_fp"] += 1
+        elif v["date"] is None:
+            result["clamped"] += 1
         for k in FIELDS:
             if v[k] is None:
                 continue
@@ -366,7 +379,8 @@ def compare_feed(name, fps, trs, fetched):
             elif len(result["examples"][k]) < EXAMPLES:
                 result["examples"][k].append(
                     "entry %d %s: feedparser %s, tributary %s"
-                    % (f["pos"] + 1, show(f, "title") if k != "title" else "", show(f, k), show(t, k))
+                    % (f["pos"] + 1, show(f, "title") if k != "title" else "", show(f, k),
+                       show(t, k, fetched))
                 )
     for f in unmatched:
         for k in FIELDS:
@@ -462,6 +476,9 @@ def report(results, feeds_dir, version, fetch_errors):
                                               tot_agree[k], tot_count[k]))
     undated = sum(results[n]["undated_fp"] for n in names)
     w("| entries feedparser leaves undated (not counted in dates) | %d |" % undated)
+    clamped = sum(results[n]["clamped"] for n in names)
+    w("| entries dated more than a day ahead, which tributary clamps (not counted) | %d |"
+      % clamped)
     w("")
     if fetch_errors:
         w("Fetch errors reported by `tributary fetch`:")
@@ -554,9 +571,10 @@ def main():
     with tempfile.TemporaryDirectory(prefix="tributary-fidelity-") as tmp:
         config = os.path.join(tmp, "tributary.toml")
         write_config(config, os.path.join(tmp, "fidelity.db"), port, feeds)
-        fetched = time.time()
+        start = time.time()
         env = dict(os.environ, RUST_LOG="error")
         out = run([args.tributary, "fetch", "-c", config], env=env)
+        fetched = (start, time.time())
         if out.returncode != 0:
             sys.exit("tributary fetch failed (%d): %s" % (out.returncode, out.stderr.strip()))
         for line in out.stdout.splitlines():
