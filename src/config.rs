@@ -596,6 +596,7 @@ fn build(text: &str, path: &Path, state_directory: Option<&str>) -> Result<Confi
     let check = Checker {
         text,
         file: path.display().to_string(),
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
     };
     let raw: RawConfig = toml::from_str(text).map_err(|e| check.toml_error(&e))?;
     let daemon = check.daemon(raw.daemon.unwrap_or_default(), state_directory)?;
@@ -751,6 +752,8 @@ impl<'de> Deserialize<'de> for Scalar {
 struct Checker<'a> {
     text: &'a str,
     file: String,
+    /// The config file's directory: relative `file:` sources start there.
+    dir: PathBuf,
 }
 
 impl Checker<'_> {
@@ -958,7 +961,7 @@ impl Checker<'_> {
         for source in raw {
             let source = source.into_inner();
             let name = self.name(&source.name, "source", &mut seen)?;
-            let url = self.http_url(&source.url, "url")?;
+            let url = self.source_url(&source.url)?;
             let tags = source
                 .tags
                 .iter()
@@ -1228,6 +1231,30 @@ impl Checker<'_> {
             }
         }
         Ok(terms)
+    }
+
+    /// An http(s) URL, or a `file:` one for a feed on this machine's disk:
+    /// `file:///abs/path.xml`, or `file:path.xml` relative to the config
+    /// file's directory.
+    fn source_url(&self, text: &Spanned<String>) -> Result<Url, ConfigError> {
+        let Some(rest) = text.get_ref().strip_prefix("file:") else {
+            return self.http_url(text, "url");
+        };
+        let path = match rest.strip_prefix("//") {
+            Some(absolute) => PathBuf::from(absolute),
+            None => self.dir.join(rest),
+        };
+        let path = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir().unwrap_or_default().join(path)
+        };
+        Url::from_file_path(&path).map_err(|()| {
+            self.error(
+                text.span(),
+                format!("invalid url {:?}: not a file path", text.get_ref()),
+            )
+        })
     }
 
     fn http_url(&self, text: &Spanned<String>, key: &str) -> Result<Url, ConfigError> {

@@ -6,6 +6,8 @@
 //! hop and be sure no `Referer` leaks. It has no cookie store, so a source
 //! cannot track us across fetches.
 
+mod file;
+
 use crate::config::DaemonConfig;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -151,6 +153,9 @@ impl Fetcher {
     /// to another host keeps the original host's permit: simple, and the
     /// bound still holds for the hosts we are configured to poll.
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+        if url.scheme() == "file" {
+            return file::read(url, validators, self.max_body).await;
+        }
         check_scheme(url)?;
         let host = url
             .host_str()

@@ -32,7 +32,7 @@ fn check_accepts_the_example_config() {
     let out = tributary(&["check", "-c", example]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let summary = text(&out.stdout);
-    assert!(summary.contains("ok: 7 sources"), "{summary}");
+    assert!(summary.contains("ok: 8 sources"), "{summary}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Start-up failures a newcomer can cause say what went wrong, where, and
 //! what to do, within seconds; and never print a password.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -120,4 +121,61 @@ fn shipped_deploy_configs_are_valid_and_hold_no_password() {
         checked += 1;
     }
     assert!(checked > 0);
+}
+
+/// The quick start shows a merged feed at once on any machine: the example
+/// config's sample source is a file beside it, read with no network.
+#[test]
+fn the_example_config_serves_its_sample_story_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::fs::copy(
+        repo.join("config/tributary.example.toml"),
+        dir.path().join("tributary.toml"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("samples")).unwrap();
+    std::fs::copy(
+        repo.join("config/samples/newsroom-sample.xml"),
+        dir.path().join("samples/newsroom-sample.xml"),
+    )
+    .unwrap();
+    let tributary = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("STATE_DIRECTORY")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Only the sample: the example's real sources would need the network.
+    tributary(&["fetch", "-c", "tributary.toml", "sample"]);
+    let atom = tributary(&["export", "-c", "tributary.toml", "--feed", "china-russia"]);
+    let feed = feed_rs::parser::parse(atom.as_bytes()).unwrap();
+    let story = feed
+        .entries
+        .iter()
+        .find(|e| e.title.as_ref().unwrap().content.contains("Wang Yi meets"))
+        .unwrap_or_else(|| panic!("the sample story is served: {atom}"));
+    let labels: Vec<&str> = story
+        .categories
+        .iter()
+        .map(|c| c.label.as_deref().unwrap_or(&c.term))
+        .collect();
+    for tag in ["CHINA", "RUSSIA", "WANG YI", "SERGEI LAVROV"] {
+        assert!(labels.contains(&tag), "{tag} in {labels:?}");
+    }
+    assert_eq!(story.authors[0].name.as_deref(), Some("Newsroom with AFP"));
+    assert!(story.summary.is_some() && story.content.is_some());
+
+    // Unchanged on disk: the next fetch is a 304, not a re-import.
+    let again = tributary(&["fetch", "-c", "tributary.toml", "sample"]);
+    assert!(again.contains("304"), "{again}");
 }
