@@ -173,6 +173,9 @@ fn check(config: &Config) {
         redact_password(&config.daemon.database),
         config.daemon.listen
     );
+    for warning in config.warnings() {
+        eprintln!("{}: warning: {warning}", config.path.display());
+    }
 }
 
 async fn run_daemon(config: Config) -> anyhow::Result<ExitCode> {

@@ -525,6 +525,54 @@ impl Config {
         build(text, path, state_directory.as_deref())
     }
 
+    /// What is valid but probably not what the operator meant, or will fail
+    /// on this machine: for `tributary check` to say before `run` does.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let loopback_host = |host: &str| {
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        };
+        let listen_host = self
+            .daemon
+            .listen
+            .rsplit_once(':')
+            .map_or(self.daemon.listen.as_str(), |(host, _)| host);
+        if self.daemon.base_url.host_str().is_some_and(loopback_host) && !loopback_host(listen_host)
+        {
+            warnings.push(format!(
+                "base_url {} is a loopback address but listen is {}: readers on other machines get self and next links they cannot follow; set base_url to the URL they use",
+                self.daemon.base_url, self.daemon.listen
+            ));
+        }
+        if let Some(path) = self.daemon.database.strip_prefix("sqlite://") {
+            let path = Path::new(path.split('?').next().unwrap_or(path));
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                if !dir.is_dir() {
+                    warnings.push(format!(
+                        "database directory {} does not exist: create it before `run` (tributary creates the file, not its directory)",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        for source in &self.sources {
+            if let Ok(path) = source.url.to_file_path() {
+                if source.enabled && !path.is_file() {
+                    warnings.push(format!(
+                        "source {:?}: {} does not exist (yet)",
+                        source.name,
+                        path.display()
+                    ));
+                }
+            }
+        }
+        warnings
+    }
+
     /// The source named `name`, if configured.
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.sources.iter().find(|s| s.name == name)
@@ -1669,8 +1717,8 @@ mod tests {
                 "3:7: invalid url \"/rss\": relative URL without a base",
             ),
             (
-                "[[source]]\nname = \"a\"\nurl = \"file:///etc/passwd\"\n".into(),
-                "3:7: invalid url \"file:///etc/passwd\": must be an http or https URL",
+                "[[source]]\nname = \"a\"\nurl = \"ftp://files.example/feed.xml\"\n".into(),
+                "3:7: invalid url \"ftp://files.example/feed.xml\": must be an http or https URL",
             ),
             (format!("{s}tags = [\"ok\", \" - \"]\n"), "4:15: tag \" - \" is empty"),
             (

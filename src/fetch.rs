@@ -1008,15 +1008,40 @@ mod tests {
         assert!(message.len() <= 210, "{message}");
     }
 
+    /// Besides `file:` sources, which only the operator's config can name
+    /// (OPML import and redirects take http and https alone).
     #[tokio::test]
     async fn only_http_and_https_are_fetched() {
-        let result = fetcher(|_| {})
-            .fetch(
-                &Url::parse("file:///etc/passwd").unwrap(),
-                &Validators::default(),
-            )
-            .await;
-        assert!(matches!(result, Err(FetchError::Other(_))), "{result:?}");
+        for url in ["ftp://files.example/feed.xml", "gopher://old.example/1"] {
+            let result = fetcher(|_| {})
+                .fetch(&Url::parse(url).unwrap(), &Validators::default())
+                .await;
+            assert!(matches!(result, Err(FetchError::Other(_))), "{result:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_source_is_read_with_the_caps_and_answers_304_while_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.xml");
+        std::fs::write(&path, "<rss version=\"2.0\"><channel/></rss>").unwrap();
+        let url = Url::from_file_path(&path).unwrap();
+        let files = fetcher(|_| {});
+        let first = files.fetch(&url, &Validators::default()).await.unwrap();
+        let Fetched::Body { validators, .. } = first else {
+            panic!("expected a body, got {first:?}");
+        };
+        let again = files.fetch(&url, &validators).await.unwrap();
+        assert!(matches!(again, Fetched::NotModified { .. }), "{again:?}");
+        // A directory, a missing file and a file over max_body are errors.
+        let dir_url = Url::from_directory_path(dir.path()).unwrap();
+        assert!(files.fetch(&dir_url, &Validators::default()).await.is_err());
+        let missing = Url::from_file_path(dir.path().join("gone.xml")).unwrap();
+        assert!(files.fetch(&missing, &Validators::default()).await.is_err());
+        std::fs::write(&path, vec![b' '; 2 * 1024 * 1024]).unwrap();
+        let small = fetcher(|s: &mut Settings| s.max_body = 1024 * 1024);
+        let result = small.fetch(&url, &Validators::default()).await;
+        assert!(matches!(result, Err(FetchError::TooLarge(_))), "{result:?}");
     }
 
     #[tokio::test]

@@ -179,3 +179,50 @@ fn the_example_config_serves_its_sample_story_offline() {
     let again = tributary(&["fetch", "-c", "tributary.toml", "sample"]);
     assert!(again.contains("304"), "{again}");
 }
+
+/// `check` says before `run` what will go wrong on this machine or for
+/// readers elsewhere, while still accepting the config.
+#[test]
+fn check_warns_about_a_loopback_base_url_and_a_missing_database_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tributary.toml");
+    let missing = dir.path().join("no-such-dir");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndatabase = \"sqlite://{}/tributary.db\"\nlisten = \"0.0.0.0:8080\"\nbase_url = \"http://127.0.0.1:8080\"\n",
+            missing.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["check", "-c", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning: base_url http://127.0.0.1:8080/ is a loopback address but listen is 0.0.0.0:8080"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "database directory {} does not exist",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+
+    // A loopback daemon with a loopback base_url is the quick start: quiet.
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndatabase = \"sqlite://{}/tributary.db\"\nlisten = \"127.0.0.1:8080\"\nbase_url = \"http://127.0.0.1:8080\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["check", "-c", config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}
