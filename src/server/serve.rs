@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -132,6 +133,12 @@ pub async fn serve<S>(
             limits.header_timeout,
             shutdown.clone(),
         ));
+        // Shed connections close at their task's next poll: wait for that
+        // rather than accept past the bound meanwhile.
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = registry.room(limits.max_connections) => {}
+        }
     }
     tracker.close();
     tracker.wait().await;
@@ -171,30 +178,51 @@ struct Slot {
     shed: CancellationToken,
 }
 
-/// The open connections, oldest first (ids only grow).
+/// The open connections, oldest first (ids only grow), and those told to
+/// close that have not closed yet: their sockets still count.
 #[derive(Default)]
 struct Registry {
-    open: Mutex<BTreeMap<u64, Slot>>,
+    state: Mutex<Open>,
     next: AtomicU64,
+    /// Signalled each time a connection closes.
+    closed: Notify,
+}
+
+#[derive(Default)]
+struct Open {
+    live: BTreeMap<u64, Slot>,
+    closing: usize,
+}
+
+impl Open {
+    /// Tells the connection `admit` would close first, if any, to close.
+    fn shed_one(&mut self) -> bool {
+        let Some(slot) = Registry::victim(&self.live).and_then(|id| self.live.remove(&id)) else {
+            return false;
+        };
+        slot.shed.cancel();
+        self.closing += 1;
+        true
+    }
 }
 
 impl Registry {
-    fn len(&self) -> usize {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A slot for a new connection, and whether another was closed to make
-    /// room; `None` when every open connection is busy.
+    fn len(&self) -> usize {
+        self.lock().live.len()
+    }
+
+    /// A slot for a new connection, and whether another was told to close
+    /// to make room; `None` when every open connection is busy.
     fn admit(&self, max: usize) -> Option<(Slot, bool)> {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = self.lock();
         let mut shed_other = false;
-        while open.len() >= max {
-            let victim = Self::victim(&open)?;
-            if let Some(slot) = open.remove(&victim) {
-                slot.shed.cancel();
+        while open.live.len() >= max {
+            if !open.shed_one() {
+                return None;
             }
             shed_other = true;
         }
@@ -204,23 +232,34 @@ impl Registry {
             requests: Default::default(),
             shed: CancellationToken::new(),
         };
-        open.insert(slot.id, slot.clone());
+        open.live.insert(slot.id, slot.clone());
         Some((slot, shed_other))
     }
 
-    /// Closes the connection `admit` would close first, if any.
     fn shed_one(&self) {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(slot) = Self::victim(&open).and_then(|id| open.remove(&id)) {
-            slot.shed.cancel();
+        self.lock().shed_one();
+    }
+
+    /// Returns once at most `max` sockets are open, counting those told to
+    /// close: the next accept then exceeds the bound by one at most.
+    async fn room(&self, max: usize) {
+        loop {
+            {
+                let open = self.lock();
+                if open.live.len() + open.closing <= max {
+                    return;
+                }
+            }
+            // A permit stored by a close since the check wakes this at once.
+            self.closed.notified().await;
         }
     }
 
     /// The oldest idle connection that never sent a whole request, else the
     /// oldest idle one.
-    fn victim(open: &BTreeMap<u64, Slot>) -> Option<u64> {
+    fn victim(live: &BTreeMap<u64, Slot>) -> Option<u64> {
         let idle = || {
-            open.values()
+            live.values()
                 .filter(|s| s.in_flight.load(Ordering::SeqCst) == 0)
         };
         idle()
@@ -230,10 +269,13 @@ impl Registry {
     }
 
     fn leave(&self, id: u64) {
-        self.open
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id);
+        {
+            let mut open = self.lock();
+            if open.live.remove(&id).is_none() {
+                open.closing = open.closing.saturating_sub(1);
+            }
+        }
+        self.closed.notify_one();
     }
 }
 
@@ -343,11 +385,16 @@ mod tests {
         let (_, shed) = registry.admit(3).unwrap();
         assert!(shed && served.shed.is_cancelled());
         // Every connection busy: refused.
-        let open: Vec<Slot> = registry.open.lock().unwrap().values().cloned().collect();
+        let open: Vec<Slot> = registry.lock().live.values().cloned().collect();
         for slot in &open {
             slot.in_flight.fetch_add(1, Ordering::SeqCst);
         }
         assert!(registry.admit(3).is_none());
         assert_eq!(registry.len(), 3);
+        // The two told to close still count until they have closed.
+        assert_eq!(registry.lock().closing, 2);
+        registry.leave(slow.id);
+        registry.leave(served.id);
+        assert_eq!(registry.lock().closing, 0);
     }
 }

@@ -384,6 +384,7 @@ async fn a_slow_header_flood_neither_exhausts_descriptors_nor_locks_clients_out(
 
     // Each flood connection sends part of a request line and headers, then
     // waits; a task per connection notes when the server closes it.
+    let idle_files = daemon.open_files();
     let closed = Arc::new(AtomicUsize::new(0));
     let mut most_open_files = 0;
     for i in 0..FLOOD {
@@ -421,9 +422,11 @@ async fn a_slow_header_flood_neither_exhausts_descriptors_nor_locks_clients_out(
         assert_eq!(response.status(), 200);
         most_open_files = most_open_files.max(daemon.open_files());
     }
+    // Connections stop at three quarters of the limit (192 of 256): the
+    // rest stays free for the database and fetches.
     assert!(
-        most_open_files < FILES as usize,
-        "{most_open_files} files open"
+        most_open_files <= idle_files + 192 + 16,
+        "{most_open_files} of {FILES} files open ({idle_files} before the flood)"
     );
     // Every flood connection is closed: shed for newer ones or timed out.
     let all_closed = eventually(Duration::from_secs(90), || {
