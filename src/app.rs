@@ -82,14 +82,14 @@ impl Application {
         ));
         let watchdog = tokio::spawn(notify::watchdog(heartbeat, shutdown.clone()));
         let listen = self.listener.local_addr()?;
-        let server_shutdown = shutdown.clone();
-        let server = axum::serve(
+        let limits = server::Limits::for_this_process();
+        let server = tokio::spawn(server::serve(
             self.listener,
-            axum::ServiceExt::into_make_service(live.service()),
-        )
-        .with_graceful_shutdown(async move { server_shutdown.cancelled().await });
-        let server = tokio::spawn(async move { server.await });
-        tracing::info!(listen = %listen, sources = self.config.sources.len(), "tributary running");
+            live.service(),
+            limits,
+            shutdown.clone(),
+        ));
+        tracing::info!(listen = %listen, sources = self.config.sources.len(), max_connections = limits.max_connections, "tributary running");
         // Migrations ran and the listener is bound: systemd may start the
         // units ordered after this one.
         notify::ready(&format!("listening on {listen}"));
@@ -113,7 +113,7 @@ impl Application {
         let scheduled = scheduler.await.context("scheduler task")?;
         let _ = tokio::join!(watchdog, status, pruner);
         match tokio::time::timeout(SERVER_DRAIN, server).await {
-            Ok(joined) => joined.context("server task")??,
+            Ok(joined) => joined.context("server task")?,
             Err(_) => tracing::warn!("open connections did not finish in time; closing them"),
         }
         self.store.close().await;

@@ -3,6 +3,9 @@
 
 mod cache;
 mod index;
+mod serve;
+
+pub use serve::{serve, Limits};
 
 use crate::config::{canonical_term, Config};
 use crate::model::Filter;
@@ -23,6 +26,10 @@ use std::time::Instant;
 /// Default and largest page sizes of merged views.
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 500;
+/// Most terms (or sources) one filter parameter may list: far above any
+/// real view, and bounded so that a request cannot build a query past the
+/// databases' expression depth or compound-select limits.
+pub const MAX_TERMS: usize = 64;
 
 /// What every handler reads.
 pub struct AppState {
@@ -51,6 +58,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/tags/{file}", get(tag_feed))
         .merge(pages)
         .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(track_request))
         .with_state(state)
 }
@@ -93,6 +101,52 @@ async fn track_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(request).await;
     crate::metrics::record_request(route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// What a page rendered in a browser may load: the index page needs only
+/// its inline `<style>`; an Atom feed opened in a browser also loads
+/// `/feed.xsl`, which CSP governs as a script (an XSLT is a script-like
+/// destination), and its output needs its inline `<style>`. `'self'` admits
+/// no script in practice: nothing here is served as JavaScript, and
+/// `nosniff` stops browsers from running any other type as one.
+const HTML_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+const FEED_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// `X-Content-Type-Options: nosniff` on every response, and a
+/// `Content-Security-Policy` on those a browser renders (HTML, XML feeds,
+/// the XSLT).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let policy = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .and_then(|media| match media.as_str() {
+            "text/html" => Some(HTML_POLICY),
+            "text/xsl" | "application/xml" | "text/xml" | "application/atom+xml" => {
+                Some(FEED_POLICY)
+            }
+            _ => None,
+        });
+    let h = response.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Some(policy) = policy {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+    }
     response
 }
 
@@ -151,6 +205,7 @@ async fn merged(
 ) -> Result<Response, ApiError> {
     let mut params = ViewParams::parse(query.as_deref(), true)?;
     params.apply_aliases(&state.config.tag_aliases);
+    check_sources(&state, &params.filter.sources).await?;
     let request = params.into_request(
         "/feed".into(),
         String::new(),
@@ -192,12 +247,13 @@ async fn tag_feed(
     }
     let mut params = ViewParams::parse(query.as_deref(), true)?;
     params.apply_aliases(&state.config.tag_aliases);
+    check_sources(&state, &params.filter.sources).await?;
     let base = Filter {
         all: vec![term.clone()],
         ..Filter::default()
     };
     let request = params.into_request(
-        format!("/tags/{term}"),
+        format!("/tags/{}", encode_segment(&term)),
         String::new(),
         base,
         DEFAULT_LIMIT,
@@ -228,13 +284,76 @@ async fn configured_feed(
         sources: feed.sources.clone(),
     };
     let request = params.into_request(
-        format!("/feeds/{}", feed.name),
+        format!("/feeds/{}", encode_segment(&feed.name)),
         feed.title.clone(),
         filter,
         feed.limit,
         format,
     );
     respond(&state, &request, &headers).await
+}
+
+/// `source=` names a source the store knows (configured, or removed from
+/// the config but kept for its articles); anything else is a 400 rather
+/// than an empty feed that looks like a quiet source.
+async fn check_sources(state: &AppState, names: &[String]) -> Result<(), ApiError> {
+    for name in names {
+        if state.config.sources.iter().any(|s| &s.name == name) {
+            continue;
+        }
+        match state.store.source_id(name).await {
+            Ok(_) => {}
+            Err(StoreError::UnknownSource(_)) => {
+                return Err(ApiError::BadRequest(format!("unknown source {name:?}")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// A path segment as written into links: everything but RFC 3986's
+/// unreserved characters and the sub-delimiters safe in a segment is
+/// percent-encoded (UTF-8), so that `/`, `#`, `?`, `%`, spaces and
+/// non-ASCII in a tag survive the round trip through `/tags/{file}`.
+pub(crate) fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            b'!' | b'$' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
+/// The inverse of [`encode_segment`] (invalid escapes are kept as written).
+fn decode_segment(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn split_extension(file: &str) -> Result<(&str, Format), ApiError> {
@@ -270,14 +389,18 @@ impl ViewParams {
                         _ => &mut params.filter.none,
                     };
                     target.extend(list(&value));
+                    check_terms(&key, target.len())?;
                 }
-                "source" if filters_allowed => params.filter.sources.extend(
-                    value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(String::from),
-                ),
+                "source" if filters_allowed => {
+                    params.filter.sources.extend(
+                        value
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|s| !s.is_empty())
+                            .map(String::from),
+                    );
+                    check_terms(&key, params.filter.sources.len())?;
+                }
                 "limit" => {
                     let limit = value
                         .parse::<u32>()
@@ -311,7 +434,20 @@ impl ViewParams {
         params.normalize();
         Ok(params)
     }
+}
 
+/// Rejects a parameter listing more than [`MAX_TERMS`] values (repeated
+/// parameters count together).
+fn check_terms(key: &str, count: usize) -> Result<(), ApiError> {
+    if count > MAX_TERMS {
+        return Err(ApiError::BadRequest(format!(
+            "{key}= lists {count} values; at most {MAX_TERMS} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+impl ViewParams {
     /// Tag spellings folded into their `[[tag_alias]]` tags.
     fn apply_aliases(&mut self, aliases: &[crate::config::TagAliasConfig]) {
         let f = &mut self.filter;
@@ -379,7 +515,7 @@ impl ViewParams {
 /// A readable title for an ad-hoc view.
 fn describe(path: &str, query: &[(String, String)]) -> String {
     let mut title = match path.strip_prefix("/tags/") {
-        Some(term) => format!("tributary: {term}"),
+        Some(term) => format!("tributary: {}", decode_segment(term)),
         None => "tributary: all articles".to_string(),
     };
     for (key, value) in query.iter().filter(|(k, _)| k != "limit") {

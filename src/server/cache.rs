@@ -17,6 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// KB) nor push out the views in steady use.
 const MAX_VIEWS: usize = 256;
 const MAX_BYTES: usize = 24 << 20;
+/// A page over this share of the budget is served but not kept: one huge
+/// view would otherwise push out every hot feed and pin its memory.
+const MAX_PAGE_BYTES: usize = MAX_BYTES / 8;
 /// A page is rendered again at least this often, whatever the version says:
 /// a safety net for changes no version bump announced.
 const MAX_AGE: Duration = Duration::from_secs(60);
@@ -187,6 +190,9 @@ impl FeedCache {
             pages.bytes -= old.page.body.len();
         }
         let size = page.body.len();
+        if size > MAX_PAGE_BYTES {
+            return;
+        }
         let full =
             |pages: &Pages| pages.entries.len() >= MAX_VIEWS || pages.bytes + size > MAX_BYTES;
         if full(&pages) {
@@ -319,8 +325,8 @@ mod tests {
             cache.put(&request(&format!("/tags/t{i}"), 50), 1, page("x"));
         }
         assert!(cache.pages.lock().unwrap().entries.len() <= MAX_VIEWS);
-        let big = "x".repeat(MAX_BYTES / 3 + 1);
-        for i in 0..5 {
+        let big = "x".repeat(MAX_PAGE_BYTES);
+        for i in 0..10 {
             cache.put(&request(&format!("/big/{i}"), 50), 1, page(&big));
         }
         let pages = cache.pages.lock().unwrap();
@@ -333,5 +339,21 @@ mod tests {
                 .map(|e| e.page.body.len())
                 .sum::<usize>()
         );
+    }
+
+    #[test]
+    fn a_page_over_its_share_of_the_budget_is_served_but_not_kept() {
+        let cache = FeedCache::default();
+        let hot = request("/feeds/world", 50);
+        cache.put(&hot, 1, page("hot"));
+        // Larger than the whole budget: before, everything else was evicted
+        // to make room for it.
+        let huge = request("/feed", 500);
+        cache.put(&huge, 1, page(&"x".repeat(MAX_BYTES + 1)));
+        assert!(cache.get(&hot, 1).is_some(), "the hot feed was pushed out");
+        assert!(cache.get(&huge, 1).is_none(), "the huge page was kept");
+        cache.put(&huge, 1, page(&"x".repeat(MAX_PAGE_BYTES + 1)));
+        assert!(cache.get(&huge, 1).is_none());
+        assert!(cache.pages.lock().unwrap().bytes < MAX_PAGE_BYTES);
     }
 }

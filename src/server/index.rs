@@ -5,7 +5,7 @@
 //! Also `GET /feed.xsl`, the stylesheet that makes the Atom feeds readable
 //! in a browser.
 
-use super::{ApiError, AppState};
+use super::{encode_segment, ApiError, AppState};
 use crate::config::FeedConfig;
 use crate::metrics;
 use crate::model::SourceState;
@@ -66,7 +66,10 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
                 html,
                 "<link rel=\"alternate\" type=\"{kind}\" title=\"{}\" href=\"{}\">",
                 esc(&feed.title),
-                esc(&format!("{base}/feeds/{}.{ext}", feed.name))
+                esc(&format!(
+                    "{base}/feeds/{}.{ext}",
+                    encode_segment(&feed.name)
+                ))
             );
         }
     }
@@ -91,7 +94,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
             &mut html,
             &feed.title,
             &describe(feed),
-            &format!("{base}/feeds/{}", feed.name),
+            &format!("{base}/feeds/{}", encode_segment(&feed.name)),
         );
     }
     feed_item(
@@ -111,7 +114,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
             let _ = writeln!(
                 html,
                 "<a href=\"{}\">{} <span>{}</span></a>",
-                esc(&format!("{base}/tags/{}.atom", t.tag.term)),
+                esc(&format!("{base}/tags/{}.atom", encode_segment(&t.tag.term))),
                 esc(&t.tag.label),
                 t.articles
             );

@@ -291,11 +291,28 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
         .map(|term| next(&mut binds, Bind::Text(term.clone())))
         .collect();
     let mut probes = String::new();
-    for term in all {
-        let term = list(&mut binds, std::slice::from_ref(term));
-        probes += &format!(
-            " AND EXISTS (SELECT 1 FROM article_tags pa WHERE pa.article_id = {{id}} AND pa.term = {term})"
-        );
+    let mut all = all.to_vec();
+    all.sort();
+    all.dedup();
+    match &all[..] {
+        [] => {}
+        [term] => {
+            let term = list(&mut binds, std::slice::from_ref(term));
+            probes += &format!(
+                " AND EXISTS (SELECT 1 FROM article_tags pa WHERE pa.article_id = {{id}} AND pa.term = {term})"
+            );
+        }
+        // One probe for several terms: a chain of EXISTS nests one level
+        // per term (SQLite refuses ~1000) and PostgreSQL plans each as a
+        // semi-join, its planning time growing past seconds by a few dozen.
+        // (article_id, term) is the primary key: one row per term present.
+        terms => {
+            let count = terms.len();
+            let terms = list(&mut binds, terms);
+            probes += &format!(
+                " AND (SELECT COUNT(*) FROM article_tags pa WHERE pa.article_id = {{id}} AND pa.term IN ({terms})) = {count}"
+            );
+        }
     }
     if !filter.none.is_empty() {
         let terms = list(&mut binds, &filter.none);
