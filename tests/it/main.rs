@@ -1,6 +1,7 @@
 //! Integration tests: the real application against real HTTP servers on
 //! 127.0.0.1 and real SQLite files.
 
+mod broken_pipe;
 mod cli;
 mod clustering;
 mod helpers;
