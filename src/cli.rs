@@ -149,8 +149,14 @@ pub enum OpmlAction {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print the configured sources as OPML 2.0.
-    Export,
+    /// Print the configured sources as OPML 2.0 (credentials in their
+    /// URLs hidden unless --with-secrets).
+    Export {
+        /// Print the URLs as configured, with their user:password@ and
+        /// secret query values (to move the sources to another reader).
+        #[arg(long)]
+        with_secrets: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -181,8 +187,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             action: OpmlAction::Import { file, dry_run },
         } => opml_import(config, &file, dry_run),
         Command::Opml {
-            action: OpmlAction::Export,
-        } => opml_export(config).await,
+            action: OpmlAction::Export { with_secrets },
+        } => opml_export(config, with_secrets).await,
         Command::Prune => prune(config).await,
         Command::Export {
             feed,
@@ -434,7 +440,10 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
             notes.push(format!("backing off until {}", time(Some(until))));
         }
         if let Some(to) = &s.moved_to {
-            notes.push(format!("moved permanently to {to}"));
+            notes.push(format!(
+                "moved permanently to {}",
+                crate::redact::public_url(to)
+            ));
         }
         if !notes.is_empty() {
             if !error.is_empty() {
@@ -444,7 +453,7 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
         }
         rows.push([
             s.name.clone(),
-            s.url.clone(),
+            crate::redact::public_url(&s.url).into_owned(),
             time(s.last_fetch_at),
             s.last_status
                 .map(|c| c.to_string())
@@ -658,7 +667,7 @@ fn write_replacing(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// `tributary opml export`: the feeds' own titles when the database knows
 /// them, else the source names.
-async fn opml_export(config: Config) -> anyhow::Result<ExitCode> {
+async fn opml_export(config: Config, with_secrets: bool) -> anyhow::Result<ExitCode> {
     telemetry::init(Some(config.daemon.log_level.as_deref().unwrap_or("warn")));
     let titles: std::collections::HashMap<String, String> = match app::open_store(&config).await {
         Ok(store) => {
@@ -679,7 +688,11 @@ async fn opml_export(config: Config) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| opml::ExportSource {
             name: s.name.clone(),
-            url: s.url.to_string(),
+            url: if with_secrets {
+                s.url.to_string()
+            } else {
+                crate::redact::public_url(s.url.as_str()).into_owned()
+            },
             title: titles.get(&s.name).cloned(),
             tags: s.tags.clone(),
         })

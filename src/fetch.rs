@@ -7,6 +7,7 @@
 //! cannot track us across fetches.
 
 use crate::config::DaemonConfig;
+use crate::redact::public;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
@@ -154,7 +155,7 @@ impl Fetcher {
         check_scheme(url)?;
         let host = url
             .host_str()
-            .ok_or_else(|| FetchError::Other(format!("{url}: no host")))?;
+            .ok_or_else(|| FetchError::Other(format!("{}: no host", public(url))))?;
         let host_permits = self.host_semaphore(host);
         let _host = host_permits
             .acquire()
@@ -201,7 +202,7 @@ impl Fetcher {
                     status,
                     StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
                 );
-                tracing::debug!(from = %current, to = %next, status = status.as_u16(), "redirect");
+                tracing::debug!(from = %public(&current), to = %public(&next), status = status.as_u16(), "redirect");
                 current = next;
                 continue;
             }
@@ -286,7 +287,8 @@ fn check_scheme(url: &Url) -> Result<(), FetchError> {
     match url.scheme() {
         "http" | "https" => Ok(()),
         other => Err(FetchError::Other(format!(
-            "{url}: unsupported scheme {other}"
+            "{}: unsupported scheme {other}",
+            public(url)
         ))),
     }
 }
@@ -305,10 +307,11 @@ fn redirect_target(current: &Url, response: &reqwest::Response) -> Result<Option
     };
     // RFC 9110 §10.2.2: Location may be relative to the request URL. Raw
     // non-ASCII bytes are taken as UTF-8 and percent-encoded by `join`.
+    // The error leaves the text out: it may hold credentials.
     let location = String::from_utf8_lossy(location.as_bytes());
     let next = current
         .join(location.trim())
-        .map_err(|e| FetchError::Other(format!("bad redirect Location {location:?}: {e}")))?;
+        .map_err(|e| FetchError::Other(format!("bad redirect Location: {e}")))?;
     check_scheme(&next)?;
     Ok(Some(next))
 }
@@ -342,7 +345,10 @@ async fn read_capped(response: reqwest::Response, max_body: u64) -> Result<Bytes
 }
 
 /// Sorts a reqwest error into the kinds the scheduler treats differently.
+/// The URL is dropped: it may hold credentials, and the message is logged
+/// and shown as the source's last error.
 fn classify(error: reqwest::Error) -> FetchError {
+    let error = error.without_url();
     if error.is_timeout() {
         FetchError::Timeout
     } else if error.is_connect() {

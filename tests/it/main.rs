@@ -13,4 +13,5 @@ mod pipeline;
 mod prune;
 mod robust;
 mod scaleout;
+mod secrets;
 mod store;
