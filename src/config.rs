@@ -72,6 +72,9 @@ pub struct SourceConfig {
     pub tags: Vec<String>,
     pub schedule: Schedule,
     pub enabled: bool,
+    /// Redirects may lead to addresses more private than the source's own
+    /// (a public feed to a LAN host or this one); off by default.
+    pub allow_private_redirects: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -682,6 +685,7 @@ struct RawSource {
     tags: Vec<Spanned<String>>,
     schedule: Option<Spanned<String>>,
     enabled: Option<bool>,
+    allow_private_redirects: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -979,6 +983,7 @@ impl Checker<'_> {
                 tags,
                 schedule,
                 enabled: source.enabled.unwrap_or(true),
+                allow_private_redirects: source.allow_private_redirects.unwrap_or(false),
             });
         }
         Ok(sources)

@@ -89,7 +89,10 @@ impl Pipeline {
             last_modified: claimed.last_modified.clone(),
         };
         let fetched = match Url::parse(&claimed.url) {
-            Ok(url) => self.fetcher.fetch(&url, &validators).await,
+            Ok(url) => {
+                let allow = config.allow_private_redirects;
+                self.fetcher.fetch_for(&url, &validators, allow).await
+            }
             Err(e) => Err(FetchError::Other(format!("bad URL: {e}"))),
         };
         let now = Utc::now();
