@@ -11,6 +11,7 @@ mod ops;
 mod ops_http;
 mod pipeline;
 mod prune;
+mod redirects;
 mod robust;
 mod scaleout;
 mod secrets;
