@@ -68,6 +68,9 @@ pub struct DaemonConfig {
 pub struct SourceConfig {
     pub name: String,
     pub url: Url,
+    /// What is shown instead of `url` (published feeds, index page, CLI,
+    /// logs): for a URL whose secret [`crate::redact`] cannot recognise.
+    pub public_url: Option<Url>,
     /// Labels as written; terms are derived where used.
     pub tags: Vec<String>,
     pub schedule: Schedule,
@@ -681,6 +684,7 @@ struct RawDaemon {
 struct RawSource {
     name: Spanned<String>,
     url: Spanned<String>,
+    public_url: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<Spanned<String>>,
     schedule: Option<Spanned<String>>,
@@ -968,6 +972,10 @@ impl Checker<'_> {
             let source = source.into_inner();
             let name = self.name(&source.name, "source", &mut seen)?;
             let url = self.http_url(&source.url, "url")?;
+            let public_url = match &source.public_url {
+                Some(text) => Some(self.http_url(text, "public_url")?),
+                None => None,
+            };
             let tags = source
                 .tags
                 .iter()
@@ -977,9 +985,13 @@ impl Checker<'_> {
                 Some(text) => self.schedule(text)?,
                 None => default_schedule.clone(),
             };
+            if let Some(public_url) = &public_url {
+                crate::redact::declare(&url, public_url);
+            }
             sources.push(SourceConfig {
                 name,
                 url,
+                public_url,
                 tags,
                 schedule,
                 enabled: source.enabled.unwrap_or(true),

@@ -127,7 +127,7 @@ impl Pipeline {
                 cache,
             }) => {
                 // Relative links resolve against what may be shown.
-                let base = crate::redact::public(&final_url);
+                let base = crate::redact::without_credentials(&final_url);
                 let parsed = parse_off_thread(bytes, content_type, base, now).await;
                 match parsed {
                     Ok(feed) => {

@@ -6,7 +6,25 @@
 //! leaves the process goes through [`public_url`].
 
 use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 use url::Url;
+
+/// Source URLs whose config declares a `public_url`, by the URL as
+/// configured. Process-wide, filled as configs are read, so that every
+/// place that shows a source URL only needs [`public_url`]. Entries are
+/// never removed: a reload that drops a `public_url` keeps showing it,
+/// which never reveals more than before. Bounded by the URLs configured.
+fn declared() -> &'static RwLock<HashMap<String, String>> {
+    static DECLARED: OnceLock<RwLock<HashMap<String, String>>> = OnceLock::new();
+    DECLARED.get_or_init(Default::default)
+}
+
+/// From now on `url` is shown as `public`.
+pub fn declare(url: &Url, public: &Url) {
+    let mut declared = declared().write().unwrap_or_else(|e| e.into_inner());
+    declared.insert(url.as_str().to_owned(), public.as_str().to_owned());
+}
 
 /// What a secret query value is replaced with.
 pub const MASK: &str = "***";
@@ -37,10 +55,16 @@ pub fn is_secret_parameter(name: &str) -> bool {
     SECRET_PARAMETERS.iter().any(|s| name.contains(s)) || SECRET_EXACT.contains(&name.as_str())
 }
 
-/// `url` fit to be shown: userinfo dropped, values of secret query
-/// parameters replaced by [`MASK`]. Text that does not parse as a URL
-/// is shown as a placeholder, never as is: it could be anything.
+/// `url` fit to be shown: its declared `public_url`, else the URL with
+/// userinfo dropped and the values of secret query parameters replaced by
+/// [`MASK`]. Text that does not parse as a URL is shown as a placeholder,
+/// never as is: it could be anything.
 pub fn public_url(url: &str) -> Cow<'_, str> {
+    let declared = declared().read().unwrap_or_else(|e| e.into_inner());
+    if let Some(public) = declared.get(url) {
+        return Cow::Owned(public.clone());
+    }
+    drop(declared);
     match Url::parse(url) {
         Ok(parsed) => match redact(&parsed) {
             Some(redacted) => Cow::Owned(redacted.into()),
@@ -52,6 +76,18 @@ pub fn public_url(url: &str) -> Cow<'_, str> {
 
 /// [`public_url`] for a parsed URL.
 pub fn public(url: &Url) -> Url {
+    let declared = declared().read().unwrap_or_else(|e| e.into_inner());
+    if let Some(public) = declared.get(url.as_str()).and_then(|p| Url::parse(p).ok()) {
+        return public;
+    }
+    drop(declared);
+    without_credentials(url)
+}
+
+/// `url` without userinfo and with secret query values masked, whatever
+/// its declared public URL: the base that relative links in a feed resolve
+/// against, which must stay the feed's real location.
+pub fn without_credentials(url: &Url) -> Url {
     redact(url).unwrap_or_else(|| url.clone())
 }
 
@@ -165,5 +201,20 @@ mod tests {
         for name in ["lang", "page", "format", "q", "category", "id", "side"] {
             assert!(!is_secret_parameter(name), "{name}");
         }
+    }
+
+    #[test]
+    fn a_declared_public_url_is_shown_instead() {
+        let url = Url::parse("https://user:pw@feeds.example/private/abc123/rss").unwrap();
+        let shown = Url::parse("https://feeds.example/news").unwrap();
+        declare(&url, &shown);
+        assert_eq!(public_url(url.as_str()), "https://feeds.example/news");
+        assert_eq!(public(&url), shown);
+        // Relative links still resolve against the real place, credentials
+        // dropped.
+        assert_eq!(
+            without_credentials(&url).as_str(),
+            "https://feeds.example/private/abc123/rss"
+        );
     }
 }

@@ -21,6 +21,7 @@ const SECRETS: &[&str] = &[
     "SECRET6",
     "PASSWORD7",
     "reader",
+    "PATHSECRET8",
 ];
 
 fn assert_no_secret(what: &str, text: &str) {
@@ -78,6 +79,13 @@ async fn secrets_in_source_urls_are_published_nowhere() {
         )),
     );
     server.set(
+        "/private/PATHSECRET8/feed.xml",
+        Fixture::feed(rss_items(
+            "Path",
+            &[("Path story", "https://news.example/8", &[])],
+        )),
+    );
+    server.set(
         "/bad-redirect",
         Fixture::status(302).with_header("location", "ftp://u:PASSWORD7@files.example/"),
     );
@@ -88,7 +96,9 @@ async fn secrets_in_source_urls_are_published_nowhere() {
              [[source]]\nname = \"missing\"\nurl = \"http://u:PASSWORD2@127.0.0.1:{port}/missing.xml?token=SECRET2\"\n\n\
              [[source]]\nname = \"down\"\nurl = \"http://u:PASSWORD3@127.0.0.1:{}/feed?X-Api-Key=SECRET3\"\n\n\
              [[source]]\nname = \"moved\"\nurl = \"http://127.0.0.1:{port}/old.xml?sig=SECRET4\"\n\n\
-             [[source]]\nname = \"bounced\"\nurl = \"http://127.0.0.1:{port}/bad-redirect?session=SECRET6\"\n",
+             [[source]]\nname = \"bounced\"\nurl = \"http://127.0.0.1:{port}/bad-redirect?session=SECRET6\"\n\n\
+             [[source]]\nname = \"declared\"\nurl = \"http://127.0.0.1:{port}/private/PATHSECRET8/feed.xml\"\n\
+             public_url = \"https://example.org/news\"\n",
             closed_port()
         ),
     );
@@ -105,7 +115,7 @@ async fn secrets_in_source_urls_are_published_nowhere() {
         .unwrap();
     let log = || std::fs::read_to_string(&log_path).unwrap();
     let started = Instant::now();
-    while log().matches("refresh failed").count() < 3 || log().matches("ingested").count() < 2 {
+    while log().matches("refresh failed").count() < 3 || log().matches("ingested").count() < 3 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "not every source was fetched:\n{}",
@@ -153,6 +163,8 @@ async fn secrets_in_source_urls_are_published_nowhere() {
         atom.contains(&format!("http://127.0.0.1:{port}/posts/1")),
         "{atom}"
     );
+    // A secret the redaction cannot see: the declared public URL instead.
+    assert!(atom.contains("href=\"https://example.org/news\""), "{atom}");
     assert!(pages[1].1.contains("apikey=***"), "{}", pages[1].1);
     assert_no_secret("the daemon's log", &log());
     assert!(log().contains("refresh failed"));
@@ -173,5 +185,6 @@ async fn secrets_in_source_urls_are_published_nowhere() {
         full.contains("reader:PASSWORD1@") && full.contains("SECRET1"),
         "{full}"
     );
+    assert!(full.contains("PATHSECRET8"), "{full}");
     assert_no_secret("check", &tributary(&config.path(), &["check"]));
 }
