@@ -1636,4 +1636,35 @@ mod tests {
         let bytes = body_of(fetcher.fetch_for(&at("/to-ip"), &none, true).await.unwrap());
         assert_eq!(&bytes[..], b"internal");
     }
+
+    /// The resolver's addresses get the URL's port and are connected to;
+    /// a name with none allowed is refused with the policy's message.
+    #[tokio::test]
+    async fn the_confining_resolver_connects_to_allowed_addresses_only() {
+        let addr = serve(Router::new().route("/", get(|| async { "ok" }))).await;
+        let target = format!("http://localhost:{}/", addr.port());
+        let confined = |limit| {
+            Fetcher::builder(&settings())
+                .dns_resolver(Arc::new(ConfinedResolver { limit }))
+                .build()
+                .unwrap()
+        };
+        let response = confined(AddressClass::Loopback)
+            .get(&target)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "ok");
+
+        let error = confined(AddressClass::Public)
+            .get(&target)
+            .send()
+            .await
+            .unwrap_err();
+        let result = classify(error);
+        assert!(
+            matches!(&result, FetchError::Other(m) if m.starts_with("redirect to localhost refused: a loopback address, and the source is at a public one")),
+            "{result:?}"
+        );
+    }
 }
