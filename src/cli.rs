@@ -617,7 +617,7 @@ fn opml_import(config: Config, file: &Path, dry_run: bool) -> anyhow::Result<Exi
         .with_context(|| format!("reading {}", config.path.display()))?;
     let imported = opml::import(&text, &config, &feeds, &file.display().to_string())?;
     for (url, reason) in &imported.invalid {
-        errln!("skipped {url}: {reason}");
+        errln!("skipped {}: {reason}", crate::redact::public_url(url));
     }
     if !imported.added.is_empty() {
         // The result must load like any config before it replaces one.
@@ -633,10 +633,13 @@ fn opml_import(config: Config, file: &Path, dry_run: bool) -> anyhow::Result<Exi
         write_replacing(&config.path, &imported.text)?;
     }
     for (name, url) in &imported.added {
-        outln!("added\t{name}\t{url}");
+        outln!("added\t{name}\t{}", crate::redact::public_url(url));
     }
     for url in &imported.skipped {
-        outln!("skipped\t{url}\talready configured");
+        outln!(
+            "skipped\t{}\talready configured",
+            crate::redact::public_url(url)
+        );
     }
     outln!(
         "{}: {} sources added, {} already present{}",
