@@ -1261,7 +1261,7 @@ impl Checker<'_> {
                 text.span(),
                 format!(
                     "invalid {key} {:?}: must be an http or https URL",
-                    text.get_ref()
+                    crate::redact::public_url(text.get_ref())
                 ),
             )),
             Err(e) => Err(self.error(
