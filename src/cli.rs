@@ -16,6 +16,63 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+/// `println!` without its panic on a closed stdout (`tributary sources |
+/// head -1`): see [`write_out`].
+macro_rules! outln {
+    ($($arg:tt)*) => { write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` without the panic; see [`write_out`].
+macro_rules! out {
+    ($($arg:tt)*) => { write_out(format_args!($($arg)*)) };
+}
+
+/// `eprintln!` without the panic when stderr is gone too.
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// The first error writing to stdout; once set, output is dropped. A
+/// reader that stops early (`| head`) is normal for a Unix tool: the
+/// command finishes its work (a `fetch` still records every source) and
+/// exits quietly. Any other write error is reported at the end.
+static STDOUT_ERROR: std::sync::Mutex<Option<std::io::ErrorKind>> = std::sync::Mutex::new(None);
+
+fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut failed = STDOUT_ERROR.lock().unwrap_or_else(|e| e.into_inner());
+    if failed.is_some() {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        *failed = Some(e.kind());
+    }
+}
+
+/// Flushes stdout and turns a write error other than a closed pipe into
+/// a failure.
+fn finish_output(code: ExitCode) -> ExitCode {
+    use std::io::Write as _;
+    if let Err(e) = std::io::stdout().lock().flush() {
+        let mut failed = STDOUT_ERROR.lock().unwrap_or_else(|e| e.into_inner());
+        failed.get_or_insert(e.kind());
+    }
+    let failed = *STDOUT_ERROR.lock().unwrap_or_else(|e| e.into_inner());
+    match failed {
+        None | Some(std::io::ErrorKind::BrokenPipe) => code,
+        Some(kind) => {
+            errln!(
+                "error: writing to standard output: {}",
+                std::io::Error::from(kind)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tributary",
@@ -92,8 +149,14 @@ pub enum OpmlAction {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Print the configured sources as OPML 2.0.
-    Export,
+    /// Print the configured sources as OPML 2.0 (credentials in their
+    /// URLs hidden unless --with-secrets).
+    Export {
+        /// Print the URLs as configured, with their user:password@ and
+        /// secret query values (to move the sources to another reader).
+        #[arg(long)]
+        with_secrets: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -107,7 +170,7 @@ pub async fn run(cli: Cli) -> ExitCode {
     let config = match config::locate(cli.config.as_deref()).and_then(|path| Config::load(&path)) {
         Ok(config) => config,
         Err(e) => {
-            eprintln!("{e}");
+            errln!("{e}");
             return ExitCode::from(2);
         }
     };
@@ -124,8 +187,8 @@ pub async fn run(cli: Cli) -> ExitCode {
             action: OpmlAction::Import { file, dry_run },
         } => opml_import(config, &file, dry_run),
         Command::Opml {
-            action: OpmlAction::Export,
-        } => opml_export(config).await,
+            action: OpmlAction::Export { with_secrets },
+        } => opml_export(config, with_secrets).await,
         Command::Prune => prune(config).await,
         Command::Export {
             feed,
@@ -145,13 +208,14 @@ pub async fn run(cli: Cli) -> ExitCode {
             export(config, feed, filter, format, limit).await
         }
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            errln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    finish_output(code)
 }
 
 fn terms(labels: &[String]) -> Vec<String> {
@@ -163,7 +227,7 @@ fn terms(labels: &[String]) -> Vec<String> {
 }
 
 fn check(config: &Config) {
-    println!(
+    outln!(
         "{}: ok: {} sources ({} enabled), {} tag rules, {} feeds; database {}; listening on {}",
         config.path.display(),
         config.sources.len(),
@@ -202,9 +266,11 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
     telemetry::init(Some(
         config.daemon.log_level.as_deref().unwrap_or(default_level),
     ));
+    let configured: std::collections::HashSet<&str> =
+        config.sources.iter().map(|s| s.name.as_str()).collect();
     for name in &names {
-        if !config.sources.iter().any(|s| &s.name == name) {
-            eprintln!("{}: no source named {name:?}", config.path.display());
+        if !configured.contains(name.as_str()) {
+            errln!("{}: no source named {name:?}", config.path.display());
             return Ok(ExitCode::from(2));
         }
     }
@@ -231,7 +297,7 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
             bar.set_message(r.source.clone());
             bar.inc(1);
         }
-        None => println!("{}", report_line(r)),
+        None => outln!("{}", report_line(r)),
     };
     let reports = scheduler::run_once(
         pipeline,
@@ -246,12 +312,14 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
         print_table(&summary_rows(&reports), 6);
     }
+    let reported: std::collections::HashSet<&str> =
+        reports.iter().map(|r| r.source.as_str()).collect();
     let skipped: Vec<&String> = names
         .iter()
-        .filter(|n| !reports.iter().any(|r| &r.source == *n))
+        .filter(|n| !reported.contains(n.as_str()))
         .collect();
     for name in skipped {
-        println!(
+        outln!(
             "{name}\tskipped: under Retry-After, disabled, or being fetched by another instance"
         );
     }
@@ -259,7 +327,7 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
         .count();
-    println!("{} sources fetched, {} failed", reports.len(), failed);
+    outln!("{} sources fetched, {} failed", reports.len(), failed);
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -293,18 +361,18 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
     let found = store.explain(key).await?;
     store.close().await;
     let Some(e) = found else {
-        eprintln!("no stored article has the id or link {key:?}");
+        errln!("no stored article has the id or link {key:?}");
         return Ok(ExitCode::from(1));
     };
     let a = &e.article;
     let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    println!("article {}", a.uid);
-    println!("  title      {}", a.title);
-    println!("  link       {}", a.link.as_deref().unwrap_or("-"));
-    println!("  published  {}", time(a.published));
-    println!("  updated    {}", time(a.updated));
-    println!("  first seen {}", time(e.first_seen));
-    println!("sources (first one is the atom:source; only its edits update the article)");
+    outln!("article {}", a.uid);
+    outln!("  title      {}", a.title);
+    outln!("  link       {}", a.link.as_deref().unwrap_or("-"));
+    outln!("  published  {}", time(a.published));
+    outln!("  updated    {}", time(a.updated));
+    outln!("  first seen {}", time(e.first_seen));
+    outln!("sources (first one is the atom:source; only its edits update the article)");
     for entry in &e.entries {
         let how = if entry.source == a.source.name && entry.first_seen == e.first_seen {
             "first seen here".to_string()
@@ -318,28 +386,28 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
         } else {
             "same canonical link".to_string()
         };
-        println!(
+        outln!(
             "  {:<16} {}  {}  ({how})",
             entry.source,
             time(entry.first_seen),
             entry.entry_key
         );
     }
-    println!("tags");
+    outln!("tags");
     for (tag, origin) in &e.tags {
-        println!(
+        outln!(
             "  {:<20} {:<20} from {}",
             tag.term,
             format!("{:?}", tag.label),
             origin.as_deref().unwrap_or("(not recorded)")
         );
     }
-    println!("feeds");
+    outln!("feeds");
     let terms: Vec<&str> = e.tags.iter().map(|(t, _)| t.term.as_str()).collect();
     for feed in &config.feeds {
         let (included, why) = publish::verdict(&feed.filter(), &terms, &a.seen_in);
         let verdict = if included { "included" } else { "excluded" };
-        println!("  {:<16} {verdict}: {why}", feed.name);
+        outln!("  {:<16} {verdict}: {why}", feed.name);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -380,7 +448,10 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
             notes.push(format!("backing off until {}", time(Some(until))));
         }
         if let Some(to) = &s.moved_to {
-            notes.push(format!("moved permanently to {to}"));
+            notes.push(format!(
+                "moved permanently to {}",
+                crate::redact::public_url(to)
+            ));
         }
         if !notes.is_empty() {
             if !error.is_empty() {
@@ -390,7 +461,7 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
         }
         rows.push([
             s.name.clone(),
-            s.url.clone(),
+            crate::redact::public_url(&s.url).into_owned(),
             time(s.last_fetch_at),
             s.last_status
                 .map(|c| c.to_string())
@@ -413,7 +484,7 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
                 line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
             }
         }
-        println!("{}", line.trim_end());
+        outln!("{}", line.trim_end());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -432,7 +503,7 @@ async fn export(
     let request = match &feed {
         Some(name) => {
             let Some(feed) = config.feeds.iter().find(|f| &f.name == name) else {
-                eprintln!("{}: no feed named {name:?}", config.path.display());
+                errln!("{}: no feed named {name:?}", config.path.display());
                 return Ok(ExitCode::from(2));
             };
             ViewRequest {
@@ -457,7 +528,7 @@ async fn export(
     let store = app::open_store(&config).await?;
     let rendered = publish::render(&store, &app::site(&config), &request).await?;
     store.close().await;
-    print!("{}", rendered.body);
+    out!("{}", rendered.body);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -531,7 +602,7 @@ fn print_table(rows: &[Vec<String>], last: usize) {
                 line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
             }
         }
-        println!("{}", line.trim_end());
+        outln!("{}", line.trim_end());
     }
 }
 
@@ -546,7 +617,7 @@ fn opml_import(config: Config, file: &Path, dry_run: bool) -> anyhow::Result<Exi
     let feeds = match opml::parse(&xml) {
         Ok(feeds) => feeds,
         Err(e) => {
-            eprintln!("{}: {e}", file.display());
+            errln!("{}: {e}", file.display());
             return Ok(ExitCode::from(2));
         }
     };
@@ -554,7 +625,7 @@ fn opml_import(config: Config, file: &Path, dry_run: bool) -> anyhow::Result<Exi
         .with_context(|| format!("reading {}", config.path.display()))?;
     let imported = opml::import(&text, &config, &feeds, &file.display().to_string())?;
     for (url, reason) in &imported.invalid {
-        eprintln!("skipped {url}: {reason}");
+        errln!("skipped {}: {reason}", crate::redact::public_url(url));
     }
     if !imported.added.is_empty() {
         // The result must load like any config before it replaces one.
@@ -563,19 +634,22 @@ fn opml_import(config: Config, file: &Path, dry_run: bool) -> anyhow::Result<Exi
         }
     }
     if dry_run {
-        print!("{}", imported.text);
+        out!("{}", imported.text);
         return Ok(ExitCode::SUCCESS);
     }
     if !imported.added.is_empty() {
         write_replacing(&config.path, &imported.text)?;
     }
     for (name, url) in &imported.added {
-        println!("added\t{name}\t{url}");
+        outln!("added\t{name}\t{}", crate::redact::public_url(url));
     }
     for url in &imported.skipped {
-        println!("skipped\t{url}\talready configured");
+        outln!(
+            "skipped\t{}\talready configured",
+            crate::redact::public_url(url)
+        );
     }
-    println!(
+    outln!(
         "{}: {} sources added, {} already present{}",
         config.path.display(),
         imported.added.len(),
@@ -604,7 +678,7 @@ fn write_replacing(path: &Path, text: &str) -> anyhow::Result<()> {
 
 /// `tributary opml export`: the feeds' own titles when the database knows
 /// them, else the source names.
-async fn opml_export(config: Config) -> anyhow::Result<ExitCode> {
+async fn opml_export(config: Config, with_secrets: bool) -> anyhow::Result<ExitCode> {
     telemetry::init(Some(config.daemon.log_level.as_deref().unwrap_or("warn")));
     let titles: std::collections::HashMap<String, String> = match app::open_store(&config).await {
         Ok(store) => {
@@ -616,7 +690,7 @@ async fn opml_export(config: Config) -> anyhow::Result<ExitCode> {
                 .collect()
         }
         Err(e) => {
-            eprintln!("warning: no feed titles ({e:#}); using source names");
+            errln!("warning: no feed titles ({e:#}); using source names");
             Default::default()
         }
     };
@@ -625,7 +699,11 @@ async fn opml_export(config: Config) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| opml::ExportSource {
             name: s.name.clone(),
-            url: s.url.to_string(),
+            url: if with_secrets {
+                s.url.to_string()
+            } else {
+                crate::redact::public_url(s.url.as_str()).into_owned()
+            },
             title: titles.get(&s.name).cloned(),
             tags: s.tags.clone(),
             schedule: (s.schedule.to_string() != config.daemon.schedule.to_string())
@@ -633,7 +711,7 @@ async fn opml_export(config: Config) -> anyhow::Result<ExitCode> {
             enabled: s.enabled,
         })
         .collect();
-    print!("{}", opml::export(&sources, Utc::now()));
+    out!("{}", opml::export(&sources, Utc::now()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -648,7 +726,7 @@ async fn prune(config: Config) -> anyhow::Result<ExitCode> {
         .context("pruning")?;
     let kept = store.tombstone_count().await?;
     store.close().await;
-    println!(
+    outln!(
         "pruned {} articles first stored more than {} ago; {} tombstones added, {} expired, {} kept",
         stats.articles,
         humanize(daemon.retention),

@@ -5,16 +5,24 @@
 //! we can cap it, spot permanent moves, keep the conditional headers on every
 //! hop and be sure no `Referer` leaks. It has no cookie store, so a source
 //! cannot track us across fetches.
+//!
+//! A redirect may not lead further inside the network than the source
+//! itself: a public feed answering `302 Location: http://127.0.0.1/…` is
+//! refused (see [`AddressClass`]). Names are resolved once per connection
+//! by a resolver that drops the addresses the hop may not reach, so the
+//! connection goes to a checked address (no DNS rebinding window).
 
 mod file;
 
 use crate::config::DaemonConfig;
+use crate::redact::public;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{redirect, StatusCode};
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -84,7 +92,13 @@ pub enum FetchError {
 
 /// The shared client and its concurrency bounds.
 pub struct Fetcher {
+    /// Connects anywhere: a source's first hop (the operator chose it),
+    /// and every hop of a source that allows private redirects.
     client: reqwest::Client,
+    /// For redirect hops: `confined[c]` connects only to addresses of class
+    /// `c` or more public. Separate clients, so separate connection pools:
+    /// a connection is only ever reused under the limit it was checked for.
+    confined: [reqwest::Client; 3],
     /// Whole-fetch budget: every hop of the redirect chain and the body read.
     timeout: Duration,
     max_body: u64,
@@ -120,22 +134,23 @@ impl Fetcher {
     }
 
     fn with_settings(settings: Settings) -> Result<Fetcher, FetchError> {
-        let client = reqwest::Client::builder()
-            .user_agent(settings.user_agent)
-            .default_headers(HeaderMap::from_iter([(
-                header::ACCEPT,
-                HeaderValue::from_static(ACCEPT),
-            )]))
-            .redirect(redirect::Policy::none())
-            .referer(false)
-            .gzip(true)
-            .deflate(true)
-            .brotli(true)
-            .connect_timeout(settings.timeout)
-            .build()
-            .map_err(|e| FetchError::Other(error_chain(&e)))?;
+        let build = |limit: Option<AddressClass>| {
+            let builder = Fetcher::builder(&settings);
+            let builder = match limit {
+                Some(limit) => builder.dns_resolver(Arc::new(ConfinedResolver { limit })),
+                None => builder,
+            };
+            builder
+                .build()
+                .map_err(|e| FetchError::Other(error_chain(&e)))
+        };
         Ok(Fetcher {
-            client,
+            client: build(None)?,
+            confined: [
+                build(Some(AddressClass::Public))?,
+                build(Some(AddressClass::Private))?,
+                build(Some(AddressClass::LinkLocal))?,
+            ],
             timeout: settings.timeout,
             max_body: settings.max_body,
             // Zero permits would hang every fetch forever; config rejects it,
@@ -146,6 +161,32 @@ impl Fetcher {
         })
     }
 
+    fn builder(settings: &Settings) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .user_agent(settings.user_agent.clone())
+            .default_headers(HeaderMap::from_iter([(
+                header::ACCEPT,
+                HeaderValue::from_static(ACCEPT),
+            )]))
+            .redirect(redirect::Policy::none())
+            .referer(false)
+            .gzip(true)
+            .deflate(true)
+            .brotli(true)
+            .connect_timeout(settings.timeout)
+    }
+
+    /// The client for a hop that may reach `limit` and more public
+    /// addresses; `None`: anywhere.
+    fn client_for(&self, limit: Option<AddressClass>) -> &reqwest::Client {
+        match limit {
+            Some(AddressClass::Public) => &self.confined[0],
+            Some(AddressClass::Private) => &self.confined[1],
+            Some(AddressClass::LinkLocal) => &self.confined[2],
+            Some(AddressClass::Loopback) | None => &self.client,
+        }
+    }
+
     /// Fetches `url`, holding a global and a per-host permit while it runs.
     ///
     /// The host permit is taken first so that a fetch queued behind a busy
@@ -153,13 +194,24 @@ impl Fetcher {
     /// to another host keeps the original host's permit: simple, and the
     /// bound still holds for the hosts we are configured to poll.
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+        self.fetch_for(url, validators, false).await
+    }
+
+    /// [`Fetcher::fetch`] for a source that may (`allow_private_redirects`)
+    /// or may not redirect further inside the network than its own address.
+    pub async fn fetch_for(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        allow_private_redirects: bool,
+    ) -> Result<Fetched, FetchError> {
         if url.scheme() == "file" {
             return file::read(url, validators, self.max_body).await;
         }
         check_scheme(url)?;
         let host = url
             .host_str()
-            .ok_or_else(|| FetchError::Other(format!("{url}: no host")))?;
+            .ok_or_else(|| FetchError::Other(format!("{}: no host", public(url))))?;
         let host_permits = self.host_semaphore(host);
         let _host = host_permits
             .acquire()
@@ -172,7 +224,8 @@ impl Fetcher {
             .expect("global semaphore is never closed");
         // The timeout starts once we hold the permits: waiting in line is
         // not the source's fault.
-        tokio::time::timeout(self.timeout, self.fetch_chain(url, validators))
+        let chain = self.fetch_chain(url, validators, allow_private_redirects);
+        tokio::time::timeout(self.timeout, chain)
             .await
             .unwrap_or(Err(FetchError::Timeout))
     }
@@ -186,16 +239,40 @@ impl Fetcher {
     }
 
     /// Follows up to [`MAX_REDIRECTS`] redirects, then reads the answer.
-    async fn fetch_chain(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+    ///
+    /// The first hop goes anywhere; the address it connected to sets the
+    /// limit for the redirects after it, unless the source allows private
+    /// redirects.
+    async fn fetch_chain(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        allow_private_redirects: bool,
+    ) -> Result<Fetched, FetchError> {
         let mut current = url.clone();
         let mut redirects = 0;
         let mut permanent = false;
+        let mut limit: Option<AddressClass> = None;
         loop {
+            if let (Some(limit), Some(ip)) = (limit, literal_ip(&current)) {
+                let class = AddressClass::of(ip);
+                if class > limit {
+                    return Err(FetchError::Other(refusal(&ip.to_string(), class, limit)));
+                }
+            }
             let response = self
-                .request(&current, validators)
+                .request(self.client_for(limit), &current, validators)
                 .send()
                 .await
                 .map_err(classify)?;
+            if limit.is_none() && !allow_private_redirects {
+                // No address known (never seen in practice): the strictest.
+                limit = Some(
+                    response
+                        .remote_addr()
+                        .map_or(AddressClass::Public, |a| AddressClass::of(a.ip())),
+                );
+            }
             let status = response.status();
             if let Some(next) = redirect_target(&current, &response)? {
                 if redirects == MAX_REDIRECTS {
@@ -206,7 +283,7 @@ impl Fetcher {
                     status,
                     StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
                 );
-                tracing::debug!(from = %current, to = %next, status = status.as_u16(), "redirect");
+                tracing::debug!(from = %public(&current), to = %public(&next), status = status.as_u16(), "redirect");
                 current = next;
                 continue;
             }
@@ -217,8 +294,13 @@ impl Fetcher {
 
     /// One GET with the stored validators. They go on every hop: they were
     /// stored from the end of the chain, which is the resource they describe.
-    fn request(&self, url: &Url, validators: &Validators) -> reqwest::RequestBuilder {
-        let mut request = self.client.get(url.clone());
+    fn request(
+        &self,
+        client: &reqwest::Client,
+        url: &Url,
+        validators: &Validators,
+    ) -> reqwest::RequestBuilder {
+        let mut request = client.get(url.clone());
         let conditional = [
             (header::IF_NONE_MATCH, &validators.etag),
             (header::IF_MODIFIED_SINCE, &validators.last_modified),
@@ -291,7 +373,8 @@ fn check_scheme(url: &Url) -> Result<(), FetchError> {
     match url.scheme() {
         "http" | "https" => Ok(()),
         other => Err(FetchError::Other(format!(
-            "{url}: unsupported scheme {other}"
+            "{}: unsupported scheme {other}",
+            public(url)
         ))),
     }
 }
@@ -310,10 +393,11 @@ fn redirect_target(current: &Url, response: &reqwest::Response) -> Result<Option
     };
     // RFC 9110 §10.2.2: Location may be relative to the request URL. Raw
     // non-ASCII bytes are taken as UTF-8 and percent-encoded by `join`.
+    // The error leaves the text out: it may hold credentials.
     let location = String::from_utf8_lossy(location.as_bytes());
     let next = current
         .join(location.trim())
-        .map_err(|e| FetchError::Other(format!("bad redirect Location {location:?}: {e}")))?;
+        .map_err(|e| FetchError::Other(format!("bad redirect Location: {e}")))?;
     check_scheme(&next)?;
     Ok(Some(next))
 }
@@ -347,7 +431,17 @@ async fn read_capped(response: reqwest::Response, max_body: u64) -> Result<Bytes
 }
 
 /// Sorts a reqwest error into the kinds the scheduler treats differently.
+/// The URL is dropped: it may hold credentials, and the message is logged
+/// and shown as the source's last error.
 fn classify(error: reqwest::Error) -> FetchError {
+    let error = error.without_url();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(err) = cause {
+        if let Some(refused) = err.downcast_ref::<Refused>() {
+            return FetchError::Other(refused.to_string());
+        }
+        cause = err.source();
+    }
     if error.is_timeout() {
         FetchError::Timeout
     } else if error.is_connect() {
@@ -385,6 +479,152 @@ fn error_chain(error: &reqwest::Error) -> String {
         message.push('…');
     }
     message
+}
+
+/// How far inside a network an address is, from the open internet in.
+/// A redirect may lead to the class of the source's own address or a more
+/// public one: a public source may not send us to a private address, nor a
+/// source on the LAN to the metadata service or to this host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AddressClass {
+    /// Globally routable.
+    Public,
+    /// RFC 1918, CGNAT (100.64/10), unique local (fc00::/7), and every
+    /// other range that is not globally routable (RFC 6890: benchmarking,
+    /// documentation, reserved, multicast, broadcast).
+    Private,
+    /// 169.254/16 (cloud metadata services live there), fe80::/10.
+    LinkLocal,
+    /// This host: 127/8, ::1, and the unspecified 0.0.0.0/8 and ::.
+    Loopback,
+}
+
+impl AddressClass {
+    pub fn of(ip: IpAddr) -> AddressClass {
+        match ip {
+            IpAddr::V4(ip) => AddressClass::of_v4(ip),
+            IpAddr::V6(ip) => match ip.to_ipv4_mapped() {
+                Some(v4) => AddressClass::of_v4(v4),
+                None => AddressClass::of_v6(ip),
+            },
+        }
+    }
+
+    fn of_v4(ip: Ipv4Addr) -> AddressClass {
+        let [a, b, c, _] = ip.octets();
+        if ip.is_loopback() || a == 0 {
+            AddressClass::Loopback
+        } else if ip.is_link_local() {
+            AddressClass::LinkLocal
+        } else if ip.is_private()
+            || (a == 100 && (64..128).contains(&b)) // CGNAT, RFC 6598
+            || (a == 192 && b == 0 && c == 0) // IETF protocol assignments
+            || (a == 198 && (b == 18 || b == 19)) // benchmarking
+            || ip.is_documentation()
+            || ip.is_multicast()
+            || a >= 240
+        // reserved, broadcast
+        {
+            AddressClass::Private
+        } else {
+            AddressClass::Public
+        }
+    }
+
+    fn of_v6(ip: Ipv6Addr) -> AddressClass {
+        let first = ip.segments()[0];
+        if ip.is_loopback() || ip.is_unspecified() {
+            AddressClass::Loopback
+        } else if first & 0xffc0 == 0xfe80 {
+            AddressClass::LinkLocal
+        } else if first & 0xfe00 == 0xfc00 // unique local
+            || first & 0xffc0 == 0xfec0 // site-local (deprecated)
+            || first == 0x2001 && ip.segments()[1] == 0x0db8 // documentation
+            || ip.is_multicast()
+            // IPv4-compatible (::a.b.c.d) and other addresses under ::/8.
+            || first == 0
+        {
+            AddressClass::Private
+        } else {
+            AddressClass::Public
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            AddressClass::Public => "a public",
+            AddressClass::Private => "a private",
+            AddressClass::LinkLocal => "a link-local",
+            AddressClass::Loopback => "a loopback",
+        }
+    }
+}
+
+/// The IP of a URL whose host is an address: those never reach a resolver.
+fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+fn refusal(host: &str, class: AddressClass, limit: AddressClass) -> String {
+    format!(
+        "redirect to {host} refused: {} address, and the source is at {} one \
+         (allow_private_redirects = true allows it)",
+        class.describe(),
+        limit.describe()
+    )
+}
+
+/// A redirect's host resolves only to addresses it may not reach.
+#[derive(Debug)]
+struct Refused {
+    host: String,
+    class: AddressClass,
+    limit: AddressClass,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&refusal(&self.host, self.class, self.limit))
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Resolves like the system (getaddrinfo) and keeps only the addresses of
+/// class `limit` or more public; the connection then goes to one of those,
+/// so what was checked is what is reached.
+struct ConfinedResolver {
+    limit: AddressClass,
+}
+
+impl reqwest::dns::Resolve for ConfinedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let limit = self.limit;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = all
+                .iter()
+                .copied()
+                .filter(|a| AddressClass::of(a.ip()) <= limit)
+                .collect();
+            if allowed.is_empty() {
+                if let Some(nearest) = all.iter().map(|a| AddressClass::of(a.ip())).min() {
+                    let refused = Refused {
+                        host,
+                        class: nearest,
+                        limit,
+                    };
+                    return Err(Box::new(refused) as Box<dyn std::error::Error + Send + Sync>);
+                }
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Parses `Retry-After` (RFC 9110 §10.2.3): delta-seconds or an HTTP-date,
@@ -1292,5 +1532,169 @@ mod tests {
         assert_eq!(hints.expires, None);
 
         assert_eq!(parse_cache_hints(&HeaderMap::new()), CacheHints::default());
+    }
+
+    #[test]
+    fn addresses_are_classed_from_the_open_internet_in() {
+        use AddressClass::*;
+        assert!(Public < Private && Private < LinkLocal && LinkLocal < Loopback);
+        let cases = [
+            ("93.184.216.34", Public),
+            ("8.8.8.8", Public),
+            ("100.63.255.255", Public),
+            ("172.32.0.1", Public),
+            ("2606:4700::1111", Public),
+            ("10.1.2.3", Private),
+            ("172.16.0.1", Private),
+            ("172.31.255.255", Private),
+            ("192.168.1.1", Private),
+            ("100.64.0.1", Private),
+            ("100.127.255.255", Private),
+            ("192.0.2.2", Private),
+            ("198.18.0.1", Private),
+            ("224.0.0.1", Private),
+            ("255.255.255.255", Private),
+            ("fd00::2", Private),
+            ("fc00::1", Private),
+            ("2001:db8::1", Private),
+            ("::ffff:10.0.0.1", Private),
+            ("169.254.169.254", LinkLocal),
+            ("fe80::1", LinkLocal),
+            ("::ffff:169.254.169.254", LinkLocal),
+            ("127.0.0.1", Loopback),
+            ("127.255.0.1", Loopback),
+            ("0.0.0.0", Loopback),
+            ("::1", Loopback),
+            ("::", Loopback),
+            ("::ffff:127.0.0.1", Loopback),
+        ];
+        for (ip, class) in cases {
+            assert_eq!(AddressClass::of(ip.parse().unwrap()), class, "{ip}");
+        }
+    }
+
+    /// This host's address on its default route, if it has one (a UDP
+    /// connect picks the source address and sends nothing).
+    fn non_loopback_address() -> Option<IpAddr> {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+        socket.connect("203.0.113.1:9").ok()?;
+        let ip = socket.local_addr().ok()?.ip();
+        (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+    }
+
+    /// A source on this host's non-loopback address redirecting to its
+    /// loopback: real connections, the production policy. Skipped on a
+    /// host without a non-loopback address.
+    #[tokio::test]
+    async fn a_redirect_may_not_lead_further_inside_than_the_source() {
+        let Some(outer) = non_loopback_address() else {
+            eprintln!("skipped: this host has no non-loopback address");
+            return;
+        };
+        assert!(AddressClass::of(outer) < AddressClass::Loopback);
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let inner = serve(Router::new().route(
+            "/internal",
+            get(move || async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                "internal"
+            }),
+        ))
+        .await
+        .port();
+        let listener = TcpListener::bind((outer, 0)).await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = Router::new()
+            .route(
+                "/to-ip",
+                get(move || async move {
+                    redirect(
+                        StatusCode::FOUND,
+                        &format!("http://127.0.0.1:{inner}/internal"),
+                    )
+                }),
+            )
+            .route(
+                "/to-name",
+                get(move || async move {
+                    redirect(
+                        StatusCode::FOUND,
+                        &format!("http://localhost:{inner}/internal"),
+                    )
+                }),
+            )
+            .route(
+                "/to-self",
+                get(|| async { redirect(StatusCode::FOUND, "/ok") }),
+            )
+            .route("/ok", get(|| async { "outer" }));
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let fetcher = fetcher(|_| {});
+        let none = Validators::default();
+        let at = |path: &str| Url::parse(&format!("{base}{path}")).unwrap();
+
+        // An address literal is checked as is; a name through the resolver.
+        for path in ["/to-ip", "/to-name"] {
+            let result = fetcher.fetch(&at(path), &none).await;
+            let Err(FetchError::Other(message)) = &result else {
+                panic!("{path}: expected a refusal, got {result:?}");
+            };
+            assert!(
+                message.contains("refused: a loopback address")
+                    && message.contains("allow_private_redirects"),
+                "{path}: {message}"
+            );
+        }
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            0,
+            "the private resource was fetched"
+        );
+
+        // Same class as the source: followed.
+        let bytes = body_of(fetcher.fetch(&at("/to-self"), &none).await.unwrap());
+        assert_eq!(&bytes[..], b"outer");
+        // A source that opted in: followed.
+        let bytes = body_of(
+            fetcher
+                .fetch_for(&at("/to-name"), &none, true)
+                .await
+                .unwrap(),
+        );
+        assert_eq!(&bytes[..], b"internal");
+        let bytes = body_of(fetcher.fetch_for(&at("/to-ip"), &none, true).await.unwrap());
+        assert_eq!(&bytes[..], b"internal");
+    }
+
+    /// The resolver's addresses get the URL's port and are connected to;
+    /// a name with none allowed is refused with the policy's message.
+    #[tokio::test]
+    async fn the_confining_resolver_connects_to_allowed_addresses_only() {
+        let addr = serve(Router::new().route("/", get(|| async { "ok" }))).await;
+        let target = format!("http://localhost:{}/", addr.port());
+        let confined = |limit| {
+            Fetcher::builder(&settings())
+                .dns_resolver(Arc::new(ConfinedResolver { limit }))
+                .build()
+                .unwrap()
+        };
+        let response = confined(AddressClass::Loopback)
+            .get(&target)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.text().await.unwrap(), "ok");
+
+        let error = confined(AddressClass::Public)
+            .get(&target)
+            .send()
+            .await
+            .unwrap_err();
+        let result = classify(error);
+        assert!(
+            matches!(&result, FetchError::Other(m) if m.starts_with("redirect to localhost refused: a loopback address, and the source is at a public one")),
+            "{result:?}"
+        );
     }
 }

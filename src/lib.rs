@@ -14,6 +14,7 @@
 //! - [`pipeline`]: one source refresh: fetch -> parse -> tag -> dedup -> store.
 //! - [`server`]: the axum routes.
 //! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
+//! - [`redact`]: source URLs without their credentials, wherever shown.
 //! - [`opml`]: OPML 2.0 import into the TOML config and export of the sources.
 //! - [`app`]: `Application::build` / `run_until_stopped`, used by `run` and tests.
 //! - [`cli`], [`shutdown`], [`telemetry`]: the binary's edges.
@@ -32,6 +33,7 @@ pub mod opml;
 pub mod parse;
 pub mod pipeline;
 pub mod publish;
+pub mod redact;
 pub mod scheduler;
 pub mod server;
 pub mod shutdown;

@@ -78,7 +78,7 @@ impl Pipeline {
 
     /// Refreshes one claimed source and records the outcome. Failures of the
     /// source are part of the report; only a failing database is an error.
-    #[tracing::instrument(name = "refresh", skip_all, fields(source = %claimed.name, url = %claimed.url))]
+    #[tracing::instrument(name = "refresh", skip_all, fields(source = %claimed.name, url = %crate::redact::public_url(&claimed.url)))]
     pub async fn refresh_source(&self, claimed: &Claimed) -> Result<RefreshReport, StoreError> {
         let Some(config) = self.sources.get(&claimed.name) else {
             return Err(StoreError::UnknownSource(claimed.name.clone()));
@@ -89,7 +89,10 @@ impl Pipeline {
             last_modified: claimed.last_modified.clone(),
         };
         let fetched = match Url::parse(&claimed.url) {
-            Ok(url) => self.fetcher.fetch(&url, &validators).await,
+            Ok(url) => {
+                let allow = config.allow_private_redirects;
+                self.fetcher.fetch_for(&url, &validators, allow).await
+            }
             Err(e) => Err(FetchError::Other(format!("bad URL: {e}"))),
         };
         let now = Utc::now();
@@ -128,7 +131,9 @@ impl Pipeline {
                 permanent_redirect,
                 cache,
             }) => {
-                let parsed = parse_off_thread(bytes, content_type, final_url, now).await;
+                // Relative links resolve against what may be shown.
+                let base = crate::redact::without_credentials(&final_url);
+                let parsed = parse_off_thread(bytes, content_type, base, now).await;
                 match parsed {
                     Ok(feed) => {
                         let floor = PollFloor {

@@ -177,13 +177,14 @@ fn source(out: &mut String, source: &SourceRef, entry_updated: &DateTime<Utc>) {
     out.push_str("    <source>\n");
     // atom:id must be an IRI (§4.2.6); a sloppy feed's own id may not be one,
     // its URL always is.
+    let feed_url = crate::redact::public_url(&source.feed_url);
     let id = non_empty(&source.feed_id)
         .filter(|id| is_absolute_iri(id))
-        .unwrap_or(&source.feed_url);
+        .unwrap_or(&feed_url);
     element(out, "      ", "id", "", id);
     let title = non_empty(&source.title).unwrap_or(&source.name);
     element(out, "      ", "title", " type=\"text\"", title);
-    link(out, "      ", "self", None, &source.feed_url);
+    link(out, "      ", "self", None, &feed_url);
     if let Some(site) = non_empty(&source.site_url) {
         link(out, "      ", "alternate", Some(HTML_TYPE), site);
     }

@@ -117,7 +117,7 @@ struct Source<'a> {
     name: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     title: Option<Text<'a>>,
-    feed_url: &'a str,
+    feed_url: std::borrow::Cow<'a, str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     home_page_url: Option<&'a str>,
 }
@@ -127,7 +127,7 @@ impl<'a> Source<'a> {
         Source {
             name: &source.name,
             title: non_empty(&source.title).map(Text),
-            feed_url: &source.feed_url,
+            feed_url: crate::redact::public_url(&source.feed_url),
             home_page_url: non_empty(&source.site_url),
         }
     }

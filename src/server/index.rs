@@ -220,7 +220,7 @@ fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
     let _ = writeln!(
         html,
         "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"state {state}\">{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td><td class=\"error\">{}</td></tr>",
-        esc(&s.url),
+        esc(&crate::redact::public_url(&s.url)),
         esc(&s.name),
         title
             .map(|t| format!("<br><span class=\"muted\">{}</span>", esc(t)))

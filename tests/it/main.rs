@@ -1,6 +1,7 @@
 //! Integration tests: the real application against real HTTP servers on
 //! 127.0.0.1 and real SQLite files.
 
+mod broken_pipe;
 mod cli;
 mod clustering;
 mod helpers;
@@ -11,8 +12,10 @@ mod ops;
 mod ops_http;
 mod pipeline;
 mod prune;
+mod redirects;
 mod robust;
 mod scaleout;
+mod secrets;
 mod served;
 mod startup;
 mod store;
