@@ -166,6 +166,7 @@ pub async fn run(
                 .await
             {
                 Ok(claimed) => {
+                    store.note_claim(Ok(()));
                     claimed_any = !claimed.is_empty();
                     for source in claimed {
                         in_flight.spawn(refresh_logged(pipeline.clone(), source));
@@ -173,7 +174,8 @@ pub async fn run(
                 }
                 Err(e) => {
                     store_answered = false;
-                    tracing::error!(error = %e, "claiming due sources failed")
+                    tracing::error!(error = %e, "claiming due sources failed");
+                    store.note_claim(Err(&e));
                 }
             }
         }

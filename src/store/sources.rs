@@ -47,6 +47,96 @@ pub struct FetchRecord {
     pub moved_to: Option<String>,
     /// Feed-level facts from a parsed body.
     pub feed: Option<crate::model::FeedMeta>,
+    /// The failure count to store instead of counting on from the stored
+    /// one: set when failures were counted in memory (`StoreFailure`).
+    pub consecutive_failures: Option<i64>,
+}
+
+/// A refresh whose outcome the store could not write (a full disk, a lost
+/// connection). Kept in memory, so that the source's state, `/metrics` and
+/// `/healthz` show it even when the failure itself cannot be stored, until
+/// a later refresh of the source is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreFailure {
+    /// The first failed refresh of this run of them.
+    pub since: DateTime<Utc>,
+    /// The latest.
+    pub at: DateTime<Utc>,
+    pub status: Option<u16>,
+    pub error: String,
+    /// Counting this refresh.
+    pub consecutive_failures: i64,
+}
+
+/// What went unstored, by source; and a failed claim of due sources (which
+/// is a write too: when it fails, no refresh runs to notice).
+#[derive(Debug, Default)]
+pub(super) struct Unstored {
+    sources: std::sync::Mutex<HashMap<String, StoreFailure>>,
+    claim: std::sync::Mutex<Option<StoreFailure>>,
+}
+
+/// Whether this process's writes reach the database (`/healthz`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteHealth {
+    /// Sources whose latest refresh could not be stored, by name.
+    pub sources: Vec<(String, StoreFailure)>,
+    /// Claiming due sources failed, and has not worked since.
+    pub claim: Option<StoreFailure>,
+}
+
+impl WriteHealth {
+    pub fn is_ok(&self) -> bool {
+        self.sources.is_empty() && self.claim.is_none()
+    }
+
+    /// Why writes are failing, in one line; `None` when they are not.
+    pub fn reason(&self) -> Option<String> {
+        let latest = self
+            .sources
+            .iter()
+            .map(|(_, f)| f)
+            .chain(self.claim.as_ref())
+            .max_by_key(|f| f.at)?;
+        let since = self
+            .sources
+            .iter()
+            .map(|(_, f)| f.since)
+            .chain(self.claim.as_ref().map(|f| f.since))
+            .min()
+            .unwrap_or(latest.since);
+        let mut reason = format!(
+            "store writes failing since {}: {}",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            latest.error
+        );
+        if !self.sources.is_empty() {
+            let names: Vec<&str> = self.sources.iter().map(|(n, _)| n.as_str()).collect();
+            reason.push_str(&format!(
+                " ({} not stored: {})",
+                plural(names.len(), "refresh", "refreshes"),
+                names.join(", ")
+            ));
+        }
+        if self.claim.is_some() {
+            reason.push_str(" (claiming due sources fails)");
+        }
+        Some(reason)
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl Unstored {
+    fn sources(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoreFailure>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn claim(&self) -> std::sync::MutexGuard<'_, Option<StoreFailure>> {
+        self.claim.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 const STATE_COLUMNS: &str = "s.name, s.url, s.enabled, s.title, s.last_fetch_at, s.last_status,
@@ -87,6 +177,10 @@ impl Store {
             }
         }
         let configured: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        // A source gone from the config no longer makes the store unhealthy.
+        self.unstored
+            .sources()
+            .retain(|name, _| configured.contains(name.as_str()));
         for (name, (_, was_configured, _)) in &stored {
             if *was_configured && !configured.contains(name.as_str()) {
                 writes.push(SyncWrite::Remove(name));
@@ -236,12 +330,107 @@ impl Store {
         Ok(())
     }
 
-    /// Every configured source with its health, by name.
+    /// Every configured source with its health, by name: as stored, or as
+    /// this process's latest refresh left it when that could not be stored.
     pub async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
         let sql =
             format!("SELECT {STATE_COLUMNS} FROM sources s WHERE s.configured = 1 ORDER BY s.name");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(source_state).collect::<Result<_, _>>()?)
+        let mut states: Vec<SourceState> =
+            rows.iter().map(source_state).collect::<Result<_, _>>()?;
+        let mut unstored = self.unstored.sources();
+        for state in &mut states {
+            let Some(failure) = unstored.get(&state.name) else {
+                continue;
+            };
+            if state.last_fetch_at.is_some_and(|t| t > failure.at) {
+                // A later refresh was stored (by another instance).
+                unstored.remove(&state.name);
+                continue;
+            }
+            state.last_fetch_at = Some(failure.at);
+            state.last_status = failure.status;
+            state.last_error = Some(failure.error.clone());
+            state.consecutive_failures = failure.consecutive_failures;
+        }
+        Ok(states)
+    }
+
+    /// Remembers that the refresh of `source` at `at` could not be stored.
+    pub fn note_unstored(
+        &self,
+        source: &str,
+        at: DateTime<Utc>,
+        status: Option<u16>,
+        error: String,
+        consecutive_failures: i64,
+    ) {
+        let mut unstored = self.unstored.sources();
+        let since = unstored.get(source).map_or(at, |f| f.since);
+        unstored.insert(
+            source.to_string(),
+            StoreFailure {
+                since,
+                at,
+                status,
+                error,
+                consecutive_failures,
+            },
+        );
+    }
+
+    /// A refresh of `source` was stored: its state is the stored one again.
+    pub fn note_stored(&self, source: &str) {
+        self.unstored.sources().remove(source);
+    }
+
+    /// The refresh of `source` this process could not store, if its latest.
+    pub fn unstored(&self, source: &str) -> Option<StoreFailure> {
+        self.unstored.sources().get(source).cloned()
+    }
+
+    /// Records whether claiming due sources worked.
+    pub fn note_claim(&self, result: Result<(), &StoreError>) {
+        let mut claim = self.unstored.claim();
+        match result {
+            Ok(()) => *claim = None,
+            Err(e) => {
+                let now = Utc::now();
+                *claim = Some(StoreFailure {
+                    since: claim.as_ref().map_or(now, |f| f.since),
+                    at: now,
+                    status: None,
+                    error: format!("store: {e}"),
+                    consecutive_failures: 0,
+                });
+            }
+        }
+    }
+
+    /// Whether this process's writes are failing: from memory, but a source
+    /// refreshed and stored since (by another instance) is dropped, so this
+    /// reads the database only while something failed.
+    pub async fn write_health(&self) -> WriteHealth {
+        let claim = self.unstored.claim().clone();
+        if self.unstored.sources().is_empty() {
+            return WriteHealth {
+                sources: Vec::new(),
+                claim,
+            };
+        }
+        // Dropping superseded failures is best effort: if the database
+        // cannot be read, every failure remembered stands.
+        if let Err(e) = self.source_states().await {
+            tracing::debug!(error = %e, "reading source states for /healthz");
+        }
+        let mut sources: Vec<(String, StoreFailure)> = self
+            .unstored
+            .sources()
+            .iter()
+            .map(|(name, failure)| (name.clone(), failure.clone()))
+            .collect();
+        sources.sort_by(|a, b| a.0.cmp(&b.0));
+        WriteHealth { sources, claim }
     }
 
     /// A source's id by name (configured or not).
@@ -305,7 +494,10 @@ pub(super) async fn record_fetch_in<E: Exec>(
     source_id: i64,
     r: &FetchRecord,
 ) -> Result<(), StoreError> {
-    let failures = if r.failed {
+    let counted = r.consecutive_failures.map(|n| n.to_string());
+    let failures = if let Some(counted) = &counted {
+        counted.as_str()
+    } else if r.failed {
         "consecutive_failures + 1"
     } else if r.error.is_none() {
         "0"
