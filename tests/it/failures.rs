@@ -64,6 +64,34 @@ async fn healthz_when(
     }
 }
 
+/// `/metrics` once `holds` is true of it, or the last one after `within`:
+/// a refresh's failure is recorded in memory first, then the attempt to
+/// store it, then its metrics.
+async fn metrics_when(
+    client: &reqwest::Client,
+    base: &str,
+    within: Duration,
+    holds: impl Fn(&str) -> bool,
+) -> String {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let (_, metrics) = get(client, base, "/metrics").await;
+        if holds(&metrics) || tokio::time::Instant::now() >= deadline {
+            return metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn stored_error(metrics: &str) -> bool {
+    sample(
+        metrics,
+        "tributary_fetches_total",
+        &[("source", "a"), ("outcome", "error_store")],
+    )
+    .is_some_and(|n| n >= 1.0)
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -202,16 +230,9 @@ async fn a_full_disk_shows_in_the_source_metrics_log_and_healthz_until_space_ret
             && health.1.contains("not stored: a"),
         "{health:?}"
     );
-    let (_, metrics) = get(&client, &base, "/metrics").await;
+    let metrics = metrics_when(&client, &base, Duration::from_secs(30), stored_error).await;
+    assert!(stored_error(&metrics), "{metrics}");
     let value = |name: &str, labels: &[(&str, &str)]| sample(&metrics, name, labels);
-    assert!(
-        value(
-            "tributary_fetches_total",
-            &[("source", "a"), ("outcome", "error_store")]
-        )
-        .is_some_and(|n| n >= 1.0),
-        "{metrics}"
-    );
     assert_eq!(
         value("tributary_sources", &[("state", "failing")]),
         Some(1.0)
@@ -336,16 +357,14 @@ async fn a_killed_postgres_backend_shows_until_a_refresh_is_stored_again() {
             && health.1.contains("not stored: a"),
         "{health:?}"
     );
-    let metrics = app.get_text("/metrics").await;
-    assert!(
-        sample(
-            &metrics,
-            "tributary_fetches_total",
-            &[("source", "a"), ("outcome", "error_store")]
-        )
-        .is_some_and(|n| n >= 1.0),
-        "{metrics}"
-    );
+    let metrics = metrics_when(
+        &app.client,
+        &app.base,
+        Duration::from_secs(30),
+        stored_error,
+    )
+    .await;
+    assert!(stored_error(&metrics), "{metrics}");
     assert_eq!(
         sample(&metrics, "tributary_sources", &[("state", "failing")]),
         Some(1.0),
@@ -354,15 +373,16 @@ async fn a_killed_postgres_backend_shows_until_a_refresh_is_stored_again() {
     // The failure itself could be stored (on a new connection): another
     // process sees it too.
     let other = db.store().await;
-    let state = other.source_states().await.unwrap().remove(0);
-    assert!(state.consecutive_failures >= 1, "{state:?}");
-    assert!(
-        state
-            .last_error
-            .as_deref()
-            .is_some_and(|e| e.starts_with("store: ")),
-        "{state:?}"
-    );
+    let persisted = eventually(Duration::from_secs(30), || async {
+        let state = other.source_states().await.unwrap().remove(0);
+        state.consecutive_failures >= 1
+            && state
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("store: "))
+    })
+    .await;
+    assert!(persisted, "{:?}", other.source_states().await.unwrap());
     other.close().await;
     assert!(app.get_text("/feed.atom").await.contains("First story"));
 
