@@ -420,8 +420,8 @@ impl Store {
         }
         // Dropping superseded failures is best effort: if the database
         // cannot be read, every failure remembered stands.
-        if let Err(e) = self.source_states().await {
-            tracing::debug!(error = %e, "reading source states for /healthz");
+        if let Err(e) = self.drop_superseded().await {
+            tracing::debug!(error = %e, "reading the sources' last fetches for /healthz");
         }
         let mut sources: Vec<(String, StoreFailure)> = self
             .unstored
@@ -431,6 +431,33 @@ impl Store {
             .collect();
         sources.sort_by(|a, b| a.0.cmp(&b.0));
         WriteHealth { sources, claim }
+    }
+
+    /// Forgets the unstored failures of sources refreshed and stored since
+    /// (by another instance), or no longer configured.
+    async fn drop_superseded(&self) -> Result<(), StoreError> {
+        let names: Vec<String> = self.unstored.sources().keys().cloned().collect();
+        for chunk in names.chunks(500) {
+            let sql = format!(
+                "SELECT name, last_fetch_at, configured FROM sources WHERE name IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, Option<i64>, i64)>(&sql);
+            for name in chunk {
+                query = query.bind(name);
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            let mut unstored = self.unstored.sources();
+            for (name, last_fetch_at, configured) in rows {
+                let superseded = unstored.get(&name).is_some_and(|f| {
+                    configured == 0 || last_fetch_at.is_some_and(|t| from_micros(t) > f.at)
+                });
+                if superseded {
+                    unstored.remove(&name);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A source's id by name (configured or not).
@@ -582,4 +609,46 @@ pub(super) fn placeholders(first: usize, count: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(at: i64, error: &str) -> StoreFailure {
+        StoreFailure {
+            since: from_micros(at * 1_000_000),
+            at: from_micros(at * 1_000_000),
+            status: Some(200),
+            error: error.into(),
+            consecutive_failures: 1,
+        }
+    }
+
+    #[test]
+    fn write_health_names_the_oldest_failure_the_latest_error_and_the_sources() {
+        assert_eq!(WriteHealth::default().reason(), None);
+        let health = WriteHealth {
+            sources: vec![
+                ("a".into(), failure(10, "store: old")),
+                ("b".into(), failure(20, "store: database or disk is full")),
+            ],
+            claim: None,
+        };
+        assert!(!health.is_ok());
+        assert_eq!(
+            health.reason().unwrap(),
+            "store writes failing since 1970-01-01T00:00:10Z: store: database or disk is full \
+             (2 refreshes not stored: a, b)"
+        );
+        let claim_only = WriteHealth {
+            sources: Vec::new(),
+            claim: Some(failure(5, "store: disk I/O error")),
+        };
+        assert_eq!(
+            claim_only.reason().unwrap(),
+            "store writes failing since 1970-01-01T00:00:05Z: store: disk I/O error \
+             (claiming due sources fails)"
+        );
+    }
 }
