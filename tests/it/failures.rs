@@ -134,7 +134,7 @@ async fn a_full_disk_shows_in_the_source_metrics_log_and_healthz_until_space_ret
     if !can_mount_tmpfs(&disk) {
         eprintln!(
             "skipped: cannot mount a tmpfs here (needs root and unshare); \
-             see README, \"Failures\", for the manual check"
+             see README, Failures, for the manual check"
         );
         return;
     }
@@ -256,19 +256,53 @@ async fn a_full_disk_shows_in_the_source_metrics_log_and_healthz_until_space_ret
     assert_eq!(status, 200);
     assert!(atom.contains("First story") && !atom.contains("Third story"));
 
-    // Space again: the next try stores the refresh (within the lease the
-    // unstored claim still holds: timeout + 30 s) and the failure clears.
+    // Space again, and the server asks to slow down next time (once the
+    // lease the unstored refresh still holds ran out: timeout + 30 s). A 429
+    // counts no failure, but its record stores the count kept in memory.
+    server.set("/a", Fixture::status(429));
     std::fs::remove_file(&filler).unwrap();
-    let recovered = eventually(Duration::from_secs(90), || async {
-        get(&client, &base, "/healthz").await == (200, "ok\n".into())
+    // As `tributary sources` shows it, run where the daemon's disk is.
+    let sources = || {
+        let out = Command::new("nsenter")
+            .args(["-t", &daemon.0.id().to_string(), "-m", "--"])
+            .arg(env!("CARGO_BIN_EXE_tributary"))
+            .args(["sources", "-c", config.to_str().unwrap()])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut table = String::new();
+    for _ in 0..90 {
+        table = sources();
+        if table.contains("HTTP 429") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with("a "))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    // NAME URL LAST-FETCH(date, time) STATUS ARTICLES FAILURES …
+    assert_eq!(row.get(4), Some(&"429"), "{table}\n{}", log_text());
+    assert_eq!(row.get(6), Some(&"1"), "{table}");
+    // Writes work again: healthy, though the source is failing.
+    assert_eq!(get(&client, &base, "/healthz").await, (200, "ok\n".into()));
+
+    server.set(
+        "/a",
+        Fixture::feed(feed(&["First story", "Second story", "Third story"])),
+    );
+    let recovered = eventually(Duration::from_secs(30), || async {
+        get(&client, &base, "/feed.atom")
+            .await
+            .1
+            .contains("Third story")
     })
     .await;
-    assert!(
-        recovered,
-        "{:?}\n{}",
-        get(&client, &base, "/healthz").await,
-        log_text()
-    );
+    assert!(recovered, "{}", log_text());
     assert!(get(&client, &base, "/feed.atom")
         .await
         .1
