@@ -280,8 +280,14 @@ impl Pipeline {
         tracing::error!(source = %claimed.name, error = %e, "storing the refresh failed");
         let error = format!("store: {e}");
         let failures = claimed.consecutive_failures + 1;
-        self.store
-            .note_unstored(&claimed.name, now, status, error.clone(), failures);
+        self.store.note_unstored(
+            &claimed.name,
+            now,
+            status,
+            error.clone(),
+            failures,
+            !e.is_about_the_data(),
+        );
         // The source is not at fault: no backoff, the next regular tick.
         let next = scheduler::next_tick(&config.schedule, &config.name, now);
         let record = FetchRecord {

@@ -66,6 +66,43 @@ pub struct StoreFailure {
     pub error: String,
     /// Counting this refresh.
     pub consecutive_failures: i64,
+    /// The error is the store's (space, I/O, the connection), which other
+    /// writes meet too, rather than this refresh's data's.
+    pub store_wide: bool,
+}
+
+impl StoreError {
+    /// Whether the error concerns what this write stored (a constraint, a
+    /// value the database refuses) rather than the store itself: other
+    /// writes do not meet it, so it is not the store failing.
+    pub fn is_about_the_data(&self) -> bool {
+        match self {
+            StoreError::Group(inner) => inner.is_about_the_data(),
+            StoreError::UnknownSource(_) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::ConstraintViolation
+                    | rusqlite::ErrorCode::TypeMismatch
+                    | rusqlite::ErrorCode::TooBig
+                    | rusqlite::ErrorCode::ParameterOutOfRange
+            ),
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                e.code().is_some_and(|code| data_error_code(&code))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity
+/// constraint violation); SQLite's (extended) codes whose primary code is
+/// TOOBIG, CONSTRAINT, MISMATCH or RANGE.
+fn data_error_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("22") || code.starts_with("23");
+    }
+    code.parse::<i32>()
+        .is_ok_and(|n| matches!(n & 0xff, 18 | 19 | 20 | 25))
 }
 
 /// What went unstored, by source; and a failed claim of due sources (which
@@ -86,21 +123,26 @@ pub struct WriteHealth {
 }
 
 impl WriteHealth {
+    /// False while the store fails this process's writes: a source's
+    /// refresh failed for a store-wide reason, or claiming did. (A refresh
+    /// whose data the database refused shows in its source's state only.)
     pub fn is_ok(&self) -> bool {
-        self.sources.is_empty() && self.claim.is_none()
+        self.store_wide().next().is_none() && self.claim.is_none()
+    }
+
+    fn store_wide(&self) -> impl Iterator<Item = &(String, StoreFailure)> {
+        self.sources.iter().filter(|(_, f)| f.store_wide)
     }
 
     /// Why writes are failing, in one line; `None` when they are not.
     pub fn reason(&self) -> Option<String> {
         let latest = self
-            .sources
-            .iter()
+            .store_wide()
             .map(|(_, f)| f)
             .chain(self.claim.as_ref())
             .max_by_key(|f| f.at)?;
         let since = self
-            .sources
-            .iter()
+            .store_wide()
             .map(|(_, f)| f.since)
             .chain(self.claim.as_ref().map(|f| f.since))
             .min()
@@ -110,8 +152,8 @@ impl WriteHealth {
             since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             latest.error
         );
-        if !self.sources.is_empty() {
-            let names: Vec<&str> = self.sources.iter().map(|(n, _)| n.as_str()).collect();
+        let names: Vec<&str> = self.store_wide().map(|(n, _)| n.as_str()).collect();
+        if !names.is_empty() {
             reason.push_str(&format!(
                 " ({} not stored: {})",
                 plural(names.len(), "refresh", "refreshes"),
@@ -364,6 +406,7 @@ impl Store {
         status: Option<u16>,
         error: String,
         consecutive_failures: i64,
+        store_wide: bool,
     ) {
         let mut unstored = self.unstored.sources();
         let since = unstored.get(source).map_or(at, |f| f.since);
@@ -375,6 +418,7 @@ impl Store {
                 status,
                 error,
                 consecutive_failures,
+                store_wide,
             },
         );
     }
@@ -402,6 +446,7 @@ impl Store {
                     status: None,
                     error: format!("store: {e}"),
                     consecutive_failures: 0,
+                    store_wide: true,
                 });
             }
         }
@@ -622,7 +667,63 @@ mod tests {
             status: Some(200),
             error: error.into(),
             consecutive_failures: 1,
+            store_wide: true,
         }
+    }
+
+    #[test]
+    fn write_health_ignores_a_refresh_whose_data_was_refused() {
+        let refused = StoreFailure {
+            store_wide: false,
+            ..failure(10, "store: database: UNIQUE constraint failed")
+        };
+        let health = WriteHealth {
+            sources: vec![("a".into(), refused)],
+            claim: None,
+        };
+        assert!(health.is_ok());
+        assert_eq!(health.reason(), None);
+    }
+
+    /// Real SQLite errors: a refused row is the data's, a full database
+    /// (`max_page_count` reached) the store's.
+    #[test]
+    fn data_errors_are_told_from_store_errors() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x TEXT UNIQUE); INSERT INTO t VALUES ('a');")
+            .unwrap();
+        let duplicate = conn.execute("INSERT INTO t VALUES ('a')", []).unwrap_err();
+        assert!(StoreError::Sqlite(duplicate).is_about_the_data());
+        conn.query_row("PRAGMA max_page_count = 3", [], |_| Ok(()))
+            .unwrap();
+        let full = conn
+            .execute("INSERT INTO t VALUES (?1)", [&"x".repeat(100_000)])
+            .unwrap_err();
+        let full = StoreError::Sqlite(full);
+        assert!(full.to_string().contains("full"), "{full}");
+        assert!(!full.is_about_the_data());
+        assert!(!StoreError::Group(std::sync::Arc::new(full)).is_about_the_data());
+        assert!(data_error_code("23505"));
+        assert!(data_error_code("2067"));
+        assert!(!data_error_code("53100"));
+        assert!(!data_error_code("57P01"));
+        assert!(!data_error_code("13"));
+    }
+
+    #[tokio::test]
+    async fn sqlx_data_errors_are_told_from_store_errors() {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x TEXT UNIQUE)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let insert = || sqlx::query("INSERT INTO t VALUES ('a')");
+        insert().execute(&mut conn).await.unwrap();
+        let duplicate = insert().execute(&mut conn).await.unwrap_err();
+        assert!(StoreError::Db(duplicate).is_about_the_data());
     }
 
     #[test]
