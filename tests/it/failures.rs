@@ -340,7 +340,7 @@ async fn a_killed_postgres_backend_shows_until_a_refresh_is_stored_again() {
         &path,
         format!(
             "[daemon]\ndatabase = \"{}\"\nlisten = \"127.0.0.1:0\"\n\
-             base_url = \"http://feeds.test\"\nschedule = \"* * * * * *\"\ntimeout = \"1s\"\n\n\
+             base_url = \"http://feeds.test\"\nschedule = \"* * * * * *\"\ntimeout = \"10s\"\n\n\
              [[source]]\nname = \"a\"\nurl = \"{}\"\n",
             db.url,
             server.url("/a")
@@ -426,8 +426,15 @@ async fn a_killed_postgres_backend_shows_until_a_refresh_is_stored_again() {
     })
     .await;
     assert!(recovered);
-    assert!(app.get_text("/feed.atom").await.contains("Second story"));
-    let metrics = app.get_text("/metrics").await;
+    let ingested = eventually(Duration::from_secs(30), || async {
+        app.get_text("/feed.atom").await.contains("Second story")
+    })
+    .await;
+    assert!(ingested);
+    let metrics = metrics_when(&app.client, &app.base, Duration::from_secs(30), |m| {
+        sample(m, "tributary_sources", &[("state", "ok")]) == Some(1.0)
+    })
+    .await;
     assert_eq!(
         sample(&metrics, "tributary_sources", &[("state", "ok")]),
         Some(1.0),
