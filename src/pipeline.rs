@@ -76,8 +76,9 @@ impl Pipeline {
         self.concurrency
     }
 
-    /// Refreshes one claimed source and records the outcome. Failures of the
-    /// source are part of the report; only a failing database is an error.
+    /// Refreshes one claimed source and records the outcome. Failures are
+    /// part of the report, the store's included (`store_failed`); only a
+    /// source this pipeline does not know is an error.
     #[tracing::instrument(name = "refresh", skip_all, fields(source = %claimed.name, url = %claimed.url))]
     pub async fn refresh_source(&self, claimed: &Claimed) -> Result<RefreshReport, StoreError> {
         let Some(config) = self.sources.get(&claimed.name) else {
@@ -288,13 +289,20 @@ impl Pipeline {
             failures,
             !e.is_about_the_data(),
         );
-        // The source is not at fault: no backoff, the next regular tick.
-        let next = scheduler::next_tick(&config.schedule, &config.name, now);
+        // A store-wide failure is not the source's fault: no backoff, the
+        // next regular tick. Data the database refused will be refused
+        // again: that backs off like any failure of the source.
+        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
+        let backoff_until = e
+            .is_about_the_data()
+            .then(|| scheduler::backoff_until(&config.schedule, now, failures));
+        let next = backoff_until.map_or(regular, |b| b.max(regular));
         let record = FetchRecord {
             at: now,
             status,
             error: Some(error.clone()),
             next_fetch_at: next,
+            backoff_until,
             failed: true,
             consecutive_failures: Some(failures),
             ..FetchRecord::default()

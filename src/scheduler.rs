@@ -227,7 +227,7 @@ async fn finish_bulk_load(bulk_load: Option<crate::store::BulkLoad>) {
 
 async fn refresh_logged(pipeline: Arc<Pipeline>, source: Claimed) {
     if let Err(e) = pipeline.refresh_source(&source).await {
-        tracing::error!(source = %source.name, error = %e, "storing a refresh failed");
+        tracing::error!(source = %source.name, error = %e, "refresh failed");
     }
 }
 
@@ -292,11 +292,10 @@ pub async fn run_once(
                     on_report(&report);
                     reports.push(report);
                 }
-                // One source's refresh could not be stored: that source
-                // failed, the others go on (CONTRACT §1: a failing source
-                // is not a failed run).
+                // One source's refresh could not run: that source failed,
+                // the others go on (a failing source is not a failed run).
                 Some(Ok((source, Err(e)))) => {
-                    tracing::error!(source = %source, error = %e, "storing a refresh failed");
+                    tracing::error!(source = %source, error = %e, "refresh failed");
                     let report = RefreshReport {
                         source,
                         status: None,
