@@ -65,7 +65,7 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
         "tributary_fetches_total",
-        "Source fetches by source and outcome (ok, not_modified, error_*)"
+        "Source refreshes by source and outcome (ok, not_modified, error_*; error_store: not stored)"
     );
     describe_histogram!(
         FETCH_DURATION,
@@ -127,19 +127,16 @@ pub fn fetch_outcome(fetched: &Result<Fetched, FetchError>) -> &'static str {
     }
 }
 
-/// Records one finished refresh of `source`.
+/// Records one finished refresh of `source`; `label`: its outcome, as
+/// [`fetch_outcome`] gives it, or `error_parse` (a body that could not be
+/// used) or `error_store` (an outcome the store could not write).
 pub fn record_refresh(
     source: &str,
-    fetch_outcome: &'static str,
+    label: &'static str,
     elapsed: Duration,
     body_bytes: usize,
     outcome: &Outcome,
 ) {
-    let label = match outcome {
-        // A body was read but could not be used.
-        Outcome::Failed(_) if fetch_outcome == "ok" => "error_parse",
-        _ => fetch_outcome,
-    };
     let source = source.to_string();
     metrics::counter!("tributary_fetches_total", "source" => source.clone(), "outcome" => label)
         .increment(1);
@@ -237,6 +234,23 @@ async fn render_states(store: &Store, out: &mut String) -> Result<(), StoreError
         })
         .count();
     let _ = writeln!(out, "tributary_sources_delayed {delayed}");
+    gauge_header(
+        out,
+        "tributary_sources_unstored",
+        "Sources whose latest refresh the store could not write (a full disk, a lost connection)",
+    );
+    let health = store.write_health().await;
+    let _ = writeln!(out, "tributary_sources_unstored {}", health.sources.len());
+    gauge_header(
+        out,
+        "tributary_store_writes_failing",
+        "1 while this process's writes fail (what makes /healthz answer 503 degraded), else 0",
+    );
+    let _ = writeln!(
+        out,
+        "tributary_store_writes_failing {}",
+        u8::from(!health.is_ok())
+    );
     gauge_header(out, "tributary_articles_stored", "Articles in the database");
     let _ = writeln!(
         out,

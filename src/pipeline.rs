@@ -76,8 +76,9 @@ impl Pipeline {
         self.concurrency
     }
 
-    /// Refreshes one claimed source and records the outcome. Failures of the
-    /// source are part of the report; only a failing database is an error.
+    /// Refreshes one claimed source and records the outcome. Failures are
+    /// part of the report, the store's included (`store_failed`); only a
+    /// source this pipeline does not know is an error.
     #[tracing::instrument(name = "refresh", skip_all, fields(source = %claimed.name, url = %crate::redact::public_url(&claimed.url)))]
     pub async fn refresh_source(&self, claimed: &Claimed) -> Result<RefreshReport, StoreError> {
         let Some(config) = self.sources.get(&claimed.name) else {
@@ -96,11 +97,86 @@ impl Pipeline {
             Err(e) => Err(FetchError::Other(format!("bad URL: {e}"))),
         };
         let now = Utc::now();
-        let fetch_outcome = crate::metrics::fetch_outcome(&fetched);
+        let mut outcome_label = crate::metrics::fetch_outcome(&fetched);
         let body_bytes = match &fetched {
             Ok(Fetched::Body { bytes, .. }) => bytes.len(),
             _ => 0,
         };
+        let status = match &fetched {
+            Ok(Fetched::Body { status, .. }) => Some(*status),
+            Ok(Fetched::NotModified { .. }) => Some(304),
+            Err(FetchError::Status { status, .. }) => Some(*status),
+            Err(_) => None,
+        };
+        // Failures counted in memory when the store could not take them.
+        let unstored = self.store.unstored(&claimed.name);
+        let claimed = &Claimed {
+            consecutive_failures: unstored.as_ref().map_or(claimed.consecutive_failures, |f| {
+                f.consecutive_failures.max(claimed.consecutive_failures)
+            }),
+            ..claimed.clone()
+        };
+        let counted = unstored.is_some();
+        let report = match self
+            .store_outcome(claimed, config, now, fetched, counted)
+            .await
+        {
+            Ok(report) => {
+                self.store.note_stored(&claimed.name);
+                if matches!(report.outcome, Outcome::Failed(_)) && outcome_label == "ok" {
+                    // A body was read but could not be used.
+                    outcome_label = "error_parse";
+                }
+                report
+            }
+            Err(e) => {
+                outcome_label = "error_store";
+                self.store_failed(claimed, config, now, status, e).await
+            }
+        };
+        let elapsed = (Utc::now() - started).to_std().unwrap_or_default();
+        crate::metrics::record_refresh(
+            &claimed.name,
+            outcome_label,
+            elapsed,
+            body_bytes,
+            &report.outcome,
+        );
+        let elapsed_ms = elapsed.as_millis() as u64;
+        match &report.outcome {
+            // Logged as an error by `store_failed`.
+            Outcome::Failed(_) if outcome_label == "error_store" => {}
+            Outcome::Failed(error) => {
+                tracing::warn!(status = ?report.status, error = %error, elapsed_ms, next = %report.next_fetch_at, "refresh failed")
+            }
+            Outcome::NotModified => {
+                tracing::info!(status = 304, elapsed_ms, next = %report.next_fetch_at, "not modified")
+            }
+            Outcome::Ingested { entries, stats } => tracing::info!(
+                status = ?report.status,
+                entries,
+                inserted = stats.inserted,
+                updated = stats.updated,
+                merged = stats.merged,
+                elapsed_ms,
+                next = %report.next_fetch_at,
+                "ingested"
+            ),
+        }
+        Ok(report)
+    }
+
+    /// Parses what was fetched and stores the outcome. `counted`: the
+    /// source's failures are counted in memory (`claimed` carries them), so
+    /// the stored count is replaced rather than counted on.
+    async fn store_outcome(
+        &self,
+        claimed: &Claimed,
+        config: &SourceConfig,
+        now: DateTime<Utc>,
+        fetched: Result<Fetched, FetchError>,
+        counted: bool,
+    ) -> Result<RefreshReport, StoreError> {
         let report = match fetched {
             Ok(Fetched::NotModified {
                 cache,
@@ -168,7 +244,8 @@ impl Pipeline {
                         // Validators are not kept: the next fetch gets the
                         // body again rather than a 304 for a feed never read.
                         let failure = Failure::new(Some(status), format!("parse: {e}"));
-                        self.record_failure(claimed, config, now, failure).await?
+                        self.record_failure(claimed, config, now, failure, counted)
+                            .await?
                     }
                 }
             }
@@ -178,7 +255,8 @@ impl Pipeline {
                     disabled_reason: Some(reason.clone()),
                     ..Failure::new(Some(410), reason)
                 };
-                self.record_failure(claimed, config, now, failure).await?
+                self.record_failure(claimed, config, now, failure, counted)
+                    .await?
             }
             Err(FetchError::Status {
                 status,
@@ -190,41 +268,64 @@ impl Pipeline {
                     failed: status != 429,
                     ..Failure::new(Some(status), format!("HTTP {status}"))
                 };
-                self.record_failure(claimed, config, now, failure).await?
+                self.record_failure(claimed, config, now, failure, counted)
+                    .await?
             }
             Err(e) => {
                 let failure = Failure::new(None, e.to_string());
-                self.record_failure(claimed, config, now, failure).await?
+                self.record_failure(claimed, config, now, failure, counted)
+                    .await?
             }
         };
-        let elapsed = (Utc::now() - started).to_std().unwrap_or_default();
-        crate::metrics::record_refresh(
-            &claimed.name,
-            fetch_outcome,
-            elapsed,
-            body_bytes,
-            &report.outcome,
-        );
-        let elapsed_ms = elapsed.as_millis() as u64;
-        match &report.outcome {
-            Outcome::Failed(error) => {
-                tracing::warn!(status = ?report.status, error = %error, elapsed_ms, next = %report.next_fetch_at, "refresh failed")
-            }
-            Outcome::NotModified => {
-                tracing::info!(status = 304, elapsed_ms, next = %report.next_fetch_at, "not modified")
-            }
-            Outcome::Ingested { entries, stats } => tracing::info!(
-                status = ?report.status,
-                entries,
-                inserted = stats.inserted,
-                updated = stats.updated,
-                merged = stats.merged,
-                elapsed_ms,
-                next = %report.next_fetch_at,
-                "ingested"
-            ),
-        }
         Ok(report)
+    }
+
+    /// The store could not write this refresh (a full disk, a lost
+    /// connection): the source failed. Logged and kept in memory, then
+    /// stored as a failure if the store takes that much; else the lease
+    /// runs out and the source is tried again then. Its validators stay as
+    /// they were, so nothing fetched is skipped as unchanged next time.
+    async fn store_failed(
+        &self,
+        claimed: &Claimed,
+        config: &SourceConfig,
+        now: DateTime<Utc>,
+        status: Option<u16>,
+        e: StoreError,
+    ) -> RefreshReport {
+        tracing::error!(source = %claimed.name, error = %e, "storing the refresh failed");
+        let error = format!("store: {e}");
+        let failures = claimed.consecutive_failures + 1;
+        self.store.note_unstored(
+            &claimed.name,
+            now,
+            status,
+            error.clone(),
+            failures,
+            !e.is_about_the_data(),
+        );
+        // A store-wide failure is not the source's fault: no backoff, the
+        // next regular tick. Data the database refused will be refused
+        // again: that backs off like any failure of the source.
+        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
+        let backoff_until = e
+            .is_about_the_data()
+            .then(|| scheduler::backoff_until(&config.schedule, now, failures));
+        let next = backoff_until.map_or(regular, |b| b.max(regular));
+        let record = FetchRecord {
+            at: now,
+            status,
+            error: Some(error.clone()),
+            next_fetch_at: next,
+            backoff_until,
+            failed: true,
+            consecutive_failures: Some(failures),
+            ..FetchRecord::default()
+        };
+        if let Err(e) = self.store.record_fetch(claimed.id, &record).await {
+            tracing::warn!(source = %claimed.name, error = %e, "the failure could not be stored either; kept in memory");
+        }
+        report(claimed, status, Outcome::Failed(error), next)
     }
 
     /// What a refresh of `config` stores for these parsed entries: tagged
@@ -255,6 +356,7 @@ impl Pipeline {
         config: &SourceConfig,
         now: DateTime<Utc>,
         failure: Failure,
+        counted: bool,
     ) -> Result<RefreshReport, StoreError> {
         let Failure {
             status,
@@ -281,6 +383,7 @@ impl Pipeline {
             backoff_until,
             failed,
             disabled_reason,
+            consecutive_failures: counted.then_some(failures),
             ..FetchRecord::default()
         };
         self.store.record_fetch(claimed.id, &record).await?;

@@ -163,6 +163,7 @@ pub async fn run(
                 .await
             {
                 Ok(claimed) => {
+                    store.note_claim(Ok(()));
                     claimed_any = !claimed.is_empty();
                     for source in claimed {
                         in_flight.spawn(refresh_logged(pipeline.clone(), source));
@@ -170,7 +171,8 @@ pub async fn run(
                 }
                 Err(e) => {
                     store_answered = false;
-                    tracing::error!(error = %e, "claiming due sources failed")
+                    tracing::error!(error = %e, "claiming due sources failed");
+                    store.note_claim(Err(&e));
                 }
             }
         }
@@ -222,7 +224,7 @@ async fn finish_bulk_load(bulk_load: Option<crate::store::BulkLoad>) {
 
 async fn refresh_logged(pipeline: Arc<Pipeline>, source: Claimed) {
     if let Err(e) = pipeline.refresh_source(&source).await {
-        tracing::error!(source = %source.name, error = %e, "storing a refresh failed");
+        tracing::error!(source = %source.name, error = %e, "refresh failed");
     }
 }
 
@@ -287,11 +289,10 @@ pub async fn run_once(
                     on_report(&report);
                     reports.push(report);
                 }
-                // One source's refresh could not be stored: that source
-                // failed, the others go on (CONTRACT §1: a failing source
-                // is not a failed run).
+                // One source's refresh could not run: that source failed,
+                // the others go on (a failing source is not a failed run).
                 Some(Ok((source, Err(e)))) => {
-                    tracing::error!(source = %source, error = %e, "storing a refresh failed");
+                    tracing::error!(source = %source, error = %e, "refresh failed");
                     let report = RefreshReport {
                         source,
                         status: None,

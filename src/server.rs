@@ -173,11 +173,20 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiErro
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
 }
 
+/// 200 `ok` while the database answers and takes this process's writes;
+/// 503 otherwise, with the reason: reads may still work then, but nothing
+/// new is stored, which a load balancer or a monitor must see.
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    if state.store.ping().await {
-        (StatusCode::OK, "ok\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+    if !state.store.ping().await {
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response();
+    }
+    match state.store.write_health().await.reason() {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("degraded: {reason}\n"),
+        )
+            .into_response(),
     }
 }
 

@@ -22,7 +22,9 @@ pub use bulk_load::BulkLoad;
 pub use explain::{ExplainedEntry, Explanation, OutletCopy};
 pub use prune::PruneStats;
 pub use read::TagCount;
-pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync};
+pub use sources::{
+    Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth,
+};
 pub use write::IngestStats;
 
 use chrono::{DateTime, Utc};
@@ -110,6 +112,8 @@ pub struct Store {
     version: Arc<ContentVersion>,
     /// PostgreSQL: when to analyze the tables (planner_stats.rs).
     planner_stats: Option<Arc<planner_stats::PlannerStats>>,
+    /// Writes that failed and were not made good since (sources.rs).
+    unstored: Arc<sources::Unstored>,
 }
 
 /// The articles' version as this process last saw it: a counter in `meta`
@@ -272,6 +276,7 @@ impl Store {
                 value: std::sync::atomic::AtomicI64::new(0),
                 checked: std::sync::Mutex::new(None),
             }),
+            unstored: Default::default(),
         };
         store.init_meta().await?;
         if backend == Backend::Sqlite {

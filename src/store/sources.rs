@@ -63,6 +63,138 @@ pub struct FetchRecord {
     pub feed: Option<crate::model::FeedMeta>,
     /// The polling floor to remember; `None` leaves the stored one alone.
     pub poll_floor: Option<PollFloor>,
+    /// The failure count to store instead of counting on from the stored
+    /// one: set when failures were counted in memory (`StoreFailure`).
+    pub consecutive_failures: Option<i64>,
+}
+
+/// A refresh whose outcome the store could not write (a full disk, a lost
+/// connection). Kept in memory, so that the source's state, `/metrics` and
+/// `/healthz` show it even when the failure itself cannot be stored, until
+/// a later refresh of the source is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreFailure {
+    /// The first failed refresh of this run of them.
+    pub since: DateTime<Utc>,
+    /// The latest.
+    pub at: DateTime<Utc>,
+    pub status: Option<u16>,
+    pub error: String,
+    /// Counting this refresh.
+    pub consecutive_failures: i64,
+    /// The error is the store's (space, I/O, the connection), which other
+    /// writes meet too, rather than this refresh's data's.
+    pub store_wide: bool,
+}
+
+impl StoreError {
+    /// Whether the error concerns what this write stored (a constraint, a
+    /// value the database refuses) rather than the store itself: other
+    /// writes do not meet it, so it is not the store failing.
+    pub fn is_about_the_data(&self) -> bool {
+        match self {
+            StoreError::Group(inner) => inner.is_about_the_data(),
+            StoreError::UnknownSource(_) => true,
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
+                e.code,
+                rusqlite::ErrorCode::ConstraintViolation
+                    | rusqlite::ErrorCode::TypeMismatch
+                    | rusqlite::ErrorCode::TooBig
+                    | rusqlite::ErrorCode::ParameterOutOfRange
+            ),
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                e.code().is_some_and(|code| data_error_code(&code))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// PostgreSQL's SQLSTATE classes 22 (data exception) and 23 (integrity
+/// constraint violation); SQLite's (extended) codes whose primary code is
+/// TOOBIG, CONSTRAINT, MISMATCH or RANGE.
+fn data_error_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("22") || code.starts_with("23");
+    }
+    code.parse::<i32>()
+        .is_ok_and(|n| matches!(n & 0xff, 18 | 19 | 20 | 25))
+}
+
+/// What went unstored, by source; and a failed claim of due sources (which
+/// is a write too: when it fails, no refresh runs to notice).
+#[derive(Debug, Default)]
+pub(super) struct Unstored {
+    sources: std::sync::Mutex<HashMap<String, StoreFailure>>,
+    claim: std::sync::Mutex<Option<StoreFailure>>,
+}
+
+/// Whether this process's writes reach the database (`/healthz`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WriteHealth {
+    /// Sources whose latest refresh could not be stored, by name.
+    pub sources: Vec<(String, StoreFailure)>,
+    /// Claiming due sources failed, and has not worked since.
+    pub claim: Option<StoreFailure>,
+}
+
+impl WriteHealth {
+    /// False while the store fails this process's writes: a source's
+    /// refresh failed for a store-wide reason, or claiming did. (A refresh
+    /// whose data the database refused shows in its source's state only.)
+    pub fn is_ok(&self) -> bool {
+        self.store_wide().next().is_none() && self.claim.is_none()
+    }
+
+    fn store_wide(&self) -> impl Iterator<Item = &(String, StoreFailure)> {
+        self.sources.iter().filter(|(_, f)| f.store_wide)
+    }
+
+    /// Why writes are failing, in one line; `None` when they are not.
+    pub fn reason(&self) -> Option<String> {
+        let latest = self
+            .store_wide()
+            .map(|(_, f)| f)
+            .chain(self.claim.as_ref())
+            .max_by_key(|f| f.at)?;
+        let since = self
+            .store_wide()
+            .map(|(_, f)| f.since)
+            .chain(self.claim.as_ref().map(|f| f.since))
+            .min()
+            .unwrap_or(latest.since);
+        let mut reason = format!(
+            "store writes failing since {}: {}",
+            since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            latest.error
+        );
+        let names: Vec<&str> = self.store_wide().map(|(n, _)| n.as_str()).collect();
+        if !names.is_empty() {
+            reason.push_str(&format!(
+                " ({} not stored: {})",
+                plural(names.len(), "refresh", "refreshes"),
+                names.join(", ")
+            ));
+        }
+        if self.claim.is_some() {
+            reason.push_str(" (claiming due sources fails)");
+        }
+        Some(reason)
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl Unstored {
+    fn sources(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoreFailure>> {
+        self.sources.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn claim(&self) -> std::sync::MutexGuard<'_, Option<StoreFailure>> {
+        self.claim.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 const STATE_COLUMNS: &str = "s.name, s.url, s.enabled, s.title, s.last_fetch_at, s.last_status,
@@ -103,6 +235,10 @@ impl Store {
             }
         }
         let configured: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        // A source gone from the config no longer makes the store unhealthy.
+        self.unstored
+            .sources()
+            .retain(|name, _| configured.contains(name.as_str()));
         for (name, (_, was_configured, _)) in &stored {
             if *was_configured && !configured.contains(name.as_str()) {
                 writes.push(SyncWrite::Remove(name));
@@ -257,12 +393,137 @@ impl Store {
         Ok(())
     }
 
-    /// Every configured source with its health, by name.
+    /// Every configured source with its health, by name: as stored, or as
+    /// this process's latest refresh left it when that could not be stored.
     pub async fn source_states(&self) -> Result<Vec<SourceState>, StoreError> {
         let sql =
             format!("SELECT {STATE_COLUMNS} FROM sources s WHERE s.configured = 1 ORDER BY s.name");
         let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(source_state).collect::<Result<_, _>>()?)
+        let mut states: Vec<SourceState> =
+            rows.iter().map(source_state).collect::<Result<_, _>>()?;
+        let mut unstored = self.unstored.sources();
+        for state in &mut states {
+            let Some(failure) = unstored.get(&state.name) else {
+                continue;
+            };
+            if state.last_fetch_at.is_some_and(|t| t > failure.at) {
+                // A later refresh was stored (by another instance).
+                unstored.remove(&state.name);
+                continue;
+            }
+            state.last_fetch_at = Some(failure.at);
+            state.last_status = failure.status;
+            state.last_error = Some(failure.error.clone());
+            state.consecutive_failures = failure.consecutive_failures;
+        }
+        Ok(states)
+    }
+
+    /// Remembers that the refresh of `source` at `at` could not be stored.
+    pub fn note_unstored(
+        &self,
+        source: &str,
+        at: DateTime<Utc>,
+        status: Option<u16>,
+        error: String,
+        consecutive_failures: i64,
+        store_wide: bool,
+    ) {
+        let mut unstored = self.unstored.sources();
+        let since = unstored.get(source).map_or(at, |f| f.since);
+        unstored.insert(
+            source.to_string(),
+            StoreFailure {
+                since,
+                at,
+                status,
+                error,
+                consecutive_failures,
+                store_wide,
+            },
+        );
+    }
+
+    /// A refresh of `source` was stored: its state is the stored one again.
+    pub fn note_stored(&self, source: &str) {
+        self.unstored.sources().remove(source);
+    }
+
+    /// The refresh of `source` this process could not store, if its latest.
+    pub fn unstored(&self, source: &str) -> Option<StoreFailure> {
+        self.unstored.sources().get(source).cloned()
+    }
+
+    /// Records whether claiming due sources worked.
+    pub fn note_claim(&self, result: Result<(), &StoreError>) {
+        let mut claim = self.unstored.claim();
+        match result {
+            Ok(()) => *claim = None,
+            Err(e) => {
+                let now = Utc::now();
+                *claim = Some(StoreFailure {
+                    since: claim.as_ref().map_or(now, |f| f.since),
+                    at: now,
+                    status: None,
+                    error: format!("store: {e}"),
+                    consecutive_failures: 0,
+                    store_wide: true,
+                });
+            }
+        }
+    }
+
+    /// Whether this process's writes are failing: from memory, but a source
+    /// refreshed and stored since (by another instance) is dropped, so this
+    /// reads the database only while something failed.
+    pub async fn write_health(&self) -> WriteHealth {
+        let claim = self.unstored.claim().clone();
+        if self.unstored.sources().is_empty() {
+            return WriteHealth {
+                sources: Vec::new(),
+                claim,
+            };
+        }
+        // Dropping superseded failures is best effort: if the database
+        // cannot be read, every failure remembered stands.
+        if let Err(e) = self.drop_superseded().await {
+            tracing::debug!(error = %e, "reading the sources' last fetches for /healthz");
+        }
+        let mut sources: Vec<(String, StoreFailure)> = self
+            .unstored
+            .sources()
+            .iter()
+            .map(|(name, failure)| (name.clone(), failure.clone()))
+            .collect();
+        sources.sort_by(|a, b| a.0.cmp(&b.0));
+        WriteHealth { sources, claim }
+    }
+
+    /// Forgets the unstored failures of sources refreshed and stored since
+    /// (by another instance), or no longer configured.
+    async fn drop_superseded(&self) -> Result<(), StoreError> {
+        let names: Vec<String> = self.unstored.sources().keys().cloned().collect();
+        for chunk in names.chunks(500) {
+            let sql = format!(
+                "SELECT name, last_fetch_at, configured FROM sources WHERE name IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, Option<i64>, i64)>(&sql);
+            for name in chunk {
+                query = query.bind(name);
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            let mut unstored = self.unstored.sources();
+            for (name, last_fetch_at, configured) in rows {
+                let superseded = unstored.get(&name).is_some_and(|f| {
+                    configured == 0 || last_fetch_at.is_some_and(|t| from_micros(t) > f.at)
+                });
+                if superseded {
+                    unstored.remove(&name);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A source's id by name (configured or not).
@@ -326,7 +587,10 @@ pub(super) async fn record_fetch_in<E: Exec>(
     source_id: i64,
     r: &FetchRecord,
 ) -> Result<(), StoreError> {
-    let failures = if r.failed {
+    let counted = r.consecutive_failures.map(|n| n.to_string());
+    let failures = if let Some(counted) = &counted {
+        counted.as_str()
+    } else if r.failed {
         "consecutive_failures + 1"
     } else if r.error.is_none() {
         "0"
@@ -429,4 +693,102 @@ pub(super) fn placeholders(first: usize, count: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(at: i64, error: &str) -> StoreFailure {
+        StoreFailure {
+            since: from_micros(at * 1_000_000),
+            at: from_micros(at * 1_000_000),
+            status: Some(200),
+            error: error.into(),
+            consecutive_failures: 1,
+            store_wide: true,
+        }
+    }
+
+    #[test]
+    fn write_health_ignores_a_refresh_whose_data_was_refused() {
+        let refused = StoreFailure {
+            store_wide: false,
+            ..failure(10, "store: database: UNIQUE constraint failed")
+        };
+        let health = WriteHealth {
+            sources: vec![("a".into(), refused)],
+            claim: None,
+        };
+        assert!(health.is_ok());
+        assert_eq!(health.reason(), None);
+    }
+
+    /// Real SQLite errors: a refused row is the data's, a full database
+    /// (`max_page_count` reached) the store's.
+    #[test]
+    fn data_errors_are_told_from_store_errors() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (x TEXT UNIQUE); INSERT INTO t VALUES ('a');")
+            .unwrap();
+        let duplicate = conn.execute("INSERT INTO t VALUES ('a')", []).unwrap_err();
+        assert!(StoreError::Sqlite(duplicate).is_about_the_data());
+        conn.query_row("PRAGMA max_page_count = 3", [], |_| Ok(()))
+            .unwrap();
+        let full = conn
+            .execute("INSERT INTO t VALUES (?1)", [&"x".repeat(100_000)])
+            .unwrap_err();
+        let full = StoreError::Sqlite(full);
+        assert!(full.to_string().contains("full"), "{full}");
+        assert!(!full.is_about_the_data());
+        assert!(!StoreError::Group(std::sync::Arc::new(full)).is_about_the_data());
+        assert!(data_error_code("23505"));
+        assert!(data_error_code("2067"));
+        assert!(!data_error_code("53100"));
+        assert!(!data_error_code("57P01"));
+        assert!(!data_error_code("13"));
+    }
+
+    #[tokio::test]
+    async fn sqlx_data_errors_are_told_from_store_errors() {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (x TEXT UNIQUE)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let insert = || sqlx::query("INSERT INTO t VALUES ('a')");
+        insert().execute(&mut conn).await.unwrap();
+        let duplicate = insert().execute(&mut conn).await.unwrap_err();
+        assert!(StoreError::Db(duplicate).is_about_the_data());
+    }
+
+    #[test]
+    fn write_health_names_the_oldest_failure_the_latest_error_and_the_sources() {
+        assert_eq!(WriteHealth::default().reason(), None);
+        let health = WriteHealth {
+            sources: vec![
+                ("a".into(), failure(10, "store: old")),
+                ("b".into(), failure(20, "store: database or disk is full")),
+            ],
+            claim: None,
+        };
+        assert!(!health.is_ok());
+        assert_eq!(
+            health.reason().unwrap(),
+            "store writes failing since 1970-01-01T00:00:10Z: store: database or disk is full \
+             (2 refreshes not stored: a, b)"
+        );
+        let claim_only = WriteHealth {
+            sources: Vec::new(),
+            claim: Some(failure(5, "store: disk I/O error")),
+        };
+        assert_eq!(
+            claim_only.reason().unwrap(),
+            "store writes failing since 1970-01-01T00:00:05Z: store: disk I/O error \
+             (claiming due sources fails)"
+        );
+    }
 }

@@ -4,6 +4,7 @@
 mod broken_pipe;
 mod cli;
 mod clustering;
+mod failures;
 mod helpers;
 mod hostile_http;
 mod near_dup;
