@@ -22,9 +22,7 @@ pub use bulk_load::BulkLoad;
 pub use explain::{ExplainedEntry, Explanation, OutletCopy};
 pub use prune::PruneStats;
 pub use read::TagCount;
-pub use sources::{
-    Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth,
-};
+pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth};
 pub use write::IngestStats;
 
 use chrono::{DateTime, Utc};

@@ -499,3 +499,47 @@ pub async fn tag_index_sql(url: &str) -> Option<String> {
     conn.close().await.unwrap();
     sql
 }
+
+/// A documentation address (TEST-NET-1) that exists only inside the network
+/// namespace [`in_own_network_namespace`] makes: a "non-loopback" host for
+/// tests of what crosses from outer to inner addresses.
+pub const OUTER_ADDRESS: &str = "192.0.2.2";
+
+/// Runs the test named `test` again inside a network namespace of its own
+/// (util-linux `unshare`, iproute2 `ip`), where only `lo` exists, with
+/// [`OUTER_ADDRESS`] on it: real connections to a non-loopback address
+/// with no traffic leaving the namespace. True in that re-run (go on);
+/// false in the caller once the re-run passed (or was skipped).
+pub fn in_own_network_namespace(test: &str) -> bool {
+    if std::env::var_os("TRIBUTARY_IN_NETNS").is_some() {
+        return true;
+    }
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "--map-root-user", "sh", "-c"])
+        .arg(format!(
+            "ip link set lo up && ip addr add {OUTER_ADDRESS}/32 dev lo && exec \"$0\" \"$@\""
+        ))
+        .arg(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--include-ignored"])
+        .env("TRIBUTARY_IN_NETNS", "1")
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            skip("util-linux `unshare` is not installed: tests that need a network namespace of their own");
+            return false;
+        }
+        Err(e) => panic!("running unshare: {e}"),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && (stderr.starts_with("unshare:") || stderr.contains("ip: ")) {
+        skip(&format!("no network namespace of our own here ({}): tests of redirects from a non-loopback source", stderr.trim()));
+        return false;
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} in its own network namespace:\n{stdout}\n{stderr}"
+    );
+    false
+}

@@ -2,10 +2,10 @@
 //! http://127.0.0.1:…/internal` must not get that resource fetched and
 //! republished, unless the source opts in.
 //!
-//! The hostile source is served on this host's non-loopback address (its
-//! default route's: on a LAN or documentation range), the private resource
-//! on 127.0.0.1: real connections through the production policy, no
-//! test-only setting. Skipped on a host without such an address.
+//! The hostile source is served on a documentation address that exists
+//! only inside a network namespace the test makes for itself, the private
+//! resource on 127.0.0.1: real connections through the production policy,
+//! no test-only setting, no traffic outside the namespace.
 
 use crate::helpers::*;
 use axum::http::{header, StatusCode};
@@ -13,20 +13,14 @@ use axum::routing::get;
 use std::net::IpAddr;
 use tributary::pipeline::Outcome;
 
-fn non_loopback_address() -> Option<IpAddr> {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
-    // Picks the source address of the default route; sends nothing.
-    socket.connect("203.0.113.1:9").ok()?;
-    let ip = socket.local_addr().ok()?.ip();
-    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redirect_from_a_source_into_loopback_is_refused_unless_allowed() {
-    let Some(outer) = non_loopback_address() else {
-        eprintln!("skipped: this host has no non-loopback address");
+    if !in_own_network_namespace(
+        "redirects::a_redirect_from_a_source_into_loopback_is_refused_unless_allowed",
+    ) {
         return;
-    };
+    }
+    let outer: IpAddr = OUTER_ADDRESS.parse().unwrap();
     let internal = FeedServer::start().await;
     internal.set(
         "/internal",
