@@ -6,6 +6,11 @@
 //! with neither, a hash of title and text. The public `uid` derives from the
 //! canonical link when there is one, so every instance and every source
 //! gives one story the same id.
+//!
+//! Within one source a distinct key is always a distinct entry: the store
+//! never merges two of a source's entries, whatever their links. Entries
+//! that share a key but not their text in one feed (a reused guid, guid-less
+//! items on one page) get a variant key ([`variant_key`]).
 
 use sha2::{Digest, Sha256};
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
@@ -44,9 +49,56 @@ fn is_tracking(name: &str) -> bool {
     name.starts_with("utm_") || TRACKING_PARAMS.contains(&name.as_str())
 }
 
+/// Fragments that point into a page rather than name a post: comment
+/// sections, page furniture. Compared lowercased; `comment-N`, `comments-N`,
+/// `respond-N` and `more-N` (WordPress) are ones too.
+const PAGE_FRAGMENTS: &[&str] = &[
+    "comments",
+    "comment",
+    "respond",
+    "reply",
+    "replies",
+    "more",
+    "top",
+    "content",
+    "main",
+    "main-content",
+    "maincontent",
+    "article",
+    "disqus_thread",
+    "comments-section",
+    "share",
+    "footer",
+    "header",
+    "nav",
+    "continue",
+    "read-more",
+    "readmore",
+    "page",
+    "start",
+    "skip",
+];
+
+/// Whether a URL fragment names what the link points to (`#a080605` on a
+/// day page of several posts, `releases#2025041100`), as opposed to a place
+/// in the page or a tracker (`#comments`, `#more-123`, `#xtor=RSS-1`).
+fn fragment_identifies(fragment: &str) -> bool {
+    let fragment = fragment.trim().to_lowercase();
+    if fragment.is_empty() || fragment.contains('=') || fragment.starts_with(":~:") {
+        return false;
+    }
+    let stem = match fragment.rsplit_once(['-', '_']) {
+        Some((stem, number)) if number.bytes().all(|b| b.is_ascii_digit()) => stem,
+        _ => fragment.as_str(),
+    };
+    !PAGE_FRAGMENTS.contains(&fragment.as_str())
+        && !matches!(stem, "comment" | "comments" | "respond" | "more" | "reply")
+}
+
 /// Canonical form of an article URL: scheme and host lowercased, default
-/// port, fragment and tracking parameters dropped. `None` if not an
-/// absolute http(s) URL.
+/// port, tracking parameters and a fragment that only points into the page
+/// (`#comments`, `#top`) dropped; a fragment naming a post on a page of
+/// several (`#a080605`) is kept. `None` if not an absolute http(s) URL.
 ///
 /// The path keeps its case and trailing slash (servers may tell them apart),
 /// and the other parameters keep their order and their exact encoding.
@@ -57,7 +109,9 @@ pub fn canonical_url(url: &str) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
-    url.set_fragment(None);
+    if !url.fragment().is_some_and(fragment_identifies) {
+        url.set_fragment(None);
+    }
     if let Some(query) = url.query() {
         let kept: Vec<&str> = query
             .split('&')
@@ -112,6 +166,67 @@ pub fn prepare(source_name: &str, entry: Entry, tags: Vec<Tag>) -> NewArticle {
         tags,
         tag_origins: Vec::new(),
     }
+}
+
+/// The key an entry of a source had before fragments could identify a post
+/// (`link:` and its canonical link without the fragment), when it differs:
+/// the store finds entries stored by earlier versions under it.
+pub fn legacy_entry_key(article: &NewArticle) -> Option<String> {
+    let url = article.entry_key.strip_prefix("link:")?;
+    let (page, _) = url.split_once('#')?;
+    Some(format!("link:{page}"))
+}
+
+/// What tells apart entries of one source that share a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// A guid reused for stories under different links.
+    Link,
+    /// Entries with the same key (guid or link) but different text.
+    Text,
+}
+
+/// The key of an entry whose base key (`entry_key`) another entry of its
+/// source also has: the base key and what tells it apart, its link or its
+/// text. Stable as long as that stays the same.
+pub fn variant_key(article: &NewArticle, variant: Variant) -> String {
+    match variant {
+        Variant::Link => format!(
+            "{} + link:{}",
+            article.entry_key,
+            article.canonical_url.as_deref().unwrap_or_default()
+        ),
+        Variant::Text => {
+            let text = &article.fingerprint;
+            format!(
+                "{} + text:{}",
+                article.entry_key,
+                text.get(..16).unwrap_or(text)
+            )
+        }
+    }
+}
+
+/// The base key of a stored entry key (the key without its variant).
+pub fn base_key(entry_key: &str) -> &str {
+    entry_key
+        .split_once(" + link:")
+        .or_else(|| entry_key.split_once(" + text:"))
+        .map_or(entry_key, |(base, _)| base)
+}
+
+/// Whether an entry with the same guid as a stored one (of the same source)
+/// is another story: the publisher reused the guid. An edit keeps the link
+/// or the title; another story changes both.
+pub fn is_other_story(stored_title: &str, stored_link: Option<&str>, article: &NewArticle) -> bool {
+    let stored_url = stored_link.and_then(canonical_url);
+    stored_url != article.canonical_url && normalize(stored_title) != normalize(&article.title)
+}
+
+/// The `uid` of an article known only within its source: an entry whose link
+/// names another of the source's entries too.
+pub fn local_uid(source_name: &str, entry_key: &str) -> String {
+    uid(&format!("entry:{source_name}:{entry_key}"))
 }
 
 /// Identity of an entry with neither id nor link: its normalized title and
@@ -257,8 +372,37 @@ mod tests {
                 Some("https://example.com:80/a"),
             ),
             (
-                "https://example.com/a#section".into(),
+                "https://example.com/a#comments".into(),
                 Some("https://example.com/a"),
+            ),
+            (
+                "https://example.com/a#comment-1234".into(),
+                Some("https://example.com/a"),
+            ),
+            (
+                "https://example.com/a#more-77".into(),
+                Some("https://example.com/a"),
+            ),
+            (
+                "https://example.com/a#".into(),
+                Some("https://example.com/a"),
+            ),
+            (
+                "https://example.com/a#:~:text=word".into(),
+                Some("https://example.com/a"),
+            ),
+            // A fragment naming one post of a page of several is kept.
+            (
+                "http://scripting.com/2017/06/26.html#a080605".into(),
+                Some("http://scripting.com/2017/06/26.html#a080605"),
+            ),
+            (
+                "https://example.com/releases#2025041100".into(),
+                Some("https://example.com/releases#2025041100"),
+            ),
+            (
+                "https://example.com/entries.php#111".into(),
+                Some("https://example.com/entries.php#111"),
             ),
             (
                 "  https://example.com/a  ".into(),

@@ -4,6 +4,7 @@
 mod cli;
 mod clustering;
 mod helpers;
+mod identity;
 mod near_dup;
 mod opml;
 mod ops;
