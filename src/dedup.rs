@@ -532,6 +532,77 @@ mod tests {
     }
 
     #[test]
+    fn entries_sharing_a_key_get_variants_that_name_what_differs() {
+        let a = prepare(
+            "s",
+            entry(Some("g"), Some("https://e.test/a#comments"), "A", "x"),
+            vec![],
+        );
+        assert_eq!(a.canonical_url.as_deref(), Some("https://e.test/a"));
+        assert_eq!(
+            variant_key(&a, Variant::Link),
+            "guid:g + link:https://e.test/a"
+        );
+        let text = variant_key(&a, Variant::Text);
+        assert_eq!(text, format!("guid:g + text:{}", &a.fingerprint[..16]));
+        for key in [&text, &variant_key(&a, Variant::Link), &a.entry_key] {
+            assert_eq!(base_key(key), "guid:g");
+        }
+        // A guid-less entry linking to one post of a page: its key keeps the
+        // fragment; the key earlier versions gave it does not.
+        let post = prepare(
+            "s",
+            entry(None, Some("https://e.test/day.html#a1"), "P", "x"),
+            vec![],
+        );
+        assert_eq!(post.entry_key, "link:https://e.test/day.html#a1");
+        assert_eq!(
+            legacy_entry_key(&post).as_deref(),
+            Some("link:https://e.test/day.html")
+        );
+        assert_eq!(legacy_entry_key(&a), None);
+        // Source-local ids differ from the link's and between entries.
+        let local = local_uid("s", &post.entry_key);
+        assert_ne!(local, post.uid);
+        assert_ne!(local, local_uid("s", "link:https://e.test/day.html#a2"));
+        assert_eq!(local, local_uid("s", &post.entry_key));
+    }
+
+    #[test]
+    fn a_reused_guid_is_another_story_only_if_link_and_title_differ() {
+        let stored = ("Original title", Some("https://e.test/a?utm_source=x"));
+        // (entry, another story)
+        let cases = [
+            (
+                entry(Some("g"), Some("https://e.test/a"), "Edited title", "new"),
+                false,
+            ),
+            (
+                entry(
+                    Some("g"),
+                    Some("https://e.test/moved"),
+                    "Original  title",
+                    "x",
+                ),
+                false,
+            ),
+            (
+                entry(Some("g"), Some("https://e.test/b"), "Other story", "y"),
+                true,
+            ),
+            (entry(Some("g"), None, "Other story", "y"), true),
+        ];
+        for (e, other) in cases {
+            let article = prepare("s", e, vec![]);
+            assert_eq!(
+                is_other_story(stored.0, stored.1, &article),
+                other,
+                "{article:?}"
+            );
+        }
+    }
+
+    #[test]
     fn uid_is_a_stable_version_5_style_urn() {
         let format = Regex::new(
             r"^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",

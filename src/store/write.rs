@@ -208,7 +208,7 @@ struct Batch<'a> {
     /// variant when another entry of the batch shares it.
     keys: Vec<String>,
     /// The texts (fingerprints) of the batch's entries under each legacy key.
-    legacy: HashMap<String, HashSet<String>>,
+    legacy: HashMap<String, HashSet<&'a str>>,
     /// Articles this source carries (stored or in this batch): another
     /// entry of the source is never merged into one of them.
     carried: HashSet<i64>,
@@ -216,7 +216,7 @@ struct Batch<'a> {
     claimed: HashMap<i64, String>,
     /// The texts of the batch's entries whose own key points to each
     /// article: several only where an earlier version merged entries.
-    texts_here: HashMap<i64, HashSet<String>>,
+    texts_here: HashMap<i64, HashSet<&'a str>>,
     /// Title and link of the articles this source's keys point to.
     own: HashMap<i64, (String, Option<String>)>,
     source_name: Option<String>,
@@ -376,7 +376,7 @@ impl<'a> Batch<'a> {
         for article in articles {
             if let Some(key) = dedup::legacy_entry_key(article) {
                 let texts = batch.legacy.entry(key).or_default();
-                texts.insert(article.fingerprint.clone());
+                texts.insert(&article.fingerprint);
             }
         }
         let keys = batch.keys.clone();
@@ -387,7 +387,7 @@ impl<'a> Batch<'a> {
         for (index, article) in articles.iter().enumerate() {
             if let Some(&id) = batch.here.get(&batch.keys[index]) {
                 let texts = batch.texts_here.entry(id).or_default();
-                texts.insert(article.fingerprint.clone());
+                texts.insert(&article.fingerprint);
             }
         }
         // Refetched entries stop here: only the others are looked up further,
@@ -629,7 +629,7 @@ impl<'a> Batch<'a> {
                         || stored_text.is_some_and(|text| {
                             self.legacy
                                 .get(&other)
-                                .is_some_and(|texts| !texts.contains(text))
+                                .is_some_and(|texts| !texts.contains(text.as_str()))
                         })
                 }
             };
@@ -650,7 +650,7 @@ impl<'a> Batch<'a> {
             && self
                 .texts_here
                 .get(&id)
-                .is_some_and(|texts| texts.contains(&stored.fingerprint))
+                .is_some_and(|texts| texts.contains(stored.fingerprint.as_str()))
     }
 
     /// Whether the source's article `id`, stored under the guid of
@@ -1352,4 +1352,45 @@ async fn insert_tags<E: Exec>(
         tx.execute(sql, &args).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Entry;
+
+    fn entry(guid: Option<&str>, link: &str, title: &str) -> NewArticle {
+        let entry = Entry {
+            guid: guid.map(String::from),
+            link: Some(link.into()),
+            title: Some(title.into()),
+            ..Entry::default()
+        };
+        dedup::prepare("s", entry, vec![])
+    }
+
+    #[test]
+    fn entries_sharing_a_key_with_other_text_get_variants() {
+        let articles = [
+            // A guid reused on two links.
+            entry(Some("g"), "https://e.test/1", "One"),
+            entry(Some("g"), "https://e.test/2", "Two"),
+            // Guid-less items of one page.
+            entry(None, "https://e.test/news", "News 1"),
+            entry(None, "https://e.test/news", "News 2"),
+            // The same entry twice, and a lone one: their own keys.
+            entry(Some("h"), "https://e.test/h", "H"),
+            entry(Some("h"), "https://e.test/h", "H"),
+            entry(None, "https://e.test/alone", "Alone"),
+        ];
+        let keys = assign_keys(&articles);
+        assert_eq!(keys[0], "guid:g + link:https://e.test/1");
+        assert_eq!(keys[1], "guid:g + link:https://e.test/2");
+        assert!(keys[2].starts_with("link:https://e.test/news + text:"));
+        assert!(keys[3].starts_with("link:https://e.test/news + text:"));
+        assert_ne!(keys[2], keys[3]);
+        assert_eq!(keys[4], "guid:h");
+        assert_eq!(keys[5], "guid:h");
+        assert_eq!(keys[6], "link:https://e.test/alone");
+    }
 }
