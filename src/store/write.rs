@@ -662,6 +662,8 @@ impl<'a> Batch<'a> {
         let Some(stored) = self.articles.get(&id) else {
             return false;
         };
+        // Only against the source's own article: another source's (joined
+        // by link or as a near-duplicate) has that source's title and link.
         if stored.source_id != self.source_id || stored.fingerprint == article.fingerprint {
             return false;
         }
