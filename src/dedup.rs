@@ -182,6 +182,8 @@ pub fn legacy_entry_key(article: &NewArticle) -> Option<String> {
 pub enum Variant {
     /// A guid reused for stories under different links.
     Link,
+    /// Entries without id sharing a link, under different titles.
+    Title,
     /// Entries with the same key (guid or link) but different text.
     Text,
 }
@@ -196,6 +198,10 @@ pub fn variant_key(article: &NewArticle, variant: Variant) -> String {
             article.entry_key,
             article.canonical_url.as_deref().unwrap_or_default()
         ),
+        Variant::Title => {
+            let title = sha256_hex(&normalize(&article.title));
+            format!("{} + title:{}", article.entry_key, &title[..16])
+        }
         Variant::Text => {
             let text = &article.fingerprint;
             format!(
@@ -207,20 +213,39 @@ pub fn variant_key(article: &NewArticle, variant: Variant) -> String {
     }
 }
 
+/// The variant that tells an entry apart from another story stored under
+/// its key: its link for a guid, its title for a link ([`is_other_story`]).
+pub fn story_variant(article: &NewArticle) -> Option<Variant> {
+    match article.entry_key.split_once(':') {
+        Some(("guid", _)) if article.canonical_url.is_some() => Some(Variant::Link),
+        Some(("link", _)) => Some(Variant::Title),
+        _ => None,
+    }
+}
+
 /// The base key of a stored entry key (the key without its variant).
 pub fn base_key(entry_key: &str) -> &str {
     entry_key
         .split_once(" + link:")
+        .or_else(|| entry_key.split_once(" + title:"))
         .or_else(|| entry_key.split_once(" + text:"))
         .map_or(entry_key, |(base, _)| base)
 }
 
-/// Whether an entry with the same guid as a stored one (of the same source)
-/// is another story: the publisher reused the guid. An edit keeps the link
-/// or the title; another story changes both.
+/// Whether an entry with the same key as a stored one (of the same source)
+/// is another story. Same guid: the publisher reused it if link and title
+/// both changed (an edit keeps one). Same link without guid: the title
+/// changed (entries without id are told apart by their text; a new body
+/// under the same title is an edit).
 pub fn is_other_story(stored_title: &str, stored_link: Option<&str>, article: &NewArticle) -> bool {
-    let stored_url = stored_link.and_then(canonical_url);
-    stored_url != article.canonical_url && normalize(stored_title) != normalize(&article.title)
+    let other_title = normalize(stored_title) != normalize(&article.title);
+    match article.entry_key.split_once(':') {
+        Some(("guid", _)) => {
+            stored_link.and_then(canonical_url) != article.canonical_url && other_title
+        }
+        Some(("link", _)) => other_title,
+        _ => false,
+    }
 }
 
 /// The `uid` of an article known only within its source: an entry whose link
@@ -545,7 +570,9 @@ mod tests {
         );
         let text = variant_key(&a, Variant::Text);
         assert_eq!(text, format!("guid:g + text:{}", &a.fingerprint[..16]));
-        for key in [&text, &variant_key(&a, Variant::Link), &a.entry_key] {
+        let title = variant_key(&a, Variant::Title);
+        assert!(title.starts_with("guid:g + title:"), "{title}");
+        for key in [&text, &title, &variant_key(&a, Variant::Link), &a.entry_key] {
             assert_eq!(base_key(key), "guid:g");
         }
         // A guid-less entry linking to one post of a page: its key keeps the
@@ -591,6 +618,16 @@ mod tests {
                 true,
             ),
             (entry(Some("g"), None, "Other story", "y"), true),
+            // Without a guid, a new title under the same link.
+            (
+                entry(None, Some("https://e.test/a"), "Original title", "edited"),
+                false,
+            ),
+            (
+                entry(None, Some("https://e.test/a"), "Next item", "x"),
+                true,
+            ),
+            (entry(None, None, "Next item", "x"), false),
         ];
         for (e, other) in cases {
             let article = prepare("s", e, vec![]);

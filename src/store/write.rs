@@ -267,16 +267,17 @@ const WHY_NEAR: &str = "near-duplicate text";
 const WHY_LINK_TAKEN: &str = "own article: its link is shared with another entry of this source";
 const WHY_REUSED_GUID: &str =
     "own article: its id was reused for another story (link and title differ)";
+const WHY_OTHER_TITLE: &str = "own article: another entry without id had its link (titles differ)";
 const WHY_SPLIT: &str =
     "own article: an earlier version had merged it into another entry of this source";
 
 /// How an entry's other key tells it is this entry (`Batch::alternates`).
 #[derive(Clone, Copy)]
 enum Alternate {
-    /// Its base key while it has a variant: the same text, or for a guid
-    /// not another story.
+    /// Its base key while it has a variant: the same text, or not another
+    /// story (`dedup::is_other_story`).
     Base,
-    /// A variant of its key while it has none: same link or text.
+    /// A variant of its key while it has none: same link, title or text.
     Variant,
     /// The key of an earlier version: the same text, or the first entry of
     /// the batch with that key when none has the stored text.
@@ -301,19 +302,16 @@ fn assign_keys(articles: &[NewArticle]) -> Vec<String> {
         if texts.len() < 2 {
             continue;
         }
-        let first = &articles[members[0]];
-        let links: HashSet<Option<&str>> = members
-            .iter()
-            .map(|&i| articles[i].canonical_url.as_deref())
-            .collect();
-        let variant = if first.entry_key.starts_with("guid:")
-            && links.len() == members.len()
-            && !links.contains(&None)
-        {
-            Variant::Link
-        } else {
-            Variant::Text
-        };
+        // The story variant when it tells every member apart, else the text.
+        let variant = dedup::story_variant(&articles[members[0]])
+            .filter(|&variant| {
+                let distinct: HashSet<String> = members
+                    .iter()
+                    .map(|&i| dedup::variant_key(&articles[i], variant))
+                    .collect();
+                distinct.len() == members.len()
+            })
+            .unwrap_or(Variant::Text);
         for &i in members {
             keys[i] = dedup::variant_key(&articles[i], variant);
         }
@@ -554,11 +552,8 @@ impl<'a> Batch<'a> {
         if *key != article.entry_key {
             keys.push((article.entry_key.clone(), Alternate::Base));
         }
-        if article.entry_key.starts_with("guid:") && article.canonical_url.is_some() {
-            keys.push((
-                dedup::variant_key(article, Variant::Link),
-                Alternate::Variant,
-            ));
+        if let Some(variant) = dedup::story_variant(article) {
+            keys.push((dedup::variant_key(article, variant), Alternate::Variant));
         }
         keys.push((
             dedup::variant_key(article, Variant::Text),
@@ -593,16 +588,24 @@ impl<'a> Batch<'a> {
                 // the first.
                 return Ok((None, Some(WHY_SPLIT)));
             }
-            if key == article.entry_key && self.reused_guid(id, article) {
-                let variant = dedup::variant_key(article, Variant::Link);
+            let variant = dedup::story_variant(article);
+            if let Some(variant) = variant.filter(|_| key == article.entry_key) {
+                if !self.other_story(id, article) {
+                    return Ok((Some(id), None));
+                }
+                let variant = dedup::variant_key(article, variant);
                 self.keys[index].clone_from(&variant);
                 let stored = match self.here.get(&variant) {
                     Some(&id) => Some(id),
                     None => self.lookup_here(tx, &variant).await?,
                 };
+                let why = match article.entry_key.starts_with("guid:") {
+                    true => WHY_REUSED_GUID,
+                    false => WHY_OTHER_TITLE,
+                };
                 return Ok(match stored {
                     Some(id) if !self.claimed_by_other(id, &variant) => (Some(id), None),
-                    _ => (None, Some(WHY_REUSED_GUID)),
+                    _ => (None, Some(why)),
                 });
             }
             return Ok((Some(id), None));
@@ -618,10 +621,7 @@ impl<'a> Batch<'a> {
             let same_text = stored_text == Some(&article.fingerprint);
             let is_it = match how {
                 Alternate::Variant => true,
-                Alternate::Base if article.entry_key.starts_with("guid:") => {
-                    same_text || !self.reused_guid(id, article)
-                }
-                Alternate::Base => same_text,
+                Alternate::Base => same_text || !self.other_story(id, article),
                 // Entries an earlier version merged under one key: the one
                 // with the stored text keeps it, else the first.
                 Alternate::Legacy => {
@@ -653,12 +653,9 @@ impl<'a> Batch<'a> {
                 .is_some_and(|texts| texts.contains(stored.fingerprint.as_str()))
     }
 
-    /// Whether the source's article `id`, stored under the guid of
+    /// Whether the source's article `id`, stored under the key of
     /// `article`, is another story (see [`dedup::is_other_story`]).
-    fn reused_guid(&self, id: i64, article: &NewArticle) -> bool {
-        if !article.entry_key.starts_with("guid:") {
-            return false;
-        }
+    fn other_story(&self, id: i64, article: &NewArticle) -> bool {
         let Some(stored) = self.articles.get(&id) else {
             return false;
         };
@@ -1377,7 +1374,7 @@ mod tests {
             // A guid reused on two links.
             entry(Some("g"), "https://e.test/1", "One"),
             entry(Some("g"), "https://e.test/2", "Two"),
-            // Guid-less items of one page.
+            // Guid-less items of one page, told apart by title.
             entry(None, "https://e.test/news", "News 1"),
             entry(None, "https://e.test/news", "News 2"),
             // The same entry twice, and a lone one: their own keys.
@@ -1388,8 +1385,8 @@ mod tests {
         let keys = assign_keys(&articles);
         assert_eq!(keys[0], "guid:g + link:https://e.test/1");
         assert_eq!(keys[1], "guid:g + link:https://e.test/2");
-        assert!(keys[2].starts_with("link:https://e.test/news + text:"));
-        assert!(keys[3].starts_with("link:https://e.test/news + text:"));
+        assert!(keys[2].starts_with("link:https://e.test/news + title:"));
+        assert!(keys[3].starts_with("link:https://e.test/news + title:"));
         assert_ne!(keys[2], keys[3]);
         assert_eq!(keys[4], "guid:h");
         assert_eq!(keys[5], "guid:h");

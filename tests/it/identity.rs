@@ -666,3 +666,70 @@ async fn a_store_of_the_previous_release_upgrades_in_place() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_without_id_on_one_page_stay_apart_as_the_page_changes() {
+    let server = FeedServer::start().await;
+    let news = |i: u32, body: &str| Item {
+        guid: None,
+        link: Some("https://project.test/news.html".into()),
+        title: format!("News {i}"),
+        body: body.to_string(),
+        date: "Sat, 05 Dec 2026 10:00:00 GMT",
+    };
+    /// The page's items, then the served articles' (title, text).
+    type Day = (Vec<Item>, Vec<(&'static str, &'static str)>);
+    let days: Vec<Day> = vec![
+        (vec![news(1, "one")], vec![("News 1", "one")]),
+        (
+            vec![news(2, "two"), news(1, "one")],
+            vec![("News 1", "one"), ("News 2", "two")],
+        ),
+        // News 1 left the page; News 2 is not taken for an edit of it.
+        (
+            vec![news(2, "two")],
+            vec![("News 1", "one"), ("News 2", "two")],
+        ),
+        // A new body under the same title and link is an edit.
+        (
+            vec![news(2, "two, corrected")],
+            vec![("News 1", "one"), ("News 2", "two, corrected")],
+        ),
+        (
+            vec![news(3, "three"), news(2, "two, corrected")],
+            vec![
+                ("News 1", "one"),
+                ("News 2", "two, corrected"),
+                ("News 3", "three"),
+            ],
+        ),
+    ];
+    for run in runs().await {
+        let backend = run.db.name;
+        server.set("/news", Fixture::feed(rss(&days[0].0)));
+        let sources = [("news", server.url("/news"))];
+        let app = TestApp::spawn(config(run.dir.path(), &run.db, &sources)).await;
+        app.wait_fetched().await;
+        for (day, (items, want)) in days.iter().enumerate() {
+            server.set("/news", Fixture::feed(rss(items)));
+            app.fetch_now().await;
+            let mut got: Vec<(String, String)> = served(&app)
+                .await
+                .iter()
+                .map(|i| {
+                    (
+                        field(i, "title").to_string(),
+                        field(i, "summary").to_string(),
+                    )
+                })
+                .collect();
+            got.sort();
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(t, b)| (t.to_string(), b.to_string()))
+                .collect();
+            assert_eq!(got, want, "{backend}: day {day}");
+        }
+        app.stop().await;
+    }
+}
