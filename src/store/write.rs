@@ -904,6 +904,21 @@ impl<'a> Batch<'a> {
                         return Ok(());
                     }
                 }
+                if inserted.is_none() {
+                    // The source-local id is taken: by this very entry, stored
+                    // by another writer since we looked.
+                    let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
+                    let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
+                    let row: ArticleRow = tx
+                        .fetch_optional(&sql, &[Value::Text(&uid)])
+                        .await?
+                        .ok_or(sqlx::Error::RowNotFound)?;
+                    let id = self.remember(row);
+                    stats.merged += 1;
+                    self.finish(tx, key, id, WHY_SAME_KEY, article, false)
+                        .await?;
+                    return Ok(());
+                }
                 let id = inserted.ok_or(sqlx::Error::RowNotFound)?;
                 stats.inserted += 1;
                 let updated = article.updated.map(micros).unwrap_or(published);
