@@ -287,7 +287,8 @@ enum Alternate {
 /// Each entry's key in its source: its `entry_key`, unless entries of the
 /// batch share it with different text. Those are distinct entries (in one
 /// feed, neither can be an edit of the other): each gets a variant key, by
-/// its link for guids reused across links, else by its text.
+/// its link (a guid) or its title (a link) when that tells them apart, else
+/// by its text.
 fn assign_keys(articles: &[NewArticle]) -> Vec<String> {
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     for (index, article) in articles.iter().enumerate() {
