@@ -404,35 +404,53 @@ async fn an_edit_updates_its_own_article_and_a_reused_guid_is_a_new_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn other_sources_still_merge_by_canonical_link() {
+async fn other_sources_merge_by_canonical_link_fragment_included() {
     let server = FeedServer::start().await;
-    let a = item(
-        Some("a-1"),
-        "https://news.test/story",
-        "Story",
-        "Mon, 07 Dec 2026 08:00:00 GMT",
-    );
-    let b = item(
-        Some("b-1"),
-        "https://news.test/story?utm_source=rss#comments",
-        "Story (wire)",
-        "Mon, 07 Dec 2026 08:30:00 GMT",
-    );
-    server.set("/a", Fixture::feed(rss(&[a])));
-    server.set("/b", Fixture::feed(rss(&[b])));
+    let date = "Mon, 07 Dec 2026 08:00:00 GMT";
+    let a = [
+        item(Some("a-1"), "https://blog.test/day.html#a1", "Post 1", date),
+        item(Some("a-2"), "https://blog.test/day.html#a2", "Post 2", date),
+        item(Some("a-3"), "https://blog.test/other", "Other", date),
+    ];
+    // Another outlet's copies: tracking parameters, and a fragment that
+    // points into the page, do not make another article.
+    let b = [
+        item(
+            Some("b-2"),
+            "https://blog.test/day.html?utm_source=rss#a2",
+            "Post 2",
+            date,
+        ),
+        item(
+            Some("b-3"),
+            "https://blog.test/other?utm_medium=x#comments",
+            "Other",
+            date,
+        ),
+    ];
+    server.set("/a", Fixture::feed(rss(&a)));
+    server.set("/b", Fixture::feed(rss(&b)));
     let sources = [("a", server.url("/a")), ("b", server.url("/b"))];
     for run in runs().await {
         let app = TestApp::spawn(config(run.dir.path(), &run.db, &sources)).await;
         app.wait_fetched().await;
         let items = served(&app).await;
-        assert_eq!(items.len(), 1, "{}: {items:#?}", run.db.name);
-        let seen_in: HashSet<&str> = items[0]["_tributary"]["seen_in"]
-            .as_array()
-            .unwrap()
+        let seen: HashMap<&str, HashSet<&str>> = items
             .iter()
-            .map(|s| s.as_str().unwrap())
+            .map(|i| {
+                let sources = i["_tributary"]["seen_in"].as_array().unwrap();
+                let sources = sources.iter().map(|s| s.as_str().unwrap()).collect();
+                (field(i, "title"), sources)
+            })
             .collect();
-        assert_eq!(seen_in, HashSet::from(["a", "b"]), "{}", run.db.name);
+        let both = HashSet::from(["a", "b"]);
+        let want = HashMap::from([
+            ("Post 1", HashSet::from(["a"])),
+            ("Post 2", both.clone()),
+            ("Other", both),
+        ]);
+        assert_eq!(items.len(), 3, "{}: {items:#?}", run.db.name);
+        assert_eq!(seen, want, "{}", run.db.name);
         app.stop().await;
     }
 }
