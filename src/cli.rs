@@ -238,7 +238,7 @@ fn check(config: &Config) {
         config.daemon.listen
     );
     for warning in config.warnings() {
-        eprintln!("{}: warning: {warning}", config.path.display());
+        errln!("{}: warning: {warning}", config.path.display());
     }
 }
 
@@ -374,7 +374,12 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
     outln!("  first seen {}", time(e.first_seen));
     outln!("sources (first one is the atom:source; only its edits update the article)");
     for entry in &e.entries {
-        let how = if entry.source == a.source.name && entry.first_seen == e.first_seen {
+        let how = if let Some(why) = &entry.why {
+            match e.copies.iter().find(|c| c.source == entry.source) {
+                Some(copy) => format!("{why} (similarity {:.2}) at {}", copy.similarity, copy.url),
+                None => why.clone(),
+            }
+        } else if entry.source == a.source.name && entry.first_seen == e.first_seen {
             "first seen here".to_string()
         } else if let Some(copy) = e.copies.iter().find(|c| c.source == entry.source) {
             format!(
@@ -392,6 +397,19 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
             time(entry.first_seen),
             entry.entry_key
         );
+    }
+    if !e.kept_apart.is_empty() {
+        outln!("kept apart (same link or id in a source, other articles)");
+        for other in &e.kept_apart {
+            outln!(
+                "  {:<16} {}  {} {:?}  ({})",
+                other.source,
+                other.entry_key,
+                other.uid,
+                other.title,
+                other.why.as_deref().unwrap_or("reason not recorded")
+            );
+        }
     }
     outln!("tags");
     for (tag, origin) in &e.tags {

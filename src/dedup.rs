@@ -6,6 +6,11 @@
 //! with neither, a hash of title and text. The public `uid` derives from the
 //! canonical link when there is one, so every instance and every source
 //! gives one story the same id.
+//!
+//! Within one source a distinct key is always a distinct entry: the store
+//! never merges two of a source's entries, whatever their links. Entries
+//! that share a key but not their text in one feed (a reused guid, guid-less
+//! items on one page) get a variant key ([`variant_key`]).
 
 use sha2::{Digest, Sha256};
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
@@ -44,9 +49,56 @@ fn is_tracking(name: &str) -> bool {
     name.starts_with("utm_") || TRACKING_PARAMS.contains(&name.as_str())
 }
 
+/// Fragments that point into a page rather than name a post: comment
+/// sections, page furniture. Compared lowercased; `comment-N`, `comments-N`,
+/// `respond-N` and `more-N` (WordPress) are ones too.
+const PAGE_FRAGMENTS: &[&str] = &[
+    "comments",
+    "comment",
+    "respond",
+    "reply",
+    "replies",
+    "more",
+    "top",
+    "content",
+    "main",
+    "main-content",
+    "maincontent",
+    "article",
+    "disqus_thread",
+    "comments-section",
+    "share",
+    "footer",
+    "header",
+    "nav",
+    "continue",
+    "read-more",
+    "readmore",
+    "page",
+    "start",
+    "skip",
+];
+
+/// Whether a URL fragment names what the link points to (`#a080605` on a
+/// day page of several posts, `releases#2025041100`), as opposed to a place
+/// in the page or a tracker (`#comments`, `#more-123`, `#xtor=RSS-1`).
+fn fragment_identifies(fragment: &str) -> bool {
+    let fragment = fragment.trim().to_lowercase();
+    if fragment.is_empty() || fragment.contains('=') || fragment.starts_with(":~:") {
+        return false;
+    }
+    let stem = match fragment.rsplit_once(['-', '_']) {
+        Some((stem, number)) if number.bytes().all(|b| b.is_ascii_digit()) => stem,
+        _ => fragment.as_str(),
+    };
+    !PAGE_FRAGMENTS.contains(&fragment.as_str())
+        && !matches!(stem, "comment" | "comments" | "respond" | "more" | "reply")
+}
+
 /// Canonical form of an article URL: scheme and host lowercased, default
-/// port, fragment and tracking parameters dropped. `None` if not an
-/// absolute http(s) URL.
+/// port, tracking parameters and a fragment that only points into the page
+/// (`#comments`, `#top`) dropped; a fragment naming a post on a page of
+/// several (`#a080605`) is kept. `None` if not an absolute http(s) URL.
 ///
 /// The path keeps its case and trailing slash (servers may tell them apart),
 /// and the other parameters keep their order and their exact encoding.
@@ -57,7 +109,9 @@ pub fn canonical_url(url: &str) -> Option<String> {
     if !matches!(url.scheme(), "http" | "https") {
         return None;
     }
-    url.set_fragment(None);
+    if !url.fragment().is_some_and(fragment_identifies) {
+        url.set_fragment(None);
+    }
     if let Some(query) = url.query() {
         let kept: Vec<&str> = query
             .split('&')
@@ -112,6 +166,92 @@ pub fn prepare(source_name: &str, entry: Entry, tags: Vec<Tag>) -> NewArticle {
         tags,
         tag_origins: Vec::new(),
     }
+}
+
+/// The key an entry of a source had before fragments could identify a post
+/// (`link:` and its canonical link without the fragment), when it differs:
+/// the store finds entries stored by earlier versions under it.
+pub fn legacy_entry_key(article: &NewArticle) -> Option<String> {
+    let url = article.entry_key.strip_prefix("link:")?;
+    let (page, _) = url.split_once('#')?;
+    Some(format!("link:{page}"))
+}
+
+/// What tells apart entries of one source that share a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// A guid reused for stories under different links.
+    Link,
+    /// Entries without id sharing a link, under different titles.
+    Title,
+    /// Entries with the same key (guid or link) but different text.
+    Text,
+}
+
+/// The key of an entry whose base key (`entry_key`) another entry of its
+/// source also has: the base key and what tells it apart, its link or its
+/// text. Stable as long as that stays the same.
+pub fn variant_key(article: &NewArticle, variant: Variant) -> String {
+    match variant {
+        Variant::Link => format!(
+            "{} + link:{}",
+            article.entry_key,
+            article.canonical_url.as_deref().unwrap_or_default()
+        ),
+        Variant::Title => {
+            let title = sha256_hex(&normalize(&article.title));
+            format!("{} + title:{}", article.entry_key, &title[..16])
+        }
+        Variant::Text => {
+            let text = &article.fingerprint;
+            format!(
+                "{} + text:{}",
+                article.entry_key,
+                text.get(..16).unwrap_or(text)
+            )
+        }
+    }
+}
+
+/// The variant that tells an entry apart from another story stored under
+/// its key: its link for a guid, its title for a link ([`is_other_story`]).
+pub fn story_variant(article: &NewArticle) -> Option<Variant> {
+    match article.entry_key.split_once(':') {
+        Some(("guid", _)) if article.canonical_url.is_some() => Some(Variant::Link),
+        Some(("link", _)) => Some(Variant::Title),
+        _ => None,
+    }
+}
+
+/// The base key of a stored entry key (the key without its variant).
+pub fn base_key(entry_key: &str) -> &str {
+    entry_key
+        .split_once(" + link:")
+        .or_else(|| entry_key.split_once(" + title:"))
+        .or_else(|| entry_key.split_once(" + text:"))
+        .map_or(entry_key, |(base, _)| base)
+}
+
+/// Whether an entry with the same key as a stored one (of the same source)
+/// is another story. Same guid: the publisher reused it if link and title
+/// both changed (an edit keeps one). Same link without guid: the title
+/// changed (entries without id are told apart by their text; a new body
+/// under the same title is an edit).
+pub fn is_other_story(stored_title: &str, stored_link: Option<&str>, article: &NewArticle) -> bool {
+    let other_title = normalize(stored_title) != normalize(&article.title);
+    match article.entry_key.split_once(':') {
+        Some(("guid", _)) => {
+            stored_link.and_then(canonical_url) != article.canonical_url && other_title
+        }
+        Some(("link", _)) => other_title,
+        _ => false,
+    }
+}
+
+/// The `uid` of an article known only within its source: an entry whose link
+/// names another of the source's entries too.
+pub fn local_uid(source_name: &str, entry_key: &str) -> String {
+    uid(&format!("entry:{source_name}:{entry_key}"))
 }
 
 /// Identity of an entry with neither id nor link: its normalized title and
@@ -257,8 +397,37 @@ mod tests {
                 Some("https://example.com:80/a"),
             ),
             (
-                "https://example.com/a#section".into(),
+                "https://example.com/a#comments".into(),
                 Some("https://example.com/a"),
+            ),
+            (
+                "https://example.com/a#comment-1234".into(),
+                Some("https://example.com/a"),
+            ),
+            (
+                "https://example.com/a#more-77".into(),
+                Some("https://example.com/a"),
+            ),
+            (
+                "https://example.com/a#".into(),
+                Some("https://example.com/a"),
+            ),
+            (
+                "https://example.com/a#:~:text=word".into(),
+                Some("https://example.com/a"),
+            ),
+            // A fragment naming one post of a page of several is kept.
+            (
+                "http://scripting.com/2017/06/26.html#a080605".into(),
+                Some("http://scripting.com/2017/06/26.html#a080605"),
+            ),
+            (
+                "https://example.com/releases#2025041100".into(),
+                Some("https://example.com/releases#2025041100"),
+            ),
+            (
+                "https://example.com/entries.php#111".into(),
+                Some("https://example.com/entries.php#111"),
             ),
             (
                 "  https://example.com/a  ".into(),
@@ -384,6 +553,89 @@ mod tests {
             assert_eq!(article.entry_key, entry_key, "{description}");
             assert_eq!(article.canonical_url.as_deref(), canonical, "{description}");
             assert_eq!(article.content_key, content_key, "{description}");
+        }
+    }
+
+    #[test]
+    fn entries_sharing_a_key_get_variants_that_name_what_differs() {
+        let a = prepare(
+            "s",
+            entry(Some("g"), Some("https://e.test/a#comments"), "A", "x"),
+            vec![],
+        );
+        assert_eq!(a.canonical_url.as_deref(), Some("https://e.test/a"));
+        assert_eq!(
+            variant_key(&a, Variant::Link),
+            "guid:g + link:https://e.test/a"
+        );
+        let text = variant_key(&a, Variant::Text);
+        assert_eq!(text, format!("guid:g + text:{}", &a.fingerprint[..16]));
+        let title = variant_key(&a, Variant::Title);
+        assert!(title.starts_with("guid:g + title:"), "{title}");
+        for key in [&text, &title, &variant_key(&a, Variant::Link), &a.entry_key] {
+            assert_eq!(base_key(key), "guid:g");
+        }
+        // A guid-less entry linking to one post of a page: its key keeps the
+        // fragment; the key earlier versions gave it does not.
+        let post = prepare(
+            "s",
+            entry(None, Some("https://e.test/day.html#a1"), "P", "x"),
+            vec![],
+        );
+        assert_eq!(post.entry_key, "link:https://e.test/day.html#a1");
+        assert_eq!(
+            legacy_entry_key(&post).as_deref(),
+            Some("link:https://e.test/day.html")
+        );
+        assert_eq!(legacy_entry_key(&a), None);
+        // Source-local ids differ from the link's and between entries.
+        let local = local_uid("s", &post.entry_key);
+        assert_ne!(local, post.uid);
+        assert_ne!(local, local_uid("s", "link:https://e.test/day.html#a2"));
+        assert_eq!(local, local_uid("s", &post.entry_key));
+    }
+
+    #[test]
+    fn a_reused_guid_is_another_story_only_if_link_and_title_differ() {
+        let stored = ("Original title", Some("https://e.test/a?utm_source=x"));
+        // (entry, another story)
+        let cases = [
+            (
+                entry(Some("g"), Some("https://e.test/a"), "Edited title", "new"),
+                false,
+            ),
+            (
+                entry(
+                    Some("g"),
+                    Some("https://e.test/moved"),
+                    "Original  title",
+                    "x",
+                ),
+                false,
+            ),
+            (
+                entry(Some("g"), Some("https://e.test/b"), "Other story", "y"),
+                true,
+            ),
+            (entry(Some("g"), None, "Other story", "y"), true),
+            // Without a guid, a new title under the same link.
+            (
+                entry(None, Some("https://e.test/a"), "Original title", "edited"),
+                false,
+            ),
+            (
+                entry(None, Some("https://e.test/a"), "Next item", "x"),
+                true,
+            ),
+            (entry(None, None, "Next item", "x"), false),
+        ];
+        for (e, other) in cases {
+            let article = prepare("s", e, vec![]);
+            assert_eq!(
+                is_other_story(stored.0, stored.1, &article),
+                other,
+                "{article:?}"
+            );
         }
     }
 

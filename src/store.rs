@@ -19,7 +19,7 @@ mod write;
 mod writer_thread;
 
 pub use bulk_load::BulkLoad;
-pub use explain::{ExplainedEntry, Explanation, OutletCopy};
+pub use explain::{ExplainedEntry, Explanation, KeptApart, OutletCopy};
 pub use prune::PruneStats;
 pub use read::TagCount;
 pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth};

@@ -19,14 +19,34 @@ pub struct Explanation {
     /// Each tag with why it is there (`None` for articles stored before
     /// origins were recorded).
     pub tags: Vec<(Tag, Option<String>)>,
+    /// Entries of this article's sources under the same link or the same
+    /// id that are other articles, and why.
+    pub kept_apart: Vec<KeptApart>,
+}
+
+/// An entry that was not merged into the explained article.
+#[derive(Debug, Clone)]
+pub struct KeptApart {
+    pub source: String,
+    pub entry_key: String,
+    /// Its article's id (`urn:uuid:…`) and title.
+    pub uid: String,
+    pub title: String,
+    /// Why it is an article of its own (`None` if stored before reasons
+    /// were recorded).
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone)]
 pub struct ExplainedEntry {
     pub source: String,
-    /// `guid:…`, `link:…` or `hash:…`.
+    /// `guid:…`, `link:…` or `hash:…`, with ` + link:…` or ` + text:…`
+    /// when other entries of the source share that key.
     pub entry_key: String,
     pub first_seen: DateTime<Utc>,
+    /// Why this entry is this article (`None` if stored before reasons
+    /// were recorded).
+    pub why: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -61,21 +81,24 @@ impl Store {
             .bind(id)
             .fetch_one(&self.pool)
             .await?;
-        let entries = sqlx::query_as::<_, (String, String, i64)>(
-            "SELECT s.name, x.entry_key, x.first_seen FROM article_sources x
-             JOIN sources s ON s.id = x.source_id WHERE x.article_id = $1
-             ORDER BY x.first_seen, s.name",
-        )
-        .bind(id)
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .map(|(source, entry_key, at)| ExplainedEntry {
-            source,
-            entry_key,
-            first_seen: from_micros(at),
-        })
-        .collect();
+        let entries: Vec<ExplainedEntry> =
+            sqlx::query_as::<_, (String, String, i64, Option<String>)>(
+                "SELECT s.name, x.entry_key, x.first_seen, x.matched_by FROM article_sources x
+                 JOIN sources s ON s.id = x.source_id WHERE x.article_id = $1
+                 ORDER BY x.first_seen, s.name",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(source, entry_key, at, why)| ExplainedEntry {
+                source,
+                entry_key,
+                first_seen: from_micros(at),
+                why,
+            })
+            .collect();
+        let kept_apart = self.kept_apart(id, article.link.as_deref()).await?;
         let copies = sqlx::query_as::<_, (String, String, f64)>(
             "SELECT s.name, l.url, l.similarity FROM article_links l
              JOIN sources s ON s.id = l.source_id WHERE l.article_id = $1
@@ -107,6 +130,51 @@ impl Store {
             entries,
             copies,
             tags,
+            kept_apart,
         }))
+    }
+
+    /// The other articles of article `id`'s sources that have its link, or
+    /// one of its entries' keys with another variant.
+    async fn kept_apart(&self, id: i64, link: Option<&str>) -> Result<Vec<KeptApart>, StoreError> {
+        let keys = sqlx::query_as::<_, (i64, String)>(
+            "SELECT source_id, entry_key FROM article_sources WHERE article_id = $1",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut apart = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (source_id, key) in keys {
+            let base = crate::dedup::base_key(&key);
+            let rows = sqlx::query_as::<_, (String, String, String, String, Option<String>)>(
+                "SELECT s.name, x.entry_key, a.uid, a.title, x.matched_by
+                 FROM article_sources x JOIN articles a ON a.id = x.article_id
+                 JOIN sources s ON s.id = x.source_id
+                 WHERE x.source_id = $1 AND x.article_id <> $2
+                   AND (x.entry_key = $3 OR substr(x.entry_key, 1, length($4)) = $4
+                        OR a.link = $5)
+                 ORDER BY x.first_seen, x.entry_key LIMIT 50",
+            )
+            .bind(source_id)
+            .bind(id)
+            .bind(base)
+            .bind(format!("{base} + "))
+            .bind(link)
+            .fetch_all(&self.pool)
+            .await?;
+            for (source, entry_key, uid, title, why) in rows {
+                if seen.insert((source.clone(), entry_key.clone())) {
+                    apart.push(KeptApart {
+                        source,
+                        entry_key,
+                        uid,
+                        title,
+                        why,
+                    });
+                }
+            }
+        }
+        Ok(apart)
     }
 }

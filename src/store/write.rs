@@ -8,6 +8,7 @@ use super::{
     micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
 };
 use crate::cluster::Signature;
+use crate::dedup::{self, Variant};
 use crate::model::{NewArticle, Tag};
 use std::collections::hash_map::Entry;
 // The writer thread hashes every article's keys several times: SipHash
@@ -203,6 +204,22 @@ struct Batch<'a> {
     articles: HashMap<i64, Existing>,
     /// This source's entries (stored or linked in this batch) -> article.
     here: HashMap<String, i64>,
+    /// Each entry's key in this source (by index): its `entry_key`, or a
+    /// variant when another entry of the batch shares it.
+    keys: Vec<String>,
+    /// The texts (fingerprints) of the batch's entries under each legacy key.
+    legacy: HashMap<String, HashSet<&'a str>>,
+    /// Articles this source carries (stored or in this batch): another
+    /// entry of the source is never merged into one of them.
+    carried: HashSet<i64>,
+    /// Articles an entry of this batch resolved to, and its key.
+    claimed: HashMap<i64, String>,
+    /// The texts of the batch's entries whose own key points to each
+    /// article: several only where an earlier version merged entries.
+    texts_here: HashMap<i64, HashSet<&'a str>>,
+    /// Title and link of the articles this source's keys point to.
+    own: HashMap<i64, (String, Option<String>)>,
+    source_name: Option<String>,
     /// Identity keys (CONTRACT §4) -> article.
     by_uid: HashMap<String, i64>,
     by_url: HashMap<String, i64>,
@@ -217,8 +234,9 @@ struct Batch<'a> {
     /// Entries a tombstone stopped, with the oldest `seen_at` that matched.
     tombstoned: Vec<(&'a NewArticle, i64)>,
     tag_state: HashMap<i64, TagState>,
-    /// Rows for the final multi-row inserts.
-    new_links: Vec<(&'a str, i64)>,
+    /// Rows for the final multi-row inserts: this source's entry keys, with
+    /// why each is its article (`explain`).
+    new_links: Vec<(String, i64, &'static str)>,
     /// The articles of `new_links`.
     linked: HashSet<i64>,
     /// (article, term, position, origin, the article's `published`).
@@ -238,6 +256,68 @@ struct TagState {
     terms: HashSet<String>,
     /// The article's `published`, which its tag rows copy.
     published: i64,
+}
+
+/// How an entry was told to be its article, as `tributary explain` shows
+/// it (`article_sources.matched_by`).
+const WHY_NEW: &str = "first seen here";
+const WHY_SAME_KEY: &str = "same entry (id or link) as before";
+const WHY_SAME_LINK: &str = "same canonical link or text as another source's entry";
+const WHY_NEAR: &str = "near-duplicate text";
+const WHY_LINK_TAKEN: &str = "own article: its link is shared with another entry of this source";
+const WHY_REUSED_GUID: &str =
+    "own article: its id was reused for another story (link and title differ)";
+const WHY_OTHER_TITLE: &str = "own article: another entry without id had its link (titles differ)";
+const WHY_SPLIT: &str =
+    "own article: an earlier version had merged it into another entry of this source";
+
+/// How an entry's other key tells it is this entry (`Batch::alternates`).
+#[derive(Clone, Copy)]
+enum Alternate {
+    /// Its base key while it has a variant: the same text, or not another
+    /// story (`dedup::is_other_story`).
+    Base,
+    /// A variant of its key while it has none: same link, title or text.
+    Variant,
+    /// The key of an earlier version: the same text, or the first entry of
+    /// the batch with that key when none has the stored text.
+    Legacy,
+}
+
+/// Each entry's key in its source: its `entry_key`, unless entries of the
+/// batch share it with different text. Those are distinct entries (in one
+/// feed, neither can be an edit of the other): each gets a variant key, by
+/// its link (a guid) or its title (a link) when that tells them apart, else
+/// by its text.
+fn assign_keys(articles: &[NewArticle]) -> Vec<String> {
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, article) in articles.iter().enumerate() {
+        groups.entry(&article.entry_key).or_default().push(index);
+    }
+    let mut keys: Vec<String> = articles.iter().map(|a| a.entry_key.clone()).collect();
+    for members in groups.values().filter(|members| members.len() > 1) {
+        let texts: HashSet<&str> = members
+            .iter()
+            .map(|&i| articles[i].fingerprint.as_str())
+            .collect();
+        if texts.len() < 2 {
+            continue;
+        }
+        // The story variant when it tells every member apart, else the text.
+        let variant = dedup::story_variant(&articles[members[0]])
+            .filter(|&variant| {
+                let distinct: HashSet<String> = members
+                    .iter()
+                    .map(|&i| dedup::variant_key(&articles[i], variant))
+                    .collect();
+                distinct.len() == members.len()
+            })
+            .unwrap_or(Variant::Text);
+        for &i in members {
+            keys[i] = dedup::variant_key(&articles[i], variant);
+        }
+    }
+    keys
 }
 
 /// The columns of an [`ArticleRow`].
@@ -269,6 +349,13 @@ impl<'a> Batch<'a> {
             now_us,
             articles: HashMap::new(),
             here: HashMap::new(),
+            keys: assign_keys(articles),
+            legacy: HashMap::new(),
+            carried: HashSet::new(),
+            claimed: HashMap::new(),
+            texts_here: HashMap::new(),
+            own: HashMap::new(),
+            source_name: None,
             by_uid: HashMap::new(),
             by_url: HashMap::new(),
             by_content: HashMap::new(),
@@ -285,15 +372,40 @@ impl<'a> Batch<'a> {
             bands: None,
             touched: Vec::new(),
         };
-        let keys = distinct(articles.iter().map(|a| Some(a.entry_key.as_str())));
+        for article in articles {
+            if let Some(key) = dedup::legacy_entry_key(article) {
+                let texts = batch.legacy.entry(key).or_default();
+                texts.insert(&article.fingerprint);
+            }
+        }
+        let keys = batch.keys.clone();
+        let keys = distinct(keys.iter().map(|key| Some(key.as_str())));
         for chunk in keys.chunks(LOOKUP_CHUNK) {
             batch.load_here(tx, chunk).await?;
         }
-        // Refetched entries stop here: only the others are looked up further.
-        let rest: Vec<&NewArticle> = articles
+        for (index, article) in articles.iter().enumerate() {
+            if let Some(&id) = batch.here.get(&batch.keys[index]) {
+                let texts = batch.texts_here.entry(id).or_default();
+                texts.insert(&article.fingerprint);
+            }
+        }
+        // Refetched entries stop here: only the others are looked up further,
+        // first under their other keys (variants, a key of earlier versions).
+        let rest: Vec<(usize, &NewArticle)> = articles
             .iter()
-            .filter(|a| !batch.here.contains_key(&a.entry_key))
+            .enumerate()
+            .filter(|(index, _)| !batch.here.contains_key(&batch.keys[*index]))
             .collect();
+        let other_keys: Vec<String> = rest
+            .iter()
+            .flat_map(|(index, article)| batch.alternates(*index, article))
+            .map(|(key, _)| key)
+            .collect();
+        let other_keys = distinct(other_keys.iter().map(|key| Some(key.as_str())));
+        for chunk in other_keys.chunks(LOOKUP_CHUNK) {
+            batch.load_here(tx, chunk).await?;
+        }
+        let rest: Vec<&NewArticle> = rest.into_iter().map(|(_, article)| article).collect();
         for chunk in rest.chunks(LOOKUP_CHUNK) {
             batch.load_identities(tx, chunk).await?;
             batch.tombstones.load(tx, backend, source_id, chunk).await?;
@@ -311,8 +423,10 @@ impl<'a> Batch<'a> {
         policy: &NearDuplicates,
     ) -> Result<(), StoreError> {
         for (index, article) in articles.iter().enumerate() {
-            let identified = self.here.contains_key(&article.entry_key)
-                || self.find_by_identity(article).is_some()
+            let identified = self.here.contains_key(&self.keys[index])
+                || self
+                    .find_by_identity(article)
+                    .is_some_and(|id| !self.carried.contains(&id))
                 || self.tombstones.matching(article).is_some();
             if !identified {
                 let signature = match signatures.get(index) {
@@ -350,7 +464,7 @@ impl<'a> Batch<'a> {
     ) -> Result<(), StoreError> {
         let mut params = Params::new(self.backend);
         let sql = format!(
-            "SELECT s.entry_key, a.id, a.fingerprint, a.updated, a.source_id
+            "SELECT s.entry_key, a.id, a.fingerprint, a.updated, a.source_id, a.title, a.link
              FROM article_sources s JOIN articles a ON a.id = s.article_id
              WHERE s.source_id = {} AND s.entry_key IN ({})",
             params.one(),
@@ -358,9 +472,12 @@ impl<'a> Batch<'a> {
         );
         let mut args = vec![Value::Int(self.source_id)];
         args.extend(entry_keys.iter().map(|&key| Value::Text(key)));
-        let rows: Vec<(String, i64, String, i64, i64)> = tx.fetch_all(&sql, &args).await?;
-        for (key, id, fingerprint, updated, source_id) in rows {
+        type HereRow = (String, i64, String, i64, i64, String, Option<String>);
+        let rows: Vec<HereRow> = tx.fetch_all(&sql, &args).await?;
+        for (key, id, fingerprint, updated, source_id, title, link) in rows {
             self.here.insert(key, id);
+            self.carried.insert(id);
+            self.own.insert(id, (title, link));
             self.articles.entry(id).or_insert(Existing {
                 id,
                 fingerprint,
@@ -380,9 +497,11 @@ impl<'a> Batch<'a> {
     ) -> Result<(), StoreError> {
         let (sql, keys) = identity_lookup(self.backend, entries);
         let args: Vec<Value> = keys.iter().map(|&key| Value::Text(key)).collect();
+        let mut found = Vec::new();
         for row in tx.fetch_all::<ArticleRow>(&sql, &args).await? {
-            self.remember(row);
+            found.push(self.remember(row));
         }
+        self.load_carried(tx, &found).await?;
         let urls = distinct(entries.iter().map(|a| a.canonical_url.as_deref()));
         if urls.is_empty() {
             return Ok(());
@@ -392,10 +511,189 @@ impl<'a> Batch<'a> {
             Params::new(self.backend).list(urls.len())
         );
         let args: Vec<Value> = urls.iter().map(|&url| Value::Text(url)).collect();
+        let mut found = Vec::new();
         for (url, id) in tx.fetch_all::<(String, i64)>(&sql, &args).await? {
             self.by_link.insert(url, id);
+            found.push(id);
+        }
+        self.load_carried(tx, &found).await
+    }
+
+    /// Which of `ids` this source carries already (under another key).
+    async fn load_carried<E: Exec>(&mut self, tx: &mut E, ids: &[i64]) -> Result<(), StoreError> {
+        let mut seen = HashSet::new();
+        let ids: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !self.carried.contains(id) && seen.insert(*id))
+            .collect();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let mut params = Params::new(self.backend);
+            let sql = format!(
+                "SELECT DISTINCT article_id FROM article_sources
+                 WHERE source_id = {} AND article_id IN ({})",
+                params.one(),
+                params.list(chunk.len())
+            );
+            let mut args = vec![Value::Int(self.source_id)];
+            args.extend(chunk.iter().map(|&id| Value::Int(id)));
+            for (id,) in tx.fetch_all::<(i64,)>(&sql, &args).await? {
+                self.carried.insert(id);
+            }
         }
         Ok(())
+    }
+
+    /// The other keys entry `index` may be stored under, with how each is
+    /// told to be this entry: its base key while it has a variant, its
+    /// variants while it has none, the key earlier versions gave it.
+    fn alternates(&self, index: usize, article: &NewArticle) -> Vec<(String, Alternate)> {
+        let key = &self.keys[index];
+        let mut keys = Vec::with_capacity(4);
+        if *key != article.entry_key {
+            keys.push((article.entry_key.clone(), Alternate::Base));
+        }
+        if let Some(variant) = dedup::story_variant(article) {
+            keys.push((dedup::variant_key(article, variant), Alternate::Variant));
+        }
+        keys.push((
+            dedup::variant_key(article, Variant::Text),
+            Alternate::Variant,
+        ));
+        if let Some(legacy) = dedup::legacy_entry_key(article) {
+            keys.push((legacy, Alternate::Legacy));
+        }
+        keys.retain(|(other, _)| other != key);
+        keys
+    }
+
+    /// Whether `id` is the article of another entry of this batch.
+    fn claimed_by_other(&self, id: i64, key: &str) -> bool {
+        self.claimed.get(&id).is_some_and(|claimer| claimer != key)
+    }
+
+    /// The stored article entry `index` is by this source's own keys.
+    /// `(None, Some(why))`: a new article of its own, though a key of
+    /// the source points to one; `why` is for `explain`.
+    async fn resolve_here<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        index: usize,
+        article: &NewArticle,
+    ) -> Result<(Option<i64>, Option<&'static str>), StoreError> {
+        let key = self.keys[index].clone();
+        if let Some(&id) = self.here.get(&key) {
+            if self.claimed_by_other(id, &key) || self.yields(id, article) {
+                // Two of the source's entries on one article: merged by an
+                // earlier version. The one with its text keeps it, else
+                // the first.
+                return Ok((None, Some(WHY_SPLIT)));
+            }
+            let variant = dedup::story_variant(article);
+            if let Some(variant) = variant.filter(|_| key == article.entry_key) {
+                if !self.other_story(id, article) {
+                    return Ok((Some(id), None));
+                }
+                let variant = dedup::variant_key(article, variant);
+                self.keys[index].clone_from(&variant);
+                let stored = match self.here.get(&variant) {
+                    Some(&id) => Some(id),
+                    None => self.lookup_here(tx, &variant).await?,
+                };
+                let why = match article.entry_key.starts_with("guid:") {
+                    true => WHY_REUSED_GUID,
+                    false => WHY_OTHER_TITLE,
+                };
+                return Ok(match stored {
+                    Some(id) if !self.claimed_by_other(id, &variant) => (Some(id), None),
+                    _ => (None, Some(why)),
+                });
+            }
+            return Ok((Some(id), None));
+        }
+        for (other, how) in self.alternates(index, article) {
+            let Some(&id) = self.here.get(&other) else {
+                continue;
+            };
+            if self.claimed.contains_key(&id) {
+                continue;
+            }
+            let stored_text = self.articles.get(&id).map(|stored| &stored.fingerprint);
+            let same_text = stored_text == Some(&article.fingerprint);
+            let is_it = match how {
+                Alternate::Variant => true,
+                Alternate::Base => same_text || !self.other_story(id, article),
+                // Entries an earlier version merged under one key: the one
+                // with the stored text keeps it, else the first.
+                Alternate::Legacy => {
+                    same_text
+                        || stored_text.is_some_and(|text| {
+                            self.legacy
+                                .get(&other)
+                                .is_some_and(|texts| !texts.contains(text.as_str()))
+                        })
+                }
+            };
+            if is_it {
+                return Ok((Some(id), None));
+            }
+        }
+        Ok((None, None))
+    }
+
+    /// Whether another entry of the batch that points to article `id` has
+    /// its stored text, and `article` does not.
+    fn yields(&self, id: i64, article: &NewArticle) -> bool {
+        let Some(stored) = self.articles.get(&id) else {
+            return false;
+        };
+        stored.fingerprint != article.fingerprint
+            && self
+                .texts_here
+                .get(&id)
+                .is_some_and(|texts| texts.contains(stored.fingerprint.as_str()))
+    }
+
+    /// Whether the source's article `id`, stored under the key of
+    /// `article`, is another story (see [`dedup::is_other_story`]).
+    fn other_story(&self, id: i64, article: &NewArticle) -> bool {
+        let Some(stored) = self.articles.get(&id) else {
+            return false;
+        };
+        // Only against the source's own article: another source's (joined
+        // by link or as a near-duplicate) has that source's title and link.
+        if stored.source_id != self.source_id || stored.fingerprint == article.fingerprint {
+            return false;
+        }
+        self.own
+            .get(&id)
+            .is_some_and(|(title, link)| dedup::is_other_story(title, link.as_deref(), article))
+    }
+
+    /// The article this source's `key` points to, read from the database.
+    async fn lookup_here<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        key: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        self.load_here(tx, &[key]).await?;
+        Ok(self.here.get(key).copied())
+    }
+
+    /// The source's name, for the ids of its articles known only to it.
+    async fn source_name<E: Exec>(&mut self, tx: &mut E) -> Result<String, StoreError> {
+        if let Some(name) = &self.source_name {
+            return Ok(name.clone());
+        }
+        let (name,): (String,) = tx
+            .fetch_optional(
+                "SELECT name FROM sources WHERE id = $1",
+                &[Value::Int(self.source_id)],
+            )
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        self.source_name = Some(name.clone());
+        Ok(name)
     }
 
     fn remember(&mut self, row: ArticleRow) -> i64 {
@@ -448,24 +746,49 @@ impl<'a> Batch<'a> {
         // Computed only for entries no key identifies: refetches skip it.
         let mut signature = None;
         let mut near = None;
-        let known_here = self.here.get(&article.entry_key).copied();
+        let (known_here, apart) = self.resolve_here(tx, index, article).await?;
         let seen_here_before = known_here.is_some();
         // Retention (store/prune.rs): a story pruned while still in a
         // source's feed has a tombstone of its keys and must not come back
         // as new.
-        if !seen_here_before {
+        if !seen_here_before && apart.is_none() {
             if let Some(seen) = self.tombstones.matching(article) {
                 self.tombstoned.push((article, seen));
                 stats.tombstoned += 1;
                 return Ok(());
             }
         }
+        // Another source's article with the same link or text: this entry
+        // joins it, unless this source carries it already under another
+        // key: then the link names several of the source's entries, and
+        // this one gets an article of its own.
+        let mut why = if seen_here_before {
+            WHY_SAME_KEY
+        } else {
+            WHY_NEW
+        };
+        let mut local = false;
+        let by_identity = match known_here {
+            Some(_) => None,
+            None => self.find_by_identity(article),
+        };
+        if let Some(id) = by_identity {
+            if self.carried.contains(&id) {
+                local = true;
+                why = WHY_LINK_TAKEN;
+            } else {
+                why = WHY_SAME_LINK;
+            }
+        }
+        if let Some(reason) = apart.filter(|_| by_identity.is_none() || local) {
+            why = reason;
+        }
         let existing =
-            match known_here {
-                Some(id) => Some(id),
-                None => match (self.find_by_identity(article), near_duplicates) {
-                    (Some(id), _) => Some(id),
-                    (None, Some(policy)) => {
+            match (known_here, by_identity.filter(|_| !local)) {
+                (Some(id), _) | (None, Some(id)) => Some(id),
+                (None, None) if local => None,
+                (None, None) => match near_duplicates {
+                    Some(policy) => {
                         let found =
                             match self.signatures.remove(&index) {
                                 Some(sig) => {
@@ -475,8 +798,8 @@ impl<'a> Batch<'a> {
                                     signature = sig;
                                     found
                                 }
-                                // Identified when the batch was read, no longer now
-                                // (not expected): looked up alone.
+                                // Identified when the batch was read, no longer now:
+                                // looked up alone.
                                 None => {
                                     signature = signature_of(article);
                                     match &signature {
@@ -496,30 +819,38 @@ impl<'a> Batch<'a> {
                             };
                         found.map(|(existing, similarity)| {
                             near = Some(similarity);
+                            why = WHY_NEAR;
                             let id = existing.id;
                             // What this batch already changed of it wins.
                             self.articles.entry(id).or_insert(existing);
                             id
                         })
                     }
-                    (None, None) => None,
+                    None => None,
                 },
             };
+        let key = self.keys[index].clone();
         let (article_id, new_article) = match existing {
             Some(id) => {
                 let existing = self.articles.get_mut(&id).ok_or(sqlx::Error::RowNotFound)?;
                 let edited = existing.fingerprint != article.fingerprint;
+                let unlinked = self.here.get(&key) != Some(&id);
                 // Only the first source's copy may rewrite the article:
                 // another outlet's variant of the same link must not flip it
                 // back and forth.
                 if edited && existing.source_id == source_id {
                     existing.updated = update_article(tx, existing, article, now_us).await?;
                     existing.fingerprint.clone_from(&article.fingerprint);
+                    self.own
+                        .insert(id, (article.title.clone(), article.link.clone()));
                     stats.updated += 1;
                 } else if seen_here_before {
-                    // Nothing new to link or tag: refetches stay cheap.
                     stats.unchanged += 1;
-                    return Ok(());
+                    if !unlinked {
+                        // Nothing new to link or tag: refetches stay cheap.
+                        self.claimed.insert(id, key);
+                        return Ok(());
+                    }
                 } else {
                     stats.merged += 1;
                 }
@@ -532,47 +863,116 @@ impl<'a> Batch<'a> {
                 }
                 (id, false)
             }
-            None => match insert_article(tx, source_id, article, now_us, signature.as_ref()).await?
-            {
-                Some(id) => {
-                    stats.inserted += 1;
-                    let updated = article.updated.map(micros).unwrap_or(published);
-                    self.remember((
-                        id,
-                        article.fingerprint.clone(),
-                        updated,
-                        source_id,
-                        article.uid.clone(),
-                        article.canonical_url.clone(),
-                        article.content_key.clone(),
-                    ));
-                    match (&mut self.bands, &signature) {
-                        (Some(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
-                        (Some(memory), None) => memory.stored(id),
-                        (None, Some(sig)) => {
-                            let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
-                            self.new_bands.extend(bands);
-                        }
-                        (None, None) => {}
-                    }
-                    (id, true)
-                }
-                // Another writer stored the same identity since we looked.
-                None => {
-                    stats.merged += 1;
+            None => {
+                let identity = match local {
+                    true => Some(dedup::local_uid(&self.source_name(tx).await?, &key)),
+                    false => None,
+                };
+                let mut inserted = insert_article(
+                    tx,
+                    source_id,
+                    article,
+                    identity.as_deref(),
+                    now_us,
+                    signature.as_ref(),
+                )
+                .await?;
+                if inserted.is_none() && identity.is_none() {
+                    // The link or id is taken: by another writer's copy of
+                    // this story, or by another entry of this source.
                     let row = find_by_identity(tx, article)
                         .await?
                         .ok_or(sqlx::Error::RowNotFound)?;
-                    (self.remember(row), false)
+                    let id = self.remember(row);
+                    self.load_carried(tx, &[id]).await?;
+                    if self.carried.contains(&id) {
+                        let identity = dedup::local_uid(&self.source_name(tx).await?, &key);
+                        inserted = insert_article(
+                            tx,
+                            source_id,
+                            article,
+                            Some(&identity),
+                            now_us,
+                            signature.as_ref(),
+                        )
+                        .await?;
+                        local = true;
+                        why = apart.unwrap_or(WHY_LINK_TAKEN);
+                    } else {
+                        stats.merged += 1;
+                        why = WHY_SAME_LINK;
+                        self.finish(tx, key, id, why, article, false).await?;
+                        return Ok(());
+                    }
                 }
-            },
+                if inserted.is_none() {
+                    // The source-local id is taken: by this very entry, stored
+                    // by another writer since we looked.
+                    let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
+                    let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
+                    let row: ArticleRow = tx
+                        .fetch_optional(&sql, &[Value::Text(&uid)])
+                        .await?
+                        .ok_or(sqlx::Error::RowNotFound)?;
+                    let id = self.remember(row);
+                    stats.merged += 1;
+                    self.finish(tx, key, id, WHY_SAME_KEY, article, false)
+                        .await?;
+                    return Ok(());
+                }
+                let id = inserted.ok_or(sqlx::Error::RowNotFound)?;
+                stats.inserted += 1;
+                let updated = article.updated.map(micros).unwrap_or(published);
+                let uid = match (local, &identity) {
+                    (true, Some(uid)) => uid.clone(),
+                    (true, None) => dedup::local_uid(&self.source_name(tx).await?, &key),
+                    (false, _) => article.uid.clone(),
+                };
+                self.remember((
+                    id,
+                    article.fingerprint.clone(),
+                    updated,
+                    source_id,
+                    uid,
+                    article.canonical_url.clone().filter(|_| !local),
+                    article.content_key.clone(),
+                ));
+                self.own
+                    .insert(id, (article.title.clone(), article.link.clone()));
+                match (&mut self.bands, &signature) {
+                    (Some(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
+                    (Some(memory), None) => memory.stored(id),
+                    (None, Some(sig)) => {
+                        let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
+                        self.new_bands.extend(bands);
+                    }
+                    (None, None) => {}
+                }
+                (id, true)
+            }
         };
+        self.finish(tx, key, article_id, why, article, new_article)
+            .await
+    }
+
+    /// Links entry `key` of this source to `article_id` and merges its tags.
+    async fn finish<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        key: String,
+        article_id: i64,
+        why: &'static str,
+        article: &'a NewArticle,
+        new_article: bool,
+    ) -> Result<(), StoreError> {
         if !new_article {
             self.touched.push(article_id);
         }
-        if let Entry::Vacant(slot) = self.here.entry(article.entry_key.clone()) {
-            slot.insert(article_id);
-            self.new_links.push((&article.entry_key, article_id));
+        self.carried.insert(article_id);
+        self.claimed.insert(article_id, key.clone());
+        if self.here.get(&key) != Some(&article_id) {
+            self.here.insert(key.clone(), article_id);
+            self.new_links.push((key, article_id, why));
             self.linked.insert(article_id);
         }
         self.merge_tags(tx, article_id, article, new_article).await
@@ -618,20 +1018,25 @@ impl<'a> Batch<'a> {
         let rows = insert_rows(tx);
         let mut links_sql = SqlPerLength::default();
         for chunk in statement_chunks(&self.new_links, rows) {
+            // An existing row is one an earlier version pointed to an article
+            // another entry of the source keeps: it moves.
             let sql = links_sql.get(chunk.len(), |len| {
                 format!(
-                    "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen)
-                     VALUES {} ON CONFLICT (source_id, entry_key) DO NOTHING",
-                    Params::new(backend).rows(len, 4)
+                    "INSERT INTO article_sources
+                        (source_id, entry_key, article_id, first_seen, matched_by)
+                     VALUES {} ON CONFLICT (source_id, entry_key) DO UPDATE
+                     SET article_id = excluded.article_id, matched_by = excluded.matched_by",
+                    Params::new(backend).rows(len, 5)
                 )
             });
-            let mut args = Vec::with_capacity(chunk.len() * 4);
-            for &(entry_key, article_id) in chunk {
+            let mut args = Vec::with_capacity(chunk.len() * 5);
+            for (entry_key, article_id, why) in chunk {
                 args.extend([
                     Value::Int(source_id),
                     Value::Text(entry_key),
-                    Value::Int(article_id),
+                    Value::Int(*article_id),
                     Value::Int(now_us),
+                    Value::Text(why),
                 ]);
             }
             tx.execute(sql, &args).await?;
@@ -848,13 +1253,20 @@ async fn find_by_identity<E: Exec>(
     .await
 }
 
+/// `local_uid`: the article's id when its link names several entries of its
+/// source: it then has no canonical link (no identity across sources).
 async fn insert_article<E: Exec>(
     tx: &mut E,
     source_id: i64,
     article: &NewArticle,
+    local_uid: Option<&str>,
     now_us: i64,
     signature: Option<&Signature>,
 ) -> Result<Option<i64>, StoreError> {
+    let (uid, canonical_url) = match local_uid {
+        Some(uid) => (uid, None),
+        None => (article.uid.as_str(), article.canonical_url.as_deref()),
+    };
     // A missing date becomes first-seen time (CONTRACT §6).
     let published = article.published.map(micros).unwrap_or(now_us);
     let updated = article.updated.map(micros).unwrap_or(published);
@@ -867,8 +1279,8 @@ async fn insert_article<E: Exec>(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT DO NOTHING",
         &[
-            (&article.uid).into(),
-            (&article.canonical_url).into(),
+            uid.into(),
+            canonical_url.into(),
             (&article.content_key).into(),
             (&article.link).into(),
             (&article.title).into(),
@@ -886,7 +1298,8 @@ async fn insert_article<E: Exec>(
     .await
 }
 
-/// Rewrites `existing` with the edited entry; returns its new `updated`.
+/// Rewrites `existing` with the edited entry, every field from it (its
+/// date too, when it has one); returns its new `updated`.
 async fn update_article<E: Exec>(
     tx: &mut E,
     existing: &Existing,
@@ -901,10 +1314,11 @@ async fn update_article<E: Exec>(
         .filter(|&u| u > existing.updated && u <= now_us)
         .unwrap_or(now_us)
         .max(existing.updated);
+    let published = article.published.map(micros);
     tx.execute(
         "UPDATE articles SET title = $1, summary = $2, content = $3, author = $4, link = $5,
-                fingerprint = $6, updated = $7
-         WHERE id = $8",
+                fingerprint = $6, updated = $7, published = COALESCE($8, published)
+         WHERE id = $9",
         &[
             (&article.title).into(),
             (&article.summary).into(),
@@ -913,10 +1327,19 @@ async fn update_article<E: Exec>(
             (&article.link).into(),
             (&article.fingerprint).into(),
             updated.into(),
+            published.into(),
             existing.id.into(),
         ],
     )
     .await?;
+    if let Some(published) = published {
+        // The tag index's copy (read.rs).
+        tx.execute(
+            "UPDATE article_tags SET published = $1 WHERE article_id = $2 AND published <> $1",
+            &[published.into(), existing.id.into()],
+        )
+        .await?;
+    }
     Ok(updated)
 }
 
@@ -944,4 +1367,45 @@ async fn insert_tags<E: Exec>(
         tx.execute(sql, &args).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Entry;
+
+    fn entry(guid: Option<&str>, link: &str, title: &str) -> NewArticle {
+        let entry = Entry {
+            guid: guid.map(String::from),
+            link: Some(link.into()),
+            title: Some(title.into()),
+            ..Entry::default()
+        };
+        dedup::prepare("s", entry, vec![])
+    }
+
+    #[test]
+    fn entries_sharing_a_key_with_other_text_get_variants() {
+        let articles = [
+            // A guid reused on two links.
+            entry(Some("g"), "https://e.test/1", "One"),
+            entry(Some("g"), "https://e.test/2", "Two"),
+            // Guid-less items of one page, told apart by title.
+            entry(None, "https://e.test/news", "News 1"),
+            entry(None, "https://e.test/news", "News 2"),
+            // The same entry twice, and a lone one: their own keys.
+            entry(Some("h"), "https://e.test/h", "H"),
+            entry(Some("h"), "https://e.test/h", "H"),
+            entry(None, "https://e.test/alone", "Alone"),
+        ];
+        let keys = assign_keys(&articles);
+        assert_eq!(keys[0], "guid:g + link:https://e.test/1");
+        assert_eq!(keys[1], "guid:g + link:https://e.test/2");
+        assert!(keys[2].starts_with("link:https://e.test/news + title:"));
+        assert!(keys[3].starts_with("link:https://e.test/news + title:"));
+        assert_ne!(keys[2], keys[3]);
+        assert_eq!(keys[4], "guid:h");
+        assert_eq!(keys[5], "guid:h");
+        assert_eq!(keys[6], "link:https://e.test/alone");
+    }
 }

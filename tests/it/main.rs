@@ -7,6 +7,7 @@ mod clustering;
 mod failures;
 mod helpers;
 mod hostile_http;
+mod identity;
 mod near_dup;
 mod opml;
 mod ops;
