@@ -3,6 +3,7 @@
 
 mod cli;
 mod clustering;
+mod fidelity;
 mod helpers;
 mod near_dup;
 mod opml;
