@@ -134,6 +134,9 @@ impl Pipeline {
                         // error is the source's, and the validators are not
                         // kept, so the next fetch gets the whole body again.
                         let warning = feed.warning.map(|w| format!("parse: {w}"));
+                        if let Some(warning) = &warning {
+                            tracing::warn!(error = %warning, "feed read in part");
+                        }
                         let record = FetchRecord {
                             at: now,
                             status: Some(status),
