@@ -525,14 +525,15 @@ fn category_label(c: &feed_rs::model::Category) -> &str {
     }
 }
 
+/// Equal but for case and how words are separated (spaces, `-`, `_`),
+/// which is how tags compare too.
 fn same_words(a: &str, b: &str) -> bool {
-    a.split_whitespace()
-        .flat_map(str::chars)
-        .flat_map(char::to_lowercase)
-        .eq(b
-            .split_whitespace()
-            .flat_map(str::chars)
-            .flat_map(char::to_lowercase))
+    fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+        s.split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+    }
+    words(a).eq(words(b))
 }
 
 /// The first author's name (else e-mail), without the parentheses RSS's

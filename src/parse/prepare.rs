@@ -13,10 +13,17 @@
 //! - Atom text `type`s feed-rs rejects (`text/plain`, `application/xhtml+xml`,
 //!   empty) are normalized; unusable `xml:base` values are dropped;
 //! - RSS 1.0 items without `<link>` (which feed-rs drops) get their
-//!   `rdf:about`, or a placeholder we later ignore.
+//!   `rdf:about`, or a placeholder we later ignore;
+//! - RSS bodies holding raw HTML elements become one CDATA section (feed-rs
+//!   would keep only their text), `xhtml:body` and `fullitem` become
+//!   `content:encoded`, RSS 2.0 elements in a prefixed namespace lose the
+//!   prefix and a `pubdate` in the wrong case is `pubDate`.
 //!
 //! Along the way it records, per entry in document order, what feed-rs does
-//! not report: `dc:subject`, the effective `xml:base`, `guid@isPermaLink`.
+//! not report: `dc:subject`, the effective `xml:base`, `guid@isPermaLink`,
+//! and the authors, categories, titles, links and dates of elements it does
+//! not read. A document that breaks off after complete entries is also
+//! returned cut after the last of them and closed (`Prepared::salvaged`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;

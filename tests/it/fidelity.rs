@@ -141,12 +141,19 @@ fn atom_categories_are_their_terms() {
           <category term="Magnitude 2" label="Magnitude"/>
           <category term="rust" label=" Rust "/>
           <category term="Minecraft" label="r/Minecraft"/>
+          <category term="world-news" label="World news"/>
           <category term="" label="Only a label"/>
         </entry></feed>"#,
     );
     assert_eq!(
         feed.entries[0].categories,
-        ["Magnitude 2", "Rust", "Minecraft", "Only a label"]
+        [
+            "Magnitude 2",
+            "Rust",
+            "Minecraft",
+            "World news",
+            "Only a label"
+        ]
     );
 }
 
