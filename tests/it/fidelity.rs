@@ -402,3 +402,28 @@ async fn undated_entries_of_a_first_fetch_rank_below_dated_news() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_first_fetch_is_told_apart_on_every_backend() {
+    for db in crate::store::backends().await {
+        let store = db.store().await;
+        let [id] = crate::store::with_sources(&store, &["s"]).await[..] else {
+            panic!("one source expected")
+        };
+        assert!(!store.source_has_articles(id).await.unwrap(), "{}", db.name);
+        let entry = Entry {
+            title: Some("Story".into()),
+            link: Some("https://s.example/1".into()),
+            ..Entry::default()
+        };
+        let record = tributary::store::FetchRecord {
+            at: Utc::now(),
+            next_fetch_at: Utc::now(),
+            ..Default::default()
+        };
+        let article = tributary::dedup::prepare("s", entry, Vec::new());
+        store.ingest(id, &[article], &record).await.unwrap();
+        assert!(store.source_has_articles(id).await.unwrap(), "{}", db.name);
+        store.close().await;
+    }
+}
