@@ -61,6 +61,10 @@ pub struct Entry {
 pub struct ParsedFeed {
     pub meta: FeedMeta,
     pub entries: Vec<Entry>,
+    /// What went wrong in a feed read only in part (a document cut off
+    /// after some complete entries): the entries are kept, and this is
+    /// the source's error for the operator.
+    pub warning: Option<String>,
 }
 
 /// An entry made ready for the store: its identity keys and its tags.

@@ -131,6 +131,7 @@ fn parse_xml(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFee
             _ => {}
         }
         match run_feed_rs(prepared.xml.as_bytes(), feed_url)? {
+            Err(_) if prepared.salvaged.is_some() => return salvage(&prepared, feed_url, now),
             Ok(feed) => {
                 let ctx = Context {
                     feed_url,
@@ -160,6 +161,34 @@ fn parse_xml(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFee
     }
 }
 
+/// The complete entries of a document that breaks off, with the error.
+fn salvage(
+    prepared: &prepare::Prepared,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+) -> Result<ParsedFeed, ParseError> {
+    let why = prepared.syntax_error.as_deref().unwrap_or("malformed XML");
+    let xml = prepared.salvaged.as_deref().unwrap_or_default();
+    let feed = run_feed_rs(xml.as_bytes(), feed_url)?
+        .map_err(|e| ParseError::NotAFeed(describe(&e, Some(why))))?;
+    let items = prepared
+        .items
+        .get(..prepared.salvaged_items)
+        .unwrap_or_default();
+    let ctx = Context {
+        feed_url,
+        now,
+        items,
+        home_page_url: None,
+    };
+    let mut parsed = normalize(feed, &ctx);
+    parsed.warning = Some(format!(
+        "malformed XML: {why}; kept the {} entries before it",
+        parsed.entries.len()
+    ));
+    Ok(parsed)
+}
+
 fn parse_json(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFeed, ParseError> {
     let prepared = json::prepare_json(text).map_err(ParseError::NotAFeed)?;
     let feed = run_feed_rs(prepared.json.as_bytes(), feed_url)?
@@ -171,6 +200,26 @@ fn parse_json(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFe
         home_page_url: prepared.home_page_url.as_deref(),
     };
     Ok(normalize(feed, &ctx))
+}
+
+/// Dates the undated entries of a source's first fetch, its backlog, so
+/// that they rank below every date the feed carries and below the last
+/// day's news: from the oldest of the feed's entry dates, the feed's own
+/// date and `now` minus a day, one second apart in feed order (the first
+/// listed is the newest). Dated entries are left alone.
+pub fn date_backlog(feed: &mut ParsedFeed, now: DateTime<Utc>) {
+    let anchor = feed
+        .entries
+        .iter()
+        .filter_map(|e| e.published)
+        .chain(feed.meta.updated)
+        .chain([now - chrono::Duration::days(1)])
+        .min()
+        .unwrap_or(now);
+    let undated = feed.entries.iter_mut().filter(|e| e.published.is_none());
+    for (i, entry) in (1i64..).zip(undated) {
+        entry.published = Some(anchor - chrono::Duration::seconds(i));
+    }
 }
 
 /// Runs feed-rs; the outer `Err` is a caught panic.
@@ -277,6 +326,7 @@ fn normalize(feed: Feed, ctx: &Context) -> ParsedFeed {
     ParsedFeed {
         meta: scrub_meta(meta),
         entries,
+        warning: None,
     }
 }
 
@@ -299,7 +349,12 @@ fn normalize_entry(
             .filter(|url| matches!(url.scheme(), "http" | "https"))
             .map(String::from)
     };
-    let link = alternate_link(&e.links, base).or_else(permalink_guid);
+    let link = alternate_link(&e.links, base)
+        .or_else(|| {
+            let (_, text) = extras.link_text.as_ref()?;
+            absolute_http(text, base)
+        })
+        .or_else(permalink_guid);
 
     let summary_text = e
         .summary
@@ -313,7 +368,10 @@ fn normalize_entry(
             .map(|t| plain_text(t, false))
             .filter(|s| !s.is_empty())
     };
-    let summary = summary_text.or_else(media_text);
+    let summary = summary_text.or_else(media_text).or_else(|| {
+        let text = text_of(extras.media_description.as_deref()?, false);
+        Some(text).filter(|t| !t.is_empty())
+    });
 
     let content_base = extras.content_base.as_ref().unwrap_or(base);
     let summary_base = extras.summary_base.as_ref().unwrap_or(base);
@@ -340,6 +398,14 @@ fn normalize_entry(
         .map(|t| plain_text(t, explicit_plain))
         .filter(|t| !t.is_empty())
         .or_else(|| {
+            e.media
+                .iter()
+                .find_map(|m| m.title.as_ref())
+                .map(|t| plain_text(t, false))
+                .or_else(|| extras.media_title.as_deref().map(|t| text_of(t, false)))
+                .filter(|t| !t.is_empty())
+        })
+        .or_else(|| {
             let text = summary
                 .clone()
                 .or_else(|| content.as_deref().map(html_to_text))?;
@@ -351,12 +417,7 @@ fn normalize_entry(
     let labels = e
         .categories
         .iter()
-        .map(|c| {
-            c.label
-                .as_deref()
-                .filter(|l| !l.trim().is_empty())
-                .unwrap_or(&c.term)
-        })
+        .map(category_label)
         .chain(extras.subjects.iter().map(String::as_str));
     for label in labels {
         let label = text_of(label, false);
@@ -365,15 +426,21 @@ fn normalize_entry(
         }
     }
 
+    let dcterms_date = extras
+        .dcterms_date
+        .as_deref()
+        .and_then(dates::parse_timestamp);
     Entry {
         guid,
         link,
         title,
         summary,
         content,
-        author: first_author(&e.authors),
-        published: ctx.clamp(e.published.or(e.updated)),
-        updated: ctx.clamp(e.updated.or(e.published)),
+        author: first_author(&e.authors)
+            .or_else(|| extras.author_name.as_deref().map(collapse_whitespace))
+            .or_else(|| extras.itunes_author.as_deref().map(collapse_whitespace)),
+        published: ctx.clamp(e.published.or(e.updated).or(dcterms_date)),
+        updated: ctx.clamp(e.updated.or(e.published).or(dcterms_date)),
         categories,
     }
 }
@@ -444,17 +511,80 @@ fn absolute_http(href: &str, base: &Url) -> Option<String> {
     matches!(url.scheme(), "http" | "https").then(|| url.to_string())
 }
 
-/// The first author's name (else e-mail), trimmed of the parentheses RSS's
+/// The tag of a category: its `term` (what it is), shown as its `label`
+/// only when the label names the same thing (`term="rust" label="Rust"`);
+/// a label that says something else (`term="Magnitude 2"
+/// label="Magnitude"`, `term="Minecraft" label="r/Minecraft"`) is not the
+/// category.
+fn category_label(c: &feed_rs::model::Category) -> &str {
+    let term = c.term.trim();
+    match c.label.as_deref().map(str::trim) {
+        Some(label) if term.is_empty() => label,
+        Some(label) if same_words(label, term) => label,
+        _ => term,
+    }
+}
+
+/// Equal but for case and how words are separated (spaces, `-`, `_`),
+/// which is how tags compare too.
+fn same_words(a: &str, b: &str) -> bool {
+    fn words(s: &str) -> impl Iterator<Item = String> + '_ {
+        s.split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+    }
+    words(a).eq(words(b))
+}
+
+/// The first author's name (else e-mail), without the parentheses RSS's
 /// `email (Name)` convention leaves around it.
 fn first_author(people: &[feed_rs::model::Person]) -> Option<String> {
     people.iter().find_map(|p| {
         let name = p
             .name
             .as_deref()
-            .map(|n| collapse_whitespace(n.trim().trim_start_matches('(').trim_end_matches(')')))
+            .map(|n| collapse_whitespace(unparenthesize(n.trim())))
             .filter(|n| !n.is_empty());
         name.or_else(|| p.email.clone().filter(|e| !e.trim().is_empty()))
     })
+}
+
+/// `(Name)` -> `Name`, and a parenthesis left unmatched at either end by
+/// the e-mail split goes; parentheses that belong to the name stay
+/// (`Ann (now) and Bo (earlier)`).
+fn unparenthesize(name: &str) -> &str {
+    let opens = name.matches('(').count();
+    let closes = name.matches(')').count();
+    let enclosed = name.starts_with('(')
+        && name.ends_with(')')
+        && name.len() >= 2
+        && is_one_group(&name[1..name.len() - 1]);
+    if enclosed {
+        name[1..name.len() - 1].trim()
+    } else if opens > closes {
+        name.strip_prefix('(').unwrap_or(name).trim()
+    } else if closes > opens {
+        name.strip_suffix(')').unwrap_or(name).trim()
+    } else {
+        name
+    }
+}
+
+/// Whether parentheses in `inner` never close more than they open, so
+/// `(inner)` is one group.
+fn is_one_group(inner: &str) -> bool {
+    let mut depth = 0i32;
+    for c in inner.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    depth == 0
 }
 
 /// An entry with nothing to show or identify it by (a bare `<item/>`, or

@@ -211,7 +211,8 @@ impl Pipeline {
                 let base = crate::redact::without_credentials(&final_url);
                 let parsed = parse_off_thread(bytes, content_type, base, now).await;
                 match parsed {
-                    Ok(feed) => {
+                    Ok(mut feed) => {
+                        self.date_backlog(claimed.id, &mut feed, now).await?;
                         let floor = PollFloor {
                             ttl: feed.meta.ttl,
                             max_age: cache_interval(&cache, now),
@@ -219,11 +220,21 @@ impl Pipeline {
                         let next = self.next_fetch(config, now, &floor);
                         let entries = feed.entries.len();
                         let articles = self.prepare(config, feed.entries);
+                        // A feed read in part: its entries are stored, the
+                        // error is the source's, and the validators are not
+                        // kept, so the next fetch gets the whole body again.
+                        let warning = feed.warning.map(|w| format!("parse: {w}"));
+                        if let Some(warning) = &warning {
+                            tracing::warn!(error = %warning, "feed read in part");
+                        }
                         let record = FetchRecord {
                             at: now,
                             status: Some(status),
+                            error: warning.clone(),
                             next_fetch_at: next,
-                            validators: Some((validators.etag, validators.last_modified)),
+                            validators: warning
+                                .is_none()
+                                .then_some((validators.etag, validators.last_modified)),
                             moved_to: permanent_redirect.map(String::from),
                             feed: Some(feed.meta),
                             poll_floor: Some(floor),
@@ -348,6 +359,25 @@ impl Pipeline {
                 article
             })
             .collect()
+    }
+
+    /// On a source's first fetch, its undated entries are a backlog: they
+    /// get dates below the feed's dated ones (see `parse::date_backlog`)
+    /// instead of the fetch time. Later, an undated entry is new and keeps
+    /// the time it was first seen.
+    async fn date_backlog(
+        &self,
+        source_id: i64,
+        feed: &mut ParsedFeed,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if feed.entries.iter().all(|e| e.published.is_some())
+            || self.store.source_has_articles(source_id).await?
+        {
+            return Ok(());
+        }
+        parse::date_backlog(feed, now);
+        Ok(())
     }
 
     async fn record_failure(

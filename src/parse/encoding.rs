@@ -54,6 +54,15 @@ pub(crate) fn decode(bytes: &[u8], content_type: Option<&str>) -> Decoded {
         _ => http,
     };
 
+    // Bytes that are valid UTF-8 with non-ASCII in them are UTF-8 whatever
+    // the label says: legacy text is valid UTF-8 only by a rare accident,
+    // while a template declaring ISO-8859-1 over UTF-8 content is common
+    // (and decoding it as labelled gives "verÃ¶ffentlicht").
+    let utf8_despite_label = utf8.filter(|text| !text.is_ascii());
+    if let Some(text) = utf8_despite_label {
+        return finish(text.to_owned(), "UTF-8");
+    }
+
     for enc in [http, declared].into_iter().flatten() {
         if enc == UTF_8 {
             if let Some(text) = utf8 {
@@ -297,6 +306,24 @@ mod tests {
                 Some("text/xml; charset=ISO-8859-1"),
                 "UTF-8",
                 "<rss>é</rss>",
+            ),
+            case(
+                "UTF-8 bytes behind an ISO-8859-1 declaration",
+                "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss>veröffentlicht</rss>"
+                    .as_bytes()
+                    .to_vec(),
+                None,
+                "UTF-8",
+                "<rss>veröffentlicht</rss>",
+            ),
+            case(
+                "UTF-8 bytes behind ISO-8859-1 in both labels",
+                "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><rss>veröffentlicht</rss>"
+                    .as_bytes()
+                    .to_vec(),
+                Some("text/xml; charset=ISO-8859-1"),
+                "UTF-8",
+                "<rss>veröffentlicht</rss>",
             ),
             case(
                 "UTF-8 carrying windows-1252 quotes as C1 controls",

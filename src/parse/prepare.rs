@@ -13,10 +13,17 @@
 //! - Atom text `type`s feed-rs rejects (`text/plain`, `application/xhtml+xml`,
 //!   empty) are normalized; unusable `xml:base` values are dropped;
 //! - RSS 1.0 items without `<link>` (which feed-rs drops) get their
-//!   `rdf:about`, or a placeholder we later ignore.
+//!   `rdf:about`, or a placeholder we later ignore;
+//! - RSS bodies holding raw HTML elements become one CDATA section (feed-rs
+//!   would keep only their text), `xhtml:body` and `fullitem` become
+//!   `content:encoded`, RSS 2.0 elements in a prefixed namespace lose the
+//!   prefix and a `pubdate` in the wrong case is `pubDate`.
 //!
 //! Along the way it records, per entry in document order, what feed-rs does
-//! not report: `dc:subject`, the effective `xml:base`, `guid@isPermaLink`.
+//! not report: `dc:subject`, the effective `xml:base`, `guid@isPermaLink`,
+//! and the authors, categories, titles, links and dates of elements it does
+//! not read. A document that breaks off after complete entries is also
+//! returned cut after the last of them and closed (`Prepared::salvaged`).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -36,6 +43,8 @@ const RSS_090: &str = "http://my.netscape.com/rdf/simple/0.9/";
 const RDF: &str = "http://www.w3.org/1999/02/22-rdf-syntax-ns#";
 const DC_11: &str = "http://purl.org/dc/elements/1.1/";
 const ITUNES: &str = "http://www.itunes.com/dtds/podcast-1.0.dtd";
+const CONTENT: &str = "http://purl.org/rss/1.0/modules/content/";
+const XHTML: &str = "http://www.w3.org/1999/xhtml";
 
 /// The link given to RSS 1.0 items that have none, so feed-rs keeps them;
 /// not http(s), so it never becomes an entry's link.
@@ -74,6 +83,19 @@ pub(crate) struct ItemExtras {
     pub subjects: Vec<String>,
     /// RSS `guid@isPermaLink`, when the guid has the attribute.
     pub guid_is_permalink: Option<bool>,
+    /// Authors feed-rs misses, in order of preference: the `<name>` of an
+    /// RSS `<author>` written as a structure, then `itunes:author`.
+    pub author_name: Option<String>,
+    pub itunes_author: Option<String>,
+    /// An Atom `<link>` with its URL as text instead of `href`, and whether
+    /// it is an alternate (preferred) one.
+    pub link_text: Option<(bool, String)>,
+    /// `media:title` and `media:description` (or iTunes' `title`), for an
+    /// entry without a title or summary of its own.
+    pub media_title: Option<String>,
+    pub media_description: Option<String>,
+    /// A Dublin Core terms date, for an entry without a date feed-rs reads.
+    pub dcterms_date: Option<String>,
 }
 
 #[derive(Debug)]
@@ -85,6 +107,11 @@ pub(crate) struct Prepared {
     /// Where the document stopped being well-formed, if it did. The rest is
     /// passed through untouched and feed-rs has the last word.
     pub syntax_error: Option<String>,
+    /// When the document breaks off (or turns malformed) after complete
+    /// entries: those entries, closed into a well-formed document. Its
+    /// entries are the first `salvaged_items` of `items`.
+    pub salvaged: Option<String>,
+    pub salvaged_items: usize,
 }
 
 /// How hard to mend. `strip_extensions` is the retry after feed-rs rejected
@@ -105,6 +132,9 @@ enum Ns {
     Rss,
     Rdf,
     Dc,
+    /// RSS `content:encoded`'s module.
+    Content,
+    Xhtml,
     Extension,
     Other,
 }
@@ -116,6 +146,8 @@ fn classify(uri: &str) -> Ns {
         RSS_10 | RSS_090 => Ns::Rss,
         RDF => Ns::Rdf,
         DC_11 | "http://purl.org/dc/elements/1.0/" | "http://purl.org/dc/terms/" => Ns::Dc,
+        CONTENT => Ns::Content,
+        XHTML => Ns::Xhtml,
         "http://search.yahoo.com/mrss/"
         | "http://search.yahoo.com/mrss"
         | "https://podcastindex.org/namespace/1.0" => Ns::Extension,
@@ -160,6 +192,10 @@ struct Frame {
     is_subject: bool,
     /// Depth of the `xml:base` stack before this element.
     bases: usize,
+    /// Text of this element the current entry keeps (see [`Collect`]).
+    collect: Option<Collect>,
+    /// Whether this is an RSS `<author>` child of an entry.
+    is_author: bool,
 }
 
 /// The entry being read.
@@ -186,6 +222,13 @@ struct Prep {
     skip_from: Option<usize>,
     /// Internal entities declared in the doctype, name -> replacement text.
     entities: HashMap<String, String>,
+    /// An entry body being read as raw HTML (see [`RawBody`]).
+    raw_body: Option<RawBody>,
+    /// Qualified names of the open elements above entries (`rss`,
+    /// `channel`, `feed`), to close a document that breaks off.
+    ancestors: Vec<String>,
+    /// Output length and entry count after the last complete entry.
+    last_item_end: Option<(usize, usize)>,
 }
 
 /// Rewrites a decoded XML document for feed-rs; see the module docs.
@@ -202,6 +245,9 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
         channels: 0,
         skip_from: None,
         entities: HashMap::new(),
+        raw_body: None,
+        ancestors: Vec::new(),
+        last_item_end: None,
     };
     let mut reader = NsReader::from_str(text);
     let config = reader.config_mut();
@@ -220,6 +266,7 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
                     // but for one `>`, so finish it rather than refuse it.
                     prep.out.push_str(rest.trim_end());
                     prep.out.push('>');
+                    prep.frames.clear();
                 } else {
                     let at = reader.error_position();
                     syntax_error = Some(format!("{e} (at byte {at})"));
@@ -298,11 +345,23 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
             break;
         }
     }
+    if syntax_error.is_none() && !prep.frames.is_empty() && prep.root.is_feed() {
+        syntax_error = Some(format!(
+            "the document ends inside <{}>",
+            prep.ancestors.last().map_or("?", String::as_str)
+        ));
+    }
+    let (salvaged, salvaged_items) = match &syntax_error {
+        Some(_) => prep.salvage(),
+        None => (None, 0),
+    };
     Prepared {
         xml: prep.out,
         root: prep.root,
         items: prep.items,
         syntax_error,
+        salvaged,
+        salvaged_items,
     }
 }
 
@@ -324,10 +383,13 @@ impl Prep {
     /// Text, CDATA or a reference: `raw` is what to write, `value` what it means.
     fn text(&mut self, raw: &str, value: &str) {
         self.copy(raw);
+        if let Some(body) = self.raw_body.as_mut() {
+            body.text(raw, value);
+        }
         if self
             .frames
             .last()
-            .is_some_and(|f| f.is_subject || f.is_rdf_link)
+            .is_some_and(|f| f.is_subject || f.is_rdf_link || f.collect.is_some())
         {
             if let Some(item) = self.item.as_mut() {
                 item.text.push_str(value);
@@ -337,6 +399,9 @@ impl Prep {
 
     fn start(&mut self, ns: Ns, start: &BytesStart, raw: &str, empty: bool) {
         let depth = self.frames.len() + 1;
+        if self.raw_body_markup(raw, empty) {
+            return;
+        }
         let qname = start.name();
         let qname = qname.as_ref();
         let local = start.local_name();
@@ -363,6 +428,7 @@ impl Prep {
         let mut edit = TagEdit::default();
         self.xml_base(start, &mut edit);
         self.namespaces(start, depth, &mut edit);
+        self.rss_names(ns, start, &mut edit);
 
         let parent_is_channel = self.frames.last().is_some_and(|p| p.is_channel);
         let in_item = self.item.is_some();
@@ -434,6 +500,7 @@ impl Prep {
             };
         let mut is_subject = false;
         let mut is_rdf_link = false;
+        let mut collect = None;
         let rss_like = matches!(self.root, Root::Rss | Root::Rdf);
         if is_item {
             self.item = Some(OpenItem {
@@ -466,8 +533,36 @@ impl Prep {
                 (_, "summary" | "description") if child => item.extras.summary_base = base,
                 _ => {}
             }
-            if is_subject || is_rdf_link {
+            collect = item_text_to_collect(ns, local, start, child, rss_like, &mut item.extras);
+            if child && atomish && local == "link" && attr(start, "href").is_none() {
+                let alternate =
+                    attr(start, "rel").is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate"));
+                collect = Some(Collect::LinkText { alternate });
+            }
+            if is_subject || is_rdf_link || collect.is_some() {
                 item.text.clear();
+            }
+        }
+        let is_author = in_item
+            && depth == item_depth + 1
+            && rss_like
+            && matches!(ns, Ns::None | Ns::Rss)
+            && local == "author";
+        if self.frames.last().is_some_and(|f| f.is_author) && local == "name" {
+            collect = Some(Collect::AuthorName);
+            if let Some(item) = self.item.as_mut() {
+                item.text.clear();
+            }
+        }
+        let body = (in_item && depth == item_depth + 1 && rss_like && !self.skipping())
+            .then(|| raw_body_kind(ns, local))
+            .flatten();
+        if body == Some(BodyKind::Rename) {
+            edit.rename = Some("content:encoded".into());
+            edit.remove.push("xmlns".into());
+            edit.set.push(("xmlns:content".into(), CONTENT.into()));
+            if let Some(item) = self.item.as_mut() {
+                item.extras.content_base = self.bases.last().cloned();
             }
         }
 
@@ -478,6 +573,18 @@ impl Prep {
                 self.out.push_str(&edit.render(start, empty));
             }
         }
+        if depth < item_depth {
+            let name = edit.rename.as_deref().unwrap_or(qname);
+            self.ancestors.push(name.to_string());
+        }
+        if let Some(kind) = body.filter(|_| !empty) {
+            self.raw_body = Some(RawBody {
+                depth,
+                out_start: self.out.len(),
+                html: String::new(),
+                markup: kind == BodyKind::Rename,
+            });
+        }
 
         let frame = Frame {
             end_tag: edit.rename.map(|name| format!("</{name}>")),
@@ -486,6 +593,8 @@ impl Prep {
             is_rdf_link,
             is_subject,
             bases: bases_before,
+            collect,
+            is_author,
         };
         if empty {
             self.close(frame, depth);
@@ -496,6 +605,9 @@ impl Prep {
 
     fn end(&mut self, raw: &str) {
         let depth = self.frames.len();
+        self.raw_body_end(depth, raw);
+        self.ancestors
+            .truncate(depth.saturating_sub(1).min(self.ancestors.len()));
         let Some(frame) = self.frames.pop() else {
             return;
         };
@@ -534,9 +646,15 @@ impl Prep {
         if frame.is_rdf_link && !item.text.trim().is_empty() {
             item.has_link = true;
         }
+        if let Some(collect) = frame.collect {
+            collect.finish(&item.text, &mut item.extras);
+        }
         if frame.is_item {
             let item = self.item.take().expect("checked above");
             self.items.push(item.extras);
+            if !self.skipping() {
+                self.last_item_end = Some((self.out.len(), self.items.len()));
+            }
         }
     }
 
@@ -591,6 +709,229 @@ impl Prep {
                 edit.set.push((key.to_string(), new.to_string()));
             }
         }
+    }
+}
+
+/// An RSS entry body (`description`, `content:encoded`) that may hold raw,
+/// unescaped HTML: feed-rs would keep only its text, so when markup shows
+/// up the whole body is rewritten as one CDATA section of HTML.
+struct RawBody {
+    /// Depth of the body element.
+    depth: usize,
+    /// Where its content starts in the output.
+    out_start: usize,
+    /// The content as HTML: markup and escaped text as written, CDATA as
+    /// its value.
+    html: String,
+    /// Whether an element was seen inside (else the output stays as is).
+    markup: bool,
+}
+
+impl RawBody {
+    fn text(&mut self, raw: &str, value: &str) {
+        if raw.starts_with("<![CDATA[") {
+            self.html.push_str(value);
+        } else {
+            self.html.push_str(raw);
+        }
+    }
+}
+
+/// How an entry child is read as a body.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum BodyKind {
+    /// `description`, `content:encoded`: kept, mended if it holds markup.
+    Keep,
+    /// `xhtml:body`, `fullitem`: renamed to `content:encoded`.
+    Rename,
+}
+
+fn raw_body_kind(ns: Ns, local: &str) -> Option<BodyKind> {
+    match (ns, local) {
+        (Ns::None | Ns::Rss, "description") | (Ns::Content, "encoded") => Some(BodyKind::Keep),
+        (Ns::Xhtml, "body") => Some(BodyKind::Rename),
+        (Ns::None, "fullitem") => Some(BodyKind::Rename),
+        _ => None,
+    }
+}
+
+/// Entry text feed-rs does not read, kept in [`ItemExtras`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Collect {
+    /// `<name>` inside an RSS `<author>`.
+    AuthorName,
+    ItunesAuthor,
+    /// `itunes:keywords`, `media:keywords`: comma-separated categories.
+    Keywords,
+    /// `media:category`.
+    Category,
+    /// An Atom `<link>` without `href`.
+    LinkText {
+        alternate: bool,
+    },
+    /// `media:title`, `media:description`: fallbacks for the entry's own.
+    MediaTitle,
+    MediaDescription,
+    /// `dcterms:issued`, `dcterms:created`, `dcterms:modified`.
+    DcTermsDate,
+}
+
+impl Collect {
+    fn finish(self, text: &str, extras: &mut ItemExtras) {
+        let text = text.trim();
+        if text.is_empty() {
+            return;
+        }
+        match self {
+            Collect::AuthorName => {
+                extras.author_name.get_or_insert_with(|| text.to_string());
+            }
+            Collect::ItunesAuthor => {
+                extras.itunes_author.get_or_insert_with(|| text.to_string());
+            }
+            Collect::Keywords => {
+                for word in text.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+                    extras.subjects.push(word.to_string());
+                }
+            }
+            Collect::Category => extras.subjects.push(text.to_string()),
+            Collect::DcTermsDate => {
+                extras.dcterms_date.get_or_insert_with(|| text.to_string());
+            }
+            Collect::MediaTitle => {
+                extras.media_title.get_or_insert_with(|| text.to_string());
+            }
+            Collect::MediaDescription => {
+                extras
+                    .media_description
+                    .get_or_insert_with(|| text.to_string());
+            }
+            Collect::LinkText { alternate } => {
+                if extras
+                    .link_text
+                    .as_ref()
+                    .is_none_or(|(alt, _)| !alt && alternate)
+                {
+                    extras.link_text = Some((alternate, text.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// What of an entry's extension element to keep; `itunes:category`, whose
+/// value is an attribute, is recorded at once.
+fn item_text_to_collect(
+    ns: Ns,
+    local: &str,
+    start: &BytesStart,
+    child: bool,
+    rss_like: bool,
+    extras: &mut ItemExtras,
+) -> Option<Collect> {
+    if ns == Ns::Dc && child && matches!(local, "issued" | "created" | "modified") {
+        return Some(Collect::DcTermsDate);
+    }
+    if ns != Ns::Extension {
+        return None;
+    }
+    match local {
+        "author" if child && rss_like => Some(Collect::ItunesAuthor),
+        "keywords" => Some(Collect::Keywords),
+        "title" => Some(Collect::MediaTitle),
+        "description" => Some(Collect::MediaDescription),
+        "category" => match attr(start, "text") {
+            Some(text) => {
+                let text = text.trim();
+                if !text.is_empty() {
+                    extras.subjects.push(text.to_string());
+                }
+                None
+            }
+            None => Some(Collect::Category),
+        },
+        _ => None,
+    }
+}
+
+impl Prep {
+    /// Inside a raw HTML body, an element is markup: copied, and nothing
+    /// else. Returns whether `raw` was such markup.
+    fn raw_body_markup(&mut self, raw: &str, empty: bool) -> bool {
+        let Some(body) = self.raw_body.as_mut() else {
+            return false;
+        };
+        body.markup = true;
+        body.html.push_str(raw);
+        self.out.push_str(raw);
+        if !empty {
+            self.frames.push(Frame {
+                end_tag: None,
+                is_item: false,
+                is_channel: false,
+                is_rdf_link: false,
+                is_subject: false,
+                bases: self.bases.len(),
+                collect: None,
+                is_author: false,
+            });
+        }
+        true
+    }
+
+    /// An end tag inside (or ending) a raw HTML body.
+    fn raw_body_end(&mut self, depth: usize, raw: &str) {
+        let Some(body) = self.raw_body.as_mut() else {
+            return;
+        };
+        if depth > body.depth {
+            body.html.push_str(raw);
+            return;
+        }
+        let Some(body) = self.raw_body.take() else {
+            return;
+        };
+        if body.markup && body.out_start <= self.out.len() {
+            self.out.truncate(body.out_start);
+            self.out.push_str("<![CDATA[");
+            self.out
+                .push_str(&body.html.replace("]]>", "]]]]><![CDATA[>"));
+            self.out.push_str("]]>");
+        }
+    }
+
+    /// RSS 2.0 elements feed-rs would not recognize by name: in a prefixed
+    /// RSS namespace (`<r:item>`), or a `pubDate` in the wrong case.
+    fn rss_names(&self, ns: Ns, start: &BytesStart, edit: &mut TagEdit) {
+        if self.root != Root::Rss || !matches!(ns, Ns::None | Ns::Rss) {
+            return;
+        }
+        let local = start.local_name();
+        let local = local.as_ref();
+        let qname = start.name();
+        let prefixed = qname.as_ref().contains(':');
+        if local != "pubDate" && local.eq_ignore_ascii_case("pubdate") {
+            edit.rename = Some("pubDate".into());
+        } else if prefixed && ns == Ns::Rss {
+            edit.rename = Some(local.to_string());
+        }
+    }
+
+    /// The document cut after its last complete entry and closed.
+    fn salvage(&self) -> (Option<String>, usize) {
+        let Some((len, items)) = self.last_item_end else {
+            return (None, 0);
+        };
+        if !matches!(self.root, Root::Rss | Root::Rdf | Root::Atom) || items == 0 {
+            return (None, 0);
+        }
+        let mut xml = self.out.get(..len).unwrap_or_default().to_string();
+        for name in self.ancestors.iter().rev() {
+            xml.push_str("</");
+            xml.push_str(name);
+            xml.push('>');
+        }
+        (Some(xml), items)
     }
 }
 
@@ -846,6 +1187,32 @@ mod tests {
         for (input, root) in cases {
             assert_eq!(prep(input).root, root, "{input}");
         }
+    }
+
+    #[test]
+    fn raw_html_bodies_become_one_cdata_section() {
+        let prepared = prep(
+            "<rss version=\"2.0\"><channel><item><description><p>a &amp; <b>b</b>]]&gt;</p><![CDATA[ c ]]></description>\
+             <r:item xmlns:r=\"x\"/><description>plain &amp; simple</description></item></channel></rss>",
+        );
+        assert_eq!(
+            prepared.xml,
+            "<rss version=\"2.0\"><channel><item><description><![CDATA[<p>a &amp; <b>b</b>]]&gt;</p> c ]]></description>\
+             <r:item xmlns:r=\"x\"/><description>plain &amp; simple</description></item></channel></rss>"
+        );
+    }
+
+    #[test]
+    fn a_cut_document_is_closed_after_its_last_complete_entry() {
+        let prepared = prep(
+            "<r:rss xmlns:r=\"http://backend.userland.com/rss2\" version=\"2.0\"><r:channel><r:item><r:title>1</r:title></r:item><r:item><r:title>2",
+        );
+        assert!(prepared.syntax_error.is_some());
+        assert_eq!(prepared.salvaged_items, 1);
+        assert_eq!(
+            prepared.salvaged.as_deref(),
+            Some("<rss xmlns:r=\"http://backend.userland.com/rss2\" version=\"2.0\"><channel><item><title>1</title></item></channel></rss>")
+        );
     }
 
     #[test]

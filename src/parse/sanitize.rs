@@ -150,7 +150,107 @@ fn sanitizer(base: &Url) -> Builder<'static> {
         .url_relative(UrlRelative::RewriteWithBase(base.clone()))
         .link_rel(Some("noopener noreferrer"))
         .strip_comments(true);
+    allow_svg_and_mathml(&mut builder);
     builder
+}
+
+/// Inline SVG drawings and MathML formulas, which some feeds use as their
+/// whole body: shapes, text and layout only. No links (`a`, `use`,
+/// `xlink:href`), no `style`, no animation, no `foreignObject`; ammonia
+/// itself refuses namespace switches that could smuggle HTML in.
+fn allow_svg_and_mathml(builder: &mut Builder<'static>) {
+    const SVG: [&str; 16] = [
+        "svg",
+        "g",
+        "circle",
+        "ellipse",
+        "line",
+        "path",
+        "polygon",
+        "polyline",
+        "rect",
+        "text",
+        "tspan",
+        "title",
+        "desc",
+        "defs",
+        "linearGradient",
+        "stop",
+    ];
+    const SVG_ATTRIBUTES: [&str; 30] = [
+        "width",
+        "height",
+        "viewBox",
+        "version",
+        "baseProfile",
+        "x",
+        "y",
+        "x1",
+        "y1",
+        "x2",
+        "y2",
+        "cx",
+        "cy",
+        "r",
+        "rx",
+        "ry",
+        "d",
+        "points",
+        "fill",
+        "stroke",
+        "stroke-width",
+        "opacity",
+        "fill-opacity",
+        "stroke-opacity",
+        "transform",
+        "font-size",
+        "font-family",
+        "text-anchor",
+        "offset",
+        "stop-color",
+    ];
+    const MATHML: [&str; 25] = [
+        "math",
+        "mrow",
+        "mi",
+        "mo",
+        "mn",
+        "ms",
+        "mtext",
+        "mspace",
+        "msup",
+        "msub",
+        "msubsup",
+        "mfrac",
+        "msqrt",
+        "mroot",
+        "mover",
+        "munder",
+        "munderover",
+        "mtable",
+        "mtr",
+        "mtd",
+        "mstyle",
+        "mpadded",
+        "mphantom",
+        "menclose",
+        "semantics",
+    ];
+    const MATHML_ATTRIBUTES: [&str; 6] = [
+        "display",
+        "mathvariant",
+        "stretchy",
+        "fence",
+        "separator",
+        "notation",
+    ];
+    builder.add_tags(SVG).add_tags(MATHML);
+    for tag in SVG {
+        builder.add_tag_attributes(tag, SVG_ATTRIBUTES);
+    }
+    for tag in MATHML {
+        builder.add_tag_attributes(tag, MATHML_ATTRIBUTES);
+    }
 }
 
 /// Plain text of an HTML fragment: tags dropped (script and style with their

@@ -534,6 +534,19 @@ impl Store {
             .await?
             .ok_or_else(|| StoreError::UnknownSource(name.to_string()))
     }
+
+    /// Whether any article from this source is stored: before its first
+    /// successful fetch (or after everything it had was pruned), none is.
+    pub async fn source_has_articles(&self, source_id: i64) -> Result<bool, StoreError> {
+        // The column itself, not a literal: BIGINT on PostgreSQL, as `i64` wants.
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT source_id FROM article_sources WHERE source_id = $1 LIMIT 1",
+        )
+        .bind(source_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(found.is_some())
+    }
 }
 
 /// One change `sync_sources` makes.

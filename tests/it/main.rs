@@ -5,6 +5,7 @@ mod broken_pipe;
 mod cli;
 mod clustering;
 mod failures;
+mod fidelity;
 mod helpers;
 mod hostile_http;
 mod identity;
