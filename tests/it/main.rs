@@ -4,6 +4,7 @@
 mod cli;
 mod clustering;
 mod helpers;
+mod hostile_feeds;
 mod near_dup;
 mod opml;
 mod ops;

@@ -37,6 +37,11 @@ const RAW_TEXT: &[&str] = &[
 /// Elements the tree builder does not open inside a fragment.
 const IGNORED: &[&str] = &["html", "head", "body", "frameset"];
 
+/// Elements a start tag may close implicitly (see `implied_ends`).
+const CLOSABLE: &[&str] = &[
+    "p", "li", "dd", "dt", "tr", "td", "th", "tbody", "thead", "tfoot", "a", "nobr", "button",
+];
+
 /// Scope boundaries (the spec's "has an element in scope").
 const SCOPE: &[&str] = &[
     "applet", "caption", "html", "table", "td", "th", "marquee", "object", "template", "svg",
@@ -189,6 +194,7 @@ pub(crate) fn flatten_deep(html: &str, max_depth: usize) -> Cow<'_, str> {
         stack: Vec::new(),
         excess: 0,
         foreign: 0,
+        open: [0; CLOSABLE.len()],
         max_depth,
     };
     // Byte ranges of `html` to leave out.
@@ -224,6 +230,9 @@ struct Scan<'a> {
     excess: usize,
     /// How many open elements are `<svg>` or `<math>`, where `/>` closes.
     foreign: usize,
+    /// How many of each [`CLOSABLE`] element are open: most start tags
+    /// look for one to close, and need not walk the stack when none is.
+    open: [usize; CLOSABLE.len()],
     max_depth: usize,
 }
 
@@ -323,6 +332,9 @@ impl<'a> Scan<'a> {
         if matches!(name, "svg" | "math") {
             self.foreign += 1;
         }
+        if let Some(i) = CLOSABLE.iter().position(|c| *c == name) {
+            self.open[i] += 1;
+        }
         self.stack.push(name);
         (end, true)
     }
@@ -394,13 +406,16 @@ impl<'a> Scan<'a> {
     /// Closes the current element if it is one of `names`.
     fn pop_if_top(&mut self, names: &[&str]) {
         if self.stack.last().is_some_and(|top| names.contains(top)) {
-            self.stack.pop();
+            self.pop_to(self.stack.len() - 1);
         }
     }
 
     /// Closes the innermost open element named in `names`, unless a scope
     /// boundary (or one of `also_stop`) comes first.
     fn close_in_scope(&mut self, names: &[&str], also_stop: &[&str]) {
+        if !self.any_open(names) {
+            return;
+        }
         for at in (0..self.stack.len()).rev() {
             let open = self.stack[at];
             if names.contains(&open) {
@@ -416,6 +431,9 @@ impl<'a> Scan<'a> {
     /// `<li>`, `<dd>`, `<dt>`: closes an open one unless a special element
     /// other than address, div and p comes first.
     fn close_sibling(&mut self, names: &[&str]) {
+        if !self.any_open(names) {
+            return;
+        }
         for at in (0..self.stack.len()).rev() {
             let open = self.stack[at];
             if names.contains(&open) {
@@ -434,7 +452,18 @@ impl<'a> Scan<'a> {
             if matches!(open, "svg" | "math") {
                 self.foreign -= 1;
             }
+            if let Some(i) = CLOSABLE.iter().position(|c| *c == open) {
+                self.open[i] -= 1;
+            }
         }
+    }
+
+    /// Whether an element named in `names` (all [`CLOSABLE`]) is open.
+    fn any_open(&self, names: &[&str]) -> bool {
+        CLOSABLE
+            .iter()
+            .zip(self.open)
+            .any(|(name, open)| open > 0 && names.contains(name))
     }
 
     /// Just past the end tag closing a raw text element (the end of input
