@@ -134,7 +134,8 @@ async fn entity_amplification_fails_the_source_in_bounded_memory() {
         "-c".to_string(),
         config.path().display().to_string(),
     ];
-    let run = run_measured(args, 4 << 30).await;
+    let run = run_measured(args, 2 << 30).await;
+    eprintln!("tributary fetch: peak RSS {} MiB", run.peak_rss >> 20);
     assert_eq!(run.code, Some(0), "exited normally: {}", run.stdout);
     assert!(
         run.peak_rss < 300 << 20,
