@@ -399,6 +399,45 @@ mod tests {
     }
 
     #[test]
+    fn html_is_cut_between_elements_and_closed() {
+        let html = format!(
+            "<div><blockquote><p>{}</p></blockquote></div>",
+            "<em>word</em> &amp; ".repeat(1000)
+        );
+        assert_eq!(cut_html(&html, html.len(), &base()), None);
+        for max in [100, 1000, 5000, 9999] {
+            let cut = cut_html(&html, max, &base()).unwrap();
+            assert!(cut.len() <= max, "{max}: {}", cut.len());
+            assert!(cut.len() > max / 2, "{max}: {}", cut.len());
+            assert!(cut.starts_with("<div><blockquote><p><em>word</em>"));
+            assert!(cut.ends_with("</p></blockquote></div>"), "{cut}");
+            assert_eq!(cut.matches("<em>").count(), cut.matches("</em>").count());
+            assert!(!cut.contains("&amp;am") && !cut.contains("&lt;"), "{cut}");
+        }
+    }
+
+    #[test]
+    fn cite_urls_are_checked_like_href() {
+        let out = sanitize_html(
+            r#"<blockquote cite="javascript:alert(1)">a</blockquote><q cite="../src">b</q><img src="p.gif" longdesc="d.html">"#,
+            &base(),
+        );
+        assert_eq!(
+            out,
+            r#"<blockquote>a</blockquote><q cite="https://example.com/blog/src">b</q><img src="https://example.com/blog/post/p.gif">"#
+        );
+        let stripped = sanitize_html_with(
+            r#"<p>t<img src="https://t.example/p.gif"></p><picture><img src="a.png"></picture><video src="v.mp4" poster="p.jpg"></video>"#,
+            &base(),
+            true,
+        );
+        assert_eq!(
+            stripped,
+            r#"<p>t</p><video src="https://example.com/blog/post/v.mp4"></video>"#
+        );
+    }
+
+    #[test]
     fn first_words_cuts_with_an_ellipsis() {
         assert_eq!(first_words("a b c", 10), "a b c");
         assert_eq!(

@@ -277,6 +277,18 @@ async fn fields_are_stored_and_served_within_their_caps() {
     let atom = app.get_text("/feed.atom").await;
     assert!(atom.len() < 4 << 20, "served {} bytes", atom.len());
     assert_valid_atom(&atom);
+    // Each cut is counted, by source and field.
+    let metrics = app.get_text("/metrics").await;
+    for field in ["title", "author", "summary", "content", "categories"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("tributary_fields_cut_total{")
+                    && l.contains("source=\"big\"")
+                    && l.contains(&format!("field=\"{field}\""))),
+            "{field} cut not counted"
+        );
+    }
     app.stop().await;
 }
 
