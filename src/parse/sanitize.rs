@@ -437,6 +437,56 @@ mod tests {
         );
     }
 
+    /// How deep the elements of serialized HTML nest.
+    fn nesting(html: &str) -> usize {
+        const VOID: [&str; 5] = ["br", "hr", "img", "source", "wbr"];
+        let (mut depth, mut deepest) = (0usize, 0);
+        for tag in html.split('<').skip(1) {
+            let name: String = tag
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+                .collect();
+            if let Some(_end) = name.strip_prefix('/') {
+                depth = depth.saturating_sub(1);
+            } else if !name.is_empty() && !VOID.contains(&name.as_str()) {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+        }
+        deepest
+    }
+
+    #[test]
+    fn no_markup_nests_past_the_depth_bound() {
+        // Patterns where the tree builder keeps elements open that a naive
+        // count would take as closed; each repeated 2,000 times.
+        let fifty = "<div>".repeat(50);
+        let patterns = [
+            "<div>".to_string(),
+            "<span><div></span>".to_string(),
+            format!("<td>{fifty}<tr>"),
+            format!("<td>{fifty}</td>"),
+            format!("<form>{fifty}</form>"),
+            format!("<li><ul>{fifty}</li>"),
+            format!("<p><button>{fifty}</p>"),
+            format!("<a href=x>{fifty}<a href=y>"),
+            format!("<table><tr><td><table>{fifty}</tr>"),
+            format!(
+                "<p>{}</p>x",
+                (0..50).map(|i| format!("<b id=b{i}>")).collect::<String>()
+            ),
+        ];
+        for pattern in patterns {
+            let html = pattern.repeat(2000);
+            let out = sanitize_html(&html, &base());
+            let depth = nesting(&out);
+            assert!(
+                depth <= MAX_HTML_DEPTH,
+                "{pattern:?}: nests {depth} deep in the sanitizer's output"
+            );
+        }
+    }
+
     #[test]
     fn first_words_cuts_with_an_ellipsis() {
         assert_eq!(first_words("a b c", 10), "a b c");

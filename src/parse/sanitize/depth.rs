@@ -37,9 +37,22 @@ const RAW_TEXT: &[&str] = &[
 /// Elements the tree builder does not open inside a fragment.
 const IGNORED: &[&str] = &["html", "head", "body", "frameset"];
 
-/// Elements a start tag may close implicitly (see `implied_ends`).
+/// Elements a start tag may close implicitly (see `implied_ends`), and
+/// `table`, outside of which table parts are ignored.
 const CLOSABLE: &[&str] = &[
     "p", "li", "dd", "dt", "tr", "td", "th", "tbody", "thead", "tfoot", "a", "nobr", "button",
+    "table",
+];
+
+/// Parts of a table: the tree builder ignores them outside one.
+const TABLE_PARTS: &[&str] = &[
+    "caption", "colgroup", "tbody", "thead", "tfoot", "tr", "td", "th",
+];
+
+/// Formatting elements: closed implicitly, the tree builder reopens them
+/// (up to the next text or tag) until their own end tag is seen.
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
 ];
 
 /// Scope boundaries (the spec's "has an element in scope").
@@ -195,6 +208,8 @@ pub(crate) fn flatten_deep(html: &str, max_depth: usize) -> Cow<'_, str> {
         excess: 0,
         foreign: 0,
         open: [0; CLOSABLE.len()],
+        active: [0; FORMATTING.len()],
+        on_stack: [0; FORMATTING.len()],
         max_depth,
     };
     // Byte ranges of `html` to leave out.
@@ -233,6 +248,10 @@ struct Scan<'a> {
     /// How many of each [`CLOSABLE`] element are open: most start tags
     /// look for one to close, and need not walk the stack when none is.
     open: [usize; CLOSABLE.len()],
+    /// Formatting elements opened and not yet closed by their end tag, and
+    /// how many of them are on `stack`: the others may be reopened.
+    active: [usize; FORMATTING.len()],
+    on_stack: [usize; FORMATTING.len()],
     max_depth: usize,
 }
 
@@ -319,13 +338,15 @@ impl<'a> Scan<'a> {
             };
             // Below the limit the whole element goes, content too: a
             // script's text must not become visible text.
-            return (close, self.stack.len() < self.max_depth);
+            return (close, self.depth() < self.max_depth);
         }
-        if VOID.contains(&name) || IGNORED.contains(&name) || (self_closing && self.foreign > 0) {
+        let ignored =
+            IGNORED.contains(&name) || (TABLE_PARTS.contains(&name) && !self.any_open(&["table"]));
+        if VOID.contains(&name) || ignored || (self_closing && self.foreign > 0) {
             return (end, true);
         }
         self.implied_ends(name);
-        if self.stack.len() >= self.max_depth {
+        if self.depth() >= self.max_depth {
             self.excess += 1;
             return (end, false);
         }
@@ -335,8 +356,24 @@ impl<'a> Scan<'a> {
         if let Some(i) = CLOSABLE.iter().position(|c| *c == name) {
             self.open[i] += 1;
         }
+        if let Some(i) = FORMATTING.iter().position(|c| *c == name) {
+            self.active[i] += 1;
+            self.on_stack[i] += 1;
+        }
         self.stack.push(name);
         (end, true)
+    }
+
+    /// The depth the tree builder may reach: the open elements, and the
+    /// formatting elements it may reopen.
+    fn depth(&self) -> usize {
+        let reopened: usize = self
+            .active
+            .iter()
+            .zip(self.on_stack)
+            .map(|(active, on_stack)| active.saturating_sub(on_stack))
+            .sum();
+        self.stack.len() + reopened
     }
 
     fn end_tag(&mut self, start: usize) -> (usize, bool) {
@@ -348,27 +385,29 @@ impl<'a> Scan<'a> {
             self.excess -= 1;
             return (end, false);
         }
-        let table_part = matches!(name, "table" | "tbody" | "thead" | "tfoot" | "tr");
-        let special = SPECIAL.contains(&name);
+        if let Some(i) = FORMATTING.iter().position(|c| *c == name) {
+            self.active[i] = self.active[i].saturating_sub(1);
+        }
+        // `</form>` takes the form out of the stack and leaves what it
+        // holds open: counting it as still open errs high.
+        if name == "form" {
+            return (end, true);
+        }
+        // What stops the search for the element to close: the scope each
+        // end tag is looked for in, or any special element for ordinary ones.
+        let stops = |open: &str| match name {
+            "table" => matches!(open, "html" | "template"),
+            "tbody" | "thead" | "tfoot" | "tr" => matches!(open, "html" | "template" | "table"),
+            "p" => SCOPE.contains(&open) || open == "button",
+            "li" => SCOPE.contains(&open) || matches!(open, "ol" | "ul"),
+            _ if SPECIAL.contains(&name) => SCOPE.contains(&open),
+            _ => SPECIAL.contains(&open),
+        };
         let found = self
             .stack
             .iter()
             .rposition(|&open| open == name)
-            .filter(|&at| {
-                // Nothing between the match and the top may stop the search:
-                // table scope for table parts (an open cell closes with them),
-                // element scope for other special elements, and any special
-                // element for the rest.
-                self.stack[at + 1..].iter().all(|&open| {
-                    if table_part {
-                        !matches!(open, "html" | "template")
-                    } else if special {
-                        !SCOPE.contains(&open)
-                    } else {
-                        !SPECIAL.contains(&open)
-                    }
-                })
-            });
+            .filter(|&at| !self.stack[at + 1..].iter().any(|open| stops(open)));
         if let Some(at) = found {
             self.pop_to(at);
         }
@@ -398,7 +437,19 @@ impl<'a> Scan<'a> {
                 self.close_in_scope(&["tbody", "thead", "tfoot"], &[]);
             }
             "option" | "optgroup" => self.pop_if_top(&["option", "optgroup"]),
-            "a" | "nobr" | "button" => self.close_in_scope(&[name], &[]),
+            // An open `a` or `nobr` is closed by the adoption agency, which
+            // leaves the special elements inside it open.
+            "a" | "nobr" => {
+                if let Some(at) = self.stack.iter().rposition(|&open| open == name) {
+                    if !self.stack[at + 1..]
+                        .iter()
+                        .any(|open| SPECIAL.contains(open))
+                    {
+                        self.pop_to(at);
+                    }
+                }
+            }
+            "button" => self.close_in_scope(&["button"], &[]),
             _ => {}
         }
     }
@@ -454,6 +505,9 @@ impl<'a> Scan<'a> {
             }
             if let Some(i) = CLOSABLE.iter().position(|c| *c == open) {
                 self.open[i] -= 1;
+            }
+            if let Some(i) = FORMATTING.iter().position(|c| *c == open) {
+                self.on_stack[i] -= 1;
             }
         }
     }
