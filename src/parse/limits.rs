@@ -2,9 +2,8 @@
 //! expand to and on every stored field. In one place so tests and fuzz
 //! targets can check output against them.
 //!
-//! The field caps are far above what real feeds send (the largest bodies in
-//! the fixture corpus are a few hundred KiB; titles a few hundred bytes) and
-//! far below what would make one article cost a reader or the database
+//! The field caps are meant to be far above what real feeds send and far
+//! below what would make one article cost a reader or the database
 //! anything noticeable. Lengths are in bytes of UTF-8; cuts fall on
 //! character boundaries (text) or element boundaries (HTML).
 
