@@ -2,9 +2,11 @@
 //! expand to and on every stored field. In one place so tests and fuzz
 //! targets can check output against them.
 //!
-//! The field caps are meant to be far above what real feeds send and far
-//! below what would make one article cost a reader or the database
-//! anything noticeable. Lengths are in bytes of UTF-8; cuts fall on
+//! The field caps are far above what real feeds send (the largest fields of
+//! the shared fixture corpus, 437 feeds: title 282 bytes, author 242,
+//! summary 7.7 KB, body 99 KB, 14 categories; none is cut) and far below
+//! what would make one article cost a reader or the database anything
+//! noticeable. Lengths are in bytes of UTF-8; cuts fall on
 //! character boundaries (text) or element boundaries (HTML).
 
 /// A feed's or an entry's title. 2 KiB is some 300 to 2,000 characters:
