@@ -3,7 +3,7 @@
 //! targets can check output against them.
 //!
 //! The field caps are far above what real feeds send (the largest fields of
-//! the shared fixture corpus, 437 feeds: title 282 bytes, author 242,
+//! the shared fixture corpus, 437 files: title 282 bytes, author 242,
 //! summary 7.7 KB, body 99 KB, 14 categories; none is cut) and far below
 //! what would make one article cost a reader or the database anything
 //! noticeable. Lengths are in bytes of UTF-8; cuts fall on
