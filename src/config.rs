@@ -62,6 +62,9 @@ pub struct DaemonConfig {
     /// Longest a database statement may run (PostgreSQL), or wait for
     /// another process's write lock (SQLite).
     pub statement_timeout: Duration,
+    /// Drop `<img>` from stored content: readers load no third-party
+    /// images (tracking pixels) through tributary's feeds.
+    pub strip_remote_images: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -726,6 +729,7 @@ struct RawDaemon {
     respect_cache_headers: Option<bool>,
     pool_size: Option<Spanned<i64>>,
     statement_timeout: Option<Spanned<Scalar>>,
+    strip_remote_images: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -1009,6 +1013,7 @@ impl Checker<'_> {
             respect_cache_headers: raw.respect_cache_headers.unwrap_or(true),
             pool_size,
             statement_timeout,
+            strip_remote_images: raw.strip_remote_images.unwrap_or(false),
         })
     }
 

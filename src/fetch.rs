@@ -1411,6 +1411,7 @@ mod tests {
             respect_cache_headers: true,
             pool_size: None,
             statement_timeout: Duration::from_secs(30),
+            strip_remote_images: false,
         };
         let seen = Seen::default();
         let router = Router::new()

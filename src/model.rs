@@ -65,6 +65,20 @@ pub struct ParsedFeed {
     /// after some complete entries): the entries are kept, and this is
     /// the source's error for the operator.
     pub warning: Option<String>,
+    /// Fields the parser cut to their caps (`parse::limits`), for the log.
+    pub cuts: Vec<FieldCut>,
+}
+
+/// A field longer than its cap, cut to fit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldCut {
+    /// `title`, `author`, `summary`, `content`, `categories`, or
+    /// `feed title`.
+    pub field: &'static str,
+    /// Index of the entry in the feed; `None` for a feed-level field.
+    pub entry: Option<usize>,
+    /// Its length before the cut: bytes, or for `categories` their count.
+    pub length: usize,
 }
 
 /// An entry made ready for the store: its identity keys and its tags.

@@ -17,6 +17,7 @@
 mod dates;
 mod encoding;
 mod json;
+pub mod limits;
 mod prepare;
 mod sanitize;
 
@@ -28,7 +29,7 @@ use feed_rs::model::{Feed, FeedType, Link, Text};
 use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
 
-use crate::model::{Entry, FeedMeta, ParsedFeed};
+use crate::model::{Entry, FeedMeta, FieldCut, ParsedFeed};
 use prepare::{ItemExtras, Options, Root};
 use sanitize::{
     collapse_whitespace, escape_html, html_to_text, sanitize_html, strip_xml_illegal, text_of,
@@ -47,6 +48,17 @@ pub enum ParseError {
     /// A parser panicked; caught so one feed cannot take the worker down.
     #[error("parser crashed: {0}")]
     Panic(String),
+    /// The document would go over a bound on the work or memory spent on
+    /// it (see [`limits`]); the text says which.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// Choices a user makes about what is kept of a feed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// `[daemon] strip_remote_images`: no `<img>` in stored content.
+    pub strip_remote_images: bool,
 }
 
 /// Parses a feed body. `content_type` is the HTTP header (its charset is a
@@ -58,10 +70,22 @@ pub fn parse_feed(
     feed_url: &Url,
     now: DateTime<Utc>,
 ) -> Result<ParsedFeed, ParseError> {
+    parse_feed_with(bytes, content_type, feed_url, now, ParseOptions::default())
+}
+
+/// [`parse_feed`] with the user's [`ParseOptions`].
+pub fn parse_feed_with(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+    opts: ParseOptions,
+) -> Result<ParsedFeed, ParseError> {
     // feed-rs and quick-xml have panicked on hostile input before (UTF-16BE
     // in feed-rs 3.0); a bad feed must cost one source, never the worker.
     catch_unwind(AssertUnwindSafe(|| {
         parse_unguarded(bytes, content_type, feed_url, now)
+            .map(|feed| apply_limits(feed, feed_url, opts))
     }))
     .unwrap_or_else(|payload| Err(ParseError::Panic(panic_message(payload.as_ref()))))
 }
@@ -114,6 +138,9 @@ fn parse_xml(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFee
     let mut opts = Options::default();
     loop {
         let prepared = prepare::prepare_xml(text, feed_url, opts);
+        if let Some(why) = prepared.limit_error {
+            return Err(ParseError::Refused(why));
+        }
         match &prepared.root {
             Root::Html => return Err(ParseError::NotAFeed("an HTML page, not a feed".into())),
             Root::Other(name) => {
@@ -327,6 +354,7 @@ fn normalize(feed: Feed, ctx: &Context) -> ParsedFeed {
         meta: scrub_meta(meta),
         entries,
         warning: None,
+        cuts: Vec::new(),
     }
 }
 
@@ -629,6 +657,98 @@ fn scrub_meta(m: FeedMeta) -> FeedMeta {
         site_url: m.site_url.map(scrub),
         feed_id: m.feed_id.map(scrub),
         ..m
+    }
+}
+
+/// The user's options and the caps of [`limits`], applied to a parsed
+/// feed: every stored field within its cap, each cut recorded.
+fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: ParseOptions) -> ParsedFeed {
+    let mut cuts = Vec::new();
+    if let Some(title) = feed.meta.title.as_mut() {
+        cap_text(
+            title,
+            limits::MAX_TITLE_BYTES,
+            "feed title",
+            None,
+            &mut cuts,
+        );
+    }
+    for (i, e) in feed.entries.iter_mut().enumerate() {
+        if opts.strip_remote_images {
+            if let Some(content) = e.content.as_mut() {
+                *content = sanitize::sanitize_html_with(content, feed_url, true);
+            }
+            e.content = e.content.take().filter(|c| !c.trim().is_empty());
+        }
+        let entry = Some(i);
+        if let Some(title) = e.title.as_mut() {
+            cap_text(title, limits::MAX_TITLE_BYTES, "title", entry, &mut cuts);
+        }
+        if let Some(author) = e.author.as_mut() {
+            cap_text(author, limits::MAX_AUTHOR_BYTES, "author", entry, &mut cuts);
+        }
+        if let Some(summary) = e.summary.as_mut() {
+            cap_text(
+                summary,
+                limits::MAX_SUMMARY_BYTES,
+                "summary",
+                entry,
+                &mut cuts,
+            );
+        }
+        if let Some(content) = e.content.as_mut() {
+            if let Some(cut) = sanitize::cut_html(content, limits::MAX_CONTENT_BYTES, feed_url) {
+                cuts.push(FieldCut {
+                    field: "content",
+                    entry,
+                    length: content.len(),
+                });
+                *content = cut;
+            }
+        }
+        let categories = e.categories.len();
+        let mut long = false;
+        for c in e.categories.iter_mut() {
+            if let Some(cut) = limits::cut_text(c, limits::MAX_CATEGORY_BYTES) {
+                *c = cut.trim_end().to_string();
+                long = true;
+            }
+        }
+        e.categories.truncate(limits::MAX_CATEGORIES);
+        if long || categories > limits::MAX_CATEGORIES {
+            cuts.push(FieldCut {
+                field: "categories",
+                entry,
+                length: categories,
+            });
+        }
+    }
+    feed.cuts = cuts;
+    feed
+}
+
+/// Cuts plain text to `max` bytes, ending in an ellipsis, and records it.
+fn cap_text(
+    text: &mut String,
+    max: usize,
+    field: &'static str,
+    entry: Option<usize>,
+    cuts: &mut Vec<FieldCut>,
+) {
+    const ELLIPSIS: char = '…';
+    if text.len() <= max {
+        return;
+    }
+    if let Some(kept) = limits::cut_text(text, max - ELLIPSIS.len_utf8()) {
+        let length = text.len();
+        let mut cut = kept.trim_end().to_string();
+        cut.push(ELLIPSIS);
+        *text = cut;
+        cuts.push(FieldCut {
+            field,
+            entry,
+            length,
+        });
     }
 }
 

@@ -23,6 +23,7 @@ pub struct Pipeline {
     respect_cache_headers: bool,
     /// `[daemon] concurrency`, for the scheduler's fan-out bounds.
     concurrency: usize,
+    parse_options: parse::ParseOptions,
 }
 
 /// What one refresh did, for logs and `tributary fetch`.
@@ -64,6 +65,9 @@ impl Pipeline {
                 .collect(),
             respect_cache_headers: config.daemon.respect_cache_headers,
             concurrency: config.daemon.concurrency,
+            parse_options: parse::ParseOptions {
+                strip_remote_images: config.daemon.strip_remote_images,
+            },
         })
     }
 
@@ -209,9 +213,11 @@ impl Pipeline {
             }) => {
                 // Relative links resolve against what may be shown.
                 let base = crate::redact::without_credentials(&final_url);
-                let parsed = parse_off_thread(bytes, content_type, base, now).await;
+                let parsed =
+                    parse_off_thread(bytes, content_type, base, now, self.parse_options).await;
                 match parsed {
                     Ok(mut feed) => {
+                        log_cuts(&claimed.name, &feed.cuts);
                         self.date_backlog(claimed.id, &mut feed, now).await?;
                         let floor = PollFloor {
                             ttl: feed.meta.ttl,
@@ -487,10 +493,34 @@ async fn parse_off_thread(
     content_type: Option<String>,
     base: Url,
     now: DateTime<Utc>,
+    opts: parse::ParseOptions,
 ) -> Result<ParsedFeed, ParseError> {
     tokio::task::spawn_blocking(move || {
-        parse::parse_feed(&bytes, content_type.as_deref(), &base, now)
+        parse::parse_feed_with(&bytes, content_type.as_deref(), &base, now, opts)
     })
     .await
     .unwrap_or_else(|join_error| Err(ParseError::Panic(join_error.to_string())))
+}
+
+/// Fields cut to their caps (`parse::limits`): one warning per refresh
+/// that had any, and a counter per field.
+fn log_cuts(source: &str, cuts: &[crate::model::FieldCut]) {
+    let Some(longest) = cuts.iter().max_by_key(|c| c.length) else {
+        return;
+    };
+    for cut in cuts {
+        metrics::counter!(
+            "tributary_fields_cut_total",
+            "source" => source.to_string(),
+            "field" => cut.field
+        )
+        .increment(1);
+    }
+    tracing::warn!(
+        cuts = cuts.len(),
+        field = longest.field,
+        entry = ?longest.entry,
+        length = longest.length,
+        "fields over their caps were cut (the longest named)"
+    );
 }

@@ -112,6 +112,10 @@ pub(crate) struct Prepared {
     /// entries are the first `salvaged_items` of `items`.
     pub salvaged: Option<String>,
     pub salvaged_items: usize,
+    /// Why the document was not read to its end: expanding its entities
+    /// went over [`super::limits::entity_expansion_budget`]. Not a feed to
+    /// keep any part of.
+    pub limit_error: Option<String>,
 }
 
 /// How hard to mend. `strip_extensions` is the retry after feed-rs rejected
@@ -229,6 +233,12 @@ struct Prep {
     ancestors: Vec<String>,
     /// Output length and entry count after the last complete entry.
     last_item_end: Option<(usize, usize)>,
+    /// Bytes entity expansion added so far, and may add in all
+    /// (amplification bound).
+    expanded: usize,
+    expansion_budget: usize,
+    /// Set when an expansion went over the budget; reading stops there.
+    limit_error: Option<String>,
 }
 
 /// Rewrites a decoded XML document for feed-rs; see the module docs.
@@ -248,6 +258,9 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
         raw_body: None,
         ancestors: Vec::new(),
         last_item_end: None,
+        expanded: 0,
+        expansion_budget: super::limits::entity_expansion_budget(text.len()),
+        limit_error: None,
     };
     let mut reader = NsReader::from_str(text);
     let config = reader.config_mut();
@@ -318,9 +331,7 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
                         if let Some(value) = quick_xml::escape::resolve_predefined_entity(&name) {
                             prep.text(raw, value);
                         } else if let Some(value) = prep.entities.get(name.as_ref()).cloned() {
-                            let escaped =
-                                quick_xml::escape::minimal_escape(value.as_str()).into_owned();
-                            prep.text(&escaped, &value);
+                            prep.expand_entity(&name, &value);
                         } else {
                             // Unknown (often HTML) entities stay as written;
                             // feed-rs keeps them and the HTML step decodes them.
@@ -328,7 +339,7 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
                         }
                     }
                 }
-                false
+                prep.limit_error.is_some()
             }
             Event::DocType(ref doctype) if prep.root == Root::Missing => {
                 prep.entities = doctype_entities(&doctype.clone().into_inner());
@@ -362,6 +373,7 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
         syntax_error,
         salvaged,
         salvaged_items,
+        limit_error: prep.limit_error,
     }
 }
 
@@ -378,6 +390,24 @@ impl Prep {
         if !self.skipping() {
             self.out.push_str(raw);
         }
+    }
+
+    /// Writes an internal entity's replacement text, unless that would take
+    /// expansion over its budget: then nothing more is read, and the
+    /// document fails (see `limits::entity_expansion_budget`).
+    fn expand_entity(&mut self, name: &str, value: &str) {
+        let escaped = quick_xml::escape::minimal_escape(value);
+        let expanded = self.expanded + escaped.len();
+        if expanded > self.expansion_budget {
+            self.limit_error = Some(format!(
+                "entity expansion over its limit: references to &{name}; would add \
+                 more than {} bytes to the document",
+                self.expansion_budget
+            ));
+            return;
+        }
+        self.expanded = expanded;
+        self.text(&escaped, value);
     }
 
     /// Text, CDATA or a reference: `raw` is what to write, `value` what it means.

@@ -11,6 +11,11 @@ use ammonia::{Builder, UrlRelative};
 use regex::Regex;
 use url::Url;
 
+use super::limits::{cut_text, MAX_HTML_DEPTH};
+
+mod depth;
+use depth::flatten_deep;
+
 /// Words kept when an entry without a title borrows the start of its text.
 pub(crate) const FALLBACK_TITLE_WORDS: usize = 10;
 
@@ -122,35 +127,73 @@ pub(crate) fn looks_like_html(s: &str) -> bool {
 /// code or embeds other documents goes, relative `href`/`src` become absolute
 /// against `base`, and links open without handing over the reader's window.
 pub(crate) fn sanitize_html(html: &str, base: &Url) -> String {
+    sanitize_html_with(html, base, false)
+}
+
+/// [`sanitize_html`], and with `strip_images` no `<img>`/`<picture>` and no
+/// video posters either: nothing the reader's client would load from a
+/// third party just by showing the entry (tracking pixels).
+pub(crate) fn sanitize_html_with(html: &str, base: &Url, strip_images: bool) -> String {
     thread_local! {
         /// A sanitizer allocates its tag and attribute sets when built: one
         /// per thread and base URL (a feed's entries share theirs), not one
         /// per call.
-        static SANITIZER: RefCell<Option<(Url, Builder<'static>)>> = const { RefCell::new(None) };
+        static SANITIZER: RefCell<Option<(Url, bool, Builder<'static>)>> = const { RefCell::new(None) };
     }
+    let html = flatten_deep(html, MAX_HTML_DEPTH);
     SANITIZER.with_borrow_mut(|cached| {
         let builder = match cached {
-            Some((for_base, builder)) if for_base == base => builder,
-            _ => &mut cached.insert((base.clone(), sanitizer(base))).1,
+            Some((for_base, strips, builder)) if for_base == base && *strips == strip_images => {
+                builder
+            }
+            _ => {
+                &mut cached
+                    .insert((base.clone(), strip_images, sanitizer(base, strip_images)))
+                    .2
+            }
         };
-        builder.clean(html).to_string().trim().to_string()
+        builder.clean(&html).to_string().trim().to_string()
     })
 }
 
-fn sanitizer(base: &Url) -> Builder<'static> {
+/// Schemes a URL attribute other than `href`/`src` may have (`cite`).
+const CITE_SCHEMES: [&str; 3] = ["http", "https", "mailto"];
+
+fn sanitizer(base: &Url, strip_images: bool) -> Builder<'static> {
     let mut builder = Builder::default();
+    // ammonia checks the scheme of `href`, `src` and a few others, but lets
+    // `cite` (blockquote, q, del, ins) through as written: a
+    // `javascript:` URL there is one click away in some readers. Resolve
+    // it like `href` and keep it only with a harmless scheme.
+    let cite_base = base.clone();
+    builder.attribute_filter(move |_element, attr, value| match attr {
+        "cite" | "longdesc" => cite_base
+            .join(value.trim())
+            .ok()
+            .filter(|url| CITE_SCHEMES.contains(&url.scheme()))
+            .map(|url| Cow::Owned(url.to_string())),
+        _ => Some(Cow::Borrowed(value)),
+    });
+    if strip_images {
+        builder.rm_tags(["img"]);
+    }
     // ammonia's defaults already exclude script, style, iframe, object,
     // embed, form and every on* attribute; the additions are media elements
     // feed readers commonly show, with only inert attributes.
     builder
-        .add_tags(["audio", "video", "source", "picture"])
+        .add_tags(["audio", "video", "source"])
         .add_tag_attributes("audio", ["src", "controls"])
-        .add_tag_attributes("video", ["src", "controls", "poster", "width", "height"])
+        .add_tag_attributes("video", ["src", "controls", "width", "height"])
         .add_tag_attributes("source", ["src", "type"])
         .url_relative(UrlRelative::RewriteWithBase(base.clone()))
         .link_rel(Some("noopener noreferrer"))
         .strip_comments(true);
     allow_svg_and_mathml(&mut builder);
+    if !strip_images {
+        builder
+            .add_tags(["picture"])
+            .add_tag_attributes("video", ["poster"]);
+    }
     builder
 }
 
@@ -253,6 +296,37 @@ fn allow_svg_and_mathml(builder: &mut Builder<'static>) {
     }
 }
 
+/// Sanitized HTML cut to at most `max` bytes at an element boundary: the
+/// start is kept, a tag or character reference the cut went through is
+/// left out, and the elements left open are closed. `None` when it fits.
+pub(crate) fn cut_html(html: &str, max: usize, base: &Url) -> Option<String> {
+    if html.len() <= max {
+        return None;
+    }
+    // Closing the open elements adds at most a few KiB (their depth is
+    // bounded); leave room for that, and cut deeper if it was not enough.
+    let mut room = (max / 8).min(16 * 1024);
+    loop {
+        let prefix = cut_text(html, max.saturating_sub(room)).unwrap_or(html);
+        // A tag or reference cut in two would read as text: drop its start.
+        let prefix = match (prefix.rfind('<'), prefix.rfind('>')) {
+            (Some(lt), gt) if gt.is_none_or(|gt| gt < lt) => &prefix[..lt],
+            _ => prefix,
+        };
+        let prefix = match (prefix.rfind('&'), prefix.rfind(';')) {
+            (Some(amp), semi) if semi.is_none_or(|s| s < amp) && prefix.len() - amp < 12 => {
+                &prefix[..amp]
+            }
+            _ => prefix,
+        };
+        let cut = sanitize_html(prefix, base);
+        if cut.len() <= max || room >= max {
+            return Some(cut_text(&cut, max).unwrap_or(&cut).to_string());
+        }
+        room = (room * 2).min(max);
+    }
+}
+
 /// Plain text of an HTML fragment: tags dropped (script and style with their
 /// content), entities decoded, whitespace collapsed.
 pub(crate) fn html_to_text(html: &str) -> String {
@@ -275,7 +349,8 @@ fn html_to_text_parsed(html: &str) -> String {
         )
         .expect("static regex")
     });
-    let spaced = block.replace_all(html, " <$1$2");
+    let html = flatten_deep(html, MAX_HTML_DEPTH);
+    let spaced = block.replace_all(&html, " <$1$2");
     thread_local! {
         static TEXT_ONLY: Builder<'static> = {
             let mut builder = Builder::empty();
@@ -421,6 +496,95 @@ mod tests {
     fn plain_text_is_left_alone_unless_it_carries_markup() {
         assert_eq!(text_of("  x < y  and  z ", false), "x < y and z");
         assert_eq!(text_of("AT&T <b>wins</b>", false), "AT&T wins");
+    }
+
+    #[test]
+    fn html_is_cut_between_elements_and_closed() {
+        let html = format!(
+            "<div><blockquote><p>{}</p></blockquote></div>",
+            "<em>word</em> &amp; ".repeat(1000)
+        );
+        assert_eq!(cut_html(&html, html.len(), &base()), None);
+        for max in [100, 1000, 5000, 9999] {
+            let cut = cut_html(&html, max, &base()).unwrap();
+            assert!(cut.len() <= max, "{max}: {}", cut.len());
+            assert!(cut.len() > max / 2, "{max}: {}", cut.len());
+            assert!(cut.starts_with("<div><blockquote><p><em>word</em>"));
+            assert!(cut.ends_with("</p></blockquote></div>"), "{cut}");
+            assert_eq!(cut.matches("<em>").count(), cut.matches("</em>").count());
+            assert!(!cut.contains("&amp;am") && !cut.contains("&lt;"), "{cut}");
+        }
+    }
+
+    #[test]
+    fn cite_urls_are_checked_like_href() {
+        let out = sanitize_html(
+            r#"<blockquote cite="javascript:alert(1)">a</blockquote><q cite="../src">b</q><img src="p.gif" longdesc="d.html">"#,
+            &base(),
+        );
+        assert_eq!(
+            out,
+            r#"<blockquote>a</blockquote><q cite="https://example.com/blog/src">b</q><img src="https://example.com/blog/post/p.gif">"#
+        );
+        let stripped = sanitize_html_with(
+            r#"<p>t<img src="https://t.example/p.gif"></p><picture><img src="a.png"></picture><video src="v.mp4" poster="p.jpg"></video>"#,
+            &base(),
+            true,
+        );
+        assert_eq!(
+            stripped,
+            r#"<p>t</p><video src="https://example.com/blog/post/v.mp4"></video>"#
+        );
+    }
+
+    /// How deep the elements of serialized HTML nest.
+    fn nesting(html: &str) -> usize {
+        const VOID: [&str; 5] = ["br", "hr", "img", "source", "wbr"];
+        let (mut depth, mut deepest) = (0usize, 0);
+        for tag in html.split('<').skip(1) {
+            let name: String = tag
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '/')
+                .collect();
+            if let Some(_end) = name.strip_prefix('/') {
+                depth = depth.saturating_sub(1);
+            } else if !name.is_empty() && !VOID.contains(&name.as_str()) {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+        }
+        deepest
+    }
+
+    #[test]
+    fn no_markup_nests_past_the_depth_bound() {
+        // Patterns where the tree builder keeps elements open that a naive
+        // count would take as closed; each repeated 2,000 times.
+        let fifty = "<div>".repeat(50);
+        let patterns = [
+            "<div>".to_string(),
+            "<span><div></span>".to_string(),
+            format!("<td>{fifty}<tr>"),
+            format!("<td>{fifty}</td>"),
+            format!("<form>{fifty}</form>"),
+            format!("<li><ul>{fifty}</li>"),
+            format!("<p><button>{fifty}</p>"),
+            format!("<a href=x>{fifty}<a href=y>"),
+            format!("<table><tr><td><table>{fifty}</tr>"),
+            format!(
+                "<p>{}</p>x",
+                (0..50).map(|i| format!("<b id=b{i}>")).collect::<String>()
+            ),
+        ];
+        for pattern in patterns {
+            let html = pattern.repeat(2000);
+            let out = sanitize_html(&html, &base());
+            let depth = nesting(&out);
+            assert!(
+                depth <= MAX_HTML_DEPTH,
+                "{pattern:?}: nests {depth} deep in the sanitizer's output"
+            );
+        }
     }
 
     #[test]

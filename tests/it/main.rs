@@ -9,6 +9,7 @@ mod fidelity;
 mod helpers;
 mod hostile_http;
 mod identity;
+mod hostile_feeds;
 mod near_dup;
 mod opml;
 mod ops;
