@@ -177,17 +177,22 @@ def fp_entries(raw, content_type, url):
     parsed = feedparser.parse(
         raw, response_headers={"content-type": content_type, "content-location": url}
     )
+    # RFC 4287 4.2.1: an Atom entry without atom:author has its feed's
+    # authors; feedparser leaves it empty, the reference applies the rule.
+    atom = parsed.get("version", "").startswith("atom")
+    feed_authors = fp_authors(parsed.feed) if atom else set()
     entries = []
     for i, e in enumerate(parsed.entries):
         bodies = [c.get("value", "") for c in e.get("content") or []]
         bodies.append(e.get("summary", "") or "")
+        authors = fp_authors(e)
         entries.append(
             {
                 "pos": i,
                 "title": text(e.get("title")),
                 "link": norm_link(e.get("link")),
                 "date": fp_date(e),
-                "authors": fp_authors(e),
+                "authors": authors or feed_authors,
                 "author": text(e.get("author")),
                 "categories": sorted(
                     {term(t.get("term") or t.get("label")) for t in e.get("tags") or []}
@@ -217,9 +222,10 @@ def json_entries(raw, url):
             {
                 "pos": i,
                 "title": text(it.get("title")),
-                "link": norm_link(
-                    urllib.parse.urljoin(url, it.get("url") or it.get("external_url") or "")
-                ),
+                # No url: no link (joining "" would give the feed's own URL).
+                "link": norm_link(urllib.parse.urljoin(url, it.get("url") or it.get("external_url")))
+                if it.get("url") or it.get("external_url")
+                else "",
                 "date": date,
                 "authors": names - {""},
                 "author": text(", ".join(p.get("name", "") for p in people if isinstance(p, dict))),
@@ -319,6 +325,10 @@ def compare_pair(f, t, fetched):
         "categories": f["categories"] == t["categories"],
         "body": f["body"] == t["body"],
     }
+    if not f["title"] and t["title"]:
+        # Untitled in the feed: Atom requires a title, and tributary gives
+        # such an item its first words. Counted apart, like undated entries.
+        verdict["title"] = None
     if f["date"] is None:
         verdict["date"] = None  # feedparser has no date: tributary's is its own
     elif f["date"] > fetched[1] + 86400 and fetched_at(t, fetched):
@@ -360,12 +370,15 @@ def compare_feed(name, fps, trs, fetched):
         "counted": {k: 0 for k in FIELDS},
         "examples": {k: [] for k in FIELDS},
         "undated_fp": 0,
+        "untitled_fp": 0,
         "clamped": 0,
         "merged": sum(1 for t in trs if len(t["seen_in"]) > 1),
     }
     pairs, unmatched, extra = match(fps, trs)
     for f, t in pairs:
         v = compare_pair(f, t, fetched)
+        if v["title"] is None:
+            result["untitled_fp"] += 1
         if f["date"] is None:
             result["undated_fp"] += 1
         elif v["date"] is None:
@@ -454,7 +467,8 @@ def report(results, feeds_dir, version, fetch_errors):
     fp_total = sum(results[n]["fp_count"] for n in names)
     tr_total = sum(results[n]["tr_count"] for n in names)
     equal = sum(1 for n in names if results[n]["fp_count"] == results[n]["tr_count"])
-    yielding = sum(1 for n in names if results[n]["tr_count"] > 0)
+    with_entries = [n for n in names if results[n]["fp_count"] > 0]
+    yielding = sum(1 for n in with_entries if results[n]["tr_count"] > 0)
     out = []
     w = out.append
     w("## Results")
@@ -467,13 +481,17 @@ def report(results, feeds_dir, version, fetch_errors):
     w("| --- | --- |")
     w("| feeds | %d |" % len(names))
     w("| feeds whose entry count equals feedparser's | %d of %d |" % (equal, len(names)))
-    w("| feeds yielding entries | %d of %d |" % (yielding, len(names)))
+    w("| feeds with entries (per feedparser) yielding entries | %d of %d |"
+      % (yielding, len(with_entries)))
     w("| entries (tributary / feedparser) | %d / %d |" % (tr_total, fp_total))
     for k in FIELDS:
         w("| %s agreeing | %s (%d of %d) |" % (FIELD_NAMES[k], pct(tot_agree[k], tot_count[k]),
                                               tot_agree[k], tot_count[k]))
     undated = sum(results[n]["undated_fp"] for n in names)
     w("| entries feedparser leaves undated (not counted in dates) | %d |" % undated)
+    untitled = sum(results[n]["untitled_fp"] for n in names)
+    w("| entries untitled in the feed, shown with their first words (not counted in titles) | %d |"
+      % untitled)
     clamped = sum(results[n]["clamped"] for n in names)
     w("| entries dated more than a day ahead, which tributary clamps (not counted) | %d |"
       % clamped)
