@@ -1,4 +1,4 @@
-//! The TOML configuration (CONTRACT §2): read, validated once, turned into
+//! The TOML configuration (README "Configuration"): read, validated once, turned into
 //! inert typed values. Every error names `FILE:LINE:COL`.
 //!
 //! The file is first deserialized into `Raw*` mirrors of its tables
@@ -26,7 +26,7 @@ pub struct Config {
     pub tag_rules: Vec<TagRuleConfig>,
     pub tag_aliases: Vec<TagAliasConfig>,
     pub feeds: Vec<FeedConfig>,
-    /// `[dedup]`: near-duplicate detection across outlets (CONTRACT §4).
+    /// `[dedup]`: near-duplicate detection across outlets (README "How deduplication works").
     pub dedup: DedupConfig,
 }
 
@@ -594,7 +594,7 @@ impl Config {
 }
 
 /// `-c FILE`, else `$TRIBUTARY_CONFIG`, else `./tributary.toml`, else
-/// `/etc/tributary/tributary.toml` (CONTRACT §1).
+/// `/etc/tributary/tributary.toml` (README "Commands").
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
     let from_env = std::env::var_os("TRIBUTARY_CONFIG").map(PathBuf::from);
     locate_with(explicit, from_env, |path| path.exists())

@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 /// Longest a failing source waits between tries, and longest a cache header
-/// may push the next fetch out (CONTRACT §8).
+/// may push the next fetch out (README "Fetching").
 const MAX_DELAY: TimeDelta = TimeDelta::days(1);
 /// Longest the loop sleeps before looking for due sources again (new
 /// sources, other instances' releases).
@@ -323,7 +323,7 @@ async fn begin_bulk_load(store: &Store) -> Option<crate::store::BulkLoad> {
     })
 }
 
-/// The daemon's retention loop (CONTRACT §4): prunes at every tick of
+/// The daemon's retention loop (README "Retention"): prunes at every tick of
 /// `prune_schedule` until `shutdown`. Instances sharing a database claim each
 /// tick first, so exactly one of them prunes; a prune cut short by shutdown
 /// rolls back whole.

@@ -1,4 +1,4 @@
-//! Tag terms and labels (CONTRACT §3) and compiled tag rules.
+//! Tag terms and labels (README "How tags work") and compiled tag rules.
 //!
 //! A term is a tag's identity; it keeps diacritics (`élection`). Rules match
 //! on *folded* text instead (NFD, combining marks dropped, lowercased), so
@@ -109,7 +109,7 @@ impl TagRules {
         }
     }
 
-    /// Folds the aliases' spellings into their tags (CONTRACT §3 extended:
+    /// Folds the aliases' spellings into their tags (README "How tags work", extended:
     /// `[[tag_alias]] tag = "ukraine" same = ["ua"]`).
     pub fn with_aliases(mut self, aliases: &[crate::config::TagAliasConfig]) -> TagRules {
         for alias in aliases {

@@ -1,5 +1,5 @@
 //! Text hygiene for parsed feeds: XML-illegal characters, sanitized HTML
-//! (CONTRACT §6), HTML-to-text for titles and summaries, and the "first
+//! (README "Fetching"), HTML-to-text for titles and summaries, and the "first
 //! words" fallback title.
 
 use std::borrow::Cow;

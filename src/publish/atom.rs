@@ -1,9 +1,9 @@
-//! Atom 1.0 output (RFC 4287, CONTRACT §6).
+//! Atom 1.0 output (RFC 4287, README "HTTP").
 //!
 //! Written by hand into one pre-sized `String`: this runs on every uncached
 //! request and the document's shape is fixed, so a DOM or a generic XML
 //! writer would only add allocations. Every string goes through [`escape`],
-//! which also drops what XML 1.0 cannot carry: CONTRACT §6 promises that no
+//! which also drops what XML 1.0 cannot carry: README "HTTP" promises that no
 //! invalid control character reaches a reader, whatever earlier steps did.
 
 use super::FeedView;
@@ -138,7 +138,7 @@ fn entry(out: &mut String, article: &Article) {
     if let Some(href) = alternate {
         link(out, "    ", "alternate", Some(HTML_TYPE), href);
     }
-    // Other outlets' copies of the same story (CONTRACT §4).
+    // Other outlets' copies of the same story (README "How deduplication works").
     for href in &article.related {
         link(out, "    ", "related", Some(HTML_TYPE), href);
     }

@@ -1,5 +1,5 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
-//! database's unique keys (CONTRACT §4).
+//! database's unique keys (README "How deduplication works").
 
 use super::band_index::{self, BandIndex};
 use super::exec::{Exec, Value};
@@ -220,7 +220,7 @@ struct Batch<'a> {
     /// Title and link of the articles this source's keys point to.
     own: HashMap<i64, (String, Option<String>)>,
     source_name: Option<String>,
-    /// Identity keys (CONTRACT §4) -> article.
+    /// Identity keys (README "How deduplication works") -> article.
     by_uid: HashMap<String, i64>,
     by_url: HashMap<String, i64>,
     by_content: HashMap<String, i64>,
@@ -1116,7 +1116,7 @@ pub(super) fn signature_of(article: &NewArticle) -> Option<Signature> {
     )
 }
 
-/// A missing date becomes first-seen time (CONTRACT §6).
+/// A missing date becomes first-seen time (README "How deduplication works" (dates)).
 fn published_of(article: &NewArticle, now_us: i64) -> i64 {
     article.published.map(micros).unwrap_or(now_us)
 }
@@ -1267,7 +1267,7 @@ async fn insert_article<E: Exec>(
         Some(uid) => (uid, None),
         None => (article.uid.as_str(), article.canonical_url.as_deref()),
     };
-    // A missing date becomes first-seen time (CONTRACT §6).
+    // A missing date becomes first-seen time (README "How deduplication works" (dates)).
     let published = article.published.map(micros).unwrap_or(now_us);
     let updated = article.updated.map(micros).unwrap_or(published);
     // Near-duplicate matching reads it (store/near_dup.rs).
@@ -1343,7 +1343,7 @@ async fn update_article<E: Exec>(
     Ok(updated)
 }
 
-/// Every tag of the batch, first spelling kept (CONTRACT §3).
+/// Every tag of the batch, first spelling kept (README "How tags work").
 async fn insert_tags<E: Exec>(
     tx: &mut E,
     backend: Backend,

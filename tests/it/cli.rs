@@ -1,4 +1,4 @@
-//! The `tributary` binary as users run it (CONTRACT §1).
+//! The `tributary` binary as users run it (README "Commands").
 
 use crate::helpers::*;
 use std::process::{Command, Stdio};

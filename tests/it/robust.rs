@@ -1,5 +1,5 @@
 //! Hostile and broken sources, publisher etiquette and crash safety
-//! (CONTRACT §8): each case against a misbehaving server on 127.0.0.1.
+//! (README "Fetching"): each case against a misbehaving server on 127.0.0.1.
 
 use crate::helpers::*;
 use std::time::Duration;
