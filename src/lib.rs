@@ -1,13 +1,16 @@
 //! tributary: a feed aggregator daemon.
 //!
 //! # Layout
-//! Data flows one way, and so do these modules:
+//! Data flows one way (the modules' imports do not all follow it yet:
+//! `python3 ../shared/tools/modcycles.py src` lists the cycles left):
 //! - [`config`]: the TOML file, validated into typed values.
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
 //! - [`parse`]: feed bytes -> entries (feed-rs, leniency, sanitizing).
 //! - [`tag`]: tag terms and tag rules.
 //! - [`dedup`]: canonical URLs and article identity keys.
+//! - [`cluster`]: near-duplicate texts (MinHash signatures, LSH band keys).
+//! - [`redact`]: source URLs as they may be shown (no credentials).
 //! - [`store`]: SQLite (and PostgreSQL) persistence behind one interface.
 //! - [`publish`]: merged views rendered as Atom and JSON Feed.
 //! - [`scheduler`]: cron, spreading, backoff, leases, bounded fan-out.
