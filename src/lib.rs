@@ -1,8 +1,9 @@
 //! tributary: a feed aggregator daemon.
 //!
 //! # Layout
-//! Data flows one way (the modules' imports do not all follow it yet:
-//! `python3 ../shared/tools/modcycles.py src` lists the cycles left):
+//! Data flows one way. Most imports follow it; three helper cycles are
+//! left to untangle (config/model/tag, metrics/pipeline/scheduler, and the
+//! store's write/band_index/prune):
 //! - [`config`]: the TOML file, validated into typed values.
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
