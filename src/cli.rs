@@ -327,7 +327,16 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
         .count();
-    outln!("{} sources fetched, {} failed", reports.len(), failed);
+    let sources = if reports.len() == 1 {
+        "source"
+    } else {
+        "sources"
+    };
+    outln!("{} {sources} fetched, {} failed", reports.len(), failed);
+    let unreachable = |r: &RefreshReport| matches!(&r.outcome, Outcome::Failed(e) if e.starts_with("connection failed") || e == "timed out");
+    if failed > 1 && failed == reports.len() && reports.iter().all(unreachable) {
+        outln!("every source failed to connect: is this machine offline, or behind a proxy (HTTPS_PROXY)?");
+    }
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -83,7 +83,9 @@ impl Pipeline {
     /// Refreshes one claimed source and records the outcome. Failures are
     /// part of the report, the store's included (`store_failed`); only a
     /// source this pipeline does not know is an error.
-    #[tracing::instrument(name = "refresh", skip_all, fields(source = %claimed.name, url = %crate::redact::public_url(&claimed.url)))]
+    // A warn-level span: its fields (the source) show on every line even
+    // when only warnings are logged.
+    #[tracing::instrument(name = "refresh", level = "warn", skip_all, fields(source = %claimed.name, url = %crate::redact::public_url(&claimed.url)))]
     pub async fn refresh_source(&self, claimed: &Claimed) -> Result<RefreshReport, StoreError> {
         let Some(config) = self.sources.get(&claimed.name) else {
             return Err(StoreError::UnknownSource(claimed.name.clone()));

@@ -226,3 +226,45 @@ fn check_warns_about_a_loopback_base_url_and_a_missing_database_directory() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+/// With only warnings logged, a failed refresh still names its source; and
+/// when every source fails to connect, `fetch` says the machine may be
+/// offline instead of leaving the newcomer to read each error.
+#[test]
+fn failures_name_their_source_and_an_offline_machine_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tributary.toml");
+    // Nothing listens on loopback port 1 or 2: refused at once, no traffic
+    // beyond this machine.
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndatabase = \"sqlite://{}/t.db\"\nlisten = \"127.0.0.1:0\"\nlog_level = \"warn\"\n\n\
+             [[source]]\nname = \"first-broken\"\nurl = \"http://127.0.0.1:1/feed.xml\"\n\n\
+             [[source]]\nname = \"second-broken\"\nurl = \"http://127.0.0.1:2/feed.xml\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["fetch", "-c", config.to_str().unwrap()])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for name in ["first-broken", "second-broken"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains("refresh failed") && l.contains(name)),
+            "{stderr}"
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 sources fetched, 2 failed"), "{stdout}");
+    assert!(
+        stdout.contains("every source failed to connect"),
+        "{stdout}"
+    );
+}
