@@ -260,8 +260,8 @@ async fn run_daemon(config: Config) -> anyhow::Result<ExitCode> {
 
 async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
     let interactive = std::io::stdout().is_terminal() && std::io::stderr().is_terminal();
-    // On a terminal the closing table shows every failure: warnings logged
-    // under the progress bar would only garble it.
+    // On a terminal the closing table shows every failure: warnings would
+    // repeat it (a configured log_level still shows, above the bar).
     let default_level = if interactive { "error" } else { "warn" };
     telemetry::init(Some(
         config.daemon.log_level.as_deref().unwrap_or(default_level),
@@ -292,6 +292,7 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
     // A terminal gets a progress bar and a table at the end; pipes and
     // logs get one plain line per source as it completes.
     let progress = interactive.then(|| progress_bar(names.len()));
+    telemetry::log_above(progress.clone());
     let on_report = |r: &RefreshReport| match &progress {
         Some(bar) => {
             bar.set_message(r.source.clone());
@@ -309,6 +310,7 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
     )
     .await?;
     if let Some(bar) = progress {
+        telemetry::log_above(None);
         bar.finish_and_clear();
         print_table(&summary_rows(&reports), 6);
     }

@@ -17,7 +17,7 @@ pub fn init(log_level: Option<&str>) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| AboveTheBar(Vec::new()))
         .with_target(false);
     let result = if stderr_is_journal() {
         let format = tracing_subscriber::fmt::format()
@@ -108,6 +108,48 @@ mod tests {
         ];
         for (level, expected) in cases {
             assert_eq!(priority(level), expected, "{level}");
+        }
+    }
+}
+
+/// The progress bar `tributary fetch` draws on a terminal, if any: log lines
+/// are written above it, not over it.
+static PROGRESS_BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Makes log lines share the terminal with `bar` (or stop sharing: `None`).
+pub fn log_above(bar: Option<indicatif::ProgressBar>) {
+    *PROGRESS_BAR.lock().unwrap_or_else(|e| e.into_inner()) = bar;
+}
+
+/// One log line, written to stderr when done: with the progress bar (if
+/// one is drawn) cleared first and drawn again after, so the two never mix.
+struct AboveTheBar(Vec<u8>);
+
+impl std::io::Write for AboveTheBar {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for AboveTheBar {
+    fn drop(&mut self) {
+        use std::io::Write;
+        let line = std::mem::take(&mut self.0);
+        let write = || {
+            let _ = std::io::stderr().write_all(&line);
+        };
+        let bar = PROGRESS_BAR
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        match bar {
+            Some(bar) => bar.suspend(write),
+            None => write(),
         }
     }
 }

@@ -414,3 +414,45 @@ async fn fetch_shows_a_progress_bar_and_a_table_on_a_terminal_and_plain_lines_ot
         "{stdout}"
     );
 }
+
+/// With a log level that shows progress (`info`), log lines are written
+/// above the progress bar, never into it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_the_progress_bar_share_the_terminal_cleanly() {
+    let server = FeedServer::start().await;
+    serve_two_sources(&server).await;
+    let config = TestConfig::write(
+        "log_level = \"info\"",
+        &format!(
+            "[[source]]\nname = \"logs-ok\"\nurl = \"{}\"\n\n\
+             [[source]]\nname = \"logs-broken\"\nurl = \"{}\"\n",
+            server.url("/ok.xml"),
+            server.url("/broken.xml")
+        ),
+    );
+    let path = config.path();
+    let terminal = tokio::task::spawn_blocking(move || fetch_on_a_terminal(&path))
+        .await
+        .unwrap();
+    let Some(terminal) = terminal else {
+        crate::helpers::skip("util-linux `script` is not installed: the terminal half of the fetch test (apt-get install bsdutils)");
+        return;
+    };
+    // What is left visible of each line once the bar's clearing and
+    // redrawing (carriage returns, erase-line) are applied.
+    let visible: Vec<&str> = terminal
+        .lines()
+        .map(|l| l.rsplit("\u{1b}[2K").next().unwrap_or(l))
+        .map(|l| l.rsplit('\r').next().unwrap_or(l))
+        .collect();
+    assert!(
+        visible.iter().any(|l| l.contains("INFO")),
+        "the configured log level shows: {terminal:?}"
+    );
+    for line in &visible {
+        assert!(
+            !(line.contains(" sources") && line.contains("INFO")),
+            "a log line written into the bar: {line:?}\n{terminal:?}"
+        );
+    }
+}
