@@ -93,25 +93,6 @@ fn priority(level: Level) -> u8 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn levels_map_to_syslog_priorities() {
-        let cases = [
-            (Level::ERROR, 3),
-            (Level::WARN, 4),
-            (Level::INFO, 6),
-            (Level::DEBUG, 7),
-            (Level::TRACE, 7),
-        ];
-        for (level, expected) in cases {
-            assert_eq!(priority(level), expected, "{level}");
-        }
-    }
-}
-
 /// The progress bar `tributary fetch` draws on a terminal, if any: log lines
 /// are written above it, not over it.
 static PROGRESS_BAR: std::sync::Mutex<Option<indicatif::ProgressBar>> = std::sync::Mutex::new(None);
@@ -150,6 +131,25 @@ impl Drop for AboveTheBar {
         match bar {
             Some(bar) => bar.suspend(write),
             None => write(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_map_to_syslog_priorities() {
+        let cases = [
+            (Level::ERROR, 3),
+            (Level::WARN, 4),
+            (Level::INFO, 6),
+            (Level::DEBUG, 7),
+            (Level::TRACE, 7),
+        ];
+        for (level, expected) in cases {
+            assert_eq!(priority(level), expected, "{level}");
         }
     }
 }
