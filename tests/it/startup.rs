@@ -268,3 +268,39 @@ fn failures_name_their_source_and_an_offline_machine_is_named_as_such() {
         "{stdout}"
     );
 }
+
+/// SIGTERM works at any moment of start-up: here while the database (a
+/// loopback listener that accepts and never answers) keeps it waiting.
+#[test]
+fn sigterm_during_start_up_stops_at_once() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("tributary.toml");
+    std::fs::write(
+        &config,
+        format!("[daemon]\ndatabase = \"postgres://tributary@127.0.0.1:{port}/news\"\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["run", "-c", config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Held in the database's handshake: accepted, never answered.
+    let (_held, _) = silent.accept().unwrap();
+    assert!(child.try_wait().unwrap().is_none(), "still starting");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let asked = Instant::now();
+    // The start-up probe waits up to 10 s for the database; SIGTERM must
+    // not (a liveness bound, not a performance figure).
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(8),
+            "SIGTERM ignored during start-up"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success(), "a clean stop, exit 0");
+}
