@@ -19,9 +19,13 @@ use std::sync::Arc;
 /// The XSLT referenced by every Atom output (`<?xml-stylesheet?>`).
 const FEED_XSL: &str = include_str!("../../assets/feed.xsl");
 
-/// Tags beyond this many (the least used) are not listed: the page stays
-/// small whatever the feeds' categories.
-const MAX_TAGS: usize = 300;
+/// The most used tags shown at once; the rest are one click away (a
+/// `<details>`, no script), so the sources below stay in view.
+const TOP_TAGS: usize = 40;
+
+/// Tags beyond this many (the least used) are not listed at all: the page
+/// stays small whatever the feeds' categories.
+const MAX_TAGS: usize = 2_000;
 
 const STYLE: &str = "
 :root{color-scheme:light dark;--muted:#666;--line:#ddd;--chip:#eef2f7;--accent:#0b5cad;--ok:#1a7f37;--bad:#c62828;--warn:#9a6700}
@@ -44,6 +48,14 @@ td.num{text-align:right}
 .ok{color:var(--ok)}.failing{color:var(--bad)}.disabled,.never_fetched{color:var(--warn)}
 .error{color:var(--bad);max-width:22rem;overflow-wrap:anywhere}
 footer{margin-top:2.5rem;font-size:.85rem}
+details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
+@media (max-width:40rem){body{margin:1rem auto}
+#sources table,#sources tbody,#sources tr,#sources td{display:block;width:auto}
+#sources thead{display:none}
+#sources tr{border-bottom:1px solid var(--line);padding:.4rem 0}
+#sources td{border:0;padding:.1rem 0;text-align:left}
+#sources td[data-label]::before{content:attr(data-label) \": \";color:var(--muted)}
+.error{max-width:none}}
 ";
 
 pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
@@ -109,8 +121,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
     if tags.is_empty() {
         html.push_str("<p class=\"muted\">No tags yet.</p>\n");
     } else {
-        html.push_str("<p class=\"tags\">\n");
-        for t in tags.iter().take(MAX_TAGS) {
+        let chip = |html: &mut String, t: &crate::store::TagCount| {
             let _ = writeln!(
                 html,
                 "<a href=\"{}\">{} <span>{}</span></a>",
@@ -118,6 +129,22 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
                 esc(&t.tag.label),
                 t.articles
             );
+        };
+        html.push_str("<p class=\"tags\">\n");
+        for t in tags.iter().take(TOP_TAGS) {
+            chip(&mut html, t);
+        }
+        html.push_str("</p>\n");
+        if tags.len() > TOP_TAGS {
+            let _ = writeln!(
+                html,
+                "<details><summary>All {} tags</summary>\n<p class=\"tags\">",
+                tags.len()
+            );
+            for t in tags.iter().take(MAX_TAGS).skip(TOP_TAGS) {
+                chip(&mut html, t);
+            }
+            html.push_str("</p>\n</details>\n");
         }
         if tags.len() > MAX_TAGS {
             let _ = writeln!(
@@ -126,7 +153,6 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
                 tags.len() - MAX_TAGS
             );
         }
-        html.push_str("</p>\n");
     }
     html.push_str("</section>\n");
 
@@ -219,7 +245,7 @@ fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
         .unwrap_or("");
     let _ = writeln!(
         html,
-        "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"state {state}\">{}</td><td class=\"num\">{}</td><td>{}{}</td><td>{}</td><td class=\"error\">{}</td></tr>",
+        "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"state {state}\" data-label=\"state\">{}</td><td class=\"num\" data-label=\"articles\">{}</td><td data-label=\"last fetch\">{}{}</td><td data-label=\"next fetch\">{}</td><td class=\"error\">{}</td></tr>",
         esc(&crate::redact::public_url(&s.url)),
         esc(&s.name),
         title

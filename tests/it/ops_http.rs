@@ -303,6 +303,20 @@ async fn a_browser_shows_the_index_page_and_a_readable_feed() {
         png.len()
     );
     eprintln!("index page screenshot: {}", screenshot.display());
+    // And on a phone's width (look at it: the sources read as cards).
+    let phone = Path::new(env!("CARGO_TARGET_TMPDIR")).join("index-page-phone.png");
+    chromium(
+        profile.path(),
+        &[
+            &format!("--screenshot={}", phone.display()),
+            "--window-size=390,844",
+            "--hide-scrollbars",
+        ],
+        &index,
+    )
+    .await;
+    assert!(std::fs::read(&phone).is_ok_and(|png| png.len() > 10_000));
+    eprintln!("index page on a phone: {}", phone.display());
 
     // Opening a feed shows the stylesheet's page, not raw XML.
     let feed_url = format!("{}/feeds/world.atom", app.base);
@@ -455,4 +469,48 @@ async fn logs_and_the_progress_bar_share_the_terminal_cleanly() {
             "a log line written into the bar: {line:?}\n{terminal:?}"
         );
     }
+}
+
+/// Hundreds of tags do not push the sources out of view: the most used
+/// show, the rest are one click away; sources read as labelled cards on a
+/// phone (the cells carry their labels).
+#[tokio::test]
+async fn the_index_page_shows_the_top_tags_and_keeps_the_rest_one_click_away() {
+    let server = FeedServer::start().await;
+    // 60 topics (an entry keeps at most 64 categories).
+    let categories: Vec<String> = (0..60).map(|i| format!("Topic {i:03}")).collect();
+    let refs: Vec<&str> = categories.iter().map(String::as_str).collect();
+    let items: Vec<(String, String)> = (0..100)
+        .map(|i| (format!("Story {i}"), format!("https://wire.test/{i}")))
+        .collect();
+    // Story i carries topics 0..=i: topic 000 is the most used.
+    let feed_items: Vec<(&str, &str, &[&str])> = items
+        .iter()
+        .enumerate()
+        .map(|(i, (t, l))| (t.as_str(), l.as_str(), &refs[..=i.min(59)]))
+        .collect();
+    server.set("/many.xml", Fixture::feed(rss_items("Many", &feed_items)));
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "[[source]]\nname = \"many\"\nurl = \"{}\"\n",
+            server.url("/many.xml")
+        ),
+    );
+    let app = TestApp::spawn(config.load()).await;
+    app.wait_fetched().await;
+    let html = app.get_text("/").await;
+    let (top, rest) = html
+        .split_once("<details>")
+        .expect("the other tags are in a <details>");
+    assert!(top.contains(">Topic 000 <span>100</span>"), "{top}");
+    assert!(top.contains(">Topic 039 <span>61</span>"), "{top}");
+    assert!(
+        !top.contains(">Topic 040 "),
+        "only the 40 most used show at once"
+    );
+    assert!(rest.contains("<summary>All 60 tags</summary>"), "{rest}");
+    assert!(rest.contains(">Topic 059 <span>41</span>"), "{rest}");
+    assert!(html.contains("data-label=\"state\""));
+    app.stop().await;
 }
