@@ -22,7 +22,7 @@ use std::time::Instant;
 
 /// Default and largest page sizes of merged views.
 const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
+pub const MAX_LIMIT: u32 = 500;
 
 /// What every handler reads.
 pub struct AppState {
@@ -245,14 +245,17 @@ fn split_extension(file: &str) -> Result<(&str, Format), ApiError> {
 
 /// The query parameters of a view (CONTRACT §5); anything else is a 400.
 #[derive(Debug, Default)]
-struct ViewParams {
-    filter: Filter,
-    limit: Option<u32>,
-    before: Option<crate::model::Cursor>,
+pub struct ViewParams {
+    /// Tag terms (normalized, sorted, deduplicated) and source names.
+    pub filter: Filter,
+    pub limit: Option<u32>,
+    pub before: Option<crate::model::Cursor>,
 }
 
 impl ViewParams {
-    fn parse(query: Option<&str>, filters_allowed: bool) -> Result<ViewParams, ApiError> {
+    /// Reads a raw query string; `filters_allowed` is false for configured
+    /// feeds, which take only paging. Public for the fuzz targets.
+    pub fn parse(query: Option<&str>, filters_allowed: bool) -> Result<ViewParams, ApiError> {
         let mut params = ViewParams::default();
         for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             let list = |value: &str| -> Vec<String> {

@@ -10,7 +10,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZon
 use regex::Regex;
 
 /// Parses `raw` with our rules, then with feed-rs's.
-pub(crate) fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
+pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     strict(raw)
         .or_else(|| parse_lenient(raw))
         .or_else(|| feed_rs_default(raw))

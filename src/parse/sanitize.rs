@@ -121,7 +121,7 @@ pub(crate) fn looks_like_html(s: &str) -> bool {
 /// Sanitizes an HTML fragment: ordinary markup stays, anything that runs
 /// code or embeds other documents goes, relative `href`/`src` become absolute
 /// against `base`, and links open without handing over the reader's window.
-pub(crate) fn sanitize_html(html: &str, base: &Url) -> String {
+pub fn sanitize_html(html: &str, base: &Url) -> String {
     thread_local! {
         /// A sanitizer allocates its tag and attribute sets when built: one
         /// per thread and base URL (a feed's entries share theirs), not one
