@@ -134,11 +134,29 @@ fn output_size(feed: &ParsedFeed) -> usize {
     size
 }
 
+/// XML-illegal characters and the C1 controls windows-1252 gives a meaning
+/// to (the parser turns those into the windows-1252 characters; the five it
+/// leaves undefined stay, as XML 1.0 allows them).
 fn assert_clean_text(s: &str) {
     let bad = s.chars().find(|&c| {
-        matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{80}'..='\u{9F}' | '\u{FFFE}' | '\u{FFFF}')
+        let c1 = matches!(c, '\u{80}'..='\u{9F}')
+            && !matches!(c, '\u{81}' | '\u{8D}' | '\u{8F}' | '\u{90}' | '\u{9D}');
+        c1 || matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
     });
-    assert!(bad.is_none(), "illegal character {bad:?} in {s:?}");
+    assert!(
+        bad.is_none(),
+        "illegal character {bad:?} in {:?}",
+        excerpt(s, 0)
+    );
+}
+
+/// Up to 200 characters of `s` from about byte `at`, for failure messages.
+fn excerpt(s: &str, at: usize) -> String {
+    let start = (0..=at.min(s.len()).saturating_sub(80))
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    s[start..].chars().take(200).collect()
 }
 
 fn assert_http_url(s: &str) {
@@ -160,7 +178,39 @@ pub fn check_sanitized(data: &[u8]) {
     let once = sanitize_html(&html, &base);
     assert_no_active_content(&once);
     let twice = sanitize_html(&once, &base);
-    assert_eq!(once, twice, "sanitizing is not stable for input {html:?}");
+    let (once, twice) = (pre_newline_dropped(&once), pre_newline_dropped(&twice));
+    if once != twice {
+        let at = once
+            .bytes()
+            .zip(twice.bytes())
+            .position(|(a, b)| a != b)
+            .unwrap_or(once.len().min(twice.len()));
+        panic!(
+            "sanitizing again changed byte {at}: {:?} became {:?}",
+            excerpt(&once, at),
+            excerpt(&twice, at)
+        );
+    }
+}
+
+/// `html` without the newline that may open a `<pre>`. An HTML parser drops
+/// one such newline and html5ever's serializer does not write it back, so a
+/// leading blank line in a `<pre>` is lost on every pass; a cosmetic upstream
+/// quirk, not the instability this target looks for.
+fn pre_newline_dropped(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find("<pre") {
+        let Some(end) = rest[at..].find('>') else {
+            break;
+        };
+        let tag_end = at + end + 1;
+        out.push_str(&rest[..tag_end]);
+        rest = &rest[tag_end..];
+        rest = rest.strip_prefix('\n').unwrap_or(rest);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The sanitizer's promises about its output, checked on the serialized

@@ -6,14 +6,22 @@ use std::path::{Path, PathBuf};
 
 use crate::fuzz_invariants as fuzz;
 
+/// The saved inputs of `target`, plus a whole corpus when
+/// `TRIBUTARY_FUZZ_CORPUS` names one (e.g. `fuzz/corpus`): a fuzzing run's
+/// findings replayed on stable, without libFuzzer.
 fn inputs(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fuzz_regressions")
-        .join(target);
-    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dir) {
-        Ok(entries) => entries.map(|e| e.unwrap().path()).collect(),
-        Err(_) => Vec::new(),
-    };
+        .join(target)];
+    if let Some(corpus) = std::env::var_os("TRIBUTARY_FUZZ_CORPUS") {
+        dirs.push(PathBuf::from(corpus).join(target));
+    }
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     files
 }
