@@ -171,13 +171,19 @@ fn assert_http_url(s: &str) {
 ///
 /// - no `<script>` element, no `on*` attribute, no `javascript:`,
 ///   `vbscript:` or `data:` URL, every URL attribute absolute;
-/// - sanitizing the output again changes nothing.
+/// - the same holds for the output sanitized again (what a browser parses
+///   from the output), and that second pass changes nothing. Known open
+///   finding: it does change the output when a stripped element that bounds
+///   an HTML scope (`object`, `form`, ...) held a `p`, `li` or heading; see
+///   docs/FUZZING.md.
 pub fn check_sanitized(data: &[u8]) {
     let html = String::from_utf8_lossy(data);
     let base = Url::parse(FEED_URL).unwrap();
     let once = sanitize_html(&html, &base);
     assert_no_active_content(&once);
     let twice = sanitize_html(&once, &base);
+    // What a reader's browser builds from the output must be inert too.
+    assert_no_active_content(&twice);
     let (once, twice) = (pre_newline_dropped(&once), pre_newline_dropped(&twice));
     if once != twice {
         let at = once
