@@ -334,6 +334,11 @@ fn zone_offset(zone: &str) -> Option<i32> {
 fn numeric_offset(s: &str, short_hours: bool) -> Option<i32> {
     let sign = if s.starts_with('-') { -1 } else { 1 };
     let digits = &s[1..];
+    // Offsets are ASCII; anything else would also make `split_at` below
+    // cut inside a character.
+    if !digits.is_ascii() {
+        return None;
+    }
     let (h, m) = match digits.split_once(':') {
         Some((h, m)) => (h, m),
         None if digits.len() == 4 => digits.split_at(2),
