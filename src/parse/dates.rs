@@ -345,11 +345,17 @@ fn numeric_offset(s: &str, short_hours: bool) -> Option<i32> {
         None if digits.len() == 2 || (short_hours && digits.len() == 1) => (digits, "0"),
         None => return None,
     };
-    if !(h.len() == 2 || (short_hours && h.len() == 1)) || !h.bytes().all(|b| b.is_ascii_digit()) {
+    let digits_only = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if !(h.len() == 2 || (short_hours && h.len() == 1)) || !digits_only(h) {
+        return None;
+    }
+    // Minutes are one or two digits: `-30` or `99999999` would otherwise
+    // parse, shift the offset backwards or overflow.
+    if !(1..=2).contains(&m.len()) || !digits_only(m) {
         return None;
     }
     let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
-    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+    (h <= 14 && m < 60).then(|| sign * (h * 3600 + m * 60))
 }
 
 /// Month names and abbreviations in the languages news feeds use most
