@@ -103,7 +103,13 @@ def write_dicts(config_keys: set) -> None:
     dicts = FUZZ / "dicts"
     dicts.mkdir(exist_ok=True)
     def quoted(tokens):
-        return "".join('"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"\n' for t in sorted(tokens))
+        # libFuzzer's dictionary syntax: printable ASCII, `\\`, `\"` and `\xNN`.
+        def esc(t):
+            return "".join(
+                "\\" + c if c in '\\"' else c if " " <= c <= "~" else "".join(f"\\x{b:02X}" for b in c.encode())
+                for c in t
+            )
+        return "".join(f'"{esc(t)}"\n' for t in sorted(tokens))
     (dicts / "config.dict").write_text(quoted(config_keys | {" = ", "\n", "[", "]", '"', "'''", "true", "false", "{", "}", ","}))
     (dicts / "query.dict").write_text(quoted({"any=", "all=", "none=", "source=", "limit=", "before=", "&", ",", "%20", "%C4%B0", "+"}))
     (dicts / "dates.dict").write_text(quoted({
