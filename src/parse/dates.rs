@@ -268,6 +268,10 @@ fn build(
     } else {
         (hour, 0)
     };
+    // Years RFC 3339, and so our Atom and JSON Feed output, can write.
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
     // Leap seconds and `:60` typos are read as the last second of the minute.
     let second = second.min(59);
     let date = NaiveDate::from_ymd_opt(year, month, day)?;

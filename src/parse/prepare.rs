@@ -611,7 +611,7 @@ fn is_unterminated_end_tag(rest: &str) -> bool {
 fn without_xml_declarations(rest: &str) -> std::borrow::Cow<'_, str> {
     static DECLARATION: OnceLock<Regex> = OnceLock::new();
     DECLARATION
-        .get_or_init(|| Regex::new(r"<\?xml\s[^>]*\?>").expect("static regex"))
+        .get_or_init(|| Regex::new(r"(?s)<\?xml(?:\s.*?)?\?>").expect("static regex"))
         .replace_all(rest, "")
 }
 
