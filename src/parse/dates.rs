@@ -6,7 +6,9 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
+};
 use regex::Regex;
 
 /// Parses `raw` with our rules, then with feed-rs's.
@@ -14,6 +16,9 @@ pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     strict(raw)
         .or_else(|| parse_lenient(raw))
         .or_else(|| feed_rs_default(raw))
+        // chrono's RFC 2822 reader takes five-digit years; RFC 3339 output
+        // cannot write them.
+        .filter(|d| (0..=9999).contains(&d.year()))
 }
 
 /// The two formats feeds are meant to use, read by chrono's strict parsers:
