@@ -31,9 +31,12 @@ use url::Url;
 
 use crate::model::{Entry, FeedMeta, FieldCut, ParsedFeed};
 use prepare::{ItemExtras, Options, Root};
-use sanitize::{
-    collapse_whitespace, escape_html, html_to_text, sanitize_html, strip_xml_illegal, text_of,
-};
+use sanitize::{collapse_whitespace, escape_html, html_to_text, strip_xml_illegal, text_of};
+
+// Entry points for the fuzz targets (fuzz/) and their replay test; the
+// pipeline itself goes through `parse_feed`.
+pub use dates::parse_timestamp;
+pub use sanitize::sanitize_html;
 
 /// Why a body yielded no feed.
 #[derive(Debug, thiserror::Error)]

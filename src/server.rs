@@ -25,7 +25,7 @@ use std::time::Instant;
 
 /// Default and largest page sizes of merged views.
 const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
+pub const MAX_LIMIT: u32 = 500;
 /// Most terms (or sources) one filter parameter may list: far above any
 /// real view, and bounded so that a request cannot build a query past the
 /// databases' expression depth or compound-select limits.
@@ -373,14 +373,17 @@ fn split_extension(file: &str) -> Result<(&str, Format), ApiError> {
 
 /// The query parameters of a view (README "HTTP"); anything else is a 400.
 #[derive(Debug, Default)]
-struct ViewParams {
-    filter: Filter,
-    limit: Option<u32>,
-    before: Option<crate::model::Cursor>,
+pub struct ViewParams {
+    /// Tag terms (normalized, sorted, deduplicated) and source names.
+    pub filter: Filter,
+    pub limit: Option<u32>,
+    pub before: Option<crate::model::Cursor>,
 }
 
 impl ViewParams {
-    fn parse(query: Option<&str>, filters_allowed: bool) -> Result<ViewParams, ApiError> {
+    /// Reads a raw query string; `filters_allowed` is false for configured
+    /// feeds, which take only paging. Public for the fuzz targets.
+    pub fn parse(query: Option<&str>, filters_allowed: bool) -> Result<ViewParams, ApiError> {
         let mut params = ViewParams::default();
         for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             let list = |value: &str| -> Vec<String> {

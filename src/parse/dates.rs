@@ -6,14 +6,19 @@
 
 use std::sync::OnceLock;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc,
+};
 use regex::Regex;
 
 /// Parses `raw` with our rules, then with feed-rs's.
-pub(crate) fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
+pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     strict(raw)
         .or_else(|| parse_lenient(raw))
         .or_else(|| feed_rs_default(raw))
+        // chrono's RFC 2822 reader takes five-digit years; RFC 3339 output
+        // cannot write them.
+        .filter(|d| (0..=9999).contains(&d.year()))
 }
 
 /// The two formats feeds are meant to use, read by chrono's strict parsers:
@@ -268,6 +273,10 @@ fn build(
     } else {
         (hour, 0)
     };
+    // Years RFC 3339, and so our Atom and JSON Feed output, can write.
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
     // Leap seconds and `:60` typos are read as the last second of the minute.
     let second = second.min(59);
     let date = NaiveDate::from_ymd_opt(year, month, day)?;
@@ -334,17 +343,28 @@ fn zone_offset(zone: &str) -> Option<i32> {
 fn numeric_offset(s: &str, short_hours: bool) -> Option<i32> {
     let sign = if s.starts_with('-') { -1 } else { 1 };
     let digits = &s[1..];
+    // Offsets are ASCII; anything else would also make `split_at` below
+    // cut inside a character.
+    if !digits.is_ascii() {
+        return None;
+    }
     let (h, m) = match digits.split_once(':') {
         Some((h, m)) => (h, m),
         None if digits.len() == 4 => digits.split_at(2),
         None if digits.len() == 2 || (short_hours && digits.len() == 1) => (digits, "0"),
         None => return None,
     };
-    if !(h.len() == 2 || (short_hours && h.len() == 1)) || !h.bytes().all(|b| b.is_ascii_digit()) {
+    let digits_only = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if !(h.len() == 2 || (short_hours && h.len() == 1)) || !digits_only(h) {
+        return None;
+    }
+    // Minutes are one or two digits: `-30` or `99999999` would otherwise
+    // parse, shift the offset backwards or overflow.
+    if !(1..=2).contains(&m.len()) || !digits_only(m) {
         return None;
     }
     let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
-    (h <= 14 && m < 60).then_some(sign * (h * 3600 + m * 60))
+    (h <= 14 && m < 60).then(|| sign * (h * 3600 + m * 60))
 }
 
 /// Month names and abbreviations in the languages news feeds use most

@@ -284,7 +284,7 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
                     let at = reader.error_position();
                     syntax_error = Some(format!("{e} (at byte {at})"));
                     if prep.root != Root::Missing {
-                        prep.out.push_str(rest);
+                        prep.out.push_str(&without_xml_declarations(rest));
                     }
                 }
                 break;
@@ -974,6 +974,16 @@ fn is_unterminated_end_tag(rest: &str) -> bool {
                 .chars()
                 .all(|c| c.is_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
     })
+}
+
+/// `rest` (text copied unread after a syntax error) without `<?xml ...?>`
+/// declarations: feed-rs switches its decoder on one it meets mid-document
+/// and quick-xml panics when that encoding differs from the current one.
+fn without_xml_declarations(rest: &str) -> std::borrow::Cow<'_, str> {
+    static DECLARATION: OnceLock<Regex> = OnceLock::new();
+    DECLARATION
+        .get_or_init(|| Regex::new(r"(?s)<\?xml(?:\s.*?)?\?>").expect("static regex"))
+        .replace_all(rest, "")
 }
 
 /// Internal general entities of a doctype (`<!ENTITY id "text">`), not

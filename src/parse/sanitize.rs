@@ -126,7 +126,7 @@ pub(crate) fn looks_like_html(s: &str) -> bool {
 /// Sanitizes an HTML fragment: ordinary markup stays, anything that runs
 /// code or embeds other documents goes, relative `href`/`src` become absolute
 /// against `base`, and links open without handing over the reader's window.
-pub(crate) fn sanitize_html(html: &str, base: &Url) -> String {
+pub fn sanitize_html(html: &str, base: &Url) -> String {
     sanitize_html_with(html, base, false)
 }
 
@@ -179,9 +179,11 @@ fn sanitizer(base: &Url, strip_images: bool) -> Builder<'static> {
     }
     // ammonia's defaults already exclude script, style, iframe, object,
     // embed, form and every on* attribute; the additions are media elements
-    // feed readers commonly show, with only inert attributes.
+    // feed readers commonly show, with only inert attributes, and `tfoot`,
+    // which ammonia omits: stripping it moved its rows to the table body and
+    // made the output change when sanitized again.
     builder
-        .add_tags(["audio", "video", "source"])
+        .add_tags(["audio", "video", "source", "tfoot"])
         .add_tag_attributes("audio", ["src", "controls"])
         .add_tag_attributes("video", ["src", "controls", "width", "height"])
         .add_tag_attributes("source", ["src", "type"])

@@ -6,6 +6,11 @@ mod cli;
 mod clustering;
 mod failures;
 mod fidelity;
+/// The fuzz targets' invariant checks (fuzz/src/lib.rs), shared so saved
+/// inputs are replayed exactly as the fuzzer judged them.
+#[path = "../../fuzz/src/lib.rs"]
+mod fuzz_invariants;
+mod fuzz_regressions;
 mod helpers;
 mod hostile_feeds;
 mod hostile_http;

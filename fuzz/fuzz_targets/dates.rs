@@ -1,0 +1,4 @@
+//! See `tributary_fuzz::check_date` for what this target asserts.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tributary_fuzz::check_date(data));

@@ -1,0 +1,4 @@
+//! See `tributary_fuzz::check_query` for what this target asserts.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tributary_fuzz::check_query(data));
