@@ -138,22 +138,82 @@ pub(crate) fn sanitize_html_with(html: &str, base: &Url, strip_images: bool) -> 
         /// A sanitizer allocates its tag and attribute sets when built: one
         /// per thread and base URL (a feed's entries share theirs), not one
         /// per call.
-        static SANITIZER: RefCell<Option<(Url, bool, Builder<'static>)>> = const { RefCell::new(None) };
+        static SANITIZER: RefCell<Option<Cached>> = const { RefCell::new(None) };
     }
     let html = flatten_deep(html, MAX_HTML_DEPTH);
     SANITIZER.with_borrow_mut(|cached| {
-        let builder = match cached {
-            Some((for_base, strips, builder)) if for_base == base && *strips == strip_images => {
-                builder
-            }
-            _ => {
-                &mut cached
-                    .insert((base.clone(), strip_images, sanitizer(base, strip_images)))
-                    .2
-            }
+        let sanitizer = match cached {
+            Some(c) if c.base == *base && c.strip_images == strip_images => c,
+            _ => cached.insert(Cached::new(base, strip_images)),
         };
-        builder.clean(&html).to_string().trim().to_string()
+        let once = sanitizer.builder.clean(&html).to_string();
+        // ammonia unwraps a tag it does not allow and keeps its children,
+        // which can leave markup an HTML parser builds differently when it
+        // reads it again (`<p><object><p>x</p></object></p>` becomes
+        // `<p><p>x</p></p>`). Only then is a second pass needed, so that
+        // what is stored reads the same to every parser.
+        let out = if unwraps_a_tag(&html, &sanitizer.allowed) {
+            sanitizer.builder.clean(&once).to_string()
+        } else {
+            once
+        };
+        out.trim().to_string()
     })
+}
+
+/// One thread's sanitizer for one base URL and image policy.
+struct Cached {
+    base: Url,
+    strip_images: bool,
+    builder: Builder<'static>,
+    /// The tags the builder keeps or drops with their content, lowercased.
+    allowed: HashSet<String>,
+}
+
+impl Cached {
+    fn new(base: &Url, strip_images: bool) -> Cached {
+        let builder = sanitizer(base, strip_images);
+        let allowed = builder
+            .clone_tags()
+            .into_iter()
+            .chain(builder.clone_clean_content_tags())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        Cached {
+            base: base.clone(),
+            strip_images,
+            builder,
+            allowed,
+        }
+    }
+}
+
+/// Whether `html` opens an element the sanitizer neither keeps nor drops
+/// whole, which it unwraps (a linear scan of tag names).
+fn unwraps_a_tag(html: &str, allowed: &HashSet<String>) -> bool {
+    let bytes = html.as_bytes();
+    let mut name = String::new();
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|&b| b == b'<') {
+        let start = i + at + 1;
+        let end = bytes[start..]
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b':'))
+            .map_or(bytes.len(), |n| start + n);
+        if end > start && bytes[start].is_ascii_alphabetic() {
+            name.clear();
+            name.extend(
+                bytes[start..end]
+                    .iter()
+                    .map(|b| b.to_ascii_lowercase() as char),
+            );
+            if !allowed.contains(&name) {
+                return true;
+            }
+        }
+        i = end.max(start);
+    }
+    false
 }
 
 /// Schemes a URL attribute other than `href`/`src` may have (`cite`).
@@ -394,6 +454,25 @@ pub(crate) fn first_words(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fuzzer's finding: an unwrapped element that bounded a `<p>` left
+    /// markup a parser rebuilt differently on a second reading.
+    #[test]
+    fn sanitizing_again_changes_nothing_when_a_tag_was_unwrapped() {
+        let base = Url::parse("https://example.org/").unwrap();
+        for html in [
+            "<p><object><p>x</p></object></p>",
+            "<h3><object><h3>y</h3></object></h3>",
+            "<li><object><li>z</li></object></li>",
+            "<p>plain <b>allowed</b> markup</p>",
+        ] {
+            let once = sanitize_html(html, &base);
+            assert_eq!(sanitize_html(&once, &base), once, "{html}");
+        }
+        let allowed: HashSet<String> = ["p", "b"].map(String::from).into();
+        assert!(!unwraps_a_tag("<p>a <b>b</b> 1 < 2</p>", &allowed));
+        assert!(unwraps_a_tag("<p><object>x</object></p>", &allowed));
+    }
 
     fn base() -> Url {
         Url::parse("https://example.com/blog/post/").unwrap()
