@@ -809,6 +809,14 @@ impl<'de> Deserialize<'de> for Scalar {
     }
 }
 
+/// What a source or feed name may be: `[a-z0-9_-]+`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
 /// Turns raw values into typed ones; every error points into `text`.
 struct Checker<'a> {
     text: &'a str,
@@ -1266,11 +1274,7 @@ impl Checker<'_> {
         seen: &mut HashMap<String, usize>,
     ) -> Result<String, ConfigError> {
         let text = name.get_ref();
-        let valid = !text.is_empty()
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
-        if !valid {
+        if !is_valid_name(text) {
             return Err(self.error(
                 name.span(),
                 format!("invalid {kind} name {text:?}: use lowercase letters, digits, `-` and `_`"),

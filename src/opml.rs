@@ -327,7 +327,7 @@ pub fn import(
         let base = feed
             .name
             .clone()
-            .filter(|n| is_source_name(n))
+            .filter(|n| crate::config::is_valid_name(n))
             .or_else(|| feed.title.as_deref().map(slug))
             .filter(|s| !s.is_empty())
             .or_else(|| url.host_str().map(slug))
@@ -394,14 +394,6 @@ pub fn slug(title: &str) -> String {
         }
     }
     out.trim_end_matches('-').to_string()
-}
-
-/// What the config accepts as a source name: `[a-z0-9_-]+`.
-fn is_source_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn unique(base: &str, taken: &HashSet<String>) -> String {

@@ -105,13 +105,14 @@ pub async fn render(
     // date: an old-dated story stored today changes the view today, and a
     // reader that revalidates with If-Modified-Since alone must see it.
     // Stored times only, so every instance on one database agrees.
-    let updated = page
-        .articles
-        .iter()
-        .map(|a| a.changed)
-        .chain([store.created_at().await?, store.removed_at().await?])
-        .max()
-        .unwrap_or_default();
+    // Every article was stored after the database was created, so its
+    // creation time only matters for an empty page.
+    let newest_change = page.articles.iter().map(|a| a.changed).max();
+    let since = match newest_change {
+        Some(changed) => changed,
+        None => store.created_at().await?,
+    };
+    let updated = since.max(store.removed_at().await?);
     let ext = request.format.extension();
     let url_with = |extra: Option<(&str, String)>| {
         let mut query = request.query.clone();
