@@ -6,7 +6,7 @@ use crate::config::{self, Config};
 use crate::model::Filter;
 use crate::pipeline::{Outcome, Pipeline, RefreshReport};
 use crate::publish::{self, Format, ViewRequest};
-use crate::{opml, scheduler, shutdown, tag, telemetry};
+use crate::{opml, scheduler, shutdown, telemetry, text};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -221,7 +221,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 fn terms(labels: &[String]) -> Vec<String> {
     labels
         .iter()
-        .map(|l| tag::term(l))
+        .map(|l| text::term(l))
         .filter(|t| !t.is_empty())
         .collect()
 }

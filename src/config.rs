@@ -140,7 +140,7 @@ impl RuleField {
 pub struct FeedConfig {
     pub name: String,
     pub title: String,
-    /// Tag terms (already folded by `tag::term`).
+    /// Tag terms (already folded by `text::term`).
     pub any: Vec<String>,
     pub all: Vec<String>,
     pub none: Vec<String>,
@@ -165,7 +165,7 @@ impl FeedConfig {
 pub struct TagAliasConfig {
     /// The label of the tag every alias becomes.
     pub tag: String,
-    /// Alias terms (folded by `tag::term`).
+    /// Alias terms (folded by `text::term`).
     pub same: Vec<String>,
 }
 
@@ -174,7 +174,7 @@ pub fn canonical_term(aliases: &[TagAliasConfig], term: &str) -> String {
     aliases
         .iter()
         .find(|a| a.same.iter().any(|s| s == term))
-        .map(|a| crate::tag::term(&a.tag))
+        .map(|a| crate::text::term(&a.tag))
         .unwrap_or_else(|| term.to_string())
 }
 
@@ -1204,19 +1204,19 @@ impl Checker<'_> {
         let mut targets = HashMap::new();
         for alias in &raw {
             let label = self.label(&alias.tag, "tag")?;
-            targets.insert(crate::tag::term(&label), alias.tag.span());
+            targets.insert(crate::text::term(&label), alias.tag.span());
         }
         let mut aliased: HashMap<String, String> = HashMap::new();
         let mut out = Vec::with_capacity(raw.len());
         for alias in raw {
             let tag = self.label(&alias.tag, "tag")?;
-            let target = crate::tag::term(&tag);
+            let target = crate::text::term(&tag);
             if alias.same.is_empty() {
                 return Err(self.error(alias.tag.span(), "`same` must list at least one spelling"));
             }
             let mut same = Vec::with_capacity(alias.same.len());
             for spelling in &alias.same {
-                let term = crate::tag::term(&self.label(spelling, "alias")?);
+                let term = crate::text::term(&self.label(spelling, "alias")?);
                 if term == target {
                     continue;
                 }
@@ -1293,7 +1293,7 @@ impl Checker<'_> {
     /// A tag label that folds to a non-empty term; kept as written, trimmed.
     fn label(&self, label: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
         let trimmed = label.get_ref().trim();
-        if crate::tag::term(trimmed).is_empty() {
+        if crate::text::term(trimmed).is_empty() {
             return Err(self.error(
                 label.span(),
                 format!("{what} {:?} is empty", label.get_ref()),
@@ -1306,7 +1306,7 @@ impl Checker<'_> {
     fn terms(&self, labels: &[Spanned<String>]) -> Result<Vec<String>, ConfigError> {
         let mut terms = Vec::with_capacity(labels.len());
         for label in labels {
-            let term = crate::tag::term(&self.label(label, "tag")?);
+            let term = crate::text::term(&self.label(label, "tag")?);
             if !terms.contains(&term) {
                 terms.push(term);
             }
@@ -2084,7 +2084,7 @@ mod tests {
         assert!(config
             .tag_rules
             .iter()
-            .any(|r| crate::tag::term(&r.tag) == "wang-yi"));
+            .any(|r| crate::text::term(&r.tag) == "wang-yi"));
         assert!(config
             .tag_rules
             .iter()

@@ -1,9 +1,11 @@
 //! tributary: a feed aggregator daemon.
 //!
 //! # Layout
-//! Data flows one way. Most imports follow it; three helper cycles are
-//! left to untangle (config/model/tag, metrics/pipeline/scheduler, and the
-//! store's write/band_index/prune):
+//! Data flows one way. Most imports follow it; two helper cycles are left
+//! to untangle (metrics/pipeline/scheduler, and the store's
+//! write/band_index/prune):
+//! - [`text`]: text helpers below every step: tag terms, folding,
+//!   HTML-to-text, XML-illegal characters, the one XML/HTML escaper.
 //! - [`config`]: the TOML file, validated into typed values.
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
@@ -44,3 +46,4 @@ pub mod shutdown;
 pub mod store;
 pub mod tag;
 pub mod telemetry;
+pub mod text;

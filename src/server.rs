@@ -11,7 +11,7 @@ use crate::config::{canonical_term, Config};
 use crate::model::Filter;
 use crate::publish::{self, Format, Site, ViewRequest};
 use crate::store::{Store, StoreError};
-use crate::tag;
+use crate::text;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -250,7 +250,7 @@ async fn tag_feed(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (name, format) = split_extension(&file)?;
-    let term = canonical_term(&state.config.tag_aliases, &tag::term(name));
+    let term = canonical_term(&state.config.tag_aliases, &text::term(name));
     if term.is_empty() {
         return Err(ApiError::NotFound);
     }
@@ -389,7 +389,7 @@ impl ViewParams {
             let list = |value: &str| -> Vec<String> {
                 value
                     .split(',')
-                    .map(tag::term)
+                    .map(text::term)
                     .filter(|t| !t.is_empty())
                     .collect()
             };
