@@ -16,7 +16,8 @@
 //! - [`redact`]: source URLs as they may be shown (no credentials).
 //! - [`store`]: SQLite (and PostgreSQL) persistence behind one interface.
 //! - [`publish`]: merged views rendered as Atom and JSON Feed.
-//! - [`scheduler`]: cron, spreading, backoff, leases, bounded fan-out.
+//! - [`polling`]: when a source is fetched next: spread cron ticks, backoff, cache floors.
+//! - [`scheduler`]: the loops: claims with leases, bounded fan-out, retention.
 //! - [`pipeline`]: one source refresh: fetch -> parse -> tag -> dedup -> store.
 //! - [`server`]: the axum routes.
 //! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
@@ -38,6 +39,7 @@ pub mod notify;
 pub mod opml;
 pub mod parse;
 pub mod pipeline;
+pub mod polling;
 pub mod publish;
 pub mod redact;
 pub mod scheduler;

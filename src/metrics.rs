@@ -7,8 +7,7 @@
 //! several instances may share, not counts of what this process did.
 
 use crate::fetch::{FetchError, Fetched};
-use crate::pipeline::Outcome;
-use crate::store::{Store, StoreError};
+use crate::store::{IngestStats, Store, StoreError};
 use chrono::Utc;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::fmt::Write as _;
@@ -129,13 +128,14 @@ pub fn fetch_outcome(fetched: &Result<Fetched, FetchError>) -> &'static str {
 
 /// Records one finished refresh of `source`; `label`: its outcome, as
 /// [`fetch_outcome`] gives it, or `error_parse` (a body that could not be
-/// used) or `error_store` (an outcome the store could not write).
+/// used) or `error_store` (an outcome the store could not write);
+/// `ingested`: what the store did with its entries, if it took them.
 pub fn record_refresh(
     source: &str,
     label: &'static str,
     elapsed: Duration,
     body_bytes: usize,
-    outcome: &Outcome,
+    ingested: Option<&IngestStats>,
 ) {
     let source = source.to_string();
     metrics::counter!("tributary_fetches_total", "source" => source.clone(), "outcome" => label)
@@ -143,7 +143,7 @@ pub fn record_refresh(
     metrics::histogram!(FETCH_DURATION).record(elapsed.as_secs_f64());
     metrics::counter!("tributary_fetched_bytes_total", "source" => source.clone())
         .increment(body_bytes as u64);
-    if let Outcome::Ingested { stats, .. } = outcome {
+    if let Some(stats) = ingested {
         for (name, n) in [
             ("tributary_articles_ingested_total", stats.inserted),
             ("tributary_articles_updated_total", stats.updated),

@@ -6,7 +6,7 @@ use crate::dedup;
 use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{NewArticle, ParsedFeed};
 use crate::parse::{self, ParseError};
-use crate::scheduler;
+use crate::polling;
 use crate::store::{Claimed, FetchRecord, IngestStats, PollFloor, Store, StoreError};
 use crate::tag::TagRules;
 use chrono::{DateTime, Utc};
@@ -146,7 +146,10 @@ impl Pipeline {
             outcome_label,
             elapsed,
             body_bytes,
-            &report.outcome,
+            match &report.outcome {
+                Outcome::Ingested { stats, .. } => Some(stats),
+                _ => None,
+            },
         );
         let elapsed_ms = elapsed.as_millis() as u64;
         match &report.outcome {
@@ -326,10 +329,10 @@ impl Pipeline {
         // A store-wide failure is not the source's fault: no backoff, the
         // next regular tick. Data the database refused will be refused
         // again: that backs off like any failure of the source.
-        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
+        let regular = polling::next_tick(&config.schedule, &config.name, now);
         let backoff_until = e
             .is_about_the_data()
-            .then(|| scheduler::backoff_until(&config.schedule, now, failures));
+            .then(|| polling::backoff_until(&config.schedule, now, failures));
         let next = backoff_until.map_or(regular, |b| b.max(regular));
         let record = FetchRecord {
             at: now,
@@ -404,9 +407,8 @@ impl Pipeline {
             disabled_reason,
         } = failure;
         let failures = claimed.consecutive_failures + i64::from(failed);
-        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
-        let backoff_until =
-            failed.then(|| scheduler::backoff_until(&config.schedule, now, failures));
+        let regular = polling::next_tick(&config.schedule, &config.name, now);
+        let backoff_until = failed.then(|| polling::backoff_until(&config.schedule, now, failures));
         let next = [Some(regular), backoff_until, retry_after]
             .into_iter()
             .flatten()
@@ -434,11 +436,11 @@ impl Pipeline {
         now: DateTime<Utc>,
         floor: &PollFloor,
     ) -> DateTime<Utc> {
-        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
+        let regular = polling::next_tick(&config.schedule, &config.name, now);
         if !self.respect_cache_headers {
             return regular;
         }
-        scheduler::apply_cache_floor(regular, now, floor)
+        polling::apply_cache_floor(regular, now, floor)
     }
 }
 
