@@ -1,9 +1,8 @@
 //! tributary: a feed aggregator daemon.
 //!
 //! # Layout
-//! Data flows one way. Most imports follow it; three helper cycles are
-//! left to untangle (config/model/tag, metrics/pipeline/scheduler, and the
-//! store's write/band_index/prune):
+//! Data flows one way. Most imports follow it; two helper cycles are
+//! left to untangle (config/model/tag, metrics/pipeline/scheduler):
 //! - [`config`]: the TOML file, validated into typed values.
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
