@@ -1,9 +1,8 @@
 //! tributary: a feed aggregator daemon.
 //!
 //! # Layout
-//! Data flows one way. Most imports follow it; two helper cycles are left
-//! to untangle (metrics/pipeline/scheduler, and the store's
-//! write/band_index/prune):
+//! Data flows one way, and so do these modules' imports (no cycles:
+//! `python3 ../shared/tools/modcycles.py src` checks):
 //! - [`text`]: text helpers below every step: tag terms, folding,
 //!   HTML-to-text, XML-illegal characters, the one XML/HTML escaper.
 //! - [`config`]: the TOML file, validated into typed values.
@@ -21,7 +20,6 @@
 //! - [`pipeline`]: one source refresh: fetch -> parse -> tag -> dedup -> store.
 //! - [`server`]: the axum routes.
 //! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
-//! - [`redact`]: source URLs without their credentials, wherever shown.
 //! - [`opml`]: OPML 2.0 import into the TOML config and export of the sources.
 //! - [`app`]: `Application::build` / `run_until_stopped`, used by `run` and tests.
 //! - [`cli`], [`shutdown`], [`telemetry`]: the binary's edges.

@@ -15,6 +15,7 @@ mod planner_stats;
 mod prune;
 mod read;
 mod sources;
+mod sql;
 mod write;
 mod writer_thread;
 
@@ -57,6 +58,10 @@ pub enum StoreError {
     /// thread is gone).
     #[error("writing stopped: {0}")]
     WriteTask(String),
+    /// A bug: a row the transaction itself read or wrote was not there
+    /// (what the store's own writes guarantee did not hold).
+    #[error("store invariant broken: {0}")]
+    Invariant(&'static str),
     /// The blocking task reading a page stopped (a panic, or shutdown).
     #[error("reading a page stopped: {0}")]
     ReadTask(String),

@@ -5,11 +5,20 @@
 
 use super::band_index;
 use super::exec::{Exec, Value};
-use super::write::{insert_rows, statement_chunks, Existing, Params};
+use super::sql::{insert_rows, statement_chunks, Params};
 use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
 use foldhash::{HashMap, HashSet, HashSetExt};
+
+/// A stored article, as an ingest compares an entry with it.
+#[derive(Clone)]
+pub(super) struct Existing {
+    pub(super) id: i64,
+    pub(super) fingerprint: String,
+    pub(super) updated: i64,
+    pub(super) source_id: i64,
+}
 
 /// The stored stories that an ingest's new entries may be copies of: those
 /// sharing one of their LSH band keys, published within the window of one

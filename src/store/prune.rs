@@ -5,7 +5,7 @@
 //! `tombstone_retention`.
 
 use super::exec::{Exec, Value};
-use super::write::Params;
+use super::sql::Params;
 use super::{from_micros, micros, Backend, Store, StoreError};
 use crate::model::NewArticle;
 use chrono::{DateTime, TimeDelta, Utc};

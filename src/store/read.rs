@@ -1,7 +1,7 @@
 //! Merged views: filtered, newest first, keyset-paged on the
 //! `articles_published` index, so a page costs the same at any depth.
 
-use super::sources::placeholders;
+use super::sql::Params;
 use super::{from_micros, micros, Backend, Store, StoreError};
 use crate::model::{Article, Cursor, Filter, NewArticle, Page, SourceRef, Tag};
 use sqlx::any::AnyArguments;
@@ -115,7 +115,7 @@ impl Store {
         if articles.is_empty() {
             return Ok(());
         }
-        let ids = placeholders(1, articles.len());
+        let ids = Params::numbered_from(1).list(articles.len());
         let index: HashMap<i64, usize> = articles
             .iter()
             .enumerate()

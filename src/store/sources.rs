@@ -2,6 +2,7 @@
 //! fetch is done once), and their fetch outcomes recorded.
 
 use super::exec::Exec;
+use super::sql::Params;
 use super::{from_micros, micros, retry_after_conflict, Backend, Store, StoreError};
 use crate::model::SourceState;
 use chrono::{DateTime, Utc};
@@ -288,7 +289,10 @@ impl Store {
             None => "(next_fetch_at IS NULL OR next_fetch_at <= $2)",
         };
         let names = match only {
-            Some(names) => format!(" AND name IN ({})", placeholders(4, names.len())),
+            Some(names) => format!(
+                " AND name IN ({})",
+                Params::numbered_from(4).list(names.len())
+            ),
             None => String::new(),
         };
         // PostgreSQL: SKIP LOCKED lets several instances claim at once without
@@ -506,7 +510,7 @@ impl Store {
         for chunk in names.chunks(500) {
             let sql = format!(
                 "SELECT name, last_fetch_at, configured FROM sources WHERE name IN ({})",
-                placeholders(1, chunk.len())
+                Params::numbered_from(1).list(chunk.len())
             );
             let mut query = sqlx::query_as::<_, (String, Option<i64>, i64)>(&sql);
             for name in chunk {
@@ -698,14 +702,6 @@ fn seconds(value: Option<i64>) -> Option<Duration> {
     value
         .and_then(|s| u64::try_from(s).ok())
         .map(Duration::from_secs)
-}
-
-/// `$first, $first+1, …` for `count` values.
-pub(super) fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|i| format!("${i}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

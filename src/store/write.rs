@@ -3,7 +3,9 @@
 
 use super::band_index::{self, BandIndex};
 use super::exec::{Exec, Value};
+use super::near_dup::Existing;
 use super::sources::record_fetch_in;
+use super::sql::{distinct, insert_rows, statement_chunks, Params, SqlPerLength};
 use super::{
     micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
 };
@@ -42,14 +44,6 @@ pub struct IngestStats {
     /// Of `merged`: another outlet's copy under another URL, recognized by
     /// its text (near-duplicate).
     pub clustered: usize,
-}
-
-#[derive(Clone)]
-pub(super) struct Existing {
-    pub(super) id: i64,
-    pub(super) fingerprint: String,
-    pub(super) updated: i64,
-    pub(super) source_id: i64,
 }
 
 impl Store {
@@ -177,17 +171,6 @@ impl IngestStats {
 /// `IN` lists, far below SQLite's 32,766 and PostgreSQL's 65,535 bound
 /// parameters.
 const LOOKUP_CHUNK: usize = 500;
-/// Rows per multi-row INSERT (at most five values each: same limits).
-const INSERT_ROWS: usize = 64;
-
-/// Rows per INSERT on `tx`: many where each statement is a round trip.
-pub(super) fn insert_rows(tx: &impl Exec) -> usize {
-    if tx.batches_rows() {
-        INSERT_ROWS
-    } else {
-        1
-    }
-}
 
 /// One refresh's view of the stored articles its entries may be. Statements
 /// cost a round trip each (through sqlx-sqlite's worker thread, or the
@@ -691,7 +674,7 @@ impl<'a> Batch<'a> {
                 &[Value::Int(self.source_id)],
             )
             .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
+            .ok_or(StoreError::Invariant("the ingesting source has no row"))?;
         self.source_name = Some(name.clone());
         Ok(name)
     }
@@ -832,7 +815,10 @@ impl<'a> Batch<'a> {
         let key = self.keys[index].clone();
         let (article_id, new_article) = match existing {
             Some(id) => {
-                let existing = self.articles.get_mut(&id).ok_or(sqlx::Error::RowNotFound)?;
+                let existing = self
+                    .articles
+                    .get_mut(&id)
+                    .ok_or(StoreError::Invariant("a resolved article was not loaded"))?;
                 let edited = existing.fingerprint != article.fingerprint;
                 let unlinked = self.here.get(&key) != Some(&id);
                 // Only the first source's copy may rewrite the article:
@@ -882,7 +868,9 @@ impl<'a> Batch<'a> {
                     // this story, or by another entry of this source.
                     let row = find_by_identity(tx, article)
                         .await?
-                        .ok_or(sqlx::Error::RowNotFound)?;
+                        .ok_or(StoreError::Invariant(
+                            "an insert conflicted with no article",
+                        ))?;
                     let id = self.remember(row);
                     self.load_carried(tx, &[id]).await?;
                     if self.carried.contains(&id) {
@@ -910,17 +898,17 @@ impl<'a> Batch<'a> {
                     // by another writer since we looked.
                     let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
                     let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
-                    let row: ArticleRow = tx
-                        .fetch_optional(&sql, &[Value::Text(&uid)])
-                        .await?
-                        .ok_or(sqlx::Error::RowNotFound)?;
+                    let row: ArticleRow =
+                        tx.fetch_optional(&sql, &[Value::Text(&uid)]).await?.ok_or(
+                            StoreError::Invariant("a source-local id conflicted with no article"),
+                        )?;
                     let id = self.remember(row);
                     stats.merged += 1;
                     self.finish(tx, key, id, WHY_SAME_KEY, article, false)
                         .await?;
                     return Ok(());
                 }
-                let id = inserted.ok_or(sqlx::Error::RowNotFound)?;
+                let id = inserted.ok_or(StoreError::Invariant("an insert returned no id"))?;
                 stats.inserted += 1;
                 let updated = article.updated.map(micros).unwrap_or(published);
                 let uid = match (local, &identity) {
@@ -1081,30 +1069,13 @@ impl TagState {
         let published = rows
             .first()
             .map(|&(published, _)| published)
-            .ok_or(sqlx::Error::RowNotFound)?;
+            .ok_or(StoreError::Invariant("an article to tag has no row"))?;
         let terms: HashSet<String> = rows.into_iter().filter_map(|(_, term)| term).collect();
         Ok(TagState {
             count: terms.len() as i64,
             terms,
             published,
         })
-    }
-}
-
-/// The SQL of the last chunk length asked for: `statement_chunks` gives a
-/// few lengths, mostly one, so a statement is formatted once or twice per
-/// batch instead of once per row (SQLite's writer binds one row each).
-#[derive(Default)]
-struct SqlPerLength {
-    last: Option<(usize, String)>,
-}
-
-impl SqlPerLength {
-    fn get(&mut self, len: usize, build: impl FnOnce(usize) -> String) -> &str {
-        if self.last.as_ref().is_some_and(|(cached, _)| *cached != len) {
-            self.last = None;
-        }
-        &self.last.get_or_insert_with(|| (len, build(len))).1
     }
 }
 
@@ -1119,82 +1090,6 @@ pub(super) fn signature_of(article: &NewArticle) -> Option<Signature> {
 /// A missing date becomes first-seen time (README "How deduplication works" (dates)).
 fn published_of(article: &NewArticle, now_us: i64) -> i64 {
     article.published.map(micros).unwrap_or(now_us)
-}
-
-/// `items` in slices of `max` then of decreasing powers of two: multi-row
-/// statements of a few sizes only, whose SQL text repeats, so that the
-/// connection's statement cache serves them prepared. (A statement per
-/// batch size would be compiled anew each time and fill the cache with
-/// large programs.)
-pub(super) fn statement_chunks<T>(mut items: &[T], max: usize) -> Vec<&[T]> {
-    let mut chunks = Vec::new();
-    while !items.is_empty() {
-        let size = if items.len() >= max {
-            max
-        } else {
-            1 << items.len().ilog2()
-        };
-        let (chunk, rest) = items.split_at(size);
-        chunks.push(chunk);
-        items = rest;
-    }
-    chunks
-}
-
-/// The distinct present values, in first-seen order.
-fn distinct<'s>(values: impl Iterator<Item = Option<&'s str>>) -> Vec<&'s str> {
-    let mut seen = HashSet::new();
-    values.flatten().filter(|v| seen.insert(*v)).collect()
-}
-
-/// The placeholders of one generated statement, in bind order: `$N` on
-/// PostgreSQL, anonymous `?` on SQLite. sqlx-sqlite binds `?` by position
-/// but looks each `$N` up by name (a linear search in SQLite), which makes
-/// binding a multi-row statement quadratic in its parameters.
-pub(super) struct Params {
-    numbered: bool,
-    next: usize,
-}
-
-impl Params {
-    pub(super) fn new(backend: Backend) -> Params {
-        Params {
-            numbered: backend == Backend::Postgres,
-            next: 1,
-        }
-    }
-
-    pub(super) fn one(&mut self) -> String {
-        if !self.numbered {
-            return "?".into();
-        }
-        self.next += 1;
-        format!("${}", self.next - 1)
-    }
-
-    pub(super) fn array<const N: usize>(&mut self) -> [String; N] {
-        std::array::from_fn(|_| self.one())
-    }
-
-    /// `count` placeholders for an `IN` list; `NULL` (matching nothing) for
-    /// none, as `IN ()` is not SQL.
-    pub(super) fn list(&mut self, count: usize) -> String {
-        if count == 0 {
-            return "NULL".into();
-        }
-        (0..count)
-            .map(|_| self.one())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// `count` rows of `width` values for a multi-row VALUES.
-    pub(super) fn rows(&mut self, count: usize, width: usize) -> String {
-        (0..count)
-            .map(|_| format!("({})", self.list(width)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
 }
 
 /// The lookup of the stored articles sharing a uid, canonical URL or
