@@ -15,7 +15,7 @@ mod units;
 mod validate;
 
 pub use schedule::Schedule;
-pub use units::{parse_duration, parse_size};
+pub use units::{parse_duration, parse_size, ByteSize, ConfigDuration};
 use validate::build;
 pub use validate::is_valid_name;
 

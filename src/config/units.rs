@@ -1,6 +1,74 @@
 //! Durations (`30s`, `1h30m`) and sizes (`10MiB`) as the config writes them.
 
+use std::fmt;
 use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+/// A duration as the file writes it (`30s`, `1h30m`); reads itself, so toml
+/// positions its error at the value. A bare integer is refused with why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigDuration(pub Duration);
+
+/// A size in bytes as the file writes it (`10MiB`, or an integer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parsed = match deserializer.deserialize_any(ScalarVisitor)? {
+            Scalar::Text(text) => {
+                parse_duration(&text).map_err(|e| format!("invalid duration {text:?}: {e}"))
+            }
+            Scalar::Integer(n) => Err(format!(
+                "invalid duration {n}: `{n}` needs a unit (ms, s, m, h, d, w), e.g. \"{n}s\""
+            )),
+        };
+        parsed.map(ConfigDuration).map_err(de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let parsed = match deserializer.deserialize_any(ScalarVisitor)? {
+            Scalar::Text(text) => {
+                parse_size(&text).map_err(|e| format!("invalid size {text:?}: {e}"))
+            }
+            Scalar::Integer(n) => {
+                u64::try_from(n).map_err(|_| format!("invalid size {n}: must be positive"))
+            }
+        };
+        parsed.map(ByteSize).map_err(de::Error::custom)
+    }
+}
+
+/// A string or an integer: sizes take both, and durations say why a bare
+/// integer is wrong instead of a generic type error.
+enum Scalar {
+    Text(String),
+    Integer(i64),
+}
+
+struct ScalarVisitor;
+
+impl Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or an integer")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Text(v.to_string()))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Integer(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+        i64::try_from(v)
+            .map(Scalar::Integer)
+            .map_err(|_| E::custom("integer too large"))
+    }
+}
 
 /// Parses a duration such as `30s`, `15m`, `2h`, `90d`, `1w`, `500ms` or
 /// `1h30m`. A bare number is refused: its unit would be a guess.

@@ -3,10 +3,8 @@
 //! which validates them once into the public types of [`super`], every
 //! error positioned as `FILE:LINE:COL`. The raw layer never leaves here.
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 use std::time::Duration;
@@ -114,20 +112,20 @@ struct RawDaemon {
     database: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
     base_url: Option<Spanned<String>>,
-    schedule: Option<Spanned<String>>,
+    schedule: Option<Schedule>,
     concurrency: Option<Spanned<i64>>,
     per_host: Option<Spanned<i64>>,
-    timeout: Option<Spanned<Scalar>>,
-    max_body: Option<Spanned<Scalar>>,
-    retention: Option<Spanned<Scalar>>,
-    prune_schedule: Option<Spanned<String>>,
-    tombstone_retention: Option<Spanned<Scalar>>,
+    timeout: Option<Spanned<ConfigDuration>>,
+    max_body: Option<Spanned<ByteSize>>,
+    retention: Option<Spanned<ConfigDuration>>,
+    prune_schedule: Option<Schedule>,
+    tombstone_retention: Option<Spanned<ConfigDuration>>,
     user_agent: Option<String>,
     author: Option<String>,
     log_level: Option<Spanned<String>>,
     respect_cache_headers: Option<bool>,
     pool_size: Option<Spanned<i64>>,
-    statement_timeout: Option<Spanned<Scalar>>,
+    statement_timeout: Option<Spanned<ConfigDuration>>,
     strip_remote_images: Option<bool>,
 }
 
@@ -139,7 +137,7 @@ struct RawSource {
     public_url: Option<Spanned<String>>,
     #[serde(default)]
     tags: Vec<Spanned<String>>,
-    schedule: Option<Spanned<String>>,
+    schedule: Option<Schedule>,
     enabled: Option<bool>,
     allow_private_redirects: Option<bool>,
 }
@@ -174,38 +172,7 @@ struct RawFeed {
 struct RawDedup {
     enabled: Option<bool>,
     threshold: Option<Spanned<f64>>,
-    window: Option<Spanned<Scalar>>,
-}
-
-/// A string or an integer: sizes take both, and durations say why a bare
-/// integer is wrong instead of a generic type error.
-enum Scalar {
-    Text(String),
-    Integer(i64),
-}
-
-impl<'de> Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Scalar, D::Error> {
-        struct ScalarVisitor;
-        impl Visitor<'_> for ScalarVisitor {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or an integer")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Text(v.to_string()))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Integer(v))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                i64::try_from(v)
-                    .map(Scalar::Integer)
-                    .map_err(|_| E::custom("integer too large"))
-            }
-        }
-        deserializer.deserialize_any(ScalarVisitor)
-    }
+    window: Option<Spanned<ConfigDuration>>,
 }
 
 /// What a source or feed name may be: `[a-z0-9_-]+`.
@@ -329,19 +296,17 @@ impl Checker<'_> {
         };
         let base_url = with_trailing_slash(base_url);
 
-        let schedule = match raw.schedule {
-            Some(text) => self.schedule(&text)?,
-            None => Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule is valid"),
-        };
+        let schedule = raw.schedule.unwrap_or_else(|| {
+            Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule is valid")
+        });
 
         let concurrency = self.count(raw.concurrency, "concurrency", DEFAULT_CONCURRENCY)?;
         let per_host = self.count(raw.per_host, "per_host", DEFAULT_PER_HOST)?;
         let timeout = self.duration(raw.timeout, "timeout", DEFAULT_TIMEOUT)?;
         let retention = self.duration(raw.retention, "retention", DEFAULT_RETENTION)?;
-        let prune_schedule = match raw.prune_schedule {
-            Some(text) => self.schedule(&text)?,
-            None => Schedule::parse(DEFAULT_PRUNE_SCHEDULE).expect("the default is valid"),
-        };
+        let prune_schedule = raw.prune_schedule.unwrap_or_else(|| {
+            Schedule::parse(DEFAULT_PRUNE_SCHEDULE).expect("the default is valid")
+        });
         let tombstone_retention = self.duration(
             raw.tombstone_retention,
             "tombstone_retention",
@@ -359,26 +324,12 @@ impl Checker<'_> {
 
         let max_body = match raw.max_body {
             None => DEFAULT_MAX_BODY,
-            Some(value) => {
-                let bytes = match value.get_ref() {
-                    Scalar::Integer(n) => {
-                        u64::try_from(*n).map_err(|_| "must be positive".to_string())
-                    }
-                    Scalar::Text(text) => parse_size(text),
-                };
-                match bytes {
-                    Ok(0) => {
-                        return Err(self.error(value.span(), "max_body must be greater than 0"))
-                    }
-                    Ok(bytes) => bytes,
-                    Err(e) => {
-                        return Err(self.error(
-                            value.span(),
-                            format!("invalid size {}: {e}", scalar_text(value.get_ref())),
-                        ))
-                    }
+            Some(value) => match value.get_ref() {
+                ByteSize(0) => {
+                    return Err(self.error(value.span(), "max_body must be greater than 0"))
                 }
-            }
+                ByteSize(bytes) => *bytes,
+            },
         };
 
         let user_agent = raw.user_agent.unwrap_or_else(|| {
@@ -444,10 +395,10 @@ impl Checker<'_> {
                 .iter()
                 .map(|tag| self.label(tag, "tag"))
                 .collect::<Result<_, _>>()?;
-            let schedule = match &source.schedule {
-                Some(text) => self.schedule(text)?,
-                None => default_schedule.clone(),
-            };
+            let schedule = source
+                .schedule
+                .clone()
+                .unwrap_or_else(|| default_schedule.clone());
             if let Some(public_url) = &public_url {
                 crate::redact::declare(&url, public_url);
             }
@@ -757,15 +708,6 @@ impl Checker<'_> {
         }
     }
 
-    fn schedule(&self, text: &Spanned<String>) -> Result<Schedule, ConfigError> {
-        Schedule::parse(text.get_ref()).map_err(|e| {
-            self.error(
-                text.span(),
-                format!("invalid cron schedule {:?}: {e}", text.get_ref()),
-            )
-        })
-    }
-
     fn count(
         &self,
         value: Option<Spanned<i64>>,
@@ -788,36 +730,19 @@ impl Checker<'_> {
     /// A positive duration.
     fn duration(
         &self,
-        value: Option<Spanned<Scalar>>,
+        value: Option<Spanned<ConfigDuration>>,
         key: &str,
         default: Duration,
     ) -> Result<Duration, ConfigError> {
         let Some(value) = value else {
             return Ok(default);
         };
-        let parsed = match value.get_ref() {
-            Scalar::Text(text) => parse_duration(text),
-            Scalar::Integer(n) => Err(format!(
-                "`{n}` needs a unit (ms, s, m, h, d, w), e.g. \"{n}s\""
-            )),
-        };
-        match parsed {
-            Ok(d) if d.is_zero() => {
+        match value.get_ref() {
+            ConfigDuration(d) if d.is_zero() => {
                 Err(self.error(value.span(), format!("{key} must be greater than 0")))
             }
-            Ok(d) => Ok(d),
-            Err(e) => Err(self.error(
-                value.span(),
-                format!("invalid duration {}: {e}", scalar_text(value.get_ref())),
-            )),
+            ConfigDuration(d) => Ok(*d),
         }
-    }
-}
-
-fn scalar_text(value: &Scalar) -> String {
-    match value {
-        Scalar::Text(text) => format!("{text:?}"),
-        Scalar::Integer(n) => n.to_string(),
     }
 }
 
