@@ -1,9 +1,9 @@
 //! tributary: a feed aggregator daemon.
 //!
 //! # Layout
-//! Data flows one way. Most imports follow it; three helper cycles are
-//! left to untangle (config/model/tag, metrics/pipeline/scheduler, and the
-//! store's write/band_index/prune):
+//! Data flows one way. Most imports follow it; two helper cycles are
+//! left to untangle (config/model/tag, and the store's
+//! write/band_index/prune):
 //! - [`config`]: the TOML file, validated into typed values.
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
@@ -21,15 +21,27 @@
 //! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
 //! - [`redact`]: source URLs without their credentials, wherever shown.
 //! - [`opml`]: OPML 2.0 import into the TOML config and export of the sources.
+//! - [`supervise`]: panics of background tasks: logged, counted, restarted.
 //! - [`app`]: `Application::build` / `run_until_stopped`, used by `run` and tests.
 //! - [`cli`], [`shutdown`], [`telemetry`]: the binary's edges.
 //! - [`notify`]: systemd readiness, status, reload and watchdog notices.
+
+/// Test-only fault injection (`fault.rs`): panics here when a unit test
+/// armed `$point` for `$key`; expands to nothing outside unit tests.
+macro_rules! fault_point {
+    ($point:literal, $key:expr) => {
+        #[cfg(test)]
+        $crate::fault::hit($point, $key);
+    };
+}
 
 pub mod app;
 pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod dedup;
+#[cfg(test)]
+mod fault;
 pub mod fetch;
 pub mod metrics;
 pub mod model;
@@ -44,5 +56,6 @@ pub mod scheduler;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod supervise;
 pub mod tag;
 pub mod telemetry;

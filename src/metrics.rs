@@ -64,7 +64,11 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
         "tributary_fetches_total",
-        "Source refreshes by source and outcome (ok, not_modified, error_*; error_store: not stored)"
+        "Source refreshes by source and outcome (ok, not_modified, error_*; error_store: not stored; error_internal: the refresh panicked)"
+    );
+    describe_counter!(
+        "tributary_task_panics_total",
+        "Panics of the daemon's tasks (refresh, prune), each logged; the daemon went on"
     );
     describe_histogram!(
         FETCH_DURATION,
@@ -128,7 +132,8 @@ pub fn fetch_outcome(fetched: &Result<Fetched, FetchError>) -> &'static str {
 
 /// Records one finished refresh of `source`; `label`: its outcome, as
 /// [`fetch_outcome`] gives it, or `error_parse` (a body that could not be
-/// used) or `error_store` (an outcome the store could not write);
+/// used), `error_store` (an outcome the store could not write) or
+/// `error_internal` (the refresh panicked);
 /// `ingested`: what the store did with its entries, if it took them.
 pub fn record_refresh(
     source: &str,
@@ -180,6 +185,11 @@ fn status_label(status: u16) -> &'static str {
         503 => "503",
         _ => "other",
     }
+}
+
+/// Records a panic of one of the daemon's tasks (`refresh`, `prune`).
+pub fn record_panic(task: &'static str) {
+    metrics::counter!("tributary_task_panics_total", "task" => task).increment(1);
 }
 
 /// Records one prune run.

@@ -90,6 +90,7 @@ impl Pipeline {
         let Some(config) = self.sources.get(&claimed.name) else {
             return Err(StoreError::UnknownSource(claimed.name.clone()));
         };
+        fault_point!("refresh", &claimed.name);
         let started = Utc::now();
         let validators = Validators {
             etag: claimed.etag.clone(),
@@ -348,6 +349,31 @@ impl Pipeline {
             tracing::warn!(source = %claimed.name, error = %e, "the failure could not be stored either; kept in memory");
         }
         report(claimed, status, Outcome::Failed(error), next)
+    }
+
+    /// A refresh of `claimed` panicked (a bug in tributary): logged, counted
+    /// and recorded as the source's failure like any other, which releases
+    /// its lease; it backs off, since the same feed would panic again. If
+    /// even that cannot be stored, it is kept in memory as `store_failed`
+    /// keeps any unstored refresh.
+    pub async fn record_crash(&self, claimed: &Claimed, panic: &str) -> RefreshReport {
+        let now = Utc::now();
+        let error = format!("internal error: {panic}");
+        tracing::error!(source = %claimed.name, error = %error, "refresh panicked");
+        crate::metrics::record_panic("refresh");
+        crate::metrics::record_refresh(&claimed.name, "error_internal", Duration::ZERO, 0, None);
+        let Some(config) = self.sources.get(&claimed.name) else {
+            // Claimed with this pipeline, so configured in it: unreachable.
+            return report(claimed, None, Outcome::Failed(error), now);
+        };
+        let failure = Failure::new(None, error);
+        match self
+            .record_failure(claimed, config, now, failure, false)
+            .await
+        {
+            Ok(report) => report,
+            Err(e) => self.store_failed(claimed, config, now, None, e).await,
+        }
     }
 
     /// What a refresh of `config` stores for these parsed entries: tagged
