@@ -5,6 +5,7 @@
 //! (SIGHUP) through [`Live`], the parts of the daemon built from the config.
 
 use crate::config::Config;
+use crate::metrics::Recorder;
 use crate::notify::{self, Heartbeat};
 use crate::pipeline::Pipeline;
 use crate::publish::Site;
@@ -31,14 +32,18 @@ const STATUS_EVERY: Duration = Duration::from_secs(10);
 pub struct Application {
     config: Arc<Config>,
     store: Store,
+    metrics: Recorder,
     listener: TcpListener,
     reload: Arc<Notify>,
 }
 
 impl Application {
-    /// Connects the database (migrations applied), syncs the configured
-    /// sources and binds `listen` (port 0 picks a free port).
+    /// Installs the metrics recorder, connects the database (migrations
+    /// applied), syncs the configured sources and binds `listen` (port 0
+    /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // Before anything records an event.
+        let metrics = Recorder::install();
         let store = open_store(&config).await?;
         let listener = TcpListener::bind(&config.daemon.listen)
             .await
@@ -46,6 +51,7 @@ impl Application {
         Ok(Application {
             config: Arc::new(config),
             store,
+            metrics,
             listener,
             reload: Arc::new(Notify::new()),
         })
@@ -74,7 +80,12 @@ impl Application {
     /// server end on their own, that is fatal: the daemon stops the same
     /// clean way, then returns the error (and systemd restarts it).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let live = match Live::new(self.config.clone(), self.store.clone()) {
+        let live = Live::new(
+            self.config.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+        );
+        let live = match live {
             Ok(live) => live,
             Err(e) => {
                 self.store.close().await;
@@ -108,6 +119,7 @@ impl Application {
         // units ordered after this one.
         notify::ready(&format!("listening on {listen}"));
         let status = tokio::spawn(report_status(self.store.clone(), stop.clone()));
+        let upkeep = tokio::spawn(self.metrics.clone().run_upkeep(stop.clone()));
         let pruner = {
             let (store, stop) = (self.store.clone(), stop.clone());
             let (schedule, retention, tombstones) = (
@@ -166,6 +178,7 @@ impl Application {
         for (task, ended) in [
             ("watchdog", watchdog.await),
             ("status", status.await),
+            ("metrics upkeep", upkeep.await),
             ("prune", pruner.await),
         ] {
             if let Err(e) = ended {
@@ -205,13 +218,15 @@ pub struct Live {
     /// The HTTP routes (output feeds, site facts) of the config in force.
     routes: Arc<RwLock<Router>>,
     pipeline: LivePipeline,
+    metrics: Recorder,
 }
 
 impl Live {
-    pub fn new(config: Arc<Config>, store: Store) -> anyhow::Result<Live> {
+    pub fn new(config: Arc<Config>, store: Store, metrics: Recorder) -> anyhow::Result<Live> {
         let pipeline = Pipeline::new(&config, store.clone()).context("building the pipeline")?;
         Ok(Live {
-            routes: Arc::new(RwLock::new(routes(&config, &store))),
+            routes: Arc::new(RwLock::new(routes(&config, &store, &metrics))),
+            metrics,
             pipeline: Arc::new(tokio::sync::RwLock::new(Arc::new(pipeline))),
             config: Arc::new(RwLock::new(config)),
             store,
@@ -256,7 +271,7 @@ impl Live {
             .clone()
             .with_near_duplicates(near_duplicates(&config.dedup));
         let pipeline = Pipeline::new(&config, store.clone()).context("building the pipeline")?;
-        let routes = routes(&config, &store);
+        let routes = routes(&config, &store, &self.metrics);
         {
             // Held across the sync so that no claim sees the new sources
             // table with the old pipeline, or the other way round.
@@ -350,12 +365,13 @@ impl tower::Service<Request> for RoutesInForce {
 }
 
 /// The HTTP routes for one config.
-fn routes(config: &Arc<Config>, store: &Store) -> Router {
+fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder) -> Router {
     server::router(Arc::new(AppState {
         store: store.clone(),
         site: site(config),
         config: config.clone(),
         cache: Default::default(),
+        metrics: metrics.clone(),
     }))
 }
 

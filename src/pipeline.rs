@@ -52,8 +52,6 @@ pub enum PipelineError {
 
 impl Pipeline {
     pub fn new(config: &Config, store: Store) -> Result<Pipeline, PipelineError> {
-        // Refreshes record metrics: the recorder must exist before the first.
-        crate::metrics::install();
         Ok(Pipeline {
             store,
             fetcher: Fetcher::new(&config.daemon)?,

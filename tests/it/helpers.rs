@@ -331,6 +331,9 @@ pub async fn fetch_now(config: &Config) -> Vec<RefreshReport> {
 }
 
 async fn fetch_with(config: &Config, store: &tributary::store::Store) -> Vec<RefreshReport> {
+    // Events land where a daemon of this process (a TestApp) renders them,
+    // whichever test built one first.
+    tributary::metrics::Recorder::install();
     let pipeline = Arc::new(Pipeline::new(config, store.clone()).unwrap());
     let names: Vec<String> = config
         .sources
