@@ -4,6 +4,7 @@
 //! tells systemd how it goes (`notify`), and reloads the config on request
 //! (SIGHUP) through [`Live`], the parts of the daemon built from the config.
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::metrics::Recorder;
 use crate::notify::{self, Heartbeat};
@@ -33,6 +34,7 @@ pub struct Application {
     config: Arc<Config>,
     store: Store,
     metrics: Recorder,
+    clock: Clock,
     listener: TcpListener,
     reload: Arc<Notify>,
 }
@@ -52,6 +54,7 @@ impl Application {
             config: Arc::new(config),
             store,
             metrics,
+            clock: Clock::system(),
             listener,
             reload: Arc::new(Notify::new()),
         })
@@ -61,6 +64,13 @@ impl Application {
     /// handler does on SIGHUP).
     pub fn reload_on(mut self, trigger: Arc<Notify>) -> Application {
         self.reload = trigger;
+        self
+    }
+
+    /// Reads the time from `clock` (tests move a manual one) instead of
+    /// the system's: refreshes, schedules, prunes and shown states.
+    pub fn with_clock(mut self, clock: Clock) -> Application {
+        self.clock = clock;
         self
     }
 
@@ -84,6 +94,7 @@ impl Application {
             self.config.clone(),
             self.store.clone(),
             self.metrics.clone(),
+            self.clock.clone(),
         );
         let live = match live {
             Ok(live) => live,
@@ -103,6 +114,7 @@ impl Application {
             scheduler::lease_for(daemon.timeout),
             stop.clone(),
             heartbeat.clone(),
+            self.clock.clone(),
         ));
         let watchdog = tokio::spawn(notify::watchdog(heartbeat, stop.clone()));
         let listen = self.listener.local_addr();
@@ -121,7 +133,7 @@ impl Application {
         let status = tokio::spawn(report_status(self.store.clone(), stop.clone()));
         let upkeep = tokio::spawn(self.metrics.clone().run_upkeep(stop.clone()));
         let pruner = {
-            let (store, stop) = (self.store.clone(), stop.clone());
+            let (store, stop, clock) = (self.store.clone(), stop.clone(), self.clock.clone());
             let (schedule, retention, tombstones) = (
                 daemon.prune_schedule.clone(),
                 daemon.retention,
@@ -134,6 +146,7 @@ impl Application {
                     retention,
                     tombstones,
                     stop.clone(),
+                    clock.clone(),
                 )
             }))
         };
@@ -219,14 +232,23 @@ pub struct Live {
     routes: Arc<RwLock<Router>>,
     pipeline: LivePipeline,
     metrics: Recorder,
+    clock: Clock,
 }
 
 impl Live {
-    pub fn new(config: Arc<Config>, store: Store, metrics: Recorder) -> anyhow::Result<Live> {
-        let pipeline = Pipeline::new(&config, store.clone()).context("building the pipeline")?;
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        metrics: Recorder,
+        clock: Clock,
+    ) -> anyhow::Result<Live> {
+        let pipeline = Pipeline::new(&config, store.clone())
+            .context("building the pipeline")?
+            .with_clock(clock.clone());
         Ok(Live {
-            routes: Arc::new(RwLock::new(routes(&config, &store, &metrics))),
+            routes: Arc::new(RwLock::new(routes(&config, &store, &metrics, &clock))),
             metrics,
+            clock,
             pipeline: Arc::new(tokio::sync::RwLock::new(Arc::new(pipeline))),
             config: Arc::new(RwLock::new(config)),
             store,
@@ -270,8 +292,10 @@ impl Live {
             .store
             .clone()
             .with_near_duplicates(near_duplicates(&config.dedup));
-        let pipeline = Pipeline::new(&config, store.clone()).context("building the pipeline")?;
-        let routes = routes(&config, &store, &self.metrics);
+        let pipeline = Pipeline::new(&config, store.clone())
+            .context("building the pipeline")?
+            .with_clock(self.clock.clone());
+        let routes = routes(&config, &store, &self.metrics, &self.clock);
         {
             // Held across the sync so that no claim sees the new sources
             // table with the old pipeline, or the other way round.
@@ -365,13 +389,14 @@ impl tower::Service<Request> for RoutesInForce {
 }
 
 /// The HTTP routes for one config.
-fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder) -> Router {
+fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder, clock: &Clock) -> Router {
     server::router(Arc::new(AppState {
         store: store.clone(),
         site: site(config),
         config: config.clone(),
         cache: Default::default(),
         metrics: metrics.clone(),
+        clock: clock.clone(),
     }))
 }
 

@@ -4,6 +4,7 @@
 //! Data flows one way. Most imports follow it; two helper cycles are
 //! left to untangle (config/model/tag, and the store's
 //! write/band_index/prune):
+//! - [`clock`]: the time, injected (the system's, or one a test moves).
 //! - [`config`]: the TOML file, validated into typed values.
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
@@ -37,6 +38,7 @@ macro_rules! fault_point {
 
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dedup;

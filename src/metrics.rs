@@ -10,7 +10,7 @@
 
 use crate::fetch::{FetchError, Fetched};
 use crate::store::{IngestStats, Store, StoreError};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
@@ -48,10 +48,11 @@ impl Recorder {
         }
     }
 
-    /// The whole `/metrics` body: recorded events, then states read now.
-    pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
+    /// The whole `/metrics` body: recorded events, then states read at
+    /// `now`.
+    pub async fn render(&self, store: &Store, now: DateTime<Utc>) -> Result<String, StoreError> {
         let mut out = self.handle.render();
-        render_states(store, &mut out).await?;
+        render_states(store, now, &mut out).await?;
         Ok(out)
     }
 
@@ -241,9 +242,12 @@ pub fn source_state(s: &crate::model::SourceState) -> &'static str {
 
 const SOURCE_STATES: [&str; 4] = ["ok", "failing", "disabled", "never_fetched"];
 
-async fn render_states(store: &Store, out: &mut String) -> Result<(), StoreError> {
+async fn render_states(
+    store: &Store,
+    now: DateTime<Utc>,
+    out: &mut String,
+) -> Result<(), StoreError> {
     let sources = store.source_states().await?;
-    let now = Utc::now();
     gauge_header(
         out,
         "tributary_sources",

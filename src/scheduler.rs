@@ -3,12 +3,13 @@
 //! them out under the fetcher's bounds; `tributary fetch`'s one cycle; and
 //! the retention loop. When a source is due is `polling`'s rule.
 
+use crate::clock::Clock;
 use crate::config::Schedule;
 use crate::notify::Heartbeat;
 use crate::pipeline::{Pipeline, RefreshReport};
 use crate::store::{Claimed, Store, StoreError};
 use crate::supervise;
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +87,7 @@ pub async fn run(
     lease: TimeDelta,
     shutdown: CancellationToken,
     heartbeat: Heartbeat,
+    clock: Clock,
 ) -> Result<(), StoreError> {
     let store = pipelines.read().await.store().clone();
     // At most `concurrency` refreshes, fetch to ingest commit (claims only
@@ -95,7 +97,7 @@ pub async fn run(
     let mut running: HashMap<tokio::task::Id, (Arc<Pipeline>, Claimed)> = HashMap::new();
     let mut bulk_load = begin_bulk_load(&store).await;
     loop {
-        let now = Utc::now();
+        let now = clock.now();
         let capacity = concurrency.saturating_sub(in_flight.len());
         let mut claimed_any = false;
         let mut store_answered = true;
@@ -213,7 +215,7 @@ pub async fn run_once(
     shutdown: CancellationToken,
     mut on_report: impl FnMut(&RefreshReport),
 ) -> Result<Vec<RefreshReport>, StoreError> {
-    let now = Utc::now();
+    let now = pipeline.clock().now();
     let claimed = pipeline
         .store()
         .claim_due(owner, now, now + lease, i64::MAX / 2, Some(names))
@@ -261,7 +263,7 @@ pub async fn run_once(
                         source,
                         status: None,
                         outcome: crate::pipeline::Outcome::Failed(format!("store: {e}")),
-                        next_fetch_at: Utc::now(),
+                        next_fetch_at: pipeline.clock().now(),
                     };
                     on_report(&report);
                     reports.push(report);
@@ -305,16 +307,17 @@ pub async fn run_prune(
     retention: Duration,
     tombstone_retention: Duration,
     shutdown: CancellationToken,
+    clock: Clock,
 ) {
-    let mut last_due = Utc::now();
+    let mut last_due = clock.now();
     loop {
         // From the last tick handled, so an early timer wake-up cannot
         // handle the same tick twice.
-        let Some(due) = schedule.next_after(Utc::now().max(last_due)) else {
+        let Some(due) = schedule.next_after(clock.now().max(last_due)) else {
             return;
         };
         last_due = due;
-        let wait = (due - Utc::now()).to_std().unwrap_or_default();
+        let wait = (due - clock.now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -333,7 +336,7 @@ pub async fn run_prune(
         fault_point!("prune", "");
         let pruned = tokio::select! {
             _ = shutdown.cancelled() => return,
-            pruned = store.prune(Utc::now(), retention, tombstone_retention) => pruned,
+            pruned = store.prune(clock.now(), retention, tombstone_retention) => pruned,
         };
         match pruned {
             Ok(stats) => {

@@ -40,6 +40,8 @@ pub struct AppState {
     pub cache: cache::FeedCache,
     /// What `/metrics` renders.
     pub metrics: crate::metrics::Recorder,
+    /// What time it is for states shown (backoffs in force).
+    pub clock: crate::clock::Clock,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -170,7 +172,10 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let body = state.metrics.render(&state.store).await?;
+    let body = state
+        .metrics
+        .render(&state.store, state.clock.now())
+        .await?;
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
 }
 
