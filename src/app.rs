@@ -17,7 +17,6 @@ use crate::supervise;
 use anyhow::Context;
 use axum::extract::Request;
 use axum::Router;
-use chrono::Utc;
 use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -130,7 +129,11 @@ impl Application {
         // Migrations ran and the listener is bound: systemd may start the
         // units ordered after this one.
         notify::ready(&format!("listening on {listen}"));
-        let status = tokio::spawn(report_status(self.store.clone(), stop.clone()));
+        let status = tokio::spawn(report_status(
+            self.store.clone(),
+            self.clock.clone(),
+            stop.clone(),
+        ));
         let upkeep = tokio::spawn(self.metrics.clone().run_upkeep(stop.clone()));
         let pruner = {
             let (store, stop, clock) = (self.store.clone(), stop.clone(), self.clock.clone());
@@ -280,7 +283,7 @@ impl Live {
                 "config rejected; the running config stays"
             );
         }
-        notify::ready(&status_line(&self.store).await);
+        notify::ready(&status_line(&self.store, &self.clock).await);
     }
 
     async fn try_reload(&self) -> anyhow::Result<()> {
@@ -402,13 +405,13 @@ fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder, clock: &Clock
 
 /// Keeps systemd's `STATUS=` current (sources, failing, next fetch) while a
 /// service manager listens.
-async fn report_status(store: Store, shutdown: CancellationToken) {
+async fn report_status(store: Store, clock: Clock, shutdown: CancellationToken) {
     if !notify::enabled() {
         return;
     }
     let mut last = String::new();
     loop {
-        let line = status_line(&store).await;
+        let line = status_line(&store, &clock).await;
         if line != last {
             notify::status(&line);
             last = line;
@@ -421,7 +424,7 @@ async fn report_status(store: Store, shutdown: CancellationToken) {
 }
 
 /// E.g. `12 sources, 1 failing; next fetch at 10:15:03 UTC`.
-async fn status_line(store: &Store) -> String {
+async fn status_line(store: &Store, clock: &Clock) -> String {
     let states = match store.source_states().await {
         Ok(states) => states,
         Err(e) => return format!("database error: {e}"),
@@ -431,7 +434,7 @@ async fn status_line(store: &Store) -> String {
         .filter(|s| s.consecutive_failures > 0 || s.disabled_reason.is_some())
         .count();
     let next = match store.next_due().await {
-        Ok(Some(at)) if at <= Utc::now() => "now".to_string(),
+        Ok(Some(at)) if at <= clock.now() => "now".to_string(),
         Ok(Some(at)) => format!("at {}", at.format("%H:%M:%S UTC")),
         Ok(None) => "not scheduled".to_string(),
         Err(e) => format!("unknown ({e})"),
