@@ -5,6 +5,7 @@
 //! `python3 ../shared/tools/modcycles.py src` checks):
 //! - [`text`]: text helpers below every step: tag terms, folding,
 //!   HTML-to-text, XML-illegal characters, the one XML/HTML escaper.
+//! - [`clock`]: the time, injected (the system's, or one a test moves).
 //! - [`config`]: the TOML file, validated into typed values.
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
@@ -21,15 +22,28 @@
 //! - [`server`]: the axum routes.
 //! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
 //! - [`opml`]: OPML 2.0 import into the TOML config and export of the sources.
+//! - [`supervise`]: panics of background tasks: logged, counted, restarted.
 //! - [`app`]: `Application::build` / `run_until_stopped`, used by `run` and tests.
 //! - [`cli`], [`shutdown`], [`telemetry`]: the binary's edges.
 //! - [`notify`]: systemd readiness, status, reload and watchdog notices.
 
+/// Test-only fault injection (`fault.rs`): panics here when a unit test
+/// armed `$point` for `$key`; expands to nothing outside unit tests.
+macro_rules! fault_point {
+    ($point:literal, $key:expr) => {
+        #[cfg(test)]
+        $crate::fault::hit($point, $key);
+    };
+}
+
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dedup;
+#[cfg(test)]
+mod fault;
 pub mod fetch;
 pub mod metrics;
 pub mod model;
@@ -44,6 +58,7 @@ pub mod scheduler;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod supervise;
 pub mod tag;
 pub mod telemetry;
 pub mod text;

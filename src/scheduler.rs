@@ -3,11 +3,14 @@
 //! them out under the fetcher's bounds; `tributary fetch`'s one cycle; and
 //! the retention loop. When a source is due is `polling`'s rule.
 
+use crate::clock::Clock;
 use crate::config::Schedule;
 use crate::notify::Heartbeat;
 use crate::pipeline::{Pipeline, RefreshReport};
 use crate::store::{Claimed, Store, StoreError};
-use chrono::{TimeDelta, Utc};
+use crate::supervise;
+use chrono::TimeDelta;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{RwLock, Semaphore};
@@ -71,6 +74,8 @@ pub async fn reclaim_stale_local_leases(store: &Store) -> Result<(), StoreError>
 
 /// The daemon's loop: claims due sources and refreshes them until
 /// `shutdown`; in-flight fetches are abandoned then (their leases released).
+/// A refresh that panics is recorded as its source's failure
+/// ([`Pipeline::record_crash`]) and the loop goes on.
 /// Each claim takes the pipeline in force then, so a reloaded config applies
 /// from the next claim while running refreshes finish with theirs.
 /// `heartbeat` beats after every turn in which the database answered: the
@@ -82,14 +87,17 @@ pub async fn run(
     lease: TimeDelta,
     shutdown: CancellationToken,
     heartbeat: Heartbeat,
+    clock: Clock,
 ) -> Result<(), StoreError> {
     let store = pipelines.read().await.store().clone();
     // At most `concurrency` refreshes, fetch to ingest commit (claims only
     // fill free capacity): memory is bounded by it, not by the sources due.
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    // What each refresh task works on, for when it panics.
+    let mut running: HashMap<tokio::task::Id, (Arc<Pipeline>, Claimed)> = HashMap::new();
     let mut bulk_load = begin_bulk_load(&store).await;
     loop {
-        let now = Utc::now();
+        let now = clock.now();
         let capacity = concurrency.saturating_sub(in_flight.len());
         let mut claimed_any = false;
         let mut store_answered = true;
@@ -103,7 +111,10 @@ pub async fn run(
                     store.note_claim(Ok(()));
                     claimed_any = !claimed.is_empty();
                     for source in claimed {
-                        in_flight.spawn(refresh_logged(pipeline.clone(), source));
+                        fault_point!("claim", &source.name);
+                        let task =
+                            in_flight.spawn(refresh_logged(pipeline.clone(), source.clone()));
+                        running.insert(task.id(), (pipeline.clone(), source));
                     }
                 }
                 Err(e) => {
@@ -141,7 +152,22 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(idle) => {}
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            Some(joined) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                let id = match &joined {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                let refresh = running.remove(&id);
+                if let (Err(e), Some((pipeline, source))) = (joined, refresh) {
+                    if e.is_panic() {
+                        let panic = supervise::panic_message(e);
+                        // Recorded in its own task, off this loop's path.
+                        in_flight.spawn(async move {
+                            pipeline.record_crash(&source, &panic).await;
+                        });
+                    }
+                }
+            }
         }
     }
     // Abandon in-flight fetches: their transactions roll back, their leases
@@ -189,7 +215,7 @@ pub async fn run_once(
     shutdown: CancellationToken,
     mut on_report: impl FnMut(&RefreshReport),
 ) -> Result<Vec<RefreshReport>, StoreError> {
-    let now = Utc::now();
+    let now = pipeline.clock().now();
     let claimed = pipeline
         .store()
         .claim_due(owner, now, now + lease, i64::MAX / 2, Some(names))
@@ -202,16 +228,19 @@ pub async fn run_once(
     // run: see there.
     let in_progress = Arc::new(Semaphore::new(in_progress_bound(pipeline.concurrency())));
     let mut tasks = JoinSet::new();
+    let mut running = HashMap::new();
     for source in claimed {
         let pipeline = pipeline.clone();
         let in_progress = in_progress.clone();
-        tasks.spawn(async move {
+        let claimed = source.clone();
+        let task = tasks.spawn(async move {
             // Held from before the fetch until the ingest committed. The
             // semaphore is never closed.
             let _permit = in_progress.acquire_owned().await;
             let result = pipeline.refresh_source(&source).await;
             (source.name, result)
         });
+        running.insert(task.id(), claimed);
     }
     let mut reports = Vec::new();
     loop {
@@ -220,26 +249,34 @@ pub async fn run_once(
                 tasks.shutdown().await;
                 break;
             }
-            next = tasks.join_next() => match next {
+            next = tasks.join_next_with_id() => match next {
                 None => break,
-                Some(Ok((_, Ok(report)))) => {
+                Some(Ok((_, (_, Ok(report))))) => {
                     on_report(&report);
                     reports.push(report);
                 }
                 // One source's refresh could not run: that source failed,
                 // the others go on (a failing source is not a failed run).
-                Some(Ok((source, Err(e)))) => {
+                Some(Ok((_, (source, Err(e))))) => {
                     tracing::error!(source = %source, error = %e, "refresh failed");
                     let report = RefreshReport {
                         source,
                         status: None,
                         outcome: crate::pipeline::Outcome::Failed(format!("store: {e}")),
-                        next_fetch_at: Utc::now(),
+                        next_fetch_at: pipeline.clock().now(),
                     };
                     on_report(&report);
                     reports.push(report);
                 }
-                Some(Err(join_error)) => tracing::error!(error = %join_error, "refresh task failed"),
+                Some(Err(join_error)) => {
+                    let Some(source) = running.remove(&join_error.id()) else {
+                        continue;
+                    };
+                    let panic = supervise::panic_message(join_error);
+                    let report = pipeline.record_crash(&source, &panic).await;
+                    on_report(&report);
+                    reports.push(report);
+                }
             }
         }
     }
@@ -270,16 +307,17 @@ pub async fn run_prune(
     retention: Duration,
     tombstone_retention: Duration,
     shutdown: CancellationToken,
+    clock: Clock,
 ) {
-    let mut last_due = Utc::now();
+    let mut last_due = clock.now();
     loop {
         // From the last tick handled, so an early timer wake-up cannot
         // handle the same tick twice.
-        let Some(due) = schedule.next_after(Utc::now().max(last_due)) else {
+        let Some(due) = schedule.next_after(clock.now().max(last_due)) else {
             return;
         };
         last_due = due;
-        let wait = (due - Utc::now()).to_std().unwrap_or_default();
+        let wait = (due - clock.now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -295,9 +333,10 @@ pub async fn run_prune(
                 continue;
             }
         }
+        fault_point!("prune", "");
         let pruned = tokio::select! {
             _ = shutdown.cancelled() => return,
-            pruned = store.prune(Utc::now(), retention, tombstone_retention) => pruned,
+            pruned = store.prune(clock.now(), retention, tombstone_retention) => pruned,
         };
         match pruned {
             Ok(stats) => {

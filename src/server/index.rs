@@ -65,7 +65,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
     let articles = state.store.article_count().await?;
     let base = &state.site.base_url;
     let feeds = &state.config.feeds;
-    let now = Utc::now();
+    let now = state.clock.now();
 
     let mut html = String::with_capacity(16 * 1024);
     html.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>tributary</title>\n");
