@@ -2,7 +2,7 @@
 //! `articles_published` index, so a page costs the same at any depth.
 
 use super::sql::Params;
-use super::{from_micros, micros, Backend, Store, StoreError};
+use super::{from_micros, micros, Backend, Engine, Store, StoreError};
 use crate::model::{Article, Cursor, Filter, NewArticle, Page, SourceRef, Tag};
 use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
@@ -26,13 +26,16 @@ impl Store {
         before: Option<Cursor>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let (articles, more) = match &self.page_reader {
-            Some(reader) => {
+        let (articles, more) = match &self.engine {
+            Engine::Sqlite(sqlite) => {
                 let plan = page_plan(filter, before, limit);
                 let version = self.content_version().await?;
-                reader.page(plan, limit as usize, version).await?
+                sqlite
+                    .page_reader
+                    .page(plan, limit as usize, version)
+                    .await?
             }
-            None => {
+            Engine::Postgres(_) => {
                 let (sql, binds) = page_sql(filter, before, limit);
                 let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
                 let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
@@ -63,18 +66,18 @@ impl Store {
         entries: &[NewArticle],
     ) -> Result<Vec<String>, StoreError> {
         let entries: Vec<&NewArticle> = entries.iter().collect();
-        let (sql, keys) = super::write::identity_lookup(self.backend, &entries);
+        let (sql, keys) = super::write::identity_lookup(self.backend(), &entries);
         let binds: Vec<Bind> = keys.iter().map(|k| Bind::Text(k.to_string())).collect();
         self.query_plan(&sql, &binds).await
     }
 
     async fn query_plan(&self, sql: &str, binds: &[Bind]) -> Result<Vec<String>, StoreError> {
-        let sql = match self.backend {
+        let sql = match self.backend() {
             Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
             Backend::Postgres => format!("EXPLAIN {sql}"),
         };
         let rows = bound(&sql, binds).fetch_all(&self.pool).await?;
-        let column = match self.backend {
+        let column = match self.backend() {
             Backend::Sqlite => 3,
             Backend::Postgres => 0,
         };

@@ -3,7 +3,7 @@
 
 use super::exec::Exec;
 use super::sql::Params;
-use super::{from_micros, micros, retry_after_conflict, Backend, Store, StoreError};
+use super::{from_micros, micros, retry_after_conflict, Backend, Engine, Store, StoreError};
 use crate::model::SourceState;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
@@ -298,7 +298,7 @@ impl Store {
         // PostgreSQL: SKIP LOCKED lets several instances claim at once without
         // waiting on each other's rows; SQLite has one writer anyway. Never
         // fetched (NULL) first on both: the dialects sort NULL differently.
-        let lock = match self.backend {
+        let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
@@ -380,13 +380,13 @@ impl Store {
         source_id: i64,
         record: &FetchRecord,
     ) -> Result<(), StoreError> {
-        if let Some(pending) = &self.pending {
+        if let Engine::Sqlite(sqlite) = &self.engine {
             // On SQLite, in the ingests' group commit: one commit for many
             // 304s instead of one each, and no second connection writing
             // between groups (which would empty the ingest writer's page
             // cache).
             return self
-                .ingest_grouped(pending, source_id, Vec::new(), record)
+                .ingest_grouped(sqlite, source_id, Vec::new(), record)
                 .await
                 .map(|_| ());
         }

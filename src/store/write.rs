@@ -1,13 +1,14 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
 //! database's unique keys (README "How deduplication works").
 
-use super::band_index::{self, BandIndex};
 use super::exec::{Exec, Value};
 use super::near_dup::Existing;
 use super::sources::record_fetch_in;
 use super::sql::{distinct, insert_rows, statement_chunks, Params, SqlPerLength};
+use super::sqlite::band_index::{self, BandIndex};
 use super::{
-    micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
+    micros, near_dup, retry_after_conflict, Backend, Engine, FetchRecord, NearDuplicates, Store,
+    StoreError,
 };
 use crate::cluster::Signature;
 use crate::dedup::{self, Variant};
@@ -58,9 +59,9 @@ impl Store {
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        if let Some(pending) = &self.pending {
+        if let Engine::Sqlite(sqlite) = &self.engine {
             return self
-                .ingest_grouped(pending, source_id, articles.to_vec(), record)
+                .ingest_grouped(sqlite, source_id, articles.to_vec(), record)
                 .await;
         }
         let mut tries = 1;
@@ -85,12 +86,12 @@ impl Store {
         articles: Vec<NewArticle>,
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        match &self.pending {
-            Some(pending) => {
-                self.ingest_grouped(pending, source_id, articles, record)
+        match &self.engine {
+            Engine::Sqlite(sqlite) => {
+                self.ingest_grouped(sqlite, source_id, articles, record)
                     .await
             }
-            None => self.ingest(source_id, &articles, record).await,
+            Engine::Postgres(_) => self.ingest(source_id, &articles, record).await,
         }
     }
 
@@ -112,7 +113,7 @@ impl Store {
     /// a group commit's). `signatures`: the articles' near-duplicate
     /// signatures when computed beforehand (else empty), so that the
     /// writer's serial section need not. `bands`: SQLite's band keys in
-    /// memory (band_index.rs), else the `article_bands` table is used.
+    /// memory (sqlite/band_index.rs), else the `article_bands` table is used.
     pub(super) async fn ingest_in<E: Exec>(
         &self,
         tx: &mut E,
@@ -136,10 +137,10 @@ impl Store {
         // Tags in one sorted pass: concurrent ingests on several instances
         // then take their locks in one order, which keeps PostgreSQL
         // deadlocks (and retries) rare.
-        insert_tags(tx, self.backend, articles).await?;
+        insert_tags(tx, self.backend(), articles).await?;
         let now_us = micros(record.at);
         let policy = self.near_duplicates.as_ref();
-        let mut batch = Batch::load(tx, self.backend, source_id, articles, now_us).await?;
+        let mut batch = Batch::load(tx, self.backend(), source_id, articles, now_us).await?;
         if let Some(policy) = policy {
             if let Some(bands) = bands {
                 batch.bands = Some(bands.current(tx, now_us, policy.window_us()).await?);

@@ -12,10 +12,10 @@
 //! `articles` table holds for that window instead.
 //! PostgreSQL, shared by several instances, keeps the table.
 
-use super::exec::{Exec, Value};
-use super::prune::LAST_PRUNE;
-use super::StoreError;
 use crate::cluster::Signature;
+use crate::store::exec::{Exec, Value};
+use crate::store::prune::LAST_PRUNE;
+use crate::store::StoreError;
 use foldhash::{HashMap, HashMapExt};
 
 /// End of a chain of links.
@@ -32,14 +32,14 @@ const PAGE: i64 = 2_000;
 const MAX_STORIES: usize = 100_000;
 
 /// The band keys, or nothing until the writer needs them.
-pub(super) struct BandIndex {
+pub(in crate::store) struct BandIndex {
     loaded: Option<Loaded>,
     max_stories: usize,
 }
 
 impl BandIndex {
     #[cfg(test)]
-    pub(super) fn with_budget(max_stories: usize) -> BandIndex {
+    pub(in crate::store) fn with_budget(max_stories: usize) -> BandIndex {
         BandIndex {
             loaded: None,
             max_stories,
@@ -56,7 +56,7 @@ impl Default for BandIndex {
     }
 }
 
-pub(super) struct Loaded {
+pub(in crate::store) struct Loaded {
     /// Every stored story published at or after this (µs) is here.
     horizon: i64,
     /// The highest article id read or written: higher ones were stored by
@@ -80,13 +80,13 @@ pub(super) struct Loaded {
 
 impl BandIndex {
     /// After a rollback or a panic: what memory holds may not be stored.
-    pub(super) fn forget(&mut self) {
+    pub(in crate::store) fn forget(&mut self) {
         self.loaded = None;
     }
 
     /// The index, current with the database as the caller's transaction
     /// (holding SQLite's write lock) sees it.
-    pub(super) async fn current<E: Exec>(
+    pub(in crate::store) async fn current<E: Exec>(
         &mut self,
         tx: &mut E,
         now_us: i64,
@@ -111,7 +111,7 @@ impl BandIndex {
 /// Calls `visit` with (id, published, signature) of every article
 /// published within `from..=to`, newest first, until it answers false; in
 /// pages: the signatures of a large store are never all in memory at once.
-pub(super) async fn for_each_story<E: Exec>(
+pub(in crate::store) async fn for_each_story<E: Exec>(
     tx: &mut E,
     from: i64,
     to: i64,
@@ -225,12 +225,12 @@ impl Loaded {
     }
 
     /// An article id the writer stored (with or without band keys).
-    pub(super) fn stored(&mut self, id: i64) {
+    pub(in crate::store) fn stored(&mut self, id: i64) {
         self.high_water = self.high_water.max(id);
     }
 
     /// Makes a story findable by its band keys.
-    pub(super) fn add(&mut self, id: i64, published: i64, keys: &[i64]) {
+    pub(in crate::store) fn add(&mut self, id: i64, published: i64, keys: &[i64]) {
         self.stored(id);
         if published < self.horizon {
             return;
@@ -246,7 +246,7 @@ impl Loaded {
 
     /// Makes memory hold every story published at or after `from`, if the
     /// budget allows: false when it does not (nothing changed then).
-    pub(super) async fn cover<E: Exec>(
+    pub(in crate::store) async fn cover<E: Exec>(
         &mut self,
         tx: &mut E,
         from: i64,
@@ -279,13 +279,13 @@ impl Loaded {
     }
 
     /// True when every story published at or after `from` is here.
-    pub(super) fn covers(&self, from: i64) -> bool {
+    pub(in crate::store) fn covers(&self, from: i64) -> bool {
         from >= self.horizon
     }
 
     /// The stories under `key` published within `from..=to`, as
     /// (article, published).
-    pub(super) fn stories_under(
+    pub(in crate::store) fn stories_under(
         &self,
         key: i64,
         from: i64,
@@ -307,7 +307,7 @@ impl Loaded {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+pub(in crate::store) mod tests {
     use super::*;
     use crate::store::exec::run_to_completion;
     use rusqlite::Connection;
