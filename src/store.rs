@@ -4,6 +4,7 @@
 //! Unix microseconds on both. The database enforces article identity with
 //! unique keys, so a crash or a second writer never creates a duplicate.
 
+mod band_index;
 mod bulk_load;
 mod exec;
 mod explain;
@@ -23,6 +24,7 @@ pub use read::TagCount;
 pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth};
 pub use write::IngestStats;
 
+use crate::model::{Cursor, Filter, NewArticle, Page};
 use chrono::{DateTime, Utc};
 use sqlite::{sqlite_file, sqlite_session, sqlite_url, SqliteRole};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -270,6 +272,69 @@ impl Store {
     pub fn with_near_duplicates(mut self, policy: Option<NearDuplicates>) -> Store {
         self.near_duplicates = policy;
         self
+    }
+
+    /// Stores the entries of one refresh of `source_id` and its fetch record
+    /// in one transaction: a crash leaves either all of it or none.
+    ///
+    /// On SQLite, refreshes waiting for the single writer are committed
+    /// together (sqlite/group_commit.rs), each still all or nothing.
+    pub async fn ingest(
+        &self,
+        source_id: i64,
+        articles: &[NewArticle],
+        record: &FetchRecord,
+    ) -> Result<IngestStats, StoreError> {
+        match &self.engine {
+            Engine::Sqlite(sqlite) => {
+                self.ingest_grouped(sqlite, source_id, articles.to_vec(), record)
+                    .await
+            }
+            Engine::Postgres(_) => self.ingest_by_itself(source_id, articles, record).await,
+        }
+    }
+
+    /// [`Store::ingest`], taking the articles: SQLite's writer queue then
+    /// holds them without a copy.
+    pub async fn ingest_owned(
+        &self,
+        source_id: i64,
+        articles: Vec<NewArticle>,
+        record: &FetchRecord,
+    ) -> Result<IngestStats, StoreError> {
+        match &self.engine {
+            Engine::Sqlite(sqlite) => {
+                self.ingest_grouped(sqlite, source_id, articles, record)
+                    .await
+            }
+            Engine::Postgres(_) => self.ingest_by_itself(source_id, &articles, record).await,
+        }
+    }
+
+    /// One page of the articles matching `filter`, newest first (published,
+    /// then id), starting after `before`.
+    pub async fn page(
+        &self,
+        filter: &Filter,
+        before: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let (articles, more) = match &self.engine {
+            Engine::Sqlite(sqlite) => {
+                let plan = read::page_plan(filter, before, limit);
+                let version = self.content_version().await?;
+                sqlite
+                    .page_reader
+                    .page(plan, limit as usize, version)
+                    .await?
+            }
+            Engine::Postgres(_) => self.page_through_pool(filter, before, limit).await?,
+        };
+        let next = more.then(|| articles.last()).flatten().map(|a| Cursor {
+            published: a.published,
+            id: a.id,
+        });
+        Ok(Page { articles, next })
     }
 
     pub fn backend(&self) -> Backend {

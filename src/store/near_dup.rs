@@ -3,9 +3,9 @@
 //! keys and published within the window; a match makes it one more
 //! outlet's copy of that article.
 
+use super::band_index;
 use super::exec::{Exec, Value};
 use super::sql::{insert_rows, statement_chunks, Params};
-use super::sqlite::band_index;
 use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
@@ -40,7 +40,7 @@ const CHUNK: usize = 2_000;
 
 impl Candidates {
     /// The candidates of `wanted`: (signature, published) of the entries.
-    /// `index`: SQLite's band keys in memory (sqlite/band_index.rs); without it,
+    /// `index`: SQLite's band keys in memory (band_index.rs); without it,
     /// the `article_bands` table.
     pub(super) async fn load<E: Exec>(
         tx: &mut E,
@@ -303,9 +303,9 @@ pub(super) async fn link<E: Exec>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::band_index::tests::{database, signature, store};
+    use crate::store::band_index::BandIndex;
     use crate::store::exec::run_to_completion;
-    use crate::store::sqlite::band_index::tests::{database, signature, store};
-    use crate::store::sqlite::band_index::BandIndex;
 
     #[test]
     fn entries_older_than_memory_holds_are_compared_with_the_table() {

@@ -2,8 +2,8 @@
 //! `articles_published` index, so a page costs the same at any depth.
 
 use super::sql::Params;
-use super::{from_micros, micros, Backend, Engine, Store, StoreError};
-use crate::model::{Article, Cursor, Filter, NewArticle, Page, SourceRef, Tag};
+use super::{from_micros, micros, Backend, Store, StoreError};
+use crate::model::{Article, Cursor, Filter, NewArticle, SourceRef, Tag};
 use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
@@ -18,38 +18,21 @@ pub struct TagCount {
 }
 
 impl Store {
-    /// One page of the articles matching `filter`, newest first (published,
-    /// then id), starting after `before`.
-    pub async fn page(
+    /// [`Store::page`]'s articles read through the pool, and whether there
+    /// were more.
+    pub(super) async fn page_through_pool(
         &self,
         filter: &Filter,
         before: Option<Cursor>,
         limit: u32,
-    ) -> Result<Page, StoreError> {
-        let (articles, more) = match &self.engine {
-            Engine::Sqlite(sqlite) => {
-                let plan = page_plan(filter, before, limit);
-                let version = self.content_version().await?;
-                sqlite
-                    .page_reader
-                    .page(plan, limit as usize, version)
-                    .await?
-            }
-            Engine::Postgres(_) => {
-                let (sql, binds) = page_sql(filter, before, limit);
-                let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
-                let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
-                let more = articles.len() > limit as usize;
-                articles.truncate(limit as usize);
-                self.attach_tags_and_sources(&mut articles).await?;
-                (articles.into_iter().map(Arc::new).collect(), more)
-            }
-        };
-        let next = more.then(|| articles.last()).flatten().map(|a| Cursor {
-            published: a.published,
-            id: a.id,
-        });
-        Ok(Page { articles, next })
+    ) -> Result<(Vec<Arc<Article>>, bool), StoreError> {
+        let (sql, binds) = page_sql(filter, before, limit);
+        let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
+        let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
+        let more = articles.len() > limit as usize;
+        articles.truncate(limit as usize);
+        self.attach_tags_and_sources(&mut articles).await?;
+        Ok((articles.into_iter().map(Arc::new).collect(), more))
     }
 
     /// The database's plan for a page query (SQLite `EXPLAIN QUERY PLAN`

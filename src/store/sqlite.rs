@@ -2,12 +2,11 @@
 //! (`write_lock`) instead of racing for the file lock; refreshes waiting
 //! for it are committed together (group_commit.rs) on a thread holding a
 //! rusqlite connection of its own (writer_thread.rs, exec.rs), which also
-//! keeps the near-duplicate band keys in memory (band_index.rs); feed pages
+//! keeps the near-duplicate band keys in memory (store/band_index.rs); feed pages
 //! are read on rusqlite connections in one blocking call (page_reader.rs).
 //! Everything else goes through the sqlx pools that `Store` holds on both
 //! backends.
 
-pub(super) mod band_index;
 pub(super) mod group_commit;
 pub(super) mod page_reader;
 mod writer_thread;

@@ -1,14 +1,13 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
 //! database's unique keys (README "How deduplication works").
 
+use super::band_index::{self, BandIndex};
 use super::exec::{Exec, Value};
 use super::near_dup::Existing;
 use super::sources::record_fetch_in;
 use super::sql::{distinct, insert_rows, statement_chunks, Params, SqlPerLength};
-use super::sqlite::band_index::{self, BandIndex};
 use super::{
-    micros, near_dup, retry_after_conflict, Backend, Engine, FetchRecord, NearDuplicates, Store,
-    StoreError,
+    micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
 };
 use crate::cluster::Signature;
 use crate::dedup::{self, Variant};
@@ -48,22 +47,14 @@ pub struct IngestStats {
 }
 
 impl Store {
-    /// Stores the entries of one refresh of `source_id` and its fetch record
-    /// in one transaction: a crash leaves either all of it or none.
-    ///
-    /// On SQLite, refreshes waiting for the single writer are committed
-    /// together (`group_commit`), each still all or nothing.
-    pub async fn ingest(
+    /// One refresh in a transaction of its own, tried again when
+    /// PostgreSQL aborts it to break a conflict with another instance.
+    pub(super) async fn ingest_by_itself(
         &self,
         source_id: i64,
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        if let Engine::Sqlite(sqlite) = &self.engine {
-            return self
-                .ingest_grouped(sqlite, source_id, articles.to_vec(), record)
-                .await;
-        }
         let mut tries = 1;
         let stats = loop {
             match self.ingest_alone(source_id, articles, record).await {
@@ -76,23 +67,6 @@ impl Store {
         }
         self.note_inserted(stats.inserted);
         Ok(stats)
-    }
-
-    /// [`Store::ingest`], taking the articles: SQLite's writer queue then
-    /// holds them without a copy.
-    pub async fn ingest_owned(
-        &self,
-        source_id: i64,
-        articles: Vec<NewArticle>,
-        record: &FetchRecord,
-    ) -> Result<IngestStats, StoreError> {
-        match &self.engine {
-            Engine::Sqlite(sqlite) => {
-                self.ingest_grouped(sqlite, source_id, articles, record)
-                    .await
-            }
-            Engine::Postgres(_) => self.ingest(source_id, &articles, record).await,
-        }
     }
 
     pub(super) async fn ingest_alone(
@@ -113,7 +87,7 @@ impl Store {
     /// a group commit's). `signatures`: the articles' near-duplicate
     /// signatures when computed beforehand (else empty), so that the
     /// writer's serial section need not. `bands`: SQLite's band keys in
-    /// memory (sqlite/band_index.rs), else the `article_bands` table is used.
+    /// memory (band_index.rs), else the `article_bands` table is used.
     pub(super) async fn ingest_in<E: Exec>(
         &self,
         tx: &mut E,

@@ -12,11 +12,11 @@
 //! savepoint changes.) Fetches that store nothing (304s, failures) are
 //! recorded in the same groups, as refreshes without articles.
 
-use super::band_index::BandIndex;
 use super::writer_thread::Writer;
 use super::Sqlite;
 use crate::cluster::Signature;
 use crate::model::NewArticle;
+use crate::store::band_index::BandIndex;
 use crate::store::exec::{run_to_completion, Exec};
 use crate::store::write::{signature_of, Ingested};
 use crate::store::{FetchRecord, IngestStats, Store, StoreError};

@@ -6,7 +6,7 @@
 //! never waits behind a write. The thread also keeps the near-duplicate
 //! band keys (band_index.rs), which only its transactions read and change.
 
-use super::band_index::BandIndex;
+use crate::store::band_index::BandIndex;
 use crate::store::StoreError;
 use rusqlite::Connection;
 use std::panic::AssertUnwindSafe;

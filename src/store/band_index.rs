@@ -1,5 +1,6 @@
 //! SQLite: the LSH band keys of recent stories, kept in memory by the writer
-//! thread instead of in the `article_bands` table (near_dup.rs).
+//! thread (sqlite/writer_thread.rs) instead of in the `article_bands` table
+//! (near_dup.rs).
 //!
 //! Each new article has 16 band keys spread at random over the key space. As
 //! B-tree rows they dirtied most of that table's pages at every commit: 40%
@@ -12,10 +13,10 @@
 //! `articles` table holds for that window instead.
 //! PostgreSQL, shared by several instances, keeps the table.
 
+use super::exec::{Exec, Value};
+use super::prune::LAST_PRUNE;
+use super::StoreError;
 use crate::cluster::Signature;
-use crate::store::exec::{Exec, Value};
-use crate::store::prune::LAST_PRUNE;
-use crate::store::StoreError;
 use foldhash::{HashMap, HashMapExt};
 
 /// End of a chain of links.
@@ -32,14 +33,14 @@ const PAGE: i64 = 2_000;
 const MAX_STORIES: usize = 100_000;
 
 /// The band keys, or nothing until the writer needs them.
-pub(in crate::store) struct BandIndex {
+pub(super) struct BandIndex {
     loaded: Option<Loaded>,
     max_stories: usize,
 }
 
 impl BandIndex {
     #[cfg(test)]
-    pub(in crate::store) fn with_budget(max_stories: usize) -> BandIndex {
+    pub(super) fn with_budget(max_stories: usize) -> BandIndex {
         BandIndex {
             loaded: None,
             max_stories,
@@ -56,7 +57,7 @@ impl Default for BandIndex {
     }
 }
 
-pub(in crate::store) struct Loaded {
+pub(super) struct Loaded {
     /// Every stored story published at or after this (µs) is here.
     horizon: i64,
     /// The highest article id read or written: higher ones were stored by
@@ -80,13 +81,13 @@ pub(in crate::store) struct Loaded {
 
 impl BandIndex {
     /// After a rollback or a panic: what memory holds may not be stored.
-    pub(in crate::store) fn forget(&mut self) {
+    pub(super) fn forget(&mut self) {
         self.loaded = None;
     }
 
     /// The index, current with the database as the caller's transaction
     /// (holding SQLite's write lock) sees it.
-    pub(in crate::store) async fn current<E: Exec>(
+    pub(super) async fn current<E: Exec>(
         &mut self,
         tx: &mut E,
         now_us: i64,
@@ -111,7 +112,7 @@ impl BandIndex {
 /// Calls `visit` with (id, published, signature) of every article
 /// published within `from..=to`, newest first, until it answers false; in
 /// pages: the signatures of a large store are never all in memory at once.
-pub(in crate::store) async fn for_each_story<E: Exec>(
+pub(super) async fn for_each_story<E: Exec>(
     tx: &mut E,
     from: i64,
     to: i64,
@@ -225,12 +226,12 @@ impl Loaded {
     }
 
     /// An article id the writer stored (with or without band keys).
-    pub(in crate::store) fn stored(&mut self, id: i64) {
+    pub(super) fn stored(&mut self, id: i64) {
         self.high_water = self.high_water.max(id);
     }
 
     /// Makes a story findable by its band keys.
-    pub(in crate::store) fn add(&mut self, id: i64, published: i64, keys: &[i64]) {
+    pub(super) fn add(&mut self, id: i64, published: i64, keys: &[i64]) {
         self.stored(id);
         if published < self.horizon {
             return;
@@ -246,7 +247,7 @@ impl Loaded {
 
     /// Makes memory hold every story published at or after `from`, if the
     /// budget allows: false when it does not (nothing changed then).
-    pub(in crate::store) async fn cover<E: Exec>(
+    pub(super) async fn cover<E: Exec>(
         &mut self,
         tx: &mut E,
         from: i64,
@@ -279,13 +280,13 @@ impl Loaded {
     }
 
     /// True when every story published at or after `from` is here.
-    pub(in crate::store) fn covers(&self, from: i64) -> bool {
+    pub(super) fn covers(&self, from: i64) -> bool {
         from >= self.horizon
     }
 
     /// The stories under `key` published within `from..=to`, as
     /// (article, published).
-    pub(in crate::store) fn stories_under(
+    pub(super) fn stories_under(
         &self,
         key: i64,
         from: i64,
@@ -307,7 +308,7 @@ impl Loaded {
 }
 
 #[cfg(test)]
-pub(in crate::store) mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::exec::run_to_completion;
     use rusqlite::Connection;
