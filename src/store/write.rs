@@ -77,26 +77,40 @@ impl Store {
     ) -> Result<IngestStats, StoreError> {
         let mut tx = self.writer.begin().await?;
         let ingested = self
-            .ingest_in(&mut *tx, source_id, articles, &[], record, None)
+            .ingest_in(
+                &mut *tx,
+                source_id,
+                articles,
+                self.near_duplicates(&[]),
+                record,
+                None,
+            )
             .await?;
         tx.commit().await?;
         Ok(ingested.stats)
     }
 
+    /// The near-duplicate policy in force now, with `signatures`.
+    pub(super) fn near_duplicates<'s>(&self, signatures: &'s [Option<Signature>]) -> Near<'s> {
+        Near {
+            policy: self.near_duplicates,
+            signatures,
+        }
+    }
+
     /// One refresh's writes, inside the caller's transaction (its own, or
-    /// a group commit's). `signatures`: the articles' near-duplicate
-    /// signatures when computed beforehand (else empty), so that the
-    /// writer's serial section need not. `bands`: SQLite's band keys in
+    /// a group commit's). `bands`: SQLite's band keys in
     /// memory (band_index.rs), else the `article_bands` table is used.
     pub(super) async fn ingest_in<E: Exec>(
         &self,
         tx: &mut E,
         source_id: i64,
         articles: &[NewArticle],
-        signatures: &[Option<Signature>],
+        near: Near<'_>,
         record: &FetchRecord,
         bands: Option<&mut BandIndex>,
     ) -> Result<Ingested, StoreError> {
+        let signatures = near.signatures;
         // Writing first takes SQLite's write lock at once (waiting out
         // another process via busy_timeout) instead of upgrading a read lock
         // later, which fails with SQLITE_BUSY under contention.
@@ -113,7 +127,7 @@ impl Store {
         // deadlocks (and retries) rare.
         insert_tags(tx, self.backend(), articles).await?;
         let now_us = micros(record.at);
-        let policy = self.near_duplicates.as_ref();
+        let policy = near.policy.as_ref();
         let mut batch = Batch::load(tx, self.backend(), source_id, articles, now_us).await?;
         if let Some(policy) = policy {
             if let Some(bands) = bands {
@@ -133,6 +147,16 @@ impl Store {
         batch.flush(tx).await?;
         Ok(Ingested { stats, touched })
     }
+}
+
+/// How an ingest merges near-duplicates: the policy in force when its
+/// refresh was queued (a reload may change it before a group commits), and
+/// the articles' signatures when computed beforehand (else empty), so that
+/// the writer's serial section need not.
+#[derive(Clone, Copy)]
+pub(super) struct Near<'s> {
+    pub(super) policy: Option<NearDuplicates>,
+    pub(super) signatures: &'s [Option<Signature>],
 }
 
 impl IngestStats {

@@ -18,8 +18,8 @@ use crate::cluster::Signature;
 use crate::model::NewArticle;
 use crate::store::band_index::BandIndex;
 use crate::store::exec::{run_to_completion, Exec};
-use crate::store::write::{signature_of, Ingested};
-use crate::store::{FetchRecord, IngestStats, Store, StoreError};
+use crate::store::write::{signature_of, Ingested, Near};
+use crate::store::{FetchRecord, IngestStats, NearDuplicates, Store, StoreError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -41,6 +41,9 @@ struct Refresh {
     /// Near-duplicate signatures of `articles`, computed before the writer
     /// (empty when near-duplicates are off).
     signatures: Vec<Option<Signature>>,
+    /// `[dedup]` as it was when the refresh was queued: a reload does not
+    /// change it for refreshes already waiting.
+    near_duplicates: Option<NearDuplicates>,
     record: FetchRecord,
 }
 
@@ -79,9 +82,10 @@ impl Store {
             source_id,
             articles,
             signatures: Vec::new(),
+            near_duplicates: self.near_duplicates,
             record: record.clone(),
         };
-        if self.near_duplicates.is_some() && !refresh.articles.is_empty() {
+        if refresh.near_duplicates.is_some() && !refresh.articles.is_empty() {
             // CPU work (MinHash over every entry's text) that would
             // otherwise run in the writer's serial section; on the blocking
             // pool, off the async workers. Entries a key identifies do not
@@ -217,7 +221,10 @@ impl Store {
             tx,
             r.source_id,
             &r.articles,
-            &r.signatures,
+            Near {
+                policy: r.near_duplicates,
+                signatures: &r.signatures,
+            },
             &r.record,
             bands,
         )
