@@ -16,7 +16,7 @@ use url::Url;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[path = "../src/bin/tributary-bench/synth.rs"]
+#[path = "../bench/src/synth.rs"]
 mod synth;
 
 const ENTRIES: usize = 50;
@@ -107,7 +107,7 @@ fn bench_tags(c: &mut Criterion) {
     let source_tags = vec!["bench".to_string(), "World News".to_string()];
     let mut group = c.benchmark_group("tags");
     group.bench_function("term", |b| {
-        b.iter(|| tag::term(black_box("XI  Jinping_Visit")))
+        b.iter(|| tributary::text::term(black_box("XI  Jinping_Visit")))
     });
     group.throughput(Throughput::Elements(ENTRIES as u64));
     group.bench_function("rules_matching_50_entries", |b| {

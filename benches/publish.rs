@@ -14,7 +14,7 @@ use url::Url;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-#[path = "../src/bin/tributary-bench/synth.rs"]
+#[path = "../bench/src/synth.rs"]
 mod synth;
 
 const ENTRIES: usize = 50;

@@ -4,17 +4,19 @@
 //! tells systemd how it goes (`notify`), and reloads the config on request
 //! (SIGHUP) through [`Live`], the parts of the daemon built from the config.
 
+use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::Recorder;
 use crate::notify::{self, Heartbeat};
 use crate::pipeline::Pipeline;
 use crate::publish::Site;
 use crate::scheduler::{self, LivePipeline};
 use crate::server::{self, AppState};
 use crate::store::{NearDuplicates, SourceSync, Store, StoreOptions};
+use crate::supervise;
 use anyhow::Context;
 use axum::extract::Request;
 use axum::Router;
-use chrono::Utc;
 use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -30,14 +32,19 @@ const STATUS_EVERY: Duration = Duration::from_secs(10);
 pub struct Application {
     config: Arc<Config>,
     store: Store,
+    metrics: Recorder,
+    clock: Clock,
     listener: TcpListener,
     reload: Arc<Notify>,
 }
 
 impl Application {
-    /// Connects the database (migrations applied), syncs the configured
-    /// sources and binds `listen` (port 0 picks a free port).
+    /// Installs the metrics recorder, connects the database (migrations
+    /// applied), syncs the configured sources and binds `listen` (port 0
+    /// picks a free port).
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        // Before anything records an event.
+        let metrics = Recorder::install();
         let store = open_store(&config).await?;
         let listener = TcpListener::bind(&config.daemon.listen)
             .await
@@ -45,6 +52,8 @@ impl Application {
         Ok(Application {
             config: Arc::new(config),
             store,
+            metrics,
+            clock: Clock::system(),
             listener,
             reload: Arc::new(Notify::new()),
         })
@@ -54,6 +63,13 @@ impl Application {
     /// handler does on SIGHUP).
     pub fn reload_on(mut self, trigger: Arc<Notify>) -> Application {
         self.reload = trigger;
+        self
+    }
+
+    /// Reads the time from `clock` (tests move a manual one) instead of
+    /// the system's: refreshes, schedules, prunes and shown states.
+    pub fn with_clock(mut self, clock: Clock) -> Application {
+        self.clock = clock;
         self
     }
 
@@ -68,56 +84,141 @@ impl Application {
     /// Runs until `shutdown` is cancelled, then stops cleanly: in-flight
     /// fetches are abandoned (nothing half-written: each refresh is one
     /// transaction), open requests get a few seconds, the database closes.
+    /// A task that panics is supervised: a refresh is recorded as its
+    /// source's failure, the pruner restarts. Should the scheduler or the
+    /// server end on their own, that is fatal: the daemon stops the same
+    /// clean way, then returns the error (and systemd restarts it).
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        let live = Live::new(self.config.clone(), self.store.clone())?;
+        let live = Live::new(
+            self.config.clone(),
+            self.store.clone(),
+            self.metrics.clone(),
+            self.clock.clone(),
+        );
+        let live = match live {
+            Ok(live) => live,
+            Err(e) => {
+                self.store.close().await;
+                return Err(e);
+            }
+        };
+        // Cancelled by `shutdown`, or by a fatal error of our own.
+        let stop = shutdown.child_token();
         let daemon = &self.config.daemon;
         let heartbeat = Heartbeat::default();
-        let scheduler = tokio::spawn(scheduler::run(
+        let mut scheduler = tokio::spawn(scheduler::run(
             live.pipeline.clone(),
             instance_id(),
             daemon.concurrency,
             scheduler::lease_for(daemon.timeout),
-            shutdown.clone(),
+            stop.clone(),
             heartbeat.clone(),
+            self.clock.clone(),
         ));
-        let watchdog = tokio::spawn(notify::watchdog(heartbeat, shutdown.clone()));
-        let listen = self.listener.local_addr()?;
+        let watchdog = tokio::spawn(notify::watchdog(heartbeat, stop.clone()));
+        let listen = self.listener.local_addr();
         let limits = server::Limits::for_this_process();
-        let server = tokio::spawn(server::serve(
+        let mut server = tokio::spawn(server::serve(
             self.listener,
             live.service(),
             limits,
-            shutdown.clone(),
+            stop.clone(),
         ));
+        let listen = listen.map_or_else(|e| e.to_string(), |a| a.to_string());
         tracing::info!(listen = %listen, sources = self.config.sources.len(), max_connections = limits.max_connections, "tributary running");
         // Migrations ran and the listener is bound: systemd may start the
         // units ordered after this one.
         notify::ready(&format!("listening on {listen}"));
-        let status = tokio::spawn(report_status(self.store.clone(), shutdown.clone()));
-        let pruner = tokio::spawn(scheduler::run_prune(
+        let status = tokio::spawn(report_status(
             self.store.clone(),
-            daemon.prune_schedule.clone(),
-            daemon.retention,
-            daemon.tombstone_retention,
-            shutdown.clone(),
+            self.clock.clone(),
+            stop.clone(),
         ));
+        let upkeep = tokio::spawn(self.metrics.clone().run_upkeep(stop.clone()));
+        let pruner = {
+            let (store, stop, clock) = (self.store.clone(), stop.clone(), self.clock.clone());
+            let (schedule, retention, tombstones) = (
+                daemon.prune_schedule.clone(),
+                daemon.retention,
+                daemon.tombstone_retention,
+            );
+            tokio::spawn(supervise::restarting("prune", stop.clone(), move || {
+                scheduler::run_prune(
+                    store.clone(),
+                    schedule.clone(),
+                    retention,
+                    tombstones,
+                    stop.clone(),
+                    clock.clone(),
+                )
+            }))
+        };
 
+        let mut fatal = None;
+        let mut scheduled = None;
+        let mut server_ended = false;
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => break,
+                // First: at a stop, the tasks ending is no error.
+                biased;
+                _ = stop.cancelled() => break,
                 _ = self.reload.notified() => live.reload().await,
+                ended = &mut scheduler => {
+                    fatal = Some(match &ended {
+                        Ok(_) => anyhow::anyhow!("the scheduler stopped on its own"),
+                        Err(e) => anyhow::anyhow!("the scheduler panicked: {e}"),
+                    });
+                    scheduled = Some(ended);
+                    break;
+                }
+                ended = &mut server => {
+                    server_ended = true;
+                    fatal = Some(match ended {
+                        Ok(()) => anyhow::anyhow!("the HTTP server stopped on its own"),
+                        Err(e) => anyhow::anyhow!("the HTTP server panicked: {}", supervise::panic_message(e)),
+                    });
+                    break;
+                }
             }
+        }
+        if let Some(e) = &fatal {
+            tracing::error!(error = %e, "fatal; stopping");
+            stop.cancel();
         }
         notify::stopping();
         tracing::info!("stopping");
-        let scheduled = scheduler.await.context("scheduler task")?;
-        let _ = tokio::join!(watchdog, status, pruner);
-        match tokio::time::timeout(SERVER_DRAIN, server).await {
-            Ok(joined) => joined.context("server task")?,
-            Err(_) => tracing::warn!("open connections did not finish in time; closing them"),
+        let scheduled = match scheduled {
+            Some(ended) => ended,
+            None => scheduler.await,
+        };
+        for (task, ended) in [
+            ("watchdog", watchdog.await),
+            ("status", status.await),
+            ("metrics upkeep", upkeep.await),
+            ("prune", pruner.await),
+        ] {
+            if let Err(e) = ended {
+                tracing::error!(task, error = %supervise::panic_message(e), "task panicked");
+            }
+        }
+        if !server_ended {
+            match tokio::time::timeout(SERVER_DRAIN, &mut server).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %supervise::panic_message(e), "the HTTP server panicked")
+                }
+                Err(_) => tracing::warn!("open connections did not finish in time; closing them"),
+            }
         }
         self.store.close().await;
-        scheduled.context("scheduler")?;
+        if let Some(e) = fatal {
+            return Err(e);
+        }
+        scheduled
+            .map_err(|e| {
+                anyhow::anyhow!("the scheduler panicked: {}", supervise::panic_message(e))
+            })?
+            .context("scheduler")?;
         tracing::info!("stopped");
         Ok(())
     }
@@ -133,13 +234,24 @@ pub struct Live {
     /// The HTTP routes (output feeds, site facts) of the config in force.
     routes: Arc<RwLock<Router>>,
     pipeline: LivePipeline,
+    metrics: Recorder,
+    clock: Clock,
 }
 
 impl Live {
-    pub fn new(config: Arc<Config>, store: Store) -> anyhow::Result<Live> {
-        let pipeline = Pipeline::new(&config, store.clone()).context("building the pipeline")?;
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        metrics: Recorder,
+        clock: Clock,
+    ) -> anyhow::Result<Live> {
+        let pipeline = Pipeline::new(&config, store.clone())
+            .context("building the pipeline")?
+            .with_clock(clock.clone());
         Ok(Live {
-            routes: Arc::new(RwLock::new(routes(&config, &store))),
+            routes: Arc::new(RwLock::new(routes(&config, &store, &metrics, &clock))),
+            metrics,
+            clock,
             pipeline: Arc::new(tokio::sync::RwLock::new(Arc::new(pipeline))),
             config: Arc::new(RwLock::new(config)),
             store,
@@ -171,7 +283,7 @@ impl Live {
                 "config rejected; the running config stays"
             );
         }
-        notify::ready(&status_line(&self.store).await);
+        notify::ready(&status_line(&self.store, &self.clock).await);
     }
 
     async fn try_reload(&self) -> anyhow::Result<()> {
@@ -183,8 +295,10 @@ impl Live {
             .store
             .clone()
             .with_near_duplicates(near_duplicates(&config.dedup));
-        let pipeline = Pipeline::new(&config, store.clone()).context("building the pipeline")?;
-        let routes = routes(&config, &store);
+        let pipeline = Pipeline::new(&config, store.clone())
+            .context("building the pipeline")?
+            .with_clock(self.clock.clone());
+        let routes = routes(&config, &store, &self.metrics, &self.clock);
         {
             // Held across the sync so that no claim sees the new sources
             // table with the old pipeline, or the other way round.
@@ -278,24 +392,26 @@ impl tower::Service<Request> for RoutesInForce {
 }
 
 /// The HTTP routes for one config.
-fn routes(config: &Arc<Config>, store: &Store) -> Router {
+fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder, clock: &Clock) -> Router {
     server::router(Arc::new(AppState {
         store: store.clone(),
         site: site(config),
         config: config.clone(),
         cache: Default::default(),
+        metrics: metrics.clone(),
+        clock: clock.clone(),
     }))
 }
 
 /// Keeps systemd's `STATUS=` current (sources, failing, next fetch) while a
 /// service manager listens.
-async fn report_status(store: Store, shutdown: CancellationToken) {
+async fn report_status(store: Store, clock: Clock, shutdown: CancellationToken) {
     if !notify::enabled() {
         return;
     }
     let mut last = String::new();
     loop {
-        let line = status_line(&store).await;
+        let line = status_line(&store, &clock).await;
         if line != last {
             notify::status(&line);
             last = line;
@@ -308,7 +424,7 @@ async fn report_status(store: Store, shutdown: CancellationToken) {
 }
 
 /// E.g. `12 sources, 1 failing; next fetch at 10:15:03 UTC`.
-async fn status_line(store: &Store) -> String {
+async fn status_line(store: &Store, clock: &Clock) -> String {
     let states = match store.source_states().await {
         Ok(states) => states,
         Err(e) => return format!("database error: {e}"),
@@ -318,7 +434,7 @@ async fn status_line(store: &Store) -> String {
         .filter(|s| s.consecutive_failures > 0 || s.disabled_reason.is_some())
         .count();
     let next = match store.next_due().await {
-        Ok(Some(at)) if at <= Utc::now() => "now".to_string(),
+        Ok(Some(at)) if at <= clock.now() => "now".to_string(),
         Ok(Some(at)) => format!("at {}", at.format("%H:%M:%S UTC")),
         Ok(None) => "not scheduled".to_string(),
         Err(e) => format!("unknown ({e})"),
@@ -385,4 +501,203 @@ pub fn site(config: &Config) -> Site {
 /// Names this process in leases: host, pid and a random part.
 pub fn instance_id() -> String {
     scheduler::instance_id()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Supervision on a real daemon: its own SQLite file, feeds read from
+    //! disk (`file:` sources), HTTP on 127.0.0.1. Panics are injected at
+    //! `fault_point!`s, armed per source name so tests running at once do
+    //! not trip over each other's.
+    use super::*;
+    use crate::fault;
+
+    const FEED: &str = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Wire</title>\
+        <link>https://wire.test/</link><item><title>Dam opens</title>\
+        <link>https://wire.test/dam</link><guid>https://wire.test/dam</guid>\
+        <pubDate>Fri, 27 Nov 2026 10:00:00 GMT</pubDate></item></channel></rss>";
+
+    /// A config in `dir` with one `file:` source per name, all serving FEED.
+    fn config(dir: &std::path::Path, daemon_extra: &str, sources: &[&str]) -> Config {
+        let mut text = format!(
+            "[daemon]\ndatabase = \"sqlite://{}\"\nlisten = \"127.0.0.1:0\"\n\
+             base_url = \"http://feeds.test\"\nschedule = \"0 0 1 1 *\"\n{daemon_extra}\n",
+            dir.join("tributary.db").display()
+        );
+        for name in sources {
+            std::fs::write(dir.join(format!("{name}.xml")), FEED).unwrap();
+            text += &format!("[[source]]\nname = \"{name}\"\nurl = \"file:{name}.xml\"\n");
+        }
+        let path = dir.join("tributary.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(&path).unwrap()
+    }
+
+    struct Running {
+        base: String,
+        store: Store,
+        shutdown: CancellationToken,
+        handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+    }
+
+    async fn start(config: Config) -> Running {
+        let app = Application::build(config).await.unwrap();
+        let shutdown = CancellationToken::new();
+        Running {
+            base: format!("http://127.0.0.1:{}", app.port()),
+            store: app.store().clone(),
+            shutdown: shutdown.clone(),
+            handle: tokio::spawn(app.run_until_stopped(shutdown)),
+        }
+    }
+
+    async fn get(url: String) -> (u16, String) {
+        let response = reqwest::get(url).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Checks `holds` every 20 ms for up to 10 s; whether it became true.
+    async fn eventually<F: std::future::Future<Output = bool>>(
+        mut holds: impl FnMut() -> F,
+    ) -> bool {
+        for _ in 0..500 {
+            if holds().await {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_refresh_that_panics_is_recorded_as_its_sources_failure_and_the_daemon_goes_on() {
+        fault::arm("refresh", "crashing", usize::MAX);
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = start(config(dir.path(), "", &["calm", "crashing"])).await;
+        let fetched = eventually(|| async {
+            let states = daemon.store.source_states().await.unwrap();
+            states.iter().all(|s| s.last_fetch_at.is_some())
+        })
+        .await;
+        assert!(fetched, "both sources should have a fetch recorded");
+
+        // What `tributary sources` shows: the failure, counted, backed off.
+        let states = daemon.store.source_states().await.unwrap();
+        let crashing = states.iter().find(|s| s.name == "crashing").unwrap();
+        assert_eq!(crashing.consecutive_failures, 1);
+        assert_eq!(
+            crashing.last_error.as_deref(),
+            Some("internal error: fault injected at refresh")
+        );
+        assert!(crashing.backoff_until.is_some());
+        let calm = states.iter().find(|s| s.name == "calm").unwrap();
+        assert_eq!((calm.consecutive_failures, calm.articles), (0, 1));
+        // Its lease was released with the record, not left to expire.
+        assert!(daemon.store.lease_owners().await.unwrap().is_empty());
+
+        // The daemon goes on serving; the panic shows in its metrics.
+        assert_eq!(
+            get(format!("{}/healthz", daemon.base)).await,
+            (200, "ok\n".into())
+        );
+        let (_, feed) = get(format!("{}/feed.atom", daemon.base)).await;
+        assert!(feed.contains("Dam opens"));
+        let (_, metrics) = get(format!("{}/metrics", daemon.base)).await;
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("tributary_fetches_total{")
+                    && l.contains("source=\"crashing\"")
+                    && l.contains("outcome=\"error_internal\"")),
+            "{metrics}"
+        );
+        assert!(metrics.contains("tributary_task_panics_total{task=\"refresh\"}"));
+
+        daemon.shutdown.cancel();
+        daemon.handle.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn tributary_fetch_reports_a_refresh_that_panics_as_failed_and_fetches_the_rest() {
+        fault::arm("refresh", "crashing-once", usize::MAX);
+        let dir = tempfile::tempdir().unwrap();
+        let config = config(dir.path(), "", &["steady", "crashing-once"]);
+        let store = open_store(&config).await.unwrap();
+        let pipeline = Arc::new(Pipeline::new(&config, store.clone()).unwrap());
+        let names = ["steady".to_string(), "crashing-once".to_string()];
+        let lease = chrono::TimeDelta::minutes(5);
+        let reports = scheduler::run_once(
+            pipeline,
+            "test",
+            &names,
+            lease,
+            CancellationToken::new(),
+            |_| {},
+        )
+        .await
+        .unwrap();
+        let outcomes: Vec<_> = reports
+            .iter()
+            .map(|r| (&r.source[..], &r.outcome))
+            .collect();
+        assert!(
+            matches!(
+                &outcomes[..],
+                [
+                    ("crashing-once", crate::pipeline::Outcome::Failed(e)),
+                    ("steady", crate::pipeline::Outcome::Ingested { entries: 1, .. }),
+                ] if e == "internal error: fault injected at refresh"
+            ),
+            "{outcomes:?}"
+        );
+        assert!(store.lease_owners().await.unwrap().is_empty());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_pruner_that_panics_is_restarted_and_prunes_at_a_later_tick() {
+        // Only this test's daemon prunes at all: the others keep the
+        // default nightly prune_schedule.
+        fault::arm("prune", "", 1);
+        let dir = tempfile::tempdir().unwrap();
+        let extra = "retention = \"1s\"\nprune_schedule = \"* * * * * *\"";
+        let daemon = start(config(dir.path(), extra, &["aging"])).await;
+        let panicked_then_pruned = eventually(|| async {
+            let (_, metrics) = get(format!("{}/metrics", daemon.base)).await;
+            metrics.contains("tributary_task_panics_total{task=\"prune\"} 1")
+                && daemon.store.source_states().await.unwrap()[0]
+                    .last_fetch_at
+                    .is_some()
+                && daemon.store.article_count().await.unwrap() == 0
+        })
+        .await;
+        assert!(
+            panicked_then_pruned,
+            "the pruner should panic once, then prune"
+        );
+        daemon.shutdown.cancel();
+        daemon.handle.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_scheduler_that_panics_stops_the_daemon_cleanly_and_returns_the_error() {
+        fault::arm("claim", "doomed", 1);
+        let dir = tempfile::tempdir().unwrap();
+        let daemon = start(config(dir.path(), "", &["doomed"])).await;
+        let ended = tokio::time::timeout(Duration::from_secs(10), daemon.handle)
+            .await
+            .expect("the daemon should stop on its own")
+            .unwrap();
+        let error = format!("{:#}", ended.unwrap_err());
+        assert!(error.contains("the scheduler panicked"), "{error}");
+        // Drained and closed: the port refuses, the store is closed.
+        assert!(reqwest::get(format!("{}/healthz", daemon.base))
+            .await
+            .is_err());
+        assert!(!daemon.store.ping().await);
+        assert!(
+            !daemon.shutdown.is_cancelled(),
+            "the caller's token is its own"
+        );
+    }
 }

@@ -6,7 +6,7 @@ use crate::config::{self, Config};
 use crate::model::Filter;
 use crate::pipeline::{Outcome, Pipeline, RefreshReport};
 use crate::publish::{self, Format, ViewRequest};
-use crate::{opml, scheduler, shutdown, tag, telemetry};
+use crate::{opml, scheduler, shutdown, telemetry, text};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -221,7 +221,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 fn terms(labels: &[String]) -> Vec<String> {
     labels
         .iter()
-        .map(|l| tag::term(l))
+        .map(|l| text::term(l))
         .filter(|t| !t.is_empty())
         .collect()
 }
@@ -312,7 +312,7 @@ async fn fetch(config: Config, names: Vec<String>) -> anyhow::Result<ExitCode> {
     if let Some(bar) = progress {
         telemetry::log_above(None);
         bar.finish_and_clear();
-        print_table(&summary_rows(&reports), 6);
+        print_table(&summary_rows(&reports), &[(6, 30)]);
     }
     let reported: std::collections::HashSet<&str> =
         reports.iter().map(|r| r.source.as_str()).collect();
@@ -501,20 +501,9 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
             if error.is_empty() { "-".into() } else { error },
         ]);
     }
-    let widths: Vec<usize> = (0..8)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in &rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i == 7 {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
-            }
-        }
-        outln!("{}", line.trim_end());
-    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    // On a terminal the last error gives way first, then the URL.
+    print_table(&rows, &[(7, 30), (1, 24)]);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -616,23 +605,70 @@ fn summary_rows(reports: &[RefreshReport]) -> Vec<Vec<String>> {
     rows
 }
 
-/// Prints aligned columns; the column at `last` is not padded.
-fn print_table(rows: &[Vec<String>], last: usize) {
-    let columns = rows.first().map(Vec::len).unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
+/// Prints aligned columns, the last one unpadded. On a terminal, cells of
+/// the `shrinkable` columns, `(column, narrowest)` in the order they give
+/// way, are cut with an ellipsis so that lines fit its width; piped
+/// output keeps every cell whole.
+fn print_table(rows: &[Vec<String>], shrinkable: &[(usize, usize)]) {
+    let mut widths = column_widths(rows);
+    if let Some(width) = terminal_width() {
+        fit_widths(&mut widths, shrinkable, width);
+    }
+    let last = widths.len().saturating_sub(1);
     for row in rows {
         let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
-            if i >= last {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  ", width = widths[i]));
+            let cell = console::truncate_str(cell, widths[i], "…");
+            line.push_str(&cell);
+            if i < last {
+                let pad = widths[i] - console::measure_text_width(&cell);
+                line.extend(std::iter::repeat_n(' ', pad + 2));
             }
         }
         outln!("{}", line.trim_end());
     }
+}
+
+fn column_widths(rows: &[Vec<String>]) -> Vec<usize> {
+    let columns = rows.first().map(Vec::len).unwrap_or(0);
+    (0..columns)
+        .map(|i| {
+            rows.iter()
+                .map(|r| console::measure_text_width(&r[i]))
+                .max()
+                .unwrap_or(0)
+        })
+        .collect()
+}
+
+/// Narrows the `shrinkable` columns, in order and each down to its
+/// narrowest, until a line of `widths` (two spaces between columns) fits
+/// `width`. A terminal narrower than that wraps the lines.
+fn fit_widths(widths: &mut [usize], shrinkable: &[(usize, usize)], width: usize) {
+    let line = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
+    let mut excess = line.saturating_sub(width);
+    for &(column, narrowest) in shrinkable {
+        let give = excess.min(widths[column].saturating_sub(narrowest));
+        widths[column] -= give;
+        excess -= give;
+    }
+}
+
+/// The width of the terminal stdout is, `None` when stdout is not one:
+/// `$COLUMNS` when set (as ls(1) reads it), else the terminal's own.
+fn terminal_width() -> Option<usize> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&c| c > 0)
+        .or_else(|| {
+            console::Term::stdout()
+                .size_checked()
+                .map(|(_rows, columns)| usize::from(columns))
+        })
 }
 
 /// `tributary opml import FILE`: appends new sources to the config file,
@@ -790,7 +826,26 @@ fn redact_password(database: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_password;
+    use super::{fit_widths, redact_password};
+
+    #[test]
+    fn a_table_narrows_its_shrinkable_columns_in_order_down_to_their_narrowest() {
+        // name, url, status, error: 10 + 60 + 6 + 50 and 3 gaps of 2 = 132.
+        let natural = [10, 60, 6, 50];
+        let fit = |width| {
+            let mut widths = natural;
+            fit_widths(&mut widths, &[(3, 30), (1, 24)], width);
+            widths
+        };
+        assert_eq!(fit(200), natural, "room enough: nothing cut");
+        assert_eq!(fit(122), [10, 60, 6, 40], "the error gives way first");
+        assert_eq!(fit(100), [10, 48, 6, 30], "then the URL");
+        assert_eq!(
+            fit(40),
+            [10, 24, 6, 30],
+            "never below their narrowest: the terminal wraps"
+        );
+    }
 
     #[test]
     fn printed_database_urls_hide_passwords() {

@@ -55,7 +55,7 @@ impl Signature {
         text.push_str(title);
         // Summary and content often repeat each other; the longer one is
         // the story, and counting both would weigh that text twice.
-        let body = match (summary, content.map(crate::tag::strip_html)) {
+        let body = match (summary, content.map(crate::text::html_to_text)) {
             (Some(s), Some(c)) if c.len() >= s.len() => c,
             (Some(s), _) => s.to_string(),
             (None, Some(c)) => c,
@@ -63,7 +63,7 @@ impl Signature {
         };
         text.push(' ');
         text.push_str(&body);
-        let folded = crate::tag::fold(&text);
+        let folded = crate::text::fold(&text);
         let words = words(&folded);
         if words.len() < SHINGLE_WORDS + MIN_SHINGLES - 1 {
             return None;
@@ -181,7 +181,7 @@ impl Signature {
     }
 }
 
-/// Normalized words of `tag::fold`ed text (no case, no diacritics): letters
+/// Normalized words of `text::fold`ed text (no case, no diacritics): letters
 /// and digits only. Wire bylines such as "AFP -" stay words: they weigh one
 /// shingle.
 fn words(folded: &str) -> Vec<&str> {
@@ -201,7 +201,7 @@ fn anchors(title: &str) -> Vec<u32> {
             w.chars().any(|c| c.is_ascii_digit())
                 || (*i > 0 && w.chars().next().is_some_and(char::is_uppercase))
         })
-        .map(|(_, w)| word_hash(&crate::tag::fold(w)))
+        .map(|(_, w)| word_hash(&crate::text::fold(w)))
         .collect();
     out.sort_unstable();
     out.dedup();
@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn normalization_folds_case_accents_punctuation_and_markup() {
         assert_eq!(
-            words(&crate::tag::fold("L'Élection, <b>à</b> Paris!")),
+            words(&crate::text::fold("L'Élection, <b>à</b> Paris!")),
             ["l", "election", "b", "a", "b", "paris"]
         );
         let a = Signature::of("Élection à Paris", None, Some(&format!("<p>{STORY}</p>"))).unwrap();

@@ -18,7 +18,6 @@ use crate::config::DaemonConfig;
 use crate::redact::public;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
-use futures_util::StreamExt;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use reqwest::{redirect, StatusCode};
 use std::collections::HashMap;
@@ -411,7 +410,7 @@ fn header_string(headers: &HeaderMap, name: HeaderName) -> Option<String> {
 
 /// Streams the (decoded) body, giving up as soon as it would pass `max_body`
 /// so a gzip bomb or an endless body never costs more than `max_body` bytes.
-async fn read_capped(response: reqwest::Response, max_body: u64) -> Result<Bytes, FetchError> {
+async fn read_capped(mut response: reqwest::Response, max_body: u64) -> Result<Bytes, FetchError> {
     // Only known for unencoded bodies (reqwest drops it when it decodes);
     // when it already says too much, do not read at all.
     if response.content_length().is_some_and(|len| len > max_body) {
@@ -419,9 +418,7 @@ async fn read_capped(response: reqwest::Response, max_body: u64) -> Result<Bytes
     }
     let capacity = response.content_length().unwrap_or(0).min(max_body);
     let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(classify)?;
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
         if (body.len() + chunk.len()) as u64 > max_body {
             return Err(FetchError::TooLarge(max_body));
         }
@@ -710,7 +707,7 @@ mod tests {
     use axum::response::{IntoResponse, Response};
     use axum::routing::get;
     use axum::Router;
-    use futures_util::stream;
+    use futures_util::{stream, StreamExt};
     use std::convert::Infallible;
     use std::io::Write;
     use std::net::SocketAddr;

@@ -1,8 +1,11 @@
 //! tributary: a feed aggregator daemon.
 //!
 //! # Layout
-//! Data flows one way. Most imports follow it; two helper cycles are
-//! left to untangle (config/model/tag, metrics/pipeline/scheduler):
+//! Data flows one way, and so do these modules' imports (no cycles:
+//! `python3 ../shared/tools/modcycles.py src` checks):
+//! - [`text`]: text helpers below every step: tag terms, folding,
+//!   HTML-to-text, XML-illegal characters, the one XML/HTML escaper.
+//! - [`clock`]: the time, injected (the system's, or one a test moves).
 //! - [`config`]: the TOML file, validated into typed values.
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
@@ -13,21 +16,34 @@
 //! - [`redact`]: source URLs as they may be shown (no credentials).
 //! - [`store`]: SQLite (and PostgreSQL) persistence behind one interface.
 //! - [`publish`]: merged views rendered as Atom and JSON Feed.
-//! - [`scheduler`]: cron, spreading, backoff, leases, bounded fan-out.
+//! - [`polling`]: when a source is fetched next: spread cron ticks, backoff, cache floors.
+//! - [`scheduler`]: the loops: claims with leases, bounded fan-out, retention.
 //! - [`pipeline`]: one source refresh: fetch -> parse -> tag -> dedup -> store.
 //! - [`server`]: the axum routes.
 //! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
-//! - [`redact`]: source URLs without their credentials, wherever shown.
 //! - [`opml`]: OPML 2.0 import into the TOML config and export of the sources.
+//! - [`supervise`]: panics of background tasks: logged, counted, restarted.
 //! - [`app`]: `Application::build` / `run_until_stopped`, used by `run` and tests.
 //! - [`cli`], [`shutdown`], [`telemetry`]: the binary's edges.
 //! - [`notify`]: systemd readiness, status, reload and watchdog notices.
 
+/// Test-only fault injection (`fault.rs`): panics here when a unit test
+/// armed `$point` for `$key`; expands to nothing outside unit tests.
+macro_rules! fault_point {
+    ($point:literal, $key:expr) => {
+        #[cfg(test)]
+        $crate::fault::hit($point, $key);
+    };
+}
+
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dedup;
+#[cfg(test)]
+mod fault;
 pub mod fetch;
 pub mod metrics;
 pub mod model;
@@ -35,11 +51,14 @@ pub mod notify;
 pub mod opml;
 pub mod parse;
 pub mod pipeline;
+pub mod polling;
 pub mod publish;
 pub mod redact;
 pub mod scheduler;
 pub mod server;
 pub mod shutdown;
 pub mod store;
+pub mod supervise;
 pub mod tag;
 pub mod telemetry;
+pub mod text;

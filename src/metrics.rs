@@ -1,19 +1,21 @@
 //! Prometheus metrics (README "HTTP" `GET /metrics`), all named `tributary_*`.
 //!
 //! Events (fetches, ingests, requests, prunes) go through the `metrics`
-//! facade into one process-wide recorder from `metrics-exporter-prometheus`.
+//! facade into one process-wide recorder from `metrics-exporter-prometheus`,
+//! installed by `Application::build` ([`Recorder::install`]); without it
+//! (`tributary fetch`), events are dropped.
 //! States (sources by health, stored articles, the DB pool) are read from
 //! the store at scrape time instead: they are facts of the database, which
 //! several instances may share, not counts of what this process did.
 
 use crate::fetch::{FetchError, Fetched};
-use crate::pipeline::Outcome;
-use crate::store::{Store, StoreError};
-use chrono::Utc;
+use crate::store::{IngestStats, Store, StoreError};
+use chrono::{DateTime, Utc};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// Content type of the Prometheus text exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -25,15 +27,48 @@ const FETCH_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 /// Requests are served from the database: mostly well under a second.
 const HTTP_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
 /// Histogram samples wait in buffers until drained; without a scraper they
-/// would grow, so a thread drains them this often.
+/// would grow, so [`Recorder::run_upkeep`] drains them this often.
 const UPKEEP_EVERY: Duration = Duration::from_secs(10);
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Installs the process-wide recorder (once; later calls return the same
-/// handle). Events recorded before this are lost, so the server and the
-/// pipeline both call it when they are built.
-pub fn install() -> &'static PrometheusHandle {
+/// The recorder events land in, which `/metrics` renders.
+#[derive(Clone)]
+pub struct Recorder {
+    handle: PrometheusHandle,
+}
+
+impl Recorder {
+    /// Installs the process-wide recorder. The `metrics` facade takes one
+    /// per process, so later calls (tests start many daemons in one
+    /// process) share the first.
+    pub fn install() -> Recorder {
+        Recorder {
+            handle: install_once().clone(),
+        }
+    }
+
+    /// The whole `/metrics` body: recorded events, then states read at
+    /// `now`.
+    pub async fn render(&self, store: &Store, now: DateTime<Utc>) -> Result<String, StoreError> {
+        let mut out = self.handle.render();
+        render_states(store, now, &mut out).await?;
+        Ok(out)
+    }
+
+    /// Drains the histograms' buffers every [`UPKEEP_EVERY`] until
+    /// `shutdown`.
+    pub async fn run_upkeep(self, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(UPKEEP_EVERY) => self.handle.run_upkeep(),
+            }
+        }
+    }
+}
+
+fn install_once() -> &'static PrometheusHandle {
     HANDLE.get_or_init(|| {
         let recorder = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(FETCH_DURATION.into()), FETCH_BUCKETS)
@@ -50,13 +85,6 @@ pub fn install() -> &'static PrometheusHandle {
         }
         describe();
         metrics::gauge!("tributary_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-        let upkeep = handle.clone();
-        let _ = std::thread::Builder::new()
-            .name("metrics-upkeep".into())
-            .spawn(move || loop {
-                std::thread::sleep(UPKEEP_EVERY);
-                upkeep.run_upkeep();
-            });
         handle
     })
 }
@@ -65,7 +93,11 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
     describe_counter!(
         "tributary_fetches_total",
-        "Source refreshes by source and outcome (ok, not_modified, error_*; error_store: not stored)"
+        "Source refreshes by source and outcome (ok, not_modified, error_*; error_store: not stored; error_internal: the refresh panicked)"
+    );
+    describe_counter!(
+        "tributary_task_panics_total",
+        "Panics of the daemon's tasks (refresh, prune), each logged; the daemon went on"
     );
     describe_histogram!(
         FETCH_DURATION,
@@ -129,13 +161,15 @@ pub fn fetch_outcome(fetched: &Result<Fetched, FetchError>) -> &'static str {
 
 /// Records one finished refresh of `source`; `label`: its outcome, as
 /// [`fetch_outcome`] gives it, or `error_parse` (a body that could not be
-/// used) or `error_store` (an outcome the store could not write).
+/// used), `error_store` (an outcome the store could not write) or
+/// `error_internal` (the refresh panicked);
+/// `ingested`: what the store did with its entries, if it took them.
 pub fn record_refresh(
     source: &str,
     label: &'static str,
     elapsed: Duration,
     body_bytes: usize,
-    outcome: &Outcome,
+    ingested: Option<&IngestStats>,
 ) {
     let source = source.to_string();
     metrics::counter!("tributary_fetches_total", "source" => source.clone(), "outcome" => label)
@@ -143,7 +177,7 @@ pub fn record_refresh(
     metrics::histogram!(FETCH_DURATION).record(elapsed.as_secs_f64());
     metrics::counter!("tributary_fetched_bytes_total", "source" => source.clone())
         .increment(body_bytes as u64);
-    if let Outcome::Ingested { stats, .. } = outcome {
+    if let Some(stats) = ingested {
         for (name, n) in [
             ("tributary_articles_ingested_total", stats.inserted),
             ("tributary_articles_updated_total", stats.updated),
@@ -182,17 +216,15 @@ fn status_label(status: u16) -> &'static str {
     }
 }
 
+/// Records a panic of one of the daemon's tasks (`refresh`, `prune`).
+pub fn record_panic(task: &'static str) {
+    metrics::counter!("tributary_task_panics_total", "task" => task).increment(1);
+}
+
 /// Records one prune run.
 pub fn record_prune(articles: u64, tombstones_expired: u64) {
     metrics::counter!("tributary_pruned_articles_total").increment(articles);
     metrics::counter!("tributary_tombstones_expired_total").increment(tombstones_expired);
-}
-
-/// The whole `/metrics` body: recorded events, then states read now.
-pub async fn render(store: &Store) -> Result<String, StoreError> {
-    let mut out = install().render();
-    render_states(store, &mut out).await?;
-    Ok(out)
 }
 
 /// The health a source is in, one of [`SOURCE_STATES`].
@@ -210,9 +242,12 @@ pub fn source_state(s: &crate::model::SourceState) -> &'static str {
 
 const SOURCE_STATES: [&str; 4] = ["ok", "failing", "disabled", "never_fetched"];
 
-async fn render_states(store: &Store, out: &mut String) -> Result<(), StoreError> {
+async fn render_states(
+    store: &Store,
+    now: DateTime<Utc>,
+    out: &mut String,
+) -> Result<(), StoreError> {
     let sources = store.source_states().await?;
-    let now = Utc::now();
     gauge_header(
         out,
         "tributary_sources",

@@ -16,7 +16,7 @@ impl Tag {
     /// Builds a tag from any spelling; `None` when it folds to an empty term.
     pub fn from_label(label: &str) -> Option<Tag> {
         let label = label.trim();
-        let term = crate::tag::term(label);
+        let term = crate::text::term(label);
         (!term.is_empty()).then(|| Tag {
             term,
             label: label.to_string(),

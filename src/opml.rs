@@ -13,7 +13,7 @@
 //! the same sources back and `[[feed]] sources` lists still match.
 
 use crate::config::Config;
-use crate::tag;
+use crate::text::{self, Escape};
 use chrono::{DateTime, Utc};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -175,7 +175,7 @@ impl Outline {
         }
         let mut seen = HashSet::new();
         tags.retain(|t| {
-            let term = tag::term(t);
+            let term = text::term(t);
             !term.is_empty() && seen.insert(term)
         });
         Some(OpmlFeed {
@@ -265,15 +265,9 @@ fn feed_outline(out: &mut String, indent: &str, s: &ExportSource) {
     out.push_str("/>\n");
 }
 
+/// Attribute values: OPML is XML, and a URL or title may hold anything.
 fn escape(text: &str) -> String {
-    // Attribute values: control characters XML 1.0 cannot carry are dropped.
-    text.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
-        .collect::<String>()
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    text::escape(text, Escape::Attribute)
 }
 
 /// What an import did.

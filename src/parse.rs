@@ -30,8 +30,9 @@ use feed_rs::parser::{ParseErrorKind, ParseFeedError};
 use url::Url;
 
 use crate::model::{Entry, FeedMeta, FieldCut, ParsedFeed};
+use crate::text::{collapse_whitespace, escape, html_to_text, strip_xml_illegal, Escape};
 use prepare::{ItemExtras, Options, Root};
-use sanitize::{collapse_whitespace, escape_html, html_to_text, strip_xml_illegal, text_of};
+use sanitize::text_of;
 
 // Entry points for the fuzz targets (fuzz/) and their replay test; the
 // pipeline itself goes through `parse_feed`.
@@ -507,7 +508,7 @@ fn plain_to_html(text: &str) -> String {
     text.split("\n\n")
         .map(str::trim)
         .filter(|p| !p.is_empty())
-        .map(|p| format!("<p>{}</p>", escape_html(p).replace('\n', "<br>")))
+        .map(|p| format!("<p>{}</p>", escape(p, Escape::Text).replace('\n', "<br>")))
         .collect()
 }
 

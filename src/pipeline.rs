@@ -1,12 +1,13 @@
 //! One source refresh, top to bottom: fetch -> parse -> tag -> dedup ->
 //! store, and what the scheduler must know about the next one.
 
+use crate::clock::Clock;
 use crate::config::{Config, SourceConfig};
 use crate::dedup;
 use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{NewArticle, ParsedFeed};
 use crate::parse::{self, ParseError};
-use crate::scheduler;
+use crate::polling;
 use crate::store::{Claimed, FetchRecord, IngestStats, PollFloor, Store, StoreError};
 use crate::tag::TagRules;
 use chrono::{DateTime, Utc};
@@ -24,6 +25,8 @@ pub struct Pipeline {
     /// `[daemon] concurrency`, for the scheduler's fan-out bounds.
     concurrency: usize,
     parse_options: parse::ParseOptions,
+    /// What time a refresh happens at, as stored and scheduled from.
+    clock: Clock,
 }
 
 /// What one refresh did, for logs and `tributary fetch`.
@@ -52,8 +55,6 @@ pub enum PipelineError {
 
 impl Pipeline {
     pub fn new(config: &Config, store: Store) -> Result<Pipeline, PipelineError> {
-        // Refreshes record metrics: the recorder must exist before the first.
-        crate::metrics::install();
         Ok(Pipeline {
             store,
             fetcher: Fetcher::new(&config.daemon)?,
@@ -68,7 +69,18 @@ impl Pipeline {
             parse_options: parse::ParseOptions {
                 strip_remote_images: config.daemon.strip_remote_images,
             },
+            clock: Clock::system(),
         })
+    }
+
+    /// The same pipeline reading the time from `clock`.
+    pub fn with_clock(mut self, clock: Clock) -> Pipeline {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn store(&self) -> &Store {
@@ -90,7 +102,8 @@ impl Pipeline {
         let Some(config) = self.sources.get(&claimed.name) else {
             return Err(StoreError::UnknownSource(claimed.name.clone()));
         };
-        let started = Utc::now();
+        fault_point!("refresh", &claimed.name);
+        let started = std::time::Instant::now();
         let validators = Validators {
             etag: claimed.etag.clone(),
             last_modified: claimed.last_modified.clone(),
@@ -102,7 +115,7 @@ impl Pipeline {
             }
             Err(e) => Err(FetchError::Other(format!("bad URL: {e}"))),
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut outcome_label = crate::metrics::fetch_outcome(&fetched);
         let body_bytes = match &fetched {
             Ok(Fetched::Body { bytes, .. }) => bytes.len(),
@@ -140,13 +153,16 @@ impl Pipeline {
                 self.store_failed(claimed, config, now, status, e).await
             }
         };
-        let elapsed = (Utc::now() - started).to_std().unwrap_or_default();
+        let elapsed = started.elapsed();
         crate::metrics::record_refresh(
             &claimed.name,
             outcome_label,
             elapsed,
             body_bytes,
-            &report.outcome,
+            match &report.outcome {
+                Outcome::Ingested { stats, .. } => Some(stats),
+                _ => None,
+            },
         );
         let elapsed_ms = elapsed.as_millis() as u64;
         match &report.outcome {
@@ -326,10 +342,10 @@ impl Pipeline {
         // A store-wide failure is not the source's fault: no backoff, the
         // next regular tick. Data the database refused will be refused
         // again: that backs off like any failure of the source.
-        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
+        let regular = polling::next_tick(&config.schedule, &config.name, now);
         let backoff_until = e
             .is_about_the_data()
-            .then(|| scheduler::backoff_until(&config.schedule, now, failures));
+            .then(|| polling::backoff_until(&config.schedule, now, failures));
         let next = backoff_until.map_or(regular, |b| b.max(regular));
         let record = FetchRecord {
             at: now,
@@ -345,6 +361,31 @@ impl Pipeline {
             tracing::warn!(source = %claimed.name, error = %e, "the failure could not be stored either; kept in memory");
         }
         report(claimed, status, Outcome::Failed(error), next)
+    }
+
+    /// A refresh of `claimed` panicked (a bug in tributary): logged, counted
+    /// and recorded as the source's failure like any other, which releases
+    /// its lease; it backs off, since the same feed would panic again. If
+    /// even that cannot be stored, it is kept in memory as `store_failed`
+    /// keeps any unstored refresh.
+    pub async fn record_crash(&self, claimed: &Claimed, panic: &str) -> RefreshReport {
+        let now = self.clock.now();
+        let error = format!("internal error: {panic}");
+        tracing::error!(source = %claimed.name, error = %error, "refresh panicked");
+        crate::metrics::record_panic("refresh");
+        crate::metrics::record_refresh(&claimed.name, "error_internal", Duration::ZERO, 0, None);
+        let Some(config) = self.sources.get(&claimed.name) else {
+            // Claimed with this pipeline, so configured in it: unreachable.
+            return report(claimed, None, Outcome::Failed(error), now);
+        };
+        let failure = Failure::new(None, error);
+        match self
+            .record_failure(claimed, config, now, failure, false)
+            .await
+        {
+            Ok(report) => report,
+            Err(e) => self.store_failed(claimed, config, now, None, e).await,
+        }
     }
 
     /// What a refresh of `config` stores for these parsed entries: tagged
@@ -404,9 +445,8 @@ impl Pipeline {
             disabled_reason,
         } = failure;
         let failures = claimed.consecutive_failures + i64::from(failed);
-        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
-        let backoff_until =
-            failed.then(|| scheduler::backoff_until(&config.schedule, now, failures));
+        let regular = polling::next_tick(&config.schedule, &config.name, now);
+        let backoff_until = failed.then(|| polling::backoff_until(&config.schedule, now, failures));
         let next = [Some(regular), backoff_until, retry_after]
             .into_iter()
             .flatten()
@@ -434,11 +474,11 @@ impl Pipeline {
         now: DateTime<Utc>,
         floor: &PollFloor,
     ) -> DateTime<Utc> {
-        let regular = scheduler::next_tick(&config.schedule, &config.name, now);
+        let regular = polling::next_tick(&config.schedule, &config.name, now);
         if !self.respect_cache_headers {
             return regular;
         }
-        scheduler::apply_cache_floor(regular, now, floor)
+        polling::apply_cache_floor(regular, now, floor)
     }
 }
 

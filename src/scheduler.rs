@@ -1,85 +1,25 @@
-//! When sources are fetched: cron schedules spread per source, backoff after
-//! failures, cache-header floors, and the loop that claims due sources
+//! The loops that run refreshes: the daemon's, which claims due sources
 //! (with a lease, so that several instances never fetch one twice) and fans
-//! them out under the fetcher's bounds.
+//! them out under the fetcher's bounds; `tributary fetch`'s one cycle; and
+//! the retention loop. When a source is due is `polling`'s rule.
 
+use crate::clock::Clock;
 use crate::config::Schedule;
 use crate::notify::Heartbeat;
 use crate::pipeline::{Pipeline, RefreshReport};
-use crate::store::{Claimed, PollFloor, Store, StoreError};
-use chrono::{DateTime, TimeDelta, Utc};
-use sha2::{Digest, Sha256};
+use crate::store::{Claimed, Store, StoreError};
+use crate::supervise;
+use chrono::TimeDelta;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{RwLock, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-/// Longest a failing source waits between tries, and longest a cache header
-/// may push the next fetch out (README "Fetching").
-const MAX_DELAY: TimeDelta = TimeDelta::days(1);
 /// Longest the loop sleeps before looking for due sources again (new
 /// sources, other instances' releases).
 const MAX_IDLE: Duration = Duration::from_secs(1);
-
-/// The next tick of `schedule` after `now`, shifted by a per-source offset
-/// so that sources sharing a schedule do not all start in the same second.
-pub fn next_tick(schedule: &Schedule, source: &str, now: DateTime<Utc>) -> DateTime<Utc> {
-    let Some(tick) = schedule.next_after(now) else {
-        return now + MAX_DELAY;
-    };
-    let period = schedule
-        .next_after(tick)
-        .map(|t| t - tick)
-        .unwrap_or(MAX_DELAY);
-    // Spread over at most half the period (so a tick is never skipped) and at
-    // most a minute (so a fetch stays close to what the schedule says).
-    let window = (period / 2).min(TimeDelta::minutes(1));
-    tick + scale(window, spread_fraction(source))
-}
-
-/// When a source that failed `failures` times in a row may be tried again:
-/// one schedule period doubled per failure, capped at a day, with ±10%
-/// jitter so that many failing sources do not retry in lockstep.
-pub fn backoff_until(schedule: &Schedule, now: DateTime<Utc>, failures: i64) -> DateTime<Utc> {
-    let period = schedule
-        .next_after(now)
-        .and_then(|a| schedule.next_after(a).map(|b| b - a))
-        .unwrap_or(MAX_DELAY)
-        .max(TimeDelta::seconds(1));
-    let doublings = failures.clamp(1, 32) - 1;
-    let delay = period
-        .checked_mul(1i32 << doublings.min(30))
-        .unwrap_or(MAX_DELAY)
-        .min(MAX_DELAY);
-    let jitter = 0.9 + 0.2 * rand::random::<f64>();
-    now + scale(delay, jitter).min(MAX_DELAY)
-}
-
-/// Raises `next` to what the server asked for (`Cache-Control: max-age`,
-/// `Expires`, RSS `<ttl>`), never beyond a day from now.
-pub fn apply_cache_floor(
-    next: DateTime<Utc>,
-    now: DateTime<Utc>,
-    floor: &PollFloor,
-) -> DateTime<Utc> {
-    let to_delta = |d: Duration| TimeDelta::from_std(d).unwrap_or(MAX_DELAY).min(MAX_DELAY);
-    let floors = [
-        floor.max_age.map(|d| now + to_delta(d)),
-        floor.ttl.map(|d| now + to_delta(d)),
-    ];
-    floors.into_iter().flatten().fold(next, DateTime::max)
-}
-
-fn spread_fraction(source: &str) -> f64 {
-    let digest = Sha256::digest(source.as_bytes());
-    let n = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]);
-    f64::from(n) / (f64::from(u32::MAX) + 1.0)
-}
-
-fn scale(delta: TimeDelta, factor: f64) -> TimeDelta {
-    TimeDelta::microseconds((delta.num_microseconds().unwrap_or(i64::MAX) as f64 * factor) as i64)
-}
 
 /// How long a claimed source stays ours if we die mid-fetch: past this,
 /// another instance takes it over. A fetch ends within `timeout`; the
@@ -134,6 +74,8 @@ pub async fn reclaim_stale_local_leases(store: &Store) -> Result<(), StoreError>
 
 /// The daemon's loop: claims due sources and refreshes them until
 /// `shutdown`; in-flight fetches are abandoned then (their leases released).
+/// A refresh that panics is recorded as its source's failure
+/// ([`Pipeline::record_crash`]) and the loop goes on.
 /// Each claim takes the pipeline in force then, so a reloaded config applies
 /// from the next claim while running refreshes finish with theirs.
 /// `heartbeat` beats after every turn in which the database answered: the
@@ -145,14 +87,17 @@ pub async fn run(
     lease: TimeDelta,
     shutdown: CancellationToken,
     heartbeat: Heartbeat,
+    clock: Clock,
 ) -> Result<(), StoreError> {
     let store = pipelines.read().await.store().clone();
     // At most `concurrency` refreshes, fetch to ingest commit (claims only
     // fill free capacity): memory is bounded by it, not by the sources due.
     let mut in_flight: JoinSet<()> = JoinSet::new();
+    // What each refresh task works on, for when it panics.
+    let mut running: HashMap<tokio::task::Id, (Arc<Pipeline>, Claimed)> = HashMap::new();
     let mut bulk_load = begin_bulk_load(&store).await;
     loop {
-        let now = Utc::now();
+        let now = clock.now();
         let capacity = concurrency.saturating_sub(in_flight.len());
         let mut claimed_any = false;
         let mut store_answered = true;
@@ -166,7 +111,10 @@ pub async fn run(
                     store.note_claim(Ok(()));
                     claimed_any = !claimed.is_empty();
                     for source in claimed {
-                        in_flight.spawn(refresh_logged(pipeline.clone(), source));
+                        fault_point!("claim", &source.name);
+                        let task =
+                            in_flight.spawn(refresh_logged(pipeline.clone(), source.clone()));
+                        running.insert(task.id(), (pipeline.clone(), source));
                     }
                 }
                 Err(e) => {
@@ -204,7 +152,22 @@ pub async fn run(
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(idle) => {}
-            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            Some(joined) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                let id = match &joined {
+                    Ok((id, ())) => *id,
+                    Err(e) => e.id(),
+                };
+                let refresh = running.remove(&id);
+                if let (Err(e), Some((pipeline, source))) = (joined, refresh) {
+                    if e.is_panic() {
+                        let panic = supervise::panic_message(e);
+                        // Recorded in its own task, off this loop's path.
+                        in_flight.spawn(async move {
+                            pipeline.record_crash(&source, &panic).await;
+                        });
+                    }
+                }
+            }
         }
     }
     // Abandon in-flight fetches: their transactions roll back, their leases
@@ -252,7 +215,7 @@ pub async fn run_once(
     shutdown: CancellationToken,
     mut on_report: impl FnMut(&RefreshReport),
 ) -> Result<Vec<RefreshReport>, StoreError> {
-    let now = Utc::now();
+    let now = pipeline.clock().now();
     let claimed = pipeline
         .store()
         .claim_due(owner, now, now + lease, i64::MAX / 2, Some(names))
@@ -265,16 +228,19 @@ pub async fn run_once(
     // run: see there.
     let in_progress = Arc::new(Semaphore::new(in_progress_bound(pipeline.concurrency())));
     let mut tasks = JoinSet::new();
+    let mut running = HashMap::new();
     for source in claimed {
         let pipeline = pipeline.clone();
         let in_progress = in_progress.clone();
-        tasks.spawn(async move {
+        let claimed = source.clone();
+        let task = tasks.spawn(async move {
             // Held from before the fetch until the ingest committed. The
             // semaphore is never closed.
             let _permit = in_progress.acquire_owned().await;
             let result = pipeline.refresh_source(&source).await;
             (source.name, result)
         });
+        running.insert(task.id(), claimed);
     }
     let mut reports = Vec::new();
     loop {
@@ -283,26 +249,34 @@ pub async fn run_once(
                 tasks.shutdown().await;
                 break;
             }
-            next = tasks.join_next() => match next {
+            next = tasks.join_next_with_id() => match next {
                 None => break,
-                Some(Ok((_, Ok(report)))) => {
+                Some(Ok((_, (_, Ok(report))))) => {
                     on_report(&report);
                     reports.push(report);
                 }
                 // One source's refresh could not run: that source failed,
                 // the others go on (a failing source is not a failed run).
-                Some(Ok((source, Err(e)))) => {
+                Some(Ok((_, (source, Err(e))))) => {
                     tracing::error!(source = %source, error = %e, "refresh failed");
                     let report = RefreshReport {
                         source,
                         status: None,
                         outcome: crate::pipeline::Outcome::Failed(format!("store: {e}")),
-                        next_fetch_at: Utc::now(),
+                        next_fetch_at: pipeline.clock().now(),
                     };
                     on_report(&report);
                     reports.push(report);
                 }
-                Some(Err(join_error)) => tracing::error!(error = %join_error, "refresh task failed"),
+                Some(Err(join_error)) => {
+                    let Some(source) = running.remove(&join_error.id()) else {
+                        continue;
+                    };
+                    let panic = supervise::panic_message(join_error);
+                    let report = pipeline.record_crash(&source, &panic).await;
+                    on_report(&report);
+                    reports.push(report);
+                }
             }
         }
     }
@@ -333,16 +307,17 @@ pub async fn run_prune(
     retention: Duration,
     tombstone_retention: Duration,
     shutdown: CancellationToken,
+    clock: Clock,
 ) {
-    let mut last_due = Utc::now();
+    let mut last_due = clock.now();
     loop {
         // From the last tick handled, so an early timer wake-up cannot
         // handle the same tick twice.
-        let Some(due) = schedule.next_after(Utc::now().max(last_due)) else {
+        let Some(due) = schedule.next_after(clock.now().max(last_due)) else {
             return;
         };
         last_due = due;
-        let wait = (due - Utc::now()).to_std().unwrap_or_default();
+        let wait = (due - clock.now()).to_std().unwrap_or_default();
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
@@ -358,9 +333,10 @@ pub async fn run_prune(
                 continue;
             }
         }
+        fault_point!("prune", "");
         let pruned = tokio::select! {
             _ = shutdown.cancelled() => return,
-            pruned = store.prune(Utc::now(), retention, tombstone_retention) => pruned,
+            pruned = store.prune(clock.now(), retention, tombstone_retention) => pruned,
         };
         match pruned {
             Ok(stats) => {
@@ -374,96 +350,5 @@ pub async fn run_prune(
             }
             Err(e) => tracing::error!(error = %e, "prune failed"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn next_tick_is_spread_within_half_a_period_and_a_minute() {
-        let every_15_min = Schedule::parse("*/15 * * * *").unwrap();
-        let now = at("2026-11-28T10:01:00Z");
-        let tick = at("2026-11-28T10:15:00Z");
-        let mut offsets = std::collections::HashSet::new();
-        for i in 0..50 {
-            let next = next_tick(&every_15_min, &format!("source-{i}"), now);
-            assert!(
-                next >= tick && next < tick + TimeDelta::minutes(1),
-                "{next}"
-            );
-            offsets.insert(next);
-        }
-        assert!(
-            offsets.len() > 40,
-            "sources should not share a start second"
-        );
-
-        let every_second = Schedule::parse("* * * * * *").unwrap();
-        let next = next_tick(&every_second, "a", now);
-        assert!(
-            next > now && next < now + TimeDelta::milliseconds(1500),
-            "{next}"
-        );
-    }
-
-    #[test]
-    fn next_tick_is_stable_for_one_source() {
-        let schedule = Schedule::parse("*/10 * * * *").unwrap();
-        let now = at("2026-11-28T10:01:00Z");
-        assert_eq!(
-            next_tick(&schedule, "rfi-en", now),
-            next_tick(&schedule, "rfi-en", now)
-        );
-    }
-
-    #[test]
-    fn backoff_doubles_per_failure_and_caps_at_a_day() {
-        let hourly = Schedule::parse("0 * * * *").unwrap();
-        let now = at("2026-11-28T10:00:00Z");
-        let cases = [
-            (1, 1.0),
-            (2, 2.0),
-            (3, 4.0),
-            (4, 8.0),
-            (6, 24.0),
-            (40, 24.0),
-        ];
-        for (failures, hours) in cases {
-            let delay = (backoff_until(&hourly, now, failures) - now).num_seconds() as f64 / 3600.0;
-            let expected = if hours >= 24.0 { 24.0 } else { hours };
-            assert!(
-                delay >= expected * 0.9 - 1e-9 && delay <= (expected * 1.1).min(24.0) + 1e-9,
-                "failures {failures}: {delay}h, expected about {expected}h"
-            );
-        }
-    }
-
-    #[test]
-    fn cache_headers_and_ttl_raise_the_next_fetch_up_to_a_day() {
-        let now = at("2026-11-28T10:00:00Z");
-        let next = now + TimeDelta::minutes(1);
-        let floor = |ttl: Option<u64>, max_age: Option<u64>| PollFloor {
-            ttl: ttl.map(Duration::from_secs),
-            max_age: max_age.map(Duration::from_secs),
-        };
-        assert_eq!(apply_cache_floor(next, now, &floor(None, None)), next);
-        assert_eq!(
-            apply_cache_floor(next, now, &floor(None, Some(600))),
-            now + TimeDelta::minutes(10)
-        );
-        assert_eq!(
-            apply_cache_floor(next, now, &floor(Some(3600), Some(600))),
-            now + TimeDelta::hours(1)
-        );
-        assert_eq!(
-            apply_cache_floor(next, now, &floor(None, Some(30 * 86_400))),
-            now + TimeDelta::days(1)
-        );
     }
 }

@@ -11,7 +11,7 @@ use crate::config::{canonical_term, Config};
 use crate::model::Filter;
 use crate::publish::{self, Format, Site, ViewRequest};
 use crate::store::{Store, StoreError};
-use crate::tag;
+use crate::text;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -38,10 +38,13 @@ pub struct AppState {
     pub site: Site,
     /// Rendered pages of this config's views.
     pub cache: cache::FeedCache,
+    /// What `/metrics` renders.
+    pub metrics: crate::metrics::Recorder,
+    /// What time it is for states shown (backoffs in force).
+    pub clock: crate::clock::Clock,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    crate::metrics::install();
     // Feeds come compressed from the page cache (`respond`): only the other
     // routes go through the compression layer, which a feed request (and
     // every 304) would otherwise pay for negotiating.
@@ -169,7 +172,10 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
-    let body = crate::metrics::render(&state.store).await?;
+    let body = state
+        .metrics
+        .render(&state.store, state.clock.now())
+        .await?;
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], body).into_response())
 }
 
@@ -250,7 +256,7 @@ async fn tag_feed(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (name, format) = split_extension(&file)?;
-    let term = canonical_term(&state.config.tag_aliases, &tag::term(name));
+    let term = canonical_term(&state.config.tag_aliases, &text::term(name));
     if term.is_empty() {
         return Err(ApiError::NotFound);
     }
@@ -389,7 +395,7 @@ impl ViewParams {
             let list = |value: &str| -> Vec<String> {
                 value
                     .split(',')
-                    .map(tag::term)
+                    .map(text::term)
                     .filter(|t| !t.is_empty())
                     .collect()
             };

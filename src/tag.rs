@@ -1,53 +1,14 @@
-//! Tag terms and labels (README "How tags work") and compiled tag rules.
-//!
-//! A term is a tag's identity; it keeps diacritics (`élection`). Rules match
-//! on *folded* text instead (NFD, combining marks dropped, lowercased), so
-//! `élection`, `Election` and `ELECTION` are one word to a rule.
+//! Compiled tag rules and aliases (README "How tags work"). Terms and the
+//! folded text rules match on come from [`crate::text`].
 
 use std::cell::OnceCell;
 use std::collections::HashSet;
 
 use regex::Regex;
-use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
 
-use crate::config::{RuleField, RuleMatcher, TagRuleConfig};
+use crate::config::{RuleField, RuleMatcher, TagAliasConfig, TagRuleConfig};
 use crate::model::{Entry, Tag};
-
-/// A tag's term: lowercase, runs of spaces, `_` and `-` folded to one `-`,
-/// trimmed of separators at either end. `XI JINPING` -> `xi-jinping`.
-pub fn term(label: &str) -> String {
-    let mut out = String::with_capacity(label.len());
-    let mut pending_separator = false;
-    for c in label.chars() {
-        if c.is_whitespace() || c == '_' || c == '-' {
-            pending_separator = !out.is_empty();
-        } else {
-            if pending_separator {
-                out.push('-');
-                pending_separator = false;
-            }
-            out.extend(c.to_lowercase());
-        }
-    }
-    out
-}
-
-/// Text as tag rules see it: decomposed (NFD), combining marks dropped,
-/// lowercased. `Élection` -> `election`.
-pub fn fold(text: &str) -> String {
-    // ASCII has nothing to decompose: most feed text takes this path, which
-    // skips the per-char NFD lookups that dominated tagging in profiles.
-    if text.is_ascii() {
-        return text.to_ascii_lowercase();
-    }
-    text.nfd()
-        .filter(|c| !is_combining_mark(*c))
-        .flat_map(char::to_lowercase)
-        // Greek final sigma: per-char lowercasing of `Σ` gives `σ` anywhere.
-        .map(|c| if c == 'ς' { 'σ' } else { c })
-        .collect()
-}
+use crate::text::{fold, html_to_text};
 
 /// The configured `tag_rule`s, compiled once, and the `tag_alias`es.
 #[derive(Debug, Clone, Default)]
@@ -111,7 +72,7 @@ impl TagRules {
 
     /// Folds the aliases' spellings into their tags (README "How tags work", extended:
     /// `[[tag_alias]] tag = "ukraine" same = ["ua"]`).
-    pub fn with_aliases(mut self, aliases: &[crate::config::TagAliasConfig]) -> TagRules {
+    pub fn with_aliases(mut self, aliases: &[TagAliasConfig]) -> TagRules {
         for alias in aliases {
             if let Some(tag) = Tag::from_label(&alias.tag) {
                 for term in &alias.same {
@@ -315,7 +276,7 @@ impl<'a> EntryText<'a> {
     }
 
     /// The field's texts as the feed gave them; content with its HTML tags
-    /// stripped; categories one text per label, so a phrase never spans two.
+    /// as text; categories one text per label, so a phrase never spans two.
     fn original(&self, field: RuleField) -> Vec<&str> {
         let entry = self.entry;
         match field {
@@ -323,7 +284,7 @@ impl<'a> EntryText<'a> {
             RuleField::Summary => entry.summary.as_deref().into_iter().collect(),
             RuleField::Content => self
                 .content
-                .get_or_init(|| entry.content.as_deref().map(strip_html))
+                .get_or_init(|| entry.content.as_deref().map(html_to_text))
                 .as_deref()
                 .into_iter()
                 .collect(),
@@ -337,113 +298,6 @@ impl<'a> EntryText<'a> {
         self.folded[field as usize]
             .get_or_init(|| self.original(field).into_iter().map(fold).collect())
     }
-}
-
-/// The text of an HTML fragment: tags (and their attributes) and comments
-/// removed, each but inline ones replaced by a space so `<p>a</p><p>b</p>`
-/// stays two words,
-/// and the entities a serializer emits decoded. Enough for matching words
-/// in already sanitized HTML, not a general parser.
-pub(crate) fn strip_html(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(i) = rest.find(['<', '&']) {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        if rest.starts_with("<!--") {
-            rest = rest.find("-->").map_or("", |end| &rest[end + 3..]);
-            out.push(' ');
-        } else if rest.starts_with('<') {
-            // Only `<` followed by a name, `/`, `!` or `?` opens a tag; a lone
-            // `<` is text.
-            let opens_tag = rest[1..]
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || matches!(c, '/' | '!' | '?'));
-            if opens_tag {
-                let end = tag_end(rest);
-                if !is_inline(&rest[..end]) {
-                    out.push(' ');
-                }
-                rest = &rest[end..];
-            } else {
-                out.push('<');
-                rest = &rest[1..];
-            }
-        } else {
-            match decode_entity(rest) {
-                Some((c, len)) => {
-                    out.push(c);
-                    rest = &rest[len..];
-                }
-                None => {
-                    out.push('&');
-                    rest = &rest[1..];
-                }
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Whether a tag (`<b>`, `</a>`, …) is inline formatting, which does not
-/// separate words: `Text on <b>Russia</b>` reads `Text on Russia`.
-fn is_inline(tag: &str) -> bool {
-    const INLINE: &[&str] = &[
-        "a", "abbr", "b", "bdi", "bdo", "cite", "code", "data", "dfn", "em", "font", "i", "kbd",
-        "mark", "q", "s", "samp", "small", "span", "strong", "sub", "sup", "time", "u", "var",
-    ];
-    let name = tag
-        .trim_start_matches(['<', '/'])
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or("");
-    INLINE
-        .iter()
-        .any(|inline| inline.eq_ignore_ascii_case(name))
-}
-
-/// Byte length of the tag at the start of `s`, up to its `>` outside quoted
-/// attribute values (which may hold `>`), or all of `s` if it never closes.
-fn tag_end(s: &str) -> usize {
-    let mut quote = None;
-    for (i, c) in s.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), _) if c == q => quote = None,
-            (None, '>') => return i + 1,
-            _ => {}
-        }
-    }
-    s.len()
-}
-
-/// The character of the entity at the start of `s` (`&amp;`, `&#233;`,
-/// `&#xE9;`, …) and its byte length.
-fn decode_entity(s: &str) -> Option<(char, usize)> {
-    // The longest we decode, `&#x10FFFF;`, is 10 bytes; don't scan further.
-    let window = s.char_indices().nth(12).map_or(s, |(i, _)| &s[..i]);
-    let end = window.find(';')?;
-    let name = &s[1..end];
-    let c = match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => '\u{a0}',
-        _ => {
-            let code =
-                if let Some(hex) = name.strip_prefix("#x").or_else(|| name.strip_prefix("#X")) {
-                    u32::from_str_radix(hex, 16).ok()?
-                } else {
-                    name.strip_prefix('#')?.parse().ok()?
-                };
-            char::from_u32(code)?
-        }
-    };
-    Some((c, end + 1))
 }
 
 /// An entry's tags: its categories, then its source's tags, then the rules'
@@ -485,44 +339,6 @@ mod tests {
 
     fn terms(tags: &[Tag]) -> Vec<&str> {
         tags.iter().map(|t| t.term.as_str()).collect()
-    }
-
-    #[test]
-    fn term_folds_case_and_separators() {
-        let cases = [
-            ("XI JINPING", "xi-jinping"),
-            ("Xi Jinping", "xi-jinping"),
-            ("xi-jinping", "xi-jinping"),
-            ("xi_jinping", "xi-jinping"),
-            ("  Wang  Yi ", "wang-yi"),
-            ("a - b", "a-b"),
-            ("--x--", "x"),
-            ("Élection", "élection"),
-            ("ÉLECTION", "élection"),
-            ("", ""),
-            (" _-_ ", ""),
-        ];
-        for (label, expected) in cases {
-            assert_eq!(term(label), expected, "term({label:?})");
-        }
-    }
-
-    #[test]
-    fn fold_drops_diacritics_and_case() {
-        let cases = [
-            ("Élection", "election"),
-            ("ÉLECTION", "election"),
-            // Already decomposed input folds the same.
-            ("E\u{301}lection", "election"),
-            ("Zelensky", "zelensky"),
-            ("Зеленский", "зеленскии"),
-            ("ΟΔΥΣΣΕΥΣ", "οδυσσευσ"),
-            ("Οδυσσεύς", "οδυσσευσ"),
-            ("", ""),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(fold(text), expected, "fold({text:?})");
-        }
     }
 
     #[test]
@@ -650,31 +466,6 @@ mod tests {
         assert_eq!(terms(&tags), ["ukraine", "russia"]);
         assert_eq!(tags[0].label, "Ukraine");
         assert!(TagRules::default().matching(&titled("Kyiv")).is_empty());
-    }
-
-    #[test]
-    fn strip_html_keeps_only_text() {
-        let cases = [
-            ("<p>China</p>", " China "),
-            ("<p>a</p><p>b</p>", " a  b "),
-            (r#"<a title="x > y" href='/z'>link</a>"#, "link"),
-            (
-                "on <b>Russia</b>, <B>K</B>yiv<br/>next",
-                "on Russia, Kyiv next",
-            ),
-            ("<span class=x>a</span><div>b</div>", "a b "),
-            ("AT&amp;T &lt;3 caf&#233; caf&#xE9;", "AT&T <3 café café"),
-            ("a&nbsp;b", "a\u{a0}b"),
-            ("1 < 2 & 3 > 2", "1 < 2 & 3 > 2"),
-            ("&bogus; &#xZZ; &", "&bogus; &#xZZ; &"),
-            ("x<!-- <p>hidden</p> -->y", "x y"),
-            ("<p>unclosed", " unclosed"),
-            ("text <b", "text "),
-            ("", ""),
-        ];
-        for (html, expected) in cases {
-            assert_eq!(strip_html(html), expected, "strip_html({html:?})");
-        }
     }
 
     #[test]

@@ -395,7 +395,7 @@ pub fn check_config(data: &[u8]) {
 /// merged view (filters allowed) and as a configured feed (paging only).
 ///
 /// - no panic; a rejection is a 400 (`BadRequest`) with a message;
-/// - every term non-empty, normalized (`tag::term` of itself), the lists
+/// - every term non-empty, normalized (`text::term` of itself), the lists
 ///   sorted and deduplicated;
 /// - terms bounded by the input: at most one per two input bytes, and no
 ///   more text than three times the input (lowercasing can grow a char);
@@ -435,7 +435,7 @@ pub fn check_query(data: &[u8]) {
             }
         }
         for term in f.any.iter().chain(&f.all).chain(&f.none) {
-            assert_eq!(&tributary::tag::term(term), term, "term not normalized");
+            assert_eq!(&tributary::text::term(term), term, "term not normalized");
         }
         assert!(
             count <= query.len() / 2 + 1,

@@ -1,8 +1,11 @@
 //! Lenient timestamps. Feeds write dates every way imaginable: RFC 3339 and
 //! RFC 822 in theory, and in practice `2020/1/10 14:33:00`, Portuguese day
 //! and month names, `EST`, missing seconds, stray whitespace. This parser is
-//! handed to feed-rs (`Builder::timestamp_parser`); what it cannot read goes
-//! to feed-rs's own lenient parser. A date without a zone is taken as UTC.
+//! handed to feed-rs (`Builder::timestamp_parser`) and replaces its own: it
+//! reads every shape feed-rs's lenient rules fix up (weekday names, long
+//! month names, `UTC`, `-0000`, month before day, single-digit hours, `24:`)
+//! and refuses what it cannot read rather than guessing. A date without a
+//! zone is taken as UTC.
 
 use std::sync::OnceLock;
 
@@ -11,11 +14,10 @@ use chrono::{
 };
 use regex::Regex;
 
-/// Parses `raw` with our rules, then with feed-rs's.
+/// Parses `raw`: the two standard formats first, then the lenient rules.
 pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     strict(raw)
         .or_else(|| parse_lenient(raw))
-        .or_else(|| feed_rs_default(raw))
         // chrono's RFC 2822 reader takes five-digit years; RFC 3339 output
         // cannot write them.
         .filter(|d| (0..=9999).contains(&d.year()))
@@ -55,15 +57,6 @@ pub(crate) fn parse_lenient(raw: &str) -> Option<DateTime<Utc>> {
         return None;
     }
     parse_iso(&s).or_else(|| parse_tokens(&s))
-}
-
-/// feed-rs keeps its default timestamp parser private; running a one-element
-/// document through a default parser reaches it without copying it.
-fn feed_rs_default(raw: &str) -> Option<DateTime<Utc>> {
-    let escaped = quick_xml::escape::escape(raw.trim());
-    let doc =
-        format!("<feed xmlns=\"http://www.w3.org/2005/Atom\"><updated>{escaped}</updated></feed>");
-    feed_rs::parser::parse(doc.as_bytes()).ok()?.updated
 }
 
 /// Drops parenthesized comments such as `(PST)` or `(Eastern)` (RFC 822 §3.3).
@@ -643,6 +636,17 @@ mod tests {
                 "2003-06-10T04:00:00Z",
             ),
             ("Fri, 31 Dec 2010 24:00:00 +0000", "2011-01-01T00:00:00Z"),
+            // The shapes feed-rs's own lenient parser fixed up, which it no
+            // longer sees.
+            ("Tue, 15 Nov 2022 20:15:04 UTC", "2022-11-15T20:15:04Z"),
+            ("Tue, 15 Nov 2022 20:15:04 -0000", "2022-11-15T20:15:04Z"),
+            ("Thurs, 13 Jul 2011 07:38:00 GMT", "2011-07-13T07:38:00Z"),
+            ("Wed, 25 Aug 2012 07:38:00 GMT", "2012-08-25T07:38:00Z"),
+            ("13 July 2011 07:38:00 GMT", "2011-07-13T07:38:00Z"),
+            ("Wed, Aug 25 2012 07:38:00 GMT", "2012-08-25T07:38:00Z"),
+            ("Tue, 15 Nov 2022 9:15:04 +0000", "2022-11-15T09:15:04Z"),
+            ("15 Nov 2022 20:15:04 Z", "2022-11-15T20:15:04Z"),
+            ("2022-11-15T20:15:04-0500", "2022-11-16T01:15:04Z"),
         ];
         for (input, want) in cases {
             assert_eq!(parse_timestamp(input), Some(utc(want)), "{input:?}");

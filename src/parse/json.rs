@@ -3,7 +3,11 @@
 //! the whole feed. We repair the document as a `serde_json::Value` first:
 //! wrong-typed optional fields are dropped, numeric ids become strings.
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
+
+use super::prepare::person_text_for_feed_rs;
 
 /// A JSON Feed ready for feed-rs, plus what feed-rs does not keep apart.
 #[derive(Debug)]
@@ -128,7 +132,8 @@ fn clean_item(item: &mut Map<String, Value>) {
 }
 
 /// `author` must be an object and `authors` a list of objects, each with
-/// string `name` and `url`.
+/// string `name` and `url`; a name is made one feed-rs splits without
+/// panicking.
 fn clean_authors(obj: &mut Map<String, Value>) {
     match obj.get_mut("author") {
         Some(Value::Object(author)) => keep_strings(author, &["name", "url"]),
@@ -141,6 +146,9 @@ fn clean_authors(obj: &mut Map<String, Value>) {
         }
         None => {}
     }
+    if let Some(Value::Object(author)) = obj.get_mut("author") {
+        guard_name(author);
+    }
     // Anything but a list is dropped (removed above and not put back).
     if let Some(Value::Array(authors)) = obj.remove("authors") {
         let authors: Vec<Value> = authors
@@ -148,12 +156,21 @@ fn clean_authors(obj: &mut Map<String, Value>) {
             .filter_map(|a| match a {
                 Value::Object(mut a) => {
                     keep_strings(&mut a, &["name", "url"]);
+                    guard_name(&mut a);
                     Some(Value::Object(a))
                 }
                 _ => None,
             })
             .collect();
         obj.insert("authors".into(), Value::Array(authors));
+    }
+}
+
+fn guard_name(author: &mut Map<String, Value>) {
+    if let Some(Value::String(name)) = author.get_mut("name") {
+        if let Cow::Owned(safe) = person_text_for_feed_rs(name) {
+            *name = safe;
+        }
     }
 }
 

@@ -17,7 +17,10 @@
 //! - RSS bodies holding raw HTML elements become one CDATA section (feed-rs
 //!   would keep only their text), `xhtml:body` and `fullitem` become
 //!   `content:encoded`, RSS 2.0 elements in a prefixed namespace lose the
-//!   prefix and a `pubdate` in the wrong case is `pubDate`.
+//!   prefix and a `pubdate` in the wrong case is `pubDate`;
+//! - text feed-rs 3.0 would panic on is made safe for it (see
+//!   [`GuardedText`]): an e-mail address next to a multi-byte character in
+//!   a person element, an iTunes or Media RSS time it cannot read.
 //!
 //! Along the way it records, per entry in document order, what feed-rs does
 //! not report: `dc:subject`, the effective `xml:base`, `guid@isPermaLink`,
@@ -25,6 +28,7 @@
 //! not read. A document that breaks off after complete entries is also
 //! returned cut after the last of them and closed (`Prepared::salvaged`).
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -239,6 +243,8 @@ struct Prep {
     expansion_budget: usize,
     /// Set when an expansion went over the budget; reading stops there.
     limit_error: Option<String>,
+    /// The text of an element feed-rs could panic on, being read.
+    guarded: Option<GuardedText>,
 }
 
 /// Rewrites a decoded XML document for feed-rs; see the module docs.
@@ -261,6 +267,7 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
         expanded: 0,
         expansion_budget: super::limits::entity_expansion_budget(text.len()),
         limit_error: None,
+        guarded: None,
     };
     let mut reader = NsReader::from_str(text);
     let config = reader.config_mut();
@@ -413,6 +420,9 @@ impl Prep {
     /// Text, CDATA or a reference: `raw` is what to write, `value` what it means.
     fn text(&mut self, raw: &str, value: &str) {
         self.copy(raw);
+        if let Some(guarded) = self.guarded.as_mut() {
+            guarded.value.push_str(value);
+        }
         if let Some(body) = self.raw_body.as_mut() {
             body.text(raw, value);
         }
@@ -432,6 +442,8 @@ impl Prep {
         if self.raw_body_markup(raw, empty) {
             return;
         }
+        // feed-rs reads a person or duration as the text before any child.
+        self.finish_guarded();
         let qname = start.name();
         let qname = qname.as_ref();
         let local = start.local_name();
@@ -596,11 +608,25 @@ impl Prep {
             }
         }
 
+        let guard = (!atomish && self.root.is_feed())
+            .then(|| guard_kind(ns, local))
+            .flatten();
+        if ns == Ns::Extension {
+            unreadable_time_attributes(local, start, &mut edit);
+        }
         if !self.skipping() {
             if edit.is_empty() {
                 self.out.push_str(raw);
             } else {
                 self.out.push_str(&edit.render(start, empty));
+            }
+            if let Some(kind) = guard.filter(|_| !empty) {
+                self.guarded = Some(GuardedText {
+                    kind,
+                    depth,
+                    out_start: self.out.len(),
+                    value: String::new(),
+                });
             }
         }
         if depth < item_depth {
@@ -636,6 +662,9 @@ impl Prep {
     fn end(&mut self, raw: &str) {
         let depth = self.frames.len();
         self.raw_body_end(depth, raw);
+        if self.guarded.as_ref().is_some_and(|g| g.depth == depth) {
+            self.finish_guarded();
+        }
         self.ancestors
             .truncate(depth.saturating_sub(1).min(self.ancestors.len()));
         let Some(frame) = self.frames.pop() else {
@@ -962,6 +991,161 @@ impl Prep {
             xml.push('>');
         }
         (Some(xml), items)
+    }
+}
+
+/// The text of an element that feed-rs 3.0 parses in a way that can panic,
+/// held until the element's first child or end so it can be rewritten:
+/// feed-rs joins text, CDATA and references into one string.
+struct GuardedText {
+    kind: GuardKind,
+    depth: usize,
+    /// Where the element's content starts in the output.
+    out_start: usize,
+    /// The content so far, unescaped.
+    value: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum GuardKind {
+    /// Split into name and e-mail (`util::parse_person_name_email`).
+    Person,
+    /// A "normal play time" (`util::parse_npt`).
+    Time,
+}
+
+/// Which guard an element's text needs: the RSS and Dublin Core elements
+/// feed-rs reads as a person, `itunes:author`, `itunes:owner`'s
+/// `itunes:name`, and `itunes:duration`. Generous on namespaces: the
+/// rewrite changes nothing a reader sees.
+fn guard_kind(ns: Ns, local: &str) -> Option<GuardKind> {
+    match (ns, local) {
+        (Ns::None | Ns::Rss, "author" | "managingEditor" | "webMaster")
+        | (Ns::Dc, "creator")
+        | (Ns::Extension, "author" | "name") => Some(GuardKind::Person),
+        (Ns::Extension, "duration") => Some(GuardKind::Time),
+        _ => None,
+    }
+}
+
+impl Prep {
+    /// Ends the guarded element's text, rewriting it if feed-rs would panic
+    /// on it.
+    fn finish_guarded(&mut self) {
+        let Some(guarded) = self.guarded.take() else {
+            return;
+        };
+        let rewrite = match guarded.kind {
+            GuardKind::Person => match person_text_for_feed_rs(&guarded.value) {
+                Cow::Owned(safe) => Some(safe),
+                Cow::Borrowed(_) => None,
+            },
+            // Nothing: what feed-rs makes of a time it cannot read.
+            GuardKind::Time => (!feed_rs_reads_time(&guarded.value)).then(String::new),
+        };
+        if let Some(safe) = rewrite {
+            if guarded.out_start <= self.out.len() {
+                self.out.truncate(guarded.out_start);
+                self.out
+                    .push_str(&quick_xml::escape::minimal_escape(safe.as_str()));
+            }
+        }
+    }
+}
+
+/// feed-rs 3.0's pattern for an e-mail address in a person string.
+fn feed_rs_email() -> &'static Regex {
+    static EMAIL: OnceLock<Regex> = OnceLock::new();
+    EMAIL.get_or_init(|| {
+        Regex::new(r"\b(<\[\()?(mailto:)?([A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,})(>]\))?\b")
+            .expect("valid regex")
+    })
+}
+
+/// A person string feed-rs 3.0 can split without panicking. It finds the
+/// first e-mail address and takes the name from the longer side, dropping
+/// one byte next to the address as a delimiter (`<`, `(`, a space): a
+/// multi-byte character there (`«`, a no-break space, U+FFFD) panics. Such
+/// a character becomes a space, so it is the delimiter dropped
+/// (`Rédaction «redaction@example.fr»` gives the name `Rédaction`); a
+/// letter or digit is kept, with a space put between.
+pub(crate) fn person_text_for_feed_rs(text: &str) -> Cow<'_, str> {
+    let mut text = Cow::Borrowed(text);
+    // A rewrite moves where the first address is found, so check again;
+    // real names settle in one round, and a string still unsafe after a
+    // few keeps only its ASCII.
+    for _ in 0..4 {
+        let Some(found) = feed_rs_email().find(&text) else {
+            return text;
+        };
+        let before = text[..found.start()]
+            .chars()
+            .next_back()
+            .filter(|c| !c.is_ascii());
+        let after = text[found.end()..].chars().next().filter(|c| !c.is_ascii());
+        if before.is_none() && after.is_none() {
+            return text;
+        }
+        let head = &text[..found.start() - before.map_or(0, char::len_utf8)];
+        let tail = &text[found.end() + after.map_or(0, char::len_utf8)..];
+        let mut safe = String::with_capacity(text.len() + 2);
+        safe.push_str(head);
+        match before {
+            Some(c) if c.is_alphanumeric() => {
+                safe.push(c);
+                safe.push(' ');
+            }
+            Some(_) => safe.push(' '),
+            None => {}
+        }
+        safe.push_str(found.as_str());
+        match after {
+            Some(c) if c.is_alphanumeric() => {
+                safe.push(' ');
+                safe.push(c);
+            }
+            Some(_) => safe.push(' '),
+            None => {}
+        }
+        safe.push_str(tail);
+        text = Cow::Owned(safe);
+    }
+    let ascii = text
+        .chars()
+        .map(|c| if c.is_ascii() { c } else { ' ' })
+        .collect();
+    Cow::Owned(ascii)
+}
+
+/// Whether feed-rs 3.0 reads a "normal play time" without panicking: it
+/// matches Unicode digits and unwraps their `u64` parse, then multiplies
+/// hours by 3600, so a non-ASCII digit or a long number panics.
+fn feed_rs_reads_time(value: &str) -> bool {
+    value.chars().all(|c| c.is_ascii() || !c.is_numeric())
+        && value
+            .split(|c: char| !c.is_ascii_digit())
+            .all(|digits| digits.len() <= 12)
+}
+
+/// Drops the Media RSS time attributes (`media:thumbnail@time`,
+/// `media:text@start`/`end`) feed-rs would panic on; it ignores a time it
+/// cannot read, so that is what it gets.
+fn unreadable_time_attributes(local: &str, start: &BytesStart, edit: &mut TagEdit) {
+    let names: &[&str] = match local {
+        "thumbnail" => &["time"],
+        "text" => &["start", "end"],
+        _ => return,
+    };
+    for a in start.attributes().with_checks(false).flatten() {
+        let key = a.key.as_ref();
+        let local_key = key.rsplit(':').next().unwrap_or(key);
+        if !names.contains(&local_key) {
+            continue;
+        }
+        let value = quick_xml::escape::unescape(&a.value).unwrap_or_default();
+        if !feed_rs_reads_time(&value) {
+            edit.remove.push(key.to_string());
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! Text hygiene for parsed feeds: XML-illegal characters, sanitized HTML
-//! (README "Fetching"), HTML-to-text for titles and summaries, and the "first
-//! words" fallback title.
+//! Text hygiene for parsed feeds: C1 controls, sanitized HTML (README
+//! "Fetching"), plain text of fields that may be HTML, and the "first
+//! words" fallback title. The text helpers themselves live in `text`.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -16,41 +16,11 @@ use super::limits::{cut_text, MAX_HTML_DEPTH};
 mod depth;
 use depth::flatten_deep;
 
+pub(crate) use crate::text::is_xml_illegal;
+use crate::text::{collapse_whitespace, html_to_text};
+
 /// Words kept when an entry without a title borrows the start of its text.
 pub(crate) const FALLBACK_TITLE_WORDS: usize = 10;
-
-/// True for characters XML 1.0 forbids (§2.2): C0 controls other than tab,
-/// newline and carriage return, and the non-characters U+FFFE and U+FFFF.
-/// Lone surrogates cannot occur in a Rust `str`.
-pub(crate) fn is_xml_illegal(c: char) -> bool {
-    matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
-}
-
-/// Removes XML-illegal characters; borrows when there are none (the usual case).
-pub(crate) fn strip_xml_illegal(s: &str) -> Cow<'_, str> {
-    // A byte scan first (whole feeds go through here): the C0 controls are
-    // their own bytes in UTF-8, and U+FFFE/U+FFFF start with 0xEF, which is
-    // rare outside CJK text.
-    if !has_suspect_byte(s.as_bytes()) {
-        return Cow::Borrowed(s);
-    }
-    if s.chars().any(is_xml_illegal) {
-        Cow::Owned(s.chars().filter(|c| !is_xml_illegal(*c)).collect())
-    } else {
-        Cow::Borrowed(s)
-    }
-}
-
-/// Whether any byte is a C0 control other than tab, newline and carriage
-/// return, or 0xEF. Bitwise operators and whole chunks, no early exit inside
-/// one: the compiler turns that into a vector loop, several times faster
-/// than `any` on a whole feed.
-fn has_suspect_byte(bytes: &[u8]) -> bool {
-    let suspect = |b: u8| ((b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r')) | (b == 0xEF);
-    bytes
-        .chunks(64)
-        .any(|chunk| chunk.iter().fold(false, |found, &b| found | suspect(b)))
-}
 
 /// True for the C1 controls, U+0080 to U+009F.
 fn is_c1(c: char) -> bool {
@@ -79,35 +49,6 @@ pub(crate) fn demoronize(s: &str) -> Cow<'_, str> {
             })
             .collect(),
     )
-}
-
-/// Trims and folds every run of whitespace (no-break spaces included) into
-/// one space.
-pub(crate) fn collapse_whitespace(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
-}
-
-/// Escapes text so it can be embedded in HTML as-is.
-pub(crate) fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
 }
 
 /// Whether a string that claims to be plain text carries markup or entity
@@ -389,49 +330,6 @@ pub(crate) fn cut_html(html: &str, max: usize, base: &Url) -> Option<String> {
     }
 }
 
-/// Plain text of an HTML fragment: tags dropped (script and style with their
-/// content), entities decoded, whitespace collapsed.
-pub(crate) fn html_to_text(html: &str) -> String {
-    // Without a tag or a character reference there is nothing for an HTML
-    // parser to do (many summaries are plain words typed as HTML): the
-    // sanitizer's output would be the same characters.
-    if !html.contains(['<', '&']) {
-        return collapse_whitespace(&strip_xml_illegal(html));
-    }
-    html_to_text_parsed(html)
-}
-
-fn html_to_text_parsed(html: &str) -> String {
-    static BLOCK: OnceLock<Regex> = OnceLock::new();
-    // Block boundaries separate words; without a space `<p>a</p><p>b</p>`
-    // would read "ab".
-    let block = BLOCK.get_or_init(|| {
-        Regex::new(
-            r"(?i)<(/?)(p|div|br|hr|li|ul|ol|dl|dt|dd|h[1-6]|tr|td|th|table|blockquote|pre|section|article|header|footer|figure|figcaption)\b",
-        )
-        .expect("static regex")
-    });
-    let html = flatten_deep(html, MAX_HTML_DEPTH);
-    let spaced = block.replace_all(&html, " <$1$2");
-    thread_local! {
-        static TEXT_ONLY: Builder<'static> = {
-            let mut builder = Builder::empty();
-            builder.clean_content_tags(HashSet::from(["script", "style"]));
-            builder
-        };
-    }
-    let serialized = TEXT_ONLY.with(|builder| builder.clean(&spaced).to_string());
-    // With no tags allowed, the serializer only escapes these four in text.
-    let text = serialized
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", "\u{a0}")
-        .replace("&amp;", "&");
-    // Character references can spell characters XML forbids; drop them
-    // before collapsing so no double space is left where they were.
-    collapse_whitespace(&strip_xml_illegal(&text))
-}
-
 /// Plain text of a field that may or may not be HTML.
 pub(crate) fn text_of(s: &str, is_html: bool) -> String {
     if is_html || looks_like_html(s) {
@@ -476,17 +374,6 @@ mod tests {
 
     fn base() -> Url {
         Url::parse("https://example.com/blog/post/").unwrap()
-    }
-
-    #[test]
-    fn strips_illegal_control_characters_only() {
-        let s = "a\u{0}b\u{8}c\td\ne\rf\u{B}\u{C}g\u{1F}h\u{FFFE}\u{FFFF}i\u{85}";
-        assert_eq!(strip_xml_illegal(s), "abc\td\ne\rfghi\u{85}");
-        assert!(matches!(strip_xml_illegal("clean"), Cow::Borrowed(_)));
-        // Alone (no control character to give it away), and beside legal
-        // characters that share its first byte (U+FF01, U+FFFD).
-        assert_eq!(strip_xml_illegal("！x\u{FFFF}y�"), "！xy�");
-        assert!(matches!(strip_xml_illegal("！�\u{85}"), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -540,37 +427,6 @@ mod tests {
                 assert!(!out.contains(a), "{out:?} should not contain {a:?}");
             }
         }
-    }
-
-    #[test]
-    fn html_becomes_plain_text() {
-        let cases = [
-            ("<p>One</p><p>Two &amp; three</p>", "One Two & three"),
-            ("a&nbsp;b &lt;tag&gt;", "a b <tag>"),
-            ("<script>x()</script>  Hello\n\n world ", "Hello world"),
-            ("caf&eacute; &#8217;s", "café ’s"),
-        ];
-        for (input, want) in cases {
-            assert_eq!(html_to_text(input), want, "{input:?}");
-        }
-    }
-
-    #[test]
-    fn text_without_markup_reads_as_the_html_parser_reads_it() {
-        // Line ends, NUL and other controls, no-break spaces, a bare `>`,
-        // non-Latin text: the shortcut must agree with the parser.
-        let cases = [
-            "  plain   words\r\nacross\rlines\n\n",
-            "a\u{0}b\u{1}c\u{FFFF}d",
-            "caf\u{e9}\u{a0}au\u{a0} lait > tea",
-            "\u{4e2d}\u{56fd}\u{3000}\u{65b0}\u{95fb} \u{2028} x",
-            "",
-            " \t ",
-        ];
-        for input in cases {
-            assert_eq!(html_to_text(input), html_to_text_parsed(input), "{input:?}");
-        }
-        assert_eq!(html_to_text("a\r\n b\u{0}c"), "a bc");
     }
 
     #[test]

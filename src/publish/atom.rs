@@ -2,12 +2,14 @@
 //!
 //! Written by hand into one pre-sized `String`: this runs on every uncached
 //! request and the document's shape is fixed, so a DOM or a generic XML
-//! writer would only add allocations. Every string goes through [`escape`],
+//! writer would only add allocations. Every string goes through
+//! [`escape_into`],
 //! which also drops what XML 1.0 cannot carry: README "HTTP" promises that no
 //! invalid control character reaches a reader, whatever earlier steps did.
 
 use super::FeedView;
 use crate::model::{Article, SourceRef, Tag};
+use crate::text::{escape_into, is_xml_illegal, Escape};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -215,7 +217,7 @@ fn element(out: &mut String, indent: &str, name: &str, attrs: &str, text: &str) 
     out.push_str(name);
     out.push_str(attrs);
     out.push('>');
-    escape(out, text, Context::Text);
+    escape_into(out, text, Escape::Text);
     out.push_str("</");
     out.push_str(name);
     out.push_str(">\n");
@@ -251,7 +253,7 @@ fn person(out: &mut String, indent: &str, role: &str, name: &str) {
     out.push('<');
     out.push_str(role);
     out.push_str("><name>");
-    escape(out, name, Context::Text);
+    escape_into(out, name, Escape::Text);
     out.push_str("</name></");
     out.push_str(role);
     out.push_str(">\n");
@@ -262,7 +264,7 @@ fn attribute(out: &mut String, name: &str, value: &str) {
     out.push(' ');
     out.push_str(name);
     out.push_str("=\"");
-    escape(out, value, Context::Attribute);
+    escape_into(out, value, Escape::Attribute);
     out.push('"');
 }
 
@@ -315,96 +317,12 @@ pub(super) struct Legal<'a>(pub(super) &'a str);
 impl fmt::Display for Legal<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut rest = self.0;
-        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| is_illegal(c)) {
+        while let Some((i, c)) = rest.char_indices().find(|&(_, c)| is_xml_illegal(c)) {
             f.write_str(&rest[..i])?;
             rest = &rest[i + c.len_utf8()..];
         }
         f.write_str(rest)
     }
-}
-
-/// Not a `Char` of XML 1.0 §2.2 (surrogates cannot occur in a `str`).
-fn is_illegal(c: char) -> bool {
-    matches!(c, '\0'..='\x08' | '\x0B' | '\x0C' | '\x0E'..='\x1F' | '\u{FFFE}' | '\u{FFFF}')
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Context {
-    Text,
-    Attribute,
-}
-
-/// Bytes [`escape`] must look at; every other byte is copied as is.
-/// 0xEF leads U+FFFE and U+FFFF, which XML 1.0 (§2.2 `Char`) forbids.
-const fn special_bytes(attribute: bool) -> [bool; 256] {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        // Tab and newline are fine in text; in attributes they would be
-        // normalized to spaces (XML 1.0 §3.3.3), so they get references.
-        table[b] = attribute || (b != b'\t' as usize && b != b'\n' as usize);
-        b += 1;
-    }
-    table[b'&' as usize] = true;
-    table[b'<' as usize] = true;
-    table[b'>' as usize] = true;
-    table[b'"' as usize] = attribute;
-    table[b'\'' as usize] = attribute;
-    table[0xEF] = true;
-    table
-}
-
-const TEXT_SPECIAL: [bool; 256] = special_bytes(false);
-const ATTRIBUTE_SPECIAL: [bool; 256] = special_bytes(true);
-
-/// Appends `value` escaped for `context`, dropping characters XML 1.0 cannot
-/// represent at all (C0 controls but tab, LF, CR; U+FFFE; U+FFFF).
-///
-/// Quotes are escaped in attributes only: in text they are harmless, and
-/// HTML content is full of them. `\r` becomes `&#13;` so parsers keep it
-/// rather than folding it into a newline (XML 1.0 §2.11).
-fn escape(out: &mut String, value: &str, context: Context) {
-    let special = match context {
-        Context::Text => &TEXT_SPECIAL,
-        Context::Attribute => &ATTRIBUTE_SPECIAL,
-    };
-    let bytes = value.as_bytes();
-    let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if !special[usize::from(b)] {
-            i += 1;
-            continue;
-        }
-        let (replacement, len) = match b {
-            b'&' => ("&amp;", 1),
-            b'<' => ("&lt;", 1),
-            b'>' => ("&gt;", 1),
-            b'"' => ("&quot;", 1),
-            b'\'' => ("&apos;", 1),
-            b'\t' => ("&#9;", 1),
-            b'\n' => ("&#10;", 1),
-            b'\r' => ("&#13;", 1),
-            0xEF if bytes.get(i + 1) == Some(&0xBF)
-                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) =>
-            {
-                ("", 3)
-            }
-            0xEF => {
-                i += 1;
-                continue;
-            }
-            _ => ("", 1), // any other C0 control
-        };
-        // Every special byte is ASCII or a UTF-8 lead byte, so these slice
-        // boundaries are char boundaries.
-        out.push_str(&value[copied..i]);
-        out.push_str(replacement);
-        i += len;
-        copied = i;
-    }
-    out.push_str(&value[copied..]);
 }
 
 /// Enough capacity that rendering a typical page never reallocates: the
@@ -448,6 +366,7 @@ fn estimate<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> usize {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::text::escape;
     use chrono::TimeZone;
     use std::io::Write as _;
     use std::process::Command;
@@ -579,12 +498,6 @@ pub(super) mod tests {
         ]
     }
 
-    fn escaped(value: &str, context: Context) -> String {
-        let mut out = String::new();
-        escape(&mut out, value, context);
-        out
-    }
-
     /// The `<source>…</source>` blocks, in entry order.
     fn source_blocks(xml: &str) -> Vec<&str> {
         xml.split("<source>")
@@ -594,38 +507,12 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn escape_handles_markup_quotes_and_illegal_characters() {
-        use Context::{Attribute, Text};
-        let cases = [
-            ("plain", Text, "plain"),
-            ("a & b < c > d", Text, "a &amp; b &lt; c &gt; d"),
-            (r#"say "hi" it's"#, Text, r#"say "hi" it's"#),
-            (
-                r#"say "hi" it's"#,
-                Attribute,
-                "say &quot;hi&quot; it&apos;s",
-            ),
-            ("tab\tline\nret\r", Text, "tab\tline\nret&#13;"),
-            ("tab\tline\nret\r", Attribute, "tab&#9;line&#10;ret&#13;"),
-            ("bell\u{7}nul\u{0}esc\u{1b}", Text, "bellnulesc"),
-            ("x\u{FFFE}y\u{FFFF}z", Attribute, "xyz"),
-            // Other characters led by 0xEF stay.
-            ("\u{F000}\u{FFFD}\u{FF01}", Text, "\u{F000}\u{FFFD}\u{FF01}"),
-            ("Café 北京 ]]>", Text, "Café 北京 ]]&gt;"),
-            ("", Text, ""),
-        ];
-        for (input, context, expected) in cases {
-            assert_eq!(escaped(input, context), expected, "input {input:?}");
-        }
-    }
-
-    #[test]
     fn legal_drops_exactly_what_escape_drops() {
         let input = "a\u{0}b\u{7}c\td\ne\rf\u{1f}g\u{FFFE}h\u{FFFF}i\u{FFFD}\u{7f}&<";
         assert_eq!(Legal(input).to_string(), "abc\td\ne\rfghi\u{FFFD}\u{7f}&<");
         assert_eq!(
-            escaped(&Legal(input).to_string(), Context::Text),
-            escaped(input, Context::Text)
+            escape(&Legal(input).to_string(), Escape::Text),
+            escape(input, Escape::Text)
         );
     }
 

@@ -9,6 +9,7 @@ use super::{encode_segment, ApiError, AppState};
 use crate::config::FeedConfig;
 use crate::metrics;
 use crate::model::SourceState;
+use crate::text::{escape, Escape};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
@@ -64,7 +65,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
     let articles = state.store.article_count().await?;
     let base = &state.site.base_url;
     let feeds = &state.config.feeds;
-    let now = Utc::now();
+    let now = state.clock.now();
 
     let mut html = String::with_capacity(16 * 1024);
     html.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>tributary</title>\n");
@@ -271,20 +272,10 @@ fn time(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_else(|| "never".to_string())
 }
 
-/// HTML text and attribute escaping.
+/// HTML text and attribute escaping: one escaper for both keeps every
+/// value safe wherever it lands.
 fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    escape(s, Escape::Attribute)
 }
 
 #[cfg(test)]
@@ -295,7 +286,7 @@ mod tests {
     fn html_is_escaped_in_text_and_attributes() {
         assert_eq!(
             esc(r#"<a href="x">Tom & 'Jerry'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &#39;Jerry&#39;&lt;/a&gt;"
+            "&lt;a href=&quot;x&quot;&gt;Tom &amp; &apos;Jerry&apos;&lt;/a&gt;"
         );
     }
 

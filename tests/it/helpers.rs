@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 use tributary::app::{self, Application};
+use tributary::clock::Clock;
 use tributary::config::Config;
 use tributary::pipeline::{Pipeline, RefreshReport};
 use tributary::scheduler;
@@ -245,12 +246,23 @@ pub struct TestApp {
     shutdown: CancellationToken,
     handle: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub client: reqwest::Client,
+    /// The daemon's clock, which `fetch_now` reads too.
+    pub clock: Clock,
 }
 
 impl TestApp {
     /// Starts the daemon; its scheduler fetches every source once at start.
     pub async fn spawn(config: Config) -> TestApp {
-        let application = Application::build(config.clone()).await.unwrap();
+        TestApp::spawn_with_clock(config, Clock::system()).await
+    }
+
+    /// Starts the daemon reading the time from `clock` (a manual one
+    /// stands still until the test advances it).
+    pub async fn spawn_with_clock(config: Config, clock: Clock) -> TestApp {
+        let application = Application::build(config.clone())
+            .await
+            .unwrap()
+            .with_clock(clock.clone());
         let base = format!("http://127.0.0.1:{}", application.port());
         let store = application.store().clone();
         let shutdown = CancellationToken::new();
@@ -266,6 +278,7 @@ impl TestApp {
                 .no_brotli()
                 .build()
                 .unwrap(),
+            clock,
         }
     }
 
@@ -273,7 +286,7 @@ impl TestApp {
     /// through the daemon's own store (so its feed cache sees the change at
     /// once, not within the poll that another process's writes wait for).
     pub async fn fetch_now(&self) -> Vec<RefreshReport> {
-        fetch_with(&self.config, &self.store).await
+        fetch_with(&self.config, &self.store, &self.clock).await
     }
 
     /// Waits until every enabled source was fetched at least once.
@@ -324,14 +337,30 @@ impl Drop for TestApp {
 
 /// One fetch cycle of every enabled source, on the config's database.
 pub async fn fetch_now(config: &Config) -> Vec<RefreshReport> {
+    fetch_now_with_clock(config, &Clock::system()).await
+}
+
+/// [`fetch_now`] at the time `clock` reads: what it stores is stored then.
+pub async fn fetch_now_with_clock(config: &Config, clock: &Clock) -> Vec<RefreshReport> {
     let store = app::open_store(config).await.unwrap();
-    let reports = fetch_with(config, &store).await;
+    let reports = fetch_with(config, &store, clock).await;
     store.close().await;
     reports
 }
 
-async fn fetch_with(config: &Config, store: &tributary::store::Store) -> Vec<RefreshReport> {
-    let pipeline = Arc::new(Pipeline::new(config, store.clone()).unwrap());
+async fn fetch_with(
+    config: &Config,
+    store: &tributary::store::Store,
+    clock: &Clock,
+) -> Vec<RefreshReport> {
+    // Events land where a daemon of this process (a TestApp) renders them,
+    // whichever test built one first.
+    tributary::metrics::Recorder::install();
+    let pipeline = Arc::new(
+        Pipeline::new(config, store.clone())
+            .unwrap()
+            .with_clock(clock.clone()),
+    );
     let names: Vec<String> = config
         .sources
         .iter()

@@ -189,6 +189,121 @@ async fn modest_entity_use_still_expands() {
     assert_eq!(feed.entries[0].link.as_deref(), Some("https://h.example/1"));
 }
 
+fn parse(
+    doc: &str,
+    content_type: Option<&str>,
+) -> Result<tributary::model::ParsedFeed, ParseError> {
+    tributary::parse::parse_feed(
+        doc.as_bytes(),
+        content_type,
+        &url::Url::parse("https://h.example/feed").unwrap(),
+        chrono::Utc::now(),
+    )
+}
+
+/// feed-rs 3.0 cuts a person string one byte either side of the e-mail
+/// address it finds in it; a multi-byte character there made it panic and
+/// the whole feed was refused (found by the `parse` fuzz target).
+#[test]
+fn an_email_next_to_a_multibyte_character_costs_no_entry() {
+    let authors = [
+        // The character after the address: U+FFFD, an em dash.
+        (
+            "<author>zcb1972@21cn.co\u{FFFD}</author>",
+            "zcb1972@21cn.co",
+        ),
+        (
+            "<author>jd@example.fr\u{2014}Jean Dupont</author>",
+            "Jean Dupont",
+        ),
+        // Before it: guillemets, a no-break space, an ideograph.
+        (
+            "<author>R\u{e9}daction \u{ab}redaction@example.fr\u{bb}</author>",
+            "R\u{e9}daction",
+        ),
+        (
+            "<dc:creator>Jean Dupont\u{a0}jd@example.fr</dc:creator>",
+            "Jean Dupont",
+        ),
+        (
+            "<dc:creator>\u{5f20}\u{4f1f}\u{ff08}zw@example.cn\u{ff09}</dc:creator>",
+            "\u{5f20}\u{4f1f}",
+        ),
+        // Split across a character reference and CDATA: feed-rs joins them.
+        (
+            "<author>jd@example.fr&#187; Jean Dupont</author>",
+            "Jean Dupont",
+        ),
+        (
+            "<author><![CDATA[Jean Dupont \u{ab}]]>jd@example.fr</author>",
+            "Jean Dupont",
+        ),
+    ];
+    for (author, expected) in authors {
+        let item = format!("<title>One</title><link>https://h.example/1</link>{author}");
+        let doc = rss_with_entities(
+            &[],
+            &format!("{item}</item><item><title>Two</title><link>https://h.example/2</link>"),
+        );
+        let feed = parse(&doc, None).unwrap_or_else(|e| panic!("{author}: {e}"));
+        assert_eq!(feed.entries.len(), 2, "{author}");
+        assert_eq!(
+            feed.entries[0].author.as_deref(),
+            Some(expected),
+            "{author}"
+        );
+    }
+
+    // Channel-level people (managingEditor, webMaster, iTunes) and JSON Feed
+    // authors reach the same code.
+    let channel = "<rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\"><channel>\
+        <title>t</title><link>https://h.example/</link>\
+        <managingEditor>ed@example.fr\u{2014}</managingEditor><webMaster>\u{2014}wm@example.fr \u{2014}</webMaster>\
+        <itunes:author>Ann \u{ab}ann@example.fr\u{bb}</itunes:author>\
+        <itunes:owner><itunes:name>Ann \u{ab}ann@example.fr\u{bb}</itunes:name><itunes:email>ann@example.fr</itunes:email></itunes:owner>\
+        <item><title>One</title><link>https://h.example/1</link></item></channel></rss>";
+    let feed = parse(channel, None).unwrap();
+    assert_eq!(feed.entries.len(), 1);
+    assert_eq!(feed.entries[0].link.as_deref(), Some("https://h.example/1"));
+
+    let json = r#"{"version":"https://jsonfeed.org/version/1.1","title":"t",
+        "authors":[{"name":"Ann \u00abann@example.fr\u00bb"}],
+        "items":[{"id":"1","url":"https://h.example/1","content_text":"x",
+                  "author":{"name":"zcb1972@21cn.co\ufffd"}}]}"#;
+    let feed = parse(json, Some("application/feed+json")).unwrap();
+    assert_eq!(feed.entries.len(), 1);
+    assert_eq!(feed.entries[0].author.as_deref(), Some("zcb1972@21cn.co"));
+}
+
+/// feed-rs 3.0 reads Media RSS and iTunes times with Unicode `\d` and
+/// `parse::<u64>().unwrap()`: an Arabic-Indic digit or a 20-digit number
+/// made it panic, refusing the whole feed.
+#[test]
+fn a_media_time_feed_rs_cannot_read_costs_no_entry() {
+    for time in [
+        "\u{663}",
+        "99999999999999999999",
+        "99999999999999999:00:00",
+        "1.\u{663}",
+    ] {
+        for extension in [
+            format!("<itunes:duration>{time}</itunes:duration>"),
+            format!("<media:thumbnail url=\"https://h.example/t.png\" time=\"{time}\"/>"),
+            format!("<media:text start=\"{time}\">caption</media:text>"),
+        ] {
+            let doc = format!(
+                "<rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\" \
+                 xmlns:media=\"http://search.yahoo.com/mrss/\"><channel><title>t</title>\
+                 <item><title>One</title><link>https://h.example/1</link>{extension}</item>\
+                 <item><title>Two</title><link>https://h.example/2</link></item></channel></rss>"
+            );
+            let feed = parse(&doc, None).unwrap_or_else(|e| panic!("{extension}: {e}"));
+            let titles: Vec<_> = feed.entries.iter().map(|e| e.title.as_deref()).collect();
+            assert_eq!(titles, [Some("One"), Some("Two")], "{extension}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn fields_are_stored_and_served_within_their_caps() {
     // A 4 KB doctype-and-references title that expands to 1 MB, a 40 KB

@@ -333,23 +333,111 @@ async fn a_browser_shows_the_index_page_and_a_readable_feed() {
 /// Runs `tributary fetch` under a pseudo-terminal (util-linux `script`);
 /// `None` when `script` is missing.
 fn fetch_on_a_terminal(config: &Path) -> Option<String> {
-    let command = format!(
-        "{} fetch -c {}",
-        env!("CARGO_BIN_EXE_tributary"),
-        config.display()
-    );
-    let out = std::process::Command::new("script")
+    on_a_terminal(&["fetch", "-c", config.to_str().unwrap()], None)
+}
+
+/// Runs tributary with `args` under a pseudo-terminal (util-linux
+/// `script`), `$COLUMNS` set to `columns` if given; `None` when `script`
+/// is missing.
+fn on_a_terminal(args: &[&str], columns: Option<usize>) -> Option<String> {
+    let command = format!("{} {}", env!("CARGO_BIN_EXE_tributary"), args.join(" "));
+    let mut script = std::process::Command::new("script");
+    script
         .args(["-qec", &command, "/dev/null"])
         .env_remove("RUST_LOG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
+        .env_remove("COLUMNS")
+        .stdin(std::process::Stdio::null());
+    if let Some(columns) = columns {
+        script.env("COLUMNS", columns.to_string());
+    }
+    let out = script.output().ok()?;
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     Some(String::from_utf8_lossy(&out.stdout).replace('\r', ""))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sources_fits_the_terminal_width_and_prints_whole_lines_when_piped() {
+    let server = FeedServer::start().await;
+    let long_path = format!("/{}/feed.xml", "section-".repeat(16));
+    server.set(&long_path, Fixture::status(500));
+    server.set(
+        "/ok.xml",
+        Fixture::feed(rss_items(
+            "Wire",
+            &[("Harbour reopens", "https://wire.test/harbour", &[])],
+        )),
+    );
+    let long_url = server.url(&long_path);
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "[[source]]\nname = \"long-and-broken\"\nurl = \"{long_url}\"\n\n\
+             [[source]]\nname = \"ok\"\nurl = \"{}\"\n",
+            server.url("/ok.xml")
+        ),
+    );
+    let path = config.path();
+    let fetch = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["fetch", "-c", path.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(fetch.status.success());
+
+    let terminal = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || {
+            on_a_terminal(&["sources", "-c", path.to_str().unwrap()], Some(150))
+        })
+        .await
+        .unwrap()
+    };
+    let Some(terminal) = terminal else {
+        crate::helpers::skip("util-linux `script` is not installed: `tributary sources` on a terminal (apt-get install bsdutils)");
+        return;
+    };
+    let lines: Vec<&str> = terminal.lines().collect();
+    assert_eq!(lines.len(), 3, "{terminal}");
+    for line in &lines {
+        assert!(
+            line.chars().count() <= 150,
+            "wider than 150 columns: {line:?}"
+        );
+    }
+    let broken = lines
+        .iter()
+        .find(|l| l.starts_with("long-and-broken"))
+        .unwrap();
+    // The URL is cut, its start still readable; the error (with its
+    // backoff note) is cut last but still says what failed.
+    assert!(broken.contains(&long_url[..30]), "{broken}");
+    assert!(!broken.contains(&long_url), "{broken}");
+    assert!(broken.contains("…"), "{broken}");
+    assert!(broken.contains("HTTP 500"), "{broken}");
+    let ok = lines.iter().find(|l| l.starts_with("ok ")).unwrap();
+    assert!(
+        ok.contains(&server.url("/ok.xml")),
+        "short cells stay whole: {ok}"
+    );
+
+    // Piped (COLUMNS or not), every cell is whole: `| grep`, `| less -S`.
+    let piped = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["sources", "-c", path.to_str().unwrap()])
+        .env("COLUMNS", "150")
+        .output()
+        .unwrap();
+    let piped = String::from_utf8_lossy(&piped.stdout);
+    let broken = piped
+        .lines()
+        .find(|l| l.starts_with("long-and-broken"))
+        .unwrap();
+    assert!(broken.contains(&long_url), "{broken}");
+    assert!(broken.contains("backing off until"), "{broken}");
+    assert!(!piped.contains('…'), "{piped}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,7 @@ use crate::helpers::*;
 use crate::store::{backends, with_sources};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
+use tributary::clock::Clock;
 use tributary::model::{Filter, NewArticle, Tag};
 use tributary::store::{FetchRecord, Store};
 
@@ -196,13 +197,13 @@ async fn tributary_prune_applies_retention_and_a_later_fetch_does_not_bring_them
         ),
     );
     let loaded = config.load();
-    let first = fetch_now(&loaded).await;
+    // Stored an hour ago: both articles are past the 1 s retention.
+    let an_hour_ago = Clock::manual(Utc::now() - TimeDelta::hours(1));
+    let first = fetch_now_with_clock(&loaded, &an_hour_ago).await;
     assert!(matches!(
         first[0].outcome,
         tributary::pipeline::Outcome::Ingested { .. }
     ));
-    // Let both articles age past the 1 s retention.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
         .args(["prune", "-c", config.path().to_str().unwrap()])

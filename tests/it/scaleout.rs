@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tributary::config::Schedule;
-use tributary::scheduler;
+use tributary::polling;
 
 const SOURCES: usize = 120;
 const SCHEDULE: &str = "*/2 * * * * *";
@@ -205,7 +205,7 @@ fn assert_each_due_time_fetched_once(fetches: &HashMap<String, Vec<(DateTime<Utc
     let schedule = Schedule::parse(SCHEDULE).unwrap();
     let t0 = Utc::now();
     for (name, seen) in fetches {
-        let offset = scheduler::next_tick(&schedule, name, t0) - schedule.next_after(t0).unwrap();
+        let offset = polling::next_tick(&schedule, name, t0) - schedule.next_after(t0).unwrap();
         let mut due_times = HashSet::new();
         for (at, agent) in seen {
             let due = schedule.next_after(*at - offset).unwrap();

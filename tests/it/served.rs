@@ -1,7 +1,7 @@
 //! What the server tells readers about a view's freshness.
 
 use crate::helpers::*;
-use std::time::Duration;
+use tributary::clock::Clock;
 
 fn feed_with(items: &[(&str, &str)]) -> String {
     let items: String = items
@@ -50,7 +50,8 @@ async fn an_old_dated_story_arriving_later_changes_last_modified() {
             server.url("/news.xml")
         ),
     );
-    let app = TestApp::spawn(config.load()).await;
+    let clock = Clock::manual(chrono::Utc::now());
+    let app = TestApp::spawn_with_clock(config.load(), clock.clone()).await;
     app.wait_fetched().await;
 
     let first = app.get("/feed.atom").await;
@@ -73,7 +74,7 @@ async fn an_old_dated_story_arriving_later_changes_last_modified() {
 
     // HTTP dates have one-second resolution: the change must land in a
     // later second than the validator the reader holds.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    clock.advance(chrono::TimeDelta::seconds(2));
     server.set(
         "/news.xml",
         Fixture::feed(feed_with(&[

@@ -82,8 +82,8 @@ async fn fetch(path: &std::path::Path) -> anyhow::Result<()> {
         started.elapsed().as_millis(),
         opened.as_millis(),
         reports.len(),
-        crate::proc_status_kb(std::process::id(), "VmHWM").unwrap_or(0),
-        crate::cpu_ms(std::process::id()).unwrap_or(0)
+        crate::procs::proc_status_kb(std::process::id(), "VmHWM").unwrap_or(0),
+        crate::procs::cpu_ms(std::process::id()).unwrap_or(0)
     );
     Ok(())
 }

@@ -2,8 +2,9 @@
 //! news-like entries (~1.2 KB each, 4 tags from a 200-tag vocabulary), so
 //! every run and every machine measures the same bytes.
 //!
-//! Included by the `tributary-bench` binary and by the criterion benches
-//! (`#[path]`), hence the `dead_code` allowances: each uses a part.
+//! Included by the `tributary-bench` binary and by the daemon's criterion
+//! benches (benches/, by `#[path]`), hence the `dead_code` allowances: each
+//! uses a part.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;

@@ -1,0 +1,805 @@
+//! The file as written (`Raw*` mirrors of its tables, `deny_unknown_fields`,
+//! values wrapped in [`Spanned`] where they need checking) and `Checker`,
+//! which validates them once into the public types of [`super`], every
+//! error positioned as `FILE:LINE:COL`. The raw layer never leaves here.
+
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+use url::Url;
+
+use super::*;
+
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_SCHEDULE: &str = "*/15 * * * *";
+const DEFAULT_CONCURRENCY: usize = 16;
+const DEFAULT_PER_HOST: usize = 2;
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_MAX_BODY: u64 = 10 << 20;
+const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
+const DEFAULT_PRUNE_SCHEDULE: &str = "0 3 * * *";
+const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(365 * 86_400);
+const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_AUTHOR: &str = "tributary";
+const DEFAULT_FEED_LIMIT: u32 = 50;
+const MAX_FEED_LIMIT: i64 = 500;
+/// Far beyond any sane fan-out, and well below what a semaphore accepts.
+const MAX_CONCURRENCY: i64 = 10_000;
+
+/// `$STATE_DIRECTORY/tributary.db` under systemd (`StateDirectory=`; the
+/// first one when several are listed), else `./tributary.db`.
+pub(super) fn default_database(state_directory: Option<&str>) -> String {
+    match state_directory
+        .and_then(|dirs| dirs.split(':').next())
+        .map(|dir| dir.trim_end_matches('/'))
+        .filter(|dir| !dir.is_empty())
+    {
+        Some(dir) => format!("sqlite://{dir}/tributary.db"),
+        None => "sqlite://tributary.db".to_string(),
+    }
+}
+
+pub(super) fn build(
+    text: &str,
+    path: &Path,
+    state_directory: Option<&str>,
+) -> Result<Config, ConfigError> {
+    let check = Checker {
+        text,
+        file: path.display().to_string(),
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        line_starts: line_starts(text),
+    };
+    let raw: RawConfig = toml::from_str(text).map_err(|e| check.toml_error(&e))?;
+    let daemon = check.daemon(raw.daemon.unwrap_or_default(), state_directory)?;
+    let sources = check.sources(raw.source, &daemon.schedule)?;
+    let tag_rules = raw
+        .tag_rule
+        .into_iter()
+        .map(|rule| check.tag_rule(rule))
+        .collect::<Result<_, _>>()?;
+    let tag_aliases = check.tag_aliases(raw.tag_alias)?;
+    let mut feeds: Vec<FeedConfig> = check.feeds(raw.feed, &sources)?;
+    for feed in &mut feeds {
+        for terms in [&mut feed.any, &mut feed.all, &mut feed.none] {
+            for term in terms.iter_mut() {
+                *term = canonical_term(&tag_aliases, term);
+            }
+        }
+    }
+    let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
+    Ok(Config {
+        path: path.to_path_buf(),
+        daemon,
+        sources,
+        tag_rules,
+        feeds,
+        tag_aliases,
+        dedup,
+    })
+}
+
+// The file as written. `Spanned` marks values whose errors need a position.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    daemon: Option<RawDaemon>,
+    #[serde(default)]
+    source: Vec<Spanned<RawSource>>,
+    #[serde(default)]
+    tag_rule: Vec<Spanned<RawTagRule>>,
+    #[serde(default)]
+    feed: Vec<Spanned<RawFeed>>,
+    #[serde(default)]
+    tag_alias: Vec<RawTagAlias>,
+    dedup: Option<RawDedup>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTagAlias {
+    tag: Spanned<String>,
+    same: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    database: Option<Spanned<String>>,
+    listen: Option<Spanned<String>>,
+    base_url: Option<Spanned<String>>,
+    schedule: Option<Schedule>,
+    concurrency: Option<Spanned<i64>>,
+    per_host: Option<Spanned<i64>>,
+    timeout: Option<Spanned<ConfigDuration>>,
+    max_body: Option<Spanned<ByteSize>>,
+    retention: Option<Spanned<ConfigDuration>>,
+    prune_schedule: Option<Schedule>,
+    tombstone_retention: Option<Spanned<ConfigDuration>>,
+    user_agent: Option<String>,
+    author: Option<String>,
+    log_level: Option<Spanned<String>>,
+    respect_cache_headers: Option<bool>,
+    pool_size: Option<Spanned<i64>>,
+    statement_timeout: Option<Spanned<ConfigDuration>>,
+    strip_remote_images: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    public_url: Option<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<Spanned<String>>,
+    schedule: Option<Schedule>,
+    enabled: Option<bool>,
+    allow_private_redirects: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTagRule {
+    tag: Spanned<String>,
+    any: Option<Spanned<Vec<Spanned<String>>>>,
+    regex: Option<Spanned<String>>,
+    fields: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    name: Spanned<String>,
+    title: Option<String>,
+    #[serde(default)]
+    any: Vec<Spanned<String>>,
+    #[serde(default)]
+    all: Vec<Spanned<String>>,
+    #[serde(default)]
+    none: Vec<Spanned<String>>,
+    #[serde(default)]
+    sources: Vec<Spanned<String>>,
+    limit: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDedup {
+    enabled: Option<bool>,
+    threshold: Option<Spanned<f64>>,
+    window: Option<Spanned<ConfigDuration>>,
+}
+
+/// What a source or feed name may be: `[a-z0-9_-]+`.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Turns raw values into typed ones; every error points into `text`.
+struct Checker<'a> {
+    text: &'a str,
+    file: String,
+    /// The config file's directory: relative `file:` sources start there.
+    dir: PathBuf,
+    /// Byte offset where each line starts, so a name's line is a binary
+    /// search: scanning from the top for each of N names was O(N²).
+    line_starts: Vec<usize>,
+}
+
+impl Checker<'_> {
+    fn error(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, col) = line_col(self.text, span.start);
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+
+    fn toml_error(&self, error: &toml::de::Error) -> ConfigError {
+        // serde speaks Rust (fields, i64); a TOML file has keys and integers.
+        let message = error.message().trim();
+        let message = match message.strip_prefix("unknown field") {
+            Some(rest) => format!("unknown key{rest}"),
+            None => match message.strip_prefix("missing field") {
+                Some(rest) => format!("missing key{rest}"),
+                None => message.to_string(),
+            },
+        }
+        .replace("expected i64", "expected an integer")
+        .replace("expected f64", "expected a number");
+        self.error(error.span().unwrap_or(0..0), message)
+    }
+
+    fn line(&self, span: &Range<usize>) -> usize {
+        self.line_starts
+            .partition_point(|&start| start <= span.start)
+    }
+
+    fn daemon(
+        &self,
+        raw: RawDaemon,
+        state_directory: Option<&str>,
+    ) -> Result<DaemonConfig, ConfigError> {
+        let database = match raw.database {
+            Some(db) => {
+                let ok = ["sqlite:", "postgres://", "postgresql://"]
+                    .iter()
+                    .any(|scheme| db.get_ref().starts_with(scheme));
+                if !ok {
+                    return Err(self.error(
+                        db.span(),
+                        format!(
+                            "invalid database {:?}: expected sqlite://FILE or postgres://…",
+                            db.get_ref()
+                        ),
+                    ));
+                }
+                db.into_inner()
+            }
+            None => default_database(state_directory),
+        };
+
+        let listen_span = raw.listen.as_ref().map_or(0..0, |l| l.span());
+        let listen = match raw.listen {
+            Some(listen) => {
+                if !is_listen_address(listen.get_ref()) {
+                    return Err(self.error(
+                        listen.span(),
+                        format!(
+                            "invalid listen address {:?}: expected HOST:PORT, e.g. \"127.0.0.1:8080\"",
+                            listen.get_ref()
+                        ),
+                    ));
+                }
+                listen.into_inner()
+            }
+            None => DEFAULT_LISTEN.to_string(),
+        };
+
+        let (base_url_text, base_url) = match raw.base_url {
+            Some(text) => {
+                let url = self.http_url(&text, "base_url")?;
+                if url.query().is_some() || url.fragment().is_some() {
+                    return Err(self.error(
+                        text.span(),
+                        format!(
+                            "invalid base_url {:?}: must not have a query or fragment",
+                            text.get_ref()
+                        ),
+                    ));
+                }
+                (text.into_inner(), url)
+            }
+            None => {
+                let text = format!("http://{listen}");
+                // `listen` was checked, but a host name may still not make a URL.
+                let url = Url::parse(&text).map_err(|e| {
+                    self.error(
+                        listen_span.clone(),
+                        format!(
+                            "cannot derive base_url from listen {listen:?} ({e}); set base_url"
+                        ),
+                    )
+                })?;
+                (text, url)
+            }
+        };
+        let base_url = with_trailing_slash(base_url);
+
+        let schedule = raw.schedule.unwrap_or_else(|| {
+            Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule is valid")
+        });
+
+        let concurrency = self.count(raw.concurrency, "concurrency", DEFAULT_CONCURRENCY)?;
+        let per_host = self.count(raw.per_host, "per_host", DEFAULT_PER_HOST)?;
+        let timeout = self.duration(raw.timeout, "timeout", DEFAULT_TIMEOUT)?;
+        let retention = self.duration(raw.retention, "retention", DEFAULT_RETENTION)?;
+        let prune_schedule = raw.prune_schedule.unwrap_or_else(|| {
+            Schedule::parse(DEFAULT_PRUNE_SCHEDULE).expect("the default is valid")
+        });
+        let tombstone_retention = self.duration(
+            raw.tombstone_retention,
+            "tombstone_retention",
+            DEFAULT_TOMBSTONE_RETENTION,
+        )?;
+        let pool_size = match raw.pool_size {
+            Some(n) => Some(self.count(Some(n), "pool_size", 0)? as u32),
+            None => None,
+        };
+        let statement_timeout = self.duration(
+            raw.statement_timeout,
+            "statement_timeout",
+            DEFAULT_STATEMENT_TIMEOUT,
+        )?;
+
+        let max_body = match raw.max_body {
+            None => DEFAULT_MAX_BODY,
+            Some(value) => match value.get_ref() {
+                ByteSize(0) => {
+                    return Err(self.error(value.span(), "max_body must be greater than 0"))
+                }
+                ByteSize(bytes) => *bytes,
+            },
+        };
+
+        let user_agent = raw.user_agent.unwrap_or_else(|| {
+            format!(
+                "tributary/{} (+{})",
+                env!("CARGO_PKG_VERSION"),
+                base_url_text.trim_end_matches('/')
+            )
+        });
+
+        let log_level = match raw.log_level {
+            Some(level) => {
+                if let Err(e) = tracing_subscriber::EnvFilter::try_new(level.get_ref()) {
+                    return Err(self.error(
+                        level.span(),
+                        format!("invalid log_level {:?}: {e}", level.get_ref()),
+                    ));
+                }
+                Some(level.into_inner())
+            }
+            None => None,
+        };
+
+        Ok(DaemonConfig {
+            database,
+            listen,
+            base_url,
+            schedule,
+            concurrency,
+            per_host,
+            timeout,
+            max_body,
+            retention,
+            prune_schedule,
+            tombstone_retention,
+            user_agent,
+            author: raw.author.unwrap_or_else(|| DEFAULT_AUTHOR.to_string()),
+            log_level,
+            respect_cache_headers: raw.respect_cache_headers.unwrap_or(true),
+            pool_size,
+            statement_timeout,
+            strip_remote_images: raw.strip_remote_images.unwrap_or(false),
+        })
+    }
+
+    fn sources(
+        &self,
+        raw: Vec<Spanned<RawSource>>,
+        default_schedule: &Schedule,
+    ) -> Result<Vec<SourceConfig>, ConfigError> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut sources = Vec::with_capacity(raw.len());
+        for source in raw {
+            let source = source.into_inner();
+            let name = self.name(&source.name, "source", &mut seen)?;
+            let url = self.source_url(&source.url)?;
+            let public_url = match &source.public_url {
+                Some(text) => Some(self.http_url(text, "public_url")?),
+                None => None,
+            };
+            let tags = source
+                .tags
+                .iter()
+                .map(|tag| self.label(tag, "tag"))
+                .collect::<Result<_, _>>()?;
+            let schedule = source
+                .schedule
+                .clone()
+                .unwrap_or_else(|| default_schedule.clone());
+            if let Some(public_url) = &public_url {
+                crate::redact::declare(&url, public_url);
+            }
+            sources.push(SourceConfig {
+                name,
+                url,
+                public_url,
+                tags,
+                schedule,
+                enabled: source.enabled.unwrap_or(true),
+                allow_private_redirects: source.allow_private_redirects.unwrap_or(false),
+            });
+        }
+        Ok(sources)
+    }
+
+    fn tag_rule(&self, raw: Spanned<RawTagRule>) -> Result<TagRuleConfig, ConfigError> {
+        let table = raw.span();
+        let rule = raw.into_inner();
+        let tag = self.label(&rule.tag, "tag")?;
+        let matcher = match (rule.any, rule.regex) {
+            (Some(_), Some(regex)) => {
+                return Err(self.error(
+                    regex.span(),
+                    format!("tag_rule {tag:?} has both `any` and `regex`; keep one"),
+                ))
+            }
+            (None, None) => {
+                return Err(self.error(
+                    table,
+                    format!("tag_rule {tag:?} needs `any` (words or phrases) or `regex`"),
+                ))
+            }
+            (Some(any), None) => {
+                if any.get_ref().is_empty() {
+                    return Err(
+                        self.error(any.span(), "`any` must list at least one word or phrase")
+                    );
+                }
+                let mut words = Vec::with_capacity(any.get_ref().len());
+                for word in any.get_ref() {
+                    let trimmed = word.get_ref().trim();
+                    if trimmed.is_empty() {
+                        return Err(self.error(word.span(), "empty word in `any`"));
+                    }
+                    words.push(trimmed.to_string());
+                }
+                RuleMatcher::Any(words)
+            }
+            (None, Some(regex)) => match regex::Regex::new(regex.get_ref()) {
+                Ok(compiled) => RuleMatcher::Regex(compiled),
+                Err(e) => {
+                    return Err(self.error(
+                        regex.span(),
+                        format!("invalid regex {:?}: {}", regex.get_ref(), regex_message(&e)),
+                    ))
+                }
+            },
+        };
+        let fields = match rule.fields {
+            None => RuleField::ALL.to_vec(),
+            Some(fields) => {
+                if fields.get_ref().is_empty() {
+                    return Err(self.error(
+                        fields.span(),
+                        "`fields` must not be empty; leave it out to look everywhere",
+                    ));
+                }
+                let mut parsed = Vec::new();
+                for field in fields.get_ref() {
+                    let Some(f) = RuleField::from_name(field.get_ref()) else {
+                        let expected: Vec<&str> =
+                            RuleField::ALL.iter().map(|f| f.as_str()).collect();
+                        return Err(self.error(
+                            field.span(),
+                            format!(
+                                "unknown field {:?}, expected one of {}",
+                                field.get_ref(),
+                                expected.join(", ")
+                            ),
+                        ));
+                    };
+                    if !parsed.contains(&f) {
+                        parsed.push(f);
+                    }
+                }
+                parsed
+            }
+        };
+        Ok(TagRuleConfig {
+            tag,
+            matcher,
+            fields,
+        })
+    }
+
+    fn feeds(
+        &self,
+        raw: Vec<Spanned<RawFeed>>,
+        sources: &[SourceConfig],
+    ) -> Result<Vec<FeedConfig>, ConfigError> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let known: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        let mut feeds = Vec::with_capacity(raw.len());
+        for feed in raw {
+            let feed = feed.into_inner();
+            let name = self.name(&feed.name, "feed", &mut seen)?;
+            let mut feed_sources = Vec::with_capacity(feed.sources.len());
+            let mut listed = HashSet::new();
+            for source in &feed.sources {
+                if !known.contains(source.get_ref().as_str()) {
+                    return Err(self.error(
+                        source.span(),
+                        format!("unknown source {:?} in feed {name:?}", source.get_ref()),
+                    ));
+                }
+                if listed.insert(source.get_ref().as_str()) {
+                    feed_sources.push(source.get_ref().clone());
+                }
+            }
+            let limit = match feed.limit {
+                None => DEFAULT_FEED_LIMIT,
+                Some(limit) => match u32::try_from(*limit.get_ref()) {
+                    Ok(n) if (1..=MAX_FEED_LIMIT).contains(&i64::from(n)) => n,
+                    _ => {
+                        return Err(self.error(
+                            limit.span(),
+                            format!(
+                                "limit must be between 1 and {MAX_FEED_LIMIT}, got {}",
+                                limit.get_ref()
+                            ),
+                        ))
+                    }
+                },
+            };
+            feeds.push(FeedConfig {
+                title: feed.title.unwrap_or_else(|| name.clone()),
+                any: self.terms(&feed.any)?,
+                all: self.terms(&feed.all)?,
+                none: self.terms(&feed.none)?,
+                sources: feed_sources,
+                limit,
+                name,
+            });
+        }
+        Ok(feeds)
+    }
+
+    /// `[[tag_alias]]`: every spelling in `same` folds into `tag`. A term
+    /// may be an alias of one tag only, and an alias is never itself a
+    /// target (no chains).
+    fn tag_aliases(&self, raw: Vec<RawTagAlias>) -> Result<Vec<TagAliasConfig>, ConfigError> {
+        let mut targets = HashMap::new();
+        for alias in &raw {
+            let label = self.label(&alias.tag, "tag")?;
+            targets.insert(crate::text::term(&label), alias.tag.span());
+        }
+        let mut aliased: HashMap<String, String> = HashMap::new();
+        let mut out = Vec::with_capacity(raw.len());
+        for alias in raw {
+            let tag = self.label(&alias.tag, "tag")?;
+            let target = crate::text::term(&tag);
+            if alias.same.is_empty() {
+                return Err(self.error(alias.tag.span(), "`same` must list at least one spelling"));
+            }
+            let mut same = Vec::with_capacity(alias.same.len());
+            for spelling in &alias.same {
+                let term = crate::text::term(&self.label(spelling, "alias")?);
+                if term == target {
+                    continue;
+                }
+                if targets.contains_key(&term) {
+                    return Err(self.error(
+                        spelling.span(),
+                        format!(
+                            "{:?} is itself an aliased tag: aliases cannot chain",
+                            spelling.get_ref()
+                        ),
+                    ));
+                }
+                if let Some(other) = aliased.insert(term.clone(), target.clone()) {
+                    if other != target {
+                        return Err(self.error(
+                            spelling.span(),
+                            format!("{:?} is already an alias of {other:?}", spelling.get_ref()),
+                        ));
+                    }
+                }
+                same.push(term);
+            }
+            out.push(TagAliasConfig { tag, same });
+        }
+        Ok(out)
+    }
+
+    fn dedup(&self, raw: RawDedup) -> Result<DedupConfig, ConfigError> {
+        let defaults = DedupConfig::default();
+        let threshold = match raw.threshold {
+            None => defaults.threshold,
+            Some(t) if *t.get_ref() > 0.0 && *t.get_ref() <= 1.0 => *t.get_ref(),
+            Some(t) => {
+                return Err(self.error(
+                    t.span(),
+                    format!(
+                        "threshold must be above 0 and at most 1, got {}",
+                        t.get_ref()
+                    ),
+                ))
+            }
+        };
+        Ok(DedupConfig {
+            enabled: raw.enabled.unwrap_or(defaults.enabled),
+            threshold,
+            window: self.duration(raw.window, "window", defaults.window)?,
+        })
+    }
+
+    /// A source or feed name: `[a-z0-9_-]+`, unique among its kind.
+    fn name(
+        &self,
+        name: &Spanned<String>,
+        kind: &str,
+        seen: &mut HashMap<String, usize>,
+    ) -> Result<String, ConfigError> {
+        let text = name.get_ref();
+        if !is_valid_name(text) {
+            return Err(self.error(
+                name.span(),
+                format!("invalid {kind} name {text:?}: use lowercase letters, digits, `-` and `_`"),
+            ));
+        }
+        let line = self.line(&name.span());
+        if let Some(first) = seen.insert(text.clone(), line) {
+            return Err(self.error(
+                name.span(),
+                format!("duplicate {kind} name {text:?} (first defined at line {first})"),
+            ));
+        }
+        Ok(text.clone())
+    }
+
+    /// A tag label that folds to a non-empty term; kept as written, trimmed.
+    fn label(&self, label: &Spanned<String>, what: &str) -> Result<String, ConfigError> {
+        let trimmed = label.get_ref().trim();
+        if crate::text::term(trimmed).is_empty() {
+            return Err(self.error(
+                label.span(),
+                format!("{what} {:?} is empty", label.get_ref()),
+            ));
+        }
+        Ok(trimmed.to_string())
+    }
+
+    /// Tag filters as terms, without repeats.
+    fn terms(&self, labels: &[Spanned<String>]) -> Result<Vec<String>, ConfigError> {
+        let mut terms = Vec::with_capacity(labels.len());
+        for label in labels {
+            let term = crate::text::term(&self.label(label, "tag")?);
+            if !terms.contains(&term) {
+                terms.push(term);
+            }
+        }
+        Ok(terms)
+    }
+
+    /// An http(s) URL, or a `file:` one for a feed on this machine's disk:
+    /// `file:///abs/path.xml`, or `file:path.xml` relative to the config
+    /// file's directory.
+    fn source_url(&self, text: &Spanned<String>) -> Result<Url, ConfigError> {
+        let Some(rest) = text.get_ref().strip_prefix("file:") else {
+            return self.http_url(text, "url");
+        };
+        let path = match rest.strip_prefix("//") {
+            Some(absolute) => PathBuf::from(absolute),
+            None => self.dir.join(rest),
+        };
+        let path = if path.is_absolute() {
+            path
+        } else {
+            std::env::current_dir().unwrap_or_default().join(path)
+        };
+        Url::from_file_path(&path).map_err(|()| {
+            self.error(
+                text.span(),
+                format!("invalid url {:?}: not a file path", text.get_ref()),
+            )
+        })
+    }
+
+    fn http_url(&self, text: &Spanned<String>, key: &str) -> Result<Url, ConfigError> {
+        match Url::parse(text.get_ref()) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
+            Ok(_) => Err(self.error(
+                text.span(),
+                format!(
+                    "invalid {key} {:?}: must be an http or https URL",
+                    crate::redact::public_url(text.get_ref())
+                ),
+            )),
+            Err(e) => Err(self.error(
+                text.span(),
+                format!(
+                    "invalid {key} {:?}: {e}; expected an absolute http or https URL",
+                    text.get_ref()
+                ),
+            )),
+        }
+    }
+
+    fn count(
+        &self,
+        value: Option<Spanned<i64>>,
+        key: &str,
+        default: usize,
+    ) -> Result<usize, ConfigError> {
+        let Some(value) = value else {
+            return Ok(default);
+        };
+        let n = *value.get_ref();
+        if !(1..=MAX_CONCURRENCY).contains(&n) {
+            return Err(self.error(
+                value.span(),
+                format!("{key} must be between 1 and {MAX_CONCURRENCY}, got {n}"),
+            ));
+        }
+        Ok(n as usize)
+    }
+
+    /// A positive duration.
+    fn duration(
+        &self,
+        value: Option<Spanned<ConfigDuration>>,
+        key: &str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let Some(value) = value else {
+            return Ok(default);
+        };
+        match value.get_ref() {
+            ConfigDuration(d) if d.is_zero() => {
+                Err(self.error(value.span(), format!("{key} must be greater than 0")))
+            }
+            ConfigDuration(d) => Ok(*d),
+        }
+    }
+}
+
+/// `host:port` with a numeric port, or a socket address (`[::1]:8080`).
+fn is_listen_address(text: &str) -> bool {
+    if text.parse::<std::net::SocketAddr>().is_ok() {
+        return true;
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) => {
+            !host.is_empty()
+                && port.parse::<u16>().is_ok()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        }
+        None => false,
+    }
+}
+
+fn with_trailing_slash(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
+/// The regex crate's syntax errors draw the pattern and a caret over
+/// several lines; the last line says what is wrong.
+fn regex_message(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let last = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(&text);
+    last.trim().trim_start_matches("error: ").to_string()
+}
+
+/// Where each line of `text` starts: 0, then one past every `\n`.
+fn line_starts(text: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
