@@ -162,7 +162,7 @@ pub struct Cursor {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page {
     /// Shared, not copied: SQLite's page reader remembers the articles it
-    /// read for the next pages (store/page_reader.rs).
+    /// read for the next pages (store/sqlite/page_reader.rs).
     pub articles: Vec<std::sync::Arc<Article>>,
     /// Where the next page starts, when there is one.
     pub next: Option<Cursor>,

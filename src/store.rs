@@ -8,16 +8,14 @@ mod band_index;
 mod bulk_load;
 mod exec;
 mod explain;
-mod group_commit;
 mod near_dup;
-mod page_reader;
-mod planner_stats;
+mod postgres;
 mod prune;
 mod read;
 mod sources;
 mod sql;
+mod sqlite;
 mod write;
-mod writer_thread;
 
 pub use bulk_load::BulkLoad;
 pub use explain::{ExplainedEntry, Explanation, KeptApart, OutletCopy};
@@ -26,13 +24,14 @@ pub use read::TagCount;
 pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth};
 pub use write::IngestStats;
 
+use crate::model::{Cursor, Filter, NewArticle, Page};
 use chrono::{DateTime, Utc};
+use sqlite::{sqlite_file, sqlite_session, sqlite_url, SqliteRole};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -97,26 +96,23 @@ pub struct Store {
     /// What writes go through: on SQLite a one-connection pool (the single
     /// writer); on PostgreSQL the pool itself.
     writer: AnyPool,
-    backend: Backend,
-    /// SQLite allows one writer: taking this lock before each write
-    /// transaction queues writers in-process instead of racing for the file
-    /// lock (which can fail with SQLITE_BUSY when a reader upgrades).
-    write_lock: Option<Arc<Mutex<()>>>,
-    /// SQLite on a file: the thread holding the writer's connection that
-    /// ingests run on (exec.rs explains why).
-    writer_thread: Option<Arc<writer_thread::WriterThread>>,
-    /// SQLite: refreshes waiting for the writer, committed together.
-    pending: Option<Arc<group_commit::Pending>>,
-    /// SQLite: feed pages read without sqlx (page_reader.rs).
-    page_reader: Option<Arc<page_reader::PageReader>>,
+    engine: Engine,
     /// Merge near-duplicate stories from other sources at ingest; off
     /// unless set (`[dedup]`).
     near_duplicates: Option<NearDuplicates>,
     version: Arc<ContentVersion>,
-    /// PostgreSQL: when to analyze the tables (planner_stats.rs).
-    planner_stats: Option<Arc<planner_stats::PlannerStats>>,
     /// Writes that failed and were not made good since (sources.rs).
     unstored: Arc<sources::Unstored>,
+}
+
+/// What differs between the backends beside their SQL dialects.
+#[derive(Clone)]
+enum Engine {
+    /// One writer: its queue, thread and page readers (sqlite.rs).
+    Sqlite(Arc<sqlite::Sqlite>),
+    /// Several instances may share the server: when to analyze the tables
+    /// (postgres.rs).
+    Postgres(Arc<postgres::PlannerStats>),
 }
 
 /// The articles' version as this process last saw it: a counter in `meta`
@@ -220,15 +216,19 @@ impl Store {
     /// Connects and applies pending migrations.
     pub async fn connect(url: &str, options: &StoreOptions) -> Result<Store, StoreError> {
         sqlx::any::install_default_drivers();
-        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
-            (Backend::Sqlite, sqlite_url(rest))
+        let (backend, file, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let sqlite_url = sqlite_url(rest);
+            // Its writer thread and page readers open the file again: an
+            // in-memory database would be another one on each connection.
+            let Some(file) = sqlite_file(&sqlite_url) else {
+                return Err(StoreError::UnsupportedUrl(url.to_string()));
+            };
+            (Backend::Sqlite, Some(file), sqlite_url)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            (Backend::Postgres, url.to_string())
+            (Backend::Postgres, None, url.to_string())
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        // Parsed once: both SQLite pools must open the same database (each
-        // parse of `sqlite::memory:` names a new one).
         let connect_options = AnyConnectOptions::from_str(&url)?;
         probe(&connect_options, backend, &url).await?;
         let pool = open_pool(
@@ -239,42 +239,22 @@ impl Store {
             SqliteRole::Reader,
         )
         .await?;
-        let file = sqlite_file(&url);
-        // SQLite's one writer gets a connection of its own. Ingests run on
-        // the writer thread's connection when the database is a file; this
-        // one then takes the other writes (sources, fetch failures, leases,
-        // prune) and needs no large cache.
-        let writer_role = match file {
-            Some(_) => SqliteRole::Writer,
-            None => SqliteRole::IngestWriter,
-        };
         let writer = match backend {
             Backend::Sqlite => {
-                open_pool(&connect_options, backend, options, 1, writer_role).await?
+                open_pool(&connect_options, backend, options, 1, SqliteRole::Writer).await?
             }
             Backend::Postgres => pool.clone(),
         };
         migrate(&writer, backend).await?;
+        let engine = match &file {
+            Some(path) => Engine::Sqlite(Arc::new(sqlite::Sqlite::open(path, options)?)),
+            None => Engine::Postgres(Default::default()),
+        };
         let store = Store {
             pool,
             writer,
-            backend,
-            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
-            pending: (backend == Backend::Sqlite).then(Default::default),
-            writer_thread: match &file {
-                Some(path) => Some(Arc::new(writer_thread::WriterThread::start(
-                    open_sync_writer(path, options)?,
-                )?)),
-                None => None,
-            },
-            page_reader: file.map(|path| {
-                Arc::new(page_reader::PageReader::new(
-                    path,
-                    options.statement_timeout,
-                ))
-            }),
+            engine,
             near_duplicates: None,
-            planner_stats: (backend == Backend::Postgres).then(Default::default),
             version: Arc::new(ContentVersion {
                 value: std::sync::atomic::AtomicI64::new(0),
                 checked: std::sync::Mutex::new(None),
@@ -282,7 +262,7 @@ impl Store {
             unstored: Default::default(),
         };
         store.init_meta().await?;
-        if backend == Backend::Sqlite {
+        if let Engine::Sqlite(_) = store.engine {
             store.ensure_tag_index().await?;
         }
         Ok(store)
@@ -294,8 +274,74 @@ impl Store {
         self
     }
 
+    /// Stores the entries of one refresh of `source_id` and its fetch record
+    /// in one transaction: a crash leaves either all of it or none.
+    ///
+    /// On SQLite, refreshes waiting for the single writer are committed
+    /// together (sqlite/group_commit.rs), each still all or nothing.
+    pub async fn ingest(
+        &self,
+        source_id: i64,
+        articles: &[NewArticle],
+        record: &FetchRecord,
+    ) -> Result<IngestStats, StoreError> {
+        match &self.engine {
+            Engine::Sqlite(sqlite) => {
+                self.ingest_grouped(sqlite, source_id, articles.to_vec(), record)
+                    .await
+            }
+            Engine::Postgres(_) => self.ingest_by_itself(source_id, articles, record).await,
+        }
+    }
+
+    /// [`Store::ingest`], taking the articles: SQLite's writer queue then
+    /// holds them without a copy.
+    pub async fn ingest_owned(
+        &self,
+        source_id: i64,
+        articles: Vec<NewArticle>,
+        record: &FetchRecord,
+    ) -> Result<IngestStats, StoreError> {
+        match &self.engine {
+            Engine::Sqlite(sqlite) => {
+                self.ingest_grouped(sqlite, source_id, articles, record)
+                    .await
+            }
+            Engine::Postgres(_) => self.ingest_by_itself(source_id, &articles, record).await,
+        }
+    }
+
+    /// One page of the articles matching `filter`, newest first (published,
+    /// then id), starting after `before`.
+    pub async fn page(
+        &self,
+        filter: &Filter,
+        before: Option<Cursor>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let (articles, more) = match &self.engine {
+            Engine::Sqlite(sqlite) => {
+                let plan = read::page_plan(filter, before, limit);
+                let version = self.content_version().await?;
+                sqlite
+                    .page_reader
+                    .page(plan, limit as usize, version)
+                    .await?
+            }
+            Engine::Postgres(_) => self.page_through_pool(filter, before, limit).await?,
+        };
+        let next = more.then(|| articles.last()).flatten().map(|a| Cursor {
+            published: a.published,
+            id: a.id,
+        });
+        Ok(Page { articles, next })
+    }
+
     pub fn backend(&self) -> Backend {
-        self.backend
+        match self.engine {
+            Engine::Sqlite(_) => Backend::Sqlite,
+            Engine::Postgres(_) => Backend::Postgres,
+        }
     }
 
     /// Connections of the pool, for `/metrics`.
@@ -384,7 +430,7 @@ impl Store {
     /// that saw the new version then also sees the new rows). The caller
     /// holds the write guard on SQLite. Readers that remember articles
     /// forget them all (ingests on SQLite's writer thread bump it in their
-    /// own transaction and name the articles they changed: group_commit.rs).
+    /// own transaction and name the articles they changed: sqlite/group_commit.rs).
     pub(crate) async fn bump_version(&self) -> Result<(), StoreError> {
         let value: String = sqlx::query_scalar(
             "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
@@ -401,11 +447,11 @@ impl Store {
     /// Tells this process's readers of a committed content version.
     /// `touched`: the stored articles the write changed, when known (an
     /// ingest): readers that remember articles then forget only those
-    /// (page_reader.rs); otherwise everything.
+    /// (sqlite/page_reader.rs); otherwise everything.
     fn note_version(&self, value: i64, touched: Option<Vec<i64>>) {
         // Before this process's readers can see the new version.
-        if let (Some(reader), Some(touched)) = (&self.page_reader, touched) {
-            reader.changed(value, touched);
+        if let (Engine::Sqlite(sqlite), Some(touched)) = (&self.engine, touched) {
+            sqlite.page_reader.changed(value, touched);
         }
         self.version
             .value
@@ -413,76 +459,11 @@ impl Store {
     }
 
     async fn write_guard(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.write_lock {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
+        match &self.engine {
+            Engine::Sqlite(sqlite) => Some(sqlite.write_lock.lock().await),
+            Engine::Postgres(_) => None,
         }
     }
-}
-
-/// What a SQLite connection is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SqliteRole {
-    Reader,
-    /// Writes other than ingests.
-    Writer,
-    /// The connection ingests run on.
-    IngestWriter,
-}
-
-/// The settings of a SQLite session.
-fn sqlite_session(timeout_ms: u128, role: SqliteRole) -> Vec<String> {
-    let mut pragmas = vec![
-        // WAL lets readers (the HTTP server) run beside the writer;
-        // busy_timeout rides out another process's write (`tributary
-        // fetch` beside the daemon).
-        "PRAGMA journal_mode = WAL".to_string(),
-        "PRAGMA synchronous = NORMAL".into(),
-        format!("PRAGMA busy_timeout = {timeout_ms}"),
-        "PRAGMA foreign_keys = ON".into(),
-        // Statement journals of multi-row statements stay in memory
-        // instead of temp files.
-        "PRAGMA temp_store = MEMORY".into(),
-    ];
-    if role != SqliteRole::Reader {
-        // Checkpoints copy each page once however often it changed since
-        // the last: rarer ones (a WAL of up to ~40 MB) copy less. On every
-        // writer: the connection whose commit crosses the bound runs it.
-        pragmas.push("PRAGMA wal_autocheckpoint = 10000".into());
-    }
-    if role == SqliteRole::IngestWriter {
-        // The ingest's index inserts land on pages all over the file: the
-        // default 2 MB cache sent most of them back to disk and read them
-        // again. The cache now lasts from one group commit to the next (no
-        // other connection writes in between), so it stays resident: 16 MB
-        // wrote as fast as 48 MB in the harness for ~25 MB less peak RSS.
-        pragmas.push("PRAGMA cache_size = -16384".into());
-    }
-    pragmas
-}
-
-/// SQLite's writer connection for ingests (exec.rs), on the database file
-/// the pools opened and migrated.
-fn open_sync_writer(
-    path: &std::path::Path,
-    options: &StoreOptions,
-) -> Result<rusqlite::Connection, StoreError> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    for pragma in sqlite_session(options.timeout_ms(), SqliteRole::IngestWriter) {
-        // journal_mode answers with a row: run as a query.
-        conn.query_row(&pragma, [], |_| Ok(()))
-            .or_else(|e| match e {
-                rusqlite::Error::QueryReturnedNoRows => Ok(()),
-                e => Err(e),
-            })?;
-    }
-    // Lookups come in a few IN-list lengths per refresh: room for them
-    // beside the single-row statements.
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
 }
 
 /// A pool on the database: sessions set up for tributary (WAL, timeouts,
@@ -532,7 +513,7 @@ async fn probe(options: &AnyConnectOptions, backend: Backend, url: &str) -> Resu
     let target = match backend {
         Backend::Sqlite => match sqlite_file(url) {
             Some(path) => format!("SQLite database {}", path.display()),
-            None => "in-memory SQLite database".to_string(),
+            None => "SQLite database".to_string(),
         },
         Backend::Postgres => format!("PostgreSQL at {}", postgres_target(url)),
     };
@@ -658,27 +639,6 @@ async fn retry_after_conflict(error: &StoreError, tries: u32) -> bool {
     let pause = 10 * u64::from(tries) + rand::random::<u64>() % 20;
     tokio::time::sleep(Duration::from_millis(pause)).await;
     true
-}
-
-/// `sqlite://PATH` (or `sqlite:PATH`) with the file created if missing.
-fn sqlite_url(rest: &str) -> String {
-    let path = rest.trim_start_matches("//");
-    if path.contains("mode=") {
-        format!("sqlite://{path}")
-    } else if path.contains('?') {
-        format!("sqlite://{path}&mode=rwc")
-    } else {
-        format!("sqlite://{path}?mode=rwc")
-    }
-}
-
-/// The file of a `sqlite://PATH?…` URL; `None` for an in-memory database
-/// (a second connection would see another, empty one).
-fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
-    let rest = url.strip_prefix("sqlite://")?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let in_memory = path.is_empty() || path == ":memory:" || query.contains("mode=memory");
-    (!in_memory).then(|| std::path::PathBuf::from(path))
 }
 
 pub(crate) fn micros(t: DateTime<Utc>) -> i64 {

@@ -75,7 +75,7 @@ pub fn render_shared(view: &FeedView, articles: &[Arc<Article>]) -> String {
 
 /// Atom entries rendered for articles the store shares (`Arc`), by article
 /// id. The store hands out one `Arc` per article for as long as it
-/// remembers that article unchanged (store/page_reader.rs), so an entry is
+/// remembers that article unchanged (store/sqlite/page_reader.rs), so an entry is
 /// reused only for that very allocation; the `Weak` keeps the allocation
 /// reserved, so no other article can appear at its address meanwhile. An
 /// entry depends on nothing but its article.

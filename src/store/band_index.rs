@@ -1,5 +1,6 @@
 //! SQLite: the LSH band keys of recent stories, kept in memory by the writer
-//! thread instead of in the `article_bands` table (near_dup.rs).
+//! thread (sqlite/writer_thread.rs) instead of in the `article_bands` table
+//! (near_dup.rs).
 //!
 //! Each new article has 16 band keys spread at random over the key space. As
 //! B-tree rows they dirtied most of that table's pages at every commit: 40%

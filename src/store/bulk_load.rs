@@ -27,7 +27,7 @@ impl Store {
     /// otherwise (a store with articles, or PostgreSQL, which other
     /// instances may be serving from), and the import goes row by row.
     pub async fn begin_bulk_load(&self) -> Result<Option<BulkLoad>, StoreError> {
-        if self.backend != Backend::Sqlite {
+        if self.backend() != Backend::Sqlite {
             return Ok(None);
         }
         let _guard = self.write_guard().await;

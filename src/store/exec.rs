@@ -1,11 +1,10 @@
 //! The statements of an ingest, run on either kind of connection: sqlx's
-//! (PostgreSQL, and SQLite when the database is not a file) or the SQLite
-//! writer's own rusqlite connection.
+//! (PostgreSQL) or the SQLite writer's own rusqlite connection.
 //!
 //! Through sqlx every statement is a round trip to the connection's worker
 //! thread; an ingest runs hundreds, and the hand-offs cost more than SQLite's
 //! own work. rusqlite runs them in the calling thread, so a group of
-//! refreshes is written by one call on the writer thread (writer_thread.rs)
+//! refreshes is written by one call on the writer thread (sqlite/writer_thread.rs)
 //! with cached prepared statements. The ingest logic is written once, as
 //! async code over [`Exec`]: on the rusqlite side every await is already
 //! done when it is reached (`run_to_completion`).

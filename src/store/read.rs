@@ -3,7 +3,7 @@
 
 use super::sql::Params;
 use super::{from_micros, micros, Backend, Store, StoreError};
-use crate::model::{Article, Cursor, Filter, NewArticle, Page, SourceRef, Tag};
+use crate::model::{Article, Cursor, Filter, NewArticle, SourceRef, Tag};
 use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
@@ -18,35 +18,21 @@ pub struct TagCount {
 }
 
 impl Store {
-    /// One page of the articles matching `filter`, newest first (published,
-    /// then id), starting after `before`.
-    pub async fn page(
+    /// [`Store::page`]'s articles read through the pool, and whether there
+    /// were more.
+    pub(super) async fn page_through_pool(
         &self,
         filter: &Filter,
         before: Option<Cursor>,
         limit: u32,
-    ) -> Result<Page, StoreError> {
-        let (articles, more) = match &self.page_reader {
-            Some(reader) => {
-                let plan = page_plan(filter, before, limit);
-                let version = self.content_version().await?;
-                reader.page(plan, limit as usize, version).await?
-            }
-            None => {
-                let (sql, binds) = page_sql(filter, before, limit);
-                let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
-                let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
-                let more = articles.len() > limit as usize;
-                articles.truncate(limit as usize);
-                self.attach_tags_and_sources(&mut articles).await?;
-                (articles.into_iter().map(Arc::new).collect(), more)
-            }
-        };
-        let next = more.then(|| articles.last()).flatten().map(|a| Cursor {
-            published: a.published,
-            id: a.id,
-        });
-        Ok(Page { articles, next })
+    ) -> Result<(Vec<Arc<Article>>, bool), StoreError> {
+        let (sql, binds) = page_sql(filter, before, limit);
+        let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
+        let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
+        let more = articles.len() > limit as usize;
+        articles.truncate(limit as usize);
+        self.attach_tags_and_sources(&mut articles).await?;
+        Ok((articles.into_iter().map(Arc::new).collect(), more))
     }
 
     /// The database's plan for a page query (SQLite `EXPLAIN QUERY PLAN`
@@ -63,18 +49,18 @@ impl Store {
         entries: &[NewArticle],
     ) -> Result<Vec<String>, StoreError> {
         let entries: Vec<&NewArticle> = entries.iter().collect();
-        let (sql, keys) = super::write::identity_lookup(self.backend, &entries);
+        let (sql, keys) = super::write::identity_lookup(self.backend(), &entries);
         let binds: Vec<Bind> = keys.iter().map(|k| Bind::Text(k.to_string())).collect();
         self.query_plan(&sql, &binds).await
     }
 
     async fn query_plan(&self, sql: &str, binds: &[Bind]) -> Result<Vec<String>, StoreError> {
-        let sql = match self.backend {
+        let sql = match self.backend() {
             Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
             Backend::Postgres => format!("EXPLAIN {sql}"),
         };
         let rows = bound(&sql, binds).fetch_all(&self.pool).await?;
-        let column = match self.backend {
+        let column = match self.backend() {
             Backend::Sqlite => 3,
             Backend::Postgres => 0,
         };

@@ -298,7 +298,7 @@ impl Store {
         // PostgreSQL: SKIP LOCKED lets several instances claim at once without
         // waiting on each other's rows; SQLite has one writer anyway. Never
         // fetched (NULL) first on both: the dialects sort NULL differently.
-        let lock = match self.backend {
+        let lock = match self.backend() {
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
@@ -374,27 +374,17 @@ impl Store {
         Ok(next.map(from_micros))
     }
 
-    /// Records a fetch that stored nothing (304, or a failure).
+    /// Records a fetch that stored nothing (304, or a failure): an ingest
+    /// of no articles. On SQLite it so joins the ingests' group commit: one
+    /// commit for many 304s instead of one each, and no second connection
+    /// writing between groups (which would empty the ingest writer's page
+    /// cache).
     pub async fn record_fetch(
         &self,
         source_id: i64,
         record: &FetchRecord,
     ) -> Result<(), StoreError> {
-        if let Some(pending) = &self.pending {
-            // On SQLite, in the ingests' group commit: one commit for many
-            // 304s instead of one each, and no second connection writing
-            // between groups (which would empty the ingest writer's page
-            // cache).
-            return self
-                .ingest_grouped(pending, source_id, Vec::new(), record)
-                .await
-                .map(|_| ());
-        }
-        let _guard = self.write_guard().await;
-        let mut tx = self.writer.begin().await?;
-        record_fetch_in(&mut *tx, source_id, record).await?;
-        tx.commit().await?;
-        Ok(())
+        self.ingest(source_id, &[], record).await.map(|_| ())
     }
 
     /// Every configured source with its health, by name: as stored, or as

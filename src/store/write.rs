@@ -47,22 +47,14 @@ pub struct IngestStats {
 }
 
 impl Store {
-    /// Stores the entries of one refresh of `source_id` and its fetch record
-    /// in one transaction: a crash leaves either all of it or none.
-    ///
-    /// On SQLite, refreshes waiting for the single writer are committed
-    /// together (`group_commit`), each still all or nothing.
-    pub async fn ingest(
+    /// One refresh in a transaction of its own, tried again when
+    /// PostgreSQL aborts it to break a conflict with another instance.
+    pub(super) async fn ingest_by_itself(
         &self,
         source_id: i64,
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        if let Some(pending) = &self.pending {
-            return self
-                .ingest_grouped(pending, source_id, articles.to_vec(), record)
-                .await;
-        }
         let mut tries = 1;
         let stats = loop {
             match self.ingest_alone(source_id, articles, record).await {
@@ -77,23 +69,6 @@ impl Store {
         Ok(stats)
     }
 
-    /// [`Store::ingest`], taking the articles: SQLite's writer queue then
-    /// holds them without a copy.
-    pub async fn ingest_owned(
-        &self,
-        source_id: i64,
-        articles: Vec<NewArticle>,
-        record: &FetchRecord,
-    ) -> Result<IngestStats, StoreError> {
-        match &self.pending {
-            Some(pending) => {
-                self.ingest_grouped(pending, source_id, articles, record)
-                    .await
-            }
-            None => self.ingest(source_id, &articles, record).await,
-        }
-    }
-
     pub(super) async fn ingest_alone(
         &self,
         source_id: i64,
@@ -102,26 +77,40 @@ impl Store {
     ) -> Result<IngestStats, StoreError> {
         let mut tx = self.writer.begin().await?;
         let ingested = self
-            .ingest_in(&mut *tx, source_id, articles, &[], record, None)
+            .ingest_in(
+                &mut *tx,
+                source_id,
+                articles,
+                self.near_duplicates(&[]),
+                record,
+                None,
+            )
             .await?;
         tx.commit().await?;
         Ok(ingested.stats)
     }
 
+    /// The near-duplicate policy in force now, with `signatures`.
+    pub(super) fn near_duplicates<'s>(&self, signatures: &'s [Option<Signature>]) -> Near<'s> {
+        Near {
+            policy: self.near_duplicates,
+            signatures,
+        }
+    }
+
     /// One refresh's writes, inside the caller's transaction (its own, or
-    /// a group commit's). `signatures`: the articles' near-duplicate
-    /// signatures when computed beforehand (else empty), so that the
-    /// writer's serial section need not. `bands`: SQLite's band keys in
+    /// a group commit's). `bands`: SQLite's band keys in
     /// memory (band_index.rs), else the `article_bands` table is used.
     pub(super) async fn ingest_in<E: Exec>(
         &self,
         tx: &mut E,
         source_id: i64,
         articles: &[NewArticle],
-        signatures: &[Option<Signature>],
+        near: Near<'_>,
         record: &FetchRecord,
         bands: Option<&mut BandIndex>,
     ) -> Result<Ingested, StoreError> {
+        let signatures = near.signatures;
         // Writing first takes SQLite's write lock at once (waiting out
         // another process via busy_timeout) instead of upgrading a read lock
         // later, which fails with SQLITE_BUSY under contention.
@@ -136,10 +125,10 @@ impl Store {
         // Tags in one sorted pass: concurrent ingests on several instances
         // then take their locks in one order, which keeps PostgreSQL
         // deadlocks (and retries) rare.
-        insert_tags(tx, self.backend, articles).await?;
+        insert_tags(tx, self.backend(), articles).await?;
         let now_us = micros(record.at);
-        let policy = self.near_duplicates.as_ref();
-        let mut batch = Batch::load(tx, self.backend, source_id, articles, now_us).await?;
+        let policy = near.policy.as_ref();
+        let mut batch = Batch::load(tx, self.backend(), source_id, articles, now_us).await?;
         if let Some(policy) = policy {
             if let Some(bands) = bands {
                 batch.bands = Some(bands.current(tx, now_us, policy.window_us()).await?);
@@ -158,6 +147,16 @@ impl Store {
         batch.flush(tx).await?;
         Ok(Ingested { stats, touched })
     }
+}
+
+/// How an ingest merges near-duplicates: the policy in force when its
+/// refresh was queued (a reload may change it before a group commits), and
+/// the articles' signatures when computed beforehand (else empty), so that
+/// the writer's serial section need not.
+#[derive(Clone, Copy)]
+pub(super) struct Near<'s> {
+    pub(super) policy: Option<NearDuplicates>,
+    pub(super) signatures: &'s [Option<Signature>],
 }
 
 impl IngestStats {

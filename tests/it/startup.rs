@@ -59,6 +59,15 @@ fn a_file_that_is_not_a_database_is_named_with_what_to_do() {
 }
 
 #[test]
+fn an_in_memory_sqlite_database_is_refused_with_what_to_use() {
+    // Its articles would vanish at every restart, unseen until then.
+    let (failed, stderr) = run_until_it_gives_up("sqlite::memory:");
+    assert!(failed);
+    assert!(stderr.contains("sqlite::memory:"), "{stderr}");
+    assert!(stderr.contains("use sqlite://PATH"), "{stderr}");
+}
+
+#[test]
 fn a_missing_directory_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("no").join("such");

@@ -11,7 +11,7 @@
 //! over an import of 50,000 (at 1,000, 2,000, 4,000…), then only as the
 //! store doubles.
 
-use super::{Store, StoreError};
+use super::{Engine, Store, StoreError};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 /// Articles stored before the first `ANALYZE`: below this every plan is
@@ -45,7 +45,7 @@ impl Store {
     /// Counts `inserted` new articles, and analyzes the tables in the
     /// background when they have grown enough since the last time.
     pub(super) fn note_inserted(&self, inserted: usize) {
-        let Some(stats) = &self.planner_stats else {
+        let Engine::Postgres(stats) = &self.engine else {
             return;
         };
         let stored = stats
@@ -59,7 +59,7 @@ impl Store {
         }
         let store = self.clone();
         tokio::spawn(async move {
-            let Some(stats) = &store.planner_stats else {
+            let Engine::Postgres(stats) = &store.engine else {
                 return;
             };
             match store.analyze().await {

@@ -6,10 +6,12 @@
 //! blocking pool runs the page's four statements on a connection of its
 //! own, in one read transaction, so they also see one snapshot.
 
-use super::exec::{bind_all, Value};
-use super::read::{article_from_row, Bind, PagePlan, PageQuery, ARTICLE_SELECT, PAGE_ATTACHMENTS};
-use super::{from_micros, StoreError};
 use crate::model::{Article, SourceRef, Tag};
+use crate::store::exec::{bind_all, Value};
+use crate::store::read::{
+    article_from_row, Bind, PagePlan, PageQuery, ARTICLE_SELECT, PAGE_ATTACHMENTS,
+};
+use crate::store::{from_micros, StoreError};
 use rusqlite::OptionalExtension;
 use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
@@ -18,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Read-only connections to the store's SQLite file, opened on demand.
-pub(super) struct PageReader {
+pub(in crate::store) struct PageReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     /// Pages read at once: one per core. More threads only contend for
@@ -86,7 +88,7 @@ const MMAP_BYTES: i64 = 1 << 32;
 const STATEMENT_CACHE: usize = 64;
 
 impl PageReader {
-    pub(super) fn new(path: PathBuf, busy_timeout: Duration) -> PageReader {
+    pub(in crate::store) fn new(path: PathBuf, busy_timeout: Duration) -> PageReader {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         PageReader {
             path,
@@ -99,7 +101,7 @@ impl PageReader {
     }
 
     /// Records that `version` was made by a write that changed `touched`.
-    pub(super) fn changed(&self, version: i64, touched: Vec<i64>) {
+    pub(in crate::store) fn changed(&self, version: i64, touched: Vec<i64>) {
         let mut changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         changes.insert(version, touched);
         while changes.len() > CHANGES_KEPT {
@@ -132,7 +134,7 @@ impl PageReader {
     /// The articles of a page query (read.rs) with their tags, sources and
     /// related links: at most `limit`, and whether there were more.
     /// `version`: the store's content version as the caller knows it.
-    pub(super) async fn page(
+    pub(in crate::store) async fn page(
         self: &Arc<Self>,
         plan: PagePlan,
         limit: usize,

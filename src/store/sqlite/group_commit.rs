@@ -12,19 +12,20 @@
 //! savepoint changes.) Fetches that store nothing (304s, failures) are
 //! recorded in the same groups, as refreshes without articles.
 
-use super::band_index::BandIndex;
-use super::exec::{run_to_completion, Exec};
-use super::write::{signature_of, Ingested};
 use super::writer_thread::Writer;
-use super::{FetchRecord, IngestStats, Store, StoreError};
+use super::Sqlite;
 use crate::cluster::Signature;
 use crate::model::NewArticle;
+use crate::store::band_index::BandIndex;
+use crate::store::exec::{run_to_completion, Exec};
+use crate::store::write::{signature_of, Ingested, Near};
+use crate::store::{FetchRecord, IngestStats, NearDuplicates, Store, StoreError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
 /// Refreshes waiting for the writer.
 #[derive(Default)]
-pub(super) struct Pending {
+pub(in crate::store) struct Pending {
     jobs: Mutex<Vec<Job>>,
 }
 
@@ -40,6 +41,9 @@ struct Refresh {
     /// Near-duplicate signatures of `articles`, computed before the writer
     /// (empty when near-duplicates are off).
     signatures: Vec<Option<Signature>>,
+    /// `[dedup]` as it was when the refresh was queued: a reload does not
+    /// change it for refreshes already waiting.
+    near_duplicates: Option<NearDuplicates>,
     record: FetchRecord,
 }
 
@@ -67,9 +71,9 @@ impl Pending {
 impl Store {
     /// Queues the refresh, then, once holding the write lock, commits
     /// whatever is queued (unless another writer already took this one).
-    pub(super) async fn ingest_grouped(
+    pub(in crate::store) async fn ingest_grouped(
         &self,
-        pending: &Pending,
+        sqlite: &Sqlite,
         source_id: i64,
         articles: Vec<NewArticle>,
         record: &FetchRecord,
@@ -78,9 +82,10 @@ impl Store {
             source_id,
             articles,
             signatures: Vec::new(),
+            near_duplicates: self.near_duplicates,
             record: record.clone(),
         };
-        if self.near_duplicates.is_some() && !refresh.articles.is_empty() {
+        if refresh.near_duplicates.is_some() && !refresh.articles.is_empty() {
             // CPU work (MinHash over every entry's text) that would
             // otherwise run in the writer's serial section; on the blocking
             // pool, off the async workers. Entries a key identifies do not
@@ -94,16 +99,16 @@ impl Store {
             .map_err(|e| StoreError::WriteTask(e.to_string()))?;
         }
         let (reply, mut answer) = oneshot::channel();
-        pending.push(Job { refresh, reply });
+        sqlite.pending.push(Job { refresh, reply });
         tokio::select! {
             // Another writer committed it while this one queued for the
             // lock: waiting on for the lock would hold up the refreshes
             // queued behind this one.
             done = &mut answer => return done.unwrap_or(Err(StoreError::Interrupted)),
-            _guard = self.write_guard() => {
-                let group = pending.take_group();
+            _guard = sqlite.write_lock.lock() => {
+                let group = sqlite.pending.take_group();
                 if !group.is_empty() {
-                    self.commit_group(group).await;
+                    self.commit_group(sqlite, group).await;
                 }
             }
         }
@@ -115,87 +120,42 @@ impl Store {
     }
 
     /// Commits `group` and answers each job.
-    async fn commit_group(&self, group: Vec<Job>) {
+    async fn commit_group(&self, sqlite: &Sqlite, group: Vec<Job>) {
         let (refreshes, replies): (Vec<Refresh>, Vec<_>) = group
             .into_iter()
             .map(|job| (job.refresh, job.reply))
             .unzip();
-        let results = match &self.writer_thread {
-            Some(writer) => {
-                let (store, count) = (self.clone(), refreshes.len());
-                let written = writer
-                    .run(move |writer| store.write_in_thread(writer, &refreshes))
-                    .await;
-                let (written, version) =
-                    written.unwrap_or_else(|stopped| (all_failed(count, stopped), None));
-                let mut touched = Vec::new();
-                let results = written
-                    .into_iter()
-                    .map(|r| {
-                        r.map(|ingested| {
-                            touched.extend(ingested.touched);
-                            ingested.stats
-                        })
-                    })
-                    .collect();
-                if let Some(version) = version {
-                    self.note_version(version, Some(touched));
-                }
-                results
-            }
-            None => {
-                let mut results = self.write_through_sqlx(&refreshes).await;
-                if results
-                    .iter()
-                    .any(|r| r.as_ref().is_ok_and(IngestStats::changed_articles))
-                {
-                    if let Err(e) = self.bump_version().await {
-                        // Committed, but feeds would not show it until the
-                        // next write: report it like the write failing.
-                        results = all_failed(results.len(), e);
-                    }
-                }
-                results
-            }
-        };
+        let (store, count) = (self.clone(), refreshes.len());
+        let written = sqlite
+            .writer
+            .run(move |writer| store.write_in_thread(writer, &refreshes))
+            .await;
+        let (written, version) =
+            written.unwrap_or_else(|stopped| (all_failed(count, stopped), None));
+        let mut touched = Vec::new();
+        let results: Vec<_> = written
+            .into_iter()
+            .map(|r| {
+                r.map(|ingested| {
+                    touched.extend(ingested.touched);
+                    ingested.stats
+                })
+            })
+            .collect();
+        if let Some(version) = version {
+            self.note_version(version, Some(touched));
+        }
         for (reply, result) in replies.into_iter().zip(results) {
             // The owner may have given up (shutdown): nothing to tell.
             let _ = reply.send(result);
         }
     }
 
-    /// The group in one transaction on the sqlx writer; one by one if that
-    /// fails (one refresh broke, say a constraint its entries violate: the
-    /// group was rolled back whole, so each is done again alone and only
-    /// the broken one fails).
-    async fn write_through_sqlx(&self, group: &[Refresh]) -> Vec<Result<IngestStats, StoreError>> {
-        let all = async {
-            let mut tx = self.writer.begin().await?;
-            let mut results = Vec::with_capacity(group.len());
-            for r in group {
-                let ingested = self.ingest_refresh(&mut *tx, r, None).await?;
-                results.push(ingested.stats);
-            }
-            tx.commit().await?;
-            Ok(results)
-        };
-        match all.await {
-            Ok(stats) => stats.into_iter().map(Ok).collect(),
-            Err(e) if group.len() > 1 => {
-                tracing::debug!(error = %e, refreshes = group.len(), "group commit failed; one by one");
-                let mut results = Vec::with_capacity(group.len());
-                for r in group {
-                    let result = self.ingest_alone(r.source_id, &r.articles, &r.record).await;
-                    results.push(result);
-                }
-                results
-            }
-            Err(e) => vec![Err(e)],
-        }
-    }
-
-    /// The same on SQLite's writer thread (writer_thread.rs), in that
-    /// thread. The content version is bumped in the transaction that
+    /// The group in one transaction on SQLite's writer thread
+    /// (writer_thread.rs), in that thread; one by one if that fails (one
+    /// refresh broke, say a constraint its entries violate: the group was
+    /// rolled back whole, so each is done again alone and only the broken
+    /// one fails). The content version is bumped in the transaction that
     /// changed articles, and comes back with the results: no second
     /// commit, and no other connection writing between two groups (which
     /// would make this connection drop its page cache).
@@ -261,7 +221,10 @@ impl Store {
             tx,
             r.source_id,
             &r.articles,
-            &r.signatures,
+            Near {
+                policy: r.near_duplicates,
+                signatures: &r.signatures,
+            },
             &r.record,
             bands,
         )

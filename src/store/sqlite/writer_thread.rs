@@ -6,8 +6,8 @@
 //! never waits behind a write. The thread also keeps the near-duplicate
 //! band keys (band_index.rs), which only its transactions read and change.
 
-use super::band_index::BandIndex;
-use super::StoreError;
+use crate::store::band_index::BandIndex;
+use crate::store::StoreError;
 use rusqlite::Connection;
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
@@ -16,18 +16,18 @@ use tokio::sync::oneshot;
 type Work = Box<dyn FnOnce(&mut Writer) + Send>;
 
 /// What the writer thread owns.
-pub(super) struct Writer {
-    pub(super) conn: Connection,
-    pub(super) bands: BandIndex,
+pub(in crate::store) struct Writer {
+    pub(in crate::store) conn: Connection,
+    pub(in crate::store) bands: BandIndex,
 }
 
 /// The thread's mailbox; the thread ends when the last handle is dropped.
-pub(super) struct WriterThread {
+pub(in crate::store) struct WriterThread {
     mailbox: mpsc::Sender<Work>,
 }
 
 impl WriterThread {
-    pub(super) fn start(conn: Connection) -> Result<WriterThread, StoreError> {
+    pub(in crate::store) fn start(conn: Connection) -> Result<WriterThread, StoreError> {
         let (mailbox, inbox) = mpsc::channel::<Work>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -54,7 +54,7 @@ impl WriterThread {
     }
 
     /// Runs `work` on the writer thread and waits for its result.
-    pub(super) async fn run<T: Send + 'static>(
+    pub(in crate::store) async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Writer) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
