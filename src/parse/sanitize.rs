@@ -87,17 +87,24 @@ pub(crate) fn sanitize_html_with(html: &str, base: &Url, strip_images: bool) -> 
             Some(c) if c.base == *base && c.strip_images == strip_images => c,
             _ => cached.insert(Cached::new(base, strip_images)),
         };
-        let once = sanitizer.builder.clean(&html).to_string();
-        // ammonia unwraps a tag it does not allow and keeps its children,
-        // which can leave markup an HTML parser builds differently when it
-        // reads it again (`<p><object><p>x</p></object></p>` becomes
-        // `<p><p>x</p></p>`). Only then is a second pass needed, so that
-        // what is stored reads the same to every parser.
-        let out = if unwraps_a_tag(&html, &sanitizer.allowed) {
-            sanitizer.builder.clean(&once).to_string()
-        } else {
-            once
-        };
+        let mut out = sanitizer.builder.clean(&html).to_string();
+        // Two things leave a tree that an HTML parser builds differently
+        // when it reads the output again: ammonia unwrapping a tag it does
+        // not allow but keeping its children (`<p><object><p>x</p></object></p>`
+        // becomes `<p><p>x</p></p>`), and a table's foster parenting, which
+        // moves misplaced content out of the table into elements it could
+        // never be read into (`<dt><table><dt>` gives a `dt` in a `dt`).
+        // Only then is the output sanitized again, until it stays the same,
+        // so that what is stored reads the same to every parser.
+        if unwraps_a_tag(&html, &sanitizer.allowed) || opens_a_table(&html) {
+            for _ in 1..MAX_PASSES {
+                let again = sanitizer.builder.clean(&out).to_string();
+                if again == out {
+                    break;
+                }
+                out = again;
+            }
+        }
         out.trim().to_string()
     })
 }
@@ -127,6 +134,17 @@ impl Cached {
             allowed,
         }
     }
+}
+
+/// Sanitizer passes at most over one fragment; one settles what the first
+/// moved, the next confirms it (a third has not been seen to change more).
+const MAX_PASSES: usize = 4;
+
+/// Whether `html` has a `<table` start tag, in any case.
+fn opens_a_table(html: &str) -> bool {
+    html.as_bytes()
+        .windows(6)
+        .any(|w| w[0] == b'<' && w[1..].eq_ignore_ascii_case(b"table"))
 }
 
 /// Whether `html` opens an element the sanitizer neither keeps nor drops
@@ -370,6 +388,28 @@ mod tests {
         let allowed: HashSet<String> = ["p", "b"].map(String::from).into();
         assert!(!unwraps_a_tag("<p>a <b>b</b> 1 < 2</p>", &allowed));
         assert!(unwraps_a_tag("<p><object>x</object></p>", &allowed));
+    }
+
+    /// The fuzzer's next finding: a table's foster parenting moved content
+    /// into an element a parser closes on a second reading (a `dt` in a
+    /// `dt`, a link in a link); no tag was unwrapped. The content stays,
+    /// in the structure a browser would build.
+    #[test]
+    fn sanitizing_again_changes_nothing_after_foster_parenting() {
+        let base = Url::parse("https://example.org/").unwrap();
+        for html in [
+            "x<dt><table><dd>",
+            "<a href=x><hr><table><a href=y>text",
+            "<pre><ul><hr></b><em><li><table><li>item",
+            "<TABLE><dt>a<dt>b</TABLE>",
+        ] {
+            let once = sanitize_html(html, &base);
+            assert_eq!(sanitize_html(&once, &base), once, "{html}");
+        }
+        let once = sanitize_html("<a href=x><hr><table><a href=y>text", &base);
+        assert!(once.contains(">text</a>"), "{once}");
+        assert!(opens_a_table("<p>a</p><TaBlE border=1>"));
+        assert!(!opens_a_table("<p>a table</p><tab>"));
     }
 
     fn base() -> Url {
