@@ -398,6 +398,7 @@ fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder, clock: &Clock
         site: site(config),
         config: config.clone(),
         cache: Default::default(),
+        entries: Default::default(),
         metrics: metrics.clone(),
         clock: clock.clone(),
     }))

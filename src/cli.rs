@@ -544,7 +544,9 @@ async fn export(
         None => crate::server::merged_request(filter, limit, format),
     };
     let store = app::open_store(&config).await?;
-    let rendered = publish::render(&store, &app::site(&config), &request).await?;
+    // One page: no entry is rendered twice.
+    let entries = publish::atom::EntryCache::default();
+    let rendered = publish::render(&store, &app::site(&config), &entries, &request).await?;
     store.close().await;
     out!("{}", rendered.body);
     Ok(ExitCode::SUCCESS)

@@ -92,10 +92,12 @@ pub struct Rendered {
     pub last_modified: DateTime<Utc>,
 }
 
-/// Reads one page of the view and renders it.
+/// Reads one page of the view and renders it, reusing `entries` where the
+/// store shares the page's articles.
 pub async fn render(
     store: &Store,
     site: &Site,
+    entries: &atom::EntryCache,
     request: &ViewRequest,
 ) -> Result<Rendered, StoreError> {
     let page = store
@@ -143,7 +145,7 @@ pub async fn render(
         stylesheet: Some(stylesheet_href(&site.base_url)),
     };
     let body = match request.format {
-        Format::Atom => atom::render_shared(&view, &page.articles),
+        Format::Atom => entries.render(&view, &page.articles),
         Format::Json => json::render(&view, &page.articles),
     };
     // Identifies the bytes for revalidation, nothing secret: a 128-bit

@@ -38,6 +38,8 @@ pub struct AppState {
     pub site: Site,
     /// Rendered pages of this config's views.
     pub cache: cache::FeedCache,
+    /// Atom entries of the articles the store shares, reused across pages.
+    pub entries: crate::publish::atom::EntryCache,
     /// What `/metrics` renders.
     pub metrics: crate::metrics::Recorder,
     /// What time it is for states shown (backoffs in force).
@@ -551,7 +553,9 @@ async fn respond(
     let page = match state.cache.get(request, version) {
         Some(page) => page,
         None => {
-            let page = CachedPage::from(publish::render(&state.store, &state.site, request).await?);
+            let rendered =
+                publish::render(&state.store, &state.site, &state.entries, request).await?;
+            let page = CachedPage::from(rendered);
             state.cache.put(request, version, page.clone());
             page
         }

@@ -39,8 +39,13 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    #[error("database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    /// An error of SQLite's in-thread driver (store/sqlite/), and whether
+    /// it concerns the data written rather than the store.
+    #[error("database: {source}")]
+    Database {
+        source: Box<dyn std::error::Error + Send + Sync>,
+        about_the_data: bool,
+    },
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unknown source {0:?}")]

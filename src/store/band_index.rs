@@ -310,21 +310,21 @@ impl Loaded {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::store::exec::run_to_completion;
-    use rusqlite::Connection;
+    use crate::store::sqlite::exec::{in_memory, run_to_completion};
 
     /// The columns the index reads, in a database of its own.
-    pub(in crate::store) fn database() -> Connection {
-        let conn = Connection::open_in_memory().unwrap();
-        conn.execute_batch(
+    pub(in crate::store) fn database() -> impl Exec {
+        in_memory(
             "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE articles (id INTEGER PRIMARY KEY, published INTEGER NOT NULL,
                                     signature BLOB);
              CREATE INDEX articles_published ON articles (published DESC, id DESC);
              CREATE TABLE article_sources (article_id INTEGER, source_id INTEGER);",
         )
-        .unwrap();
-        conn
+    }
+
+    fn run(conn: &mut impl Exec, sql: &str, args: &[Value<'_>]) {
+        run_to_completion(conn.execute(sql, args)).unwrap();
     }
 
     pub(in crate::store) fn signature(story: &str) -> Signature {
@@ -332,15 +332,16 @@ pub(super) mod tests {
         Signature::of(story, None, Some(&text)).unwrap()
     }
 
-    pub(in crate::store) fn store(conn: &Connection, id: i64, published: i64, sig: &Signature) {
-        conn.execute(
-            "INSERT INTO articles (id, published, signature) VALUES (?1, ?2, ?3)",
-            rusqlite::params![id, published, sig.to_bytes()],
-        )
-        .unwrap();
+    pub(in crate::store) fn store(conn: &mut impl Exec, id: i64, published: i64, sig: &Signature) {
+        let bytes = sig.to_bytes();
+        run(
+            conn,
+            "INSERT INTO articles (id, published, signature) VALUES ($1, $2, $3)",
+            &[id.into(), published.into(), bytes.as_slice().into()],
+        );
     }
 
-    fn under(index: &mut BandIndex, conn: &mut Connection, sig: &Signature) -> Vec<i64> {
+    fn under(index: &mut BandIndex, conn: &mut impl Exec, sig: &Signature) -> Vec<i64> {
         let loaded = run_to_completion(index.current(conn, 10_000, 1_000)).unwrap();
         let mut ids: Vec<i64> = sig
             .band_keys()
@@ -357,25 +358,26 @@ pub(super) mod tests {
     fn memory_follows_other_writers_and_a_prune() {
         let mut conn = database();
         let (a, b) = (signature("alpha"), signature("beta"));
-        store(&conn, 1, 9_000, &a);
+        store(&mut conn, 1, 9_000, &a);
         // Before the horizon (now 10,000 - two windows): left to the table.
-        store(&conn, 2, 7_000, &a);
+        store(&mut conn, 2, 7_000, &a);
         let mut index = BandIndex::default();
         assert_eq!(under(&mut index, &mut conn, &a), [1]);
         assert_eq!(under(&mut index, &mut conn, &b), Vec::<i64>::new());
 
         // Another process stores a story: read at the next transaction.
-        store(&conn, 3, 9_500, &b);
+        store(&mut conn, 3, 9_500, &b);
         assert_eq!(under(&mut index, &mut conn, &b), [3]);
 
         // A prune deletes the newest article; its id comes back for another
         // story, which memory must not miss.
-        conn.execute_batch(
-            "DELETE FROM articles WHERE id = 3;
-             INSERT INTO meta (key, value) VALUES ('last_prune', '1');",
-        )
-        .unwrap();
-        store(&conn, 3, 9_600, &a);
+        run(&mut conn, "DELETE FROM articles WHERE id = 3", &[]);
+        run(
+            &mut conn,
+            "INSERT INTO meta (key, value) VALUES ('last_prune', '1')",
+            &[],
+        );
+        store(&mut conn, 3, 9_600, &a);
         assert_eq!(under(&mut index, &mut conn, &b), Vec::<i64>::new());
         assert_eq!(under(&mut index, &mut conn, &a), [1, 3]);
     }
@@ -384,9 +386,9 @@ pub(super) mod tests {
     fn memory_reaches_back_for_older_entries_within_its_budget() {
         let mut conn = database();
         let a = signature("alpha");
-        store(&conn, 1, 9_000, &a);
-        store(&conn, 2, 5_000, &a);
-        store(&conn, 3, 4_000, &a);
+        store(&mut conn, 1, 9_000, &a);
+        store(&mut conn, 2, 5_000, &a);
+        store(&mut conn, 3, 4_000, &a);
         let mut index = BandIndex::with_budget(2);
         let loaded = run_to_completion(index.current(&mut conn, 10_000, 1_000)).unwrap();
         assert!(!loaded.covers(4_500));
@@ -410,7 +412,7 @@ pub(super) mod tests {
         let mut conn = database();
         let a = signature("alpha");
         for (id, published) in [(1, 9_100), (2, 9_300), (3, 9_200)] {
-            store(&conn, id, published, &a);
+            store(&mut conn, id, published, &a);
         }
         let mut index = BandIndex::with_budget(2);
         let loaded = run_to_completion(index.current(&mut conn, 10_000, 1_000)).unwrap();

@@ -305,16 +305,16 @@ mod tests {
     use super::*;
     use crate::store::band_index::tests::{database, signature, store};
     use crate::store::band_index::BandIndex;
-    use crate::store::exec::run_to_completion;
+    use crate::store::sqlite::exec::run_to_completion;
 
     #[test]
     fn entries_older_than_memory_holds_are_compared_with_the_table() {
         let mut conn = database();
         let (a, b) = (signature("alpha"), signature("beta"));
-        store(&conn, 1, 9_000, &a);
-        store(&conn, 2, 3_000, &a);
-        store(&conn, 3, 2_000, &a);
-        store(&conn, 4, 2_500, &b);
+        store(&mut conn, 1, 9_000, &a);
+        store(&mut conn, 2, 3_000, &a);
+        store(&mut conn, 3, 2_000, &a);
+        store(&mut conn, 4, 2_500, &b);
         // Room for one story: memory holds the newest only.
         let mut index = BandIndex::with_budget(1);
         let loaded = run_to_completion(index.current(&mut conn, 10_000, 1_000)).unwrap();

@@ -340,7 +340,7 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
 }
 
 /// An [`Article`] from a row of `ARTICLE_COLUMNS`, each column read with
-/// `$row.$get(index)?`: the sqlx and rusqlite readers share the mapping.
+/// `$row.$get(index)?`: sqlx's rows and SQLite's page reader (sqlite/page_reader.rs) share the mapping.
 macro_rules! article_from_row {
     ($row:ident . $get:ident) => {{
         let source_updated: Option<i64> = $row.$get(14)?;

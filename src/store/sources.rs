@@ -96,13 +96,7 @@ impl StoreError {
         match self {
             StoreError::Group(inner) => inner.is_about_the_data(),
             StoreError::UnknownSource(_) => true,
-            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => matches!(
-                e.code,
-                rusqlite::ErrorCode::ConstraintViolation
-                    | rusqlite::ErrorCode::TypeMismatch
-                    | rusqlite::ErrorCode::TooBig
-                    | rusqlite::ErrorCode::ParameterOutOfRange
-            ),
+            StoreError::Database { about_the_data, .. } => *about_the_data,
             StoreError::Db(sqlx::Error::Database(e)) => {
                 e.code().is_some_and(|code| data_error_code(&code))
             }
@@ -723,24 +717,9 @@ mod tests {
         assert_eq!(health.reason(), None);
     }
 
-    /// Real SQLite errors: a refused row is the data's, a full database
-    /// (`max_page_count` reached) the store's.
+    /// SQLite's in-thread errors are classified in sqlite/exec.rs.
     #[test]
-    fn data_errors_are_told_from_store_errors() {
-        let conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch("CREATE TABLE t (x TEXT UNIQUE); INSERT INTO t VALUES ('a');")
-            .unwrap();
-        let duplicate = conn.execute("INSERT INTO t VALUES ('a')", []).unwrap_err();
-        assert!(StoreError::Sqlite(duplicate).is_about_the_data());
-        conn.query_row("PRAGMA max_page_count = 3", [], |_| Ok(()))
-            .unwrap();
-        let full = conn
-            .execute("INSERT INTO t VALUES (?1)", [&"x".repeat(100_000)])
-            .unwrap_err();
-        let full = StoreError::Sqlite(full);
-        assert!(full.to_string().contains("full"), "{full}");
-        assert!(!full.is_about_the_data());
-        assert!(!StoreError::Group(std::sync::Arc::new(full)).is_about_the_data());
+    fn data_error_codes_are_told_from_store_error_codes() {
         assert!(data_error_code("23505"));
         assert!(data_error_code("2067"));
         assert!(!data_error_code("53100"));

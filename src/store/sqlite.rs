@@ -2,11 +2,12 @@
 //! (`write_lock`) instead of racing for the file lock; refreshes waiting
 //! for it are committed together (group_commit.rs) on a thread holding a
 //! rusqlite connection of its own (writer_thread.rs, exec.rs), which also
-//! keeps the near-duplicate band keys in memory (store/band_index.rs); feed pages
-//! are read on rusqlite connections in one blocking call (page_reader.rs).
-//! Everything else goes through the sqlx pools that `Store` holds on both
-//! backends.
+//! keeps the near-duplicate band keys in memory (store/band_index.rs); feed
+//! pages are read on rusqlite connections in one blocking call
+//! (page_reader.rs). Everything else goes through the sqlx pools that
+//! `Store` holds on both backends; rusqlite stays inside this module.
 
+pub(super) mod exec;
 pub(super) mod group_commit;
 pub(super) mod page_reader;
 mod writer_thread;

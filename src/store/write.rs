@@ -317,6 +317,38 @@ type ArticleRow = (
     Option<String>,
 );
 
+/// How one entry is stored (`Batch::decide`), then written (`Batch::join`,
+/// `Batch::insert`).
+enum Decision {
+    /// A story pruned while still in the feed (store/prune.rs): not stored
+    /// again. `seen`: its tombstone's oldest `seen_at`.
+    Tombstoned {
+        seen: i64,
+    },
+    Existing(Join),
+    New(Insert),
+}
+
+/// The entry joins a stored article: this source's own
+/// (`seen_here_before`), another source's with the same link or text, or a
+/// near-duplicate (`near`, the similarity).
+struct Join {
+    id: i64,
+    why: &'static str,
+    seen_here_before: bool,
+    near: Option<f64>,
+}
+
+/// The entry becomes a new article. `local`: under a source-local id, its
+/// link being another entry of this source's. `apart`: why it is kept from
+/// an article it would otherwise join.
+struct Insert {
+    local: bool,
+    why: &'static str,
+    apart: Option<&'static str>,
+    signature: Option<Signature>,
+}
+
 impl<'a> Batch<'a> {
     async fn load<E: Exec>(
         tx: &mut E,
@@ -715,6 +747,112 @@ impl<'a> Batch<'a> {
         .copied()
     }
 
+    /// How entry `index` is stored, decided before anything is written
+    /// (only the near-duplicate lookup of an entry the batch did not
+    /// prepare for reads the database).
+    async fn decide<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        index: usize,
+        article: &'a NewArticle,
+        near_duplicates: Option<&NearDuplicates>,
+    ) -> Result<Decision, StoreError> {
+        let published = published_of(article, self.now_us);
+        let (known_here, apart) = self.resolve_here(tx, index, article).await?;
+        if let Some(id) = known_here {
+            return Ok(Decision::Existing(Join {
+                id,
+                why: WHY_SAME_KEY,
+                seen_here_before: true,
+                near: None,
+            }));
+        }
+        // Retention (store/prune.rs): a story pruned while still in a
+        // source's feed has a tombstone of its keys and must not come back
+        // as new.
+        if apart.is_none() {
+            if let Some(seen) = self.tombstones.matching(article) {
+                return Ok(Decision::Tombstoned { seen });
+            }
+        }
+        // Another source's article with the same link or text: this entry
+        // joins it, unless this source carries it already under another
+        // key: then the link names several of the source's entries, and
+        // this one gets an article of its own.
+        if let Some(id) = self.find_by_identity(article) {
+            if self.carried.contains(&id) {
+                return Ok(Decision::New(Insert {
+                    local: true,
+                    why: apart.unwrap_or(WHY_LINK_TAKEN),
+                    apart,
+                    signature: None,
+                }));
+            }
+            return Ok(Decision::Existing(Join {
+                id,
+                why: WHY_SAME_LINK,
+                seen_here_before: false,
+                near: None,
+            }));
+        }
+        let why = apart.unwrap_or(WHY_NEW);
+        let Some(policy) = near_duplicates else {
+            return Ok(Decision::New(Insert {
+                local: false,
+                why,
+                apart,
+                signature: None,
+            }));
+        };
+        // Computed only for entries no key identifies: refetches skip it.
+        let (signature, found) = match self.signatures.remove(&index) {
+            Some(sig) => {
+                let found = sig
+                    .as_ref()
+                    .and_then(|sig| self.candidates.find(sig, published, policy, &self.linked));
+                (sig, found)
+            }
+            // Identified when the batch was read, no longer now: looked up
+            // alone.
+            None => {
+                let signature = signature_of(article);
+                let found = match &signature {
+                    Some(sig) => near_dup::Candidates::load(
+                        tx,
+                        self.backend,
+                        self.source_id,
+                        &[(sig, published)],
+                        policy,
+                        self.bands.as_deref_mut(),
+                    )
+                    .await?
+                    .find(sig, published, policy, &self.linked),
+                    None => None,
+                };
+                (signature, found)
+            }
+        };
+        Ok(match found {
+            Some((existing, similarity)) => {
+                let id = existing.id;
+                // What this batch already changed of it wins.
+                self.articles.entry(id).or_insert(existing);
+                Decision::Existing(Join {
+                    id,
+                    why: WHY_NEAR,
+                    seen_here_before: false,
+                    near: Some(similarity),
+                })
+            }
+            None => Decision::New(Insert {
+                local: false,
+                why,
+                apart,
+                signature,
+            }),
+        })
+    }
+
     async fn ingest_one<E: Exec>(
         &mut self,
         tx: &mut E,
@@ -723,223 +861,175 @@ impl<'a> Batch<'a> {
         near_duplicates: Option<&NearDuplicates>,
         stats: &mut IngestStats,
     ) -> Result<(), StoreError> {
-        let (source_id, now_us) = (self.source_id, self.now_us);
-        let published = published_of(article, now_us);
-        // Computed only for entries no key identifies: refetches skip it.
-        let mut signature = None;
-        let mut near = None;
-        let (known_here, apart) = self.resolve_here(tx, index, article).await?;
-        let seen_here_before = known_here.is_some();
-        // Retention (store/prune.rs): a story pruned while still in a
-        // source's feed has a tombstone of its keys and must not come back
-        // as new.
-        if !seen_here_before && apart.is_none() {
-            if let Some(seen) = self.tombstones.matching(article) {
+        // Decided first, then written.
+        let decision = self.decide(tx, index, article, near_duplicates).await?;
+        let key = self.keys[index].clone();
+        match decision {
+            Decision::Tombstoned { seen } => {
                 self.tombstoned.push((article, seen));
                 stats.tombstoned += 1;
+                Ok(())
+            }
+            Decision::Existing(join) => self.join(tx, key, article, join, stats).await,
+            Decision::New(insert) => self.insert(tx, key, article, insert, stats).await,
+        }
+    }
+
+    /// Entry `key` joins a stored article, rewriting it when it is this
+    /// source's own and was edited.
+    async fn join<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        key: String,
+        article: &'a NewArticle,
+        Join {
+            id,
+            why,
+            seen_here_before,
+            near,
+        }: Join,
+        stats: &mut IngestStats,
+    ) -> Result<(), StoreError> {
+        let (source_id, now_us) = (self.source_id, self.now_us);
+        let existing = self
+            .articles
+            .get_mut(&id)
+            .ok_or(StoreError::Invariant("a resolved article was not loaded"))?;
+        let edited = existing.fingerprint != article.fingerprint;
+        let unlinked = self.here.get(&key) != Some(&id);
+        // Only the first source's copy may rewrite the article:
+        // another outlet's variant of the same link must not flip it
+        // back and forth.
+        if edited && existing.source_id == source_id {
+            existing.updated = update_article(tx, existing, article, now_us).await?;
+            existing.fingerprint.clone_from(&article.fingerprint);
+            self.own
+                .insert(id, (article.title.clone(), article.link.clone()));
+            stats.updated += 1;
+        } else if seen_here_before {
+            stats.unchanged += 1;
+            if !unlinked {
+                // Nothing new to link or tag: refetches stay cheap.
+                self.claimed.insert(id, key);
                 return Ok(());
             }
-        }
-        // Another source's article with the same link or text: this entry
-        // joins it, unless this source carries it already under another
-        // key: then the link names several of the source's entries, and
-        // this one gets an article of its own.
-        let mut why = if seen_here_before {
-            WHY_SAME_KEY
         } else {
-            WHY_NEW
+            stats.merged += 1;
+        }
+        if let Some(similarity) = near {
+            near_dup::link(tx, id, source_id, article, similarity, now_us).await?;
+            if let (Some(url), Some(_)) = (&article.canonical_url, &article.link) {
+                self.by_link.entry(url.clone()).or_insert(id);
+            }
+            stats.clustered += 1;
+        }
+        self.finish(tx, key, id, why, article, false).await
+    }
+
+    /// Entry `key` as a new article; when its link or id turns out taken
+    /// (another writer stored it since the batch looked), it joins that
+    /// article or gets a source-local id after all.
+    async fn insert<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        key: String,
+        article: &'a NewArticle,
+        Insert {
+            mut local,
+            mut why,
+            apart,
+            signature,
+        }: Insert,
+        stats: &mut IngestStats,
+    ) -> Result<(), StoreError> {
+        let (source_id, now_us) = (self.source_id, self.now_us);
+        let published = published_of(article, now_us);
+        let identity = match local {
+            true => Some(dedup::local_uid(&self.source_name(tx).await?, &key)),
+            false => None,
         };
-        let mut local = false;
-        let by_identity = match known_here {
-            Some(_) => None,
-            None => self.find_by_identity(article),
-        };
-        if let Some(id) = by_identity {
+        let mut inserted = insert_article(
+            tx,
+            source_id,
+            article,
+            identity.as_deref(),
+            now_us,
+            signature.as_ref(),
+        )
+        .await?;
+        if inserted.is_none() && identity.is_none() {
+            // The link or id is taken: by another writer's copy of
+            // this story, or by another entry of this source.
+            let row = find_by_identity(tx, article)
+                .await?
+                .ok_or(StoreError::Invariant(
+                    "an insert conflicted with no article",
+                ))?;
+            let id = self.remember(row);
+            self.load_carried(tx, &[id]).await?;
             if self.carried.contains(&id) {
-                local = true;
-                why = WHY_LINK_TAKEN;
-            } else {
-                why = WHY_SAME_LINK;
-            }
-        }
-        if let Some(reason) = apart.filter(|_| by_identity.is_none() || local) {
-            why = reason;
-        }
-        let existing =
-            match (known_here, by_identity.filter(|_| !local)) {
-                (Some(id), _) | (None, Some(id)) => Some(id),
-                (None, None) if local => None,
-                (None, None) => match near_duplicates {
-                    Some(policy) => {
-                        let found =
-                            match self.signatures.remove(&index) {
-                                Some(sig) => {
-                                    let found = sig.as_ref().and_then(|sig| {
-                                        self.candidates.find(sig, published, policy, &self.linked)
-                                    });
-                                    signature = sig;
-                                    found
-                                }
-                                // Identified when the batch was read, no longer now:
-                                // looked up alone.
-                                None => {
-                                    signature = signature_of(article);
-                                    match &signature {
-                                        Some(sig) => near_dup::Candidates::load(
-                                            tx,
-                                            self.backend,
-                                            source_id,
-                                            &[(sig, published)],
-                                            policy,
-                                            self.bands.as_deref_mut(),
-                                        )
-                                        .await?
-                                        .find(sig, published, policy, &self.linked),
-                                        None => None,
-                                    }
-                                }
-                            };
-                        found.map(|(existing, similarity)| {
-                            near = Some(similarity);
-                            why = WHY_NEAR;
-                            let id = existing.id;
-                            // What this batch already changed of it wins.
-                            self.articles.entry(id).or_insert(existing);
-                            id
-                        })
-                    }
-                    None => None,
-                },
-            };
-        let key = self.keys[index].clone();
-        let (article_id, new_article) = match existing {
-            Some(id) => {
-                let existing = self
-                    .articles
-                    .get_mut(&id)
-                    .ok_or(StoreError::Invariant("a resolved article was not loaded"))?;
-                let edited = existing.fingerprint != article.fingerprint;
-                let unlinked = self.here.get(&key) != Some(&id);
-                // Only the first source's copy may rewrite the article:
-                // another outlet's variant of the same link must not flip it
-                // back and forth.
-                if edited && existing.source_id == source_id {
-                    existing.updated = update_article(tx, existing, article, now_us).await?;
-                    existing.fingerprint.clone_from(&article.fingerprint);
-                    self.own
-                        .insert(id, (article.title.clone(), article.link.clone()));
-                    stats.updated += 1;
-                } else if seen_here_before {
-                    stats.unchanged += 1;
-                    if !unlinked {
-                        // Nothing new to link or tag: refetches stay cheap.
-                        self.claimed.insert(id, key);
-                        return Ok(());
-                    }
-                } else {
-                    stats.merged += 1;
-                }
-                if let Some(similarity) = near {
-                    near_dup::link(tx, id, source_id, article, similarity, now_us).await?;
-                    if let (Some(url), Some(_)) = (&article.canonical_url, &article.link) {
-                        self.by_link.entry(url.clone()).or_insert(id);
-                    }
-                    stats.clustered += 1;
-                }
-                (id, false)
-            }
-            None => {
-                let identity = match local {
-                    true => Some(dedup::local_uid(&self.source_name(tx).await?, &key)),
-                    false => None,
-                };
-                let mut inserted = insert_article(
+                let identity = dedup::local_uid(&self.source_name(tx).await?, &key);
+                inserted = insert_article(
                     tx,
                     source_id,
                     article,
-                    identity.as_deref(),
+                    Some(&identity),
                     now_us,
                     signature.as_ref(),
                 )
                 .await?;
-                if inserted.is_none() && identity.is_none() {
-                    // The link or id is taken: by another writer's copy of
-                    // this story, or by another entry of this source.
-                    let row = find_by_identity(tx, article)
-                        .await?
-                        .ok_or(StoreError::Invariant(
-                            "an insert conflicted with no article",
-                        ))?;
-                    let id = self.remember(row);
-                    self.load_carried(tx, &[id]).await?;
-                    if self.carried.contains(&id) {
-                        let identity = dedup::local_uid(&self.source_name(tx).await?, &key);
-                        inserted = insert_article(
-                            tx,
-                            source_id,
-                            article,
-                            Some(&identity),
-                            now_us,
-                            signature.as_ref(),
-                        )
-                        .await?;
-                        local = true;
-                        why = apart.unwrap_or(WHY_LINK_TAKEN);
-                    } else {
-                        stats.merged += 1;
-                        why = WHY_SAME_LINK;
-                        self.finish(tx, key, id, why, article, false).await?;
-                        return Ok(());
-                    }
-                }
-                if inserted.is_none() {
-                    // The source-local id is taken: by this very entry, stored
-                    // by another writer since we looked.
-                    let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
-                    let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
-                    let row: ArticleRow =
-                        tx.fetch_optional(&sql, &[Value::Text(&uid)]).await?.ok_or(
-                            StoreError::Invariant("a source-local id conflicted with no article"),
-                        )?;
-                    let id = self.remember(row);
-                    stats.merged += 1;
-                    self.finish(tx, key, id, WHY_SAME_KEY, article, false)
-                        .await?;
-                    return Ok(());
-                }
-                let id = inserted.ok_or(StoreError::Invariant("an insert returned no id"))?;
-                stats.inserted += 1;
-                let updated = article.updated.map(micros).unwrap_or(published);
-                let uid = match (local, &identity) {
-                    (true, Some(uid)) => uid.clone(),
-                    (true, None) => dedup::local_uid(&self.source_name(tx).await?, &key),
-                    (false, _) => article.uid.clone(),
-                };
-                self.remember((
-                    id,
-                    article.fingerprint.clone(),
-                    updated,
-                    source_id,
-                    uid,
-                    article.canonical_url.clone().filter(|_| !local),
-                    article.content_key.clone(),
-                ));
-                self.own
-                    .insert(id, (article.title.clone(), article.link.clone()));
-                match (&mut self.bands, &signature) {
-                    (Some(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
-                    (Some(memory), None) => memory.stored(id),
-                    (None, Some(sig)) => {
-                        let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
-                        self.new_bands.extend(bands);
-                    }
-                    (None, None) => {}
-                }
-                (id, true)
+                local = true;
+                why = apart.unwrap_or(WHY_LINK_TAKEN);
+            } else {
+                stats.merged += 1;
+                why = WHY_SAME_LINK;
+                self.finish(tx, key, id, why, article, false).await?;
+                return Ok(());
             }
+        }
+        if inserted.is_none() {
+            // The source-local id is taken: by this very entry, stored
+            // by another writer since we looked.
+            let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
+            let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
+            let row: ArticleRow = tx.fetch_optional(&sql, &[Value::Text(&uid)]).await?.ok_or(
+                StoreError::Invariant("a source-local id conflicted with no article"),
+            )?;
+            let id = self.remember(row);
+            stats.merged += 1;
+            self.finish(tx, key, id, WHY_SAME_KEY, article, false)
+                .await?;
+            return Ok(());
+        }
+        let id = inserted.ok_or(StoreError::Invariant("an insert returned no id"))?;
+        stats.inserted += 1;
+        let updated = article.updated.map(micros).unwrap_or(published);
+        let uid = match (local, &identity) {
+            (true, Some(uid)) => uid.clone(),
+            (true, None) => dedup::local_uid(&self.source_name(tx).await?, &key),
+            (false, _) => article.uid.clone(),
         };
-        self.finish(tx, key, article_id, why, article, new_article)
-            .await
+        self.remember((
+            id,
+            article.fingerprint.clone(),
+            updated,
+            source_id,
+            uid,
+            article.canonical_url.clone().filter(|_| !local),
+            article.content_key.clone(),
+        ));
+        self.own
+            .insert(id, (article.title.clone(), article.link.clone()));
+        match (&mut self.bands, &signature) {
+            (Some(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
+            (Some(memory), None) => memory.stored(id),
+            (None, Some(sig)) => {
+                let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
+                self.new_bands.extend(bands);
+            }
+            (None, None) => {}
+        }
+        self.finish(tx, key, id, why, article, true).await
     }
 
     /// Links entry `key` of this source to `article_id` and merges its tags.

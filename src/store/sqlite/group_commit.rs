@@ -12,12 +12,13 @@
 //! savepoint changes.) Fetches that store nothing (304s, failures) are
 //! recorded in the same groups, as refreshes without articles.
 
+use super::exec::run_to_completion;
 use super::writer_thread::Writer;
 use super::Sqlite;
 use crate::cluster::Signature;
 use crate::model::NewArticle;
 use crate::store::band_index::BandIndex;
-use crate::store::exec::{run_to_completion, Exec};
+use crate::store::exec::Exec;
 use crate::store::write::{signature_of, Ingested, Near};
 use crate::store::{FetchRecord, IngestStats, NearDuplicates, Store, StoreError};
 use std::sync::{Arc, Mutex};

@@ -6,8 +6,9 @@
 //! blocking pool runs the page's four statements on a connection of its
 //! own, in one read transaction, so they also see one snapshot.
 
+use super::exec::bind_all;
 use crate::model::{Article, SourceRef, Tag};
-use crate::store::exec::{bind_all, Value};
+use crate::store::exec::Value;
 use crate::store::read::{
     article_from_row, Bind, PagePlan, PageQuery, ARTICLE_SELECT, PAGE_ATTACHMENTS,
 };
