@@ -1,4 +1,4 @@
-//! The command line (README "Commands"). Each command loads the config first:
+//! The command line (docs/CLI.md). Each command loads the config first:
 //! a bad config prints `FILE:LINE:COL: message` and exits 2.
 
 use crate::app::{self, Application};
@@ -165,7 +165,7 @@ pub enum ExportFormat {
     Json,
 }
 
-/// Runs a parsed command line; the exit code follows README "Commands".
+/// Runs a parsed command line; the exit code follows docs/CLI.md.
 pub async fn run(cli: Cli) -> ExitCode {
     let config = match config::locate(cli.config.as_deref()).and_then(|path| Config::load(&path)) {
         Ok(config) => config,

@@ -1,4 +1,4 @@
-//! Near-duplicate stories (README "How deduplication works"): the same wire copy carried by
+//! Near-duplicate stories (docs/TAGS-AND-DEDUP.md "How deduplication works"): the same wire copy carried by
 //! several outlets under different URLs, lightly edited. Texts are
 //! normalized (HTML stripped, diacritics folded, lowercased, punctuation
 //! dropped), cut into 3-word shingles and summarized by a MinHash signature

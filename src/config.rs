@@ -1,4 +1,4 @@
-//! The TOML configuration (README "Configuration"): read, validated once, turned into
+//! The TOML configuration (docs/CONFIG.md): read, validated once, turned into
 //! inert typed values. Every error names `FILE:LINE:COL`.
 //!
 //! - this file: the public, inert types, loading and locating the file;
@@ -29,7 +29,7 @@ pub struct Config {
     pub tag_rules: Vec<TagRuleConfig>,
     pub tag_aliases: Vec<TagAliasConfig>,
     pub feeds: Vec<FeedConfig>,
-    /// `[dedup]`: near-duplicate detection across outlets (README "How deduplication works").
+    /// `[dedup]`: near-duplicate detection across outlets (docs/TAGS-AND-DEDUP.md "How deduplication works").
     pub dedup: DedupConfig,
 }
 
@@ -301,7 +301,7 @@ impl Config {
 }
 
 /// `-c FILE`, else `$TRIBUTARY_CONFIG`, else `./tributary.toml`, else
-/// `/etc/tributary/tributary.toml` (README "Commands").
+/// `/etc/tributary/tributary.toml` (docs/CLI.md).
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, ConfigError> {
     let from_env = std::env::var_os("TRIBUTARY_CONFIG").map(PathBuf::from);
     locate_with(explicit, from_env, |path| path.exists())

@@ -1,4 +1,4 @@
-//! Article identity (README "How deduplication works"): canonical URLs and the keys the store
+//! Article identity (docs/TAGS-AND-DEDUP.md "How deduplication works"): canonical URLs and the keys the store
 //! enforces. Pure functions.
 //!
 //! Three keys, from most to least trusted: the source's guid (identity within

@@ -1,4 +1,4 @@
-//! One shared HTTP client for every source (README "Fetching"): conditional GET,
+//! One shared HTTP client for every source (docs/CONFIG.md "Fetching"): conditional GET,
 //! size and time caps, redirects, bounded concurrency (global and per host).
 //!
 //! The client never follows redirects on its own: we walk the chain here so

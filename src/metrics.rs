@@ -1,4 +1,4 @@
-//! Prometheus metrics (README "HTTP" `GET /metrics`), all named `tributary_*`.
+//! Prometheus metrics (docs/HTTP.md "Metrics"), all named `tributary_*`.
 //!
 //! Events (fetches, ingests, requests, prunes) go through the `metrics`
 //! facade into one process-wide recorder from `metrics-exporter-prometheus`,

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// A tag as users see it. `term` is its identity (README "How tags work"), `label` the
+/// A tag as users see it. `term` is its identity (docs/TAGS-AND-DEDUP.md "How tags work"), `label` the
 /// first spelling seen.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Tag {
@@ -48,7 +48,7 @@ pub struct Entry {
     pub title: Option<String>,
     /// Plain text.
     pub summary: Option<String>,
-    /// Sanitized HTML (README "Fetching").
+    /// Sanitized HTML (docs/CONFIG.md "Fetching").
     pub content: Option<String>,
     pub author: Option<String>,
     pub published: Option<DateTime<Utc>>,
@@ -86,7 +86,7 @@ pub struct FieldCut {
 pub struct NewArticle {
     /// Identity within one source: `guid:…`, else `link:…`, else `hash:…`.
     pub entry_key: String,
-    /// Identity across sources (README "How deduplication works"), when the entry has a link.
+    /// Identity across sources (docs/TAGS-AND-DEDUP.md "How deduplication works"), when the entry has a link.
     pub canonical_url: Option<String>,
     /// Identity of an entry with neither id nor link: hash of title and content.
     pub content_key: Option<String>,

@@ -1,4 +1,4 @@
-//! OPML 2.0 (README "Commands" `tributary opml`): the sources as a subscription
+//! OPML 2.0 (docs/CLI.md `tributary opml`): the sources as a subscription
 //! list, and an OPML file's feeds appended to the TOML config as
 //! `[[source]]` tables, the file's comments and formatting kept (toml_edit).
 //!
@@ -367,7 +367,7 @@ pub fn import(
     Ok(result)
 }
 
-/// A source name (`[a-z0-9-_]`, README "Configuration") from a title: accents
+/// A source name (`[a-z0-9-_]`, docs/CONFIG.md) from a title: accents
 /// dropped, other runs of characters folded to one `-`.
 pub fn slug(title: &str) -> String {
     use unicode_normalization::UnicodeNormalization;

@@ -290,7 +290,7 @@ struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// README "How deduplication works" (dates): a date more than a day ahead of first-seen is first-seen.
+    /// docs/TAGS-AND-DEDUP.md "How deduplication works" (dates): a date more than a day ahead of first-seen is first-seen.
     fn clamp(&self, date: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
         date.map(|d| {
             if d > self.now + chrono::Duration::days(1) {
@@ -629,7 +629,7 @@ fn is_blank(e: &Entry) -> bool {
         && e.content.is_none()
 }
 
-/// Last line of defence for README "How deduplication works" (dates): character references in the
+/// Last line of defence for docs/TAGS-AND-DEDUP.md "How deduplication works" (dates): character references in the
 /// source can still spell characters XML forbids, or C1 controls.
 fn scrub(s: String) -> String {
     let s = match strip_xml_illegal(&s) {

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// Longest a failing source waits between tries, and longest a cache header
-/// may push the next fetch out (README "Fetching").
+/// may push the next fetch out (docs/CONFIG.md "Fetching").
 const MAX_DELAY: TimeDelta = TimeDelta::days(1);
 
 /// The next tick of `schedule` after `now`, shifted by a per-source offset

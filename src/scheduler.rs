@@ -297,7 +297,7 @@ async fn begin_bulk_load(store: &Store) -> Option<crate::store::BulkLoad> {
     })
 }
 
-/// The daemon's retention loop (README "Retention"): prunes at every tick of
+/// The daemon's retention loop (docs/CONFIG.md "Retention"): prunes at every tick of
 /// `prune_schedule` until `shutdown`. Instances sharing a database claim each
 /// tick first, so exactly one of them prunes; a prune cut short by shutdown
 /// rolls back whole.

@@ -1,4 +1,4 @@
-//! The HTTP interface (README "HTTP"): read-only routes over the store,
+//! The HTTP interface (docs/HTTP.md): read-only routes over the store,
 //! caching headers and 304s, errors mapped to status codes in one place.
 
 mod cache;
@@ -379,7 +379,7 @@ fn split_extension(file: &str) -> Result<(&str, Format), ApiError> {
     Ok((name, format))
 }
 
-/// The query parameters of a view (README "HTTP"); anything else is a 400.
+/// The query parameters of a view (docs/HTTP.md); anything else is a 400.
 #[derive(Debug, Default)]
 pub struct ViewParams {
     /// Tag terms (normalized, sorted, deduplicated) and source names.
@@ -632,7 +632,7 @@ fn conditional(rendered: CachedPage, content_type: &'static str, headers: &Heade
     if let Some(etag) = &rendered.etag_header {
         h.insert(header::ETAG, etag.clone());
     }
-    // On 304s too (README "HTTP": responses carry both validators).
+    // On 304s too (docs/HTTP.md: responses carry both validators).
     if let Some(last_modified) = &rendered.last_modified_header {
         h.insert(header::LAST_MODIFIED, last_modified.clone());
     }

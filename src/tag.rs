@@ -1,4 +1,4 @@
-//! Compiled tag rules and aliases (README "How tags work"). Terms and the
+//! Compiled tag rules and aliases (docs/TAGS-AND-DEDUP.md "How tags work"). Terms and the
 //! folded text rules match on come from [`crate::text`].
 
 use std::cell::OnceCell;
@@ -70,7 +70,7 @@ impl TagRules {
         }
     }
 
-    /// Folds the aliases' spellings into their tags (README "How tags work", extended:
+    /// Folds the aliases' spellings into their tags (docs/TAGS-AND-DEDUP.md "How tags work", extended:
     /// `[[tag_alias]] tag = "ukraine" same = ["ua"]`).
     pub fn with_aliases(mut self, aliases: &[TagAliasConfig]) -> TagRules {
         for alias in aliases {

@@ -2,7 +2,7 @@
 //! for rule matching, the text of an HTML fragment, XML-illegal characters,
 //! and the one XML/HTML escaper.
 //!
-//! A term is a tag's identity (README "How tags work"); it keeps diacritics
+//! A term is a tag's identity (docs/TAGS-AND-DEDUP.md "How tags work"); it keeps diacritics
 //! (`élection`). Rules match on *folded* text instead (NFD, combining marks
 //! dropped, lowercased), so `élection`, `Election` and `ELECTION` are one
 //! word to a rule.

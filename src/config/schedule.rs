@@ -1,5 +1,5 @@
 //! `Schedule`: cron expressions in crontab's dialect, adapted onto the
-//! `cron` crate (README "Configuration", Schedules).
+//! `cron` crate (docs/CONFIG.md, Schedules).
 //!
 //! Why not `croner`, which speaks crontab itself (evaluated with croner 4.0.3,
 //! December 2026)? It reads every tick our tests expect (5 fields, seconds,

@@ -1,10 +1,10 @@
-//! Atom 1.0 output (RFC 4287, README "HTTP").
+//! Atom 1.0 output (RFC 4287, docs/HTTP.md).
 //!
 //! Written by hand into one pre-sized `String`: this runs on every uncached
 //! request and the document's shape is fixed, so a DOM or a generic XML
 //! writer would only add allocations. Every string goes through
 //! [`escape_into`],
-//! which also drops what XML 1.0 cannot carry: README "HTTP" promises that no
+//! which also drops what XML 1.0 cannot carry: docs/HTTP.md promises that no
 //! invalid control character reaches a reader, whatever earlier steps did.
 
 use super::FeedView;
@@ -148,7 +148,7 @@ fn entry(out: &mut String, article: &Article) {
     if let Some(href) = alternate {
         link(out, "    ", "alternate", Some(HTML_TYPE), href);
     }
-    // Other outlets' copies of the same story (README "How deduplication works").
+    // Other outlets' copies of the same story (docs/TAGS-AND-DEDUP.md "How deduplication works").
     for href in &article.related {
         link(out, "    ", "related", Some(HTML_TYPE), href);
     }

@@ -1,4 +1,4 @@
-//! `GET /` (README "HTTP"): one server-rendered HTML page listing the output
+//! `GET /` (docs/HTTP.md): one server-rendered HTML page listing the output
 //! feeds with subscribe links (and `<link rel="alternate">` autodiscovery,
 //! so browsers and readers find them), the tags with their counts, and the
 //! sources with their health. No script: it must work in any browser.

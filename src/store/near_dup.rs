@@ -1,4 +1,4 @@
-//! Near-duplicate stories at ingest (README "How deduplication works"): a new entry that no key
+//! Near-duplicate stories at ingest (docs/TAGS-AND-DEDUP.md "How deduplication works"): a new entry that no key
 //! identifies is compared with stored stories sharing one of its LSH band
 //! keys and published within the window; a match makes it one more
 //! outlet's copy of that article.

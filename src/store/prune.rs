@@ -1,4 +1,4 @@
-//! Retention (README "Retention"): articles older than `retention`, counted from
+//! Retention (docs/CONFIG.md "Retention"): articles older than `retention`, counted from
 //! when they were first stored, are deleted; each leaves a tombstone of its
 //! keys so that an entry still in a source's feed is not republished as new.
 //! Tombstones expire once no feed carried their entry for

@@ -1,5 +1,5 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
-//! database's unique keys (README "How deduplication works").
+//! database's unique keys (docs/TAGS-AND-DEDUP.md "How deduplication works").
 
 use super::band_index::{self, BandIndex};
 use super::exec::{Exec, Value};
@@ -202,7 +202,7 @@ struct Batch<'a> {
     /// Title and link of the articles this source's keys point to.
     own: HashMap<i64, (String, Option<String>)>,
     source_name: Option<String>,
-    /// Identity keys (README "How deduplication works") -> article.
+    /// Identity keys (docs/TAGS-AND-DEDUP.md "How deduplication works") -> article.
     by_uid: HashMap<String, i64>,
     by_url: HashMap<String, i64>,
     by_content: HashMap<String, i64>,
@@ -1176,7 +1176,7 @@ pub(super) fn signature_of(article: &NewArticle) -> Option<Signature> {
     )
 }
 
-/// A missing date becomes first-seen time (README "How deduplication works" (dates)).
+/// A missing date becomes first-seen time (docs/TAGS-AND-DEDUP.md "How deduplication works" (dates)).
 fn published_of(article: &NewArticle, now_us: i64) -> i64 {
     article.published.map(micros).unwrap_or(now_us)
 }
@@ -1251,7 +1251,7 @@ async fn insert_article<E: Exec>(
         Some(uid) => (uid, None),
         None => (article.uid.as_str(), article.canonical_url.as_deref()),
     };
-    // A missing date becomes first-seen time (README "How deduplication works" (dates)).
+    // A missing date becomes first-seen time (docs/TAGS-AND-DEDUP.md "How deduplication works" (dates)).
     let published = article.published.map(micros).unwrap_or(now_us);
     let updated = article.updated.map(micros).unwrap_or(published);
     // Near-duplicate matching reads it (store/near_dup.rs).
@@ -1327,7 +1327,7 @@ async fn update_article<E: Exec>(
     Ok(updated)
 }
 
-/// Every tag of the batch, first spelling kept (README "How tags work").
+/// Every tag of the batch, first spelling kept (docs/TAGS-AND-DEDUP.md "How tags work").
 async fn insert_tags<E: Exec>(
     tx: &mut E,
     backend: Backend,

@@ -1,4 +1,4 @@
-//! The `tributary` binary as users run it (README "Commands").
+//! The `tributary` binary as users run it (docs/CLI.md).
 
 use crate::helpers::*;
 use std::process::{Command, Stdio};

@@ -1,4 +1,4 @@
-//! One story, one entry (README "How tags work" and "How deduplication works"): the same wire story carried by
+//! One story, one entry (docs/TAGS-AND-DEDUP.md): the same wire story carried by
 //! several outlets under different URLs becomes one article linking every
 //! copy; distinct stories on the same topic stay apart; tag aliases,
 //! diacritic-insensitive rules and `tributary explain`.

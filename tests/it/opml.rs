@@ -1,4 +1,4 @@
-//! `tributary opml import` / `export` (README "Commands"): the config file keeps
+//! `tributary opml import` / `export` (docs/CLI.md): the config file keeps
 //! its comments and formatting, known URLs are skipped, folders become tags,
 //! and export then import gives the same sources back.
 

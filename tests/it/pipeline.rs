@@ -500,7 +500,7 @@ async fn feeds_answer_304_to_current_validators() {
         .unwrap();
     assert_eq!(by_etag.status(), 304);
     assert_eq!(by_etag.headers()["etag"], etag.as_str());
-    // Both validators and the caching headers, as on the 200 (README "HTTP").
+    // Both validators and the caching headers, as on the 200 (docs/HTTP.md).
     assert_eq!(by_etag.headers()["last-modified"], last_modified.as_str());
     assert_eq!(by_etag.headers()["cache-control"], "public, max-age=60");
     assert!(by_etag.headers().contains_key("vary"));

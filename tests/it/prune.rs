@@ -1,4 +1,4 @@
-//! Retention (README "Retention"): old articles are pruned, counted from first
+//! Retention (docs/CONFIG.md "Retention"): old articles are pruned, counted from first
 //! stored; their tombstones keep a story still in a feed from coming back;
 //! tombstones expire. On every backend, through `tributary prune`, and on
 //! the daemon's schedule.

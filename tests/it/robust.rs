@@ -1,5 +1,5 @@
 //! Hostile and broken sources, publisher etiquette and crash safety
-//! (README "Fetching"): each case against a misbehaving server on 127.0.0.1.
+//! (docs/CONFIG.md "Fetching"): each case against a misbehaving server on 127.0.0.1.
 
 use crate::helpers::*;
 use std::time::Duration;

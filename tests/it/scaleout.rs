@@ -1,4 +1,4 @@
-//! Scale-out on PostgreSQL (README "PostgreSQL and several instances"): two real `tributary run`
+//! Scale-out on PostgreSQL (docs/DEPLOYMENT.md "PostgreSQL and several instances"): two real `tributary run`
 //! processes on one database share the fetching of 120 sources without a
 //! coordinator, never fetch one source twice for one due time, serve the
 //! same feeds, and keep every source fetched after one of them is killed.
