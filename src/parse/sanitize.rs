@@ -1,4 +1,4 @@
-//! Text hygiene for parsed feeds: C1 controls, sanitized HTML (README
+//! Text hygiene for parsed feeds: C1 controls, sanitized HTML (docs/CONFIG.md
 //! "Fetching"), plain text of fields that may be HTML, and the "first
 //! words" fallback title. The text helpers themselves live in `text`.
 
