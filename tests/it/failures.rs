@@ -116,7 +116,7 @@ async fn a_full_disk_shows_in_the_source_metrics_log_and_healthz_until_space_ret
     if !can_mount_tmpfs(&disk) {
         eprintln!(
             "skipped: cannot mount a tmpfs here (needs root and unshare); \
-             see docs/CONFIG.md "Failures" for the manual check"
+             see docs/CONFIG.md, Failures, for the manual check"
         );
         return;
     }
