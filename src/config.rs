@@ -68,6 +68,9 @@ pub struct DaemonConfig {
     /// Drop `<img>` from stored content: readers load no third-party
     /// images (tracking pixels) through tributary's feeds.
     pub strip_remote_images: bool,
+    /// Longest one fetched body's parsing may take (docs/CONFIG.md
+    /// "Fetching"): what a hostile feed can cost in CPU per refresh.
+    pub parse_budget: Duration,
 }
 
 #[derive(Debug, Clone)]

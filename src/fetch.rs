@@ -1409,6 +1409,7 @@ mod tests {
             pool_size: None,
             statement_timeout: Duration::from_secs(30),
             strip_remote_images: false,
+            parse_budget: Duration::from_secs(20),
         };
         let seen = Seen::default();
         let router = Router::new()

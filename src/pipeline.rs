@@ -68,6 +68,7 @@ impl Pipeline {
             concurrency: config.daemon.concurrency,
             parse_options: parse::ParseOptions {
                 strip_remote_images: config.daemon.strip_remote_images,
+                budget: Some(config.daemon.parse_budget),
             },
             clock: Clock::system(),
         })

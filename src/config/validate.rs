@@ -23,6 +23,7 @@ const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 const DEFAULT_PRUNE_SCHEDULE: &str = "0 3 * * *";
 const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(365 * 86_400);
 const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_PARSE_BUDGET: Duration = Duration::from_secs(20);
 const DEFAULT_AUTHOR: &str = "tributary";
 const DEFAULT_FEED_LIMIT: u32 = 50;
 const MAX_FEED_LIMIT: i64 = 500;
@@ -127,6 +128,7 @@ struct RawDaemon {
     pool_size: Option<Spanned<i64>>,
     statement_timeout: Option<Spanned<ConfigDuration>>,
     strip_remote_images: Option<bool>,
+    parse_budget: Option<Spanned<ConfigDuration>>,
 }
 
 #[derive(Deserialize)]
@@ -321,6 +323,7 @@ impl Checker<'_> {
             "statement_timeout",
             DEFAULT_STATEMENT_TIMEOUT,
         )?;
+        let parse_budget = self.duration(raw.parse_budget, "parse_budget", DEFAULT_PARSE_BUDGET)?;
 
         let max_body = match raw.max_body {
             None => DEFAULT_MAX_BODY,
@@ -372,6 +375,7 @@ impl Checker<'_> {
             pool_size,
             statement_timeout,
             strip_remote_images: raw.strip_remote_images.unwrap_or(false),
+            parse_budget,
         })
     }
 

@@ -458,6 +458,51 @@ async fn deeply_nested_html_is_flattened_not_parsed_quadratically() {
     assert!(content.len() < 16 * 1024, "{} bytes", content.len());
 }
 
+#[tokio::test]
+async fn parsing_stops_at_its_time_budget_and_the_source_says_so() {
+    // How far parsing gets within `parse_budget` depends on the machine;
+    // that it stops, and says so, does not: a 1 ms budget is spent on a
+    // megabyte before its first entry (the partial case, entries kept up to
+    // the budget, is tested in parse.rs with a budget counted in checks).
+    let body = "<p>paragraph</p>".repeat(1024);
+    let items: String = (0..64)
+        .map(|i| {
+            format!(
+                "<item><title>costly {i}</title><guid>c{i}</guid>\
+                 <content:encoded><![CDATA[{body}]]></content:encoded></item>"
+            )
+        })
+        .collect();
+    let doc = format!(
+        "<rss version=\"2.0\" xmlns:content=\"{CONTENT_NS}\"><channel><title>costly</title>{items}</channel></rss>"
+    );
+    let server = FeedServer::start().await;
+    server.set("/costly", Fixture::feed(doc));
+    let config = TestConfig::write(
+        "parse_budget = \"1ms\"\n",
+        &format!(
+            "[[source]]\nname = \"costly\"\nurl = \"{}\"\n",
+            server.url("/costly")
+        ),
+    );
+    let reports = fetch_now(&config.load()).await;
+    let tributary::pipeline::Outcome::Failed(error) = &reports[0].outcome else {
+        panic!("{:?}", reports[0].outcome);
+    };
+    assert!(
+        error.contains("longer than its time budget (parse_budget)"),
+        "{error}"
+    );
+    let pool = sqlite(&config).await;
+    let last_error: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM sources WHERE name = 'costly'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(last_error.as_deref(), Some(error.as_str()));
+}
+
 const URL_ATTRIBUTES: &str = r#"<blockquote cite="javascript:alert(1)">quoted</blockquote>
 <q cite="/sources/2">short</q><del cite="JaVaScRiPt:alert(3)">gone</del>
 <img src="https://tracker.example/pixel.gif" longdesc="javascript:alert(4)" alt="">
