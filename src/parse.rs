@@ -737,7 +737,11 @@ fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: ParseOptions) -> Par
             &mut cuts,
         );
     }
+    cap_id(&mut feed.meta.feed_id, "feed id", None, &mut cuts);
+    cap_url(&mut feed.meta.site_url, "site url", None, &mut cuts);
     for (i, e) in feed.entries.iter_mut().enumerate() {
+        cap_id(&mut e.guid, "guid", Some(i), &mut cuts);
+        cap_url(&mut e.link, "link", Some(i), &mut cuts);
         if opts.strip_remote_images {
             if let Some(content) = e.content.as_mut() {
                 *content = sanitize::sanitize_html_with(content, feed_url, true);
@@ -792,6 +796,47 @@ fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: ParseOptions) -> Par
 }
 
 /// Cuts plain text to `max` bytes, ending in an ellipsis, and records it.
+/// An id over [`limits::MAX_ID_BYTES`], cut on a character boundary with
+/// no ellipsis: it is a key, never shown as prose.
+fn cap_id(
+    id: &mut Option<String>,
+    field: &'static str,
+    entry: Option<usize>,
+    cuts: &mut Vec<FieldCut>,
+) {
+    let Some(text) = id.as_mut() else { return };
+    if let Some(kept) = limits::cut_text(text, limits::MAX_ID_BYTES) {
+        let length = text.len();
+        *text = kept.to_string();
+        cuts.push(FieldCut {
+            field,
+            entry,
+            length,
+        });
+    }
+}
+
+/// A URL over [`limits::MAX_URL_BYTES`] is dropped.
+fn cap_url(
+    url: &mut Option<String>,
+    field: &'static str,
+    entry: Option<usize>,
+    cuts: &mut Vec<FieldCut>,
+) {
+    if let Some(length) = url
+        .as_deref()
+        .map(str::len)
+        .filter(|&length| length > limits::MAX_URL_BYTES)
+    {
+        *url = None;
+        cuts.push(FieldCut {
+            field,
+            entry,
+            length,
+        });
+    }
+}
+
 fn cap_text(
     text: &mut String,
     max: usize,

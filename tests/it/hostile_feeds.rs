@@ -6,7 +6,7 @@ use crate::helpers::*;
 use proptest::prelude::*;
 use tributary::parse::limits::{
     MAX_AUTHOR_BYTES, MAX_CATEGORIES, MAX_CATEGORY_BYTES, MAX_CONTENT_BYTES, MAX_HTML_DEPTH,
-    MAX_SUMMARY_BYTES, MAX_TITLE_BYTES,
+    MAX_ID_BYTES, MAX_SUMMARY_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES,
 };
 use tributary::parse::ParseError;
 
@@ -501,6 +501,84 @@ async fn parsing_stops_at_its_time_budget_and_the_source_says_so() {
             .unwrap();
     pool.close().await;
     assert_eq!(last_error.as_deref(), Some(error.as_str()));
+}
+
+#[tokio::test]
+async fn huge_ids_are_cut_and_huge_links_dropped_keeping_each_entry_apart() {
+    // Two entries whose 100 KB guids differ only past the cap, each with a
+    // 100 KB link: each stays its own article on every fetch, with an id
+    // within its cap and no link that leads nowhere.
+    let long = "g".repeat(100_000);
+    let link = format!("https://h.example/{}", "p".repeat(100_000));
+    let item = |n: u32| {
+        format!(
+            "<item><title>story {n}</title><guid isPermaLink=\"false\">{long}{n}</guid>\
+             <link>{link}{n}</link><description>body {n}</description></item>"
+        )
+    };
+    let doc = format!(
+        "<rss version=\"2.0\"><channel><title>ids</title>{}{}</channel></rss>",
+        item(1),
+        item(2)
+    );
+    let server = FeedServer::start().await;
+    server.set("/ids", Fixture::feed(doc));
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "[[source]]\nname = \"ids\"\nurl = \"{}\"\n",
+            server.url("/ids")
+        ),
+    );
+    for _ in 0..2 {
+        let reports = fetch_now(&config.load()).await;
+        assert!(
+            matches!(
+                reports[0].outcome,
+                tributary::pipeline::Outcome::Ingested { .. }
+            ),
+            "{:?}",
+            reports[0].outcome
+        );
+    }
+    let pool = sqlite(&config).await;
+    let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM articles ORDER BY title")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let longest_key: i64 =
+        sqlx::query_scalar("SELECT MAX(LENGTH(CAST(entry_key AS BLOB))) FROM article_sources")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let links: i64 = sqlx::query_scalar("SELECT COUNT(link) FROM articles")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // Titles differ, so the cut ids (equal after the cut) do not merge them.
+    assert_eq!(titles, ["story 1", "story 2"]);
+    // The key is the id with a short prefix at most.
+    assert!(
+        (longest_key as usize) < MAX_ID_BYTES + 64,
+        "{longest_key}-byte entry key"
+    );
+    assert_eq!(links, 0, "a link over {MAX_URL_BYTES} bytes is dropped");
+    let app = TestApp::spawn(config.load()).await;
+    let atom = app.get_text("/feed.atom").await;
+    assert!(atom.len() < 64 * 1024, "served {} bytes", atom.len());
+    assert_valid_atom(&atom);
+    let metrics = app.get_text("/metrics").await;
+    for field in ["guid", "link"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("tributary_fields_cut_total{")
+                    && l.contains(&format!("field=\"{field}\""))),
+            "{field} cut not counted"
+        );
+    }
+    app.stop().await;
 }
 
 const URL_ATTRIBUTES: &str = r#"<blockquote cite="javascript:alert(1)">quoted</blockquote>
