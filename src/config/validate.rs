@@ -225,154 +225,150 @@ impl Checker<'_> {
             .partition_point(|&start| start <= span.start)
     }
 
+    /// `[daemon]`, one key after another: of several mistakes, the first
+    /// checked is reported.
     fn daemon(
         &self,
         raw: RawDaemon,
         state_directory: Option<&str>,
     ) -> Result<DaemonConfig, ConfigError> {
         let database = match raw.database {
-            Some(db) => {
-                let ok = ["sqlite:", "postgres://", "postgresql://"]
-                    .iter()
-                    .any(|scheme| db.get_ref().starts_with(scheme));
-                if !ok {
-                    return Err(self.error(
-                        db.span(),
-                        format!(
-                            "invalid database {:?}: expected sqlite://FILE or postgres://…",
-                            db.get_ref()
-                        ),
-                    ));
-                }
-                db.into_inner()
-            }
+            Some(database) => self.database(database)?,
             None => default_database(state_directory),
         };
-
         let listen_span = raw.listen.as_ref().map_or(0..0, |l| l.span());
         let listen = match raw.listen {
-            Some(listen) => {
-                if !is_listen_address(listen.get_ref()) {
-                    return Err(self.error(
-                        listen.span(),
-                        format!(
-                            "invalid listen address {:?}: expected HOST:PORT, e.g. \"127.0.0.1:8080\"",
-                            listen.get_ref()
-                        ),
-                    ));
-                }
-                listen.into_inner()
-            }
+            Some(listen) => self.listen(listen)?,
             None => DEFAULT_LISTEN.to_string(),
         };
-
         let (base_url_text, base_url) = match raw.base_url {
-            Some(text) => {
-                let url = self.http_url(&text, "base_url")?;
-                if url.query().is_some() || url.fragment().is_some() {
-                    return Err(self.error(
-                        text.span(),
-                        format!(
-                            "invalid base_url {:?}: must not have a query or fragment",
-                            text.get_ref()
-                        ),
-                    ));
-                }
-                (text.into_inner(), url)
-            }
-            None => {
-                let text = format!("http://{listen}");
-                // `listen` was checked, but a host name may still not make a URL.
-                let url = Url::parse(&text).map_err(|e| {
-                    self.error(
-                        listen_span.clone(),
-                        format!(
-                            "cannot derive base_url from listen {listen:?} ({e}); set base_url"
-                        ),
-                    )
-                })?;
-                (text, url)
-            }
+            Some(text) => self.base_url(text)?,
+            None => self.base_url_from_listen(&listen, listen_span)?,
         };
-        let base_url = with_trailing_slash(base_url);
-
-        let schedule = raw.schedule.unwrap_or_else(|| {
-            Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule is valid")
-        });
-
-        let concurrency = self.count(raw.concurrency, "concurrency", DEFAULT_CONCURRENCY)?;
-        let per_host = self.count(raw.per_host, "per_host", DEFAULT_PER_HOST)?;
-        let timeout = self.duration(raw.timeout, "timeout", DEFAULT_TIMEOUT)?;
-        let retention = self.duration(raw.retention, "retention", DEFAULT_RETENTION)?;
-        let prune_schedule = raw.prune_schedule.unwrap_or_else(|| {
-            Schedule::parse(DEFAULT_PRUNE_SCHEDULE).expect("the default is valid")
-        });
-        let tombstone_retention = self.duration(
-            raw.tombstone_retention,
-            "tombstone_retention",
-            DEFAULT_TOMBSTONE_RETENTION,
-        )?;
-        let pool_size = match raw.pool_size {
-            Some(n) => Some(self.count(Some(n), "pool_size", 0)? as u32),
-            None => None,
-        };
-        let statement_timeout = self.duration(
-            raw.statement_timeout,
-            "statement_timeout",
-            DEFAULT_STATEMENT_TIMEOUT,
-        )?;
-
-        let max_body = match raw.max_body {
-            None => DEFAULT_MAX_BODY,
-            Some(value) => match value.get_ref() {
-                ByteSize(0) => {
-                    return Err(self.error(value.span(), "max_body must be greater than 0"))
-                }
-                ByteSize(bytes) => *bytes,
-            },
-        };
-
-        let user_agent = raw.user_agent.unwrap_or_else(|| {
-            format!(
-                "tributary/{} (+{})",
-                env!("CARGO_PKG_VERSION"),
-                base_url_text.trim_end_matches('/')
-            )
-        });
-
-        let log_level = match raw.log_level {
-            Some(level) => {
-                if let Err(e) = tracing_subscriber::EnvFilter::try_new(level.get_ref()) {
-                    return Err(self.error(
-                        level.span(),
-                        format!("invalid log_level {:?}: {e}", level.get_ref()),
-                    ));
-                }
-                Some(level.into_inner())
-            }
-            None => None,
-        };
-
         Ok(DaemonConfig {
             database,
             listen,
-            base_url,
-            schedule,
-            concurrency,
-            per_host,
-            timeout,
-            max_body,
-            retention,
-            prune_schedule,
-            tombstone_retention,
-            user_agent,
+            base_url: with_trailing_slash(base_url),
+            schedule: raw
+                .schedule
+                .unwrap_or_else(|| default_schedule(DEFAULT_SCHEDULE)),
+            concurrency: self.count(raw.concurrency, "concurrency", DEFAULT_CONCURRENCY)?,
+            per_host: self.count(raw.per_host, "per_host", DEFAULT_PER_HOST)?,
+            timeout: self.duration(raw.timeout, "timeout", DEFAULT_TIMEOUT)?,
+            retention: self.duration(raw.retention, "retention", DEFAULT_RETENTION)?,
+            prune_schedule: raw
+                .prune_schedule
+                .unwrap_or_else(|| default_schedule(DEFAULT_PRUNE_SCHEDULE)),
+            tombstone_retention: self.duration(
+                raw.tombstone_retention,
+                "tombstone_retention",
+                DEFAULT_TOMBSTONE_RETENTION,
+            )?,
+            pool_size: match raw.pool_size {
+                Some(n) => Some(self.count(Some(n), "pool_size", 0)? as u32),
+                None => None,
+            },
+            statement_timeout: self.duration(
+                raw.statement_timeout,
+                "statement_timeout",
+                DEFAULT_STATEMENT_TIMEOUT,
+            )?,
+            max_body: self.max_body(raw.max_body)?,
+            user_agent: raw
+                .user_agent
+                .unwrap_or_else(|| default_user_agent(&base_url_text)),
             author: raw.author.unwrap_or_else(|| DEFAULT_AUTHOR.to_string()),
-            log_level,
+            log_level: match raw.log_level {
+                Some(level) => Some(self.log_level(level)?),
+                None => None,
+            },
             respect_cache_headers: raw.respect_cache_headers.unwrap_or(true),
-            pool_size,
-            statement_timeout,
             strip_remote_images: raw.strip_remote_images.unwrap_or(false),
         })
+    }
+
+    /// `sqlite:…`, `postgres://…` or `postgresql://…`.
+    fn database(&self, database: Spanned<String>) -> Result<String, ConfigError> {
+        let known = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| database.get_ref().starts_with(scheme));
+        if !known {
+            return Err(self.error(
+                database.span(),
+                format!(
+                    "invalid database {:?}: expected sqlite://FILE or postgres://…",
+                    database.get_ref()
+                ),
+            ));
+        }
+        Ok(database.into_inner())
+    }
+
+    fn listen(&self, listen: Spanned<String>) -> Result<String, ConfigError> {
+        if !is_listen_address(listen.get_ref()) {
+            return Err(self.error(
+                listen.span(),
+                format!(
+                    "invalid listen address {:?}: expected HOST:PORT, e.g. \"127.0.0.1:8080\"",
+                    listen.get_ref()
+                ),
+            ));
+        }
+        Ok(listen.into_inner())
+    }
+
+    /// `base_url` as written, and parsed: http(s), without a query or
+    /// fragment (feed URLs are joined onto it).
+    fn base_url(&self, text: Spanned<String>) -> Result<(String, Url), ConfigError> {
+        let url = self.http_url(&text, "base_url")?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(self.error(
+                text.span(),
+                format!(
+                    "invalid base_url {:?}: must not have a query or fragment",
+                    text.get_ref()
+                ),
+            ));
+        }
+        Ok((text.into_inner(), url))
+    }
+
+    /// Without `base_url`, feeds link to the listen address.
+    fn base_url_from_listen(
+        &self,
+        listen: &str,
+        listen_span: Range<usize>,
+    ) -> Result<(String, Url), ConfigError> {
+        let text = format!("http://{listen}");
+        // `listen` was checked, but a host name may still not make a URL.
+        let url = Url::parse(&text).map_err(|e| {
+            self.error(
+                listen_span,
+                format!("cannot derive base_url from listen {listen:?} ({e}); set base_url"),
+            )
+        })?;
+        Ok((text, url))
+    }
+
+    fn max_body(&self, value: Option<Spanned<ByteSize>>) -> Result<u64, ConfigError> {
+        match value {
+            None => Ok(DEFAULT_MAX_BODY),
+            Some(value) => match value.get_ref() {
+                ByteSize(0) => Err(self.error(value.span(), "max_body must be greater than 0")),
+                ByteSize(bytes) => Ok(*bytes),
+            },
+        }
+    }
+
+    /// A `tracing` filter (`info`, `tributary=debug,sqlx=warn`).
+    fn log_level(&self, level: Spanned<String>) -> Result<String, ConfigError> {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(level.get_ref()) {
+            return Err(self.error(
+                level.span(),
+                format!("invalid log_level {:?}: {e}", level.get_ref()),
+            ));
+        }
+        Ok(level.into_inner())
     }
 
     fn sources(
@@ -761,6 +757,19 @@ fn is_listen_address(text: &str) -> bool {
         }
         None => false,
     }
+}
+
+fn default_schedule(text: &str) -> Schedule {
+    Schedule::parse(text).expect("the default schedules are valid")
+}
+
+/// `tributary/VERSION (+BASE_URL)`: a feed's operator can see who fetches.
+fn default_user_agent(base_url: &str) -> String {
+    format!(
+        "tributary/{} (+{})",
+        env!("CARGO_PKG_VERSION"),
+        base_url.trim_end_matches('/')
+    )
 }
 
 fn with_trailing_slash(mut url: Url) -> Url {
