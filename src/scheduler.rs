@@ -108,7 +108,7 @@ pub async fn run(
                 .await
             {
                 Ok(claimed) => {
-                    store.note_claim(Ok(()));
+                    store.note_claim(Ok(()), now);
                     claimed_any = !claimed.is_empty();
                     for source in claimed {
                         fault_point!("claim", &source.name);
@@ -120,7 +120,7 @@ pub async fn run(
                 Err(e) => {
                     store_answered = false;
                     tracing::error!(error = %e, "claiming due sources failed");
-                    store.note_claim(Err(&e));
+                    store.note_claim(Err(&e), now);
                 }
             }
         }
