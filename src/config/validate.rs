@@ -3,7 +3,7 @@
 //! which validates them once into the public types of [`super`], every
 //! error positioned as `FILE:LINE:COL`. The raw layer never leaves here.
 
-use serde::Deserialize;
+use serde::{de, Deserialize, Deserializer};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
@@ -62,14 +62,7 @@ pub(super) fn build(
         .map(|rule| check.tag_rule(rule))
         .collect::<Result<_, _>>()?;
     let tag_aliases = check.tag_aliases(raw.tag_alias)?;
-    let mut feeds: Vec<FeedConfig> = check.feeds(raw.feed, &sources)?;
-    for feed in &mut feeds {
-        for terms in [&mut feed.any, &mut feed.all, &mut feed.none] {
-            for term in terms.iter_mut() {
-                *term = canonical_term(&tag_aliases, term);
-            }
-        }
-    }
+    let feeds = check.feeds(raw.feed, &sources, &tag_aliases)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     Ok(Config {
         path: path.to_path_buf(),
@@ -132,7 +125,7 @@ struct RawDaemon {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
-    name: Spanned<String>,
+    name: Spanned<SourceName>,
     url: Spanned<String>,
     public_url: Option<Spanned<String>>,
     #[serde(default)]
@@ -154,7 +147,7 @@ struct RawTagRule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFeed {
-    name: Spanned<String>,
+    name: Spanned<FeedName>,
     title: Option<String>,
     #[serde(default)]
     any: Vec<Spanned<String>>,
@@ -181,6 +174,36 @@ pub fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// A `[[source]]`'s name as the file writes it ([`is_valid_name`]); reads
+/// itself, so toml positions its error at the value. Unique among sources:
+/// [`Checker::unique_name`].
+struct SourceName(String);
+
+/// A `[[feed]]`'s name, the same way.
+struct FeedName(String);
+
+impl<'de> Deserialize<'de> for SourceName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        valid_name(deserializer, "source").map(SourceName)
+    }
+}
+
+impl<'de> Deserialize<'de> for FeedName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        valid_name(deserializer, "feed").map(FeedName)
+    }
+}
+
+fn valid_name<'de, D: Deserializer<'de>>(deserializer: D, kind: &str) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if !is_valid_name(&text) {
+        return Err(de::Error::custom(format!(
+            "invalid {kind} name {text:?}: use lowercase letters, digits, `-` and `_`"
+        )));
+    }
+    Ok(text)
 }
 
 /// Turns raw values into typed ones; every error points into `text`.
@@ -380,7 +403,12 @@ impl Checker<'_> {
         let mut sources = Vec::with_capacity(raw.len());
         for source in raw {
             let source = source.into_inner();
-            let name = self.name(&source.name, "source", &mut seen)?;
+            let name = self.unique_name(
+                &source.name.get_ref().0,
+                source.name.span(),
+                "source",
+                &mut seen,
+            )?;
             let url = self.source_url(&source.url)?;
             let public_url = match &source.public_url {
                 Some(text) => Some(self.http_url(text, "public_url")?),
@@ -491,17 +519,21 @@ impl Checker<'_> {
         })
     }
 
+    /// `[[feed]]`s: their sources must be configured ones; their tags are
+    /// terms, aliases applied.
     fn feeds(
         &self,
         raw: Vec<Spanned<RawFeed>>,
         sources: &[SourceConfig],
+        aliases: &[TagAliasConfig],
     ) -> Result<Vec<FeedConfig>, ConfigError> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let known: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         let mut feeds = Vec::with_capacity(raw.len());
         for feed in raw {
             let feed = feed.into_inner();
-            let name = self.name(&feed.name, "feed", &mut seen)?;
+            let name =
+                self.unique_name(&feed.name.get_ref().0, feed.name.span(), "feed", &mut seen)?;
             let mut feed_sources = Vec::with_capacity(feed.sources.len());
             let mut listed = HashSet::new();
             for source in &feed.sources {
@@ -532,9 +564,9 @@ impl Checker<'_> {
             };
             feeds.push(FeedConfig {
                 title: feed.title.unwrap_or_else(|| name.clone()),
-                any: self.terms(&feed.any)?,
-                all: self.terms(&feed.all)?,
-                none: self.terms(&feed.none)?,
+                any: self.terms(&feed.any, aliases)?,
+                all: self.terms(&feed.all, aliases)?,
+                none: self.terms(&feed.none, aliases)?,
                 sources: feed_sources,
                 limit,
                 name,
@@ -612,28 +644,21 @@ impl Checker<'_> {
         })
     }
 
-    /// A source or feed name: `[a-z0-9_-]+`, unique among its kind.
-    fn name(
+    /// A source or feed name (valid as read), unique among its kind.
+    fn unique_name(
         &self,
-        name: &Spanned<String>,
+        name: &str,
+        span: Range<usize>,
         kind: &str,
         seen: &mut HashMap<String, usize>,
     ) -> Result<String, ConfigError> {
-        let text = name.get_ref();
-        if !is_valid_name(text) {
+        if let Some(first) = seen.insert(name.to_string(), self.line(&span)) {
             return Err(self.error(
-                name.span(),
-                format!("invalid {kind} name {text:?}: use lowercase letters, digits, `-` and `_`"),
+                span,
+                format!("duplicate {kind} name {name:?} (first defined at line {first})"),
             ));
         }
-        let line = self.line(&name.span());
-        if let Some(first) = seen.insert(text.clone(), line) {
-            return Err(self.error(
-                name.span(),
-                format!("duplicate {kind} name {text:?} (first defined at line {first})"),
-            ));
-        }
-        Ok(text.clone())
+        Ok(name.to_string())
     }
 
     /// A tag label that folds to a non-empty term; kept as written, trimmed.
@@ -648,11 +673,15 @@ impl Checker<'_> {
         Ok(trimmed.to_string())
     }
 
-    /// Tag filters as terms, without repeats.
-    fn terms(&self, labels: &[Spanned<String>]) -> Result<Vec<String>, ConfigError> {
+    /// Tag filters as terms, aliases applied, without repeats.
+    fn terms(
+        &self,
+        labels: &[Spanned<String>],
+        aliases: &[TagAliasConfig],
+    ) -> Result<Vec<String>, ConfigError> {
         let mut terms = Vec::with_capacity(labels.len());
         for label in labels {
-            let term = crate::text::term(&self.label(label, "tag")?);
+            let term = canonical_term(aliases, &crate::text::term(&self.label(label, "tag")?));
             if !terms.contains(&term) {
                 terms.push(term);
             }
