@@ -75,7 +75,7 @@ pub async fn reclaim_stale_local_leases(store: &Store) -> Result<(), StoreError>
 /// The daemon's loop as seen from outside: the turns it completed, and
 /// whether the last found nothing to do (nothing due it could claim,
 /// nothing running). A program running the daemon (and its tests) waits on
-/// these rather than on time: [`crate::app::Application::scheduler_turns`].
+/// these rather than on time (`Application::scheduler_turns`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Turns {
     pub completed: u64,
