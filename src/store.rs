@@ -300,7 +300,8 @@ impl Store {
     }
 
     /// [`Store::ingest`], taking the articles: SQLite's writer queue then
-    /// holds them without a copy.
+    /// holds them without a copy. For a caller that is done with them, as
+    /// the pipeline is (and bench/, storing parsed feeds as it does).
     pub async fn ingest_owned(
         &self,
         source_id: i64,
