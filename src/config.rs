@@ -510,6 +510,16 @@ mod tests {
     }
 
     #[test]
+    fn a_feeds_tags_are_terms_with_aliases_applied_each_once() {
+        let config = parse(
+            "[[tag_alias]]\ntag = \"US\"\nsame = [\"USA\", \"United States\"]\n\
+             [[feed]]\nname = \"us\"\nany = [\"usa\", \"United States\", \"Politics\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.feeds[0].any, ["us", "politics"]);
+    }
+
+    #[test]
     fn base_url_defaults_from_listen() {
         let config = parse("[daemon]\nlisten = \"localhost:3000\"\n").unwrap();
         assert_eq!(config.daemon.base_url.as_str(), "http://localhost:3000/");

@@ -14,6 +14,7 @@
 
 mod file;
 
+use crate::clock::Clock;
 use crate::config::DaemonConfig;
 use crate::redact::public;
 use bytes::{Bytes, BytesMut};
@@ -108,6 +109,8 @@ pub struct Fetcher {
     /// The map only grows with the set of source hosts, which the config bounds.
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_host: usize,
+    /// What "now" a `Retry-After: SECONDS` counts from.
+    clock: Clock,
 }
 
 /// What the fetcher takes from [`DaemonConfig`]; its own type so tests can
@@ -157,7 +160,15 @@ impl Fetcher {
             global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             hosts: Mutex::new(HashMap::new()),
             per_host: settings.per_host.max(1),
+            clock: Clock::system(),
         })
+    }
+
+    /// The same fetcher reading the time from `clock`: a `Retry-After` in
+    /// seconds is then a time on the clock the refresh is scheduled by.
+    pub fn with_clock(mut self, clock: Clock) -> Fetcher {
+        self.clock = clock;
+        self
     }
 
     fn builder(settings: &Settings) -> reqwest::ClientBuilder {
@@ -340,7 +351,7 @@ impl Fetcher {
             let retry_after = headers
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, Utc::now()));
+                .and_then(|v| parse_retry_after(v, self.clock.now()));
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 retry_after,
@@ -1181,12 +1192,15 @@ mod tests {
             )
             .route("/gone", get(|| async { StatusCode::GONE }));
         let addr = serve(router).await;
-        let fetcher = fetcher(|_| {});
+        // Seconds count from the injected clock, however far it is from
+        // the system's.
+        let now = DateTime::parse_from_rfc3339("2031-05-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let fetcher = fetcher(|_| {}).with_clock(Clock::manual(now));
         let none = Validators::default();
 
-        let before = Utc::now();
         let result = fetcher.fetch(&url(addr, "/busy"), &none).await;
-        let after = Utc::now();
         let Err(FetchError::Status {
             status: 429,
             retry_after: Some(at),
@@ -1194,7 +1208,7 @@ mod tests {
         else {
             panic!("expected 429 with Retry-After, got {result:?}");
         };
-        assert!(at >= before + TimeDelta::seconds(120) && at <= after + TimeDelta::seconds(120));
+        assert_eq!(at, now + TimeDelta::seconds(120));
 
         let result = fetcher.fetch(&url(addr, "/down"), &none).await;
         let expected = DateTime::parse_from_rfc3339("2037-10-21T07:28:00Z").unwrap();

@@ -76,6 +76,7 @@ impl Pipeline {
 
     /// The same pipeline reading the time from `clock`.
     pub fn with_clock(mut self, clock: Clock) -> Pipeline {
+        self.fetcher = self.fetcher.with_clock(clock.clone());
         self.clock = clock;
         self
     }
