@@ -113,7 +113,9 @@ impl Pipeline {
         let fetched = match Url::parse(&claimed.url) {
             Ok(url) => {
                 let allow = config.allow_private_redirects;
-                self.fetcher.fetch_for(&url, &validators, allow).await
+                self.fetcher
+                    .fetch_for(&url, &validators, allow, &config.request)
+                    .await
             }
             Err(e) => Err(FetchError::Other(format!("bad URL: {e}"))),
         };

@@ -135,6 +135,10 @@ struct RawSource {
     schedule: Option<Schedule>,
     enabled: Option<bool>,
     allow_private_redirects: Option<bool>,
+    headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    user_agent: Option<Spanned<String>>,
+    cookie: Option<Spanned<String>>,
+    proxy: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -437,6 +441,7 @@ impl Checker<'_> {
                 schedule,
                 enabled: source.enabled.unwrap_or(true),
                 allow_private_redirects: source.allow_private_redirects.unwrap_or(false),
+                request: self.source_request(&source)?,
             });
         }
         Ok(sources)
@@ -713,6 +718,97 @@ impl Checker<'_> {
                 text.span(),
                 format!("invalid url {:?}: not a file path", text.get_ref()),
             )
+        })
+    }
+
+    /// `headers`, `user_agent`, `cookie` and `proxy` of a `[[source]]`:
+    /// what reqwest would refuse at fetch time is refused here, at its
+    /// place in the file.
+    fn source_request(&self, source: &RawSource) -> Result<SourceRequest, ConfigError> {
+        // tributary sets these itself (conditional GET, compression, the
+        // connection) or has a key of their own.
+        const MANAGED: [(&str, &str); 9] = [
+            ("host", "it is the URL's"),
+            ("content-length", "a GET has no body"),
+            ("transfer-encoding", "a GET has no body"),
+            ("connection", "the client manages connections"),
+            (
+                "accept-encoding",
+                "the client asks for gzip, deflate and br itself",
+            ),
+            ("if-none-match", "conditional GET sends the stored ETag"),
+            (
+                "if-modified-since",
+                "conditional GET sends the stored Last-Modified",
+            ),
+            ("user-agent", "use `user_agent = \"…\"`"),
+            ("cookie", "use `cookie = \"…\"`"),
+        ];
+        let mut headers = Vec::new();
+        if let Some(table) = &source.headers {
+            for (name, value) in table.get_ref() {
+                let lower = name.to_ascii_lowercase();
+                if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+                    return Err(self.error(
+                        table.span(),
+                        format!("invalid header name {name:?}: letters, digits and !#$%&'*+-.^_`|~ only"),
+                    ));
+                }
+                if let Some((_, why)) = MANAGED.iter().find(|(managed, _)| *managed == lower) {
+                    return Err(self.error(
+                        table.span(),
+                        format!("header {name:?} cannot be set per source: {why}"),
+                    ));
+                }
+                if reqwest::header::HeaderValue::from_str(value).is_err() {
+                    // The value may be a secret: never quoted.
+                    return Err(self.error(
+                        table.span(),
+                        format!("header {name:?} has a value that is not valid in HTTP (a control character)"),
+                    ));
+                }
+                headers.push((lower, value.clone()));
+            }
+        }
+        let header_text = |value: &Option<Spanned<String>>, key: &str| match value {
+            Some(text) if reqwest::header::HeaderValue::from_str(text.get_ref()).is_err() => {
+                Err(self.error(
+                    text.span(),
+                    format!(
+                        "{key} is not valid in an HTTP header (a control character)"
+                    ),
+                ))
+            }
+            Some(text) => Ok(Some(text.get_ref().clone())),
+            None => Ok(None),
+        };
+        let user_agent = header_text(&source.user_agent, "user_agent")?;
+        let cookie = header_text(&source.cookie, "cookie")?;
+        let proxy = match &source.proxy {
+            Some(text) => match Url::parse(text.get_ref()) {
+                Ok(url)
+                    if matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h")
+                        && url.has_host() =>
+                {
+                    Some(url)
+                }
+                _ => {
+                    return Err(self.error(
+                        text.span(),
+                        format!(
+                            "invalid proxy {:?}: expected http://, https://, socks5:// or socks5h://HOST:PORT",
+                            crate::redact::public_url(text.get_ref())
+                        ),
+                    ))
+                }
+            },
+            None => None,
+        };
+        Ok(SourceRequest {
+            headers,
+            user_agent,
+            cookie,
+            proxy,
         })
     }
 
