@@ -89,6 +89,19 @@ pub struct SourceConfig {
     pub allow_private_redirects: bool,
     /// How this source's requests differ from every other's.
     pub request: SourceRequest,
+    /// `rewrite_title`: applied to each entry's title before tagging and
+    /// deduplication (docs/CONFIG.md "Rewrites").
+    pub rewrite_title: Option<Rewrite>,
+    /// `rewrite_link`: the same for each entry's link.
+    pub rewrite_link: Option<Rewrite>,
+}
+
+/// A regex replacement: every match of `regex` becomes `with` (`$1`, `${name}`
+/// name its groups).
+#[derive(Debug, Clone)]
+pub struct Rewrite {
+    pub regex: regex::Regex,
+    pub with: String,
 }
 
 /// A source's own request settings (docs/CONFIG.md "Per-source
@@ -576,23 +589,48 @@ mod tests {
         assert_eq!(request.proxy.as_ref().unwrap().scheme(), "socks5h");
         // Secrets stay out of anything that prints the config.
         let printed = format!("{:?}", config.sources[0]);
-        assert!(!printed.contains("k3y") && !printed.contains("consent=yes"), "{printed}");
+        assert!(
+            !printed.contains("k3y") && !printed.contains("consent=yes"),
+            "{printed}"
+        );
         assert!(printed.contains("x-api-key"), "{printed}");
 
         for (extra, line_col, message) in [
-            ("headers = { \"Bad Name\" = \"x\" }", "4:11", "invalid header name \"Bad Name\""),
-            ("headers = { \"If-None-Match\" = \"x\" }", "4:11", "conditional GET sends the stored ETag"),
+            (
+                "headers = { \"Bad Name\" = \"x\" }",
+                "4:11",
+                "invalid header name \"Bad Name\"",
+            ),
+            (
+                "headers = { \"If-None-Match\" = \"x\" }",
+                "4:11",
+                "conditional GET sends the stored ETag",
+            ),
             ("headers = { \"Cookie\" = \"x\" }", "4:11", "use `cookie"),
-            ("headers = { \"X-Key\" = \"line\\nbreak\" }", "4:11", "header \"X-Key\" has a value that is not valid"),
-            ("cookie = \"a=1\\tb\\u0001\"", "4:10", "cookie is not valid in an HTTP header"),
-            ("proxy = \"ftp://proxy:21\"", "4:9", "invalid proxy \"ftp://proxy:21\""),
+            (
+                "headers = { \"X-Key\" = \"line\\nbreak\" }",
+                "4:11",
+                "header \"X-Key\" has a value that is not valid",
+            ),
+            (
+                "cookie = \"a=1\\tb\\u0001\"",
+                "4:10",
+                "cookie is not valid in an HTTP header",
+            ),
+            (
+                "proxy = \"ftp://proxy:21\"",
+                "4:9",
+                "invalid proxy \"ftp://proxy:21\"",
+            ),
         ] {
             let error = error_of(&format!("{source}{extra}\n"));
             assert!(error.starts_with(line_col), "{extra}: {error}");
             assert!(error.contains(message), "{extra}: {error}");
         }
         // A secret in a refused value is not quoted back.
-        let error = error_of(&format!("{source}headers = {{ \"X-Key\" = \"s3cret\\u0001\" }}\n"));
+        let error = error_of(&format!(
+            "{source}headers = {{ \"X-Key\" = \"s3cret\\u0001\" }}\n"
+        ));
         assert!(!error.contains("s3cret"), "{error}");
     }
 

@@ -402,6 +402,7 @@ impl Pipeline {
         entries
             .into_iter()
             .map(|entry| {
+                let entry = crate::rewrite::apply(config, entry);
                 let (tags, origins) = self
                     .rules
                     .tagged(&entry, &config.name, &config.tags)

@@ -139,6 +139,15 @@ struct RawSource {
     user_agent: Option<Spanned<String>>,
     cookie: Option<Spanned<String>>,
     proxy: Option<Spanned<String>>,
+    rewrite_title: Option<RawRewrite>,
+    rewrite_link: Option<RawRewrite>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRewrite {
+    regex: Spanned<String>,
+    with: String,
 }
 
 #[derive(Deserialize)]
@@ -442,6 +451,8 @@ impl Checker<'_> {
                 enabled: source.enabled.unwrap_or(true),
                 allow_private_redirects: source.allow_private_redirects.unwrap_or(false),
                 request: self.source_request(&source)?,
+                rewrite_title: self.rewrite(source.rewrite_title.as_ref())?,
+                rewrite_link: self.rewrite(source.rewrite_link.as_ref())?,
             });
         }
         Ok(sources)
@@ -480,15 +491,7 @@ impl Checker<'_> {
                 }
                 RuleMatcher::Any(words)
             }
-            (None, Some(regex)) => match regex::Regex::new(regex.get_ref()) {
-                Ok(compiled) => RuleMatcher::Regex(compiled),
-                Err(e) => {
-                    return Err(self.error(
-                        regex.span(),
-                        format!("invalid regex {:?}: {}", regex.get_ref(), regex_message(&e)),
-                    ))
-                }
-            },
+            (None, Some(regex)) => RuleMatcher::Regex(self.regex(&regex)?),
         };
         let fields = match rule.fields {
             None => RuleField::ALL.to_vec(),
@@ -774,9 +777,7 @@ impl Checker<'_> {
             Some(text) if reqwest::header::HeaderValue::from_str(text.get_ref()).is_err() => {
                 Err(self.error(
                     text.span(),
-                    format!(
-                        "{key} is not valid in an HTTP header (a control character)"
-                    ),
+                    format!("{key} is not valid in an HTTP header (a control character)"),
                 ))
             }
             Some(text) => Ok(Some(text.get_ref().clone())),
@@ -810,6 +811,23 @@ impl Checker<'_> {
             cookie,
             proxy,
         })
+    }
+
+    fn regex(&self, regex: &Spanned<String>) -> Result<regex::Regex, ConfigError> {
+        regex::Regex::new(regex.get_ref()).map_err(|e| {
+            self.error(
+                regex.span(),
+                format!("invalid regex {:?}: {}", regex.get_ref(), regex_message(&e)),
+            )
+        })
+    }
+
+    fn rewrite(&self, raw: Option<&RawRewrite>) -> Result<Option<Rewrite>, ConfigError> {
+        let Some(raw) = raw else { return Ok(None) };
+        Ok(Some(Rewrite {
+            regex: self.regex(&raw.regex)?,
+            with: raw.with.clone(),
+        }))
     }
 
     fn http_url(&self, text: &Spanned<String>, key: &str) -> Result<Url, ConfigError> {

@@ -199,5 +199,8 @@ async fn secrets_in_source_urls_are_published_nowhere() {
     let sent = server.requests("/private/PATHSECRET8/feed.xml");
     assert_eq!(sent[0].headers["x-api-key"], "HEADERSECRET9");
     assert_eq!(sent[0].headers["cookie"], "session=COOKIESECRET10");
-    assert!(server.requests("/feed.xml")[0].headers.get("cookie").is_none());
+    assert!(server.requests("/feed.xml")[0]
+        .headers
+        .get("cookie")
+        .is_none());
 }
