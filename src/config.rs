@@ -94,6 +94,26 @@ pub struct SourceConfig {
     pub rewrite_title: Option<Rewrite>,
     /// `rewrite_link`: the same for each entry's link.
     pub rewrite_link: Option<Rewrite>,
+    /// `remove_selectors`: elements taken out of bodies and summaries
+    /// before sanitizing (docs/CONFIG.md "Rewrites").
+    pub remove_selectors: Option<RemoveSelectors>,
+}
+
+/// Compiled CSS selectors, shared by every refresh of a source.
+#[derive(Clone)]
+pub struct RemoveSelectors(pub std::sync::Arc<[lol_html::Selector]>);
+
+impl std::ops::Deref for RemoveSelectors {
+    type Target = [lol_html::Selector];
+    fn deref(&self) -> &[lol_html::Selector] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RemoveSelectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoveSelectors({} selectors)", self.0.len())
+    }
 }
 
 /// A regex replacement: every match of `regex` becomes `with` (`$1`, `${name}`

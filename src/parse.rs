@@ -60,7 +60,7 @@ pub enum ParseError {
 
 /// Choices a user makes about what is kept of a feed, and how long
 /// reading it may take.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
     /// `[daemon] strip_remote_images`: no `<img>` in stored content.
     pub strip_remote_images: bool,
@@ -71,6 +71,8 @@ pub struct ParseOptions {
     /// feed costs its source a bounded slice of CPU per refresh. `None`: no
     /// bound.
     pub budget: Option<Duration>,
+    /// A source's `remove_selectors` (docs/CONFIG.md "Rewrites").
+    pub remove_selectors: Option<crate::config::RemoveSelectors>,
 }
 
 /// Parses a feed body. `content_type` is the HTTP header (its charset is a
@@ -98,8 +100,12 @@ pub fn parse_feed_with(
     let deadline = opts.budget.map(|budget| Instant::now() + budget);
     let over_budget = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
     catch_unwind(AssertUnwindSafe(|| {
-        parse_unguarded(bytes, content_type, feed_url, now, &over_budget)
-            .map(|feed| apply_limits(feed, feed_url, opts))
+        let run = Run {
+            over_budget: &over_budget,
+            remove: opts.remove_selectors.as_deref().unwrap_or_default(),
+        };
+        parse_unguarded(bytes, content_type, feed_url, now, &run)
+            .map(|feed| apply_limits(feed, feed_url, &opts))
     }))
     .unwrap_or_else(|payload| Err(ParseError::Panic(panic_message(payload.as_ref()))))
 }
@@ -112,15 +118,21 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// Says whether the parse budget is spent (see [`ParseOptions::budget`]).
-type OverBudget<'a> = &'a dyn Fn() -> bool;
+/// What one parse brings besides the bytes.
+struct Run<'a> {
+    /// Whether the parse budget is spent (see [`ParseOptions::budget`]).
+    over_budget: &'a dyn Fn() -> bool,
+    /// The source's `remove_selectors`: elements taken out of bodies and
+    /// summaries before they are sanitized or read as text.
+    remove: &'a [lol_html::Selector],
+}
 
 fn parse_unguarded(
     bytes: &[u8],
     content_type: Option<&str>,
     feed_url: &Url,
     now: DateTime<Utc>,
-    over_budget: OverBudget,
+    run: &Run,
 ) -> Result<ParsedFeed, ParseError> {
     let decoded = encoding::decode(bytes, content_type);
     tracing::trace!(charset = decoded.charset, "decoded feed body");
@@ -128,10 +140,10 @@ fn parse_unguarded(
     let text = text.trim_start_matches(|c: char| c == '\u{FEFF}' || c.is_whitespace());
     match text.chars().next() {
         None => Err(ParseError::Empty),
-        Some('{') => parse_json(text, feed_url, now, over_budget),
-        Some('<') => parse_xml(text, feed_url, now, over_budget),
+        Some('{') => parse_json(text, feed_url, now, run),
+        Some('<') => parse_xml(text, feed_url, now, run),
         Some(_) => match after_leading_junk(text) {
-            Some(xml) => parse_xml(xml, feed_url, now, over_budget),
+            Some(xml) => parse_xml(xml, feed_url, now, run),
             None => Err(ParseError::NotAFeed("neither XML nor JSON".into())),
         },
     }
@@ -156,7 +168,7 @@ fn parse_xml(
     text: &str,
     feed_url: &Url,
     now: DateTime<Utc>,
-    over_budget: OverBudget,
+    run: &Run,
 ) -> Result<ParsedFeed, ParseError> {
     let mut opts = Options::default();
     loop {
@@ -191,16 +203,14 @@ fn parse_xml(
             other => other?,
         };
         match parsed {
-            Err(_) if prepared.salvaged.is_some() => {
-                return salvage(&prepared, feed_url, now, over_budget)
-            }
+            Err(_) if prepared.salvaged.is_some() => return salvage(&prepared, feed_url, now, run),
             Ok(feed) => {
                 let ctx = Context {
                     feed_url,
                     now,
                     items: &prepared.items,
                     home_page_url: None,
-                    over_budget,
+                    run,
                 };
                 return normalize(feed, &ctx);
             }
@@ -229,7 +239,7 @@ fn salvage(
     prepared: &prepare::Prepared,
     feed_url: &Url,
     now: DateTime<Utc>,
-    over_budget: OverBudget,
+    run: &Run,
 ) -> Result<ParsedFeed, ParseError> {
     let why = prepared.syntax_error.as_deref().unwrap_or("malformed XML");
     let xml = prepared.salvaged.as_deref().unwrap_or_default();
@@ -244,7 +254,7 @@ fn salvage(
         now,
         items,
         home_page_url: None,
-        over_budget,
+        run,
     };
     let mut parsed = normalize(feed, &ctx)?;
     let broken = format!(
@@ -262,7 +272,7 @@ fn parse_json(
     text: &str,
     feed_url: &Url,
     now: DateTime<Utc>,
-    over_budget: OverBudget,
+    run: &Run,
 ) -> Result<ParsedFeed, ParseError> {
     let prepared = json::prepare_json(text).map_err(ParseError::NotAFeed)?;
     let feed = run_feed_rs(prepared.json.as_bytes(), feed_url)?
@@ -272,7 +282,7 @@ fn parse_json(
         now,
         items: &[],
         home_page_url: prepared.home_page_url.as_deref(),
-        over_budget,
+        run,
     };
     normalize(feed, &ctx)
 }
@@ -334,7 +344,7 @@ struct Context<'a> {
     /// Per-entry extras from `prepare`, in feed-rs's entry order.
     items: &'a [ItemExtras],
     home_page_url: Option<&'a str>,
-    over_budget: OverBudget<'a>,
+    run: &'a Run<'a>,
 }
 
 impl Context<'_> {
@@ -352,7 +362,10 @@ impl Context<'_> {
 
 /// Our model of `feed`; `Err` only when the parse budget ran out before
 /// the first entry.
-fn normalize(feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
+fn normalize(mut feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
+    if !ctx.run.remove.is_empty() {
+        remove_elements(&mut feed, ctx.run.remove);
+    }
     // Whether "text/plain" was said by the document (Atom `type`, JSON Feed
     // `content_text`) or is merely feed-rs's default for RSS elements, which
     // often carry HTML anyway.
@@ -393,7 +406,7 @@ fn normalize(feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
     let mut entries = Vec::with_capacity(feed.entries.len());
     let mut warning = None;
     for (i, e) in feed.entries.iter().enumerate() {
-        if (ctx.over_budget)() {
+        if (ctx.run.over_budget)() {
             let total = feed.entries.len();
             if i == 0 {
                 return Err(ParseError::Refused(format!(
@@ -420,6 +433,41 @@ fn normalize(feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
         warning,
         cuts: Vec::new(),
     })
+}
+
+/// Takes the elements `selectors` match out of every entry's HTML body
+/// and summary, before they are sanitized or read as text (a class or an
+/// id the sanitizer drops still selects here). A body the rewriter cannot
+/// read is kept as it was.
+fn remove_elements(feed: &mut Feed, selectors: &[lol_html::Selector]) {
+    use lol_html::{ElementContentHandlers, Settings};
+    let remove = |html: &mut String| {
+        let settings = selectors
+            .iter()
+            .fold(Settings::new(), |settings, selector| {
+                let handler = ElementContentHandlers::default().element(
+                    |el: &mut lol_html::html_content::Element<'_, '_>| {
+                        el.remove();
+                        Ok(())
+                    },
+                );
+                settings
+                    .append_element_content_handler((std::borrow::Cow::Borrowed(selector), handler))
+            });
+        if let Ok(rewritten) = lol_html::rewrite_str(html, settings) {
+            *html = rewritten;
+        }
+    };
+    // RSS descriptions are labelled text/plain yet carry HTML; plain text
+    // passes through the rewriter unchanged.
+    for entry in &mut feed.entries {
+        if let Some(body) = entry.content.as_mut().and_then(|c| c.body.as_mut()) {
+            remove(body);
+        }
+        if let Some(summary) = entry.summary.as_mut() {
+            remove(&mut summary.content);
+        }
+    }
 }
 
 fn normalize_entry(
@@ -726,7 +774,7 @@ fn scrub_meta(m: FeedMeta) -> FeedMeta {
 
 /// The user's options and the caps of [`limits`], applied to a parsed
 /// feed: every stored field within its cap, each cut recorded.
-fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: ParseOptions) -> ParsedFeed {
+fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: &ParseOptions) -> ParsedFeed {
     let mut cuts = Vec::new();
     if let Some(title) = feed.meta.title.as_mut() {
         cap_text(
@@ -1315,7 +1363,11 @@ mod tests {
             left.set(left.get().saturating_sub(1));
             spent
         };
-        parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &over_budget)
+        let run = Run {
+            over_budget: &over_budget,
+            remove: &[],
+        };
+        parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &run)
     }
 
     #[test]
@@ -1383,5 +1435,36 @@ mod tests {
         crate::fault::arm("feed-rs", url.as_str(), 2);
         let failed = parse_feed(doc.as_bytes(), None, &url, now());
         assert!(matches!(failed, Err(ParseError::Panic(_))), "{failed:?}");
+    }
+
+    #[test]
+    fn removed_elements_leave_bodies_and_summaries_before_sanitizing() {
+        let doc = r#"<rss version="2.0"><channel><title>T</title><item><title>A</title>
+            <link>https://example.com/a</link>
+            <description>&lt;p&gt;Teaser.&lt;/p&gt;&lt;p class="more"&gt;Read more&lt;/p&gt;</description>
+            <content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/"><![CDATA[
+              <div class="ad">Buy now</div><p>The story.</p><aside class="share"><a href="/s">Share</a></aside>
+              <aside class="note">A note.</aside>]]></content:encoded>
+            </item></channel></rss>"#;
+        let selectors: Vec<lol_html::Selector> = [".ad", "aside.share", "p.more"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let run = Run {
+            over_budget: &|| false,
+            remove: &selectors,
+        };
+        let feed = parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &run).unwrap();
+        let entry = &feed.entries[0];
+        let content = entry.content.as_deref().unwrap();
+        assert!(
+            content.contains("The story.") && content.contains("A note."),
+            "{content}"
+        );
+        assert!(
+            !content.contains("Buy now") && !content.contains("Share"),
+            "{content}"
+        );
+        assert_eq!(entry.summary.as_deref(), Some("Teaser."));
     }
 }

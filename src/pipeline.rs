@@ -69,6 +69,7 @@ impl Pipeline {
             parse_options: parse::ParseOptions {
                 strip_remote_images: config.daemon.strip_remote_images,
                 budget: Some(config.daemon.parse_budget),
+                remove_selectors: None,
             },
             clock: Clock::system(),
         })
@@ -235,8 +236,14 @@ impl Pipeline {
             }) => {
                 // Relative links resolve against what may be shown.
                 let base = crate::redact::without_credentials(&final_url);
-                let parsed =
-                    parse_off_thread(bytes, content_type, base, now, self.parse_options).await;
+                let parsed = parse_off_thread(
+                    bytes,
+                    content_type,
+                    base,
+                    now,
+                    self.parse_options_for(config),
+                )
+                .await;
                 match parsed {
                     Ok(mut feed) => {
                         log_cuts(&claimed.name, &feed.cuts);
@@ -413,6 +420,14 @@ impl Pipeline {
                 article
             })
             .collect()
+    }
+
+    /// The daemon's parse options with this source's own.
+    fn parse_options_for(&self, source: &SourceConfig) -> parse::ParseOptions {
+        parse::ParseOptions {
+            remove_selectors: source.remove_selectors.clone(),
+            ..self.parse_options.clone()
+        }
     }
 
     /// On a source's first fetch, its undated entries are a backlog: they

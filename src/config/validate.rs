@@ -141,6 +141,7 @@ struct RawSource {
     proxy: Option<Spanned<String>>,
     rewrite_title: Option<RawRewrite>,
     rewrite_link: Option<RawRewrite>,
+    remove_selectors: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -453,6 +454,7 @@ impl Checker<'_> {
                 request: self.source_request(&source)?,
                 rewrite_title: self.rewrite(source.rewrite_title.as_ref())?,
                 rewrite_link: self.rewrite(source.rewrite_link.as_ref())?,
+                remove_selectors: self.remove_selectors(source.remove_selectors.as_deref())?,
             });
         }
         Ok(sources)
@@ -820,6 +822,28 @@ impl Checker<'_> {
                 format!("invalid regex {:?}: {}", regex.get_ref(), regex_message(&e)),
             )
         })
+    }
+
+    fn remove_selectors(
+        &self,
+        raw: Option<&[Spanned<String>]>,
+    ) -> Result<Option<RemoveSelectors>, ConfigError> {
+        let Some(raw) = raw.filter(|list| !list.is_empty()) else {
+            return Ok(None);
+        };
+        let mut selectors = Vec::with_capacity(raw.len());
+        for text in raw {
+            match text.get_ref().parse::<lol_html::Selector>() {
+                Ok(selector) => selectors.push(selector),
+                Err(e) => {
+                    return Err(self.error(
+                        text.span(),
+                        format!("invalid CSS selector {:?}: {e}", text.get_ref()),
+                    ))
+                }
+            }
+        }
+        Ok(Some(RemoveSelectors(selectors.into())))
     }
 
     fn rewrite(&self, raw: Option<&RawRewrite>) -> Result<Option<Rewrite>, ConfigError> {

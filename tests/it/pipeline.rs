@@ -945,3 +945,53 @@ async fn rewrites_clean_titles_and_links_before_tags_and_dedup() {
     assert_eq!(tagged["items"].as_array().unwrap().len(), 0, "{tagged}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn remove_selectors_take_share_bars_out_of_real_markup() {
+    // FeedBurner's "feedflare" share bar, as a real feed carries it in
+    // every description, and its tracking pixel.
+    let Some(shared) = shared_dir() else { return };
+    let doc = std::fs::read_to_string(
+        shared.join("fixtures/real/pcmag_dvorak_feedburner_rss2_illegally_nested.xml"),
+    )
+    .unwrap();
+    let server = FeedServer::start().await;
+    server.set("/dvorak", Fixture::feed(doc));
+    // Each in a database of its own: the same links would make them one
+    // article.
+    let stored = |remove: &'static str| {
+        let config = TestConfig::write(
+            "",
+            &format!(
+                "[[source]]\nname = \"dvorak\"\nurl = \"{}\"\n{remove}",
+                server.url("/dvorak")
+            ),
+        );
+        async move {
+            fetch_now(&config.load()).await;
+            let app = TestApp::spawn(config.load()).await;
+            let json: serde_json::Value =
+                serde_json::from_str(&app.get_text("/feed.json").await).unwrap();
+            app.stop().await;
+            json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| format!("{} {}\n", i["content_html"], i["summary"]))
+                .collect::<String>()
+        }
+    };
+    let as_sent = stored("").await;
+    let cleaned = stored(
+        "remove_selectors = [\"div.feedflare\", \"img[src*='feeds.feedburner.com/~r/']\"]\n",
+    )
+    .await;
+    assert!(as_sent.contains("feeds.feedburner.com/~ff/"), "{as_sent}");
+    assert!(!cleaned.contains("feeds.feedburner.com/~ff/"), "{cleaned}");
+    assert!(!cleaned.contains("feeds.feedburner.com/~r/"), "{cleaned}");
+    // The story itself stays.
+    assert!(
+        cleaned.contains("No one needs to go to this annual gadget tradeshow"),
+        "{cleaned}"
+    );
+}
