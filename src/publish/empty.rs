@@ -20,10 +20,10 @@ pub enum EmptyReason {
     /// Articles are stored (`stored` of them, when known exactly) from the
     /// view's sources, but none passes its filter (`filter`, in words).
     NoMatch { stored: Option<i64>, filter: String },
-    /// Every source the view names is not fetched, and none left articles:
+    /// Every source the view reads is not fetched, and none left articles:
     /// each with why (disabled in the config, gone, removed from it).
     SourcesDisabled(Vec<(String, String)>),
-    /// No enabled source at all.
+    /// The config has no source.
     NoSources,
     /// None of the view's enabled sources (named) has been fetched yet: a
     /// daemon's first minutes.
@@ -221,7 +221,7 @@ impl fmt::Display for EmptyReason {
                     name_sources(sources, ": ")
                 ),
             },
-            EmptyReason::NoSources => write!(f, "No articles: no source is enabled in the config."),
+            EmptyReason::NoSources => write!(f, "No articles: no source is configured."),
             EmptyReason::NotFetchedYet(sources) => match sources.as_slice() {
                 [name] => write!(
                     f,
@@ -343,10 +343,7 @@ mod tests {
             }]),
             "No articles: source a is not fetched: disabled in the config."
         );
-        assert_eq!(
-            text(&[]),
-            "No articles: no source is enabled in the config."
-        );
+        assert_eq!(text(&[]), "No articles: no source is configured.");
     }
 
     #[test]
