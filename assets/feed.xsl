@@ -28,6 +28,7 @@
           .entry h2 { font-size: 1.1rem; margin: 0 0 .2rem; }
           .entry p { margin: .35rem 0; }
           .tag { display: inline-block; background: var(--chip); border-radius: .8rem; padding: 0 .55rem; margin: .15rem .2rem 0 0; font-size: .8rem; }
+          .empty { border-left: 3px solid var(--accent); padding: .4rem .8rem; }
           nav { border-top: 1px solid var(--line); padding-top: 1rem; }
         </style>
       </head>
@@ -45,7 +46,14 @@
         </p>
         <xsl:apply-templates select="atom:entry"/>
         <xsl:if test="not(atom:entry)">
-          <p class="meta">No articles yet.</p>
+          <!-- The server says why a first page is empty in the subtitle;
+               only a page past the last article has none. -->
+          <p class="empty">
+            <xsl:choose>
+              <xsl:when test="atom:subtitle"><xsl:value-of select="atom:subtitle"/></xsl:when>
+              <xsl:otherwise>No older articles.</xsl:otherwise>
+            </xsl:choose>
+          </p>
         </xsl:if>
         <xsl:if test="atom:link[@rel='next']">
           <nav><a href="{atom:link[@rel='next']/@href}">Older articles →</a></nav>

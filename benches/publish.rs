@@ -74,6 +74,7 @@ fn view(articles: &[Article]) -> FeedView {
         updated: articles.iter().map(|a| a.updated).max().unwrap(),
         generator_version: env!("CARGO_PKG_VERSION").into(),
         stylesheet: None,
+        why_empty: None,
     }
 }
 

@@ -234,7 +234,7 @@ fn check(config: &Config) {
         config.sources.iter().filter(|s| s.enabled).count(),
         config.tag_rules.len(),
         config.feeds.len(),
-        redact_password(&config.daemon.database),
+        database_in_use(config),
         config.daemon.listen
     );
     for warning in config.warnings() {
@@ -818,6 +818,36 @@ fn humanize(d: std::time::Duration) -> String {
         s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
         s if s > 0 => format!("{s}s"),
         _ => format!("{}ms", d.as_millis()),
+    }
+}
+
+/// The database `run` opens, as `check` prints it: a relative SQLite path
+/// with the file it names here, and, from a shell (no `$STATE_DIRECTORY`),
+/// the one the systemd unit opens when that differs: a config leaving
+/// `database` to its default is checked from a shell but run by systemd.
+fn database_in_use(config: &Config) -> String {
+    let here = located(&config.daemon.database);
+    let under_systemd = std::env::var_os("STATE_DIRECTORY").is_some();
+    match config.database_under_unit() {
+        Ok(unit) if !under_systemd && unit != config.daemon.database => format!(
+            "{} as the systemd service ($STATE_DIRECTORY), {here} when run from this directory",
+            located(&unit)
+        ),
+        _ => here,
+    }
+}
+
+/// `database` for printing (password hidden), with the absolute file of a
+/// relative SQLite path.
+fn located(database: &str) -> String {
+    let printed = redact_password(database);
+    let Some(path) = database.strip_prefix("sqlite://") else {
+        return printed;
+    };
+    let path = Path::new(path.split('?').next().unwrap_or(path));
+    match std::env::current_dir() {
+        Ok(dir) if path.is_relative() => format!("{printed} ({})", dir.join(path).display()),
+        _ => printed,
     }
 }
 

@@ -298,6 +298,10 @@ pub enum ConfigError {
     NotFound,
 }
 
+/// `StateDirectory=tributary` of deploy/tributary.service, as systemd
+/// exports it in `$STATE_DIRECTORY`.
+pub const UNIT_STATE_DIRECTORY: &str = "/var/lib/tributary";
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -306,6 +310,20 @@ impl Config {
             source,
         })?;
         Config::from_toml(&text, path)
+    }
+
+    /// The database `tributary run` opens on this config under
+    /// deploy/tributary.service, where systemd sets `$STATE_DIRECTORY` to
+    /// [`UNIT_STATE_DIRECTORY`]: for `tributary check` run from a shell,
+    /// whose own default (`./tributary.db`) the service does not use.
+    pub fn database_under_unit(&self) -> Result<String, ConfigError> {
+        let text = std::fs::read_to_string(&self.path).map_err(|source| ConfigError::Io {
+            file: self.path.display().to_string(),
+            source,
+        })?;
+        Ok(build(&text, &self.path, Some(UNIT_STATE_DIRECTORY))?
+            .daemon
+            .database)
     }
 
     /// Validates TOML text; `path` is only used in messages and for defaults.

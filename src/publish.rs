@@ -1,7 +1,10 @@
 //! Merged, filtered, paged views of the store, rendered as Atom or JSON Feed.
 
 pub mod atom;
+pub mod empty;
 pub mod json;
+
+pub use empty::EmptyReason;
 
 use chrono::{DateTime, Utc};
 
@@ -24,6 +27,9 @@ pub struct FeedView {
     pub generator_version: String,
     /// XSLT for browsers that open the feed (`<?xml-stylesheet?>`), when set.
     pub stylesheet: Option<String>,
+    /// Why a first page has no article: Atom `subtitle`, JSON Feed
+    /// `description`.
+    pub why_empty: Option<EmptyReason>,
 }
 
 use crate::model::{Cursor, Filter};
@@ -90,6 +96,8 @@ pub struct Rendered {
     /// Strong validator of the exact body (quoted).
     pub etag: String,
     pub last_modified: DateTime<Utc>,
+    /// Why the page is empty, when it is the view's first page and empty.
+    pub why_empty: Option<EmptyReason>,
 }
 
 /// Reads one page of the view and renders it, reusing `entries` where the
@@ -115,6 +123,13 @@ pub async fn render(
         None => store.created_at().await?,
     };
     let updated = since.max(store.removed_at().await?);
+    // A later page past the last article needs no explanation.
+    let why_empty = if page.articles.is_empty() && request.before.is_none() {
+        let sources = store.source_states().await?;
+        Some(empty::why_empty(store, &request.filter, &sources).await?)
+    } else {
+        None
+    };
     let ext = request.format.extension();
     let url_with = |extra: Option<(&str, String)>| {
         let mut query = request.query.clone();
@@ -143,6 +158,7 @@ pub async fn render(
         updated,
         generator_version: env!("CARGO_PKG_VERSION").to_string(),
         stylesheet: Some(stylesheet_href(&site.base_url)),
+        why_empty,
     };
     let body = match request.format {
         Format::Atom => entries.render(&view, &page.articles),
@@ -155,6 +171,7 @@ pub async fn render(
         body,
         etag,
         last_modified: updated,
+        why_empty: view.why_empty,
     })
 }
 

@@ -555,8 +555,13 @@ async fn respond(
         None => {
             let rendered =
                 publish::render(&state.store, &state.site, &state.entries, request).await?;
+            // An empty page says why (sources not fetched yet, failing),
+            // and that changes without the articles' version changing.
+            let keep = rendered.why_empty.is_none();
             let page = CachedPage::from(rendered);
-            state.cache.put(request, version, page.clone());
+            if keep {
+                state.cache.put(request, version, page.clone());
+            }
             page
         }
     };

@@ -113,6 +113,15 @@ fn document<A: Borrow<Article>>(
     out.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
     element(&mut out, "  ", "id", "", &view.id);
     element(&mut out, "  ", "title", " type=\"text\"", &view.title);
+    if let Some(reason) = &view.why_empty {
+        element(
+            &mut out,
+            "  ",
+            "subtitle",
+            " type=\"text\"",
+            &reason.to_string(),
+        );
+    }
     date(&mut out, "  ", "updated", &view.updated);
     link(&mut out, "  ", "self", Some(ATOM_TYPE), &view.self_url);
     link(
@@ -401,6 +410,7 @@ pub(super) mod tests {
             updated: at(2025, 5, 8, 10, 15, 0),
             generator_version: "0.1.0".to_string(),
             stylesheet: None,
+            why_empty: None,
         }
     }
 

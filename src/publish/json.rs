@@ -16,9 +16,11 @@ const VERSION: &str = "https://jsonfeed.org/version/1.1";
 
 /// `articles`: owned or shared (`Arc`, as the store's pages give them).
 pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
+    let why_empty = view.why_empty.as_ref().map(ToString::to_string);
     let feed = Feed {
         version: VERSION,
         title: Text(&view.title),
+        description: why_empty.as_deref().map(Text),
         home_page_url: &view.alternate_url,
         feed_url: &view.self_url,
         next_url: non_empty(&view.next_url),
@@ -35,6 +37,9 @@ pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
 struct Feed<'a, A: Borrow<Article>> {
     version: &'static str,
     title: Text<'a>,
+    /// Why the page is empty (docs/HTTP.md "Empty feeds").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<Text<'a>>,
     home_page_url: &'a str,
     feed_url: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]

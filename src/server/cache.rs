@@ -248,6 +248,7 @@ mod tests {
             body: body.to_string(),
             etag: format!("\"{body}\""),
             last_modified: DateTime::UNIX_EPOCH,
+            why_empty: None,
         })
     }
 

@@ -6,9 +6,10 @@
 //! in a browser.
 
 use super::{encode_segment, ApiError, AppState};
-use crate::config::FeedConfig;
 use crate::metrics;
-use crate::model::SourceState;
+use crate::model::{Filter, SourceState};
+use crate::publish::{self, EmptyReason};
+use crate::store::StoreError;
 use crate::text::{escape, Escape};
 use axum::extract::State;
 use axum::http::header;
@@ -48,6 +49,7 @@ td.num{text-align:right}
 .state{font-weight:600}.state small{font-weight:400}
 .ok{color:var(--ok)}.failing{color:var(--bad)}.disabled,.never_fetched{color:var(--warn)}
 .error{color:var(--bad);max-width:22rem;overflow-wrap:anywhere}
+ul.feeds .empty{color:var(--warn)}
 footer{margin-top:2.5rem;font-size:.85rem}
 details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
 @media (max-width:40rem){body{margin:1rem auto}
@@ -103,11 +105,13 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
 
     html.push_str("<section id=\"feeds\">\n<h2>Feeds</h2>\n<ul class=\"feeds\">\n");
     for feed in feeds {
+        let filter = feed.filter();
         feed_item(
             &mut html,
             &feed.title,
-            &describe(feed),
+            &publish::empty::describe(&filter),
             &format!("{base}/feeds/{}", encode_segment(&feed.name)),
+            why_empty(&state, &filter, &sources, articles).await?,
         );
     }
     feed_item(
@@ -115,6 +119,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "All articles",
         "everything, newest first; filter with ?any=, ?all=, ?none=, ?source=",
         &format!("{base}/feed"),
+        why_empty(&state, &Filter::default(), &sources, articles).await?,
     );
     html.push_str("</ul>\n</section>\n");
 
@@ -184,12 +189,21 @@ pub(super) async fn feed_xsl() -> Response {
         .into_response()
 }
 
-fn feed_item(html: &mut String, title: &str, description: &str, url_stem: &str) {
+fn feed_item(
+    html: &mut String,
+    title: &str,
+    description: &str,
+    url_stem: &str,
+    why_empty: Option<EmptyReason>,
+) {
     let atom = format!("{url_stem}.atom");
     let json = format!("{url_stem}.json");
+    let empty = why_empty
+        .map(|why| format!("<br><span class=\"empty\">{}</span>", esc(&why.to_string())))
+        .unwrap_or_default();
     let _ = writeln!(
         html,
-        "<li><span class=\"title\">{}</span> <a class=\"sub\" href=\"{}\">Atom</a><a class=\"sub\" href=\"{}\">JSON Feed</a><br><span class=\"muted\">{}</span><br><code>{}</code></li>",
+        "<li><span class=\"title\">{}</span> <a class=\"sub\" href=\"{}\">Atom</a><a class=\"sub\" href=\"{}\">JSON Feed</a><br><span class=\"muted\">{}</span>{empty}<br><code>{}</code></li>",
         esc(title),
         esc(&atom),
         esc(&json),
@@ -198,24 +212,21 @@ fn feed_item(html: &mut String, title: &str, description: &str, url_stem: &str) 
     );
 }
 
-/// The filter of a configured feed, in words.
-fn describe(feed: &FeedConfig) -> String {
-    let mut parts = Vec::new();
-    for (what, list) in [
-        ("any of", &feed.any),
-        ("all of", &feed.all),
-        ("none of", &feed.none),
-        ("from", &feed.sources),
-    ] {
-        if !list.is_empty() {
-            parts.push(format!("{what} {}", list.join(", ")));
-        }
+/// Why the feed of `filter` is empty, when it is (docs/HTTP.md "Empty
+/// feeds"): the words its Atom subtitle carries. `articles`: how many are
+/// stored, which spares the page query while there are none.
+async fn why_empty(
+    state: &AppState,
+    filter: &Filter,
+    sources: &[SourceState],
+    articles: i64,
+) -> Result<Option<EmptyReason>, StoreError> {
+    if articles > 0 && !state.store.page(filter, None, 1).await?.articles.is_empty() {
+        return Ok(None);
     }
-    if parts.is_empty() {
-        "every article".to_string()
-    } else {
-        format!("tagged {}", parts.join("; "))
-    }
+    Ok(Some(
+        publish::empty::why_empty(&state.store, filter, sources).await?,
+    ))
 }
 
 fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {

@@ -35,6 +35,59 @@ fn check_accepts_the_example_config() {
     assert!(summary.contains("ok: 8 sources"), "{summary}");
 }
 
+/// From a shell, `check` names the database the systemd unit opens when
+/// the config leaves `database` to its default (`$STATE_DIRECTORY`), and
+/// the file a relative path names here; under systemd, the one it opens.
+#[test]
+fn check_prints_the_database_run_opens_here_and_under_systemd() {
+    let dir = tempfile::tempdir().unwrap();
+    let here = dir.path().canonicalize().unwrap();
+    let config = here.join("tributary.toml");
+    let check = |state_directory: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tributary"));
+        command
+            .args(["check", "-c", config.to_str().unwrap()])
+            .current_dir(&here)
+            .env_remove("STATE_DIRECTORY");
+        if let Some(dir) = state_directory {
+            command.env("STATE_DIRECTORY", dir);
+        }
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    std::fs::write(&config, "[daemon]\nlisten = \"127.0.0.1:8080\"\n").unwrap();
+    let from_shell = check(None);
+    assert!(
+        from_shell.contains(&format!(
+            "; database sqlite:///var/lib/tributary/tributary.db as the systemd service ($STATE_DIRECTORY), sqlite://tributary.db ({}) when run from this directory; listening on 127.0.0.1:8080",
+            here.join("tributary.db").display()
+        )),
+        "{from_shell}"
+    );
+    let state = tempfile::tempdir().unwrap();
+    let under_systemd = check(Some(state.path()));
+    assert!(
+        under_systemd.contains(&format!(
+            "; database sqlite://{}/tributary.db; listening",
+            state.path().display()
+        )),
+        "{under_systemd}"
+    );
+
+    // A database the config names is the same from anywhere.
+    std::fs::write(
+        &config,
+        "[daemon]\ndatabase = \"postgres://tributary:secret@db.internal/tributary\"\n",
+    )
+    .unwrap();
+    let named = check(None);
+    assert!(
+        named.contains("; database postgres://tributary:***@db.internal/tributary; listening"),
+        "{named}"
+    );
+}
+
 #[test]
 fn check_reports_config_errors_with_their_position_and_exits_2() {
     let cases = [

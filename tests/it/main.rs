@@ -4,6 +4,7 @@
 mod broken_pipe;
 mod cli;
 mod clustering;
+mod empty_feeds;
 mod failures;
 mod fidelity;
 /// The fuzz targets' invariant checks (fuzz/src/lib.rs), shared so saved

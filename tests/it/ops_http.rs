@@ -327,6 +327,17 @@ async fn a_browser_shows_the_index_page_and_a_readable_feed() {
     )
     .await;
     assert!(std::fs::read(&feed_screenshot).is_ok_and(|png| png.len() > 10_000));
+
+    // An empty view says why on the page (its Atom subtitle), through the
+    // same stylesheet.
+    let empty_url = format!("{}/feed.atom?any=sport", app.base);
+    let empty = chromium(profile.path(), &["--dump-dom"], &empty_url).await;
+    assert!(
+        empty.contains(
+            "No articles: none of the 2 stored articles matches this feed (tagged any of sport)."
+        ),
+        "{empty}"
+    );
     app.stop().await;
 }
 
