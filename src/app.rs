@@ -21,7 +21,7 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 /// How long open HTTP connections get to finish after a stop was asked.
@@ -36,6 +36,7 @@ pub struct Application {
     clock: Clock,
     listener: TcpListener,
     reload: Arc<Notify>,
+    turns: watch::Sender<scheduler::Turns>,
 }
 
 impl Application {
@@ -56,6 +57,7 @@ impl Application {
             clock: Clock::system(),
             listener,
             reload: Arc::new(Notify::new()),
+            turns: watch::channel(scheduler::Turns::default()).0,
         })
     }
 
@@ -79,6 +81,12 @@ impl Application {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The scheduler's turns once it runs: to wait until it has looked for
+    /// due sources (and found none) instead of for a while.
+    pub fn scheduler_turns(&self) -> watch::Receiver<scheduler::Turns> {
+        self.turns.subscribe()
     }
 
     /// Runs until `shutdown` is cancelled, then stops cleanly: in-flight
@@ -112,7 +120,10 @@ impl Application {
             daemon.concurrency,
             scheduler::lease_for(daemon.timeout),
             stop.clone(),
-            heartbeat.clone(),
+            scheduler::Progress {
+                heartbeat: heartbeat.clone(),
+                turns: self.turns,
+            },
             self.clock.clone(),
         ));
         let watchdog = tokio::spawn(notify::watchdog(heartbeat, stop.clone()));

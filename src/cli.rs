@@ -690,7 +690,13 @@ fn opml_import(config: Config, file: &Path, dry_run: bool) -> anyhow::Result<Exi
     };
     let text = std::fs::read_to_string(&config.path)
         .with_context(|| format!("reading {}", config.path.display()))?;
-    let imported = opml::import(&text, &config, &feeds, &file.display().to_string())?;
+    let imported = opml::import(
+        &text,
+        &config,
+        &feeds,
+        &file.display().to_string(),
+        Utc::now(),
+    )?;
     for (url, reason) in &imported.invalid {
         errln!("skipped {}: {reason}", crate::redact::public_url(url));
     }

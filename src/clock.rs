@@ -2,6 +2,12 @@
 //! a clock they set and move forward, so that "a day later" or "past the
 //! retention" needs no sleep. Durations (timeouts, how long a fetch took)
 //! are measured with `Instant`/tokio time, not with this.
+//!
+//! Not from this clock, on purpose: the times the database stamps itself
+//! (`changed_at`, `removed_at`, the store's `created_at`: a view's
+//! Last-Modified, which every instance must agree on), whether a schedule
+//! ever fires (checked once, when the config is read), and the binary's
+//! own commands (`tributary sources`, `prune`, `opml`), which run now.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use std::sync::{Arc, Mutex, PoisonError};

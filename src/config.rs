@@ -68,6 +68,9 @@ pub struct DaemonConfig {
     /// Drop `<img>` from stored content: readers load no third-party
     /// images (tracking pixels) through tributary's feeds.
     pub strip_remote_images: bool,
+    /// Longest one fetched body's parsing may take (docs/CONFIG.md
+    /// "Fetching"): what a hostile feed can cost in CPU per refresh.
+    pub parse_budget: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +87,76 @@ pub struct SourceConfig {
     /// Redirects may lead to addresses more private than the source's own
     /// (a public feed to a LAN host or this one); off by default.
     pub allow_private_redirects: bool,
+    /// How this source's requests differ from every other's.
+    pub request: SourceRequest,
+    /// `rewrite_title`: applied to each entry's title before tagging and
+    /// deduplication (docs/CONFIG.md "Rewrites").
+    pub rewrite_title: Option<Rewrite>,
+    /// `rewrite_link`: the same for each entry's link.
+    pub rewrite_link: Option<Rewrite>,
+    /// `remove_selectors`: elements taken out of bodies and summaries
+    /// before sanitizing (docs/CONFIG.md "Rewrites").
+    pub remove_selectors: Option<RemoveSelectors>,
+}
+
+/// Compiled CSS selectors, shared by every refresh of a source.
+#[derive(Clone)]
+pub struct RemoveSelectors(pub std::sync::Arc<[lol_html::Selector]>);
+
+impl std::ops::Deref for RemoveSelectors {
+    type Target = [lol_html::Selector];
+    fn deref(&self) -> &[lol_html::Selector] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RemoveSelectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RemoveSelectors({} selectors)", self.0.len())
+    }
+}
+
+/// A regex replacement: every match of `regex` becomes `with` (`$1`, `${name}`
+/// name its groups).
+#[derive(Debug, Clone)]
+pub struct Rewrite {
+    pub regex: regex::Regex,
+    pub with: String,
+}
+
+/// A source's own request settings (docs/CONFIG.md "Per-source
+/// requests"): for sites that refuse default clients or want a key.
+/// Header values and the cookie are secrets: `Debug` shows only names.
+#[derive(Clone, Default, PartialEq)]
+pub struct SourceRequest {
+    /// Extra headers (names lowercased, values valid HTTP), sent to the
+    /// source's own origin only, never to another host it redirects to.
+    pub headers: Vec<(String, String)>,
+    /// Instead of `[daemon] user_agent`.
+    pub user_agent: Option<String>,
+    /// The `Cookie` header, sent like `headers`.
+    pub cookie: Option<String>,
+    /// An http, https, socks5 or socks5h proxy for every request of this
+    /// source.
+    pub proxy: Option<Url>,
+}
+
+impl std::fmt::Debug for SourceRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("SourceRequest")
+            .field("headers", &names)
+            .field("user_agent", &self.user_agent)
+            .field("cookie", &self.cookie.as_ref().map(|_| "***"))
+            .field(
+                "proxy",
+                &self
+                    .proxy
+                    .as_ref()
+                    .map(|p| crate::redact::public_url(p.as_str())),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -522,6 +595,81 @@ mod tests {
             let config = build("", Path::new("t.toml"), state_directory).unwrap();
             assert_eq!(config.daemon.database, expected);
         }
+    }
+
+    #[test]
+    fn a_feeds_tags_are_terms_with_aliases_applied_each_once() {
+        let config = parse(
+            "[[tag_alias]]\ntag = \"US\"\nsame = [\"USA\", \"United States\"]\n\
+             [[feed]]\nname = \"us\"\nany = [\"usa\", \"United States\", \"Politics\"]\n",
+        )
+        .unwrap();
+        assert_eq!(config.feeds[0].any, ["us", "politics"]);
+    }
+
+    #[test]
+    fn a_sources_request_settings_are_checked_where_they_are_written() {
+        let source = "[[source]]\nname = \"s\"\nurl = \"https://example.com/feed\"\n";
+        let config = parse(&format!(
+            "{source}headers = {{ \"X-Api-Key\" = \"k3y\", Accept-Language = \"fr\" }}\n\
+             user_agent = \"NewsroomBot/2.0\"\ncookie = \"consent=yes\"\nproxy = \"socks5h://127.0.0.1:1080\"\n"
+        ))
+        .unwrap();
+        let request = &config.sources[0].request;
+        assert_eq!(
+            request.headers,
+            [
+                ("accept-language".to_string(), "fr".to_string()),
+                ("x-api-key".to_string(), "k3y".to_string())
+            ]
+        );
+        assert_eq!(request.user_agent.as_deref(), Some("NewsroomBot/2.0"));
+        assert_eq!(request.proxy.as_ref().unwrap().scheme(), "socks5h");
+        // Secrets stay out of anything that prints the config.
+        let printed = format!("{:?}", config.sources[0]);
+        assert!(
+            !printed.contains("k3y") && !printed.contains("consent=yes"),
+            "{printed}"
+        );
+        assert!(printed.contains("x-api-key"), "{printed}");
+
+        for (extra, line_col, message) in [
+            (
+                "headers = { \"Bad Name\" = \"x\" }",
+                "4:11",
+                "invalid header name \"Bad Name\"",
+            ),
+            (
+                "headers = { \"If-None-Match\" = \"x\" }",
+                "4:11",
+                "conditional GET sends the stored ETag",
+            ),
+            ("headers = { \"Cookie\" = \"x\" }", "4:11", "use `cookie"),
+            (
+                "headers = { \"X-Key\" = \"line\\nbreak\" }",
+                "4:11",
+                "header \"X-Key\" has a value that is not valid",
+            ),
+            (
+                "cookie = \"a=1\\tb\\u0001\"",
+                "4:10",
+                "cookie is not valid in an HTTP header",
+            ),
+            (
+                "proxy = \"ftp://proxy:21\"",
+                "4:9",
+                "invalid proxy \"ftp://proxy:21\"",
+            ),
+        ] {
+            let error = error_of(&format!("{source}{extra}\n"));
+            assert!(error.starts_with(line_col), "{extra}: {error}");
+            assert!(error.contains(message), "{extra}: {error}");
+        }
+        // A secret in a refused value is not quoted back.
+        let error = error_of(&format!(
+            "{source}headers = {{ \"X-Key\" = \"s3cret\\u0001\" }}\n"
+        ));
+        assert!(!error.contains("s3cret"), "{error}");
     }
 
     #[test]

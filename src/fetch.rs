@@ -14,7 +14,8 @@
 
 mod file;
 
-use crate::config::DaemonConfig;
+use crate::clock::Clock;
+use crate::config::{DaemonConfig, SourceRequest};
 use crate::redact::public;
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -108,6 +109,13 @@ pub struct Fetcher {
     /// The map only grows with the set of source hosts, which the config bounds.
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     per_host: usize,
+    /// What "now" a `Retry-After: SECONDS` counts from.
+    clock: Clock,
+    /// What clients are built from: a source's proxy gets its own.
+    settings: Settings,
+    /// One client per proxy a source names, built on first use; the
+    /// config bounds how many.
+    proxied: Mutex<HashMap<Url, reqwest::Client>>,
 }
 
 /// What the fetcher takes from [`DaemonConfig`]; its own type so tests can
@@ -157,7 +165,17 @@ impl Fetcher {
             global: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             hosts: Mutex::new(HashMap::new()),
             per_host: settings.per_host.max(1),
+            clock: Clock::system(),
+            settings,
+            proxied: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same fetcher reading the time from `clock`: a `Retry-After` in
+    /// seconds is then a time on the clock the refresh is scheduled by.
+    pub fn with_clock(mut self, clock: Clock) -> Fetcher {
+        self.clock = clock;
+        self
     }
 
     fn builder(settings: &Settings) -> reqwest::ClientBuilder {
@@ -186,6 +204,24 @@ impl Fetcher {
         }
     }
 
+    /// The client that sends every request through `proxy`. The proxy
+    /// resolves names and connects, so only IP-literal redirect targets
+    /// can be checked against the source's address (docs/CONFIG.md
+    /// "Per-source requests").
+    fn proxied_client(&self, proxy: &Url) -> Result<reqwest::Client, FetchError> {
+        let mut clients = self.proxied.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(client) = clients.get(proxy) {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Proxy::all(proxy.as_str())
+            .and_then(|proxy| Fetcher::builder(&self.settings).proxy(proxy).build())
+            .map_err(|e| {
+                FetchError::Other(format!("proxy {}: {}", public(proxy), error_chain(&e)))
+            })?;
+        clients.insert(proxy.clone(), client.clone());
+        Ok(client)
+    }
+
     /// Fetches `url`, holding a global and a per-host permit while it runs.
     ///
     /// The host permit is taken first so that a fetch queued behind a busy
@@ -193,16 +229,19 @@ impl Fetcher {
     /// to another host keeps the original host's permit: simple, and the
     /// bound still holds for the hosts we are configured to poll.
     pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
-        self.fetch_for(url, validators, false).await
+        self.fetch_for(url, validators, false, &SourceRequest::default())
+            .await
     }
 
     /// [`Fetcher::fetch`] for a source that may (`allow_private_redirects`)
-    /// or may not redirect further inside the network than its own address.
+    /// or may not redirect further inside the network than its own address,
+    /// with its own request settings.
     pub async fn fetch_for(
         &self,
         url: &Url,
         validators: &Validators,
         allow_private_redirects: bool,
+        request: &SourceRequest,
     ) -> Result<Fetched, FetchError> {
         if url.scheme() == "file" {
             return file::read(url, validators, self.max_body).await;
@@ -223,7 +262,7 @@ impl Fetcher {
             .expect("global semaphore is never closed");
         // The timeout starts once we hold the permits: waiting in line is
         // not the source's fault.
-        let chain = self.fetch_chain(url, validators, allow_private_redirects);
+        let chain = self.fetch_chain(url, validators, allow_private_redirects, request);
         tokio::time::timeout(self.timeout, chain)
             .await
             .unwrap_or(Err(FetchError::Timeout))
@@ -247,7 +286,12 @@ impl Fetcher {
         url: &Url,
         validators: &Validators,
         allow_private_redirects: bool,
+        source: &SourceRequest,
     ) -> Result<Fetched, FetchError> {
+        let proxied = match &source.proxy {
+            Some(proxy) => Some(self.proxied_client(proxy)?),
+            None => None,
+        };
         let mut current = url.clone();
         let mut redirects = 0;
         let mut permanent = false;
@@ -259,8 +303,10 @@ impl Fetcher {
                     return Err(FetchError::Other(refusal(&ip.to_string(), class, limit)));
                 }
             }
+            let client = proxied.as_ref().unwrap_or_else(|| self.client_for(limit));
+            let same_origin = current.origin() == url.origin();
             let response = self
-                .request(self.client_for(limit), &current, validators)
+                .request(client, &current, validators, source, same_origin)
                 .send()
                 .await
                 .map_err(classify)?;
@@ -293,13 +339,35 @@ impl Fetcher {
 
     /// One GET with the stored validators. They go on every hop: they were
     /// stored from the end of the chain, which is the resource they describe.
+    /// The source's headers and cookie go only to its own origin
+    /// (`same_origin`): a redirect elsewhere must not carry its secrets.
     fn request(
         &self,
         client: &reqwest::Client,
         url: &Url,
         validators: &Validators,
+        source: &SourceRequest,
+        same_origin: bool,
     ) -> reqwest::RequestBuilder {
         let mut request = client.get(url.clone());
+        // Config validation checked every name and value; one that still
+        // fails here is skipped rather than failing the fetch.
+        let value = |text: &str| HeaderValue::from_str(text).ok();
+        if let Some(agent) = source.user_agent.as_deref().and_then(value) {
+            request = request.header(header::USER_AGENT, agent);
+        }
+        if same_origin {
+            for (name, text) in &source.headers {
+                if let (Ok(name), Some(text)) =
+                    (HeaderName::from_bytes(name.as_bytes()), value(text))
+                {
+                    request = request.header(name, text);
+                }
+            }
+            if let Some(cookie) = source.cookie.as_deref().and_then(value) {
+                request = request.header(header::COOKIE, cookie);
+            }
+        }
         let conditional = [
             (header::IF_NONE_MATCH, &validators.etag),
             (header::IF_MODIFIED_SINCE, &validators.last_modified),
@@ -340,7 +408,7 @@ impl Fetcher {
             let retry_after = headers
                 .get(header::RETRY_AFTER)
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| parse_retry_after(v, Utc::now()));
+                .and_then(|v| parse_retry_after(v, self.clock.now()));
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 retry_after,
@@ -1181,12 +1249,15 @@ mod tests {
             )
             .route("/gone", get(|| async { StatusCode::GONE }));
         let addr = serve(router).await;
-        let fetcher = fetcher(|_| {});
+        // Seconds count from the injected clock, however far it is from
+        // the system's.
+        let now = DateTime::parse_from_rfc3339("2031-05-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let fetcher = fetcher(|_| {}).with_clock(Clock::manual(now));
         let none = Validators::default();
 
-        let before = Utc::now();
         let result = fetcher.fetch(&url(addr, "/busy"), &none).await;
-        let after = Utc::now();
         let Err(FetchError::Status {
             status: 429,
             retry_after: Some(at),
@@ -1194,7 +1265,7 @@ mod tests {
         else {
             panic!("expected 429 with Retry-After, got {result:?}");
         };
-        assert!(at >= before + TimeDelta::seconds(120) && at <= after + TimeDelta::seconds(120));
+        assert_eq!(at, now + TimeDelta::seconds(120));
 
         let result = fetcher.fetch(&url(addr, "/down"), &none).await;
         let expected = DateTime::parse_from_rfc3339("2037-10-21T07:28:00Z").unwrap();
@@ -1409,6 +1480,7 @@ mod tests {
             pool_size: None,
             statement_timeout: Duration::from_secs(30),
             strip_remote_images: false,
+            parse_budget: Duration::from_secs(20),
         };
         let seen = Seen::default();
         let router = Router::new()
@@ -1688,12 +1760,17 @@ mod tests {
         // A source that opted in: followed.
         let bytes = body_of(
             fetcher
-                .fetch_for(&at("/to-name"), &none, true)
+                .fetch_for(&at("/to-name"), &none, true, &SourceRequest::default())
                 .await
                 .unwrap(),
         );
         assert_eq!(&bytes[..], b"internal");
-        let bytes = body_of(fetcher.fetch_for(&at("/to-ip"), &none, true).await.unwrap());
+        let bytes = body_of(
+            fetcher
+                .fetch_for(&at("/to-ip"), &none, true, &SourceRequest::default())
+                .await
+                .unwrap(),
+        );
         assert_eq!(&bytes[..], b"internal");
     }
 
@@ -1725,6 +1802,186 @@ mod tests {
         assert!(
             matches!(&result, FetchError::Other(m) if m.starts_with("redirect to localhost refused: a loopback address, and the source is at a public one")),
             "{result:?}"
+        );
+    }
+
+    /// A router that records every request and answers "ok", whatever the
+    /// path (and, for a proxy, whatever the host asked for).
+    fn recording(seen: Seen) -> Router {
+        Router::new()
+            .fallback(
+                |State(seen): State<Seen>, uri: Uri, headers: AxHeaderMap| async move {
+                    record(&seen, &uri, &headers);
+                    "ok"
+                },
+            )
+            .with_state(seen)
+    }
+
+    fn source_request() -> SourceRequest {
+        SourceRequest {
+            headers: vec![("x-api-key".into(), "s3cret-key".into())],
+            user_agent: Some("NewsroomBot/2.0".into()),
+            cookie: Some("consent=yes; session=s3cret-cookie".into()),
+            proxy: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sources_headers_and_cookie_reach_its_origin_and_no_other() {
+        let elsewhere_seen = Seen::default();
+        let elsewhere = serve(recording(elsewhere_seen.clone())).await;
+        let seen = Seen::default();
+        let target = url(elsewhere, "/feed");
+        let origin = serve(
+            Router::new()
+                .route(
+                    "/feed",
+                    get(
+                        |State(seen): State<Seen>, uri: Uri, headers: AxHeaderMap| async move {
+                            record(&seen, &uri, &headers);
+                            "ok"
+                        },
+                    ),
+                )
+                .route(
+                    "/moved",
+                    get(
+                        move |State(seen): State<Seen>, uri: Uri, headers: AxHeaderMap| async move {
+                            record(&seen, &uri, &headers);
+                            redirect(StatusCode::FOUND, target.as_str())
+                        },
+                    ),
+                )
+                .with_state(seen.clone()),
+        )
+        .await;
+        let fetcher = fetcher(|_| {});
+        let none = Validators::default();
+        let request = source_request();
+
+        let direct = fetcher
+            .fetch_for(&url(origin, "/feed"), &none, true, &request)
+            .await
+            .unwrap();
+        assert_eq!(body_of(direct), "ok");
+        let (_, headers) = seen.lock().unwrap()[0].clone();
+        assert_eq!(headers["x-api-key"], "s3cret-key");
+        assert_eq!(headers["cookie"], "consent=yes; session=s3cret-cookie");
+        assert_eq!(headers["user-agent"], "NewsroomBot/2.0");
+        // The shared client's defaults still hold beside them.
+        assert_eq!(headers["accept"], ACCEPT);
+
+        // Redirected to another origin (another port): the user agent
+        // follows, the key and the cookie do not.
+        let redirected = fetcher
+            .fetch_for(&url(origin, "/moved"), &none, true, &request)
+            .await
+            .unwrap();
+        assert_eq!(body_of(redirected), "ok");
+        let (_, first_hop) = seen.lock().unwrap()[1].clone();
+        assert_eq!(first_hop["x-api-key"], "s3cret-key");
+        let (_, headers) = elsewhere_seen.lock().unwrap()[0].clone();
+        assert_eq!(headers["user-agent"], "NewsroomBot/2.0");
+        assert!(headers.get("x-api-key").is_none(), "{headers:?}");
+        assert!(headers.get("cookie").is_none(), "{headers:?}");
+
+        // Another source sends none of it.
+        fetcher.fetch(&url(origin, "/feed"), &none).await.unwrap();
+        let (_, headers) = seen.lock().unwrap()[2].clone();
+        assert_eq!(headers["user-agent"], USER_AGENT);
+        assert!(headers.get("x-api-key").is_none() && headers.get("cookie").is_none());
+    }
+
+    #[tokio::test]
+    async fn a_sources_http_proxy_carries_its_requests() {
+        let seen = Seen::default();
+        let proxy = serve(recording(seen.clone())).await;
+        let request = SourceRequest {
+            proxy: Some(url(proxy, "/")),
+            ..source_request()
+        };
+        // A name that resolves nowhere: only the proxy can answer it.
+        let feed = Url::parse("http://feeds.example.invalid/rss.xml").unwrap();
+        let fetched = fetcher(|_| {})
+            .fetch_for(&feed, &Validators::default(), false, &request)
+            .await
+            .unwrap();
+        assert_eq!(body_of(fetched), "ok");
+        let (target, headers) = seen.lock().unwrap()[0].clone();
+        assert_eq!(target, "http://feeds.example.invalid/rss.xml");
+        assert_eq!(headers["host"], "feeds.example.invalid");
+        assert_eq!(headers["x-api-key"], "s3cret-key");
+    }
+
+    /// A SOCKS5 proxy (RFC 1928, no authentication, CONNECT only) that
+    /// relays to `to` whatever address it is asked for, and counts what it
+    /// was asked for.
+    async fn socks5_proxy(to: SocketAddr, asked: Arc<Mutex<Vec<String>>>) -> SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut client, _) = listener.accept().await.unwrap();
+                let asked = asked.clone();
+                tokio::spawn(async move {
+                    let mut greeting = [0u8; 2];
+                    client.read_exact(&mut greeting).await.unwrap();
+                    let mut methods = vec![0u8; greeting[1] as usize];
+                    client.read_exact(&mut methods).await.unwrap();
+                    client.write_all(&[5, 0]).await.unwrap();
+                    let mut head = [0u8; 4];
+                    client.read_exact(&mut head).await.unwrap();
+                    let host = match head[3] {
+                        3 => {
+                            let len = client.read_u8().await.unwrap();
+                            let mut name = vec![0u8; len as usize];
+                            client.read_exact(&mut name).await.unwrap();
+                            String::from_utf8(name).unwrap()
+                        }
+                        1 => {
+                            let mut ip = [0u8; 4];
+                            client.read_exact(&mut ip).await.unwrap();
+                            Ipv4Addr::from(ip).to_string()
+                        }
+                        other => panic!("address type {other}"),
+                    };
+                    let port = client.read_u16().await.unwrap();
+                    asked.lock().unwrap().push(format!("{host}:{port}"));
+                    let mut upstream = tokio::net::TcpStream::connect(to).await.unwrap();
+                    client
+                        .write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0])
+                        .await
+                        .unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_sources_socks5_proxy_carries_its_requests() {
+        let seen = Seen::default();
+        let origin = serve(recording(seen.clone())).await;
+        let asked = Arc::<Mutex<Vec<String>>>::default();
+        let proxy = socks5_proxy(origin, asked.clone()).await;
+        let request = SourceRequest {
+            // socks5h: the proxy resolves the name.
+            proxy: Some(Url::parse(&format!("socks5h://{proxy}")).unwrap()),
+            ..SourceRequest::default()
+        };
+        let feed = Url::parse("http://feeds.example.invalid:8080/rss.xml").unwrap();
+        let fetched = fetcher(|_| {})
+            .fetch_for(&feed, &Validators::default(), false, &request)
+            .await
+            .unwrap();
+        assert_eq!(body_of(fetched), "ok");
+        assert_eq!(*asked.lock().unwrap(), ["feeds.example.invalid:8080"]);
+        assert_eq!(
+            seen.lock().unwrap()[0].1["host"],
+            "feeds.example.invalid:8080"
         );
     }
 }

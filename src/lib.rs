@@ -10,6 +10,7 @@
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
 //! - [`parse`]: feed bytes -> entries (feed-rs, leniency, sanitizing).
+//! - [`rewrite`]: a source's rewrites of titles and links, before tagging.
 //! - [`tag`]: tag terms and tag rules.
 //! - [`dedup`]: canonical URLs and article identity keys.
 //! - [`cluster`]: near-duplicate texts (MinHash signatures, LSH band keys).
@@ -54,6 +55,7 @@ pub mod pipeline;
 pub mod polling;
 pub mod publish;
 pub mod redact;
+pub mod rewrite;
 pub mod scheduler;
 pub mod server;
 pub mod shutdown;

@@ -139,6 +139,10 @@ fn describe() {
         "tributary_tombstones_expired_total",
         "Tombstones forgotten after tombstone_retention"
     );
+    describe_counter!(
+        "tributary_connections_shed_total",
+        "Connections closed (idle, accept_error) or refused (busy) to stay within the connection bound"
+    );
     describe_gauge!("tributary_build_info", "The running version");
 }
 
@@ -214,6 +218,15 @@ fn status_label(status: u16) -> &'static str {
         503 => "503",
         _ => "other",
     }
+}
+
+/// Records connections the server closed or refused to stay within its
+/// connection bound: `idle` (closed to make room for a new one), `busy`
+/// (a new one refused: every open one had a request in flight),
+/// `accept_error` (closed after running out of descriptors).
+pub fn record_connections_shed(reason: &'static str, count: usize) {
+    metrics::counter!("tributary_connections_shed_total", "reason" => reason)
+        .increment(count as u64);
 }
 
 /// Records a panic of one of the daemon's tasks (`refresh`, `prune`).

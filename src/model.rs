@@ -72,8 +72,9 @@ pub struct ParsedFeed {
 /// A field longer than its cap, cut to fit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldCut {
-    /// `title`, `author`, `summary`, `content`, `categories`, or
-    /// `feed title`.
+    /// `title`, `author`, `summary`, `content`, `categories`, `guid`,
+    /// `link` (dropped, not cut), `feed title`, `feed id` or `site url`
+    /// (dropped).
     pub field: &'static str,
     /// Index of the entry in the feed; `None` for a feed-level field.
     pub entry: Option<usize>,

@@ -7,8 +7,8 @@ use sd_notify::NotifyState;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio::time::MissedTickBehavior;
+use std::time::Duration;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 /// True when a service manager listens (systemd sets `NOTIFY_SOCKET` for
@@ -49,7 +49,8 @@ fn send(states: &[NotifyState]) {
 }
 
 /// When the scheduler loop last completed a turn with the database
-/// answering. Cheap to clone; the clones share one clock.
+/// answering. Cheap to clone; the clones share one clock, tokio's (so a
+/// test can pause it).
 #[derive(Clone)]
 pub struct Heartbeat {
     origin: Instant,
@@ -133,7 +134,7 @@ pub async fn watchdog(heartbeat: Heartbeat, shutdown: CancellationToken) {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn long_work_keeps_the_heartbeat_fresh() {
         let heartbeat = Heartbeat::default();
         let work = tokio::time::sleep(Duration::from_millis(800));
@@ -149,12 +150,12 @@ mod tests {
         assert!(age < Duration::from_millis(300), "{age:?}");
     }
 
-    #[test]
-    fn heartbeat_age_restarts_at_each_beat() {
+    #[tokio::test(start_paused = true)]
+    async fn heartbeat_age_restarts_at_each_beat() {
         let heartbeat = Heartbeat::default();
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(heartbeat.age() >= Duration::from_millis(300));
+        tokio::time::advance(Duration::from_millis(300)).await;
+        assert_eq!(heartbeat.age(), Duration::from_millis(300));
         heartbeat.clone().beat();
-        assert!(heartbeat.age() < Duration::from_millis(300));
+        assert_eq!(heartbeat.age(), Duration::ZERO);
     }
 }

@@ -285,12 +285,14 @@ pub struct Imported {
 
 /// Appends `feeds` to the config text as `[[source]]` tables after the
 /// existing ones; URLs already configured (compared after URL
-/// normalization) are skipped. Names come from titles, made unique.
+/// normalization) are skipped. Names come from titles, made unique; the
+/// comment above them says from where and when (`now`).
 pub fn import(
     config_text: &str,
     config: &Config,
     feeds: &[OpmlFeed],
     origin: &str,
+    now: DateTime<Utc>,
 ) -> Result<Imported, OpmlError> {
     let mut doc: toml_edit::DocumentMut = config_text.parse()?;
     let mut urls: HashSet<String> = config.sources.iter().map(|s| s.url.to_string()).collect();
@@ -349,7 +351,7 @@ pub fn import(
         first.decor_mut().set_prefix(format!(
             "\n# Imported from {} on {}.\n",
             origin.replace('\n', " "),
-            Utc::now().format("%Y-%m-%d")
+            now.format("%Y-%m-%d")
         ));
     }
     if !tables.is_empty() {

@@ -22,7 +22,7 @@ mod prepare;
 mod sanitize;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use feed_rs::model::{Feed, FeedType, Link, Text};
@@ -58,11 +58,21 @@ pub enum ParseError {
     Refused(String),
 }
 
-/// Choices a user makes about what is kept of a feed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// Choices a user makes about what is kept of a feed, and how long
+/// reading it may take.
+#[derive(Debug, Clone, Default)]
 pub struct ParseOptions {
     /// `[daemon] strip_remote_images`: no `<img>` in stored content.
     pub strip_remote_images: bool,
+    /// Longest time one body's parsing may take (`[daemon] parse_budget`,
+    /// docs/CONFIG.md "Fetching"). Checked between
+    /// entries, since the field caps bound each entry's work: past it, the
+    /// entries read so far are kept and the rest is reported, so a hostile
+    /// feed costs its source a bounded slice of CPU per refresh. `None`: no
+    /// bound.
+    pub budget: Option<Duration>,
+    /// A source's `remove_selectors` (docs/CONFIG.md "Rewrites").
+    pub remove_selectors: Option<crate::config::RemoveSelectors>,
 }
 
 /// Parses a feed body. `content_type` is the HTTP header (its charset is a
@@ -87,9 +97,15 @@ pub fn parse_feed_with(
 ) -> Result<ParsedFeed, ParseError> {
     // feed-rs and quick-xml have panicked on hostile input before (UTF-16BE
     // in feed-rs 3.0); a bad feed must cost one source, never the worker.
+    let deadline = opts.budget.map(|budget| Instant::now() + budget);
+    let over_budget = || deadline.is_some_and(|deadline| Instant::now() >= deadline);
     catch_unwind(AssertUnwindSafe(|| {
-        parse_unguarded(bytes, content_type, feed_url, now)
-            .map(|feed| apply_limits(feed, feed_url, opts))
+        let run = Run {
+            over_budget: &over_budget,
+            remove: opts.remove_selectors.as_deref().unwrap_or_default(),
+        };
+        parse_unguarded(bytes, content_type, feed_url, now, &run)
+            .map(|feed| apply_limits(feed, feed_url, &opts))
     }))
     .unwrap_or_else(|payload| Err(ParseError::Panic(panic_message(payload.as_ref()))))
 }
@@ -102,11 +118,21 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
+/// What one parse brings besides the bytes.
+struct Run<'a> {
+    /// Whether the parse budget is spent (see [`ParseOptions::budget`]).
+    over_budget: &'a dyn Fn() -> bool,
+    /// The source's `remove_selectors`: elements taken out of bodies and
+    /// summaries before they are sanitized or read as text.
+    remove: &'a [lol_html::Selector],
+}
+
 fn parse_unguarded(
     bytes: &[u8],
     content_type: Option<&str>,
     feed_url: &Url,
     now: DateTime<Utc>,
+    run: &Run,
 ) -> Result<ParsedFeed, ParseError> {
     let decoded = encoding::decode(bytes, content_type);
     tracing::trace!(charset = decoded.charset, "decoded feed body");
@@ -114,10 +140,10 @@ fn parse_unguarded(
     let text = text.trim_start_matches(|c: char| c == '\u{FEFF}' || c.is_whitespace());
     match text.chars().next() {
         None => Err(ParseError::Empty),
-        Some('{') => parse_json(text, feed_url, now),
-        Some('<') => parse_xml(text, feed_url, now),
+        Some('{') => parse_json(text, feed_url, now, run),
+        Some('<') => parse_xml(text, feed_url, now, run),
         Some(_) => match after_leading_junk(text) {
-            Some(xml) => parse_xml(xml, feed_url, now),
+            Some(xml) => parse_xml(xml, feed_url, now, run),
             None => Err(ParseError::NotAFeed("neither XML nor JSON".into())),
         },
     }
@@ -138,7 +164,12 @@ fn after_leading_junk(text: &str) -> Option<&str> {
         .map(|at| &text[at..])
 }
 
-fn parse_xml(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFeed, ParseError> {
+fn parse_xml(
+    text: &str,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+    run: &Run,
+) -> Result<ParsedFeed, ParseError> {
     let mut opts = Options::default();
     loop {
         let prepared = prepare::prepare_xml(text, feed_url, opts);
@@ -161,16 +192,27 @@ fn parse_xml(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFee
             }
             _ => {}
         }
-        match run_feed_rs(prepared.xml.as_bytes(), feed_url)? {
-            Err(_) if prepared.salvaged.is_some() => return salvage(&prepared, feed_url, now),
+        let parsed = match run_feed_rs(prepared.xml.as_bytes(), feed_url) {
+            // feed-rs's panics so far were all in extension elements
+            // (iTunes, Media RSS): without them the feed may still read.
+            Err(panic) if !opts.strip_extensions => {
+                tracing::debug!(error = %panic, "feed-rs panicked; retrying without extensions");
+                opts.strip_extensions = true;
+                continue;
+            }
+            other => other?,
+        };
+        match parsed {
+            Err(_) if prepared.salvaged.is_some() => return salvage(&prepared, feed_url, now, run),
             Ok(feed) => {
                 let ctx = Context {
                     feed_url,
                     now,
                     items: &prepared.items,
                     home_page_url: None,
+                    run,
                 };
-                return Ok(normalize(feed, &ctx));
+                return normalize(feed, &ctx);
             }
             // `<rss>` without a `<channel>`: a feed with nothing in it yet.
             Err(ParseFeedError::ParseError(ParseErrorKind::NoFeedRoot))
@@ -197,6 +239,7 @@ fn salvage(
     prepared: &prepare::Prepared,
     feed_url: &Url,
     now: DateTime<Utc>,
+    run: &Run,
 ) -> Result<ParsedFeed, ParseError> {
     let why = prepared.syntax_error.as_deref().unwrap_or("malformed XML");
     let xml = prepared.salvaged.as_deref().unwrap_or_default();
@@ -211,16 +254,26 @@ fn salvage(
         now,
         items,
         home_page_url: None,
+        run,
     };
-    let mut parsed = normalize(feed, &ctx);
-    parsed.warning = Some(format!(
+    let mut parsed = normalize(feed, &ctx)?;
+    let broken = format!(
         "malformed XML: {why}; kept the {} entries before it",
         parsed.entries.len()
-    ));
+    );
+    parsed.warning = Some(match parsed.warning.take() {
+        Some(budget) => format!("{broken}; {budget}"),
+        None => broken,
+    });
     Ok(parsed)
 }
 
-fn parse_json(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFeed, ParseError> {
+fn parse_json(
+    text: &str,
+    feed_url: &Url,
+    now: DateTime<Utc>,
+    run: &Run,
+) -> Result<ParsedFeed, ParseError> {
     let prepared = json::prepare_json(text).map_err(ParseError::NotAFeed)?;
     let feed = run_feed_rs(prepared.json.as_bytes(), feed_url)?
         .map_err(|e| ParseError::NotAFeed(describe(&e, None)))?;
@@ -229,8 +282,9 @@ fn parse_json(text: &str, feed_url: &Url, now: DateTime<Utc>) -> Result<ParsedFe
         now,
         items: &[],
         home_page_url: prepared.home_page_url.as_deref(),
+        run,
     };
-    Ok(normalize(feed, &ctx))
+    normalize(feed, &ctx)
 }
 
 /// Dates the undated entries of a source's first fetch, its backlog, so
@@ -264,8 +318,11 @@ fn run_feed_rs(input: &[u8], feed_url: &Url) -> Result<Result<Feed, ParseFeedErr
         .timestamp_parser(dates::parse_timestamp)
         .sanitize_content(false)
         .build();
-    catch_unwind(AssertUnwindSafe(|| parser.parse(input)))
-        .map_err(|payload| ParseError::Panic(panic_message(payload.as_ref())))
+    catch_unwind(AssertUnwindSafe(|| {
+        fault_point!("feed-rs", feed_url.as_str());
+        parser.parse(input)
+    }))
+    .map_err(|payload| ParseError::Panic(panic_message(payload.as_ref())))
 }
 
 /// A short reason for `NotAFeed`.
@@ -287,6 +344,7 @@ struct Context<'a> {
     /// Per-entry extras from `prepare`, in feed-rs's entry order.
     items: &'a [ItemExtras],
     home_page_url: Option<&'a str>,
+    run: &'a Run<'a>,
 }
 
 impl Context<'_> {
@@ -302,7 +360,12 @@ impl Context<'_> {
     }
 }
 
-fn normalize(feed: Feed, ctx: &Context) -> ParsedFeed {
+/// Our model of `feed`; `Err` only when the parse budget ran out before
+/// the first entry.
+fn normalize(mut feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
+    if !ctx.run.remove.is_empty() {
+        remove_elements(&mut feed, ctx.run.remove);
+    }
     // Whether "text/plain" was said by the document (Atom `type`, JSON Feed
     // `content_text`) or is merely feed-rs's default for RSS elements, which
     // often carry HTML anyway.
@@ -340,25 +403,70 @@ fn normalize(feed: Feed, ctx: &Context) -> ParsedFeed {
         );
     }
     let no_extras = ItemExtras::default();
-    let entries = feed
-        .entries
-        .iter()
-        .enumerate()
-        .filter_map(|(i, e)| {
-            let extras = if aligned { &ctx.items[i] } else { &no_extras };
-            let mut entry = normalize_entry(e, extras, feed.feed_type.clone(), explicit_plain, ctx);
-            if entry.author.is_none() {
-                entry.author.clone_from(&feed_author);
+    let mut entries = Vec::with_capacity(feed.entries.len());
+    let mut warning = None;
+    for (i, e) in feed.entries.iter().enumerate() {
+        if (ctx.run.over_budget)() {
+            let total = feed.entries.len();
+            if i == 0 {
+                return Err(ParseError::Refused(format!(
+                    "parsing took longer than its time budget (parse_budget) before the first of {total} entries"
+                )));
             }
-            Some(entry).filter(|e| !is_blank(e))
-        })
-        .map(scrub_entry)
-        .collect();
-    ParsedFeed {
+            warning = Some(format!(
+                "parsing took longer than its time budget (parse_budget): kept the first {i} of {total} entries"
+            ));
+            break;
+        }
+        let extras = if aligned { &ctx.items[i] } else { &no_extras };
+        let mut entry = normalize_entry(e, extras, feed.feed_type.clone(), explicit_plain, ctx);
+        if entry.author.is_none() {
+            entry.author.clone_from(&feed_author);
+        }
+        if !is_blank(&entry) {
+            entries.push(scrub_entry(entry));
+        }
+    }
+    Ok(ParsedFeed {
         meta: scrub_meta(meta),
         entries,
-        warning: None,
+        warning,
         cuts: Vec::new(),
+    })
+}
+
+/// Takes the elements `selectors` match out of every entry's HTML body
+/// and summary, before they are sanitized or read as text (a class or an
+/// id the sanitizer drops still selects here). A body the rewriter cannot
+/// read is kept as it was.
+fn remove_elements(feed: &mut Feed, selectors: &[lol_html::Selector]) {
+    use lol_html::{ElementContentHandlers, Settings};
+    let remove = |html: &mut String| {
+        let settings = selectors
+            .iter()
+            .fold(Settings::new(), |settings, selector| {
+                let handler = ElementContentHandlers::default().element(
+                    |el: &mut lol_html::html_content::Element<'_, '_>| {
+                        el.remove();
+                        Ok(())
+                    },
+                );
+                settings
+                    .append_element_content_handler((std::borrow::Cow::Borrowed(selector), handler))
+            });
+        if let Ok(rewritten) = lol_html::rewrite_str(html, settings) {
+            *html = rewritten;
+        }
+    };
+    // RSS descriptions are labelled text/plain yet carry HTML; plain text
+    // passes through the rewriter unchanged.
+    for entry in &mut feed.entries {
+        if let Some(body) = entry.content.as_mut().and_then(|c| c.body.as_mut()) {
+            remove(body);
+        }
+        if let Some(summary) = entry.summary.as_mut() {
+            remove(&mut summary.content);
+        }
     }
 }
 
@@ -666,7 +774,7 @@ fn scrub_meta(m: FeedMeta) -> FeedMeta {
 
 /// The user's options and the caps of [`limits`], applied to a parsed
 /// feed: every stored field within its cap, each cut recorded.
-fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: ParseOptions) -> ParsedFeed {
+fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: &ParseOptions) -> ParsedFeed {
     let mut cuts = Vec::new();
     if let Some(title) = feed.meta.title.as_mut() {
         cap_text(
@@ -677,7 +785,11 @@ fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: ParseOptions) -> Par
             &mut cuts,
         );
     }
+    cap_id(&mut feed.meta.feed_id, "feed id", None, &mut cuts);
+    cap_url(&mut feed.meta.site_url, "site url", None, &mut cuts);
     for (i, e) in feed.entries.iter_mut().enumerate() {
+        cap_id(&mut e.guid, "guid", Some(i), &mut cuts);
+        cap_url(&mut e.link, "link", Some(i), &mut cuts);
         if opts.strip_remote_images {
             if let Some(content) = e.content.as_mut() {
                 *content = sanitize::sanitize_html_with(content, feed_url, true);
@@ -732,6 +844,47 @@ fn apply_limits(mut feed: ParsedFeed, feed_url: &Url, opts: ParseOptions) -> Par
 }
 
 /// Cuts plain text to `max` bytes, ending in an ellipsis, and records it.
+/// An id over [`limits::MAX_ID_BYTES`], cut on a character boundary with
+/// no ellipsis: it is a key, never shown as prose.
+fn cap_id(
+    id: &mut Option<String>,
+    field: &'static str,
+    entry: Option<usize>,
+    cuts: &mut Vec<FieldCut>,
+) {
+    let Some(text) = id.as_mut() else { return };
+    if let Some(kept) = limits::cut_text(text, limits::MAX_ID_BYTES) {
+        let length = text.len();
+        *text = kept.to_string();
+        cuts.push(FieldCut {
+            field,
+            entry,
+            length,
+        });
+    }
+}
+
+/// A URL over [`limits::MAX_URL_BYTES`] is dropped.
+fn cap_url(
+    url: &mut Option<String>,
+    field: &'static str,
+    entry: Option<usize>,
+    cuts: &mut Vec<FieldCut>,
+) {
+    if let Some(length) = url
+        .as_deref()
+        .map(str::len)
+        .filter(|&length| length > limits::MAX_URL_BYTES)
+    {
+        *url = None;
+        cuts.push(FieldCut {
+            field,
+            entry,
+            length,
+        });
+    }
+}
+
 fn cap_text(
     text: &mut String,
     max: usize,
@@ -1188,5 +1341,130 @@ mod tests {
             let feed = parse_feed(&bytes, None, &feed_url(), now()).unwrap();
             assert_eq!(feed.entries[0].title.as_deref(), Some("Ünïcode"));
         }
+    }
+
+    fn three_items() -> String {
+        let items: String = (1..=3)
+            .map(|i| {
+                format!(
+                    "<item><title>Story {i}</title><link>https://example.com/{i}</link>\
+                     <description>&lt;p&gt;Body {i}&lt;/p&gt;</description></item>"
+                )
+            })
+            .collect();
+        format!(r#"<rss version="2.0"><channel><title>T</title>{items}</channel></rss>"#)
+    }
+
+    /// Parses `doc` with a budget that runs out after `checks` checks.
+    fn parse_with_budget_of(doc: &str, checks: usize) -> Result<ParsedFeed, ParseError> {
+        let left = std::cell::Cell::new(checks);
+        let over_budget = || {
+            let spent = left.get() == 0;
+            left.set(left.get().saturating_sub(1));
+            spent
+        };
+        let run = Run {
+            over_budget: &over_budget,
+            remove: &[],
+        };
+        parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &run)
+    }
+
+    #[test]
+    fn a_spent_parse_budget_keeps_the_entries_read_and_says_how_many() {
+        let feed = parse_with_budget_of(&three_items(), 2).unwrap();
+        let titles: Vec<_> = feed
+            .entries
+            .iter()
+            .map(|e| e.title.clone().unwrap())
+            .collect();
+        assert_eq!(titles, ["Story 1", "Story 2"]);
+        let warning = feed.warning.expect("a feed read in part says so");
+        assert!(
+            warning.contains("kept the first 2 of 3 entries"),
+            "{warning}"
+        );
+
+        let whole = parse_with_budget_of(&three_items(), usize::MAX).unwrap();
+        assert_eq!(whole.entries.len(), 3);
+        assert_eq!(whole.warning, None);
+    }
+
+    #[test]
+    fn a_budget_spent_before_the_first_entry_refuses_the_feed() {
+        match parse_with_budget_of(&three_items(), 0) {
+            Err(ParseError::Refused(why)) => assert!(why.contains("time budget"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // The same through the public entry point with a zero budget.
+        let opts = ParseOptions {
+            budget: Some(Duration::ZERO),
+            ..ParseOptions::default()
+        };
+        let refused = parse_feed_with(three_items().as_bytes(), None, &feed_url(), now(), opts);
+        assert!(
+            matches!(refused, Err(ParseError::Refused(_))),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn a_cut_off_feed_over_budget_reports_both() {
+        let doc = three_items().replace("</channel></rss>", "<item><title>Cut");
+        let feed = parse_with_budget_of(&doc, 1).unwrap();
+        assert_eq!(feed.entries.len(), 1);
+        let warning = feed.warning.unwrap();
+        assert!(warning.starts_with("malformed XML"), "{warning}");
+        assert!(warning.contains("time budget"), "{warning}");
+    }
+
+    #[test]
+    fn a_feed_rs_panic_is_retried_without_extensions() {
+        let url = Url::parse("https://example.com/feed-rs-panics-once.xml").unwrap();
+        crate::fault::arm("feed-rs", url.as_str(), 1);
+        let doc = three_items();
+        let feed = parse_feed(doc.as_bytes(), None, &url, now()).unwrap();
+        assert_eq!(
+            feed.entries.len(),
+            3,
+            "the retry without extensions reads it"
+        );
+
+        // A panic on the retry too fails the feed, and only the feed.
+        let url = Url::parse("https://example.com/feed-rs-panics-twice.xml").unwrap();
+        crate::fault::arm("feed-rs", url.as_str(), 2);
+        let failed = parse_feed(doc.as_bytes(), None, &url, now());
+        assert!(matches!(failed, Err(ParseError::Panic(_))), "{failed:?}");
+    }
+
+    #[test]
+    fn removed_elements_leave_bodies_and_summaries_before_sanitizing() {
+        let doc = r#"<rss version="2.0"><channel><title>T</title><item><title>A</title>
+            <link>https://example.com/a</link>
+            <description>&lt;p&gt;Teaser.&lt;/p&gt;&lt;p class="more"&gt;Read more&lt;/p&gt;</description>
+            <content:encoded xmlns:content="http://purl.org/rss/1.0/modules/content/"><![CDATA[
+              <div class="ad">Buy now</div><p>The story.</p><aside class="share"><a href="/s">Share</a></aside>
+              <aside class="note">A note.</aside>]]></content:encoded>
+            </item></channel></rss>"#;
+        let selectors: Vec<lol_html::Selector> = [".ad", "aside.share", "p.more"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let run = Run {
+            over_budget: &|| false,
+            remove: &selectors,
+        };
+        let feed = parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &run).unwrap();
+        let entry = &feed.entries[0];
+        let content = entry.content.as_deref().unwrap();
+        assert!(
+            content.contains("The story.") && content.contains("A note."),
+            "{content}"
+        );
+        assert!(
+            !content.contains("Buy now") && !content.contains("Share"),
+            "{content}"
+        );
+        assert_eq!(entry.summary.as_deref(), Some("Teaser."));
     }
 }

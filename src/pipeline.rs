@@ -68,6 +68,8 @@ impl Pipeline {
             concurrency: config.daemon.concurrency,
             parse_options: parse::ParseOptions {
                 strip_remote_images: config.daemon.strip_remote_images,
+                budget: Some(config.daemon.parse_budget),
+                remove_selectors: None,
             },
             clock: Clock::system(),
         })
@@ -75,6 +77,7 @@ impl Pipeline {
 
     /// The same pipeline reading the time from `clock`.
     pub fn with_clock(mut self, clock: Clock) -> Pipeline {
+        self.fetcher = self.fetcher.with_clock(clock.clone());
         self.clock = clock;
         self
     }
@@ -111,7 +114,9 @@ impl Pipeline {
         let fetched = match Url::parse(&claimed.url) {
             Ok(url) => {
                 let allow = config.allow_private_redirects;
-                self.fetcher.fetch_for(&url, &validators, allow).await
+                self.fetcher
+                    .fetch_for(&url, &validators, allow, &config.request)
+                    .await
             }
             Err(e) => Err(FetchError::Other(format!("bad URL: {e}"))),
         };
@@ -231,8 +236,14 @@ impl Pipeline {
             }) => {
                 // Relative links resolve against what may be shown.
                 let base = crate::redact::without_credentials(&final_url);
-                let parsed =
-                    parse_off_thread(bytes, content_type, base, now, self.parse_options).await;
+                let parsed = parse_off_thread(
+                    bytes,
+                    content_type,
+                    base,
+                    now,
+                    self.parse_options_for(config),
+                )
+                .await;
                 match parsed {
                     Ok(mut feed) => {
                         log_cuts(&claimed.name, &feed.cuts);
@@ -398,6 +409,7 @@ impl Pipeline {
         entries
             .into_iter()
             .map(|entry| {
+                let entry = crate::rewrite::apply(config, entry);
                 let (tags, origins) = self
                     .rules
                     .tagged(&entry, &config.name, &config.tags)
@@ -408,6 +420,14 @@ impl Pipeline {
                 article
             })
             .collect()
+    }
+
+    /// The daemon's parse options with this source's own.
+    fn parse_options_for(&self, source: &SourceConfig) -> parse::ParseOptions {
+        parse::ParseOptions {
+            remove_selectors: source.remove_selectors.clone(),
+            ..self.parse_options.clone()
+        }
     }
 
     /// On a source's first fetch, its undated entries are a backlog: they

@@ -13,7 +13,7 @@ use chrono::TimeDelta;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{RwLock, Semaphore};
+use tokio::sync::{watch, RwLock, Semaphore};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -72,21 +72,37 @@ pub async fn reclaim_stale_local_leases(store: &Store) -> Result<(), StoreError>
     Ok(())
 }
 
+/// The daemon's loop as seen from outside: the turns it completed, and
+/// whether the last found nothing to do (nothing due it could claim,
+/// nothing running). A program running the daemon (and its tests) waits on
+/// these rather than on time (`Application::scheduler_turns`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Turns {
+    pub completed: u64,
+    pub idle: bool,
+}
+
+/// What the loop tells of its progress: `heartbeat` beats after every turn
+/// in which the database answered (the systemd watchdog pings only while it
+/// does); `turns` counts every turn.
+pub struct Progress {
+    pub heartbeat: Heartbeat,
+    pub turns: watch::Sender<Turns>,
+}
+
 /// The daemon's loop: claims due sources and refreshes them until
 /// `shutdown`; in-flight fetches are abandoned then (their leases released).
 /// A refresh that panics is recorded as its source's failure
 /// ([`Pipeline::record_crash`]) and the loop goes on.
 /// Each claim takes the pipeline in force then, so a reloaded config applies
 /// from the next claim while running refreshes finish with theirs.
-/// `heartbeat` beats after every turn in which the database answered: the
-/// systemd watchdog pings only while it does.
 pub async fn run(
     pipelines: LivePipeline,
     owner: String,
     concurrency: usize,
     lease: TimeDelta,
     shutdown: CancellationToken,
-    heartbeat: Heartbeat,
+    progress: Progress,
     clock: Clock,
 ) -> Result<(), StoreError> {
     let store = pipelines.read().await.store().clone();
@@ -108,7 +124,7 @@ pub async fn run(
                 .await
             {
                 Ok(claimed) => {
-                    store.note_claim(Ok(()));
+                    store.note_claim(Ok(()), now);
                     claimed_any = !claimed.is_empty();
                     for source in claimed {
                         fault_point!("claim", &source.name);
@@ -120,7 +136,7 @@ pub async fn run(
                 Err(e) => {
                     store_answered = false;
                     tracing::error!(error = %e, "claiming due sources failed");
-                    store.note_claim(Err(&e));
+                    store.note_claim(Err(&e), now);
                 }
             }
         }
@@ -137,18 +153,24 @@ pub async fn run(
             }
         };
         if store_answered {
-            heartbeat.beat();
+            progress.heartbeat.beat();
         }
+        let nothing_to_do = !claimed_any && in_flight.is_empty() && store_answered;
         // The first pass over an empty store is done when nothing is due
         // and nothing runs.
-        if !claimed_any && in_flight.is_empty() && store_answered && bulk_load.is_some() {
+        if nothing_to_do && bulk_load.is_some() {
             // The build holds the write lock (~0.5 s per 50,000 articles,
             // minutes for millions): progress, so the watchdog keeps
             // pinging. A lock it cannot get fails after busy_timeout.
-            heartbeat
+            progress
+                .heartbeat
                 .beating_while(Duration::from_secs(1), finish_bulk_load(bulk_load.take()))
                 .await;
         }
+        progress.turns.send_modify(|turns| {
+            turns.completed += 1;
+            turns.idle = nothing_to_do;
+        });
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = tokio::time::sleep(idle) => {}
@@ -200,6 +222,9 @@ async fn refresh_logged(pipeline: Arc<Pipeline>, source: Claimed) {
 /// SQLite's group commits are then about twice as large, and each writes
 /// the index pages it dirtied once (the harness's steady-state cycle 0.89x,
 /// for ~10 MB more peak RSS).
+// Public only so that bench/ (a crate of its own) stores as `run_once`
+// does; no caller of the library needs it, hence hidden from its docs.
+#[doc(hidden)]
 pub fn in_progress_bound(concurrency: usize) -> usize {
     4 * concurrency.max(1)
 }

@@ -300,7 +300,8 @@ impl Store {
     }
 
     /// [`Store::ingest`], taking the articles: SQLite's writer queue then
-    /// holds them without a copy.
+    /// holds them without a copy. For a caller that is done with them, as
+    /// the pipeline is (and bench/, storing parsed feeds as it does).
     pub async fn ingest_owned(
         &self,
         source_id: i64,
@@ -392,14 +393,19 @@ impl Store {
     }
 
     async fn init_meta(&self) -> Result<(), StoreError> {
+        // The database's clock, as the triggers that stamp `changed_at` and
+        // `removed_at` use: an empty view's Last-Modified is this time, and
+        // must not come after the first article's (nor follow a test's clock).
+        let now_micros = match self.backend() {
+            Backend::Sqlite => "CAST(CAST(unixepoch('subsec') * 1000000 AS INTEGER) AS TEXT)",
+            Backend::Postgres => "tributary_now_micros()::TEXT",
+        };
+        let sql = format!(
+            "INSERT INTO meta (key, value) VALUES ('created_at', {now_micros}), ('content_version', '0')
+             ON CONFLICT (key) DO NOTHING"
+        );
         let _guard = self.write_guard().await;
-        sqlx::query(
-            "INSERT INTO meta (key, value) VALUES ('created_at', $1), ('content_version', '0')
-             ON CONFLICT (key) DO NOTHING",
-        )
-        .bind(micros(Utc::now()).to_string())
-        .execute(&self.writer)
-        .await?;
+        sqlx::query(&sql).execute(&self.writer).await?;
         Ok(())
     }
 

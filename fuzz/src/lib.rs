@@ -81,7 +81,10 @@ pub fn check_parse(data: &[u8]) {
     }
     if let Some(site) = &meta.site_url {
         assert_http_url(site);
+        assert!(site.len() <= limits::MAX_URL_BYTES, "site url over its cap");
     }
+    let feed_id = meta.feed_id.as_deref().map_or(0, str::len);
+    assert!(feed_id <= limits::MAX_ID_BYTES, "feed id over its cap");
     assert!(
         meta.updated.is_none_or(|d| d <= latest),
         "feed date not clamped: {:?}",
@@ -113,6 +116,8 @@ fn check_entry(entry: &Entry, latest: DateTime<Utc>) {
     within(&entry.author, limits::MAX_AUTHOR_BYTES, "author");
     within(&entry.summary, limits::MAX_SUMMARY_BYTES, "summary");
     within(&entry.content, limits::MAX_CONTENT_BYTES, "content");
+    within(&entry.guid, limits::MAX_ID_BYTES, "guid");
+    within(&entry.link, limits::MAX_URL_BYTES, "link");
     assert!(entry.categories.len() <= limits::MAX_CATEGORIES);
     for category in &entry.categories {
         assert!(category.len() <= limits::MAX_CATEGORY_BYTES, "{category:?}");

@@ -3,7 +3,7 @@
 //! which validates them once into the public types of [`super`], every
 //! error positioned as `FILE:LINE:COL`. The raw layer never leaves here.
 
-use serde::Deserialize;
+use serde::{de, Deserialize, Deserializer};
 use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::Path;
@@ -23,6 +23,7 @@ const DEFAULT_RETENTION: Duration = Duration::from_secs(90 * 86_400);
 const DEFAULT_PRUNE_SCHEDULE: &str = "0 3 * * *";
 const DEFAULT_TOMBSTONE_RETENTION: Duration = Duration::from_secs(365 * 86_400);
 const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_PARSE_BUDGET: Duration = Duration::from_secs(20);
 const DEFAULT_AUTHOR: &str = "tributary";
 const DEFAULT_FEED_LIMIT: u32 = 50;
 const MAX_FEED_LIMIT: i64 = 500;
@@ -62,14 +63,7 @@ pub(super) fn build(
         .map(|rule| check.tag_rule(rule))
         .collect::<Result<_, _>>()?;
     let tag_aliases = check.tag_aliases(raw.tag_alias)?;
-    let mut feeds: Vec<FeedConfig> = check.feeds(raw.feed, &sources)?;
-    for feed in &mut feeds {
-        for terms in [&mut feed.any, &mut feed.all, &mut feed.none] {
-            for term in terms.iter_mut() {
-                *term = canonical_term(&tag_aliases, term);
-            }
-        }
-    }
+    let feeds = check.feeds(raw.feed, &sources, &tag_aliases)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     Ok(Config {
         path: path.to_path_buf(),
@@ -127,12 +121,13 @@ struct RawDaemon {
     pool_size: Option<Spanned<i64>>,
     statement_timeout: Option<Spanned<ConfigDuration>>,
     strip_remote_images: Option<bool>,
+    parse_budget: Option<Spanned<ConfigDuration>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
-    name: Spanned<String>,
+    name: Spanned<SourceName>,
     url: Spanned<String>,
     public_url: Option<Spanned<String>>,
     #[serde(default)]
@@ -140,6 +135,20 @@ struct RawSource {
     schedule: Option<Schedule>,
     enabled: Option<bool>,
     allow_private_redirects: Option<bool>,
+    headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
+    user_agent: Option<Spanned<String>>,
+    cookie: Option<Spanned<String>>,
+    proxy: Option<Spanned<String>>,
+    rewrite_title: Option<RawRewrite>,
+    rewrite_link: Option<RawRewrite>,
+    remove_selectors: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRewrite {
+    regex: Spanned<String>,
+    with: String,
 }
 
 #[derive(Deserialize)]
@@ -154,7 +163,7 @@ struct RawTagRule {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFeed {
-    name: Spanned<String>,
+    name: Spanned<FeedName>,
     title: Option<String>,
     #[serde(default)]
     any: Vec<Spanned<String>>,
@@ -181,6 +190,36 @@ pub fn is_valid_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// A `[[source]]`'s name as the file writes it ([`is_valid_name`]); reads
+/// itself, so toml positions its error at the value. Unique among sources:
+/// [`Checker::unique_name`].
+struct SourceName(String);
+
+/// A `[[feed]]`'s name, the same way.
+struct FeedName(String);
+
+impl<'de> Deserialize<'de> for SourceName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        valid_name(deserializer, "source").map(SourceName)
+    }
+}
+
+impl<'de> Deserialize<'de> for FeedName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        valid_name(deserializer, "feed").map(FeedName)
+    }
+}
+
+fn valid_name<'de, D: Deserializer<'de>>(deserializer: D, kind: &str) -> Result<String, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if !is_valid_name(&text) {
+        return Err(de::Error::custom(format!(
+            "invalid {kind} name {text:?}: use lowercase letters, digits, `-` and `_`"
+        )));
+    }
+    Ok(text)
 }
 
 /// Turns raw values into typed ones; every error points into `text`.
@@ -225,154 +264,151 @@ impl Checker<'_> {
             .partition_point(|&start| start <= span.start)
     }
 
+    /// `[daemon]`, one key after another: of several mistakes, the first
+    /// checked is reported.
     fn daemon(
         &self,
         raw: RawDaemon,
         state_directory: Option<&str>,
     ) -> Result<DaemonConfig, ConfigError> {
         let database = match raw.database {
-            Some(db) => {
-                let ok = ["sqlite:", "postgres://", "postgresql://"]
-                    .iter()
-                    .any(|scheme| db.get_ref().starts_with(scheme));
-                if !ok {
-                    return Err(self.error(
-                        db.span(),
-                        format!(
-                            "invalid database {:?}: expected sqlite://FILE or postgres://…",
-                            db.get_ref()
-                        ),
-                    ));
-                }
-                db.into_inner()
-            }
+            Some(database) => self.database(database)?,
             None => default_database(state_directory),
         };
-
         let listen_span = raw.listen.as_ref().map_or(0..0, |l| l.span());
         let listen = match raw.listen {
-            Some(listen) => {
-                if !is_listen_address(listen.get_ref()) {
-                    return Err(self.error(
-                        listen.span(),
-                        format!(
-                            "invalid listen address {:?}: expected HOST:PORT, e.g. \"127.0.0.1:8080\"",
-                            listen.get_ref()
-                        ),
-                    ));
-                }
-                listen.into_inner()
-            }
+            Some(listen) => self.listen(listen)?,
             None => DEFAULT_LISTEN.to_string(),
         };
-
         let (base_url_text, base_url) = match raw.base_url {
-            Some(text) => {
-                let url = self.http_url(&text, "base_url")?;
-                if url.query().is_some() || url.fragment().is_some() {
-                    return Err(self.error(
-                        text.span(),
-                        format!(
-                            "invalid base_url {:?}: must not have a query or fragment",
-                            text.get_ref()
-                        ),
-                    ));
-                }
-                (text.into_inner(), url)
-            }
-            None => {
-                let text = format!("http://{listen}");
-                // `listen` was checked, but a host name may still not make a URL.
-                let url = Url::parse(&text).map_err(|e| {
-                    self.error(
-                        listen_span.clone(),
-                        format!(
-                            "cannot derive base_url from listen {listen:?} ({e}); set base_url"
-                        ),
-                    )
-                })?;
-                (text, url)
-            }
+            Some(text) => self.base_url(text)?,
+            None => self.base_url_from_listen(&listen, listen_span)?,
         };
-        let base_url = with_trailing_slash(base_url);
-
-        let schedule = raw.schedule.unwrap_or_else(|| {
-            Schedule::parse(DEFAULT_SCHEDULE).expect("the default schedule is valid")
-        });
-
-        let concurrency = self.count(raw.concurrency, "concurrency", DEFAULT_CONCURRENCY)?;
-        let per_host = self.count(raw.per_host, "per_host", DEFAULT_PER_HOST)?;
-        let timeout = self.duration(raw.timeout, "timeout", DEFAULT_TIMEOUT)?;
-        let retention = self.duration(raw.retention, "retention", DEFAULT_RETENTION)?;
-        let prune_schedule = raw.prune_schedule.unwrap_or_else(|| {
-            Schedule::parse(DEFAULT_PRUNE_SCHEDULE).expect("the default is valid")
-        });
-        let tombstone_retention = self.duration(
-            raw.tombstone_retention,
-            "tombstone_retention",
-            DEFAULT_TOMBSTONE_RETENTION,
-        )?;
-        let pool_size = match raw.pool_size {
-            Some(n) => Some(self.count(Some(n), "pool_size", 0)? as u32),
-            None => None,
-        };
-        let statement_timeout = self.duration(
-            raw.statement_timeout,
-            "statement_timeout",
-            DEFAULT_STATEMENT_TIMEOUT,
-        )?;
-
-        let max_body = match raw.max_body {
-            None => DEFAULT_MAX_BODY,
-            Some(value) => match value.get_ref() {
-                ByteSize(0) => {
-                    return Err(self.error(value.span(), "max_body must be greater than 0"))
-                }
-                ByteSize(bytes) => *bytes,
-            },
-        };
-
-        let user_agent = raw.user_agent.unwrap_or_else(|| {
-            format!(
-                "tributary/{} (+{})",
-                env!("CARGO_PKG_VERSION"),
-                base_url_text.trim_end_matches('/')
-            )
-        });
-
-        let log_level = match raw.log_level {
-            Some(level) => {
-                if let Err(e) = tracing_subscriber::EnvFilter::try_new(level.get_ref()) {
-                    return Err(self.error(
-                        level.span(),
-                        format!("invalid log_level {:?}: {e}", level.get_ref()),
-                    ));
-                }
-                Some(level.into_inner())
-            }
-            None => None,
-        };
-
         Ok(DaemonConfig {
             database,
             listen,
-            base_url,
-            schedule,
-            concurrency,
-            per_host,
-            timeout,
-            max_body,
-            retention,
-            prune_schedule,
-            tombstone_retention,
-            user_agent,
+            base_url: with_trailing_slash(base_url),
+            schedule: raw
+                .schedule
+                .unwrap_or_else(|| default_schedule(DEFAULT_SCHEDULE)),
+            concurrency: self.count(raw.concurrency, "concurrency", DEFAULT_CONCURRENCY)?,
+            per_host: self.count(raw.per_host, "per_host", DEFAULT_PER_HOST)?,
+            timeout: self.duration(raw.timeout, "timeout", DEFAULT_TIMEOUT)?,
+            retention: self.duration(raw.retention, "retention", DEFAULT_RETENTION)?,
+            prune_schedule: raw
+                .prune_schedule
+                .unwrap_or_else(|| default_schedule(DEFAULT_PRUNE_SCHEDULE)),
+            tombstone_retention: self.duration(
+                raw.tombstone_retention,
+                "tombstone_retention",
+                DEFAULT_TOMBSTONE_RETENTION,
+            )?,
+            pool_size: match raw.pool_size {
+                Some(n) => Some(self.count(Some(n), "pool_size", 0)? as u32),
+                None => None,
+            },
+            statement_timeout: self.duration(
+                raw.statement_timeout,
+                "statement_timeout",
+                DEFAULT_STATEMENT_TIMEOUT,
+            )?,
+            max_body: self.max_body(raw.max_body)?,
+            user_agent: raw
+                .user_agent
+                .unwrap_or_else(|| default_user_agent(&base_url_text)),
             author: raw.author.unwrap_or_else(|| DEFAULT_AUTHOR.to_string()),
-            log_level,
+            log_level: match raw.log_level {
+                Some(level) => Some(self.log_level(level)?),
+                None => None,
+            },
             respect_cache_headers: raw.respect_cache_headers.unwrap_or(true),
-            pool_size,
-            statement_timeout,
             strip_remote_images: raw.strip_remote_images.unwrap_or(false),
+            parse_budget: self.duration(raw.parse_budget, "parse_budget", DEFAULT_PARSE_BUDGET)?,
         })
+    }
+
+    /// `sqlite:…`, `postgres://…` or `postgresql://…`.
+    fn database(&self, database: Spanned<String>) -> Result<String, ConfigError> {
+        let known = ["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| database.get_ref().starts_with(scheme));
+        if !known {
+            return Err(self.error(
+                database.span(),
+                format!(
+                    "invalid database {:?}: expected sqlite://FILE or postgres://…",
+                    database.get_ref()
+                ),
+            ));
+        }
+        Ok(database.into_inner())
+    }
+
+    fn listen(&self, listen: Spanned<String>) -> Result<String, ConfigError> {
+        if !is_listen_address(listen.get_ref()) {
+            return Err(self.error(
+                listen.span(),
+                format!(
+                    "invalid listen address {:?}: expected HOST:PORT, e.g. \"127.0.0.1:8080\"",
+                    listen.get_ref()
+                ),
+            ));
+        }
+        Ok(listen.into_inner())
+    }
+
+    /// `base_url` as written, and parsed: http(s), without a query or
+    /// fragment (feed URLs are joined onto it).
+    fn base_url(&self, text: Spanned<String>) -> Result<(String, Url), ConfigError> {
+        let url = self.http_url(&text, "base_url")?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(self.error(
+                text.span(),
+                format!(
+                    "invalid base_url {:?}: must not have a query or fragment",
+                    text.get_ref()
+                ),
+            ));
+        }
+        Ok((text.into_inner(), url))
+    }
+
+    /// Without `base_url`, feeds link to the listen address.
+    fn base_url_from_listen(
+        &self,
+        listen: &str,
+        listen_span: Range<usize>,
+    ) -> Result<(String, Url), ConfigError> {
+        let text = format!("http://{listen}");
+        // `listen` was checked, but a host name may still not make a URL.
+        let url = Url::parse(&text).map_err(|e| {
+            self.error(
+                listen_span,
+                format!("cannot derive base_url from listen {listen:?} ({e}); set base_url"),
+            )
+        })?;
+        Ok((text, url))
+    }
+
+    fn max_body(&self, value: Option<Spanned<ByteSize>>) -> Result<u64, ConfigError> {
+        match value {
+            None => Ok(DEFAULT_MAX_BODY),
+            Some(value) => match value.get_ref() {
+                ByteSize(0) => Err(self.error(value.span(), "max_body must be greater than 0")),
+                ByteSize(bytes) => Ok(*bytes),
+            },
+        }
+    }
+
+    /// A `tracing` filter (`info`, `tributary=debug,sqlx=warn`).
+    fn log_level(&self, level: Spanned<String>) -> Result<String, ConfigError> {
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(level.get_ref()) {
+            return Err(self.error(
+                level.span(),
+                format!("invalid log_level {:?}: {e}", level.get_ref()),
+            ));
+        }
+        Ok(level.into_inner())
     }
 
     fn sources(
@@ -384,7 +420,12 @@ impl Checker<'_> {
         let mut sources = Vec::with_capacity(raw.len());
         for source in raw {
             let source = source.into_inner();
-            let name = self.name(&source.name, "source", &mut seen)?;
+            let name = self.unique_name(
+                &source.name.get_ref().0,
+                source.name.span(),
+                "source",
+                &mut seen,
+            )?;
             let url = self.source_url(&source.url)?;
             let public_url = match &source.public_url {
                 Some(text) => Some(self.http_url(text, "public_url")?),
@@ -410,6 +451,10 @@ impl Checker<'_> {
                 schedule,
                 enabled: source.enabled.unwrap_or(true),
                 allow_private_redirects: source.allow_private_redirects.unwrap_or(false),
+                request: self.source_request(&source)?,
+                rewrite_title: self.rewrite(source.rewrite_title.as_ref())?,
+                rewrite_link: self.rewrite(source.rewrite_link.as_ref())?,
+                remove_selectors: self.remove_selectors(source.remove_selectors.as_deref())?,
             });
         }
         Ok(sources)
@@ -448,15 +493,7 @@ impl Checker<'_> {
                 }
                 RuleMatcher::Any(words)
             }
-            (None, Some(regex)) => match regex::Regex::new(regex.get_ref()) {
-                Ok(compiled) => RuleMatcher::Regex(compiled),
-                Err(e) => {
-                    return Err(self.error(
-                        regex.span(),
-                        format!("invalid regex {:?}: {}", regex.get_ref(), regex_message(&e)),
-                    ))
-                }
-            },
+            (None, Some(regex)) => RuleMatcher::Regex(self.regex(&regex)?),
         };
         let fields = match rule.fields {
             None => RuleField::ALL.to_vec(),
@@ -495,17 +532,21 @@ impl Checker<'_> {
         })
     }
 
+    /// `[[feed]]`s: their sources must be configured ones; their tags are
+    /// terms, aliases applied.
     fn feeds(
         &self,
         raw: Vec<Spanned<RawFeed>>,
         sources: &[SourceConfig],
+        aliases: &[TagAliasConfig],
     ) -> Result<Vec<FeedConfig>, ConfigError> {
         let mut seen: HashMap<String, usize> = HashMap::new();
         let known: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         let mut feeds = Vec::with_capacity(raw.len());
         for feed in raw {
             let feed = feed.into_inner();
-            let name = self.name(&feed.name, "feed", &mut seen)?;
+            let name =
+                self.unique_name(&feed.name.get_ref().0, feed.name.span(), "feed", &mut seen)?;
             let mut feed_sources = Vec::with_capacity(feed.sources.len());
             let mut listed = HashSet::new();
             for source in &feed.sources {
@@ -536,9 +577,9 @@ impl Checker<'_> {
             };
             feeds.push(FeedConfig {
                 title: feed.title.unwrap_or_else(|| name.clone()),
-                any: self.terms(&feed.any)?,
-                all: self.terms(&feed.all)?,
-                none: self.terms(&feed.none)?,
+                any: self.terms(&feed.any, aliases)?,
+                all: self.terms(&feed.all, aliases)?,
+                none: self.terms(&feed.none, aliases)?,
                 sources: feed_sources,
                 limit,
                 name,
@@ -616,28 +657,21 @@ impl Checker<'_> {
         })
     }
 
-    /// A source or feed name: `[a-z0-9_-]+`, unique among its kind.
-    fn name(
+    /// A source or feed name (valid as read), unique among its kind.
+    fn unique_name(
         &self,
-        name: &Spanned<String>,
+        name: &str,
+        span: Range<usize>,
         kind: &str,
         seen: &mut HashMap<String, usize>,
     ) -> Result<String, ConfigError> {
-        let text = name.get_ref();
-        if !is_valid_name(text) {
+        if let Some(first) = seen.insert(name.to_string(), self.line(&span)) {
             return Err(self.error(
-                name.span(),
-                format!("invalid {kind} name {text:?}: use lowercase letters, digits, `-` and `_`"),
+                span,
+                format!("duplicate {kind} name {name:?} (first defined at line {first})"),
             ));
         }
-        let line = self.line(&name.span());
-        if let Some(first) = seen.insert(text.clone(), line) {
-            return Err(self.error(
-                name.span(),
-                format!("duplicate {kind} name {text:?} (first defined at line {first})"),
-            ));
-        }
-        Ok(text.clone())
+        Ok(name.to_string())
     }
 
     /// A tag label that folds to a non-empty term; kept as written, trimmed.
@@ -652,11 +686,15 @@ impl Checker<'_> {
         Ok(trimmed.to_string())
     }
 
-    /// Tag filters as terms, without repeats.
-    fn terms(&self, labels: &[Spanned<String>]) -> Result<Vec<String>, ConfigError> {
+    /// Tag filters as terms, aliases applied, without repeats.
+    fn terms(
+        &self,
+        labels: &[Spanned<String>],
+        aliases: &[TagAliasConfig],
+    ) -> Result<Vec<String>, ConfigError> {
         let mut terms = Vec::with_capacity(labels.len());
         for label in labels {
-            let term = crate::text::term(&self.label(label, "tag")?);
+            let term = canonical_term(aliases, &crate::text::term(&self.label(label, "tag")?));
             if !terms.contains(&term) {
                 terms.push(term);
             }
@@ -686,6 +724,134 @@ impl Checker<'_> {
                 format!("invalid url {:?}: not a file path", text.get_ref()),
             )
         })
+    }
+
+    /// `headers`, `user_agent`, `cookie` and `proxy` of a `[[source]]`:
+    /// what reqwest would refuse at fetch time is refused here, at its
+    /// place in the file.
+    fn source_request(&self, source: &RawSource) -> Result<SourceRequest, ConfigError> {
+        // tributary sets these itself (conditional GET, compression, the
+        // connection) or has a key of their own.
+        const MANAGED: [(&str, &str); 9] = [
+            ("host", "it is the URL's"),
+            ("content-length", "a GET has no body"),
+            ("transfer-encoding", "a GET has no body"),
+            ("connection", "the client manages connections"),
+            (
+                "accept-encoding",
+                "the client asks for gzip, deflate and br itself",
+            ),
+            ("if-none-match", "conditional GET sends the stored ETag"),
+            (
+                "if-modified-since",
+                "conditional GET sends the stored Last-Modified",
+            ),
+            ("user-agent", "use `user_agent = \"…\"`"),
+            ("cookie", "use `cookie = \"…\"`"),
+        ];
+        let mut headers = Vec::new();
+        if let Some(table) = &source.headers {
+            for (name, value) in table.get_ref() {
+                let lower = name.to_ascii_lowercase();
+                if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() {
+                    return Err(self.error(
+                        table.span(),
+                        format!("invalid header name {name:?}: letters, digits and !#$%&'*+-.^_`|~ only"),
+                    ));
+                }
+                if let Some((_, why)) = MANAGED.iter().find(|(managed, _)| *managed == lower) {
+                    return Err(self.error(
+                        table.span(),
+                        format!("header {name:?} cannot be set per source: {why}"),
+                    ));
+                }
+                if reqwest::header::HeaderValue::from_str(value).is_err() {
+                    // The value may be a secret: never quoted.
+                    return Err(self.error(
+                        table.span(),
+                        format!("header {name:?} has a value that is not valid in HTTP (a control character)"),
+                    ));
+                }
+                headers.push((lower, value.clone()));
+            }
+        }
+        let header_text = |value: &Option<Spanned<String>>, key: &str| match value {
+            Some(text) if reqwest::header::HeaderValue::from_str(text.get_ref()).is_err() => {
+                Err(self.error(
+                    text.span(),
+                    format!("{key} is not valid in an HTTP header (a control character)"),
+                ))
+            }
+            Some(text) => Ok(Some(text.get_ref().clone())),
+            None => Ok(None),
+        };
+        let user_agent = header_text(&source.user_agent, "user_agent")?;
+        let cookie = header_text(&source.cookie, "cookie")?;
+        let proxy = match &source.proxy {
+            Some(text) => match Url::parse(text.get_ref()) {
+                Ok(url)
+                    if matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h")
+                        && url.has_host() =>
+                {
+                    Some(url)
+                }
+                _ => {
+                    return Err(self.error(
+                        text.span(),
+                        format!(
+                            "invalid proxy {:?}: expected http://, https://, socks5:// or socks5h://HOST:PORT",
+                            crate::redact::public_url(text.get_ref())
+                        ),
+                    ))
+                }
+            },
+            None => None,
+        };
+        Ok(SourceRequest {
+            headers,
+            user_agent,
+            cookie,
+            proxy,
+        })
+    }
+
+    fn regex(&self, regex: &Spanned<String>) -> Result<regex::Regex, ConfigError> {
+        regex::Regex::new(regex.get_ref()).map_err(|e| {
+            self.error(
+                regex.span(),
+                format!("invalid regex {:?}: {}", regex.get_ref(), regex_message(&e)),
+            )
+        })
+    }
+
+    fn remove_selectors(
+        &self,
+        raw: Option<&[Spanned<String>]>,
+    ) -> Result<Option<RemoveSelectors>, ConfigError> {
+        let Some(raw) = raw.filter(|list| !list.is_empty()) else {
+            return Ok(None);
+        };
+        let mut selectors = Vec::with_capacity(raw.len());
+        for text in raw {
+            match text.get_ref().parse::<lol_html::Selector>() {
+                Ok(selector) => selectors.push(selector),
+                Err(e) => {
+                    return Err(self.error(
+                        text.span(),
+                        format!("invalid CSS selector {:?}: {e}", text.get_ref()),
+                    ))
+                }
+            }
+        }
+        Ok(Some(RemoveSelectors(selectors.into())))
+    }
+
+    fn rewrite(&self, raw: Option<&RawRewrite>) -> Result<Option<Rewrite>, ConfigError> {
+        let Some(raw) = raw else { return Ok(None) };
+        Ok(Some(Rewrite {
+            regex: self.regex(&raw.regex)?,
+            with: raw.with.clone(),
+        }))
     }
 
     fn http_url(&self, text: &Spanned<String>, key: &str) -> Result<Url, ConfigError> {
@@ -761,6 +927,19 @@ fn is_listen_address(text: &str) -> bool {
         }
         None => false,
     }
+}
+
+fn default_schedule(text: &str) -> Schedule {
+    Schedule::parse(text).expect("the default schedules are valid")
+}
+
+/// `tributary/VERSION (+BASE_URL)`: a feed's operator can see who fetches.
+fn default_user_agent(base_url: &str) -> String {
+    format!(
+        "tributary/{} (+{})",
+        env!("CARGO_PKG_VERSION"),
+        base_url.trim_end_matches('/')
+    )
 }
 
 fn with_trailing_slash(mut url: Url) -> Url {

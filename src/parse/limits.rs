@@ -27,6 +27,15 @@ pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
 /// One category label; longer ones are sentences, not tags.
 pub const MAX_CATEGORY_BYTES: usize = 256;
 
+/// An entry's or a feed's id (RSS `guid`, Atom `id`). Cut, not dropped:
+/// the cut is the same on every fetch, so the entry keeps its identity.
+pub const MAX_ID_BYTES: usize = 2 * 1024;
+
+/// An entry's link or a feed's site URL. Browsers and servers commonly
+/// stop at 8 KiB; a longer "URL" is dropped (a cut one would lead nowhere),
+/// and the entry is known by its id or title instead.
+pub const MAX_URL_BYTES: usize = 8 * 1024;
+
 /// Categories kept per entry.
 pub const MAX_CATEGORIES: usize = 64;
 

@@ -71,6 +71,20 @@ impl Root {
     pub(crate) fn is_feed(&self) -> bool {
         matches!(self, Root::Rss | Root::Rdf | Root::Atom | Root::AtomEntry)
     }
+
+    /// How deep its entries are: `<rss><channel><item>`, `<feed><entry>`.
+    fn item_depth(&self) -> usize {
+        match self {
+            Root::Rss => 3,
+            Root::Rdf | Root::Atom => 2,
+            Root::AtomEntry => 1,
+            _ => 0,
+        }
+    }
+
+    fn is_rss_like(&self) -> bool {
+        matches!(self, Root::Rss | Root::Rdf)
+    }
 }
 
 /// What feed-rs will not tell us about one entry.
@@ -186,6 +200,7 @@ fn resolve(ns: &ResolveResult) -> Ns {
 }
 
 /// One open element of the output.
+#[derive(Default)]
 struct Frame {
     /// The end tag to write instead of the source's, when the element was renamed.
     end_tag: Option<String>,
@@ -204,6 +219,18 @@ struct Frame {
     collect: Option<Collect>,
     /// Whether this is an RSS `<author>` child of an entry.
     is_author: bool,
+}
+
+/// A start tag being read, and what every step asks of it.
+struct StartTag<'a> {
+    ns: Ns,
+    start: &'a BytesStart<'a>,
+    qname: &'a str,
+    local: &'a str,
+    /// 1 for the root element.
+    depth: usize,
+    /// In Atom's namespace (1.0 or 0.3), or in none inside an Atom document.
+    atomish: bool,
 }
 
 /// The entry being read.
@@ -437,200 +464,35 @@ impl Prep {
         }
     }
 
+    /// A start tag (or an empty element's): the root says what the document
+    /// is; any other tag is mended for feed-rs and copied out, and what it
+    /// means to the entry being read is kept in its frame until it ends.
     fn start(&mut self, ns: Ns, start: &BytesStart, raw: &str, empty: bool) {
-        let depth = self.frames.len() + 1;
         if self.raw_body_markup(raw, empty) {
             return;
         }
         // feed-rs reads a person or duration as the text before any child.
         self.finish_guarded();
-        let qname = start.name();
-        let qname = qname.as_ref();
-        let local = start.local_name();
-        let local = local.as_ref();
-
-        if depth == 1 {
-            self.root = match local {
-                "rss" => Root::Rss,
-                "RDF" => Root::Rdf,
-                "feed" if matches!(ns, Ns::Atom | Ns::Atom03 | Ns::None | Ns::Other) => Root::Atom,
-                "entry" if matches!(ns, Ns::Atom | Ns::None) => Root::AtomEntry,
-                _ if ["html", "head", "body"].contains(&local.to_ascii_lowercase().as_str()) => {
-                    Root::Html
-                }
-                _ => Root::Other(qname.to_string()),
-            };
-            if !self.root.is_feed() {
-                return;
-            }
-            self.atom03 = ns == Ns::Atom03;
+        let depth = self.frames.len() + 1;
+        if depth == 1 && !self.open_root(ns, start) {
+            return;
         }
-
+        let tag = StartTag {
+            ns,
+            start,
+            qname: start.name().into_inner(),
+            local: start.local_name().into_inner(),
+            depth,
+            atomish: matches!(ns, Ns::Atom | Ns::Atom03)
+                || (ns == Ns::None && matches!(self.root, Root::Atom | Root::AtomEntry)),
+        };
         let bases_before = self.bases.len();
-        let mut edit = TagEdit::default();
-        self.xml_base(start, &mut edit);
-        self.namespaces(start, depth, &mut edit);
-        self.rss_names(ns, start, &mut edit);
-
-        let parent_is_channel = self.frames.last().is_some_and(|p| p.is_channel);
-        let in_item = self.item.is_some();
-        let item_depth = match self.root {
-            Root::Rss => 3,
-            Root::Rdf | Root::Atom => 2,
-            Root::AtomEntry => 1,
-            _ => 0,
-        };
-        let atomish = matches!(ns, Ns::Atom | Ns::Atom03)
-            || (ns == Ns::None && matches!(self.root, Root::Atom | Root::AtomEntry));
-
-        if depth == 1 && self.root == Root::Rss {
-            let version = attr(start, "version");
-            if !matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92" | "")) {
-                edit.set.push(("version".into(), "2.0".into()));
-            }
-        }
-        let is_channel = self.root == Root::Rss && depth == 2 && local == "channel" && {
-            self.channels += 1;
-            self.channels == 1
-        };
-
-        // Drop whole subtrees the retry does without.
-        if self.opts.strip_extensions && !self.skipping() {
-            let bad_content = atomish
-                && local == "content"
-                && attr(start, "src").is_none()
-                && !matches!(
-                    attr(start, "type")
-                        .map(|t| normalize_atom_type(&t.trim().to_ascii_lowercase(), true))
-                        .as_deref(),
-                    None | Some("text" | "html" | "xhtml")
-                );
-            if ns == Ns::Extension || bad_content {
-                self.skip_from = Some(depth);
-            }
-        }
-
-        // Atom: renamed 0.3 elements and text types feed-rs rejects.
-        if atomish && depth > 1 {
-            if self.atom03 {
-                let renamed = match local {
-                    "issued" => Some("published"),
-                    "modified" => Some("updated"),
-                    "tagline" => Some("subtitle"),
-                    "copyright" => Some("rights"),
-                    "url" => Some("uri"),
-                    _ => None,
-                };
-                if let Some(new_local) = renamed {
-                    let prefix = qname.strip_suffix(local).unwrap_or("");
-                    edit.rename = Some(format!("{prefix}{new_local}"));
-                }
-            }
-            if let Some(ty) = atom_type(local, start, self.atom03) {
-                edit.set.push(("type".into(), ty));
-            }
-        }
-
-        // Entries and what we collect inside them.
-        let is_item = depth == item_depth
-            && match self.root {
-                Root::Rss => local == "item" && parent_is_channel,
-                Root::Rdf => local == "item",
-                Root::Atom => local == "entry" && atomish,
-                Root::AtomEntry => true,
-                _ => false,
-            };
-        let mut is_subject = false;
-        let mut is_rdf_link = false;
-        let mut collect = None;
-        let rss_like = matches!(self.root, Root::Rss | Root::Rdf);
-        if is_item {
-            self.item = Some(OpenItem {
-                extras: ItemExtras {
-                    base: self.bases.last().cloned(),
-                    ..ItemExtras::default()
-                },
-                about: attr(start, "rdf:about"),
-                has_link: false,
-                text: String::new(),
-            });
-        } else if in_item && depth > item_depth {
-            let base = self.bases.last().cloned();
-            let item = self.item.as_mut().expect("in an item");
-            let child = depth == item_depth + 1;
-            match (ns, local) {
-                (Ns::Dc, "subject") => is_subject = true,
-                // feedparser finds categories wrapped in a non-standard
-                // container (`<categories><category>`); feed-rs reads only
-                // direct children.
-                (Ns::None | Ns::Rss, "category") if rss_like && !child => is_subject = true,
-                (Ns::Rss | Ns::None, "link") if child && self.root == Root::Rdf => {
-                    is_rdf_link = true
-                }
-                (Ns::None | Ns::Rss, "guid") if child => {
-                    item.extras.guid_is_permalink =
-                        attr(start, "isPermaLink").map(|v| !v.trim().eq_ignore_ascii_case("false"))
-                }
-                (_, "content" | "encoded") if child => item.extras.content_base = base,
-                (_, "summary" | "description") if child => item.extras.summary_base = base,
-                _ => {}
-            }
-            collect = item_text_to_collect(ns, local, start, child, rss_like, &mut item.extras);
-            if child && atomish && local == "link" && attr(start, "href").is_none() {
-                let alternate =
-                    attr(start, "rel").is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate"));
-                collect = Some(Collect::LinkText { alternate });
-            }
-            if is_subject || is_rdf_link || collect.is_some() {
-                item.text.clear();
-            }
-        }
-        let is_author = in_item
-            && depth == item_depth + 1
-            && rss_like
-            && matches!(ns, Ns::None | Ns::Rss)
-            && local == "author";
-        if self.frames.last().is_some_and(|f| f.is_author) && local == "name" {
-            collect = Some(Collect::AuthorName);
-            if let Some(item) = self.item.as_mut() {
-                item.text.clear();
-            }
-        }
-        let body = (in_item && depth == item_depth + 1 && rss_like && !self.skipping())
-            .then(|| raw_body_kind(ns, local))
-            .flatten();
-        if body == Some(BodyKind::Rename) {
-            edit.rename = Some("content:encoded".into());
-            edit.remove.push("xmlns".into());
-            edit.set.push(("xmlns:content".into(), CONTENT.into()));
-            if let Some(item) = self.item.as_mut() {
-                item.extras.content_base = self.bases.last().cloned();
-            }
-        }
-
-        let guard = (!atomish && self.root.is_feed())
-            .then(|| guard_kind(ns, local))
-            .flatten();
-        if ns == Ns::Extension {
-            unreadable_time_attributes(local, start, &mut edit);
-        }
-        if !self.skipping() {
-            if edit.is_empty() {
-                self.out.push_str(raw);
-            } else {
-                self.out.push_str(&edit.render(start, empty));
-            }
-            if let Some(kind) = guard.filter(|_| !empty) {
-                self.guarded = Some(GuardedText {
-                    kind,
-                    depth,
-                    out_start: self.out.len(),
-                    value: String::new(),
-                });
-            }
-        }
-        if depth < item_depth {
-            let name = edit.rename.as_deref().unwrap_or(qname);
+        let mut edit = self.mend(&tag);
+        let role = self.entry_role(&tag);
+        let body = self.entry_body(&tag, &mut edit);
+        self.write_start(&tag, raw, &edit, empty);
+        if depth < self.root.item_depth() {
+            let name = edit.rename.as_deref().unwrap_or(tag.qname);
             self.ancestors.push(name.to_string());
         }
         if let Some(kind) = body.filter(|_| !empty) {
@@ -641,21 +503,250 @@ impl Prep {
                 markup: kind == BodyKind::Rename,
             });
         }
-
         let frame = Frame {
             end_tag: edit.rename.map(|name| format!("</{name}>")),
-            is_item,
-            is_channel,
-            is_rdf_link,
-            is_subject,
             bases: bases_before,
-            collect,
-            is_author,
+            ..role
         };
         if empty {
             self.close(frame, depth);
         } else {
             self.frames.push(frame);
+        }
+    }
+
+    /// Reads what the root element says the document is. False when it is
+    /// not a feed: nothing more is read.
+    fn open_root(&mut self, ns: Ns, start: &BytesStart) -> bool {
+        let local = start.local_name().into_inner();
+        self.root = match local {
+            "rss" => Root::Rss,
+            "RDF" => Root::Rdf,
+            "feed" if matches!(ns, Ns::Atom | Ns::Atom03 | Ns::None | Ns::Other) => Root::Atom,
+            "entry" if matches!(ns, Ns::Atom | Ns::None) => Root::AtomEntry,
+            _ if ["html", "head", "body"].contains(&local.to_ascii_lowercase().as_str()) => {
+                Root::Html
+            }
+            _ => Root::Other(start.name().into_inner().to_string()),
+        };
+        if !self.root.is_feed() {
+            return false;
+        }
+        self.atom03 = ns == Ns::Atom03;
+        true
+    }
+
+    /// What the tag must say for feed-rs to read it as meant. Also tracks
+    /// its `xml:base` and, on the retry, starts dropping its subtree when
+    /// feed-rs cannot read it.
+    fn mend(&mut self, tag: &StartTag) -> TagEdit {
+        let mut edit = TagEdit::default();
+        self.xml_base(tag.start, &mut edit);
+        self.namespaces(tag.start, tag.depth, &mut edit);
+        self.rss_names(tag.ns, tag.start, &mut edit);
+        if tag.depth == 1 && self.root == Root::Rss {
+            let version = attr(tag.start, "version");
+            if !matches!(version.as_deref(), Some("2.0" | "0.91" | "0.92" | "")) {
+                edit.set.push(("version".into(), "2.0".into()));
+            }
+        }
+        self.skip_if_stripped(tag);
+        self.atom_names_and_types(tag, &mut edit);
+        if tag.ns == Ns::Extension {
+            unreadable_time_attributes(tag.local, tag.start, &mut edit);
+        }
+        edit
+    }
+
+    /// The retry drops whole subtrees: extension elements, and Atom content
+    /// of a type feed-rs cannot read.
+    fn skip_if_stripped(&mut self, tag: &StartTag) {
+        if !self.opts.strip_extensions || self.skipping() {
+            return;
+        }
+        let bad_content = tag.atomish
+            && tag.local == "content"
+            && attr(tag.start, "src").is_none()
+            && !matches!(
+                attr(tag.start, "type")
+                    .map(|t| normalize_atom_type(&t.trim().to_ascii_lowercase(), true))
+                    .as_deref(),
+                None | Some("text" | "html" | "xhtml")
+            );
+        if tag.ns == Ns::Extension || bad_content {
+            self.skip_from = Some(tag.depth);
+        }
+    }
+
+    /// Atom: renamed 0.3 elements and text types feed-rs rejects.
+    fn atom_names_and_types(&self, tag: &StartTag, edit: &mut TagEdit) {
+        if !tag.atomish || tag.depth == 1 {
+            return;
+        }
+        if self.atom03 {
+            let renamed = match tag.local {
+                "issued" => Some("published"),
+                "modified" => Some("updated"),
+                "tagline" => Some("subtitle"),
+                "copyright" => Some("rights"),
+                "url" => Some("uri"),
+                _ => None,
+            };
+            if let Some(new_local) = renamed {
+                let prefix = tag.qname.strip_suffix(tag.local).unwrap_or("");
+                edit.rename = Some(format!("{prefix}{new_local}"));
+            }
+        }
+        if let Some(ty) = atom_type(tag.local, tag.start, self.atom03) {
+            edit.set.push(("type".into(), ty));
+        }
+    }
+
+    /// What the element is to the entries: the RSS channel, an entry (opened
+    /// here), or an element of one whose text the entry keeps. Its end tag
+    /// and bases are left to the caller.
+    fn entry_role(&mut self, tag: &StartTag) -> Frame {
+        let item_depth = self.root.item_depth();
+        let parent = self.frames.last();
+        let parent_is_channel = parent.is_some_and(|p| p.is_channel);
+        let parent_is_author = parent.is_some_and(|p| p.is_author);
+        let in_item = self.item.is_some();
+        let is_channel = self.root == Root::Rss && tag.depth == 2 && tag.local == "channel" && {
+            self.channels += 1;
+            self.channels == 1
+        };
+        let is_item = tag.depth == item_depth
+            && match self.root {
+                Root::Rss => tag.local == "item" && parent_is_channel,
+                Root::Rdf => tag.local == "item",
+                Root::Atom => tag.local == "entry" && tag.atomish,
+                Root::AtomEntry => true,
+                _ => false,
+            };
+        let mut frame = if is_item {
+            self.item = Some(OpenItem {
+                extras: ItemExtras {
+                    base: self.bases.last().cloned(),
+                    ..ItemExtras::default()
+                },
+                about: attr(tag.start, "rdf:about"),
+                has_link: false,
+                text: String::new(),
+            });
+            Frame {
+                is_item,
+                ..Frame::default()
+            }
+        } else if in_item && tag.depth > item_depth {
+            self.entry_child(tag)
+        } else {
+            Frame::default()
+        };
+        frame.is_channel = is_channel;
+        frame.is_author = in_item
+            && tag.depth == item_depth + 1
+            && self.root.is_rss_like()
+            && matches!(tag.ns, Ns::None | Ns::Rss)
+            && tag.local == "author";
+        if parent_is_author && tag.local == "name" {
+            frame.collect = Some(Collect::AuthorName);
+            if let Some(item) = self.item.as_mut() {
+                item.text.clear();
+            }
+        }
+        frame
+    }
+
+    /// An element inside the entry being read: what its attributes tell the
+    /// entry (`isPermaLink`, the base of its content or summary), and
+    /// whether the entry keeps its text (a category, RSS 1.0's link, one of
+    /// [`Collect`]).
+    fn entry_child(&mut self, tag: &StartTag) -> Frame {
+        let rss_like = self.root.is_rss_like();
+        let child = tag.depth == self.root.item_depth() + 1;
+        let base = self.bases.last().cloned();
+        let item = self.item.as_mut().expect("in an item");
+        let mut is_subject = false;
+        let mut is_rdf_link = false;
+        match (tag.ns, tag.local) {
+            (Ns::Dc, "subject") => is_subject = true,
+            // feedparser finds categories wrapped in a non-standard
+            // container (`<categories><category>`); feed-rs reads only
+            // direct children.
+            (Ns::None | Ns::Rss, "category") if rss_like && !child => is_subject = true,
+            (Ns::Rss | Ns::None, "link") if child && self.root == Root::Rdf => is_rdf_link = true,
+            (Ns::None | Ns::Rss, "guid") if child => {
+                item.extras.guid_is_permalink =
+                    attr(tag.start, "isPermaLink").map(|v| !v.trim().eq_ignore_ascii_case("false"))
+            }
+            (_, "content" | "encoded") if child => item.extras.content_base = base,
+            (_, "summary" | "description") if child => item.extras.summary_base = base,
+            _ => {}
+        }
+        let mut collect = item_text_to_collect(
+            tag.ns,
+            tag.local,
+            tag.start,
+            child,
+            rss_like,
+            &mut item.extras,
+        );
+        if child && tag.atomish && tag.local == "link" && attr(tag.start, "href").is_none() {
+            let alternate =
+                attr(tag.start, "rel").is_none_or(|r| r.trim().eq_ignore_ascii_case("alternate"));
+            collect = Some(Collect::LinkText { alternate });
+        }
+        if is_subject || is_rdf_link || collect.is_some() {
+            item.text.clear();
+        }
+        Frame {
+            is_subject,
+            is_rdf_link,
+            collect,
+            ..Frame::default()
+        }
+    }
+
+    /// An RSS entry body that may hold raw HTML (see [`RawBody`]);
+    /// `xhtml:body` and `fullitem` are renamed `content:encoded` here.
+    fn entry_body(&mut self, tag: &StartTag, edit: &mut TagEdit) -> Option<BodyKind> {
+        let is_entry_child = self.item.is_some() && tag.depth == self.root.item_depth() + 1;
+        if !is_entry_child || !self.root.is_rss_like() || self.skipping() {
+            return None;
+        }
+        let body = raw_body_kind(tag.ns, tag.local)?;
+        if body == BodyKind::Rename {
+            edit.rename = Some("content:encoded".into());
+            edit.remove.push("xmlns".into());
+            edit.set.push(("xmlns:content".into(), CONTENT.into()));
+            if let Some(item) = self.item.as_mut() {
+                item.extras.content_base = self.bases.last().cloned();
+            }
+        }
+        Some(body)
+    }
+
+    /// Copies the tag out, mended, unless its subtree is being dropped; the
+    /// text of an element feed-rs could panic on is held from here on.
+    fn write_start(&mut self, tag: &StartTag, raw: &str, edit: &TagEdit, empty: bool) {
+        if self.skipping() {
+            return;
+        }
+        if edit.is_empty() {
+            self.out.push_str(raw);
+        } else {
+            self.out.push_str(&edit.render(tag.start, empty));
+        }
+        let guard = (!tag.atomish && self.root.is_feed())
+            .then(|| guard_kind(tag.ns, tag.local))
+            .flatten();
+        if let Some(kind) = guard.filter(|_| !empty) {
+            self.guarded = Some(GuardedText {
+                kind,
+                depth: tag.depth,
+                out_start: self.out.len(),
+                value: String::new(),
+            });
         }
     }
 
@@ -925,14 +1016,8 @@ impl Prep {
         self.out.push_str(raw);
         if !empty {
             self.frames.push(Frame {
-                end_tag: None,
-                is_item: false,
-                is_channel: false,
-                is_rdf_link: false,
-                is_subject: false,
                 bases: self.bases.len(),
-                collect: None,
-                is_author: false,
+                ..Frame::default()
             });
         }
         true

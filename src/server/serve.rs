@@ -100,14 +100,17 @@ pub async fn serve<S>(
                 if warned.due() {
                     tracing::warn!(error = %e, open = registry.len(), "accept failed; closing the oldest idle connection");
                 }
-                registry.shed_one();
+                if registry.shed_one() {
+                    crate::metrics::record_connections_shed("accept_error", 1);
+                }
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
                 }
             }
         };
-        let Some((slot, shed_other)) = registry.admit(limits.max_connections) else {
+        let Some((slot, shed)) = registry.admit(limits.max_connections) else {
+            crate::metrics::record_connections_shed("busy", 1);
             if warned.due() {
                 tracing::warn!(
                     max_connections = limits.max_connections,
@@ -117,7 +120,10 @@ pub async fn serve<S>(
             drop(stream);
             continue;
         };
-        if shed_other && warned.due() {
+        if shed > 0 {
+            crate::metrics::record_connections_shed("idle", shed);
+        }
+        if shed > 0 && warned.due() {
             tracing::warn!(
                 max_connections = limits.max_connections,
                 "connection limit reached; closing the oldest idle connections"
@@ -215,16 +221,16 @@ impl Registry {
         self.lock().live.len()
     }
 
-    /// A slot for a new connection, and whether another was told to close
-    /// to make room; `None` when every open connection is busy.
-    fn admit(&self, max: usize) -> Option<(Slot, bool)> {
+    /// A slot for a new connection, and how many others were told to
+    /// close to make room; `None` when every open connection is busy.
+    fn admit(&self, max: usize) -> Option<(Slot, usize)> {
         let mut open = self.lock();
-        let mut shed_other = false;
+        let mut shed = 0;
         while open.live.len() >= max {
             if !open.shed_one() {
                 return None;
             }
-            shed_other = true;
+            shed += 1;
         }
         let slot = Slot {
             id: self.next.fetch_add(1, Ordering::Relaxed),
@@ -233,11 +239,11 @@ impl Registry {
             shed: CancellationToken::new(),
         };
         open.live.insert(slot.id, slot.clone());
-        Some((slot, shed_other))
+        Some((slot, shed))
     }
 
-    fn shed_one(&self) {
-        self.lock().shed_one();
+    fn shed_one(&self) -> bool {
+        self.lock().shed_one()
     }
 
     /// Returns once at most `max` sockets are open, counting those told to
@@ -378,12 +384,12 @@ mod tests {
         let (busy, _) = registry.admit(3).unwrap();
         busy.in_flight.fetch_add(1, Ordering::SeqCst);
         let (fresh, shed) = registry.admit(3).unwrap();
-        assert!(shed && slow.shed.is_cancelled());
+        assert!(shed == 1 && slow.shed.is_cancelled());
         fresh.requests.fetch_add(1, Ordering::SeqCst);
         assert!(!served.shed.is_cancelled() && !busy.shed.is_cancelled());
         // No never-served one left: the oldest idle keep-alive one.
         let (_, shed) = registry.admit(3).unwrap();
-        assert!(shed && served.shed.is_cancelled());
+        assert!(shed == 1 && served.shed.is_cancelled());
         // Every connection busy: refused.
         let open: Vec<Slot> = registry.lock().live.values().cloned().collect();
         for slot in &open {

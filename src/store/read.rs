@@ -388,7 +388,7 @@ mod tests {
             sources: vec!["rfi-en".into()],
         };
         let cursor = Cursor {
-            published: chrono::Utc::now(),
+            published: chrono::DateTime::UNIX_EPOCH,
             id: 7,
         };
         let (sql, binds) = page_sql(&filter, Some(cursor), 50);

@@ -442,16 +442,15 @@ impl Store {
         self.unstored.sources().get(source).cloned()
     }
 
-    /// Records whether claiming due sources worked.
-    pub fn note_claim(&self, result: Result<(), &StoreError>) {
+    /// Records whether claiming due sources at `at` worked.
+    pub fn note_claim(&self, result: Result<(), &StoreError>, at: DateTime<Utc>) {
         let mut claim = self.unstored.claim();
         match result {
             Ok(()) => *claim = None,
             Err(e) => {
-                let now = Utc::now();
                 *claim = Some(StoreFailure {
-                    since: claim.as_ref().map_or(now, |f| f.since),
-                    at: now,
+                    since: claim.as_ref().map_or(at, |f| f.since),
+                    at,
                     status: None,
                     error: format!("store: {e}"),
                     consecutive_failures: 0,

@@ -220,10 +220,13 @@ async fn sigterm_stops_the_daemon_promptly_during_a_hanging_fetch() {
     // A server that accepts connections and never answers.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hanging = format!("http://{}/feed", listener.local_addr().unwrap());
+    let connected = std::sync::Arc::new(tokio::sync::Notify::new());
+    let accepted = connected.clone();
     tokio::spawn(async move {
         let mut held = Vec::new();
         while let Ok((socket, _)) = listener.accept().await {
             held.push(socket);
+            accepted.notify_one();
         }
     });
     let config = TestConfig::write(
@@ -236,8 +239,10 @@ async fn sigterm_stops_the_daemon_promptly_during_a_hanging_fetch() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Let it start and begin the fetch.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Once the fetch has begun.
+    tokio::time::timeout(Duration::from_secs(20), connected.notified())
+        .await
+        .expect("the daemon did not start its fetch within 20 s");
     assert!(child.try_wait().unwrap().is_none(), "daemon exited early");
     let pid = child.id().to_string();
     assert!(Command::new("kill")

@@ -248,6 +248,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The daemon's clock, which `fetch_now` reads too.
     pub clock: Clock,
+    turns: tokio::sync::watch::Receiver<tributary::scheduler::Turns>,
 }
 
 impl TestApp {
@@ -265,6 +266,7 @@ impl TestApp {
             .with_clock(clock.clone());
         let base = format!("http://127.0.0.1:{}", application.port());
         let store = application.store().clone();
+        let turns = application.scheduler_turns();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(application.run_until_stopped(shutdown.clone()));
         TestApp {
@@ -279,7 +281,22 @@ impl TestApp {
                 .build()
                 .unwrap(),
             clock,
+            turns,
         }
+    }
+
+    /// Waits until the daemon's scheduler, in a turn begun after this call,
+    /// found nothing to do: no source due that it could claim, no refresh
+    /// running. What it has not fetched by then, it fetches only once due.
+    pub async fn scheduler_idle(&self) {
+        let mut turns = self.turns.clone();
+        let completed = turns.borrow_and_update().completed;
+        // The turn under way may have begun before this call.
+        let idle = turns.wait_for(|t| t.completed >= completed + 2 && t.idle);
+        tokio::time::timeout(std::time::Duration::from_secs(20), idle)
+            .await
+            .expect("the scheduler was not idle within 20 s")
+            .expect("the scheduler stopped");
     }
 
     /// Runs one fetch cycle of every source now, as `tributary fetch` does,

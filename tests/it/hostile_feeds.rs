@@ -6,7 +6,7 @@ use crate::helpers::*;
 use proptest::prelude::*;
 use tributary::parse::limits::{
     MAX_AUTHOR_BYTES, MAX_CATEGORIES, MAX_CATEGORY_BYTES, MAX_CONTENT_BYTES, MAX_HTML_DEPTH,
-    MAX_SUMMARY_BYTES, MAX_TITLE_BYTES,
+    MAX_ID_BYTES, MAX_SUMMARY_BYTES, MAX_TITLE_BYTES, MAX_URL_BYTES,
 };
 use tributary::parse::ParseError;
 
@@ -34,6 +34,34 @@ fn good_feed() -> String {
             &["news"] as &[&str],
         )],
     )
+}
+
+/// Serves `doc` as the one source `name` (`daemon_extra`: lines of its
+/// `[daemon]` table) and fetches it once with the real pipeline.
+async fn serve_and_fetch(
+    name: &str,
+    doc: String,
+    daemon_extra: &str,
+) -> (FeedServer, TestConfig, tributary::pipeline::Outcome) {
+    let server = FeedServer::start().await;
+    let path = format!("/{name}");
+    server.set(&path, Fixture::feed(doc));
+    let config = TestConfig::write(
+        daemon_extra,
+        &format!(
+            "[[source]]\nname = \"{name}\"\nurl = \"{}\"\n",
+            server.url(&path)
+        ),
+    );
+    let mut reports = fetch_now(&config.load()).await;
+    (server, config, reports.remove(0).outcome)
+}
+
+fn assert_ingested(outcome: &tributary::pipeline::Outcome) {
+    assert!(
+        matches!(outcome, tributary::pipeline::Outcome::Ingested { .. }),
+        "{outcome:?}"
+    );
 }
 
 async fn sqlite(config: &TestConfig) -> sqlx::SqlitePool {
@@ -324,24 +352,8 @@ async fn fields_are_stored_and_served_within_their_caps() {
         ),
     );
     assert!(doc.len() < 4 << 20, "{}", doc.len());
-    let server = FeedServer::start().await;
-    server.set("/big", Fixture::feed(doc));
-    let config = TestConfig::write(
-        "",
-        &format!(
-            "[[source]]\nname = \"big\"\nurl = \"{}\"\n",
-            server.url("/big")
-        ),
-    );
-    let reports = fetch_now(&config.load()).await;
-    assert!(
-        matches!(
-            reports[0].outcome,
-            tributary::pipeline::Outcome::Ingested { .. }
-        ),
-        "{:?}",
-        reports[0].outcome
-    );
+    let (_server, config, outcome) = serve_and_fetch("big", doc, "").await;
+    assert_ingested(&outcome);
 
     let pool = sqlite(&config).await;
     let (title, author, summary, content): (String, String, String, String) =
@@ -423,24 +435,8 @@ async fn deeply_nested_html_is_flattened_not_parsed_quadratically() {
              <description><![CDATA[{body}]]></description>"
         ),
     );
-    let server = FeedServer::start().await;
-    server.set("/nested", Fixture::feed(doc));
-    let config = TestConfig::write(
-        "",
-        &format!(
-            "[[source]]\nname = \"nested\"\nurl = \"{}\"\n",
-            server.url("/nested")
-        ),
-    );
-    let reports = fetch_now(&config.load()).await;
-    assert!(
-        matches!(
-            reports[0].outcome,
-            tributary::pipeline::Outcome::Ingested { .. }
-        ),
-        "{:?}",
-        reports[0].outcome
-    );
+    let (_server, config, outcome) = serve_and_fetch("nested", doc, "").await;
+    assert_ingested(&outcome);
     let pool = sqlite(&config).await;
     let (summary, content): (String, String) =
         sqlx::query_as("SELECT summary, content FROM articles")
@@ -456,6 +452,105 @@ async fn deeply_nested_html_is_flattened_not_parsed_quadratically() {
     assert!(divs <= MAX_HTML_DEPTH, "{divs} nested divs kept");
     assert_eq!(divs, content.matches("</div>").count());
     assert!(content.len() < 16 * 1024, "{} bytes", content.len());
+}
+
+#[tokio::test]
+async fn parsing_stops_at_its_time_budget_and_the_source_says_so() {
+    // How far parsing gets within `parse_budget` depends on the machine;
+    // that it stops, and says so, does not: a 1 ms budget is spent on a
+    // megabyte before its first entry (the partial case, entries kept up to
+    // the budget, is tested in parse.rs with a budget counted in checks).
+    let body = "<p>paragraph</p>".repeat(1024);
+    let items: String = (0..64)
+        .map(|i| {
+            format!(
+                "<item><title>costly {i}</title><guid>c{i}</guid>\
+                 <content:encoded><![CDATA[{body}]]></content:encoded></item>"
+            )
+        })
+        .collect();
+    let doc = format!(
+        "<rss version=\"2.0\" xmlns:content=\"{CONTENT_NS}\"><channel><title>costly</title>{items}</channel></rss>"
+    );
+    let (_server, config, outcome) =
+        serve_and_fetch("costly", doc, "parse_budget = \"1ms\"\n").await;
+    let tributary::pipeline::Outcome::Failed(error) = &outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(
+        error.contains("longer than its time budget (parse_budget)"),
+        "{error}"
+    );
+    let pool = sqlite(&config).await;
+    let last_error: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM sources WHERE name = 'costly'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    pool.close().await;
+    assert_eq!(last_error.as_deref(), Some(error.as_str()));
+}
+
+#[tokio::test]
+async fn huge_ids_are_cut_and_huge_links_dropped_keeping_each_entry_apart() {
+    // Two entries whose 100 KB guids differ only past the cap, each with a
+    // 100 KB link: each stays its own article on every fetch, with an id
+    // within its cap and no link that leads nowhere.
+    let long = "g".repeat(100_000);
+    let link = format!("https://h.example/{}", "p".repeat(100_000));
+    let item = |n: u32| {
+        format!(
+            "<item><title>story {n}</title><guid isPermaLink=\"false\">{long}{n}</guid>\
+             <link>{link}{n}</link><description>body {n}</description></item>"
+        )
+    };
+    let doc = format!(
+        "<rss version=\"2.0\"><channel><title>ids</title>{}{}</channel></rss>",
+        item(1),
+        item(2)
+    );
+    let (_server, config, outcome) = serve_and_fetch("ids", doc, "").await;
+    assert_ingested(&outcome);
+    // Fetched again, the same cut ids find the same articles.
+    assert_ingested(&fetch_now(&config.load()).await[0].outcome);
+    let pool = sqlite(&config).await;
+    let titles: Vec<String> = sqlx::query_scalar("SELECT title FROM articles ORDER BY title")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let longest_key: i64 =
+        sqlx::query_scalar("SELECT MAX(LENGTH(CAST(entry_key AS BLOB))) FROM article_sources")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let links: i64 = sqlx::query_scalar("SELECT COUNT(link) FROM articles")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    // Titles differ, so the cut ids (equal after the cut) do not merge them.
+    assert_eq!(titles, ["story 1", "story 2"]);
+    // The key is the id with a short prefix at most.
+    assert!(
+        (longest_key as usize) < MAX_ID_BYTES + 64,
+        "{longest_key}-byte entry key"
+    );
+    assert_eq!(links, 0, "a link over {MAX_URL_BYTES} bytes is dropped");
+    let app = TestApp::spawn(config.load()).await;
+    let atom = app.get_text("/feed.atom").await;
+    assert!(atom.len() < 64 * 1024, "served {} bytes", atom.len());
+    assert_valid_atom(&atom);
+    let metrics = app.get_text("/metrics").await;
+    for field in ["guid", "link"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("tributary_fields_cut_total{")
+                    && l.contains(&format!("field=\"{field}\""))),
+            "{field} cut not counted"
+        );
+    }
+    app.stop().await;
 }
 
 const URL_ATTRIBUTES: &str = r#"<blockquote cite="javascript:alert(1)">quoted</blockquote>

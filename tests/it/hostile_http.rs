@@ -442,4 +442,19 @@ async fn a_slow_header_flood_neither_exhausts_descriptors_nor_locks_clients_out(
     assert_eq!(client.get(&feed).send().await.unwrap().status(), 200);
     let log = daemon.log.lock().unwrap().clone();
     assert!(!log.contains("Too many open files"), "{log}");
+    // The operator sees the shedding in /metrics, not only in the log.
+    let metrics = client
+        .get(format!("http://{}/metrics", daemon.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shed = sample(
+        &metrics,
+        "tributary_connections_shed_total",
+        &[("reason", "idle")],
+    );
+    assert!(shed.is_some_and(|n| n >= 1.0), "{metrics}");
 }

@@ -388,8 +388,9 @@ async fn sighup_applies_added_sources_removed_sources_tag_rules_and_feeds() {
     // A new `listen` cannot be taken over by the running process.
     let head = text[..text.find("[[source]]").unwrap()]
         .replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:1\"");
+    // `b` every second too: its fetches show the scheduler's time passing.
     let after = format!(
-        "{head}[[source]]\nname = \"b\"\nurl = \"{}\"\ntags = [\"beta\"]\n\
+        "{head}[[source]]\nname = \"b\"\nurl = \"{}\"\ntags = [\"beta\"]\nschedule = \"* * * * * *\"\n\
          [[tag_rule]]\ntag = \"breaking\"\nany = [\"Breaking\"]\n\
          [[feed]]\nname = \"picked\"\nany = [\"breaking\"]\n\
          [[feed]]\nname = \"extra\"\ntitle = \"Extra\"\nany = [\"beta\"]\n",
@@ -427,12 +428,19 @@ async fn sighup_applies_added_sources_removed_sources_tag_rules_and_feeds() {
         restart.contains("WARN") && restart.contains("keys=listen"),
         "{restart}"
     );
-    // The removed source's articles stay; it is no longer fetched.
+    // The removed source's articles stay; it is no longer fetched, while
+    // `b`, due as often as `a` was, is fetched three more times.
     let everything = daemon.get("/feed.atom").await.1;
     assert!(everything.contains("Alpha story"), "{everything}");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     let fetched = server.requests("/a").len();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let b_fetched = server.requests("/b").len();
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            server.requests("/b").len() >= b_fetched + 3
+        })
+        .await,
+        "b is fetched every second"
+    );
     assert_eq!(
         server.requests("/a").len(),
         fetched,

@@ -871,3 +871,127 @@ async fn a_first_import_leaves_the_tag_index_built_by_fetch_and_by_the_daemon() 
     assert_eq!(parse_atom(&xml).entries.len(), 2);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn rewrites_clean_titles_and_links_before_tags_and_dedup() {
+    // A mobile edition: " - RFI Mobile" on every title, m. links. Its
+    // rewrites make its copy of a story the desktop feed's article.
+    let server = FeedServer::start().await;
+    let story = "https://www.rfi.fr/en/asia/20250401-wang-yi-lavrov";
+    server.set(
+        "/desktop",
+        Fixture::feed(rss(
+            "RFI",
+            "https://www.rfi.fr/en/",
+            &[item(
+                "d1",
+                story,
+                "Wang Yi meets Lavrov",
+                "Tue, 01 Apr 2025 10:00:00 GMT",
+            )],
+        )),
+    );
+    server.set(
+        "/mobile",
+        Fixture::feed(rss(
+            "RFI mobile",
+            "https://m.rfi.fr/en/",
+            &[
+                item(
+                    "m1",
+                    "https://m.rfi.fr/en/asia/20250401-wang-yi-lavrov",
+                    "Wang Yi meets Lavrov - RFI Mobile",
+                    "Tue, 01 Apr 2025 10:05:00 GMT",
+                ),
+                item(
+                    "m2",
+                    "https://m.rfi.fr/en/europe/20250401-nato",
+                    "NATO ministers meet - RFI Mobile",
+                    "Tue, 01 Apr 2025 11:00:00 GMT",
+                ),
+            ],
+        )),
+    );
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "[[source]]\nname = \"desktop\"\nurl = \"{}\"\n\n\
+             [[source]]\nname = \"mobile\"\nurl = \"{}\"\n\
+             rewrite_title = {{ regex = \" - RFI Mobile$\", with = \"\" }}\n\
+             rewrite_link = {{ regex = \"^https://m\\\\.rfi\\\\.fr/\", with = \"https://www.rfi.fr/\" }}\n\n\
+             [[tag_rule]]\ntag = \"mobile-suffix\"\nregex = \"RFI Mobile\"\nfields = [\"title\"]\n",
+            server.url("/desktop"),
+            server.url("/mobile")
+        ),
+    );
+    fetch_now(&config.load()).await;
+    let app = TestApp::spawn(config.load()).await;
+    let json: serde_json::Value = serde_json::from_str(&app.get_text("/feed.json").await).unwrap();
+    let items = json["items"].as_array().unwrap();
+    let titles: Vec<&str> = items.iter().map(|i| i["title"].as_str().unwrap()).collect();
+    assert_eq!(titles, ["NATO ministers meet", "Wang Yi meets Lavrov"]);
+    assert_eq!(
+        items[0]["url"],
+        "https://www.rfi.fr/en/europe/20250401-nato"
+    );
+    // One article for the story, carried by both sources.
+    assert_eq!(
+        items[1]["_tributary"]["seen_in"],
+        serde_json::json!(["desktop", "mobile"])
+    );
+    // Tag rules saw the rewritten title.
+    let tagged = app.get_text("/feed.json?any=mobile-suffix").await;
+    let tagged: serde_json::Value = serde_json::from_str(&tagged).unwrap();
+    assert_eq!(tagged["items"].as_array().unwrap().len(), 0, "{tagged}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn remove_selectors_take_share_bars_out_of_real_markup() {
+    // FeedBurner's "feedflare" share bar, as a real feed carries it in
+    // every description, and its tracking pixel.
+    let Some(shared) = shared_dir() else { return };
+    let doc = std::fs::read_to_string(
+        shared.join("fixtures/real/pcmag_dvorak_feedburner_rss2_illegally_nested.xml"),
+    )
+    .unwrap();
+    let server = FeedServer::start().await;
+    server.set("/dvorak", Fixture::feed(doc));
+    // Each in a database of its own: the same links would make them one
+    // article.
+    let stored = |remove: &'static str| {
+        let config = TestConfig::write(
+            "",
+            &format!(
+                "[[source]]\nname = \"dvorak\"\nurl = \"{}\"\n{remove}",
+                server.url("/dvorak")
+            ),
+        );
+        async move {
+            fetch_now(&config.load()).await;
+            let app = TestApp::spawn(config.load()).await;
+            let json: serde_json::Value =
+                serde_json::from_str(&app.get_text("/feed.json").await).unwrap();
+            app.stop().await;
+            json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| format!("{} {}\n", i["content_html"], i["summary"]))
+                .collect::<String>()
+        }
+    };
+    let as_sent = stored("").await;
+    let cleaned = stored(
+        "remove_selectors = [\"div.feedflare\", \"img[src*='feeds.feedburner.com/~r/']\"]\n",
+    )
+    .await;
+    assert!(as_sent.contains("feeds.feedburner.com/~ff/"), "{as_sent}");
+    assert!(!cleaned.contains("feeds.feedburner.com/~ff/"), "{cleaned}");
+    assert!(!cleaned.contains("feeds.feedburner.com/~r/"), "{cleaned}");
+    // The story itself stays.
+    assert!(
+        cleaned.contains("No one needs to go to this annual gadget tradeshow"),
+        "{cleaned}"
+    );
+}

@@ -64,7 +64,7 @@ async fn retry_after_delays_the_source_across_restarts_and_429_is_not_a_failure(
     // Neither a restarted daemon nor a manual cycle fetches it before then.
     server.set("/feed", Fixture::feed(GOOD_FEED));
     let app = TestApp::spawn(config.load()).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    app.scheduler_idle().await;
     assert!(
         app.fetch_now().await.is_empty(),
         "manual fetch skips a source under Retry-After"
@@ -335,7 +335,7 @@ async fn validators_and_schedule_survive_a_restart() {
 
     // A restart does not re-poll early: the next fetch time was persisted.
     let app = TestApp::spawn(config.load()).await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    app.scheduler_idle().await;
     assert_eq!(
         server.requests("/feed").len(),
         1,

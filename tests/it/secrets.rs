@@ -1,7 +1,8 @@
-//! Credentials in source URLs (`user:password@`, `?apikey=…`) are used to
-//! fetch and shown nowhere: not in the published feeds, the index page,
-//! `/metrics`, `tributary sources`, `opml export`, nor the daemon's logs,
-//! also when a fetch fails.
+//! Credentials in source URLs (`user:password@`, `?apikey=…`) and in a
+//! source's own request settings (`headers`, `cookie`, a proxy's password)
+//! are used to fetch and shown nowhere: not in the published feeds, the
+//! index page, `/metrics`, `tributary sources`, `opml export`, `check`, nor
+//! the daemon's logs, also when a fetch fails.
 
 use crate::helpers::*;
 use std::path::Path;
@@ -22,6 +23,9 @@ const SECRETS: &[&str] = &[
     "PASSWORD7",
     "reader",
     "PATHSECRET8",
+    "HEADERSECRET9",
+    "COOKIESECRET10",
+    "PROXYSECRET11",
 ];
 
 fn assert_no_secret(what: &str, text: &str) {
@@ -98,7 +102,11 @@ async fn secrets_in_source_urls_are_published_nowhere() {
              [[source]]\nname = \"moved\"\nurl = \"http://127.0.0.1:{port}/old.xml?sig=SECRET4\"\n\n\
              [[source]]\nname = \"bounced\"\nurl = \"http://127.0.0.1:{port}/bad-redirect?session=SECRET6\"\n\n\
              [[source]]\nname = \"declared\"\nurl = \"http://127.0.0.1:{port}/private/PATHSECRET8/feed.xml\"\n\
-             public_url = \"https://example.org/news\"\n",
+             public_url = \"https://example.org/news\"\n\
+             headers = {{ \"X-Api-Key\" = \"HEADERSECRET9\" }}\ncookie = \"session=COOKIESECRET10\"\n\n\
+             [[source]]\nname = \"proxied\"\nurl = \"http://feeds.example.invalid/feed.xml\"\n\
+             proxy = \"http://u:PROXYSECRET11@127.0.0.1:{}/\"\ncookie = \"session=COOKIESECRET10\"\n",
+            closed_port(),
             closed_port()
         ),
     );
@@ -115,7 +123,7 @@ async fn secrets_in_source_urls_are_published_nowhere() {
         .unwrap();
     let log = || std::fs::read_to_string(&log_path).unwrap();
     let started = Instant::now();
-    while log().matches("refresh failed").count() < 3 || log().matches("ingested").count() < 3 {
+    while log().matches("refresh failed").count() < 4 || log().matches("ingested").count() < 3 {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "not every source was fetched:\n{}",
@@ -187,4 +195,12 @@ async fn secrets_in_source_urls_are_published_nowhere() {
     );
     assert!(full.contains("PATHSECRET8"), "{full}");
     assert_no_secret("check", &tributary(&config.path(), &["check"]));
+    // The source's own header and cookie did reach its server.
+    let sent = server.requests("/private/PATHSECRET8/feed.xml");
+    assert_eq!(sent[0].headers["x-api-key"], "HEADERSECRET9");
+    assert_eq!(sent[0].headers["cookie"], "session=COOKIESECRET10");
+    assert!(server.requests("/feed.xml")[0]
+        .headers
+        .get("cookie")
+        .is_none());
 }

@@ -389,9 +389,11 @@ async fn a_filtered_page_shows_each_change_to_an_article_it_read_before() {
         again.title = "Story one, final".into();
         again.fingerprint = "fp-one-3".into();
         other.ingest(a, &[again], &fetched(at(40))).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
-        let (title, ..) = page(store.clone(), world.clone()).await;
-        assert_eq!(title, "Story one, final", "{}: another writer", db.name);
+        let seen = eventually(std::time::Duration::from_millis(1_100), || async {
+            page(store.clone(), world.clone()).await.0 == "Story one, final"
+        })
+        .await;
+        assert!(seen, "{}: another writer", db.name);
     }
 }
 
