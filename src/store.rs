@@ -4,6 +4,7 @@
 //! Unix microseconds on both. The database enforces article identity with
 //! unique keys, so a crash or a second writer never creates a duplicate.
 
+mod band_index;
 mod bulk_load;
 mod exec;
 mod explain;
@@ -266,7 +267,6 @@ impl Store {
             unstored: Default::default(),
         };
         store.init_meta().await?;
-        store.fill_bands().await?;
         if let Engine::Sqlite(_) = store.engine {
             store.ensure_tag_index().await?;
         }

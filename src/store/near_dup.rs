@@ -3,12 +3,13 @@
 //! keys and published within the window; a match makes it one more
 //! outlet's copy of that article.
 
+use super::band_index;
 use super::exec::{Exec, Value};
-use super::sql::{insert_rows, statement_chunks, Params, SqlPerLength};
-use super::{Backend, NearDuplicates, Store, StoreError};
+use super::sql::{insert_rows, statement_chunks, Params};
+use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
-use foldhash::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet, HashSetExt};
 
 /// A stored article, as an ingest compares an entry with it.
 #[derive(Clone)]
@@ -39,12 +40,15 @@ const CHUNK: usize = 2_000;
 
 impl Candidates {
     /// The candidates of `wanted`: (signature, published) of the entries.
+    /// `index`: SQLite's band keys in memory (band_index.rs); without it,
+    /// the `article_bands` table.
     pub(super) async fn load<E: Exec>(
         tx: &mut E,
         backend: Backend,
         source_id: i64,
         wanted: &[(&Signature, i64)],
         policy: &NearDuplicates,
+        index: Option<&mut band_index::Loaded>,
     ) -> Result<Candidates, StoreError> {
         let mut candidates = Candidates::default();
         let window = policy.window_us();
@@ -58,9 +62,14 @@ impl Candidates {
         let mut keys: Vec<i64> = wanted.iter().flat_map(|(s, _)| s.band_keys()).collect();
         keys.sort_unstable();
         keys.dedup();
-        for (key, article_id, published) in
-            sharing_a_key(tx, backend, source_id, &keys, (from, to)).await?
-        {
+        // The table's rows already leave out the ingesting source's stories;
+        // memory's do not, so the story query does.
+        let unfiltered = index.is_some();
+        let rows = match index {
+            Some(index) => rows_in_memory(tx, index, wanted, &keys, window, (from, to)).await?,
+            None => rows_in_table(tx, backend, source_id, &keys, (from, to)).await?,
+        };
+        for (key, article_id, published) in rows {
             candidates
                 .bands
                 .entry(key)
@@ -76,12 +85,23 @@ impl Candidates {
         ids.sort_unstable();
         ids.dedup();
         for chunk in ids.chunks(CHUNK) {
+            let mut params = Params::new(backend);
+            let list = params.list(chunk.len());
+            let mut args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
+            let not_this_source = if unfiltered {
+                args.push(Value::Int(source_id));
+                format!(
+                    "AND NOT EXISTS (SELECT 1 FROM article_sources x
+                                     WHERE x.article_id = articles.id AND x.source_id = {})",
+                    params.one()
+                )
+            } else {
+                String::new()
+            };
             let sql = format!(
                 "SELECT id, fingerprint, updated, source_id, signature FROM articles
-                 WHERE id IN ({})",
-                Params::new(backend).list(chunk.len())
+                 WHERE id IN ({list}) {not_this_source}"
             );
-            let args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
             let rows: Vec<StoryRow> = tx.fetch_all(&sql, &args).await?;
             for (id, fingerprint, updated, source_id, stored) in rows {
                 let existing = Existing {
@@ -144,7 +164,7 @@ impl Candidates {
 
 /// (band key, article, published) of the stored stories sharing one of
 /// `keys`, published within `range`, not carried by `source_id`.
-async fn sharing_a_key<E: Exec>(
+async fn rows_in_table<E: Exec>(
     tx: &mut E,
     backend: Backend,
     source_id: i64,
@@ -169,6 +189,65 @@ async fn sharing_a_key<E: Exec>(
     Ok(rows)
 }
 
+/// The same from memory, any source's (the story query leaves out the
+/// ingesting source's). Memory first reads back the stories it lacks for
+/// entries dated before its horizon; past its budget, those entries'
+/// windows are read from the articles' signatures instead.
+async fn rows_in_memory<E: Exec>(
+    tx: &mut E,
+    index: &mut band_index::Loaded,
+    wanted: &[(&Signature, i64)],
+    keys: &[i64],
+    window: i64,
+    (from, to): (i64, i64),
+) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+    let earliest = wanted.iter().map(|(_, p)| p.saturating_sub(window)).min();
+    if let Some(earliest) = earliest {
+        index.cover(tx, earliest).await?;
+    }
+    let mut rows: Vec<(i64, i64, i64)> = keys
+        .iter()
+        .flat_map(|&key| {
+            index
+                .stories_under(key, from, to)
+                .map(move |(id, published)| (key, id, published))
+        })
+        .collect();
+    let mut older: Vec<(i64, i64)> = wanted
+        .iter()
+        .map(|(_, p)| (p.saturating_sub(window), p.saturating_add(window)))
+        .filter(|(start, _)| !index.covers(*start))
+        .collect();
+    if older.is_empty() {
+        return Ok(rows);
+    }
+    older.sort_unstable();
+    let mut spans: Vec<(i64, i64)> = Vec::new();
+    for (start, end) in older {
+        match spans.last_mut() {
+            Some(span) if start <= span.1 => span.1 = span.1.max(end),
+            _ => spans.push((start, end)),
+        }
+    }
+    let wanted_keys: HashSet<i64> = keys.iter().copied().collect();
+    let mut seen = HashSet::new();
+    for (start, end) in spans {
+        band_index::for_each_story(tx, start, end, |id, published, signature| {
+            let Some(signature) = signature.and_then(Signature::from_bytes) else {
+                return true;
+            };
+            for key in signature.band_keys() {
+                if wanted_keys.contains(&key) && seen.insert((key, id)) {
+                    rows.push((key, id, published));
+                }
+            }
+            true
+        })
+        .await?;
+    }
+    Ok(rows)
+}
+
 /// Makes new articles findable by later copies: their LSH band keys, as
 /// (band key, article, published) rows, in multi-row inserts (the
 /// signatures themselves go into the articles' INSERT).
@@ -177,104 +256,19 @@ pub(super) async fn index<E: Exec>(
     backend: Backend,
     bands: &[(i64, i64, i64)],
 ) -> Result<(), StoreError> {
-    let mut sql = SqlPerLength::default();
     for chunk in statement_chunks(bands, insert_rows(tx)) {
-        let sql = sql.get(chunk.len(), |len| {
-            format!(
-                "INSERT INTO article_bands (band_key, article_id, published) VALUES {}
-                 ON CONFLICT (band_key, article_id) DO NOTHING",
-                Params::new(backend).rows(len, 3)
-            )
-        });
+        let sql = format!(
+            "INSERT INTO article_bands (band_key, article_id, published) VALUES {}
+             ON CONFLICT (band_key, article_id) DO NOTHING",
+            Params::new(backend).rows(chunk.len(), 3)
+        );
         let args: Vec<Value> = chunk
             .iter()
             .flat_map(|&(key, article_id, published)| [key, article_id, published].map(Value::Int))
             .collect();
-        tx.execute(sql, &args).await?;
+        tx.execute(&sql, &args).await?;
     }
     Ok(())
-}
-
-/// The `meta` row a migration leaves when stored signatures may lack their
-/// band keys (SQLite kept them in memory before they were a table there).
-const BANDS_TO_FILL: &str = "bands_to_fill";
-
-/// Articles read per statement while filling the band keys.
-const FILL_PAGE: i64 = 2_000;
-
-/// The band-key index, as its migration (20261208000000) creates it.
-const BAND_INDEX: &str = "CREATE INDEX IF NOT EXISTS article_bands_key \
-     ON article_bands (band_key, published)";
-
-impl Store {
-    /// Writes the band keys of every stored signature that has none, once
-    /// after the migration asking for it, in one transaction (the row that
-    /// asks goes with it). On SQLite the key index is built after the rows,
-    /// by one sort, rather than row by row.
-    pub(super) async fn fill_bands(&self) -> Result<(), StoreError> {
-        let _guard = self.write_guard().await;
-        let mut tx = self.writer.begin().await?;
-        let conn: &mut sqlx::AnyConnection = &mut tx;
-        // Deleted first: a second instance starting at the same time waits
-        // for this one's commit, then finds nothing to do.
-        let asked = sqlx::query("DELETE FROM meta WHERE key = $1")
-            .bind(BANDS_TO_FILL)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-        if asked == 0 {
-            return Ok(());
-        }
-        let backend = self.backend();
-        if backend == Backend::Sqlite {
-            sqlx::query("DROP INDEX IF EXISTS article_bands_key")
-                .execute(&mut *conn)
-                .await?;
-        }
-        let mut after = 0;
-        let mut filled = 0;
-        loop {
-            let stories: Vec<(i64, i64, Option<Vec<u8>>)> = conn
-                .fetch_all(
-                    "SELECT id, published, signature FROM articles
-                     WHERE id > $1 AND signature IS NOT NULL AND NOT EXISTS
-                       (SELECT 1 FROM article_bands b WHERE b.article_id = articles.id)
-                     ORDER BY id LIMIT $2",
-                    &[Value::Int(after), Value::Int(FILL_PAGE)],
-                )
-                .await?;
-            let Some(&(last, _, _)) = stories.last() else {
-                break;
-            };
-            after = last;
-            let rows: Vec<(i64, i64, i64)> = stories
-                .iter()
-                .filter_map(|(id, published, bytes)| {
-                    let signature = Signature::from_bytes(bytes.as_deref()?)?;
-                    Some(
-                        signature
-                            .band_keys()
-                            .into_iter()
-                            .map(|key| (key, *id, *published)),
-                    )
-                })
-                .flatten()
-                .collect();
-            filled += rows.len();
-            index(conn, backend, &rows).await?;
-        }
-        if backend == Backend::Sqlite {
-            sqlx::query(BAND_INDEX).execute(&mut *conn).await?;
-        }
-        tx.commit().await?;
-        if filled > 0 {
-            tracing::info!(
-                rows = filled,
-                "near-duplicate band keys filled from the stored signatures"
-            );
-        }
-        Ok(())
-    }
 }
 
 /// Records another outlet's copy: its link is served as `rel="related"`
@@ -304,4 +298,46 @@ pub(super) async fn link<E: Exec>(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::band_index::tests::{database, signature, store};
+    use crate::store::band_index::BandIndex;
+    use crate::store::sqlite::exec::run_to_completion;
+
+    #[test]
+    fn entries_older_than_memory_holds_are_compared_with_the_table() {
+        let mut conn = database();
+        let (a, b) = (signature("alpha"), signature("beta"));
+        store(&mut conn, 1, 9_000, &a);
+        store(&mut conn, 2, 3_000, &a);
+        store(&mut conn, 3, 2_000, &a);
+        store(&mut conn, 4, 2_500, &b);
+        // Room for one story: memory holds the newest only.
+        let mut index = BandIndex::with_budget(1);
+        let loaded = run_to_completion(index.current(&mut conn, 10_000, 1_000)).unwrap();
+        let mut keys = a.band_keys();
+        keys.sort_unstable();
+        keys.dedup();
+        let rows = run_to_completion(rows_in_memory(
+            &mut conn,
+            loaded,
+            &[(&a, 2_500)],
+            &keys,
+            1_000,
+            (1_500, 3_500),
+        ))
+        .unwrap();
+        let mut ids: Vec<i64> = rows.iter().map(|(_, id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(
+            ids,
+            [2, 3],
+            "the window's stories sharing a key, read from the table"
+        );
+        assert!(!loaded.covers(1_500), "memory kept to its budget");
+    }
 }

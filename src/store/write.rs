@@ -1,6 +1,7 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
 //! database's unique keys (docs/TAGS-AND-DEDUP.md "How deduplication works").
 
+use super::band_index::{self, BandIndex};
 use super::exec::{Exec, Value};
 use super::near_dup::Existing;
 use super::sources::record_fetch_in;
@@ -82,6 +83,7 @@ impl Store {
                 articles,
                 self.near_duplicates(&[]),
                 record,
+                None,
             )
             .await?;
         tx.commit().await?;
@@ -97,7 +99,8 @@ impl Store {
     }
 
     /// One refresh's writes, inside the caller's transaction (its own, or
-    /// a group commit's).
+    /// a group commit's). `bands`: SQLite's band keys in
+    /// memory (band_index.rs), else the `article_bands` table is used.
     pub(super) async fn ingest_in<E: Exec>(
         &self,
         tx: &mut E,
@@ -105,6 +108,7 @@ impl Store {
         articles: &[NewArticle],
         near: Near<'_>,
         record: &FetchRecord,
+        bands: Option<&mut BandIndex>,
     ) -> Result<Ingested, StoreError> {
         let signatures = near.signatures;
         // Writing first takes SQLite's write lock at once (waiting out
@@ -126,6 +130,9 @@ impl Store {
         let policy = near.policy.as_ref();
         let mut batch = Batch::load(tx, self.backend(), source_id, articles, now_us).await?;
         if let Some(policy) = policy {
+            if let Some(bands) = bands {
+                batch.bands = Some(bands.current(tx, now_us, policy.window_us()).await?);
+            }
             batch
                 .load_candidates(tx, articles, signatures, policy)
                 .await?;
@@ -216,8 +223,10 @@ struct Batch<'a> {
     linked: HashSet<i64>,
     /// (article, term, position, origin, the article's `published`).
     new_tags: Vec<(i64, &'a str, i64, Option<&'a str>, i64)>,
-    /// (band key, article, published) of the new articles (near_dup.rs).
     new_bands: Vec<(i64, i64, i64)>,
+    /// SQLite: the band keys in memory, which new articles go into instead
+    /// of `new_bands`.
+    bands: Option<&'a mut band_index::Loaded>,
     /// Stored articles this batch changed (see `Ingested`).
     touched: Vec<i64>,
 }
@@ -374,6 +383,7 @@ impl<'a> Batch<'a> {
             linked: HashSet::new(),
             new_tags: Vec::new(),
             new_bands: Vec::new(),
+            bands: None,
             touched: Vec::new(),
         };
         for article in articles {
@@ -447,8 +457,15 @@ impl<'a> Batch<'a> {
                 Some((sig.as_ref()?, published_of(&articles[*index], self.now_us)))
             })
             .collect();
-        let candidates =
-            near_dup::Candidates::load(tx, self.backend, self.source_id, &wanted, policy).await?;
+        let candidates = near_dup::Candidates::load(
+            tx,
+            self.backend,
+            self.source_id,
+            &wanted,
+            policy,
+            self.bands.as_deref_mut(),
+        )
+        .await?;
         self.candidates = candidates;
         Ok(())
     }
@@ -806,6 +823,7 @@ impl<'a> Batch<'a> {
                         self.source_id,
                         &[(sig, published)],
                         policy,
+                        self.bands.as_deref_mut(),
                     )
                     .await?
                     .find(sig, published, policy, &self.linked),
@@ -1002,9 +1020,14 @@ impl<'a> Batch<'a> {
         ));
         self.own
             .insert(id, (article.title.clone(), article.link.clone()));
-        if let Some(sig) = &signature {
-            let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
-            self.new_bands.extend(bands);
+        match (&mut self.bands, &signature) {
+            (Some(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
+            (Some(memory), None) => memory.stored(id),
+            (None, Some(sig)) => {
+                let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
+                self.new_bands.extend(bands);
+            }
+            (None, None) => {}
         }
         self.finish(tx, key, id, why, article, true).await
     }

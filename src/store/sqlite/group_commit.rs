@@ -13,9 +13,11 @@
 //! recorded in the same groups, as refreshes without articles.
 
 use super::exec::run_to_completion;
+use super::writer_thread::Writer;
 use super::Sqlite;
 use crate::cluster::Signature;
 use crate::model::NewArticle;
+use crate::store::band_index::BandIndex;
 use crate::store::exec::Exec;
 use crate::store::write::{signature_of, Ingested, Near};
 use crate::store::{FetchRecord, IngestStats, NearDuplicates, Store, StoreError};
@@ -160,16 +162,19 @@ impl Store {
     /// would make this connection drop its page cache).
     fn write_in_thread(
         &self,
-        writer: &mut rusqlite::Connection,
+        writer: &mut Writer,
         group: &[Refresh],
     ) -> (Vec<Result<Ingested, StoreError>>, Option<i64>) {
         let all = self.transaction_in_thread(writer, |store, writer| {
             let ingested = group
                 .iter()
-                .map(|r| run_to_completion(store.ingest_refresh(writer, r)))
+                .map(|r| {
+                    let bands = Some(&mut writer.bands);
+                    run_to_completion(store.ingest_refresh(&mut writer.conn, r, bands))
+                })
                 .collect::<Result<Vec<Ingested>, _>>()?;
             let version = match changes_a_feed(&ingested) {
-                true => Some(bump_version_in(writer)?),
+                true => Some(bump_version_in(&writer.conn)?),
                 false => None,
             };
             Ok((ingested, version))
@@ -182,7 +187,8 @@ impl Store {
                     .iter()
                     .map(|r| {
                         self.transaction_in_thread(writer, |store, writer| {
-                            run_to_completion(store.ingest_refresh(writer, r))
+                            let bands = Some(&mut writer.bands);
+                            run_to_completion(store.ingest_refresh(&mut writer.conn, r, bands))
                         })
                     })
                     .collect();
@@ -191,7 +197,7 @@ impl Store {
                 let committed = results.iter().filter_map(|r| r.as_ref().ok());
                 let bumped = match changes_a_feed(committed) {
                     true => self
-                        .transaction_in_thread(writer, |_, writer| bump_version_in(writer))
+                        .transaction_in_thread(writer, |_, writer| bump_version_in(&writer.conn))
                         .map(Some),
                     false => Ok(None),
                 };
@@ -210,6 +216,7 @@ impl Store {
         &self,
         tx: &mut E,
         r: &Refresh,
+        bands: Option<&mut BandIndex>,
     ) -> Result<Ingested, StoreError> {
         self.ingest_in(
             tx,
@@ -220,6 +227,7 @@ impl Store {
                 signatures: &r.signatures,
             },
             &r.record,
+            bands,
         )
         .await
     }
@@ -227,19 +235,23 @@ impl Store {
     /// `work` in one transaction, rolled back if it fails.
     fn transaction_in_thread<T>(
         &self,
-        writer: &mut rusqlite::Connection,
-        work: impl FnOnce(&Store, &mut rusqlite::Connection) -> Result<T, StoreError>,
+        writer: &mut Writer,
+        work: impl FnOnce(&Store, &mut Writer) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         // IMMEDIATE: the write lock at once (busy_timeout waits out another
         // process), not a read lock that may fail to upgrade later.
-        writer.execute_batch("BEGIN IMMEDIATE")?;
+        writer.conn.execute_batch("BEGIN IMMEDIATE")?;
         let done = work(self, writer).and_then(|value| {
-            writer.execute_batch("COMMIT")?;
+            writer.conn.execute_batch("COMMIT")?;
             Ok(value)
         });
-        if done.is_err() && !writer.is_autocommit() {
-            // The error that matters is the one that stopped the work.
-            let _ = writer.execute_batch("ROLLBACK");
+        if done.is_err() {
+            // Band keys of articles the rollback takes back.
+            writer.bands.forget();
+            if !writer.conn.is_autocommit() {
+                // The error that matters is the one that stopped the work.
+                let _ = writer.conn.execute_batch("ROLLBACK");
+            }
         }
         done
     }
