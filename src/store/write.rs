@@ -1,11 +1,11 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
 //! database's unique keys (docs/TAGS-AND-DEDUP.md "How deduplication works").
 
-use super::band_index::{self, BandIndex};
-use super::exec::{Exec, Value};
-use super::near_dup::Existing;
+use super::band_index::BandIndex;
+use super::exec::{Exec, RowInsert, Value};
+use super::near_dup::{BandKeys, Existing};
 use super::sources::record_fetch_in;
-use super::sql::{distinct, insert_rows, statement_chunks, Params, SqlPerLength};
+use super::sql::{distinct, Params};
 use super::{
     micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
 };
@@ -20,7 +20,11 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// One refresh's ingest: what it did, and the stored articles it changed
 /// (edited, or given a source, tags or a related link), which readers that
-/// remember articles must read again.
+/// remember articles must read again. Each entry's write reports its own
+/// (`Batch::ingest_one`). Only SQLite's page reader uses them: the articles
+/// filtered pages remember outlive a group commit that changed others
+/// (sqlite/page_reader.rs), where forgetting them all would make every
+/// page after each commit a cold read.
 pub(super) struct Ingested {
     pub(super) stats: IngestStats,
     pub(super) touched: Vec<i64>,
@@ -83,24 +87,24 @@ impl Store {
                 articles,
                 self.near_duplicates(&[]),
                 record,
-                None,
             )
             .await?;
         tx.commit().await?;
         Ok(ingested.stats)
     }
 
-    /// The near-duplicate policy in force now, with `signatures`.
+    /// The near-duplicate policy in force now, with `signatures`, the
+    /// band keys in the `article_bands` table.
     pub(super) fn near_duplicates<'s>(&self, signatures: &'s [Option<Signature>]) -> Near<'s> {
         Near {
             policy: self.near_duplicates,
             signatures,
+            memory: None,
         }
     }
 
     /// One refresh's writes, inside the caller's transaction (its own, or
-    /// a group commit's). `bands`: SQLite's band keys in
-    /// memory (band_index.rs), else the `article_bands` table is used.
+    /// a group commit's).
     pub(super) async fn ingest_in<E: Exec>(
         &self,
         tx: &mut E,
@@ -108,9 +112,12 @@ impl Store {
         articles: &[NewArticle],
         near: Near<'_>,
         record: &FetchRecord,
-        bands: Option<&mut BandIndex>,
     ) -> Result<Ingested, StoreError> {
-        let signatures = near.signatures;
+        let Near {
+            policy,
+            signatures,
+            memory,
+        } = near;
         // Writing first takes SQLite's write lock at once (waiting out
         // another process via busy_timeout) instead of upgrading a read lock
         // later, which fails with SQLITE_BUSY under contention.
@@ -125,38 +132,43 @@ impl Store {
         // Tags in one sorted pass: concurrent ingests on several instances
         // then take their locks in one order, which keeps PostgreSQL
         // deadlocks (and retries) rare.
-        insert_tags(tx, self.backend(), articles).await?;
+        insert_tags(tx, articles).await?;
         let now_us = micros(record.at);
-        let policy = near.policy.as_ref();
-        let mut batch = Batch::load(tx, self.backend(), source_id, articles, now_us).await?;
-        if let Some(policy) = policy {
-            if let Some(bands) = bands {
-                batch.bands = Some(bands.current(tx, now_us, policy.window_us()).await?);
+        let policy = policy.as_ref();
+        let bands = match (policy, memory) {
+            (Some(policy), Some(memory)) => {
+                BandKeys::Memory(memory.current(tx, now_us, policy.window_us()).await?)
             }
+            _ => BandKeys::Table(Vec::new()),
+        };
+        let mut batch = Batch::load(tx, self.backend(), source_id, articles, now_us, bands).await?;
+        if let Some(policy) = policy {
             batch
                 .load_candidates(tx, articles, signatures, policy)
                 .await?;
         }
         let mut stats = IngestStats::default();
+        let mut touched = Vec::new();
         for (index, article) in articles.iter().enumerate() {
-            batch
+            let changed = batch
                 .ingest_one(tx, index, article, policy, &mut stats)
                 .await?;
+            touched.extend(changed);
         }
-        let touched = std::mem::take(&mut batch.touched);
         batch.flush(tx).await?;
         Ok(Ingested { stats, touched })
     }
 }
 
 /// How an ingest merges near-duplicates: the policy in force when its
-/// refresh was queued (a reload may change it before a group commits), and
-/// the articles' signatures when computed beforehand (else empty), so that
-/// the writer's serial section need not.
-#[derive(Clone, Copy)]
+/// refresh was queued (a reload may change it before a group commits), the
+/// articles' signatures when computed beforehand (else empty), so that the
+/// writer's serial section need not, and where the band keys of stored
+/// stories are: SQLite's writer's memory, else the `article_bands` table.
 pub(super) struct Near<'s> {
     pub(super) policy: Option<NearDuplicates>,
     pub(super) signatures: &'s [Option<Signature>],
+    pub(super) memory: Option<&'s mut BandIndex>,
 }
 
 impl IngestStats {
@@ -223,12 +235,8 @@ struct Batch<'a> {
     linked: HashSet<i64>,
     /// (article, term, position, origin, the article's `published`).
     new_tags: Vec<(i64, &'a str, i64, Option<&'a str>, i64)>,
-    new_bands: Vec<(i64, i64, i64)>,
-    /// SQLite: the band keys in memory, which new articles go into instead
-    /// of `new_bands`.
-    bands: Option<&'a mut band_index::Loaded>,
-    /// Stored articles this batch changed (see `Ingested`).
-    touched: Vec<i64>,
+    /// Where the band keys of stored stories are found and new ones go.
+    bands: BandKeys<'a>,
 }
 
 /// The tags an article carries, to number and deduplicate the tags a later
@@ -356,6 +364,7 @@ impl<'a> Batch<'a> {
         source_id: i64,
         articles: &'a [NewArticle],
         now_us: i64,
+        bands: BandKeys<'a>,
     ) -> Result<Batch<'a>, StoreError> {
         let mut batch = Batch {
             backend,
@@ -382,9 +391,7 @@ impl<'a> Batch<'a> {
             new_links: Vec::new(),
             linked: HashSet::new(),
             new_tags: Vec::new(),
-            new_bands: Vec::new(),
-            bands: None,
-            touched: Vec::new(),
+            bands,
         };
         for article in articles {
             if let Some(key) = dedup::legacy_entry_key(article) {
@@ -457,16 +464,11 @@ impl<'a> Batch<'a> {
                 Some((sig.as_ref()?, published_of(&articles[*index], self.now_us)))
             })
             .collect();
-        let candidates = near_dup::Candidates::load(
-            tx,
-            self.backend,
-            self.source_id,
-            &wanted,
-            policy,
-            self.bands.as_deref_mut(),
-        )
-        .await?;
-        self.candidates = candidates;
+        let (backend, source_id) = (self.backend, self.source_id);
+        self.candidates = self
+            .bands
+            .candidates(tx, backend, source_id, &wanted, policy)
+            .await?;
         Ok(())
     }
 
@@ -816,17 +818,13 @@ impl<'a> Batch<'a> {
             // alone.
             None => {
                 let signature = signature_of(article);
+                let (backend, source_id) = (self.backend, self.source_id);
                 let found = match &signature {
-                    Some(sig) => near_dup::Candidates::load(
-                        tx,
-                        self.backend,
-                        self.source_id,
-                        &[(sig, published)],
-                        policy,
-                        self.bands.as_deref_mut(),
-                    )
-                    .await?
-                    .find(sig, published, policy, &self.linked),
+                    Some(sig) => self
+                        .bands
+                        .candidates(tx, backend, source_id, &[(sig, published)], policy)
+                        .await?
+                        .find(sig, published, policy, &self.linked),
                     None => None,
                 };
                 (signature, found)
@@ -853,6 +851,10 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// Decides how entry `index` is stored, then writes that: the stored
+    /// article it changed, if any (edited, or given a source, tags or a
+    /// related link), which readers that remember articles read again
+    /// (`Ingested::touched`).
     async fn ingest_one<E: Exec>(
         &mut self,
         tx: &mut E,
@@ -860,15 +862,14 @@ impl<'a> Batch<'a> {
         article: &'a NewArticle,
         near_duplicates: Option<&NearDuplicates>,
         stats: &mut IngestStats,
-    ) -> Result<(), StoreError> {
-        // Decided first, then written.
+    ) -> Result<Option<i64>, StoreError> {
         let decision = self.decide(tx, index, article, near_duplicates).await?;
         let key = self.keys[index].clone();
         match decision {
             Decision::Tombstoned { seen } => {
                 self.tombstoned.push((article, seen));
                 stats.tombstoned += 1;
-                Ok(())
+                Ok(None)
             }
             Decision::Existing(join) => self.join(tx, key, article, join, stats).await,
             Decision::New(insert) => self.insert(tx, key, article, insert, stats).await,
@@ -876,7 +877,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Entry `key` joins a stored article, rewriting it when it is this
-    /// source's own and was edited.
+    /// source's own and was edited; the article, unless nothing changed.
     async fn join<E: Exec>(
         &mut self,
         tx: &mut E,
@@ -889,7 +890,7 @@ impl<'a> Batch<'a> {
             near,
         }: Join,
         stats: &mut IngestStats,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let (source_id, now_us) = (self.source_id, self.now_us);
         let existing = self
             .articles
@@ -911,7 +912,7 @@ impl<'a> Batch<'a> {
             if !unlinked {
                 // Nothing new to link or tag: refetches stay cheap.
                 self.claimed.insert(id, key);
-                return Ok(());
+                return Ok(None);
             }
         } else {
             stats.merged += 1;
@@ -923,7 +924,8 @@ impl<'a> Batch<'a> {
             }
             stats.clustered += 1;
         }
-        self.finish(tx, key, id, why, article, false).await
+        self.finish(tx, key, id, why, article, false).await?;
+        Ok(Some(id))
     }
 
     /// Entry `key` as a new article; when its link or id turns out taken
@@ -941,7 +943,7 @@ impl<'a> Batch<'a> {
             signature,
         }: Insert,
         stats: &mut IngestStats,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let (source_id, now_us) = (self.source_id, self.now_us);
         let published = published_of(article, now_us);
         let identity = match local {
@@ -984,7 +986,7 @@ impl<'a> Batch<'a> {
                 stats.merged += 1;
                 why = WHY_SAME_LINK;
                 self.finish(tx, key, id, why, article, false).await?;
-                return Ok(());
+                return Ok(Some(id));
             }
         }
         if inserted.is_none() {
@@ -999,7 +1001,7 @@ impl<'a> Batch<'a> {
             stats.merged += 1;
             self.finish(tx, key, id, WHY_SAME_KEY, article, false)
                 .await?;
-            return Ok(());
+            return Ok(Some(id));
         }
         let id = inserted.ok_or(StoreError::Invariant("an insert returned no id"))?;
         stats.inserted += 1;
@@ -1020,16 +1022,9 @@ impl<'a> Batch<'a> {
         ));
         self.own
             .insert(id, (article.title.clone(), article.link.clone()));
-        match (&mut self.bands, &signature) {
-            (Some(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
-            (Some(memory), None) => memory.stored(id),
-            (None, Some(sig)) => {
-                let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
-                self.new_bands.extend(bands);
-            }
-            (None, None) => {}
-        }
-        self.finish(tx, key, id, why, article, true).await
+        self.bands.add(id, published, signature.as_ref());
+        self.finish(tx, key, id, why, article, true).await?;
+        Ok(None)
     }
 
     /// Links entry `key` of this source to `article_id` and merges its tags.
@@ -1042,9 +1037,6 @@ impl<'a> Batch<'a> {
         article: &'a NewArticle,
         new_article: bool,
     ) -> Result<(), StoreError> {
-        if !new_article {
-            self.touched.push(article_id);
-        }
         self.carried.insert(article_id);
         self.claimed.insert(article_id, key.clone());
         if self.here.get(&key) != Some(&article_id) {
@@ -1089,61 +1081,54 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Writes what the entries collected: a few multi-row statements.
+    /// Writes what the entries collected: their links, tags and band keys,
+    /// a few statements each.
     async fn flush<E: Exec>(self, tx: &mut E) -> Result<(), StoreError> {
-        let (backend, source_id, now_us) = (self.backend, self.source_id, self.now_us);
-        let rows = insert_rows(tx);
-        let mut links_sql = SqlPerLength::default();
-        for chunk in statement_chunks(&self.new_links, rows) {
-            // An existing row is one an earlier version pointed to an article
-            // another entry of the source keeps: it moves.
-            let sql = links_sql.get(chunk.len(), |len| {
-                format!(
-                    "INSERT INTO article_sources
-                        (source_id, entry_key, article_id, first_seen, matched_by)
-                     VALUES {} ON CONFLICT (source_id, entry_key) DO UPDATE
-                     SET article_id = excluded.article_id, matched_by = excluded.matched_by",
-                    Params::new(backend).rows(len, 5)
-                )
-            });
-            let mut args = Vec::with_capacity(chunk.len() * 5);
-            for (entry_key, article_id, why) in chunk {
-                args.extend([
-                    Value::Int(source_id),
-                    Value::Text(entry_key),
-                    Value::Int(*article_id),
-                    Value::Int(now_us),
-                    Value::Text(why),
-                ]);
-            }
-            tx.execute(sql, &args).await?;
+        let (source_id, now_us) = (self.source_id, self.now_us);
+        let mut links = Vec::with_capacity(self.new_links.len() * SOURCE_ROWS.width);
+        for (entry_key, article_id, why) in &self.new_links {
+            links.extend([
+                Value::Int(source_id),
+                Value::Text(entry_key),
+                Value::Int(*article_id),
+                Value::Int(now_us),
+                Value::Text(why),
+            ]);
         }
-        let mut tags_sql = SqlPerLength::default();
-        for chunk in statement_chunks(&self.new_tags, rows) {
-            // `published` is copied for the filtered views' tag index (read.rs).
-            let sql = tags_sql.get(chunk.len(), |len| {
-                format!(
-                    "INSERT INTO article_tags (article_id, term, position, origin, published)
-                     VALUES {} ON CONFLICT (article_id, term) DO NOTHING",
-                    Params::new(backend).rows(len, 5)
-                )
-            });
-            let mut args = Vec::with_capacity(chunk.len() * 5);
-            for &(article_id, term, position, origin, published) in chunk {
-                args.extend([
-                    Value::Int(article_id),
-                    Value::Text(term),
-                    Value::Int(position),
-                    origin.into(),
-                    Value::Int(published),
-                ]);
-            }
-            tx.execute(sql, &args).await?;
+        tx.insert_rows(&SOURCE_ROWS, &links).await?;
+        let mut tags = Vec::with_capacity(self.new_tags.len() * TAG_ROWS.width);
+        for &(article_id, term, position, origin, published) in &self.new_tags {
+            tags.extend([
+                Value::Int(article_id),
+                Value::Text(term),
+                Value::Int(position),
+                origin.into(),
+                Value::Int(published),
+            ]);
         }
-        near_dup::index(tx, backend, &self.new_bands).await?;
-        super::prune::touch(tx, backend, source_id, &self.tombstoned, now_us).await
+        tx.insert_rows(&TAG_ROWS, &tags).await?;
+        self.bands.write(tx).await?;
+        super::prune::touch(tx, self.backend, source_id, &self.tombstoned, now_us).await
     }
 }
+
+/// This source's entry keys. An existing row is one an earlier version
+/// pointed to an article another entry of the source keeps: it moves.
+const SOURCE_ROWS: RowInsert = RowInsert {
+    into: "article_sources (source_id, entry_key, article_id, first_seen, matched_by)",
+    width: 5,
+    tail: "ON CONFLICT (source_id, entry_key) DO UPDATE
+           SET article_id = excluded.article_id, matched_by = excluded.matched_by",
+};
+
+/// An article's tags; `published` is copied for the filtered views' tag
+/// index (read.rs).
+const TAG_ROWS: RowInsert = RowInsert {
+    into: "article_tags (article_id, term, position, origin, published)",
+    width: 5,
+    tail: "ON CONFLICT (article_id, term) DO NOTHING",
+};
+
 impl TagState {
     async fn load<E: Exec>(tx: &mut E, article_id: i64) -> Result<TagState, StoreError> {
         // One row per tag, or one with no term for an article without tags.
@@ -1328,29 +1313,23 @@ async fn update_article<E: Exec>(
 }
 
 /// Every tag of the batch, first spelling kept (docs/TAGS-AND-DEDUP.md "How tags work").
-async fn insert_tags<E: Exec>(
-    tx: &mut E,
-    backend: Backend,
-    articles: &[NewArticle],
-) -> Result<(), StoreError> {
+async fn insert_tags<E: Exec>(tx: &mut E, articles: &[NewArticle]) -> Result<(), StoreError> {
     let mut tags: Vec<&Tag> = articles.iter().flat_map(|a| &a.tags).collect();
     tags.sort_by(|a, b| a.term.cmp(&b.term));
     tags.dedup_by(|a, b| a.term == b.term);
-    let mut tags_sql = SqlPerLength::default();
-    for chunk in statement_chunks(&tags, insert_rows(tx)) {
-        let sql = tags_sql.get(chunk.len(), |len| {
-            format!(
-                "INSERT INTO tags (term, label) VALUES {} ON CONFLICT (term) DO NOTHING",
-                Params::new(backend).rows(len, 2)
-            )
-        });
-        let args: Vec<Value> = chunk
-            .iter()
-            .flat_map(|tag| [Value::Text(&tag.term), Value::Text(&tag.label)])
-            .collect();
-        tx.execute(sql, &args).await?;
-    }
-    Ok(())
+    let values: Vec<Value> = tags
+        .iter()
+        .flat_map(|tag| [Value::Text(&tag.term), Value::Text(&tag.label)])
+        .collect();
+    tx.insert_rows(
+        &RowInsert {
+            into: "tags (term, label)",
+            width: 2,
+            tail: "ON CONFLICT (term) DO NOTHING",
+        },
+        &values,
+    )
+    .await
 }
 
 #[cfg(test)]
