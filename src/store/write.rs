@@ -214,6 +214,8 @@ struct Batch<'a> {
     /// Title and link of the articles this source's keys point to.
     own: HashMap<i64, (String, Option<String>)>,
     source_name: Option<String>,
+    /// The entries (by index) whose identity keys were read.
+    looked_up: HashSet<usize>,
     /// Identity keys (docs/TAGS-AND-DEDUP.md "How deduplication works") -> article.
     by_uid: HashMap<String, i64>,
     by_url: HashMap<String, i64>,
@@ -379,6 +381,7 @@ impl<'a> Batch<'a> {
             texts_here: HashMap::new(),
             own: HashMap::new(),
             source_name: None,
+            looked_up: HashSet::new(),
             by_uid: HashMap::new(),
             by_url: HashMap::new(),
             by_content: HashMap::new(),
@@ -426,6 +429,7 @@ impl<'a> Batch<'a> {
         for chunk in other_keys.chunks(LOOKUP_CHUNK) {
             batch.load_here(tx, chunk).await?;
         }
+        batch.looked_up.extend(rest.iter().map(|(index, _)| *index));
         let rest: Vec<&NewArticle> = rest.into_iter().map(|(_, article)| article).collect();
         for chunk in rest.chunks(LOOKUP_CHUNK) {
             batch.load_identities(tx, chunk).await?;
@@ -749,9 +753,11 @@ impl<'a> Batch<'a> {
         .copied()
     }
 
-    /// How entry `index` is stored, decided before anything is written
-    /// (only the near-duplicate lookup of an entry the batch did not
-    /// prepare for reads the database).
+    /// How entry `index` is stored, decided before anything is written,
+    /// from what the batch read (an entry it did not prepare for, found
+    /// under its key but not its article after all, is looked up alone).
+    /// The decision is final unless another writer stores one of its keys
+    /// meanwhile (`Batch::stored_meanwhile`).
     async fn decide<E: Exec>(
         &mut self,
         tx: &mut E,
@@ -776,6 +782,12 @@ impl<'a> Batch<'a> {
             if let Some(seen) = self.tombstones.matching(article) {
                 return Ok(Decision::Tombstoned { seen });
             }
+        }
+        if self.looked_up.insert(index) {
+            // Found under its own key when the batch was read, yet not its
+            // article after all (`apart`): its identity keys are read now,
+            // so that the decision stands when it is written.
+            self.load_identities(tx, &[article]).await?;
         }
         // Another source's article with the same link or text: this entry
         // joins it, unless this source carries it already under another
@@ -928,40 +940,56 @@ impl<'a> Batch<'a> {
         Ok(Some(id))
     }
 
-    /// Entry `key` as a new article; when its link or id turns out taken
-    /// (another writer stored it since the batch looked), it joins that
-    /// article or gets a source-local id after all.
+    /// Entry `key` as a new article, under a source-local id when `local`.
+    /// Its keys were free when the batch read the store; when one is taken
+    /// after all, [`Batch::stored_meanwhile`] decides again.
     async fn insert<E: Exec>(
         &mut self,
         tx: &mut E,
         key: String,
         article: &'a NewArticle,
-        Insert {
-            mut local,
-            mut why,
-            apart,
-            signature,
-        }: Insert,
+        insert: Insert,
         stats: &mut IngestStats,
     ) -> Result<Option<i64>, StoreError> {
-        let (source_id, now_us) = (self.source_id, self.now_us);
-        let published = published_of(article, now_us);
-        let identity = match local {
+        let local_uid = match insert.local {
             true => Some(dedup::local_uid(&self.source_name(tx).await?, &key)),
             false => None,
         };
-        let mut inserted = insert_article(
+        let (source_id, now_us) = (self.source_id, self.now_us);
+        let signature = insert.signature.as_ref();
+        match insert_article(
             tx,
             source_id,
             article,
-            identity.as_deref(),
+            local_uid.as_deref(),
             now_us,
-            signature.as_ref(),
+            signature,
         )
-        .await?;
-        if inserted.is_none() && identity.is_none() {
-            // The link or id is taken: by another writer's copy of
-            // this story, or by another entry of this source.
+        .await?
+        {
+            Some(id) => self.inserted(tx, id, key, article, insert, stats).await,
+            None => self.stored_meanwhile(tx, key, article, insert, stats).await,
+        }
+    }
+
+    /// The entry's insert was refused by a unique key the batch saw free:
+    /// another writer stored an article under it since (another instance
+    /// on PostgreSQL; SQLite's writer holds the write lock from the batch's
+    /// first read to its commit), or an earlier version gave this very
+    /// entry that source-local id. The stored article decides, as `decide`
+    /// would have with it: the entry joins it as another source's copy, or,
+    /// when this source carries it already, becomes an article of its own
+    /// (or joins the one stored under its source-local id).
+    async fn stored_meanwhile<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        key: String,
+        article: &'a NewArticle,
+        insert: Insert,
+        stats: &mut IngestStats,
+    ) -> Result<Option<i64>, StoreError> {
+        let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
+        if !insert.local {
             let row = find_by_identity(tx, article)
                 .await?
                 .ok_or(StoreError::Invariant(
@@ -969,61 +997,70 @@ impl<'a> Batch<'a> {
                 ))?;
             let id = self.remember(row);
             self.load_carried(tx, &[id]).await?;
-            if self.carried.contains(&id) {
-                let identity = dedup::local_uid(&self.source_name(tx).await?, &key);
-                inserted = insert_article(
-                    tx,
-                    source_id,
-                    article,
-                    Some(&identity),
-                    now_us,
-                    signature.as_ref(),
-                )
-                .await?;
-                local = true;
-                why = apart.unwrap_or(WHY_LINK_TAKEN);
-            } else {
+            if !self.carried.contains(&id) {
                 stats.merged += 1;
-                why = WHY_SAME_LINK;
-                self.finish(tx, key, id, why, article, false).await?;
+                self.finish(tx, key, id, WHY_SAME_LINK, article, false)
+                    .await?;
                 return Ok(Some(id));
             }
+            let own = Insert {
+                local: true,
+                why: insert.apart.unwrap_or(WHY_LINK_TAKEN),
+                ..insert
+            };
+            let (source_id, now_us) = (self.source_id, self.now_us);
+            let signature = own.signature.as_ref();
+            if let Some(id) =
+                insert_article(tx, source_id, article, Some(&uid), now_us, signature).await?
+            {
+                return self.inserted(tx, id, key, article, own, stats).await;
+            }
         }
-        if inserted.is_none() {
-            // The source-local id is taken: by this very entry, stored
-            // by another writer since we looked.
-            let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
-            let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
-            let row: ArticleRow = tx.fetch_optional(&sql, &[Value::Text(&uid)]).await?.ok_or(
-                StoreError::Invariant("a source-local id conflicted with no article"),
-            )?;
-            let id = self.remember(row);
-            stats.merged += 1;
-            self.finish(tx, key, id, WHY_SAME_KEY, article, false)
-                .await?;
-            return Ok(Some(id));
-        }
-        let id = inserted.ok_or(StoreError::Invariant("an insert returned no id"))?;
+        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
+        let row: ArticleRow =
+            tx.fetch_optional(&sql, &[Value::Text(&uid)])
+                .await?
+                .ok_or(StoreError::Invariant(
+                    "a source-local id conflicted with no article",
+                ))?;
+        let id = self.remember(row);
+        stats.merged += 1;
+        self.finish(tx, key, id, WHY_SAME_KEY, article, false)
+            .await?;
+        Ok(Some(id))
+    }
+
+    /// Records the new article `id` as the batch's: findable by later
+    /// entries and copies, linked and tagged.
+    async fn inserted<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        id: i64,
+        key: String,
+        article: &'a NewArticle,
+        insert: Insert,
+        stats: &mut IngestStats,
+    ) -> Result<Option<i64>, StoreError> {
         stats.inserted += 1;
-        let updated = article.updated.map(micros).unwrap_or(published);
-        let uid = match (local, &identity) {
-            (true, Some(uid)) => uid.clone(),
-            (true, None) => dedup::local_uid(&self.source_name(tx).await?, &key),
-            (false, _) => article.uid.clone(),
+        let uid = match insert.local {
+            true => dedup::local_uid(&self.source_name(tx).await?, &key),
+            false => article.uid.clone(),
         };
+        let published = published_of(article, self.now_us);
+        let updated = article.updated.map(micros).unwrap_or(published);
         self.remember((
             id,
             article.fingerprint.clone(),
             updated,
-            source_id,
+            self.source_id,
             uid,
-            article.canonical_url.clone().filter(|_| !local),
+            article.canonical_url.clone().filter(|_| !insert.local),
             article.content_key.clone(),
         ));
         self.own
             .insert(id, (article.title.clone(), article.link.clone()));
-        self.bands.add(id, published, signature.as_ref());
-        self.finish(tx, key, id, why, article, true).await?;
+        self.bands.add(id, published, insert.signature.as_ref());
+        self.finish(tx, key, id, insert.why, article, true).await?;
         Ok(None)
     }
 
