@@ -4,14 +4,16 @@
 //!
 //! Each new article has 16 band keys spread at random over the key space. As
 //! B-tree rows they dirtied most of that table's pages at every commit: 40%
-//! of a bulk ingest's wall time (BENCHMARKS.md). Here they cost about 600
+//! of a bulk ingest's wall time (BENCHMARKS.md), more since the rest got
+//! faster (docs/ARCHITECTURE.md, "The store"). Here they cost about 600
 //! bytes per story published since `horizon`, read back from the articles'
 //! stored signatures when the writer first needs them and after a prune.
 //! The horizon starts two dedup windows back and moves back on demand (an
 //! entry dated earlier) while memory holds at most `MAX_STORIES`; an entry
 //! whose window reaches back further is compared with the stories the
 //! `articles` table holds for that window instead.
-//! PostgreSQL, shared by several instances, keeps the table.
+//! PostgreSQL, shared by several instances, keeps the table; the ingest
+//! reaches either through `near_dup::BandKeys`.
 
 use super::exec::{Exec, Value};
 use super::prune::LAST_PRUNE;

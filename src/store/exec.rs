@@ -9,7 +9,8 @@
 //! (sqlite/writer_thread.rs) with cached prepared statements. The ingest
 //! logic is written once, as async code over [`Exec`].
 
-use super::StoreError;
+use super::sql::{statement_chunks, Params, INSERT_ROWS};
+use super::{Backend, StoreError};
 use sqlx::{AnyConnection, Row as _};
 use std::future::Future;
 
@@ -164,6 +165,27 @@ from_row!(A 0, B 1, C 2, D 3);
 from_row!(A 0, B 1, C 2, D 3, E 4);
 from_row!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 
+/// `INSERT INTO {into} VALUES (…), … {tail}`: rows of `width` values.
+pub(super) struct RowInsert {
+    /// The table and its columns.
+    pub(super) into: &'static str,
+    pub(super) width: usize,
+    /// What follows the rows: the `ON CONFLICT` clause.
+    pub(super) tail: &'static str,
+}
+
+impl RowInsert {
+    /// The statement of `rows` rows, its placeholders from `params`.
+    pub(super) fn sql(&self, params: &mut Params, rows: usize) -> String {
+        format!(
+            "INSERT INTO {} VALUES {} {}",
+            self.into,
+            params.rows(rows, self.width),
+            self.tail
+        )
+    }
+}
+
 /// Runs statements whose placeholders are `$N` (numbered, repeatable) or
 /// `?` (anonymous, in order; never both in one statement).
 pub(super) trait Exec: Send {
@@ -180,10 +202,15 @@ pub(super) trait Exec: Send {
         args: &[Value<'_>],
     ) -> impl Future<Output = Result<Vec<R>, StoreError>> + Send;
 
-    /// Whether statements of many rows pay off: they save round trips on a
-    /// sqlx connection; in-thread, single-row statements are cheaper (no
-    /// statement journal, one prepared program reused).
-    fn batches_rows(&self) -> bool;
+    /// Inserts rows of `insert.width` values each (`values`, row after
+    /// row). How many rows go in one statement is the connection's choice:
+    /// many where each statement is a round trip (sqlx), one in-thread
+    /// (sqlite/exec.rs).
+    fn insert_rows(
+        &mut self,
+        insert: &RowInsert,
+        values: &[Value<'_>],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     fn fetch_optional<R: FromRow + Send>(
         &mut self,
@@ -248,7 +275,21 @@ impl Exec for AnyConnection {
             .collect::<Result<_, sqlx::Error>>()?)
     }
 
-    fn batches_rows(&self) -> bool {
-        true
+    async fn insert_rows(
+        &mut self,
+        insert: &RowInsert,
+        values: &[Value<'_>],
+    ) -> Result<(), StoreError> {
+        // sqlx binds `$N` by name on SQLite (see `Params`).
+        let backend = match self.backend_name() {
+            "PostgreSQL" => Backend::Postgres,
+            _ => Backend::Sqlite,
+        };
+        let rows: Vec<&[Value]> = values.chunks(insert.width).collect();
+        for chunk in statement_chunks(&rows, INSERT_ROWS) {
+            let sql = insert.sql(&mut Params::new(backend), chunk.len());
+            self.execute(&sql, &chunk.concat()).await?;
+        }
+        Ok(())
     }
 }

@@ -4,8 +4,8 @@
 //! outlet's copy of that article.
 
 use super::band_index;
-use super::exec::{Exec, Value};
-use super::sql::{insert_rows, statement_chunks, Params};
+use super::exec::{Exec, RowInsert, Value};
+use super::sql::Params;
 use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
 use crate::model::NewArticle;
@@ -38,11 +38,75 @@ type StoryRow = (i64, String, i64, i64, Option<Vec<u8>>);
 /// Keys per lookup statement, well below both backends' parameter limits.
 const CHUNK: usize = 2_000;
 
+/// Where an ingest finds the band keys of stored stories, and files those
+/// of its new articles; the batch (write.rs) does not tell them apart.
+pub(super) enum BandKeys<'a> {
+    /// The `article_bands` table (PostgreSQL), and the rows of the new
+    /// articles, written at the end of the ingest.
+    Table(Vec<(i64, i64, i64)>),
+    /// SQLite's writer keeps them in memory (band_index.rs says why).
+    Memory(&'a mut band_index::Loaded),
+}
+
+impl BandKeys<'_> {
+    /// The stored stories that entries with `wanted` (signature,
+    /// published) may be copies of.
+    pub(super) async fn candidates<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        backend: Backend,
+        source_id: i64,
+        wanted: &[(&Signature, i64)],
+        policy: &NearDuplicates,
+    ) -> Result<Candidates, StoreError> {
+        let memory = match self {
+            BandKeys::Memory(loaded) => Some(&mut **loaded),
+            BandKeys::Table(_) => None,
+        };
+        Candidates::load(tx, backend, source_id, wanted, policy, memory).await
+    }
+
+    /// Makes the new article `id` findable by later copies, by the band
+    /// keys of its `signature` (an article without one only counts as
+    /// stored).
+    pub(super) fn add(&mut self, id: i64, published: i64, signature: Option<&Signature>) {
+        match (self, signature) {
+            (BandKeys::Memory(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
+            (BandKeys::Memory(memory), None) => memory.stored(id),
+            (BandKeys::Table(rows), Some(sig)) => {
+                rows.extend(sig.band_keys().into_iter().map(|key| (key, id, published)));
+            }
+            (BandKeys::Table(_), None) => {}
+        }
+    }
+
+    /// Writes the new articles' rows into the table (memory holds its
+    /// own already).
+    pub(super) async fn write<E: Exec>(self, tx: &mut E) -> Result<(), StoreError> {
+        let BandKeys::Table(rows) = self else {
+            return Ok(());
+        };
+        let values: Vec<Value> = rows
+            .iter()
+            .flat_map(|&(key, article_id, published)| [key, article_id, published].map(Value::Int))
+            .collect();
+        tx.insert_rows(
+            &RowInsert {
+                into: "article_bands (band_key, article_id, published)",
+                width: 3,
+                tail: "ON CONFLICT (band_key, article_id) DO NOTHING",
+            },
+            &values,
+        )
+        .await
+    }
+}
+
 impl Candidates {
     /// The candidates of `wanted`: (signature, published) of the entries.
     /// `index`: SQLite's band keys in memory (band_index.rs); without it,
     /// the `article_bands` table.
-    pub(super) async fn load<E: Exec>(
+    async fn load<E: Exec>(
         tx: &mut E,
         backend: Backend,
         source_id: i64,
@@ -246,29 +310,6 @@ async fn rows_in_memory<E: Exec>(
         .await?;
     }
     Ok(rows)
-}
-
-/// Makes new articles findable by later copies: their LSH band keys, as
-/// (band key, article, published) rows, in multi-row inserts (the
-/// signatures themselves go into the articles' INSERT).
-pub(super) async fn index<E: Exec>(
-    tx: &mut E,
-    backend: Backend,
-    bands: &[(i64, i64, i64)],
-) -> Result<(), StoreError> {
-    for chunk in statement_chunks(bands, insert_rows(tx)) {
-        let sql = format!(
-            "INSERT INTO article_bands (band_key, article_id, published) VALUES {}
-             ON CONFLICT (band_key, article_id) DO NOTHING",
-            Params::new(backend).rows(chunk.len(), 3)
-        );
-        let args: Vec<Value> = chunk
-            .iter()
-            .flat_map(|&(key, article_id, published)| [key, article_id, published].map(Value::Int))
-            .collect();
-        tx.execute(&sql, &args).await?;
-    }
-    Ok(())
 }
 
 /// Records another outlet's copy: its link is served as `rel="related"`

@@ -1,9 +1,8 @@
 //! Builders of generated SQL, shared by the store's statements: the
-//! placeholders of one statement, multi-row statements cut into a few
+//! placeholders of one statement, and multi-row statements cut into a few
 //! lengths whose text repeats (so connections' statement caches serve them
-//! prepared), and the text of each length built once.
+//! prepared).
 
-use super::exec::Exec;
 use super::Backend;
 use foldhash::{HashSet, HashSetExt};
 
@@ -66,17 +65,9 @@ impl Params {
     }
 }
 
-/// Rows per multi-row INSERT (at most five values each: same limits).
+/// Rows per multi-row INSERT (at most five values each: far below both
+/// backends' limits on bound parameters).
 pub(crate) const INSERT_ROWS: usize = 64;
-
-/// Rows per INSERT on `tx`: many where each statement is a round trip.
-pub(crate) fn insert_rows(tx: &impl Exec) -> usize {
-    if tx.batches_rows() {
-        INSERT_ROWS
-    } else {
-        1
-    }
-}
 
 /// `items` in slices of `max` then of decreasing powers of two: multi-row
 /// statements of a few sizes only, whose SQL text repeats, so that the
@@ -96,23 +87,6 @@ pub(crate) fn statement_chunks<T>(mut items: &[T], max: usize) -> Vec<&[T]> {
         items = rest;
     }
     chunks
-}
-
-/// The SQL of the last chunk length asked for: `statement_chunks` gives a
-/// few lengths, mostly one, so a statement is formatted once or twice per
-/// batch instead of once per row (SQLite's writer binds one row each).
-#[derive(Default)]
-pub(crate) struct SqlPerLength {
-    last: Option<(usize, String)>,
-}
-
-impl SqlPerLength {
-    pub(crate) fn get(&mut self, len: usize, build: impl FnOnce(usize) -> String) -> &str {
-        if self.last.as_ref().is_some_and(|(cached, _)| *cached != len) {
-            self.last = None;
-        }
-        &self.last.get_or_insert_with(|| (len, build(len))).1
-    }
 }
 
 /// The distinct present values, in first-seen order.

@@ -1,11 +1,11 @@
 //! Ingest: one transaction per source refresh, identity enforced by the
 //! database's unique keys (docs/TAGS-AND-DEDUP.md "How deduplication works").
 
-use super::band_index::{self, BandIndex};
-use super::exec::{Exec, Value};
-use super::near_dup::Existing;
+use super::band_index::BandIndex;
+use super::exec::{Exec, RowInsert, Value};
+use super::near_dup::{BandKeys, Existing};
 use super::sources::record_fetch_in;
-use super::sql::{distinct, insert_rows, statement_chunks, Params, SqlPerLength};
+use super::sql::{distinct, Params};
 use super::{
     micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
 };
@@ -20,7 +20,11 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 /// One refresh's ingest: what it did, and the stored articles it changed
 /// (edited, or given a source, tags or a related link), which readers that
-/// remember articles must read again.
+/// remember articles must read again. Each entry's write reports its own
+/// (`Batch::ingest_one`). Only SQLite's page reader uses them: the articles
+/// filtered pages remember outlive a group commit that changed others
+/// (sqlite/page_reader.rs), where forgetting them all would make every
+/// page after each commit a cold read.
 pub(super) struct Ingested {
     pub(super) stats: IngestStats,
     pub(super) touched: Vec<i64>,
@@ -83,24 +87,24 @@ impl Store {
                 articles,
                 self.near_duplicates(&[]),
                 record,
-                None,
             )
             .await?;
         tx.commit().await?;
         Ok(ingested.stats)
     }
 
-    /// The near-duplicate policy in force now, with `signatures`.
+    /// The near-duplicate policy in force now, with `signatures`, the
+    /// band keys in the `article_bands` table.
     pub(super) fn near_duplicates<'s>(&self, signatures: &'s [Option<Signature>]) -> Near<'s> {
         Near {
             policy: self.near_duplicates,
             signatures,
+            memory: None,
         }
     }
 
     /// One refresh's writes, inside the caller's transaction (its own, or
-    /// a group commit's). `bands`: SQLite's band keys in
-    /// memory (band_index.rs), else the `article_bands` table is used.
+    /// a group commit's).
     pub(super) async fn ingest_in<E: Exec>(
         &self,
         tx: &mut E,
@@ -108,9 +112,12 @@ impl Store {
         articles: &[NewArticle],
         near: Near<'_>,
         record: &FetchRecord,
-        bands: Option<&mut BandIndex>,
     ) -> Result<Ingested, StoreError> {
-        let signatures = near.signatures;
+        let Near {
+            policy,
+            signatures,
+            memory,
+        } = near;
         // Writing first takes SQLite's write lock at once (waiting out
         // another process via busy_timeout) instead of upgrading a read lock
         // later, which fails with SQLITE_BUSY under contention.
@@ -125,38 +132,43 @@ impl Store {
         // Tags in one sorted pass: concurrent ingests on several instances
         // then take their locks in one order, which keeps PostgreSQL
         // deadlocks (and retries) rare.
-        insert_tags(tx, self.backend(), articles).await?;
+        insert_tags(tx, articles).await?;
         let now_us = micros(record.at);
-        let policy = near.policy.as_ref();
-        let mut batch = Batch::load(tx, self.backend(), source_id, articles, now_us).await?;
-        if let Some(policy) = policy {
-            if let Some(bands) = bands {
-                batch.bands = Some(bands.current(tx, now_us, policy.window_us()).await?);
+        let policy = policy.as_ref();
+        let bands = match (policy, memory) {
+            (Some(policy), Some(memory)) => {
+                BandKeys::Memory(memory.current(tx, now_us, policy.window_us()).await?)
             }
+            _ => BandKeys::Table(Vec::new()),
+        };
+        let mut batch = Batch::load(tx, self.backend(), source_id, articles, now_us, bands).await?;
+        if let Some(policy) = policy {
             batch
                 .load_candidates(tx, articles, signatures, policy)
                 .await?;
         }
         let mut stats = IngestStats::default();
+        let mut touched = Vec::new();
         for (index, article) in articles.iter().enumerate() {
-            batch
+            let changed = batch
                 .ingest_one(tx, index, article, policy, &mut stats)
                 .await?;
+            touched.extend(changed);
         }
-        let touched = std::mem::take(&mut batch.touched);
         batch.flush(tx).await?;
         Ok(Ingested { stats, touched })
     }
 }
 
 /// How an ingest merges near-duplicates: the policy in force when its
-/// refresh was queued (a reload may change it before a group commits), and
-/// the articles' signatures when computed beforehand (else empty), so that
-/// the writer's serial section need not.
-#[derive(Clone, Copy)]
+/// refresh was queued (a reload may change it before a group commits), the
+/// articles' signatures when computed beforehand (else empty), so that the
+/// writer's serial section need not, and where the band keys of stored
+/// stories are: SQLite's writer's memory, else the `article_bands` table.
 pub(super) struct Near<'s> {
     pub(super) policy: Option<NearDuplicates>,
     pub(super) signatures: &'s [Option<Signature>],
+    pub(super) memory: Option<&'s mut BandIndex>,
 }
 
 impl IngestStats {
@@ -202,6 +214,8 @@ struct Batch<'a> {
     /// Title and link of the articles this source's keys point to.
     own: HashMap<i64, (String, Option<String>)>,
     source_name: Option<String>,
+    /// The entries (by index) whose identity keys were read.
+    looked_up: HashSet<usize>,
     /// Identity keys (docs/TAGS-AND-DEDUP.md "How deduplication works") -> article.
     by_uid: HashMap<String, i64>,
     by_url: HashMap<String, i64>,
@@ -223,12 +237,8 @@ struct Batch<'a> {
     linked: HashSet<i64>,
     /// (article, term, position, origin, the article's `published`).
     new_tags: Vec<(i64, &'a str, i64, Option<&'a str>, i64)>,
-    new_bands: Vec<(i64, i64, i64)>,
-    /// SQLite: the band keys in memory, which new articles go into instead
-    /// of `new_bands`.
-    bands: Option<&'a mut band_index::Loaded>,
-    /// Stored articles this batch changed (see `Ingested`).
-    touched: Vec<i64>,
+    /// Where the band keys of stored stories are found and new ones go.
+    bands: BandKeys<'a>,
 }
 
 /// The tags an article carries, to number and deduplicate the tags a later
@@ -356,6 +366,7 @@ impl<'a> Batch<'a> {
         source_id: i64,
         articles: &'a [NewArticle],
         now_us: i64,
+        bands: BandKeys<'a>,
     ) -> Result<Batch<'a>, StoreError> {
         let mut batch = Batch {
             backend,
@@ -370,6 +381,7 @@ impl<'a> Batch<'a> {
             texts_here: HashMap::new(),
             own: HashMap::new(),
             source_name: None,
+            looked_up: HashSet::new(),
             by_uid: HashMap::new(),
             by_url: HashMap::new(),
             by_content: HashMap::new(),
@@ -382,9 +394,7 @@ impl<'a> Batch<'a> {
             new_links: Vec::new(),
             linked: HashSet::new(),
             new_tags: Vec::new(),
-            new_bands: Vec::new(),
-            bands: None,
-            touched: Vec::new(),
+            bands,
         };
         for article in articles {
             if let Some(key) = dedup::legacy_entry_key(article) {
@@ -419,6 +429,7 @@ impl<'a> Batch<'a> {
         for chunk in other_keys.chunks(LOOKUP_CHUNK) {
             batch.load_here(tx, chunk).await?;
         }
+        batch.looked_up.extend(rest.iter().map(|(index, _)| *index));
         let rest: Vec<&NewArticle> = rest.into_iter().map(|(_, article)| article).collect();
         for chunk in rest.chunks(LOOKUP_CHUNK) {
             batch.load_identities(tx, chunk).await?;
@@ -457,16 +468,11 @@ impl<'a> Batch<'a> {
                 Some((sig.as_ref()?, published_of(&articles[*index], self.now_us)))
             })
             .collect();
-        let candidates = near_dup::Candidates::load(
-            tx,
-            self.backend,
-            self.source_id,
-            &wanted,
-            policy,
-            self.bands.as_deref_mut(),
-        )
-        .await?;
-        self.candidates = candidates;
+        let (backend, source_id) = (self.backend, self.source_id);
+        self.candidates = self
+            .bands
+            .candidates(tx, backend, source_id, &wanted, policy)
+            .await?;
         Ok(())
     }
 
@@ -747,9 +753,11 @@ impl<'a> Batch<'a> {
         .copied()
     }
 
-    /// How entry `index` is stored, decided before anything is written
-    /// (only the near-duplicate lookup of an entry the batch did not
-    /// prepare for reads the database).
+    /// How entry `index` is stored, decided before anything is written,
+    /// from what the batch read (an entry it did not prepare for, found
+    /// under its key but not its article after all, is looked up alone).
+    /// The decision is final unless another writer stores one of its keys
+    /// meanwhile (`Batch::stored_meanwhile`).
     async fn decide<E: Exec>(
         &mut self,
         tx: &mut E,
@@ -774,6 +782,12 @@ impl<'a> Batch<'a> {
             if let Some(seen) = self.tombstones.matching(article) {
                 return Ok(Decision::Tombstoned { seen });
             }
+        }
+        if self.looked_up.insert(index) {
+            // Found under its own key when the batch was read, yet not its
+            // article after all (`apart`): its identity keys are read now,
+            // so that the decision stands when it is written.
+            self.load_identities(tx, &[article]).await?;
         }
         // Another source's article with the same link or text: this entry
         // joins it, unless this source carries it already under another
@@ -816,17 +830,13 @@ impl<'a> Batch<'a> {
             // alone.
             None => {
                 let signature = signature_of(article);
+                let (backend, source_id) = (self.backend, self.source_id);
                 let found = match &signature {
-                    Some(sig) => near_dup::Candidates::load(
-                        tx,
-                        self.backend,
-                        self.source_id,
-                        &[(sig, published)],
-                        policy,
-                        self.bands.as_deref_mut(),
-                    )
-                    .await?
-                    .find(sig, published, policy, &self.linked),
+                    Some(sig) => self
+                        .bands
+                        .candidates(tx, backend, source_id, &[(sig, published)], policy)
+                        .await?
+                        .find(sig, published, policy, &self.linked),
                     None => None,
                 };
                 (signature, found)
@@ -853,6 +863,10 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// Decides how entry `index` is stored, then writes that: the stored
+    /// article it changed, if any (edited, or given a source, tags or a
+    /// related link), which readers that remember articles read again
+    /// (`Ingested::touched`).
     async fn ingest_one<E: Exec>(
         &mut self,
         tx: &mut E,
@@ -860,15 +874,14 @@ impl<'a> Batch<'a> {
         article: &'a NewArticle,
         near_duplicates: Option<&NearDuplicates>,
         stats: &mut IngestStats,
-    ) -> Result<(), StoreError> {
-        // Decided first, then written.
+    ) -> Result<Option<i64>, StoreError> {
         let decision = self.decide(tx, index, article, near_duplicates).await?;
         let key = self.keys[index].clone();
         match decision {
             Decision::Tombstoned { seen } => {
                 self.tombstoned.push((article, seen));
                 stats.tombstoned += 1;
-                Ok(())
+                Ok(None)
             }
             Decision::Existing(join) => self.join(tx, key, article, join, stats).await,
             Decision::New(insert) => self.insert(tx, key, article, insert, stats).await,
@@ -876,7 +889,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Entry `key` joins a stored article, rewriting it when it is this
-    /// source's own and was edited.
+    /// source's own and was edited; the article, unless nothing changed.
     async fn join<E: Exec>(
         &mut self,
         tx: &mut E,
@@ -889,7 +902,7 @@ impl<'a> Batch<'a> {
             near,
         }: Join,
         stats: &mut IngestStats,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let (source_id, now_us) = (self.source_id, self.now_us);
         let existing = self
             .articles
@@ -911,7 +924,7 @@ impl<'a> Batch<'a> {
             if !unlinked {
                 // Nothing new to link or tag: refetches stay cheap.
                 self.claimed.insert(id, key);
-                return Ok(());
+                return Ok(None);
             }
         } else {
             stats.merged += 1;
@@ -923,43 +936,60 @@ impl<'a> Batch<'a> {
             }
             stats.clustered += 1;
         }
-        self.finish(tx, key, id, why, article, false).await
+        self.finish(tx, key, id, why, article, false).await?;
+        Ok(Some(id))
     }
 
-    /// Entry `key` as a new article; when its link or id turns out taken
-    /// (another writer stored it since the batch looked), it joins that
-    /// article or gets a source-local id after all.
+    /// Entry `key` as a new article, under a source-local id when `local`.
+    /// Its keys were free when the batch read the store; when one is taken
+    /// after all, [`Batch::stored_meanwhile`] decides again.
     async fn insert<E: Exec>(
         &mut self,
         tx: &mut E,
         key: String,
         article: &'a NewArticle,
-        Insert {
-            mut local,
-            mut why,
-            apart,
-            signature,
-        }: Insert,
+        insert: Insert,
         stats: &mut IngestStats,
-    ) -> Result<(), StoreError> {
-        let (source_id, now_us) = (self.source_id, self.now_us);
-        let published = published_of(article, now_us);
-        let identity = match local {
+    ) -> Result<Option<i64>, StoreError> {
+        let local_uid = match insert.local {
             true => Some(dedup::local_uid(&self.source_name(tx).await?, &key)),
             false => None,
         };
-        let mut inserted = insert_article(
+        let (source_id, now_us) = (self.source_id, self.now_us);
+        let signature = insert.signature.as_ref();
+        match insert_article(
             tx,
             source_id,
             article,
-            identity.as_deref(),
+            local_uid.as_deref(),
             now_us,
-            signature.as_ref(),
+            signature,
         )
-        .await?;
-        if inserted.is_none() && identity.is_none() {
-            // The link or id is taken: by another writer's copy of
-            // this story, or by another entry of this source.
+        .await?
+        {
+            Some(id) => self.inserted(tx, id, key, article, insert, stats).await,
+            None => self.stored_meanwhile(tx, key, article, insert, stats).await,
+        }
+    }
+
+    /// The entry's insert was refused by a unique key the batch saw free:
+    /// another writer stored an article under it since (another instance
+    /// on PostgreSQL; SQLite's writer holds the write lock from the batch's
+    /// first read to its commit), or an earlier version gave this very
+    /// entry that source-local id. The stored article decides, as `decide`
+    /// would have with it: the entry joins it as another source's copy, or,
+    /// when this source carries it already, becomes an article of its own
+    /// (or joins the one stored under its source-local id).
+    async fn stored_meanwhile<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        key: String,
+        article: &'a NewArticle,
+        insert: Insert,
+        stats: &mut IngestStats,
+    ) -> Result<Option<i64>, StoreError> {
+        let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
+        if !insert.local {
             let row = find_by_identity(tx, article)
                 .await?
                 .ok_or(StoreError::Invariant(
@@ -967,69 +997,71 @@ impl<'a> Batch<'a> {
                 ))?;
             let id = self.remember(row);
             self.load_carried(tx, &[id]).await?;
-            if self.carried.contains(&id) {
-                let identity = dedup::local_uid(&self.source_name(tx).await?, &key);
-                inserted = insert_article(
-                    tx,
-                    source_id,
-                    article,
-                    Some(&identity),
-                    now_us,
-                    signature.as_ref(),
-                )
-                .await?;
-                local = true;
-                why = apart.unwrap_or(WHY_LINK_TAKEN);
-            } else {
+            if !self.carried.contains(&id) {
                 stats.merged += 1;
-                why = WHY_SAME_LINK;
-                self.finish(tx, key, id, why, article, false).await?;
-                return Ok(());
+                self.finish(tx, key, id, WHY_SAME_LINK, article, false)
+                    .await?;
+                return Ok(Some(id));
+            }
+            let own = Insert {
+                local: true,
+                why: insert.apart.unwrap_or(WHY_LINK_TAKEN),
+                ..insert
+            };
+            let (source_id, now_us) = (self.source_id, self.now_us);
+            let signature = own.signature.as_ref();
+            if let Some(id) =
+                insert_article(tx, source_id, article, Some(&uid), now_us, signature).await?
+            {
+                return self.inserted(tx, id, key, article, own, stats).await;
             }
         }
-        if inserted.is_none() {
-            // The source-local id is taken: by this very entry, stored
-            // by another writer since we looked.
-            let uid = dedup::local_uid(&self.source_name(tx).await?, &key);
-            let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
-            let row: ArticleRow = tx.fetch_optional(&sql, &[Value::Text(&uid)]).await?.ok_or(
-                StoreError::Invariant("a source-local id conflicted with no article"),
-            )?;
-            let id = self.remember(row);
-            stats.merged += 1;
-            self.finish(tx, key, id, WHY_SAME_KEY, article, false)
-                .await?;
-            return Ok(());
-        }
-        let id = inserted.ok_or(StoreError::Invariant("an insert returned no id"))?;
+        let sql = format!("SELECT {IDENTITY_COLUMNS} FROM articles WHERE uid = $1");
+        let row: ArticleRow =
+            tx.fetch_optional(&sql, &[Value::Text(&uid)])
+                .await?
+                .ok_or(StoreError::Invariant(
+                    "a source-local id conflicted with no article",
+                ))?;
+        let id = self.remember(row);
+        stats.merged += 1;
+        self.finish(tx, key, id, WHY_SAME_KEY, article, false)
+            .await?;
+        Ok(Some(id))
+    }
+
+    /// Records the new article `id` as the batch's: findable by later
+    /// entries and copies, linked and tagged.
+    async fn inserted<E: Exec>(
+        &mut self,
+        tx: &mut E,
+        id: i64,
+        key: String,
+        article: &'a NewArticle,
+        insert: Insert,
+        stats: &mut IngestStats,
+    ) -> Result<Option<i64>, StoreError> {
         stats.inserted += 1;
-        let updated = article.updated.map(micros).unwrap_or(published);
-        let uid = match (local, &identity) {
-            (true, Some(uid)) => uid.clone(),
-            (true, None) => dedup::local_uid(&self.source_name(tx).await?, &key),
-            (false, _) => article.uid.clone(),
+        let uid = match insert.local {
+            true => dedup::local_uid(&self.source_name(tx).await?, &key),
+            false => article.uid.clone(),
         };
+        let published = published_of(article, self.now_us);
+        let updated = article.updated.map(micros).unwrap_or(published);
         self.remember((
             id,
             article.fingerprint.clone(),
             updated,
-            source_id,
+            self.source_id,
             uid,
-            article.canonical_url.clone().filter(|_| !local),
+            article.canonical_url.clone().filter(|_| !insert.local),
             article.content_key.clone(),
         ));
         self.own
             .insert(id, (article.title.clone(), article.link.clone()));
-        match (&mut self.bands, &signature) {
-            (Some(memory), Some(sig)) => memory.add(id, published, &sig.band_keys()),
-            (Some(memory), None) => memory.stored(id),
-            (None, Some(sig)) => {
-                let bands = sig.band_keys().into_iter().map(|key| (key, id, published));
-                self.new_bands.extend(bands);
-            }
-            (None, None) => {}
-        }
-        self.finish(tx, key, id, why, article, true).await
+        self.bands.add(id, published, insert.signature.as_ref());
+        self.finish(tx, key, id, insert.why, article, true).await?;
+        Ok(None)
     }
 
     /// Links entry `key` of this source to `article_id` and merges its tags.
@@ -1042,9 +1074,6 @@ impl<'a> Batch<'a> {
         article: &'a NewArticle,
         new_article: bool,
     ) -> Result<(), StoreError> {
-        if !new_article {
-            self.touched.push(article_id);
-        }
         self.carried.insert(article_id);
         self.claimed.insert(article_id, key.clone());
         if self.here.get(&key) != Some(&article_id) {
@@ -1089,61 +1118,54 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    /// Writes what the entries collected: a few multi-row statements.
+    /// Writes what the entries collected: their links, tags and band keys,
+    /// a few statements each.
     async fn flush<E: Exec>(self, tx: &mut E) -> Result<(), StoreError> {
-        let (backend, source_id, now_us) = (self.backend, self.source_id, self.now_us);
-        let rows = insert_rows(tx);
-        let mut links_sql = SqlPerLength::default();
-        for chunk in statement_chunks(&self.new_links, rows) {
-            // An existing row is one an earlier version pointed to an article
-            // another entry of the source keeps: it moves.
-            let sql = links_sql.get(chunk.len(), |len| {
-                format!(
-                    "INSERT INTO article_sources
-                        (source_id, entry_key, article_id, first_seen, matched_by)
-                     VALUES {} ON CONFLICT (source_id, entry_key) DO UPDATE
-                     SET article_id = excluded.article_id, matched_by = excluded.matched_by",
-                    Params::new(backend).rows(len, 5)
-                )
-            });
-            let mut args = Vec::with_capacity(chunk.len() * 5);
-            for (entry_key, article_id, why) in chunk {
-                args.extend([
-                    Value::Int(source_id),
-                    Value::Text(entry_key),
-                    Value::Int(*article_id),
-                    Value::Int(now_us),
-                    Value::Text(why),
-                ]);
-            }
-            tx.execute(sql, &args).await?;
+        let (source_id, now_us) = (self.source_id, self.now_us);
+        let mut links = Vec::with_capacity(self.new_links.len() * SOURCE_ROWS.width);
+        for (entry_key, article_id, why) in &self.new_links {
+            links.extend([
+                Value::Int(source_id),
+                Value::Text(entry_key),
+                Value::Int(*article_id),
+                Value::Int(now_us),
+                Value::Text(why),
+            ]);
         }
-        let mut tags_sql = SqlPerLength::default();
-        for chunk in statement_chunks(&self.new_tags, rows) {
-            // `published` is copied for the filtered views' tag index (read.rs).
-            let sql = tags_sql.get(chunk.len(), |len| {
-                format!(
-                    "INSERT INTO article_tags (article_id, term, position, origin, published)
-                     VALUES {} ON CONFLICT (article_id, term) DO NOTHING",
-                    Params::new(backend).rows(len, 5)
-                )
-            });
-            let mut args = Vec::with_capacity(chunk.len() * 5);
-            for &(article_id, term, position, origin, published) in chunk {
-                args.extend([
-                    Value::Int(article_id),
-                    Value::Text(term),
-                    Value::Int(position),
-                    origin.into(),
-                    Value::Int(published),
-                ]);
-            }
-            tx.execute(sql, &args).await?;
+        tx.insert_rows(&SOURCE_ROWS, &links).await?;
+        let mut tags = Vec::with_capacity(self.new_tags.len() * TAG_ROWS.width);
+        for &(article_id, term, position, origin, published) in &self.new_tags {
+            tags.extend([
+                Value::Int(article_id),
+                Value::Text(term),
+                Value::Int(position),
+                origin.into(),
+                Value::Int(published),
+            ]);
         }
-        near_dup::index(tx, backend, &self.new_bands).await?;
-        super::prune::touch(tx, backend, source_id, &self.tombstoned, now_us).await
+        tx.insert_rows(&TAG_ROWS, &tags).await?;
+        self.bands.write(tx).await?;
+        super::prune::touch(tx, self.backend, source_id, &self.tombstoned, now_us).await
     }
 }
+
+/// This source's entry keys. An existing row is one an earlier version
+/// pointed to an article another entry of the source keeps: it moves.
+const SOURCE_ROWS: RowInsert = RowInsert {
+    into: "article_sources (source_id, entry_key, article_id, first_seen, matched_by)",
+    width: 5,
+    tail: "ON CONFLICT (source_id, entry_key) DO UPDATE
+           SET article_id = excluded.article_id, matched_by = excluded.matched_by",
+};
+
+/// An article's tags; `published` is copied for the filtered views' tag
+/// index (read.rs).
+const TAG_ROWS: RowInsert = RowInsert {
+    into: "article_tags (article_id, term, position, origin, published)",
+    width: 5,
+    tail: "ON CONFLICT (article_id, term) DO NOTHING",
+};
+
 impl TagState {
     async fn load<E: Exec>(tx: &mut E, article_id: i64) -> Result<TagState, StoreError> {
         // One row per tag, or one with no term for an article without tags.
@@ -1328,29 +1350,23 @@ async fn update_article<E: Exec>(
 }
 
 /// Every tag of the batch, first spelling kept (docs/TAGS-AND-DEDUP.md "How tags work").
-async fn insert_tags<E: Exec>(
-    tx: &mut E,
-    backend: Backend,
-    articles: &[NewArticle],
-) -> Result<(), StoreError> {
+async fn insert_tags<E: Exec>(tx: &mut E, articles: &[NewArticle]) -> Result<(), StoreError> {
     let mut tags: Vec<&Tag> = articles.iter().flat_map(|a| &a.tags).collect();
     tags.sort_by(|a, b| a.term.cmp(&b.term));
     tags.dedup_by(|a, b| a.term == b.term);
-    let mut tags_sql = SqlPerLength::default();
-    for chunk in statement_chunks(&tags, insert_rows(tx)) {
-        let sql = tags_sql.get(chunk.len(), |len| {
-            format!(
-                "INSERT INTO tags (term, label) VALUES {} ON CONFLICT (term) DO NOTHING",
-                Params::new(backend).rows(len, 2)
-            )
-        });
-        let args: Vec<Value> = chunk
-            .iter()
-            .flat_map(|tag| [Value::Text(&tag.term), Value::Text(&tag.label)])
-            .collect();
-        tx.execute(sql, &args).await?;
-    }
-    Ok(())
+    let values: Vec<Value> = tags
+        .iter()
+        .flat_map(|tag| [Value::Text(&tag.term), Value::Text(&tag.label)])
+        .collect();
+    tx.insert_rows(
+        &RowInsert {
+            into: "tags (term, label)",
+            width: 2,
+            tail: "ON CONFLICT (term) DO NOTHING",
+        },
+        &values,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -225,9 +225,9 @@ impl Store {
             Near {
                 policy: r.near_duplicates,
                 signatures: &r.signatures,
+                memory: bands,
             },
             &r.record,
-            bands,
         )
         .await
     }
