@@ -5,6 +5,10 @@
 //! - [`schedule`]: `Schedule`, cron in crontab's dialect;
 //! - [`units`]: durations and sizes;
 //! - `validate`: the file as written (`Raw*`) checked once into those types.
+//!   Values that stand alone (schedules, durations, sizes, names, URLs)
+//!   read themselves, so toml positions their errors at the value; what
+//!   needs another table or the file's directory (unique names, `file:`
+//!   paths, tag and feed references) is the checker's.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

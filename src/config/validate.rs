@@ -105,7 +105,7 @@ struct RawTagAlias {
 struct RawDaemon {
     database: Option<Spanned<String>>,
     listen: Option<Spanned<String>>,
-    base_url: Option<Spanned<String>>,
+    base_url: Option<BaseUrl>,
     schedule: Option<Schedule>,
     concurrency: Option<Spanned<i64>>,
     per_host: Option<Spanned<i64>>,
@@ -128,8 +128,8 @@ struct RawDaemon {
 #[serde(deny_unknown_fields)]
 struct RawSource {
     name: Spanned<SourceName>,
-    url: Spanned<String>,
-    public_url: Option<Spanned<String>>,
+    url: Spanned<SourceLocation>,
+    public_url: Option<PublicUrl>,
     #[serde(default)]
     tags: Vec<Spanned<String>>,
     schedule: Option<Schedule>,
@@ -138,7 +138,7 @@ struct RawSource {
     headers: Option<Spanned<std::collections::BTreeMap<String, String>>>,
     user_agent: Option<Spanned<String>>,
     cookie: Option<Spanned<String>>,
-    proxy: Option<Spanned<String>>,
+    proxy: Option<ProxyUrl>,
     rewrite_title: Option<RawRewrite>,
     rewrite_link: Option<RawRewrite>,
     remove_selectors: Option<Vec<Spanned<String>>>,
@@ -222,6 +222,89 @@ fn valid_name<'de, D: Deserializer<'de>>(deserializer: D, kind: &str) -> Result<
     Ok(text)
 }
 
+/// `base_url`: an absolute http(s) URL without a query or fragment (feed
+/// URLs are joined onto it), and its text as written.
+struct BaseUrl {
+    text: String,
+    url: Url,
+}
+
+/// `public_url`: an absolute http(s) URL.
+struct PublicUrl(Url);
+
+/// A source's `proxy`: http, https, socks5 or socks5h.
+struct ProxyUrl(Url);
+
+/// A `[[source]]`'s `url`: an absolute http(s) URL, or the path of a
+/// `file:` URL, which the checker resolves against the config's directory.
+enum SourceLocation {
+    Http(Url),
+    File(String),
+}
+
+impl<'de> Deserialize<'de> for BaseUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let url = http_url(&text, "base_url")?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(de::Error::custom(format!(
+                "invalid base_url {text:?}: must not have a query or fragment"
+            )));
+        }
+        Ok(BaseUrl { text, url })
+    }
+}
+
+impl<'de> Deserialize<'de> for PublicUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        http_url(&text, "public_url").map(PublicUrl)
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match Url::parse(&text) {
+            Ok(url)
+                if matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h")
+                    && url.has_host() =>
+            {
+                Ok(ProxyUrl(url))
+            }
+            _ => Err(de::Error::custom(format!(
+                "invalid proxy {:?}: expected http://, https://, socks5:// or socks5h://HOST:PORT",
+                crate::redact::public_url(&text)
+            ))),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceLocation {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.strip_prefix("file:") {
+            Some(path) => Ok(SourceLocation::File(path.to_string())),
+            None => http_url(&text, "url").map(SourceLocation::Http),
+        }
+    }
+}
+
+/// An absolute http(s) URL, or an error naming `key` (no credentials in a
+/// URL that parsed).
+fn http_url<E: de::Error>(text: &str, key: &str) -> Result<Url, E> {
+    match Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
+        Ok(_) => Err(E::custom(format!(
+            "invalid {key} {:?}: must be an http or https URL",
+            crate::redact::public_url(text)
+        ))),
+        Err(e) => Err(E::custom(format!(
+            "invalid {key} {text:?}: {e}; expected an absolute http or https URL"
+        ))),
+    }
+}
+
 /// Turns raw values into typed ones; every error points into `text`.
 struct Checker<'a> {
     text: &'a str,
@@ -281,7 +364,7 @@ impl Checker<'_> {
             None => DEFAULT_LISTEN.to_string(),
         };
         let (base_url_text, base_url) = match raw.base_url {
-            Some(text) => self.base_url(text)?,
+            Some(BaseUrl { text, url }) => (text, url),
             None => self.base_url_from_listen(&listen, listen_span)?,
         };
         Ok(DaemonConfig {
@@ -357,22 +440,6 @@ impl Checker<'_> {
         Ok(listen.into_inner())
     }
 
-    /// `base_url` as written, and parsed: http(s), without a query or
-    /// fragment (feed URLs are joined onto it).
-    fn base_url(&self, text: Spanned<String>) -> Result<(String, Url), ConfigError> {
-        let url = self.http_url(&text, "base_url")?;
-        if url.query().is_some() || url.fragment().is_some() {
-            return Err(self.error(
-                text.span(),
-                format!(
-                    "invalid base_url {:?}: must not have a query or fragment",
-                    text.get_ref()
-                ),
-            ));
-        }
-        Ok((text.into_inner(), url))
-    }
-
     /// Without `base_url`, feeds link to the listen address.
     fn base_url_from_listen(
         &self,
@@ -427,10 +494,7 @@ impl Checker<'_> {
                 &mut seen,
             )?;
             let url = self.source_url(&source.url)?;
-            let public_url = match &source.public_url {
-                Some(text) => Some(self.http_url(text, "public_url")?),
-                None => None,
-            };
+            let public_url = source.public_url.as_ref().map(|p| p.0.clone());
             let tags = source
                 .tags
                 .iter()
@@ -705,9 +769,10 @@ impl Checker<'_> {
     /// An http(s) URL, or a `file:` one for a feed on this machine's disk:
     /// `file:///abs/path.xml`, or `file:path.xml` relative to the config
     /// file's directory.
-    fn source_url(&self, text: &Spanned<String>) -> Result<Url, ConfigError> {
-        let Some(rest) = text.get_ref().strip_prefix("file:") else {
-            return self.http_url(text, "url");
+    fn source_url(&self, location: &Spanned<SourceLocation>) -> Result<Url, ConfigError> {
+        let rest = match location.get_ref() {
+            SourceLocation::Http(url) => return Ok(url.clone()),
+            SourceLocation::File(rest) => rest,
         };
         let path = match rest.strip_prefix("//") {
             Some(absolute) => PathBuf::from(absolute),
@@ -720,8 +785,8 @@ impl Checker<'_> {
         };
         Url::from_file_path(&path).map_err(|()| {
             self.error(
-                text.span(),
-                format!("invalid url {:?}: not a file path", text.get_ref()),
+                location.span(),
+                format!("invalid url \"file:{rest}\": not a file path"),
             )
         })
     }
@@ -787,26 +852,7 @@ impl Checker<'_> {
         };
         let user_agent = header_text(&source.user_agent, "user_agent")?;
         let cookie = header_text(&source.cookie, "cookie")?;
-        let proxy = match &source.proxy {
-            Some(text) => match Url::parse(text.get_ref()) {
-                Ok(url)
-                    if matches!(url.scheme(), "http" | "https" | "socks5" | "socks5h")
-                        && url.has_host() =>
-                {
-                    Some(url)
-                }
-                _ => {
-                    return Err(self.error(
-                        text.span(),
-                        format!(
-                            "invalid proxy {:?}: expected http://, https://, socks5:// or socks5h://HOST:PORT",
-                            crate::redact::public_url(text.get_ref())
-                        ),
-                    ))
-                }
-            },
-            None => None,
-        };
+        let proxy = source.proxy.as_ref().map(|p| p.0.clone());
         Ok(SourceRequest {
             headers,
             user_agent,
@@ -852,26 +898,6 @@ impl Checker<'_> {
             regex: self.regex(&raw.regex)?,
             with: raw.with.clone(),
         }))
-    }
-
-    fn http_url(&self, text: &Spanned<String>, key: &str) -> Result<Url, ConfigError> {
-        match Url::parse(text.get_ref()) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(url),
-            Ok(_) => Err(self.error(
-                text.span(),
-                format!(
-                    "invalid {key} {:?}: must be an http or https URL",
-                    crate::redact::public_url(text.get_ref())
-                ),
-            )),
-            Err(e) => Err(self.error(
-                text.span(),
-                format!(
-                    "invalid {key} {:?}: {e}; expected an absolute http or https URL",
-                    text.get_ref()
-                ),
-            )),
-        }
     }
 
     fn count(
