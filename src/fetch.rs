@@ -311,12 +311,15 @@ impl Fetcher {
                 .await
                 .map_err(classify)?;
             if limit.is_none() && !allow_private_redirects {
-                // No address known (never seen in practice): the strictest.
-                limit = Some(
-                    response
-                        .remote_addr()
-                        .map_or(AddressClass::Public, |a| AddressClass::of(a.ip())),
-                );
+                // Through a proxy the peer is the proxy, not the source: the
+                // source's address is what its URL names, an IP literal or
+                // else (a name only the proxy resolves) the strictest. No
+                // address known (never seen in practice): the strictest.
+                let source = match proxied {
+                    Some(_) => literal_ip(&current),
+                    None => response.remote_addr().map(|a| a.ip()),
+                };
+                limit = Some(source.map_or(AddressClass::Public, AddressClass::of));
             }
             let status = response.status();
             if let Some(next) = redirect_target(&current, &response)? {
@@ -1912,6 +1915,29 @@ mod tests {
         assert_eq!(target, "http://feeds.example.invalid/rss.xml");
         assert_eq!(headers["host"], "feeds.example.invalid");
         assert_eq!(headers["x-api-key"], "s3cret-key");
+    }
+
+    #[tokio::test]
+    async fn through_a_proxy_a_redirect_to_a_private_ip_literal_is_still_refused() {
+        // The proxy listens on loopback; that must not make the source count
+        // as a loopback one, whose redirects may go anywhere.
+        let proxy = serve(
+            Router::new()
+                .fallback(|| async { redirect(StatusCode::FOUND, "http://127.0.0.1:9/internal") }),
+        )
+        .await;
+        let request = SourceRequest {
+            proxy: Some(url(proxy, "/")),
+            ..SourceRequest::default()
+        };
+        let feed = Url::parse("http://feeds.example.invalid/rss.xml").unwrap();
+        let refused = fetcher(|_| {})
+            .fetch_for(&feed, &Validators::default(), false, &request)
+            .await;
+        match refused {
+            Err(FetchError::Other(why)) => assert!(why.contains("refused"), "{why}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     /// A SOCKS5 proxy (RFC 1928, no authentication, CONNECT only) that
