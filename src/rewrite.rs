@@ -19,15 +19,18 @@ pub fn apply(source: &SourceConfig, mut entry: Entry) -> Entry {
         }
     }
     if let (Some(rewrite), Some(link)) = (&source.rewrite_link, &entry.link) {
+        // Only a changed link is parsed again (parsing normalizes it).
         let rewritten = replace(rewrite, link);
-        match url::Url::parse(rewritten.trim()) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
-                entry.link = Some(url.to_string());
+        if rewritten != link.as_str() {
+            match url::Url::parse(rewritten.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+                    entry.link = Some(url.to_string());
+                }
+                _ => tracing::debug!(
+                    source = %source.name,
+                    "rewrite_link gave no http(s) URL; the link is kept as sent"
+                ),
             }
-            _ => tracing::debug!(
-                source = %source.name,
-                "rewrite_link gave no http(s) URL; the link is kept as sent"
-            ),
         }
     }
     entry
@@ -79,6 +82,11 @@ mod tests {
         let e = apply(&source, entry("Plain", "https://www.example.com/b"));
         assert_eq!(e.title.as_deref(), Some("Plain"));
         assert_eq!(e.link.as_deref(), Some("https://www.example.com/b"));
+
+        // A link the rewrite does not match stays byte for byte (parsing
+        // would add the root's slash).
+        let e = apply(&source, entry("Plain", "https://www.example.com"));
+        assert_eq!(e.link.as_deref(), Some("https://www.example.com"));
 
         // A title that is only the suffix stays as sent.
         let e = apply(&source, entry(" - Outlet A", "https://m.example.com/c"));
