@@ -63,6 +63,25 @@ fn bench_parse(c: &mut Criterion) {
             .unwrap()
         })
     });
+    // The synthetic feed states its language; a feed that does not has
+    // every entry's told from its text (parse/language.rs).
+    let unstated: Vec<Entry> = entries()
+        .into_iter()
+        .map(|e| Entry {
+            language: None,
+            ..e
+        })
+        .collect();
+    group.bench_function("language_detection", |b| {
+        b.iter_batched(
+            || unstated.clone(),
+            |mut entries| {
+                parse::detect_languages(&mut entries);
+                entries
+            },
+            BatchSize::SmallInput,
+        )
+    });
     group.finish();
 }
 

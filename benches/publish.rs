@@ -51,6 +51,7 @@ fn page() -> Vec<Article> {
                 summary: new.summary,
                 content: new.content,
                 author: new.author,
+                language: new.language,
                 published: new.published.unwrap_or(now),
                 updated: new.updated.or(new.published).unwrap_or(now),
                 changed: now,

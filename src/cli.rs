@@ -109,7 +109,7 @@ pub enum Command {
     /// Write a merged feed to stdout: the bytes the server serves for its first page.
     Export {
         /// A configured output feed.
-        #[arg(long, conflicts_with_all = ["any", "all", "none", "source"])]
+        #[arg(long, conflicts_with_all = ["any", "all", "none", "source", "lang"])]
         feed: Option<String>,
         /// At least one of these tags.
         #[arg(long, value_delimiter = ',')]
@@ -123,6 +123,9 @@ pub enum Command {
         /// Only these sources.
         #[arg(long, value_delimiter = ',')]
         source: Vec<String>,
+        /// Only articles in these languages (`fr` includes `fr-CA`).
+        #[arg(long, value_delimiter = ',', value_parser = parse_language)]
+        lang: Vec<String>,
         #[arg(long, value_enum, default_value = "atom")]
         format: ExportFormat,
         /// Entries (default: the feed's limit, or 50).
@@ -165,6 +168,11 @@ pub enum ExportFormat {
     Json,
 }
 
+fn parse_language(raw: &str) -> Result<String, String> {
+    crate::text::language_key(raw)
+        .ok_or_else(|| format!("{raw:?} is not a language tag (such as en, fr or pt-BR)"))
+}
+
 /// Runs a parsed command line; the exit code follows docs/CLI.md.
 pub async fn run(cli: Cli) -> ExitCode {
     let config = match config::locate(cli.config.as_deref()).and_then(|path| Config::load(&path)) {
@@ -196,6 +204,7 @@ pub async fn run(cli: Cli) -> ExitCode {
             all,
             none,
             source,
+            lang,
             format,
             limit,
         } => {
@@ -204,6 +213,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                 all: terms(&all),
                 none: terms(&none),
                 sources: source,
+                languages: lang,
             };
             export(config, feed, filter, format, limit).await
         }
@@ -380,6 +390,7 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
     outln!("article {}", a.uid);
     outln!("  title      {}", a.title);
     outln!("  link       {}", a.link.as_deref().unwrap_or("-"));
+    outln!("  language   {}", a.language.as_deref().unwrap_or("-"));
     outln!("  published  {}", time(a.published));
     outln!("  updated    {}", time(a.updated));
     outln!("  first seen {}", time(e.first_seen));
@@ -434,7 +445,8 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
     outln!("feeds");
     let terms: Vec<&str> = e.tags.iter().map(|(t, _)| t.term.as_str()).collect();
     for feed in &config.feeds {
-        let (included, why) = publish::verdict(&feed.filter(), &terms, &a.seen_in);
+        let (included, why) =
+            publish::verdict(&feed.filter(), &terms, &a.seen_in, a.language.as_deref());
         let verdict = if included { "included" } else { "excluded" };
         outln!("  {:<16} {verdict}: {why}", feed.name);
     }
@@ -530,12 +542,7 @@ async fn export(
                 query: limit
                     .map(|l| vec![("limit".into(), l.to_string())])
                     .unwrap_or_default(),
-                filter: Filter {
-                    any: feed.any.clone(),
-                    all: feed.all.clone(),
-                    none: feed.none.clone(),
-                    sources: feed.sources.clone(),
-                },
+                filter: feed.filter(),
                 before: None,
                 limit: limit.unwrap_or(feed.limit),
                 format,

@@ -101,6 +101,9 @@ pub struct SourceConfig {
     /// `remove_selectors`: elements taken out of bodies and summaries
     /// before sanitizing (docs/CONFIG.md "Rewrites").
     pub remove_selectors: Option<RemoveSelectors>,
+    /// `language`: the feed's language when it states none or a wrong one
+    /// (docs/CONFIG.md "Languages"); a BCP 47 tag.
+    pub language: Option<String>,
 }
 
 /// Compiled CSS selectors, shared by every refresh of a source.
@@ -225,6 +228,8 @@ pub struct FeedConfig {
     pub all: Vec<String>,
     pub none: Vec<String>,
     pub sources: Vec<String>,
+    /// `lang`: primary language subtags, lowercase.
+    pub languages: Vec<String>,
     pub limit: u32,
 }
 
@@ -236,6 +241,7 @@ impl FeedConfig {
             all: self.all.clone(),
             none: self.none.clone(),
             sources: self.sources.clone(),
+            languages: self.languages.clone(),
         }
     }
 }

@@ -165,6 +165,7 @@ pub fn prepare(source_name: &str, entry: Entry, tags: Vec<Tag>) -> NewArticle {
         updated: entry.updated,
         tags,
         tag_origins: Vec::new(),
+        language: entry.language,
     }
 }
 
@@ -869,6 +870,7 @@ mod tests {
             published: Some(published),
             updated: None,
             categories: vec!["ignored".into()],
+            language: Some("en".into()),
         };
         let tags = vec![Tag::from_label("World").unwrap()];
         let article = prepare("s", e, tags.clone());
@@ -884,5 +886,6 @@ mod tests {
         assert_eq!(article.published, Some(published));
         assert_eq!(article.updated, None);
         assert_eq!(article.tags, tags);
+        assert_eq!(article.language.as_deref(), Some("en"));
     }
 }

@@ -55,6 +55,9 @@ pub struct Entry {
     pub updated: Option<DateTime<Utc>>,
     /// Category labels as the feed spells them.
     pub categories: Vec<String>,
+    /// BCP 47 tag: the one the feed states, else the one detected
+    /// (`parse::language`).
+    pub language: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -105,6 +108,7 @@ pub struct NewArticle {
     pub tags: Vec<Tag>,
     /// Why each tag is there (same order as `tags`), for `tributary explain`.
     pub tag_origins: Vec<String>,
+    pub language: Option<String>,
 }
 
 /// The feed an article was first seen in, for `atom:source` (RFC 4287 §4.2.11).
@@ -128,6 +132,8 @@ pub struct Article {
     pub summary: Option<String>,
     pub content: Option<String>,
     pub author: Option<String>,
+    /// BCP 47 tag (`en`, `fr-FR`), when stated or detected.
+    pub language: Option<String>,
     pub published: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     /// When the store last saw this article change as readers see it
@@ -150,6 +156,8 @@ pub struct Filter {
     pub all: Vec<String>,
     pub none: Vec<String>,
     pub sources: Vec<String>,
+    /// Languages (primary subtags, lowercase: `fr` also holds `fr-CA`).
+    pub languages: Vec<String>,
 }
 
 /// Keyset position: the last article of the previous page (newest first).

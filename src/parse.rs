@@ -17,7 +17,10 @@
 mod dates;
 mod encoding;
 mod json;
+mod language;
 pub mod limits;
+
+pub use language::fill as detect_languages;
 mod prepare;
 mod sanitize;
 
@@ -73,6 +76,8 @@ pub struct ParseOptions {
     pub budget: Option<Duration>,
     /// A source's `remove_selectors` (docs/CONFIG.md "Rewrites").
     pub remove_selectors: Option<crate::config::RemoveSelectors>,
+    /// A source's `language`: stands for the feed's own statement.
+    pub language: Option<String>,
 }
 
 /// Parses a feed body. `content_type` is the HTTP header (its charset is a
@@ -103,6 +108,7 @@ pub fn parse_feed_with(
         let run = Run {
             over_budget: &over_budget,
             remove: opts.remove_selectors.as_deref().unwrap_or_default(),
+            language: opts.language.as_deref(),
         };
         parse_unguarded(bytes, content_type, feed_url, now, &run)
             .map(|feed| apply_limits(feed, feed_url, &opts))
@@ -125,6 +131,8 @@ struct Run<'a> {
     /// The source's `remove_selectors`: elements taken out of bodies and
     /// summaries before they are sanitized or read as text.
     remove: &'a [lol_html::Selector],
+    /// The source's `language`, over the feed's.
+    language: Option<&'a str>,
 }
 
 fn parse_unguarded(
@@ -393,6 +401,10 @@ fn normalize(mut feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
     let feed_author = (feed.feed_type == FeedType::Atom)
         .then(|| first_author(&feed.authors))
         .flatten();
+    let feed_language = match ctx.run.language {
+        Some(configured) => Some(configured.to_string()),
+        None => feed.language.as_deref().and_then(crate::text::language_tag),
+    };
 
     let aligned = ctx.items.len() == feed.entries.len();
     if !aligned && !ctx.items.is_empty() {
@@ -423,10 +435,14 @@ fn normalize(mut feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
         if entry.author.is_none() {
             entry.author.clone_from(&feed_author);
         }
+        if entry.language.is_none() {
+            entry.language.clone_from(&feed_language);
+        }
         if !is_blank(&entry) {
             entries.push(scrub_entry(entry));
         }
     }
+    language::fill(&mut entries);
     Ok(ParsedFeed {
         meta: scrub_meta(meta),
         entries,
@@ -582,6 +598,12 @@ fn normalize_entry(
         published: ctx.clamp(e.published.or(e.updated).or(dcterms_date)),
         updated: ctx.clamp(e.updated.or(e.published).or(dcterms_date)),
         categories,
+        // The most specific statement: the content's, then the entry's
+        // (the feed's is the caller's fallback).
+        language: [e.language.as_deref(), extras.language.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(crate::text::language_tag),
     }
 }
 
@@ -1366,6 +1388,7 @@ mod tests {
         let run = Run {
             over_budget: &over_budget,
             remove: &[],
+            language: None,
         };
         parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &run)
     }
@@ -1453,6 +1476,7 @@ mod tests {
         let run = Run {
             over_budget: &|| false,
             remove: &selectors,
+            language: None,
         };
         let feed = parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &run).unwrap();
         let entry = &feed.entries[0];

@@ -70,6 +70,7 @@ impl Pipeline {
                 strip_remote_images: config.daemon.strip_remote_images,
                 budget: Some(config.daemon.parse_budget),
                 remove_selectors: None,
+                language: None,
             },
             clock: Clock::system(),
         })
@@ -426,6 +427,7 @@ impl Pipeline {
     fn parse_options_for(&self, source: &SourceConfig) -> parse::ParseOptions {
         parse::ParseOptions {
             remove_selectors: source.remove_selectors.clone(),
+            language: source.language.clone(),
             ..self.parse_options.clone()
         }
     }

@@ -186,14 +186,40 @@ fn stylesheet_href(base_url: &str) -> String {
 }
 
 /// Whether a view with `filter` holds an article carrying tag `terms`,
-/// seen in `sources`, and why (for `tributary explain`). Mirrors the page
-/// query's conditions.
-pub fn verdict(filter: &Filter, terms: &[&str], sources: &[String]) -> (bool, String) {
+/// seen in `sources`, in `language`, and why (for `tributary explain`).
+/// Mirrors the page query's conditions.
+pub fn verdict(
+    filter: &Filter,
+    terms: &[&str],
+    sources: &[String],
+    language: Option<&str>,
+) -> (bool, String) {
     if !filter.sources.is_empty() && !sources.iter().any(|s| filter.sources.contains(s)) {
         return (
             false,
             format!("not seen in any of sources {:?}", filter.sources),
         );
+    }
+    if !filter.languages.is_empty() {
+        let language = language.map(str::to_ascii_lowercase);
+        let held = language.as_deref().is_some_and(|lang| {
+            filter.languages.iter().any(|wanted| {
+                lang == wanted
+                    || lang
+                        .strip_prefix(wanted.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            })
+        });
+        if !held {
+            let language = language.as_deref().unwrap_or("unknown");
+            return (
+                false,
+                format!(
+                    "its language ({language}) is none of `lang` {:?}",
+                    filter.languages
+                ),
+            );
+        }
     }
     if let Some(t) = filter.none.iter().find(|t| terms.contains(&t.as_str())) {
         return (false, format!("has tag {t:?}, which `none` excludes"));
@@ -204,7 +230,7 @@ pub fn verdict(filter: &Filter, terms: &[&str], sources: &[String]) -> (bool, St
     if filter.any.is_empty() {
         return (
             true,
-            "no `any` filter; `all`, `none` and `sources` pass".to_string(),
+            "no `any` filter; `all`, `none`, `sources` and `lang` pass".to_string(),
         );
     }
     match filter.any.iter().find(|t| terms.contains(&t.as_str())) {
@@ -245,26 +271,41 @@ mod tests {
             all: vec!["world".into()],
             none: vec!["sport".into()],
             sources: vec!["rfi-en".into()],
+            languages: vec!["fr".into()],
         };
         let rfi = vec!["rfi-en".to_string()];
-        let cases: &[(&[&str], &[String], bool, &str)] = &[
-            (&["world", "china"], &rfi, true, "\"china\" from `any`"),
-            (&["world", "china", "sport"], &rfi, false, "\"sport\""),
-            (&["china"], &rfi, false, "lacks tag \"world\""),
-            (&["world"], &rfi, false, "none of the `any` tags"),
+        let fr = Some("fr");
+        // Tags, sources, language; whether included, and why.
+        type Case<'a> = (&'a [&'a str], &'a [String], Option<&'a str>, bool, &'a str);
+        let cases: &[Case] = &[
+            (&["world", "china"], &rfi, fr, true, "\"china\" from `any`"),
+            (&["world", "china"], &rfi, Some("fr-CA"), true, "`any`"),
+            (&["world", "china", "sport"], &rfi, fr, false, "\"sport\""),
+            (&["china"], &rfi, fr, false, "lacks tag \"world\""),
+            (&["world"], &rfi, fr, false, "none of the `any` tags"),
             (
                 &["world", "china"],
                 &[],
+                fr,
                 false,
                 "not seen in any of sources",
             ),
+            (&["world", "china"], &rfi, Some("en"), false, "(en) is none"),
+            (
+                &["world", "china"],
+                &rfi,
+                Some("fro"),
+                false,
+                "(fro) is none",
+            ),
+            (&["world", "china"], &rfi, None, false, "(unknown) is none"),
         ];
-        for (terms, sources, included, why) in cases {
-            let (ok, reason) = verdict(&filter, terms, sources);
+        for (terms, sources, language, included, why) in cases {
+            let (ok, reason) = verdict(&filter, terms, sources, *language);
             assert_eq!(ok, *included, "{terms:?}: {reason}");
             assert!(reason.contains(why), "{reason}");
         }
-        assert!(verdict(&Filter::default(), &[], &[]).0);
+        assert!(verdict(&Filter::default(), &[], &[], None).0);
     }
 
     #[test]

@@ -294,12 +294,7 @@ async fn configured_feed(
         .ok_or(ApiError::NotFound)?;
     // A configured feed is fixed; only paging applies.
     let params = ViewParams::parse(query.as_deref(), false)?;
-    let filter = Filter {
-        any: feed.any.clone(),
-        all: feed.all.clone(),
-        none: feed.none.clone(),
-        sources: feed.sources.clone(),
-    };
+    let filter = feed.filter();
     let request = params.into_request(
         format!("/feeds/{}", encode_segment(&feed.name)),
         feed.title.clone(),
@@ -421,6 +416,17 @@ impl ViewParams {
                     );
                     check_terms(&key, params.filter.sources.len())?;
                 }
+                "lang" if filters_allowed => {
+                    for raw in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                        let lang = text::language_key(raw).ok_or_else(|| {
+                            ApiError::BadRequest(format!(
+                                "lang= takes language tags such as en or pt-BR, not {raw:?}"
+                            ))
+                        })?;
+                        params.filter.languages.push(lang);
+                    }
+                    check_terms(&key, params.filter.languages.len())?;
+                }
                 "limit" => {
                     let limit = value
                         .parse::<u32>()
@@ -441,7 +447,7 @@ impl ViewParams {
                 }
                 other => {
                     let allowed = if filters_allowed {
-                        "any, all, none, source, limit, before"
+                        "any, all, none, source, lang, limit, before"
                     } else {
                         "limit, before"
                     };
@@ -482,7 +488,13 @@ impl ViewParams {
     /// Sorted and deduplicated, so equal views have equal URLs and ETags.
     fn normalize(&mut self) {
         let f = &mut self.filter;
-        for list in [&mut f.any, &mut f.all, &mut f.none, &mut f.sources] {
+        for list in [
+            &mut f.any,
+            &mut f.all,
+            &mut f.none,
+            &mut f.sources,
+            &mut f.languages,
+        ] {
             list.sort();
             list.dedup();
         }
@@ -502,6 +514,7 @@ impl ViewParams {
             ("all", &self.filter.all),
             ("none", &self.filter.none),
             ("source", &self.filter.sources),
+            ("lang", &self.filter.languages),
         ] {
             if !values.is_empty() {
                 query.push((key.to_string(), values.join(",")));
@@ -515,6 +528,7 @@ impl ViewParams {
         filter.all.extend(self.filter.all);
         filter.none.extend(self.filter.none);
         filter.sources.extend(self.filter.sources);
+        filter.languages.extend(self.filter.languages);
         let title = if title.is_empty() {
             describe(&path, &query)
         } else {

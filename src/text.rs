@@ -373,9 +373,76 @@ pub fn escape_into(out: &mut String, value: &str, context: Escape) {
     out.push_str(&value[copied..]);
 }
 
+/// A language as filters hold it: a tag, lowercase, so `fr` matches an
+/// article in `fr` or `fr-CA` (`model::Filter::languages`).
+pub fn language_key(raw: &str) -> Option<String> {
+    language_tag(raw).map(|tag| tag.to_ascii_lowercase())
+}
+
+/// Longest language tag kept: BCP 47's longest registered forms are under this.
+const MAX_LANGUAGE_TAG_BYTES: usize = 35;
+
+/// A stated language tag in one spelling (`en_US`, `EN-us` -> `en-US`), or
+/// `None` when it is not a tag at all (`English`, `x`, free text).
+pub fn language_tag(tag: &str) -> Option<String> {
+    let tag = tag.trim();
+    if tag.is_empty() || tag.len() > MAX_LANGUAGE_TAG_BYTES {
+        return None;
+    }
+    let mut out = String::with_capacity(tag.len());
+    for (i, part) in tag.split(['-', '_']).enumerate() {
+        let ascii_alnum =
+            !part.is_empty() && part.len() <= 8 && part.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !ascii_alnum {
+            return None;
+        }
+        if i == 0 {
+            // The primary subtag: two or three letters (ISO 639).
+            if !(2..=3).contains(&part.len()) || !part.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return None;
+            }
+            out.push_str(&part.to_ascii_lowercase());
+            continue;
+        }
+        out.push('-');
+        // BCP 47's conventional case: regions upper, scripts title, the rest lower.
+        match part.len() {
+            2 if part.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                out.push_str(&part.to_ascii_uppercase())
+            }
+            4 if part.bytes().all(|b| b.is_ascii_alphabetic()) => {
+                out.push_str(&part[..1].to_ascii_uppercase());
+                out.push_str(&part[1..].to_ascii_lowercase());
+            }
+            _ => out.push_str(&part.to_ascii_lowercase()),
+        }
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stated_tags_get_one_spelling_and_non_tags_are_refused() {
+        assert_eq!(language_tag("en_US").as_deref(), Some("en-US"));
+        assert_eq!(language_tag(" FR-fr ").as_deref(), Some("fr-FR"));
+        assert_eq!(language_tag("zh-hant-tw").as_deref(), Some("zh-Hant-TW"));
+        assert_eq!(language_tag("es-419").as_deref(), Some("es-419"));
+        for bad in [
+            "",
+            "English",
+            "e",
+            "en--us",
+            "en US",
+            "fr-<b>",
+            "x-klingon-",
+            "12",
+        ] {
+            assert_eq!(language_tag(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn term_folds_case_and_separators() {

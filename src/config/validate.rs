@@ -142,6 +142,7 @@ struct RawSource {
     rewrite_title: Option<RawRewrite>,
     rewrite_link: Option<RawRewrite>,
     remove_selectors: Option<Vec<Spanned<String>>>,
+    language: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -173,6 +174,8 @@ struct RawFeed {
     none: Vec<Spanned<String>>,
     #[serde(default)]
     sources: Vec<Spanned<String>>,
+    #[serde(default)]
+    lang: Vec<Spanned<String>>,
     limit: Option<Spanned<i64>>,
 }
 
@@ -519,6 +522,13 @@ impl Checker<'_> {
                 rewrite_title: self.rewrite(source.rewrite_title.as_ref())?,
                 rewrite_link: self.rewrite(source.rewrite_link.as_ref())?,
                 remove_selectors: self.remove_selectors(source.remove_selectors.as_deref())?,
+                language: match &source.language {
+                    None => None,
+                    Some(lang) => Some(
+                        crate::text::language_tag(lang.get_ref())
+                            .ok_or_else(|| self.not_a_language(lang))?,
+                    ),
+                },
             });
         }
         Ok(sources)
@@ -645,11 +655,37 @@ impl Checker<'_> {
                 all: self.terms(&feed.all, aliases)?,
                 none: self.terms(&feed.none, aliases)?,
                 sources: feed_sources,
+                languages: self.languages(&feed.lang)?,
                 limit,
                 name,
             });
         }
         Ok(feeds)
+    }
+
+    /// A feed's `lang`: language tags, lowercase (they match an article's
+    /// language and its regional variants).
+    fn languages(&self, raw: &[Spanned<String>]) -> Result<Vec<String>, ConfigError> {
+        let mut out: Vec<String> = Vec::with_capacity(raw.len());
+        for lang in raw {
+            let Some(tag) = crate::text::language_key(lang.get_ref()) else {
+                return Err(self.not_a_language(lang));
+            };
+            if !out.contains(&tag) {
+                out.push(tag);
+            }
+        }
+        Ok(out)
+    }
+
+    fn not_a_language(&self, lang: &Spanned<String>) -> ConfigError {
+        self.error(
+            lang.span(),
+            format!(
+                "{:?} is not a language tag (ISO 639 code such as \"en\" or \"fr\", optionally with a region: \"pt-BR\")",
+                lang.get_ref()
+            ),
+        )
     }
 
     /// `[[tag_alias]]`: every spelling in `same` folds into `tag`. A term

@@ -114,6 +114,9 @@ pub(crate) struct ItemExtras {
     pub media_description: Option<String>,
     /// A Dublin Core terms date, for an entry without a date feed-rs reads.
     pub dcterms_date: Option<String>,
+    /// The entry element's `xml:lang`, else its `dc:language` (feed-rs
+    /// reads `xml:lang` only on Atom's `<content>`).
+    pub language: Option<String>,
 }
 
 #[derive(Debug)]
@@ -627,6 +630,7 @@ impl Prep {
             self.item = Some(OpenItem {
                 extras: ItemExtras {
                     base: self.bases.last().cloned(),
+                    language: attr(tag.start, "xml:lang"),
                     ..ItemExtras::default()
                 },
                 about: attr(tag.start, "rdf:about"),
@@ -924,6 +928,8 @@ enum Collect {
     MediaDescription,
     /// `dcterms:issued`, `dcterms:created`, `dcterms:modified`.
     DcTermsDate,
+    /// `dc:language`.
+    Language,
 }
 
 impl Collect {
@@ -947,6 +953,9 @@ impl Collect {
             Collect::Category => extras.subjects.push(text.to_string()),
             Collect::DcTermsDate => {
                 extras.dcterms_date.get_or_insert_with(|| text.to_string());
+            }
+            Collect::Language => {
+                extras.language.get_or_insert_with(|| text.to_string());
             }
             Collect::MediaTitle => {
                 extras.media_title.get_or_insert_with(|| text.to_string());
@@ -981,6 +990,9 @@ fn item_text_to_collect(
 ) -> Option<Collect> {
     if ns == Ns::Dc && child && matches!(local, "issued" | "created" | "modified") {
         return Some(Collect::DcTermsDate);
+    }
+    if ns == Ns::Dc && child && local == "language" {
+        return Some(Collect::Language);
     }
     if ns != Ns::Extension {
         return None;

@@ -150,7 +150,14 @@ fn document<A: Borrow<Article>>(
 }
 
 fn entry(out: &mut String, article: &Article) {
-    out.push_str("  <entry>\n");
+    match &article.language {
+        Some(lang) => {
+            out.push_str("  <entry xml:lang=\"");
+            escape_into(out, lang, Escape::Attribute);
+            out.push_str("\">\n");
+        }
+        None => out.push_str("  <entry>\n"),
+    }
     element(out, "    ", "id", "", &article.uid);
     element(out, "    ", "title", " type=\"text\"", &article.title);
     let alternate = non_empty(&article.link);
@@ -470,6 +477,7 @@ pub(super) mod tests {
                         .to_string(),
                 ),
                 author: Some("Clara Montgomery".to_string()),
+                language: Some("en-GB".to_string()),
                 published: at(2025, 5, 8, 7, 42, 11),
                 updated: at(2025, 5, 8, 8, 3, 0),
                 changed: at(2025, 5, 8, 8, 5, 0),
@@ -492,6 +500,7 @@ pub(super) mod tests {
                 summary: Some("Sirens tested at noon.\u{0}".to_string()),
                 content: None,
                 author: None,
+                language: None,
                 published: at(2025, 5, 7, 12, 0, 0),
                 updated: at(2025, 5, 7, 12, 0, 0),
                 changed: at(2025, 5, 7, 12, 1, 0),

@@ -156,13 +156,20 @@ pub fn describe(filter: &Filter) -> String {
             tags.push(format!("{what} {}", list.join(", ")));
         }
     }
-    let sources =
-        (!filter.sources.is_empty()).then(|| format!("from {}", filter.sources.join(", ")));
-    match (tags.is_empty(), sources) {
-        (true, None) => "every article".to_string(),
-        (true, Some(sources)) => sources,
-        (false, None) => format!("tagged {}", tags.join("; ")),
-        (false, Some(sources)) => format!("tagged {}, {sources}", tags.join("; ")),
+    let mut words: Vec<String> = Vec::new();
+    if !tags.is_empty() {
+        words.push(format!("tagged {}", tags.join("; ")));
+    }
+    if !filter.sources.is_empty() {
+        words.push(format!("from {}", filter.sources.join(", ")));
+    }
+    if !filter.languages.is_empty() {
+        words.push(format!("in {}", filter.languages.join(", ")));
+    }
+    if words.is_empty() {
+        "every article".to_string()
+    } else {
+        words.join(", ")
     }
 }
 

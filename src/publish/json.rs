@@ -72,6 +72,8 @@ struct Item<'a> {
     authors: Option<[Author<'a>; 1]>,
     #[serde(skip_serializing_if = "Labels::is_empty")]
     tags: Labels<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    language: Option<&'a str>,
     /// A custom object: JSON Feed 1.1 "Extensions" reserves `_`-prefixed
     /// keys for these, and readers ignore what they don't know.
     #[serde(rename = "_tributary")]
@@ -98,6 +100,7 @@ impl<'a> Item<'a> {
             date_modified: Date(&article.updated),
             authors: article.author.as_deref().and_then(author),
             tags: Labels(&article.tags),
+            language: article.language.as_deref(),
             tributary: Extension {
                 source: Source::new(&article.source),
                 seen_in: &article.seen_in,

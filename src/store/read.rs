@@ -150,7 +150,7 @@ macro_rules! article_columns {
     () => {
         "a.id, a.uid, a.link, a.title, a.summary, a.content, a.author, a.published,
          a.updated, s.name, s.url, s.title, s.site_url, s.feed_id, s.feed_updated,
-         COALESCE(a.changed_at, a.first_seen)"
+         COALESCE(a.changed_at, a.first_seen), a.language"
     };
 }
 const ARTICLE_COLUMNS: &str = article_columns!();
@@ -313,6 +313,22 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
                           WHERE px.article_id = {{id}} AND ps.name IN ({names}))"
         );
     }
+    if !filter.languages.is_empty() {
+        // `fr` holds `fr` and its regional variants (`fr-CA`).
+        let languages = filter
+            .languages
+            .iter()
+            .map(|lang| {
+                let exact = next(&mut binds, Bind::Text(lang.clone()));
+                let variant = next(&mut binds, Bind::Text(format!("{lang}-%")));
+                format!("lower(pl.language) = {exact} OR lower(pl.language) LIKE {variant}")
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        probes += &format!(
+            " AND EXISTS (SELECT 1 FROM articles pl WHERE pl.id = {{id}} AND ({languages}))"
+        );
+    }
     let query = if driver.is_empty() {
         PageQuery::Scan(format!(
             "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
@@ -352,6 +368,7 @@ macro_rules! article_from_row {
             summary: $row.$get(4)?,
             content: $row.$get(5)?,
             author: $row.$get(6)?,
+            language: $row.$get(16)?,
             published: from_micros($row.$get(7)?),
             updated: from_micros($row.$get(8)?),
             changed: from_micros($row.$get(15)?),
@@ -386,17 +403,18 @@ mod tests {
             all: vec!["world".into()],
             none: vec!["sport".into()],
             sources: vec!["rfi-en".into()],
+            languages: vec!["fr".into()],
         };
         let cursor = Cursor {
             published: chrono::DateTime::UNIX_EPOCH,
             id: 7,
         };
         let (sql, binds) = page_sql(&filter, Some(cursor), 50);
-        assert_eq!(binds.len(), 7);
-        for i in 1..=7 {
+        assert_eq!(binds.len(), 9);
+        for i in 1..=9 {
             assert!(sql.contains(&format!("${i}")), "missing ${i} in {sql}");
         }
-        assert!(!sql.contains("$8"));
+        assert!(!sql.contains("$10"));
         assert!(sql.ends_with("LIMIT 51"));
     }
 }

@@ -1281,8 +1281,8 @@ async fn insert_article<E: Exec>(
     tx.insert_returning_id(
         "INSERT INTO articles (uid, canonical_url, content_key, link, title, summary,
                                    content, author, published, updated, first_seen,
-                                   fingerprint, source_id, signature)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                                   fingerprint, source_id, signature, language)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT DO NOTHING",
         &[
             uid.into(),
@@ -1299,6 +1299,7 @@ async fn insert_article<E: Exec>(
             (&article.fingerprint).into(),
             source_id.into(),
             signature.as_deref().into(),
+            (&article.language).into(),
         ],
     )
     .await
@@ -1323,7 +1324,8 @@ async fn update_article<E: Exec>(
     let published = article.published.map(micros);
     tx.execute(
         "UPDATE articles SET title = $1, summary = $2, content = $3, author = $4, link = $5,
-                fingerprint = $6, updated = $7, published = COALESCE($8, published)
+                fingerprint = $6, updated = $7, published = COALESCE($8, published),
+                language = COALESCE($10, language)
          WHERE id = $9",
         &[
             (&article.title).into(),
@@ -1335,6 +1337,7 @@ async fn update_article<E: Exec>(
             updated.into(),
             published.into(),
             existing.id.into(),
+            (&article.language).into(),
         ],
     )
     .await?;

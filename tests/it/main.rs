@@ -16,6 +16,7 @@ mod helpers;
 mod hostile_feeds;
 mod hostile_http;
 mod identity;
+mod languages;
 mod near_dup;
 mod opml;
 mod ops;

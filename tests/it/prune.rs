@@ -33,6 +33,7 @@ fn story(name: &str, tag: &str) -> NewArticle {
         updated: None,
         tags: Tag::from_label(tag).into_iter().collect(),
         tag_origins: Vec::new(),
+        language: None,
     }
 }
 

@@ -135,6 +135,7 @@ fn story(story: &str, published: i64, labels: &[&str]) -> NewArticle {
         updated: None,
         tags: tags(labels),
         tag_origins: Vec::new(),
+        language: None,
     }
 }
 
@@ -1501,4 +1502,73 @@ async fn postgres_analyzes_the_tables_as_a_first_import_grows_them() {
     let done = eventually(Duration::from_secs(10), analyzed).await;
     assert!(done, "no ANALYZE after 1,500 new articles");
     store.close().await;
+}
+
+/// `lang=fr` holds French articles and their regional variants, on every
+/// backend and through tag-driven and scanned pages alike; an edit that
+/// states no language keeps the one stored.
+#[tokio::test]
+async fn language_filters_hold_an_articles_language_and_its_regional_variants() {
+    for db in backends().await {
+        let store = db.store().await;
+        let [a] = with_sources(&store, &["a"]).await[..] else {
+            unreachable!()
+        };
+        let mut stories = Vec::new();
+        for (i, (name, language)) in [
+            ("paris", Some("fr")),
+            ("quebec", Some("fr-CA")),
+            ("london", Some("en-GB")),
+            ("frisian", Some("fy")),
+            ("unknown", None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut s = story(name, i as i64, &["World"]);
+            s.language = language.map(String::from);
+            stories.push(s);
+        }
+        store.ingest(a, &stories, &fetched(at(10))).await.unwrap();
+        let names = |articles: Vec<tributary::model::Article>| -> Vec<String> {
+            articles.into_iter().map(|a| a.title).collect()
+        };
+        for any in [vec![], vec!["world".to_string()]] {
+            let french = Filter {
+                any: any.clone(),
+                languages: vec!["fr".into()],
+                ..Filter::default()
+            };
+            assert_eq!(
+                names(everything(&store, &french).await),
+                ["Story quebec", "Story paris"],
+                "{}",
+                db.name
+            );
+            let canadian_or_english = Filter {
+                any,
+                languages: vec!["fr-ca".into(), "en".into()],
+                ..Filter::default()
+            };
+            assert_eq!(
+                names(everything(&store, &canadian_or_english).await),
+                ["Story london", "Story quebec"],
+                "{}",
+                db.name
+            );
+        }
+        let all = everything(&store, &Filter::default()).await;
+        let paris = all.iter().find(|a| a.title == "Story paris").unwrap();
+        assert_eq!(paris.language.as_deref(), Some("fr"), "{}", db.name);
+
+        let mut edited = story("paris", 0, &["World"]);
+        edited.fingerprint = "fp-paris-2".into();
+        edited.summary = Some("Edited.".into());
+        store.ingest(a, &[edited], &fetched(at(20))).await.unwrap();
+        let all = everything(&store, &Filter::default()).await;
+        let paris = all.iter().find(|a| a.title == "Story paris").unwrap();
+        assert_eq!(paris.summary.as_deref(), Some("Edited."), "{}", db.name);
+        assert_eq!(paris.language.as_deref(), Some("fr"), "{}", db.name);
+        store.close().await;
+    }
 }
