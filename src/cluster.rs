@@ -2,7 +2,9 @@
 //! several outlets under different URLs, lightly edited. Texts are
 //! normalized (HTML stripped, diacritics folded, lowercased, punctuation
 //! dropped), cut into 3-word shingles and summarized by a MinHash signature
-//! whose equal positions estimate the shingle sets' Jaccard similarity.
+//! whose equal positions estimate the shingle sets' Jaccard similarity;
+//! with the sets' sizes, kept beside it, that gives their containment too
+//! (a copy that drops or adds a closing sentence is contained in the other).
 //! Locality-sensitive hashing (16 bands of 4 rows) turns a signature into
 //! band keys: stories sharing a key are the only candidates compared, so
 //! lookup stays an index probe however large the store grows.
