@@ -271,8 +271,10 @@ pub struct DedupConfig {
     pub enabled: bool,
     /// Estimated Jaccard similarity of 3-word shingles (0 < t <= 1) at or
     /// above which two texts are one story (their figures and the names in
-    /// their titles must agree too). 0.6 measured precision 1.0 on the
-    /// labelled corpus (BENCHMARKS.md): distinct stories stay apart.
+    /// their titles must agree too); a text mostly contained in the other
+    /// is one from a lower Jaccard (`cluster::Signature::same_story`). 0.6
+    /// measured precision 1.0 on the labelled corpora (BENCHMARKS.md):
+    /// distinct stories stay apart.
     pub threshold: f64,
     /// Only stories published this close to each other are compared.
     pub window: Duration,

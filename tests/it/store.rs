@@ -636,6 +636,139 @@ async fn another_outlets_near_duplicate_copy_joins_the_story_on_every_backend() 
     }
 }
 
+#[tokio::test]
+async fn a_copy_without_the_closing_sentences_joins_the_story_unless_stored_before_shingle_counts()
+{
+    const TEXT: &str = "Chinese Foreign Minister Wang Yi met Russian President Vladimir Putin in Moscow \
+        on Friday, ahead of a planned visit by Xi Jinping next month. The two sides discussed trade, \
+        energy supplies and the war in Ukraine, according to a statement from the Kremlin. Wang said \
+        relations between Beijing and Moscow were at their best level in history and would not be \
+        swayed by outside pressure.";
+    const CLOSING: &str =
+        "Russia and China signed eleven agreements on agriculture and transport. \
+        Xi is expected to stay three days. Wang later flew on to Minsk for talks with Belarusian \
+        officials about the grain corridor and the railway through Kazakhstan, and is due back in \
+        Beijing at the end of the week, when the foreign ministry.";
+    let policy = tributary::store::NearDuplicates {
+        threshold: 0.6,
+        window: TimeDelta::days(3),
+    };
+    let ten_days = 10 * 24 * 3600;
+    for db in backends().await {
+        let store = db.store().await.with_near_duplicates(Some(policy));
+        let ids = with_sources(&store, &["a", "b", "c"]).await;
+        let full = |name: &str, published: i64| {
+            let mut article = story(name, published, &["China"]);
+            article.title = "Wang Yi meets Putin in Moscow".into();
+            article.content = Some(format!("<p>{TEXT} {CLOSING}</p>"));
+            article
+        };
+        let short = |name: &str, published: i64| {
+            let mut article = story(name, published, &["Russia"]);
+            article.title = "Wang Yi meets Putin in Moscow".into();
+            article.content = Some(format!("<p>AFP - {TEXT}</p>"));
+            article
+        };
+        // Jaccard is below the threshold (the closing sentences are a third
+        // of the text); the short copy is contained in the full one. (Two
+        // texts so far apart in Jaccard often share no band key at all:
+        // these share one.)
+        let signature = |a: &NewArticle| {
+            tributary::cluster::Signature::of(&a.title, a.summary.as_deref(), a.content.as_deref())
+                .unwrap()
+        };
+        let (f, s) = (signature(&full("f", 0)), signature(&short("s", 0)));
+        assert!(f.similarity(&s) < 0.6 && f.containment(&s).unwrap() >= 0.75);
+        store
+            .ingest(ids[0], &[full("full", 0)], &fetched(at(10)))
+            .await
+            .unwrap();
+        let stats = store
+            .ingest(ids[1], &[short("short", 3600)], &fetched(at(20)))
+            .await
+            .unwrap();
+        assert_eq!((stats.clustered, stats.inserted), (1, 0), "{}", db.name);
+
+        // The same pair ten days on, the story's signature in the layout
+        // stored before shingle counts: Jaccard alone, two stories.
+        store
+            .ingest(ids[0], &[full("full-old", ten_days)], &fetched(at(30)))
+            .await
+            .unwrap();
+        rewrite_signature_without_shingle_count(&db, "urn:test:full-old").await;
+        let stats = store
+            .ingest(
+                ids[2],
+                &[short("short-old", ten_days + 3600)],
+                &fetched(at(40)),
+            )
+            .await
+            .unwrap();
+        assert_eq!((stats.clustered, stats.inserted), (0, 1), "{}", db.name);
+
+        let related: Vec<(String, Vec<String>)> = everything(&store, &Filter::default())
+            .await
+            .into_iter()
+            .map(|a| (a.uid, a.related))
+            .collect();
+        assert_eq!(
+            related,
+            [
+                ("urn:test:short-old".to_string(), vec![]),
+                ("urn:test:full-old".to_string(), vec![]),
+                (
+                    "urn:test:full".to_string(),
+                    vec!["https://news.test/short".to_string()]
+                ),
+            ],
+            "{}",
+            db.name
+        );
+    }
+}
+
+/// Stores article `uid`'s signature as versions before shingle counts
+/// wrote it: the count and its flag (the number count's top bit) removed.
+async fn rewrite_signature_without_shingle_count(db: &TestDb, uid: &str) {
+    use sqlx::Connection;
+    const BLOOM_BYTES: usize = 512;
+    let old = |bytes: Vec<u8>| {
+        let count = u32::from_le_bytes(bytes[BLOOM_BYTES..BLOOM_BYTES + 4].try_into().unwrap());
+        assert_ne!(count & (1 << 31), 0, "stored with a shingle count");
+        let mut out = bytes[..BLOOM_BYTES].to_vec();
+        out.extend((count & !(1 << 31)).to_le_bytes());
+        out.extend(&bytes[BLOOM_BYTES + 8..]);
+        out
+    };
+    if db.name == "sqlite" {
+        let mut conn = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        let bytes: Vec<u8> = sqlx::query_scalar("SELECT signature FROM articles WHERE uid = ?")
+            .bind(uid)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE articles SET signature = ? WHERE uid = ?")
+            .bind(old(bytes))
+            .bind(uid)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let bytes: Vec<u8> = sqlx::query_scalar("SELECT signature FROM articles WHERE uid = $1")
+            .bind(uid)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE articles SET signature = $1 WHERE uid = $2")
+            .bind(old(bytes))
+            .bind(uid)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+}
+
 /// A wire story's text for near-duplicate tests: `n` makes another story.
 fn wire_text(n: usize) -> String {
     format!(
