@@ -8,6 +8,7 @@ use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{NewArticle, ParsedFeed};
 use crate::parse::{self, ParseError};
 use crate::polling;
+use crate::rules::{Rules, Verdict};
 use crate::store::{Claimed, FetchRecord, IngestStats, PollFloor, Store, StoreError};
 use crate::tag::TagRules;
 use chrono::{DateTime, Utc};
@@ -20,6 +21,8 @@ pub struct Pipeline {
     store: Store,
     fetcher: Fetcher,
     rules: TagRules,
+    /// `[[rule]]`s: which entries are dropped before the store.
+    entry_rules: Rules,
     sources: HashMap<String, SourceConfig>,
     respect_cache_headers: bool,
     /// `[daemon] concurrency`, for the scheduler's fan-out bounds.
@@ -40,7 +43,12 @@ pub struct RefreshReport {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Ingested { entries: usize, stats: IngestStats },
+    Ingested {
+        entries: usize,
+        stats: IngestStats,
+        /// Entries `[[rule]]`s dropped (now, or remembered from before).
+        dropped: usize,
+    },
     NotModified,
     Failed(String),
 }
@@ -59,6 +67,7 @@ impl Pipeline {
             store,
             fetcher: Fetcher::new(&config.daemon)?,
             rules: TagRules::new(&config.tag_rules).with_aliases(&config.tag_aliases),
+            entry_rules: Rules::new(&config.rules),
             sources: config
                 .sources
                 .iter()
@@ -179,9 +188,14 @@ impl Pipeline {
             Outcome::NotModified => {
                 tracing::info!(status = 304, elapsed_ms, next = %report.next_fetch_at, "not modified")
             }
-            Outcome::Ingested { entries, stats } => tracing::info!(
+            Outcome::Ingested {
+                entries,
+                stats,
+                dropped,
+            } => tracing::info!(
                 status = ?report.status,
                 entries,
+                dropped,
                 inserted = stats.inserted,
                 updated = stats.updated,
                 merged = stats.merged,
@@ -254,7 +268,13 @@ impl Pipeline {
                         };
                         let next = self.next_fetch(config, now, &floor);
                         let entries = feed.entries.len();
-                        let articles = self.prepare(config, feed.entries);
+                        let Prepared {
+                            articles,
+                            dropped,
+                            remembered,
+                        } = self
+                            .prepare_judged(claimed.id, config, feed.entries, now)
+                            .await?;
                         // A feed read in part: its entries are stored, the
                         // error is the source's, and the validators are not
                         // kept, so the next fetch gets the whole body again.
@@ -279,10 +299,17 @@ impl Pipeline {
                             .store
                             .ingest_owned(claimed.id, articles, &record)
                             .await?;
+                        let dropped_now = dropped.len();
+                        self.remember_drops(claimed.id, config, dropped, now)
+                            .await?;
                         report(
                             claimed,
                             Some(status),
-                            Outcome::Ingested { entries, stats },
+                            Outcome::Ingested {
+                                entries,
+                                stats,
+                                dropped: dropped_now + remembered,
+                            },
                             next,
                         )
                     }
@@ -422,6 +449,90 @@ impl Pipeline {
             .collect()
     }
 
+    /// [`Pipeline::prepare`], then the `[[rule]]`s: what is stored, and what
+    /// they dropped. An entry remembered as dropped under the same rules
+    /// with the same text is not judged again (docs/CONFIG.md "Rules").
+    async fn prepare_judged(
+        &self,
+        source_id: i64,
+        config: &SourceConfig,
+        entries: Vec<crate::model::Entry>,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared, StoreError> {
+        let Some(rules) = self.entry_rules.fingerprint(&config.name) else {
+            return Ok(Prepared {
+                articles: self.prepare(config, entries),
+                dropped: Vec::new(),
+                remembered: 0,
+            });
+        };
+        let known = self.store.remembered_drops(source_id, &rules).await?;
+        let mut prepared = Prepared {
+            articles: Vec::with_capacity(entries.len()),
+            dropped: Vec::new(),
+            remembered: 0,
+        };
+        for entry in entries {
+            let entry = crate::rewrite::apply(config, entry);
+            let (tags, origins): (Vec<_>, Vec<_>) = self
+                .rules
+                .tagged(&entry, &config.name, &config.tags)
+                .into_iter()
+                .unzip();
+            let mut entry = entry;
+            // Identity and text hashes do not read categories.
+            let categories = std::mem::take(&mut entry.categories);
+            let mut article = dedup::prepare(&config.name, entry, tags);
+            if known.get(&article.entry_key) == Some(&article.fingerprint) {
+                prepared.remembered += 1;
+                continue;
+            }
+            match self
+                .entry_rules
+                .judge_new(&config.name, &article, &categories, now)
+            {
+                Verdict::Dropped { rule, why } => {
+                    prepared.dropped.push(crate::model::DroppedEntry {
+                        entry_key: article.entry_key,
+                        fingerprint: article.fingerprint,
+                        canonical_url: article.canonical_url,
+                        link: article.link,
+                        title: article.title,
+                        rule,
+                        why,
+                    });
+                }
+                Verdict::Passed | Verdict::Kept { .. } => {
+                    article.tag_origins = origins;
+                    prepared.articles.push(article);
+                }
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// Remembers this refresh's new drops and counts them per rule.
+    async fn remember_drops(
+        &self,
+        source_id: i64,
+        config: &SourceConfig,
+        dropped: Vec<crate::model::DroppedEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(rules) = self.entry_rules.fingerprint(&config.name) else {
+            return Ok(());
+        };
+        for drop in &dropped {
+            crate::metrics::record_rule_drop(&drop.rule);
+        }
+        if !dropped.is_empty() {
+            tracing::info!(dropped = dropped.len(), "entries dropped by rules");
+        }
+        self.store
+            .remember_drops(source_id, &rules, &dropped, now)
+            .await
+    }
+
     /// The daemon's parse options with this source's own.
     fn parse_options_for(&self, source: &SourceConfig) -> parse::ParseOptions {
         parse::ParseOptions {
@@ -522,6 +633,15 @@ fn report(
         outcome,
         next_fetch_at,
     }
+}
+
+/// A refresh's entries once judged by the `[[rule]]`s.
+struct Prepared {
+    articles: Vec<NewArticle>,
+    /// Dropped now (remembered and counted after the ingest).
+    dropped: Vec<crate::model::DroppedEntry>,
+    /// Skipped as dropped before, unchanged.
+    remembered: usize,
 }
 
 /// A refresh that stored nothing, as `record_failure` takes it.
