@@ -249,11 +249,12 @@ fn terms(labels: &[String]) -> Vec<String> {
 
 fn check(config: &Config) {
     outln!(
-        "{}: ok: {} sources ({} enabled), {} tag rules, {} feeds; database {}; listening on {}",
+        "{}: ok: {} sources ({} enabled), {} tag rules, {} rules, {} feeds; database {}; listening on {}",
         config.path.display(),
         config.sources.len(),
         config.sources.iter().filter(|s| s.enabled).count(),
         config.tag_rules.len(),
+        config.rules.len(),
         config.feeds.len(),
         database_in_use(config),
         config.daemon.listen

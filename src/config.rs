@@ -440,6 +440,14 @@ impl Config {
                 }
             }
         }
+        for rule in &self.rules {
+            if rule.action == RuleAction::Drop && rule.newer_than.is_some() {
+                warnings.push(format!(
+                    "rule {:?} drops by newer_than: an entry is judged when first fetched and stays dropped as it ages (docs/CONFIG.md \"Rules\"); for \"only recent entries\" use a keep rule",
+                    rule.name
+                ));
+            }
+        }
         warnings
     }
 

@@ -466,23 +466,36 @@ impl Pipeline {
                 remembered: 0,
             });
         };
-        let known = self.store.remembered_drops(source_id, &rules).await?;
+        // Keys first (identity and text hashes do not read categories,
+        // which the rules do), then one lookup of the remembered drops.
+        let ready: Vec<(NewArticle, Vec<String>, Vec<String>)> = entries
+            .into_iter()
+            .map(|entry| {
+                let mut entry = crate::rewrite::apply(config, entry);
+                let (tags, origins) = self
+                    .rules
+                    .tagged(&entry, &config.name, &config.tags)
+                    .into_iter()
+                    .unzip();
+                let categories = std::mem::take(&mut entry.categories);
+                (
+                    dedup::prepare(&config.name, entry, tags),
+                    origins,
+                    categories,
+                )
+            })
+            .collect();
+        let keys: Vec<&str> = ready.iter().map(|(a, ..)| a.entry_key.as_str()).collect();
+        let known = self
+            .store
+            .remembered_drops(source_id, &rules, &keys)
+            .await?;
         let mut prepared = Prepared {
-            articles: Vec::with_capacity(entries.len()),
+            articles: Vec::with_capacity(ready.len()),
             dropped: Vec::new(),
             remembered: 0,
         };
-        for entry in entries {
-            let entry = crate::rewrite::apply(config, entry);
-            let (tags, origins): (Vec<_>, Vec<_>) = self
-                .rules
-                .tagged(&entry, &config.name, &config.tags)
-                .into_iter()
-                .unzip();
-            let mut entry = entry;
-            // Identity and text hashes do not read categories.
-            let categories = std::mem::take(&mut entry.categories);
-            let mut article = dedup::prepare(&config.name, entry, tags);
+        for (mut article, origins, categories) in ready {
             if known.get(&article.entry_key) == Some(&article.fingerprint) {
                 prepared.remembered += 1;
                 continue;

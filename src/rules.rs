@@ -458,6 +458,19 @@ mod tests {
     }
 
     #[test]
+    fn check_warns_of_a_drop_rule_by_newer_than() {
+        let text = "[[source]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\
+                    [[rule]]\naction = \"drop\"\nnewer_than = \"1h\"\n\
+                    [[rule]]\naction = \"keep\"\nnewer_than = \"2d\"\n";
+        let warnings = Config::from_toml(text, Path::new("t.toml"))
+            .unwrap()
+            .warnings();
+        let about_rules: Vec<&String> = warnings.iter().filter(|w| w.contains("rule")).collect();
+        assert_eq!(about_rules.len(), 1, "{warnings:?}");
+        assert!(about_rules[0].starts_with("rule \"rule-1\" drops by newer_than"));
+    }
+
+    #[test]
     fn the_fingerprint_changes_with_the_sources_rules_only() {
         let one = rules("[[rule]]\naction = \"drop\"\nsources = [\"a\"]\nany = [\"x\"]\n");
         let two = rules(

@@ -6,6 +6,7 @@
 
 use super::prune::LAST_REMOVAL;
 use super::read::{article, ARTICLE_SELECT};
+use super::sql::{statement_chunks, Params};
 use super::{from_micros, micros, Store, StoreError};
 use crate::model::{Article, DroppedEntry};
 use chrono::{DateTime, Utc};
@@ -39,22 +40,31 @@ pub struct Removal {
 }
 
 impl Store {
-    /// The entries of `source_id` dropped under rules hashed `rules`:
-    /// entry key -> the text hash it was dropped with.
+    /// Which of `keys` (entries of `source_id`) were dropped under rules
+    /// hashed `rules`: entry key -> the text hash it was dropped with. Read
+    /// for one refresh's keys only, so a source with many remembered drops
+    /// costs no more than its feed.
     pub async fn remembered_drops(
         &self,
         source_id: i64,
         rules: &str,
+        keys: &[&str],
     ) -> Result<HashMap<String, String>, StoreError> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT entry_key, fingerprint FROM dropped_entries
-             WHERE source_id = $1 AND rules = $2",
-        )
-        .bind(source_id)
-        .bind(rules)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().collect())
+        let mut remembered = HashMap::new();
+        for chunk in statement_chunks(keys, 256) {
+            let list = Params::numbered_from(3).list(chunk.len());
+            let sql = format!(
+                "SELECT entry_key, fingerprint FROM dropped_entries
+                 WHERE source_id = $1 AND rules = $2 AND entry_key IN ({list})"
+            );
+            let query = chunk.iter().fold(
+                sqlx::query_as(&sql).bind(source_id).bind(rules),
+                |q, key| q.bind(*key),
+            );
+            let rows: Vec<(String, String)> = query.fetch_all(&self.pool).await?;
+            remembered.extend(rows);
+        }
+        Ok(remembered)
     }
 
     /// Remembers `drops` of `source_id` under rules hashed `rules`, replacing

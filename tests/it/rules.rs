@@ -154,6 +154,35 @@ async fn the_daemon_serves_only_what_the_rules_let_through() {
     assert_eq!(drops(&metrics, "daemon-ads"), 1.0, "{metrics}");
     assert_eq!(drops(&metrics, "daemon-stale"), 1.0, "{metrics}");
 
+    // An edited entry is judged again.
+    server.set(
+        "/news.xml",
+        Fixture::feed(rss(&[
+            (
+                "Rust 1.99 released",
+                "https://news.example/rust",
+                YESTERDAY,
+                &["Programming"],
+            ),
+            (
+                "Sponsored: a faster laptop, now cheaper",
+                "https://news.example/ad",
+                YESTERDAY,
+                &[],
+            ),
+            (
+                "Rust 1.80 released",
+                "https://news.example/old",
+                LONG_AGO,
+                &[],
+            ),
+        ])),
+    );
+    app.fetch_now().await;
+    let metrics = app.get_text("/metrics").await;
+    assert_eq!(drops(&metrics, "daemon-ads"), 2.0, "{metrics}");
+    assert_eq!(drops(&metrics, "daemon-stale"), 1.0, "{metrics}");
+
     let (ok, out, err) = tributary(&config.path(), &["explain", "https://news.example/ad"]).await;
     assert!(ok, "{err}");
     assert!(out.contains("entry dropped by a rule"), "{out}");
@@ -195,7 +224,7 @@ async fn the_daemon_serves_only_what_the_rules_let_through() {
         exported,
         [
             "Rust 1.99 released",
-            "Sponsored: a faster laptop",
+            "Sponsored: a faster laptop, now cheaper",
             "Tips for the borrow checker"
         ]
     );
