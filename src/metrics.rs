@@ -150,10 +150,10 @@ fn describe() {
     describe_gauge!("tributary_build_info", "The running version");
 }
 
-/// An entry dropped by the `[[rule]]` named `rule` (names come from the
+/// `n` entries dropped by the `[[rule]]` named `rule` (names come from the
 /// config only: a bounded label set).
-pub fn record_rule_drop(rule: &str) {
-    metrics::counter!("tributary_rule_drops_total", "rule" => rule.to_string()).increment(1);
+pub fn record_rule_drops(rule: &str, n: u64) {
+    metrics::counter!("tributary_rule_drops_total", "rule" => rule.to_string()).increment(n);
 }
 
 /// The label of a fetch result before parsing: `ok` for a body (parsing may

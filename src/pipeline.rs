@@ -2,7 +2,7 @@
 //! store, and what the scheduler must know about the next one.
 
 use crate::clock::Clock;
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, RuleAction, SourceConfig};
 use crate::dedup;
 use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{NewArticle, ParsedFeed};
@@ -67,7 +67,16 @@ impl Pipeline {
             store,
             fetcher: Fetcher::new(&config.daemon)?,
             rules: TagRules::new(&config.tag_rules).with_aliases(&config.tag_aliases),
-            entry_rules: Rules::new(&config.rules),
+            entry_rules: {
+                let rules = Rules::new(&config.rules);
+                // Every rule shows in /metrics from the start, at 0.
+                let keeps = config.rules.iter().any(|r| r.action == RuleAction::Keep);
+                let not_kept = keeps.then_some(crate::rules::NOT_KEPT);
+                for name in rules.names().chain(not_kept) {
+                    crate::metrics::record_rule_drops(name, 0);
+                }
+                rules
+            },
             sources: config
                 .sources
                 .iter()
@@ -435,18 +444,28 @@ impl Pipeline {
     ) -> Vec<NewArticle> {
         entries
             .into_iter()
-            .map(|entry| {
-                let entry = crate::rewrite::apply(config, entry);
-                let (tags, origins) = self
-                    .rules
-                    .tagged(&entry, &config.name, &config.tags)
-                    .into_iter()
-                    .unzip();
-                let mut article = dedup::prepare(&config.name, entry, tags);
-                article.tag_origins = origins;
-                article
-            })
+            .map(|entry| self.prepare_one(config, entry).0)
             .collect()
+    }
+
+    /// One entry rewritten, tagged (with each tag's origin) and keyed; and
+    /// the categories the feed gave it, which only the `[[rule]]`s still
+    /// read (identity and text hashes do not).
+    fn prepare_one(
+        &self,
+        config: &SourceConfig,
+        entry: crate::model::Entry,
+    ) -> (NewArticle, Vec<String>) {
+        let mut entry = crate::rewrite::apply(config, entry);
+        let (tags, origins) = self
+            .rules
+            .tagged(&entry, &config.name, &config.tags)
+            .into_iter()
+            .unzip();
+        let categories = std::mem::take(&mut entry.categories);
+        let mut article = dedup::prepare(&config.name, entry, tags);
+        article.tag_origins = origins;
+        (article, categories)
     }
 
     /// [`Pipeline::prepare`], then the `[[rule]]`s: what is stored, and what
@@ -466,24 +485,10 @@ impl Pipeline {
                 remembered: 0,
             });
         };
-        // Keys first (identity and text hashes do not read categories,
-        // which the rules do), then one lookup of the remembered drops.
-        let ready: Vec<(NewArticle, Vec<String>, Vec<String>)> = entries
+        // Keys first, then one lookup of the remembered drops.
+        let ready: Vec<(NewArticle, Vec<String>)> = entries
             .into_iter()
-            .map(|entry| {
-                let mut entry = crate::rewrite::apply(config, entry);
-                let (tags, origins) = self
-                    .rules
-                    .tagged(&entry, &config.name, &config.tags)
-                    .into_iter()
-                    .unzip();
-                let categories = std::mem::take(&mut entry.categories);
-                (
-                    dedup::prepare(&config.name, entry, tags),
-                    origins,
-                    categories,
-                )
-            })
+            .map(|entry| self.prepare_one(config, entry))
             .collect();
         let keys: Vec<&str> = ready.iter().map(|(a, ..)| a.entry_key.as_str()).collect();
         let known = self
@@ -495,7 +500,7 @@ impl Pipeline {
             dropped: Vec::new(),
             remembered: 0,
         };
-        for (mut article, origins, categories) in ready {
+        for (article, categories) in ready {
             if known.get(&article.entry_key) == Some(&article.fingerprint) {
                 prepared.remembered += 1;
                 continue;
@@ -515,10 +520,7 @@ impl Pipeline {
                         why,
                     });
                 }
-                Verdict::Passed | Verdict::Kept { .. } => {
-                    article.tag_origins = origins;
-                    prepared.articles.push(article);
-                }
+                Verdict::Passed | Verdict::Kept { .. } => prepared.articles.push(article),
             }
         }
         Ok(prepared)
@@ -536,7 +538,7 @@ impl Pipeline {
             return Ok(());
         };
         for drop in &dropped {
-            crate::metrics::record_rule_drop(&drop.rule);
+            crate::metrics::record_rule_drops(&drop.rule, 1);
         }
         if !dropped.is_empty() {
             tracing::info!(dropped = dropped.len(), "entries dropped by rules");
