@@ -363,3 +363,69 @@ async fn rules_apply_removes_stored_articles_a_new_rule_drops() {
         );
     }
 }
+
+/// A keep rule added later: `explain` says what it decides for a stored
+/// article, and `rules apply` removes what is no longer kept.
+#[tokio::test]
+async fn rules_apply_removes_what_a_new_keep_rule_no_longer_keeps() {
+    let server = FeedServer::start().await;
+    server.set(
+        "/blog.xml",
+        Fixture::feed(rss(&[
+            (
+                "Tips for the borrow checker",
+                "https://blog.example/tips",
+                YESTERDAY,
+                &["Rust"],
+            ),
+            (
+                "Cooking pasta",
+                "https://blog.example/pasta",
+                YESTERDAY,
+                &["Food"],
+            ),
+        ])),
+    );
+    let source = format!(
+        "[[source]]\nname = \"blog\"\nurl = \"{}\"\n",
+        server.url("/blog.xml")
+    );
+    let config = TestConfig::write("", &source);
+    fetch_now(&config.load()).await;
+    let text = std::fs::read_to_string(config.path()).unwrap();
+    std::fs::write(
+        config.path(),
+        format!("{text}[[rule]]\nname = \"rust\"\naction = \"keep\"\nany = [\"rust\"]\n"),
+    )
+    .unwrap();
+
+    let (ok, out, err) =
+        tributary(&config.path(), &["explain", "https://blog.example/pasta"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("blog             dropped: no keep rule of source blog matched (rust) (`tributary rules apply` removes it)"),
+        "{out}"
+    );
+    let (ok, out, err) = tributary(&config.path(), &["rules", "apply", "--dry-run"]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"Cooking pasta\" (source blog, rule not-kept): no keep rule of source blog matched (rust)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 of 2 stored articles would be removed"),
+        "{out}"
+    );
+    let (ok, out, err) = tributary(&config.path(), &["rules", "apply"]).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("removed 1 of 2 stored articles"), "{out}");
+    let (_, exported, _) = tributary(&config.path(), &["export"]).await;
+    assert_eq!(titles(&exported), ["Tips for the borrow checker"]);
+    let (ok, out, _) = tributary(&config.path(), &["explain", "https://blog.example/pasta"]).await;
+    assert!(ok);
+    assert!(
+        out.contains("entry dropped by a rule (not stored)"),
+        "{out}"
+    );
+    assert!(out.contains("rule       not-kept: "), "{out}");
+}
