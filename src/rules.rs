@@ -517,6 +517,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(error.contains("unknown field \"tags\""), "{error}");
+        assert!(
+            error.starts_with("t.toml:7:11: a tag_rule cannot look at `tags`"),
+            "{error}"
+        );
     }
 }

@@ -629,6 +629,14 @@ impl Checker<'_> {
         }
         let mut parsed = Vec::new();
         for field in fields.get_ref() {
+            if RuleField::from_name(field.get_ref()) == Some(RuleField::Tags)
+                && !allowed.contains(&RuleField::Tags)
+            {
+                return Err(self.error(
+                    field.span(),
+                    "a tag_rule cannot look at `tags`: it makes them (a [[rule]] can)",
+                ));
+            }
             let Some(f) = RuleField::from_name(field.get_ref()).filter(|f| allowed.contains(f))
             else {
                 let expected: Vec<&str> = allowed.iter().map(|f| f.as_str()).collect();
