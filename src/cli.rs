@@ -2,10 +2,12 @@
 //! a bad config prints `FILE:LINE:COL: message` and exits 2.
 
 use crate::app::{self, Application};
+use crate::clock::Clock;
 use crate::config::{self, Config};
 use crate::model::Filter;
 use crate::pipeline::{Outcome, Pipeline, RefreshReport};
 use crate::publish::{self, Format, ViewRequest};
+use crate::rules::{self, Rules, Verdict};
 use crate::{opml, scheduler, shutdown, telemetry, text};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -139,6 +141,22 @@ pub enum Command {
     },
     /// Apply the retention policy now: delete old articles, keep their tombstones.
     Prune,
+    /// The [[rule]]s that drop and keep entries.
+    Rules {
+        #[command(subcommand)]
+        action: RulesAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesAction {
+    /// Judge every stored article by the current rules: print each one they
+    /// drop (or no longer keep) and by which rule, and remove it.
+    Apply {
+        /// Print what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,6 +216,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             action: OpmlAction::Export { with_secrets },
         } => opml_export(config, with_secrets).await,
         Command::Prune => prune(config).await,
+        Command::Rules {
+            action: RulesAction::Apply { dry_run },
+        } => rules_apply(config, dry_run).await,
         Command::Export {
             feed,
             any,
@@ -238,11 +259,12 @@ fn terms(labels: &[String]) -> Vec<String> {
 
 fn check(config: &Config) {
     outln!(
-        "{}: ok: {} sources ({} enabled), {} tag rules, {} feeds; database {}; listening on {}",
+        "{}: ok: {} sources ({} enabled), {} tag rules, {} rules, {} feeds; database {}; listening on {}",
         config.path.display(),
         config.sources.len(),
         config.sources.iter().filter(|s| s.enabled).count(),
         config.tag_rules.len(),
+        config.rules.len(),
         config.feeds.len(),
         database_in_use(config),
         config.daemon.listen
@@ -359,14 +381,23 @@ fn report_line(r: &RefreshReport) -> String {
         .map(|s| s.to_string())
         .unwrap_or_else(|| "-".into());
     let what = match &r.outcome {
-        Outcome::Ingested { entries, stats } => format!(
-            "ok\t{entries} entries: {} new, {} updated, {} merged, {} unchanged{}",
+        Outcome::Ingested {
+            entries,
+            stats,
+            dropped,
+        } => format!(
+            "ok\t{entries} entries: {} new, {} updated, {} merged, {} unchanged{}{}",
             stats.inserted,
             stats.updated,
             stats.merged,
             stats.unchanged,
             if stats.tombstoned > 0 {
                 format!(", {} pruned before", stats.tombstoned)
+            } else {
+                String::new()
+            },
+            if *dropped > 0 {
+                format!(", {dropped} dropped by rules")
             } else {
                 String::new()
             }
@@ -380,13 +411,28 @@ fn report_line(r: &RefreshReport) -> String {
 async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
     let store = app::open_store(&config).await?;
     let found = store.explain(key).await?;
+    let dropped = match found {
+        Some(_) => None,
+        None => store.dropped_entry(key).await?,
+    };
     store.close().await;
+    let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    if let Some(d) = dropped {
+        let e = &d.entry;
+        outln!("entry dropped by a rule (not stored)");
+        outln!("  source     {}", d.source);
+        outln!("  entry      {}", e.entry_key);
+        outln!("  title      {}", e.title);
+        outln!("  link       {}", e.link.as_deref().unwrap_or("-"));
+        outln!("  dropped    {}", time(d.dropped_at));
+        outln!("  rule       {}: {}", e.rule, e.why);
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(e) = found else {
-        errln!("no stored article has the id or link {key:?}");
+        errln!("no stored article or dropped entry has the id or link {key:?}");
         return Ok(ExitCode::from(1));
     };
     let a = &e.article;
-    let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     outln!("article {}", a.uid);
     outln!("  title      {}", a.title);
     outln!("  link       {}", a.link.as_deref().unwrap_or("-"));
@@ -441,6 +487,24 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
             format!("{:?}", tag.label),
             origin.as_deref().unwrap_or("(not recorded)")
         );
+    }
+    let rules = Rules::new(&config.rules);
+    if config.rules.is_empty() {
+        outln!("rules: none configured");
+    } else {
+        outln!("rules (as configured now)");
+        let now = Clock::system().now();
+        for source in &a.seen_in {
+            let verdict = match rules.judge_stored(source, a, now) {
+                Verdict::Passed => "kept: no rule decides".to_string(),
+                Verdict::Kept { why, .. } => format!("kept by {why}"),
+                Verdict::Dropped { rule, why } => {
+                    let by = if rule == rules::NOT_KEPT { ":" } else { " by" };
+                    format!("dropped{by} {why} (`tributary rules apply` removes it)")
+                }
+            };
+            outln!("  {source:<16} {verdict}");
+        }
     }
     outln!("feeds");
     let terms: Vec<&str> = e.tags.iter().map(|(t, _)| t.term.as_str()).collect();
@@ -584,8 +648,16 @@ fn summary_rows(reports: &[RefreshReport]) -> Vec<Vec<String>> {
             .map(|s| s.to_string())
             .unwrap_or_else(|| "-".into());
         let (result, numbers, error) = match &r.outcome {
-            Outcome::Ingested { entries, stats } => (
-                format!("{entries} entries"),
+            Outcome::Ingested {
+                entries,
+                stats,
+                dropped,
+            } => (
+                if *dropped > 0 {
+                    format!("{entries} entries, {dropped} dropped")
+                } else {
+                    format!("{entries} entries")
+                },
                 [stats.inserted, stats.updated, stats.merged].map(|n| n.to_string()),
                 String::new(),
             ),
@@ -814,6 +886,41 @@ async fn prune(config: Config) -> anyhow::Result<ExitCode> {
         stats.tombstones_expired,
         kept
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tributary rules apply [--dry-run]`.
+async fn rules_apply(config: Config, dry_run: bool) -> anyhow::Result<ExitCode> {
+    telemetry::init(Some(config.daemon.log_level.as_deref().unwrap_or("warn")));
+    let store = app::open_store(&config).await?;
+    let rules = Rules::new(&config.rules);
+    let verb = if dry_run { "would drop" } else { "dropped" };
+    let stats = rules::apply(&store, &rules, Clock::system().now(), dry_run, |d| {
+        outln!(
+            "{verb} {} {:?} (source {}, rule {}): {}",
+            d.uid,
+            d.title,
+            d.source,
+            d.rule,
+            d.why
+        )
+    })
+    .await
+    .context("applying the rules")?;
+    store.close().await;
+    if dry_run {
+        outln!(
+            "{} of {} stored articles would be removed (dry run: nothing changed)",
+            stats.dropped,
+            stats.judged
+        );
+    } else {
+        outln!(
+            "removed {} of {} stored articles",
+            stats.removed,
+            stats.judged
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

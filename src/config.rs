@@ -32,6 +32,9 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     pub tag_rules: Vec<TagRuleConfig>,
     pub tag_aliases: Vec<TagAliasConfig>,
+    /// `[[rule]]`s that drop or keep entries (docs/CONFIG.md "Rules"), in
+    /// file order.
+    pub rules: Vec<RuleConfig>,
     pub feeds: Vec<FeedConfig>,
     /// `[dedup]`: near-duplicate detection across outlets (docs/TAGS-AND-DEDUP.md "How deduplication works").
     pub dedup: DedupConfig,
@@ -182,6 +185,44 @@ pub enum RuleMatcher {
     Regex(regex::Regex),
 }
 
+/// `[[rule]]`: drops or keeps the entries it matches (docs/CONFIG.md
+/// "Rules"). Every condition given must hold: the text matcher, when
+/// there is one, and the age bounds.
+#[derive(Debug, Clone)]
+pub struct RuleConfig {
+    /// As written, or `rule-N` by its position among the `[[rule]]`s.
+    pub name: String,
+    pub action: RuleAction,
+    /// Sources it applies to; every source when empty.
+    pub sources: Vec<String>,
+    pub matcher: Option<RuleMatcher>,
+    /// Where the matcher looks: [`RuleField::WITH_TAGS`] when left out.
+    pub fields: Vec<RuleField>,
+    /// Matches entries dated more than this long ago.
+    pub older_than: Option<Duration>,
+    /// Matches entries dated less than this long ago.
+    pub newer_than: Option<Duration>,
+}
+
+/// The name under which entries no keep rule kept are counted and
+/// explained (a source with keep rules keeps only what one matches).
+pub const NOT_KEPT: &str = "not-kept";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RuleAction {
+    Drop,
+    Keep,
+}
+
+impl RuleAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleAction::Drop => "drop",
+            RuleAction::Keep => "keep",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RuleField {
     Title,
@@ -190,9 +231,13 @@ pub enum RuleField {
     Categories,
     Author,
     Url,
+    /// The entry's tags once tagged (labels): `[[rule]]` only, since tag
+    /// rules make them.
+    Tags,
 }
 
 impl RuleField {
+    /// What a `[[tag_rule]]` can look at.
     pub const ALL: [RuleField; 6] = [
         RuleField::Title,
         RuleField::Summary,
@@ -200,6 +245,17 @@ impl RuleField {
         RuleField::Categories,
         RuleField::Author,
         RuleField::Url,
+    ];
+
+    /// What a `[[rule]]` can look at.
+    pub const WITH_TAGS: [RuleField; 7] = [
+        RuleField::Title,
+        RuleField::Summary,
+        RuleField::Content,
+        RuleField::Categories,
+        RuleField::Author,
+        RuleField::Url,
+        RuleField::Tags,
     ];
 
     /// The name used in the config's `fields` list.
@@ -211,11 +267,14 @@ impl RuleField {
             RuleField::Categories => "categories",
             RuleField::Author => "author",
             RuleField::Url => "url",
+            RuleField::Tags => "tags",
         }
     }
 
     pub fn from_name(name: &str) -> Option<RuleField> {
-        RuleField::ALL.into_iter().find(|f| f.as_str() == name)
+        RuleField::WITH_TAGS
+            .into_iter()
+            .find(|f| f.as_str() == name)
     }
 }
 
@@ -387,6 +446,14 @@ impl Config {
                         path.display()
                     ));
                 }
+            }
+        }
+        for rule in &self.rules {
+            if rule.action == RuleAction::Drop && rule.newer_than.is_some() {
+                warnings.push(format!(
+                    "rule {:?} drops by newer_than: an entry is judged when first fetched and stays dropped as it ages (docs/CONFIG.md \"Rules\"); for \"only recent entries\" use a keep rule",
+                    rule.name
+                ));
             }
         }
         warnings

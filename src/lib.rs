@@ -12,6 +12,7 @@
 //! - [`parse`]: feed bytes -> entries (feed-rs, leniency, sanitizing).
 //! - [`rewrite`]: a source's rewrites of titles and links, before tagging.
 //! - [`tag`]: tag terms and tag rules.
+//! - [`rules`]: `[[rule]]`s that drop or keep entries, after tags.
 //! - [`dedup`]: canonical URLs and article identity keys.
 //! - [`cluster`]: near-duplicate texts (MinHash signatures, LSH band keys).
 //! - [`redact`]: source URLs as they may be shown (no credentials).
@@ -56,6 +57,7 @@ pub mod polling;
 pub mod publish;
 pub mod redact;
 pub mod rewrite;
+pub mod rules;
 pub mod scheduler;
 pub mod server;
 pub mod shutdown;

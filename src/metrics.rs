@@ -143,7 +143,17 @@ fn describe() {
         "tributary_connections_shed_total",
         "Connections closed (idle, accept_error) or refused (busy) to stay within the connection bound"
     );
+    describe_counter!(
+        "tributary_rule_drops_total",
+        "Entries dropped by [[rule]]s, by rule name (not-kept: no keep rule of the source matched); an entry remembered as dropped is counted once"
+    );
     describe_gauge!("tributary_build_info", "The running version");
+}
+
+/// `n` entries dropped by the `[[rule]]` named `rule` (names come from the
+/// config only: a bounded label set).
+pub fn record_rule_drops(rule: &str, n: u64) {
+    metrics::counter!("tributary_rule_drops_total", "rule" => rule.to_string()).increment(n);
 }
 
 /// The label of a fetch result before parsing: `ok` for a body (parsing may

@@ -111,6 +111,25 @@ pub struct NewArticle {
     pub language: Option<String>,
 }
 
+/// An entry a `[[rule]]` dropped (docs/CONFIG.md "Rules"), as the store
+/// remembers it: an unchanged entry under unchanged rules is not judged
+/// again, and `explain` can say which rule dropped it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DroppedEntry {
+    /// The source's own key for the entry (`NewArticle::entry_key`).
+    pub entry_key: String,
+    /// The entry's text hash (`NewArticle::fingerprint`): an edited entry
+    /// is judged again.
+    pub fingerprint: String,
+    pub canonical_url: Option<String>,
+    pub link: Option<String>,
+    pub title: String,
+    /// The rule's name (`not-kept` when no keep rule matched).
+    pub rule: String,
+    /// The rule as `explain` shows it.
+    pub why: String,
+}
+
 /// The feed an article was first seen in, for `atom:source` (RFC 4287 §4.2.11).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SourceRef {

@@ -2,12 +2,13 @@
 //! store, and what the scheduler must know about the next one.
 
 use crate::clock::Clock;
-use crate::config::{Config, SourceConfig};
+use crate::config::{Config, RuleAction, SourceConfig};
 use crate::dedup;
 use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{NewArticle, ParsedFeed};
 use crate::parse::{self, ParseError};
 use crate::polling;
+use crate::rules::{Rules, Verdict};
 use crate::store::{Claimed, FetchRecord, IngestStats, PollFloor, Store, StoreError};
 use crate::tag::TagRules;
 use chrono::{DateTime, Utc};
@@ -20,6 +21,8 @@ pub struct Pipeline {
     store: Store,
     fetcher: Fetcher,
     rules: TagRules,
+    /// `[[rule]]`s: which entries are dropped before the store.
+    entry_rules: Rules,
     sources: HashMap<String, SourceConfig>,
     respect_cache_headers: bool,
     /// `[daemon] concurrency`, for the scheduler's fan-out bounds.
@@ -40,7 +43,12 @@ pub struct RefreshReport {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Ingested { entries: usize, stats: IngestStats },
+    Ingested {
+        entries: usize,
+        stats: IngestStats,
+        /// Entries `[[rule]]`s dropped (now, or remembered from before).
+        dropped: usize,
+    },
     NotModified,
     Failed(String),
 }
@@ -59,6 +67,16 @@ impl Pipeline {
             store,
             fetcher: Fetcher::new(&config.daemon)?,
             rules: TagRules::new(&config.tag_rules).with_aliases(&config.tag_aliases),
+            entry_rules: {
+                let rules = Rules::new(&config.rules);
+                // Every rule shows in /metrics from the start, at 0.
+                let keeps = config.rules.iter().any(|r| r.action == RuleAction::Keep);
+                let not_kept = keeps.then_some(crate::rules::NOT_KEPT);
+                for name in rules.names().chain(not_kept) {
+                    crate::metrics::record_rule_drops(name, 0);
+                }
+                rules
+            },
             sources: config
                 .sources
                 .iter()
@@ -180,9 +198,14 @@ impl Pipeline {
             Outcome::NotModified => {
                 tracing::info!(status = 304, elapsed_ms, next = %report.next_fetch_at, "not modified")
             }
-            Outcome::Ingested { entries, stats } => tracing::info!(
+            Outcome::Ingested {
+                entries,
+                stats,
+                dropped,
+            } => tracing::info!(
                 status = ?report.status,
                 entries,
+                dropped,
                 inserted = stats.inserted,
                 updated = stats.updated,
                 merged = stats.merged,
@@ -255,7 +278,13 @@ impl Pipeline {
                         };
                         let next = self.next_fetch(config, now, &floor);
                         let entries = feed.entries.len();
-                        let articles = self.prepare(config, feed.entries);
+                        let Prepared {
+                            articles,
+                            dropped,
+                            remembered,
+                        } = self
+                            .prepare_judged(claimed.id, config, feed.entries, now)
+                            .await?;
                         // A feed read in part: its entries are stored, the
                         // error is the source's, and the validators are not
                         // kept, so the next fetch gets the whole body again.
@@ -280,10 +309,17 @@ impl Pipeline {
                             .store
                             .ingest_owned(claimed.id, articles, &record)
                             .await?;
+                        let dropped_now = dropped.len();
+                        self.remember_drops(claimed.id, config, dropped, now)
+                            .await?;
                         report(
                             claimed,
                             Some(status),
-                            Outcome::Ingested { entries, stats },
+                            Outcome::Ingested {
+                                entries,
+                                stats,
+                                dropped: dropped_now + remembered,
+                            },
                             next,
                         )
                     }
@@ -409,18 +445,108 @@ impl Pipeline {
     ) -> Vec<NewArticle> {
         entries
             .into_iter()
-            .map(|entry| {
-                let entry = crate::rewrite::apply(config, entry);
-                let (tags, origins) = self
-                    .rules
-                    .tagged(&entry, &config.name, &config.tags)
-                    .into_iter()
-                    .unzip();
-                let mut article = dedup::prepare(&config.name, entry, tags);
-                article.tag_origins = origins;
-                article
-            })
+            .map(|entry| self.prepare_one(config, entry).0)
             .collect()
+    }
+
+    /// One entry rewritten, tagged (with each tag's origin) and keyed; and
+    /// the categories the feed gave it, which only the `[[rule]]`s still
+    /// read (identity and text hashes do not).
+    fn prepare_one(
+        &self,
+        config: &SourceConfig,
+        entry: crate::model::Entry,
+    ) -> (NewArticle, Vec<String>) {
+        let mut entry = crate::rewrite::apply(config, entry);
+        let (tags, origins) = self
+            .rules
+            .tagged(&entry, &config.name, &config.tags)
+            .into_iter()
+            .unzip();
+        let categories = std::mem::take(&mut entry.categories);
+        let mut article = dedup::prepare(&config.name, entry, tags);
+        article.tag_origins = origins;
+        (article, categories)
+    }
+
+    /// [`Pipeline::prepare`], then the `[[rule]]`s: what is stored, and what
+    /// they dropped. An entry remembered as dropped under the same rules
+    /// with the same text is not judged again (docs/CONFIG.md "Rules").
+    async fn prepare_judged(
+        &self,
+        source_id: i64,
+        config: &SourceConfig,
+        entries: Vec<crate::model::Entry>,
+        now: DateTime<Utc>,
+    ) -> Result<Prepared, StoreError> {
+        let Some(rules) = self.entry_rules.fingerprint(&config.name) else {
+            return Ok(Prepared {
+                articles: self.prepare(config, entries),
+                dropped: Vec::new(),
+                remembered: 0,
+            });
+        };
+        // Keys first, then one lookup of the remembered drops.
+        let ready: Vec<(NewArticle, Vec<String>)> = entries
+            .into_iter()
+            .map(|entry| self.prepare_one(config, entry))
+            .collect();
+        let keys: Vec<&str> = ready.iter().map(|(a, ..)| a.entry_key.as_str()).collect();
+        let known = self
+            .store
+            .remembered_drops(source_id, &rules, &keys)
+            .await?;
+        let mut prepared = Prepared {
+            articles: Vec::with_capacity(ready.len()),
+            dropped: Vec::new(),
+            remembered: 0,
+        };
+        for (article, categories) in ready {
+            if known.get(&article.entry_key) == Some(&article.fingerprint) {
+                prepared.remembered += 1;
+                continue;
+            }
+            match self
+                .entry_rules
+                .judge_new(&config.name, &article, &categories, now)
+            {
+                Verdict::Dropped { rule, why } => {
+                    prepared.dropped.push(crate::model::DroppedEntry {
+                        entry_key: article.entry_key,
+                        fingerprint: article.fingerprint,
+                        canonical_url: article.canonical_url,
+                        link: article.link,
+                        title: article.title,
+                        rule,
+                        why,
+                    });
+                }
+                Verdict::Passed | Verdict::Kept { .. } => prepared.articles.push(article),
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// Remembers this refresh's new drops and counts them per rule.
+    async fn remember_drops(
+        &self,
+        source_id: i64,
+        config: &SourceConfig,
+        dropped: Vec<crate::model::DroppedEntry>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let Some(rules) = self.entry_rules.fingerprint(&config.name) else {
+            return Ok(());
+        };
+        for drop in &dropped {
+            crate::metrics::record_rule_drops(&drop.rule, 1);
+        }
+        if !dropped.is_empty() {
+            tracing::info!(dropped = dropped.len(), "entries dropped by rules");
+        }
+        self.store
+            .remember_drops(source_id, &rules, &dropped, now)
+            .await
     }
 
     /// The daemon's parse options with this source's own.
@@ -524,6 +650,15 @@ fn report(
         outcome,
         next_fetch_at,
     }
+}
+
+/// A refresh's entries once judged by the `[[rule]]`s.
+struct Prepared {
+    articles: Vec<NewArticle>,
+    /// Dropped now (remembered and counted after the ingest).
+    dropped: Vec<crate::model::DroppedEntry>,
+    /// Skipped as dropped before, unchanged.
+    remembered: usize,
 }
 
 /// A refresh that stored nothing, as `record_failure` takes it.

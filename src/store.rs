@@ -6,6 +6,7 @@
 
 mod band_index;
 mod bulk_load;
+mod dropped;
 mod exec;
 mod explain;
 mod near_dup;
@@ -18,6 +19,7 @@ mod sqlite;
 mod write;
 
 pub use bulk_load::BulkLoad;
+pub use dropped::{DroppedRecord, Removal, StoredArticle};
 pub use explain::{ExplainedEntry, Explanation, KeptApart, OutletCopy};
 pub use prune::PruneStats;
 pub use read::TagCount;

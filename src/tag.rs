@@ -29,7 +29,7 @@ struct CompiledRule {
 }
 
 #[derive(Debug, Clone)]
-enum Matcher {
+pub(crate) enum Matcher {
     /// A rule's words, run on folded text.
     Words(WordsMatcher),
     /// The user's own regex, run on the original text.
@@ -44,10 +44,7 @@ impl TagRules {
             .iter()
             .filter_map(|rule| {
                 let tag = Tag::from_label(&rule.tag)?;
-                let matcher = match &rule.matcher {
-                    RuleMatcher::Any(words) => Matcher::Words(WordsMatcher::new(words)?),
-                    RuleMatcher::Regex(re) => Matcher::Pattern(re.clone()),
-                };
+                let matcher = Matcher::new(&rule.matcher)?;
                 let mut fields = if rule.fields.is_empty() {
                     RuleField::ALL.to_vec()
                 } else {
@@ -138,20 +135,41 @@ impl TagRules {
 
 /// How `explain` names a rule.
 fn describe(tag: &Tag, matcher: &Matcher, fields: &[RuleField]) -> String {
-    let how = match matcher {
-        Matcher::Words(_) => "any",
-        Matcher::Pattern(re) => return format!("{:?} (regex {:?})", tag.label, re.as_str()),
-    };
-    let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
-    format!("{:?} ({how} in {})", tag.label, fields.join(", "))
+    format!("{:?} ({})", tag.label, matcher.describe(fields))
 }
 
 impl CompiledRule {
     fn is_match(&self, text: &EntryText<'_>) -> bool {
-        self.fields.iter().any(|&field| match &self.matcher {
+        self.matcher.is_match(text, &self.fields)
+    }
+}
+
+impl Matcher {
+    /// `None` when the words hold no word to look for.
+    pub(crate) fn new(matcher: &RuleMatcher) -> Option<Matcher> {
+        Some(match matcher {
+            RuleMatcher::Any(words) => Matcher::Words(WordsMatcher::new(words)?),
+            RuleMatcher::Regex(re) => Matcher::Pattern(re.clone()),
+        })
+    }
+
+    /// Whether it matches the text of any of `fields`.
+    pub(crate) fn is_match(&self, text: &EntryText<'_>, fields: &[RuleField]) -> bool {
+        fields.iter().any(|&field| match self {
             Matcher::Words(words) => text.folded(field).iter().any(|t| words.is_match(t)),
             Matcher::Pattern(re) => text.original(field).iter().any(|t| re.is_match(t)),
         })
+    }
+
+    /// How `explain` shows it: `any in title, url` or `regex "…"`.
+    pub(crate) fn describe(&self, fields: &[RuleField]) -> String {
+        match self {
+            Matcher::Words(_) => {
+                let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+                format!("any in {}", fields.join(", "))
+            }
+            Matcher::Pattern(re) => format!("regex {:?}", re.as_str()),
+        }
     }
 }
 
@@ -166,7 +184,7 @@ impl CompiledRule {
 /// alternation; so the plain one, `candidates`, scans first and `exact` only
 /// runs from where a word occurs at all, which in most texts is nowhere.
 #[derive(Debug, Clone)]
-struct WordsMatcher {
+pub(crate) struct WordsMatcher {
     candidates: Regex,
     exact: Regex,
 }
@@ -258,39 +276,73 @@ fn written_without_spaces(c: char) -> bool {
     )
 }
 
+/// The fields of an entry (or of a stored article) that rules read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Fields<'a> {
+    pub title: Option<&'a str>,
+    pub summary: Option<&'a str>,
+    /// HTML.
+    pub content: Option<&'a str>,
+    pub author: Option<&'a str>,
+    pub link: Option<&'a str>,
+    pub categories: &'a [String],
+    /// Tags as their labels; empty for tag rules, which make them.
+    pub tags: &'a [Tag],
+}
+
+impl<'a> Fields<'a> {
+    pub fn of(entry: &'a Entry) -> Fields<'a> {
+        Fields {
+            title: entry.title.as_deref(),
+            summary: entry.summary.as_deref(),
+            content: entry.content.as_deref(),
+            author: entry.author.as_deref(),
+            link: entry.link.as_deref(),
+            categories: &entry.categories,
+            tags: &[],
+        }
+    }
+}
+
 /// One entry's field texts, as rules read them. Each field is stripped and
 /// folded at most once per entry, however many rules look at it.
-struct EntryText<'a> {
-    entry: &'a Entry,
+pub(crate) struct EntryText<'a> {
+    fields: Fields<'a>,
     content: OnceCell<Option<String>>,
-    folded: [OnceCell<Vec<String>>; RuleField::ALL.len()],
+    folded: [OnceCell<Vec<String>>; RuleField::WITH_TAGS.len()],
 }
 
 impl<'a> EntryText<'a> {
-    fn new(entry: &'a Entry) -> Self {
+    pub(crate) fn new(entry: &'a Entry) -> Self {
+        EntryText::of(Fields::of(entry))
+    }
+
+    pub(crate) fn of(fields: Fields<'a>) -> Self {
         EntryText {
-            entry,
+            fields,
             content: OnceCell::new(),
             folded: Default::default(),
         }
     }
 
     /// The field's texts as the feed gave them; content with its HTML tags
-    /// as text; categories one text per label, so a phrase never spans two.
+    /// as text; categories and tags one text per label, so a phrase never
+    /// spans two.
     fn original(&self, field: RuleField) -> Vec<&str> {
-        let entry = self.entry;
+        let fields = &self.fields;
         match field {
-            RuleField::Title => entry.title.as_deref().into_iter().collect(),
-            RuleField::Summary => entry.summary.as_deref().into_iter().collect(),
+            RuleField::Title => fields.title.into_iter().collect(),
+            RuleField::Summary => fields.summary.into_iter().collect(),
             RuleField::Content => self
                 .content
-                .get_or_init(|| entry.content.as_deref().map(html_to_text))
+                .get_or_init(|| fields.content.map(html_to_text))
                 .as_deref()
                 .into_iter()
                 .collect(),
-            RuleField::Categories => entry.categories.iter().map(String::as_str).collect(),
-            RuleField::Author => entry.author.as_deref().into_iter().collect(),
-            RuleField::Url => entry.link.as_deref().into_iter().collect(),
+            RuleField::Categories => fields.categories.iter().map(String::as_str).collect(),
+            RuleField::Author => fields.author.into_iter().collect(),
+            RuleField::Url => fields.link.into_iter().collect(),
+            RuleField::Tags => fields.tags.iter().map(|t| t.label.as_str()).collect(),
         }
     }
 

@@ -63,7 +63,9 @@ async fn fetch(path: &std::path::Path) -> anyhow::Result<()> {
     let (mut entries, mut inserted, mut not_modified, mut failed) = (0, 0, 0, 0);
     for report in &reports {
         match &report.outcome {
-            Outcome::Ingested { entries: n, stats } => {
+            Outcome::Ingested {
+                entries: n, stats, ..
+            } => {
                 entries += n;
                 inserted += stats.inserted;
             }

@@ -29,6 +29,9 @@ const DEFAULT_FEED_LIMIT: u32 = 50;
 const MAX_FEED_LIMIT: i64 = 500;
 /// Far beyond any sane fan-out, and well below what a semaphore accepts.
 const MAX_CONCURRENCY: i64 = 10_000;
+/// The compiled size a config's regex may take: far above any real
+/// pattern (a Unicode `\\w+` is a few hundred KiB), well below harm.
+const REGEX_SIZE_LIMIT: usize = 4 << 20;
 
 /// `$STATE_DIRECTORY/tributary.db` under systemd (`StateDirectory=`; the
 /// first one when several are listed), else `./tributary.db`.
@@ -63,6 +66,7 @@ pub(super) fn build(
         .map(|rule| check.tag_rule(rule))
         .collect::<Result<_, _>>()?;
     let tag_aliases = check.tag_aliases(raw.tag_alias)?;
+    let rules = check.rules(raw.rule, &sources)?;
     let feeds = check.feeds(raw.feed, &sources, &tag_aliases)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     Ok(Config {
@@ -72,6 +76,7 @@ pub(super) fn build(
         tag_rules,
         feeds,
         tag_aliases,
+        rules,
         dedup,
     })
 }
@@ -86,6 +91,8 @@ struct RawConfig {
     source: Vec<Spanned<RawSource>>,
     #[serde(default)]
     tag_rule: Vec<Spanned<RawTagRule>>,
+    #[serde(default)]
+    rule: Vec<Spanned<RawRule>>,
     #[serde(default)]
     feed: Vec<Spanned<RawFeed>>,
     #[serde(default)]
@@ -163,6 +170,20 @@ struct RawTagRule {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Option<Spanned<RuleName>>,
+    action: Spanned<String>,
+    #[serde(default)]
+    sources: Vec<Spanned<String>>,
+    any: Option<Spanned<Vec<Spanned<String>>>>,
+    regex: Option<Spanned<String>>,
+    fields: Option<Spanned<Vec<Spanned<String>>>>,
+    older_than: Option<Spanned<ConfigDuration>>,
+    newer_than: Option<Spanned<ConfigDuration>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawFeed {
     name: Spanned<FeedName>,
     title: Option<String>,
@@ -202,6 +223,15 @@ struct SourceName(String);
 
 /// A `[[feed]]`'s name, the same way.
 struct FeedName(String);
+
+/// A `[[rule]]`'s `name`, the same way (it is a `/metrics` label).
+struct RuleName(String);
+
+impl<'de> Deserialize<'de> for RuleName {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        valid_name(deserializer, "rule").map(RuleName)
+    }
+}
 
 impl<'de> Deserialize<'de> for SourceName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -538,19 +568,39 @@ impl Checker<'_> {
         let table = raw.span();
         let rule = raw.into_inner();
         let tag = self.label(&rule.tag, "tag")?;
-        let matcher = match (rule.any, rule.regex) {
+        let what = format!("tag_rule {tag:?}");
+        let matcher = match self.matcher(&what, rule.any, rule.regex)? {
+            Some(matcher) => matcher,
+            None => {
+                return Err(self.error(
+                    table,
+                    format!("{what} needs `any` (words or phrases) or `regex`"),
+                ))
+            }
+        };
+        let fields = self.fields(rule.fields, &RuleField::ALL)?;
+        Ok(TagRuleConfig {
+            tag,
+            matcher,
+            fields,
+        })
+    }
+
+    /// `any` or `regex` (not both), if either is there.
+    fn matcher(
+        &self,
+        what: &str,
+        any: Option<Spanned<Vec<Spanned<String>>>>,
+        regex: Option<Spanned<String>>,
+    ) -> Result<Option<RuleMatcher>, ConfigError> {
+        Ok(match (any, regex) {
             (Some(_), Some(regex)) => {
                 return Err(self.error(
                     regex.span(),
-                    format!("tag_rule {tag:?} has both `any` and `regex`; keep one"),
+                    format!("{what} has both `any` and `regex`; keep one"),
                 ))
             }
-            (None, None) => {
-                return Err(self.error(
-                    table,
-                    format!("tag_rule {tag:?} needs `any` (words or phrases) or `regex`"),
-                ))
-            }
+            (None, None) => None,
             (Some(any), None) => {
                 if any.get_ref().is_empty() {
                     return Err(
@@ -565,45 +615,144 @@ impl Checker<'_> {
                     }
                     words.push(trimmed.to_string());
                 }
-                RuleMatcher::Any(words)
+                Some(RuleMatcher::Any(words))
             }
-            (None, Some(regex)) => RuleMatcher::Regex(self.regex(&regex)?),
+            (None, Some(regex)) => Some(RuleMatcher::Regex(self.regex(&regex)?)),
+        })
+    }
+
+    /// A rule's `fields`, each once, from `allowed`; all of them when left
+    /// out.
+    fn fields(
+        &self,
+        raw: Option<Spanned<Vec<Spanned<String>>>>,
+        allowed: &[RuleField],
+    ) -> Result<Vec<RuleField>, ConfigError> {
+        let Some(fields) = raw else {
+            return Ok(allowed.to_vec());
         };
-        let fields = match rule.fields {
-            None => RuleField::ALL.to_vec(),
-            Some(fields) => {
-                if fields.get_ref().is_empty() {
+        if fields.get_ref().is_empty() {
+            return Err(self.error(
+                fields.span(),
+                "`fields` must not be empty; leave it out to look everywhere",
+            ));
+        }
+        let mut parsed = Vec::new();
+        for field in fields.get_ref() {
+            if RuleField::from_name(field.get_ref()) == Some(RuleField::Tags)
+                && !allowed.contains(&RuleField::Tags)
+            {
+                return Err(self.error(
+                    field.span(),
+                    "a tag_rule cannot look at `tags`: it makes them (a [[rule]] can)",
+                ));
+            }
+            let Some(f) = RuleField::from_name(field.get_ref()).filter(|f| allowed.contains(f))
+            else {
+                let expected: Vec<&str> = allowed.iter().map(|f| f.as_str()).collect();
+                return Err(self.error(
+                    field.span(),
+                    format!(
+                        "unknown field {:?}, expected one of {}",
+                        field.get_ref(),
+                        expected.join(", ")
+                    ),
+                ));
+            };
+            if !parsed.contains(&f) {
+                parsed.push(f);
+            }
+        }
+        Ok(parsed)
+    }
+
+    /// `[[rule]]`s: named (`rule-N` by position unless written), unique,
+    /// scoped to configured sources, with at least one condition.
+    fn rules(
+        &self,
+        raw: Vec<Spanned<RawRule>>,
+        sources: &[SourceConfig],
+    ) -> Result<Vec<RuleConfig>, ConfigError> {
+        let known: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut rules = Vec::with_capacity(raw.len());
+        for (position, rule) in raw.into_iter().enumerate() {
+            let table = rule.span();
+            let rule = rule.into_inner();
+            let (name, span) = match &rule.name {
+                Some(name) => (name.get_ref().0.clone(), name.span()),
+                None => (format!("rule-{}", position + 1), table.clone()),
+            };
+            if name == crate::config::NOT_KEPT {
+                return Err(self.error(
+                    span,
+                    format!("rule name {name:?} is reserved for entries no keep rule kept"),
+                ));
+            }
+            let name = self.unique_name(&name, span, "rule", &mut seen)?;
+            let what = format!("rule {name:?}");
+            let action = match rule.action.get_ref().as_str() {
+                "drop" => RuleAction::Drop,
+                "keep" => RuleAction::Keep,
+                other => {
                     return Err(self.error(
-                        fields.span(),
-                        "`fields` must not be empty; leave it out to look everywhere",
+                        rule.action.span(),
+                        format!("{what}: action {other:?} must be \"drop\" or \"keep\""),
+                    ))
+                }
+            };
+            let mut scope = Vec::new();
+            for source in &rule.sources {
+                if !known.contains(source.get_ref().as_str()) {
+                    return Err(self.error(
+                        source.span(),
+                        format!("{what}: no source named {:?}", source.get_ref()),
                     ));
                 }
-                let mut parsed = Vec::new();
-                for field in fields.get_ref() {
-                    let Some(f) = RuleField::from_name(field.get_ref()) else {
-                        let expected: Vec<&str> =
-                            RuleField::ALL.iter().map(|f| f.as_str()).collect();
-                        return Err(self.error(
-                            field.span(),
-                            format!(
-                                "unknown field {:?}, expected one of {}",
-                                field.get_ref(),
-                                expected.join(", ")
-                            ),
-                        ));
-                    };
-                    if !parsed.contains(&f) {
-                        parsed.push(f);
-                    }
+                if !scope.contains(source.get_ref()) {
+                    scope.push(source.get_ref().clone());
                 }
-                parsed
             }
-        };
-        Ok(TagRuleConfig {
-            tag,
-            matcher,
-            fields,
-        })
+            let matcher = self.matcher(&what, rule.any, rule.regex)?;
+            let has_matcher = matcher.is_some();
+            if !has_matcher {
+                if let Some(fields) = &rule.fields {
+                    return Err(self.error(
+                        fields.span(),
+                        format!("{what}: `fields` needs `any` or `regex` to look for"),
+                    ));
+                }
+            }
+            let fields = self.fields(rule.fields, &RuleField::WITH_TAGS)?;
+            let older_than = self.age(rule.older_than, "older_than")?;
+            let newer_than = self.age(rule.newer_than, "newer_than")?;
+            if !has_matcher && older_than.is_none() && newer_than.is_none() {
+                return Err(self.error(
+                    table,
+                    format!("{what} needs `any`, `regex`, `older_than` or `newer_than`"),
+                ));
+            }
+            rules.push(RuleConfig {
+                name,
+                action,
+                sources: scope,
+                matcher,
+                fields,
+                older_than,
+                newer_than,
+            });
+        }
+        Ok(rules)
+    }
+
+    fn age(
+        &self,
+        value: Option<Spanned<ConfigDuration>>,
+        key: &str,
+    ) -> Result<Option<Duration>, ConfigError> {
+        value
+            .map(|v| self.duration(Some(v), key, Duration::ZERO))
+            .transpose()
     }
 
     /// `[[feed]]`s: their sources must be configured ones; their tags are
@@ -897,13 +1046,18 @@ impl Checker<'_> {
         })
     }
 
+    /// A regex, its compiled size bounded so that no pattern in the config
+    /// can take much memory (or time to build).
     fn regex(&self, regex: &Spanned<String>) -> Result<regex::Regex, ConfigError> {
-        regex::Regex::new(regex.get_ref()).map_err(|e| {
-            self.error(
-                regex.span(),
-                format!("invalid regex {:?}: {}", regex.get_ref(), regex_message(&e)),
-            )
-        })
+        regex::RegexBuilder::new(regex.get_ref())
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|e| {
+                self.error(
+                    regex.span(),
+                    format!("invalid regex {:?}: {}", regex.get_ref(), regex_message(&e)),
+                )
+            })
     }
 
     fn remove_selectors(

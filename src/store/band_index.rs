@@ -16,7 +16,7 @@
 //! reaches either through `near_dup::BandKeys`.
 
 use super::exec::{Exec, Value};
-use super::prune::LAST_PRUNE;
+use super::prune::{LAST_PRUNE, LAST_REMOVAL};
 use super::StoreError;
 use crate::cluster::Signature;
 use foldhash::{HashMap, HashMapExt};
@@ -153,14 +153,21 @@ fn horizon(now_us: i64, window_us: i64) -> i64 {
     now_us.saturating_sub(window_us.saturating_mul(2))
 }
 
+/// `meta.last_prune` and `meta.last_removal` (`tributary rules apply`) as
+/// one marker: either changing means stories were deleted.
 async fn read_last_prune<E: Exec>(tx: &mut E) -> Result<Option<String>, StoreError> {
-    let row: Option<(String,)> = tx
-        .fetch_optional(
-            "SELECT value FROM meta WHERE key = $1",
-            &[Value::Text(LAST_PRUNE)],
+    let rows: Vec<(String, String)> = tx
+        .fetch_all(
+            "SELECT key, value FROM meta WHERE key IN ($1, $2) ORDER BY key",
+            &[Value::Text(LAST_PRUNE), Value::Text(LAST_REMOVAL)],
         )
         .await?;
-    Ok(row.map(|(value,)| value))
+    Ok((!rows.is_empty()).then(|| {
+        rows.iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }))
 }
 
 impl Loaded {

@@ -20,6 +20,11 @@ const TOUCH_EVERY: TimeDelta = TimeDelta::days(1);
 /// database to agree on who prunes.
 pub(super) const LAST_PRUNE: &str = "last_prune";
 
+/// The meta key holding when `rules apply` last deleted articles
+/// (`dropped.rs`): SQLite's in-memory band index reloads when it changes,
+/// as after a prune.
+pub(super) const LAST_REMOVAL: &str = "last_removal";
+
 /// What one prune did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PruneStats {
@@ -94,6 +99,12 @@ impl Store {
         )
         .execute(&mut *tx)
         .await?;
+        // Remembered drops go with the tombstones: an entry still in its
+        // feed after that long is judged (and counted) once more.
+        sqlx::query("DELETE FROM dropped_entries WHERE dropped_at < $1")
+            .bind(tombstone_cutoff)
+            .execute(&mut *tx)
+            .await?;
         stats.tombstones_expired = sqlx::query("DELETE FROM tombstones WHERE seen_at < $1")
             .bind(tombstone_cutoff)
             .execute(&mut *tx)

@@ -25,6 +25,7 @@ mod pipeline;
 mod prune;
 mod redirects;
 mod robust;
+mod rules;
 mod scaleout;
 mod secrets;
 mod served;
