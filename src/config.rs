@@ -35,6 +35,9 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     /// `[dedup]`: near-duplicate detection across outlets (docs/TAGS-AND-DEDUP.md "How deduplication works").
     pub dedup: DedupConfig,
+    /// `[health]`: when a source's state changes enough to say so in
+    /// `/health.atom` (docs/CONFIG.md "Health").
+    pub health: HealthConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -278,6 +281,27 @@ impl Default for DedupConfig {
             enabled: true,
             threshold: 0.6,
             window: Duration::from_secs(3 * 24 * 3600),
+        }
+    }
+}
+
+/// `[health]`: the thresholds of the health feed's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Consecutive failures after which a source is failing.
+    pub failing_after: i64,
+    /// A source with no new entry for this long is quiet.
+    pub quiet_after: Duration,
+    /// More new entries than this in one fetch is a flood.
+    pub flood: i64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            failing_after: 3,
+            quiet_after: Duration::from_secs(7 * 24 * 3600),
+            flood: 200,
         }
     }
 }

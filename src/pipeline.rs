@@ -126,6 +126,10 @@ impl Pipeline {
             Ok(Fetched::Body { bytes, .. }) => bytes.len(),
             _ => 0,
         };
+        let took = Took {
+            elapsed: started.elapsed(),
+            bytes: body_bytes as u64,
+        };
         let status = match &fetched {
             Ok(Fetched::Body { status, .. }) => Some(*status),
             Ok(Fetched::NotModified { .. }) => Some(304),
@@ -142,7 +146,7 @@ impl Pipeline {
         };
         let counted = unstored.is_some();
         let report = match self
-            .store_outcome(claimed, config, now, fetched, counted)
+            .store_outcome(claimed, config, now, took, fetched, counted)
             .await
         {
             Ok(report) => {
@@ -155,7 +159,8 @@ impl Pipeline {
             }
             Err(e) => {
                 outcome_label = "error_store";
-                self.store_failed(claimed, config, now, status, e).await
+                self.store_failed(claimed, config, now, took, status, e)
+                    .await
             }
         };
         let elapsed = started.elapsed();
@@ -201,6 +206,7 @@ impl Pipeline {
         claimed: &Claimed,
         config: &SourceConfig,
         now: DateTime<Utc>,
+        took: Took,
         fetched: Result<Fetched, FetchError>,
         counted: bool,
     ) -> Result<RefreshReport, StoreError> {
@@ -220,6 +226,8 @@ impl Pipeline {
                     next_fetch_at: next,
                     moved_to: permanent_redirect.map(String::from),
                     poll_floor: Some(floor),
+                    elapsed: took.elapsed,
+                    bytes: took.bytes,
                     ..FetchRecord::default()
                 };
                 self.store.record_fetch(claimed.id, &record).await?;
@@ -273,6 +281,8 @@ impl Pipeline {
                             moved_to: permanent_redirect.map(String::from),
                             feed: Some(feed.meta),
                             poll_floor: Some(floor),
+                            elapsed: took.elapsed,
+                            bytes: took.bytes,
                             ..FetchRecord::default()
                         };
                         let stats = self
@@ -290,7 +300,7 @@ impl Pipeline {
                         // Validators are not kept: the next fetch gets the
                         // body again rather than a 304 for a feed never read.
                         let failure = Failure::new(Some(status), format!("parse: {e}"));
-                        self.record_failure(claimed, config, now, failure, counted)
+                        self.record_failure(claimed, config, now, took, failure, counted)
                             .await?
                     }
                 }
@@ -301,7 +311,7 @@ impl Pipeline {
                     disabled_reason: Some(reason.clone()),
                     ..Failure::new(Some(410), reason)
                 };
-                self.record_failure(claimed, config, now, failure, counted)
+                self.record_failure(claimed, config, now, took, failure, counted)
                     .await?
             }
             Err(FetchError::Status {
@@ -314,12 +324,12 @@ impl Pipeline {
                     failed: status != 429,
                     ..Failure::new(Some(status), format!("HTTP {status}"))
                 };
-                self.record_failure(claimed, config, now, failure, counted)
+                self.record_failure(claimed, config, now, took, failure, counted)
                     .await?
             }
             Err(e) => {
                 let failure = Failure::new(None, e.to_string());
-                self.record_failure(claimed, config, now, failure, counted)
+                self.record_failure(claimed, config, now, took, failure, counted)
                     .await?
             }
         };
@@ -336,6 +346,7 @@ impl Pipeline {
         claimed: &Claimed,
         config: &SourceConfig,
         now: DateTime<Utc>,
+        took: Took,
         status: Option<u16>,
         e: StoreError,
     ) -> RefreshReport {
@@ -366,6 +377,8 @@ impl Pipeline {
             backoff_until,
             failed: true,
             consecutive_failures: Some(failures),
+            elapsed: took.elapsed,
+            bytes: took.bytes,
             ..FetchRecord::default()
         };
         if let Err(e) = self.store.record_fetch(claimed.id, &record).await {
@@ -391,11 +404,14 @@ impl Pipeline {
         };
         let failure = Failure::new(None, error);
         match self
-            .record_failure(claimed, config, now, failure, false)
+            .record_failure(claimed, config, now, Took::default(), failure, false)
             .await
         {
             Ok(report) => report,
-            Err(e) => self.store_failed(claimed, config, now, None, e).await,
+            Err(e) => {
+                self.store_failed(claimed, config, now, Took::default(), None, e)
+                    .await
+            }
         }
     }
 
@@ -454,6 +470,7 @@ impl Pipeline {
         claimed: &Claimed,
         config: &SourceConfig,
         now: DateTime<Utc>,
+        took: Took,
         failure: Failure,
         counted: bool,
     ) -> Result<RefreshReport, StoreError> {
@@ -482,6 +499,8 @@ impl Pipeline {
             failed,
             disabled_reason,
             consecutive_failures: counted.then_some(failures),
+            elapsed: took.elapsed,
+            bytes: took.bytes,
             ..FetchRecord::default()
         };
         self.store.record_fetch(claimed.id, &record).await?;
@@ -500,6 +519,13 @@ impl Pipeline {
         }
         polling::apply_cache_floor(regular, now, floor)
     }
+}
+
+/// What a fetch cost, for the source's history.
+#[derive(Debug, Clone, Copy, Default)]
+struct Took {
+    elapsed: Duration,
+    bytes: u64,
 }
 
 /// How long the response may be cached, as an interval: `max-age`, else

@@ -5,16 +5,17 @@
 //! Also `GET /feed.xsl`, the stylesheet that makes the Atom feeds readable
 //! in a browser.
 
-use super::{encode_segment, ApiError, AppState};
+use super::{chart, encode_segment, ApiError, AppState};
 use crate::metrics;
-use crate::model::{Filter, SourceState};
+use crate::model::{DayStats, Filter, SourceState};
 use crate::publish::{self, EmptyReason};
-use crate::store::StoreError;
+use crate::store::{day_of, StoreError};
 use crate::text::{escape, Escape};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ const TOP_TAGS: usize = 40;
 /// stays small whatever the feeds' categories.
 const MAX_TAGS: usize = 2_000;
 
-const STYLE: &str = "
+pub(super) const STYLE: &str = "
 :root{color-scheme:light dark;--muted:#666;--line:#ddd;--chip:#eef2f7;--accent:#0b5cad;--ok:#1a7f37;--bad:#c62828;--warn:#9a6700}
 @media (prefers-color-scheme:dark){:root{--muted:#aaa;--line:#444;--chip:#2a3038;--accent:#7db4ff;--ok:#5bd17a;--bad:#ff7b72;--warn:#e3b341}}
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;line-height:1.45}
@@ -49,6 +50,7 @@ td.num{text-align:right}
 .state{font-weight:600}.state small{font-weight:400}
 .ok{color:var(--ok)}.failing{color:var(--bad)}.disabled,.never_fetched{color:var(--warn)}
 .error{color:var(--bad);max-width:22rem;overflow-wrap:anywhere}
+table.facts th{width:9rem;color:var(--muted);font-weight:400}
 ul.feeds .empty{color:var(--warn)}
 footer{margin-top:2.5rem;font-size:.85rem}
 details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
@@ -93,7 +95,11 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"All articles\" href=\"{}\">",
         esc(&format!("{base}/feed.atom"))
     );
-    let _ = write!(html, "<style>{STYLE}</style>\n</head>\n<body>\n");
+    let _ = write!(
+        html,
+        "<style>{STYLE}{}</style>\n</head>\n<body>\n",
+        chart::STYLE
+    );
 
     let _ = writeln!(
         html,
@@ -162,16 +168,32 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
     }
     html.push_str("</section>\n");
 
-    html.push_str("<section id=\"sources\">\n<h2>Sources</h2>\n<table>\n<thead><tr><th>source</th><th>state</th><th>articles</th><th>last fetch</th><th>next fetch</th><th>last error</th></tr></thead>\n<tbody>\n");
+    html.push_str("<section id=\"sources\">\n<h2>Sources</h2>\n<table>\n<thead><tr><th>source</th><th>state</th><th>articles</th><th>last 30 days</th><th>last fetch</th><th>next fetch</th><th>last error</th></tr></thead>\n<tbody>\n");
+    // Every source's days in one query (at most 30 rows each).
+    let today = day_of(now);
+    let mut days: HashMap<String, Vec<DayStats>> = HashMap::new();
+    for (name, day) in state
+        .store
+        .source_days(today - chart::DAYS + 1, None)
+        .await?
+    {
+        days.entry(name).or_default().push(day);
+    }
     for s in &sources {
-        source_row(&mut html, s, now);
+        let chart = chart::svg(
+            &s.name,
+            days.get(&s.name).map_or(&[][..], Vec::as_slice),
+            today,
+        );
+        source_row(&mut html, s, now, base, &chart);
     }
     html.push_str("</tbody>\n</table>\n</section>\n");
 
     let _ = writeln!(
         html,
-        "<footer>tributary {} · <a href=\"{}\">health</a> · <a href=\"{}\">metrics</a></footer>\n</body>\n</html>",
+        "<footer>tributary {} · <a href=\"{}\">health feed</a> · <a href=\"{}\">healthz</a> · <a href=\"{}\">metrics</a></footer>\n</body>\n</html>",
         env!("CARGO_PKG_VERSION"),
+        esc(&format!("{base}/health.atom")),
         esc(&format!("{base}/healthz")),
         esc(&format!("{base}/metrics"))
     );
@@ -229,7 +251,7 @@ async fn why_empty(
     ))
 }
 
-fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
+fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>, base: &str, chart: &str) {
     let state = metrics::source_state(s);
     let mut detail = Vec::new();
     if state == "failing" {
@@ -257,9 +279,10 @@ fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
         .unwrap_or("");
     let _ = writeln!(
         html,
-        "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"state {state}\" data-label=\"state\">{}</td><td class=\"num\" data-label=\"articles\">{}</td><td data-label=\"last fetch\">{}{}</td><td data-label=\"next fetch\">{}</td><td class=\"error\">{}</td></tr>",
-        esc(&crate::redact::public_url(&s.url)),
+        "<tr><td><a href=\"{}\">{}</a> <a class=\"muted\" href=\"{}\">feed</a>{}</td><td class=\"state {state}\" data-label=\"state\">{}</td><td class=\"num\" data-label=\"articles\">{}</td><td class=\"chart\">{chart}</td><td data-label=\"last fetch\">{}{}</td><td data-label=\"next fetch\">{}</td><td class=\"error\">{}</td></tr>",
+        esc(&format!("{base}/sources/{}", encode_segment(&s.name))),
         esc(&s.name),
+        esc(&crate::redact::public_url(&s.url)),
         title
             .map(|t| format!("<br><span class=\"muted\">{}</span>", esc(t)))
             .unwrap_or_default(),
@@ -278,14 +301,14 @@ fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
     );
 }
 
-fn time(t: Option<DateTime<Utc>>) -> String {
+pub(super) fn time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "never".to_string())
 }
 
 /// HTML text and attribute escaping: one escaper for both keeps every
 /// value safe wherever it lands.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     escape(s, Escape::Attribute)
 }
 

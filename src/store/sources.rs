@@ -67,6 +67,9 @@ pub struct FetchRecord {
     /// The failure count to store instead of counting on from the stored
     /// one: set when failures were counted in memory (`StoreFailure`).
     pub consecutive_failures: Option<i64>,
+    /// How long the fetch took, and the body's bytes (the history).
+    pub elapsed: Duration,
+    pub bytes: u64,
 }
 
 /// A refresh whose outcome the store could not write (a full disk, a lost
@@ -405,6 +408,30 @@ impl Store {
             state.consecutive_failures = failure.consecutive_failures;
         }
         Ok(states)
+    }
+
+    /// One configured source's state (as [`Store::source_states`]), if
+    /// there is such a source.
+    pub async fn source_state(&self, name: &str) -> Result<Option<SourceState>, StoreError> {
+        let sql =
+            format!("SELECT {STATE_COLUMNS} FROM sources s WHERE s.configured = 1 AND s.name = $1");
+        let Some(row) = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut state = source_state(&row)?;
+        if let Some(failure) = self.unstored.sources().get(name) {
+            if state.last_fetch_at.is_none_or(|t| t <= failure.at) {
+                state.last_fetch_at = Some(failure.at);
+                state.last_status = failure.status;
+                state.last_error = Some(failure.error.clone());
+                state.consecutive_failures = failure.consecutive_failures;
+            }
+        }
+        Ok(Some(state))
     }
 
     /// Remembers that the refresh of `source` at `at` could not be stored.
