@@ -27,5 +27,6 @@ mod robust;
 mod scaleout;
 mod secrets;
 mod served;
+mod source_health;
 mod startup;
 mod store;
