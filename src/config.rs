@@ -866,6 +866,10 @@ mod tests {
             ("[[feed]]\nname = \"x\"\nnone = [\"_\"]\n".into(), "3:9: tag \"_\" is empty"),
             // [dedup].
             ("[dedup]\nthreshold = 1.5\n".into(), "2:13: threshold must be above 0 and at most 1"),
+            // [health].
+            ("[health]\nfailing_after = 0\n".into(), "2:17: failing_after must be between 1 and 1000, got 0"),
+            ("[health]\nquiet_after = \"0s\"\n".into(), "2:15: quiet_after must be greater than 0"),
+            ("[health]\nflood = -1\n".into(), "2:9: flood must be between 1 and 1000000, got -1"),
             ("[dedup]\nmode = \"fast\"\n".into(), "2:1: unknown key `mode`"),
         ];
         for (text, expected) in cases {
