@@ -413,6 +413,7 @@ fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder, clock: &Clock
         entries: Default::default(),
         metrics: metrics.clone(),
         clock: clock.clone(),
+        feed_days: Default::default(),
     }))
 }
 

@@ -4,6 +4,7 @@
 mod cache;
 mod chart;
 mod index;
+pub use index::FeedDays;
 mod ops;
 mod serve;
 
@@ -46,6 +47,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Recorder,
     /// What time it is for states shown (backoffs in force).
     pub clock: crate::clock::Clock,
+    /// The index page's feed charts, recomputed at most once a minute.
+    pub feed_days: index::FeedDays,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {

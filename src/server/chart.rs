@@ -94,7 +94,6 @@ pub(super) fn svg(name: &str, days: &[DayStats], today: i64) -> String {
     let days = window(days, today);
     let width = DAYS * STEP;
     let height = BARS + GAP + STRIP;
-    let max = days.iter().map(|d| d.new_entries).max().unwrap_or(0).max(1);
     let mut out = String::with_capacity(4096);
     let _ = write!(
         out,
@@ -104,19 +103,9 @@ pub(super) fn svg(name: &str, days: &[DayStats], today: i64) -> String {
         out,
         "<line class=\"base\" x1=\"0\" y1=\"{BARS}.5\" x2=\"{width}\" y2=\"{BARS}.5\"/>"
     );
+    bars(&mut out, &days);
     for (i, d) in days.iter().enumerate() {
         let x = i as i64 * STEP;
-        if d.new_entries > 0 {
-            // At least a pixel: a day with one entry is not a day with none.
-            let h = ((d.new_entries * BARS + max - 1) / max).clamp(1, BARS);
-            let _ = write!(
-                out,
-                "<rect class=\"bar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{h}\"/>",
-                x,
-                BARS - h,
-                STEP - 1
-            );
-        }
         let top = BARS + GAP;
         let mid = x as f64 + (STEP - 1) as f64 / 2.0;
         match outcome(d) {
@@ -160,6 +149,58 @@ pub(super) fn svg(name: &str, days: &[DayStats], today: i64) -> String {
     }
     out.push_str("</svg>");
     out
+}
+
+/// A view's articles per day (`counts`: (day, articles)) as bars, with
+/// its text equivalent.
+pub(super) fn feed_svg(title: &str, counts: &[(i64, i64)], today: i64) -> String {
+    let days: Vec<DayStats> = counts
+        .iter()
+        .map(|&(day, new_entries)| DayStats {
+            day,
+            new_entries,
+            ..DayStats::default()
+        })
+        .collect();
+    let days = window(&days, today);
+    let total: i64 = days.iter().map(|d| d.new_entries).sum();
+    let most = days.iter().map(|d| d.new_entries).max().unwrap_or(0);
+    let label = escape(
+        &format!("{title}, last {DAYS} days: {total} articles published (at most {most} a day)"),
+        Escape::Attribute,
+    );
+    let width = DAYS * STEP;
+    let mut out = String::with_capacity(2048);
+    let _ = write!(
+        out,
+        "<svg class=\"history\" xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" width=\"{width}\" height=\"{BARS}\" viewBox=\"0 0 {width} {}\" aria-label=\"{label}\"><title>{label}</title>",
+        BARS + 1
+    );
+    let _ = write!(
+        out,
+        "<line class=\"base\" x1=\"0\" y1=\"{BARS}.5\" x2=\"{width}\" y2=\"{BARS}.5\"/>"
+    );
+    bars(&mut out, &days);
+    out.push_str("</svg>");
+    out
+}
+
+/// New entries (articles) per day as bars over the baseline.
+fn bars(out: &mut String, days: &[DayStats]) {
+    let max = days.iter().map(|d| d.new_entries).max().unwrap_or(0).max(1);
+    for (i, d) in days.iter().enumerate() {
+        if d.new_entries > 0 {
+            // At least a pixel: a day with one entry is not a day with none.
+            let h = ((d.new_entries * BARS + max - 1) / max).clamp(1, BARS);
+            let _ = write!(
+                out,
+                "<rect class=\"bar\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{h}\"/>",
+                i as i64 * STEP,
+                BARS - h,
+                STEP - 1
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -230,6 +271,16 @@ mod tests {
         assert!(svg.contains(
             "<title>wire &lt;&amp;&gt;, last 30 days: 11 new entries (at most 10 a day); 16 fetches: 6 ok, 4 not modified, 6 failed; failures on 2 days</title>"
         ));
+        let feed = feed_svg(
+            "World & more",
+            &[(today, 3), (today - 1, 1), (today - 31, 9)],
+            today,
+        );
+        well_formed(&feed);
+        assert_eq!(feed.matches("class=\"bar\"").count(), 2);
+        assert!(
+            feed.contains("World &amp; more, last 30 days: 4 articles published (at most 3 a day)")
+        );
         let empty = super::svg("quiet", &[], today);
         well_formed(&empty);
         assert!(!empty.contains("<rect"));

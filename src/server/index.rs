@@ -63,6 +63,41 @@ details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
 .error{max-width:none}}
 ";
 
+/// The feeds' articles per day (configured feeds in order, then the merged
+/// view), computed at most once per `FEED_DAYS_FOR`: one count query per
+/// feed over its last 30 days of articles, which a page reload need not
+/// repeat.
+#[derive(Default)]
+pub struct FeedDays(std::sync::Mutex<Option<(std::time::Instant, i64, Arc<Vec<Vec<(i64, i64)>>>)>>);
+
+const FEED_DAYS_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn feed_days(state: &AppState, today: i64) -> Result<Arc<Vec<Vec<(i64, i64)>>>, StoreError> {
+    {
+        let kept = state.feed_days.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, day, days)) = kept.as_ref() {
+            if *day == today && at.elapsed() < FEED_DAYS_FOR {
+                return Ok(days.clone());
+            }
+        }
+    }
+    let from = today - chart::DAYS + 1;
+    let mut all = Vec::with_capacity(state.config.feeds.len() + 1);
+    for feed in &state.config.feeds {
+        all.push(state.store.articles_per_day(&feed.filter(), from).await?);
+    }
+    all.push(
+        state
+            .store
+            .articles_per_day(&Filter::default(), from)
+            .await?,
+    );
+    let all = Arc::new(all);
+    *state.feed_days.0.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((std::time::Instant::now(), today, all.clone()));
+    Ok(all)
+}
+
 pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
     let sources = state.store.source_states().await?;
     let tags = state.store.tag_counts().await?;
@@ -95,6 +130,11 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"All articles\" href=\"{}\">",
         esc(&format!("{base}/feed.atom"))
     );
+    let _ = writeln!(
+        html,
+        "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"Source health\" href=\"{}\">",
+        esc(&format!("{base}/health.atom"))
+    );
     let _ = write!(
         html,
         "<style>{STYLE}{}</style>\n</head>\n<body>\n",
@@ -109,8 +149,10 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         feeds.len() + 1
     );
 
+    let today = day_of(now);
+    let per_day = feed_days(&state, today).await?;
     html.push_str("<section id=\"feeds\">\n<h2>Feeds</h2>\n<ul class=\"feeds\">\n");
-    for feed in feeds {
+    for (i, feed) in feeds.iter().enumerate() {
         let filter = feed.filter();
         feed_item(
             &mut html,
@@ -118,6 +160,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
             &publish::empty::describe(&filter),
             &format!("{base}/feeds/{}", encode_segment(&feed.name)),
             why_empty(&state, &filter, &sources, articles).await?,
+            &chart::feed_svg(&feed.title, &per_day[i], today),
         );
     }
     feed_item(
@@ -126,6 +169,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "everything, newest first; filter with ?any=, ?all=, ?none=, ?source=",
         &format!("{base}/feed"),
         why_empty(&state, &Filter::default(), &sources, articles).await?,
+        &chart::feed_svg("All articles", &per_day[feeds.len()], today),
     );
     html.push_str("</ul>\n</section>\n");
 
@@ -170,7 +214,6 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
 
     html.push_str("<section id=\"sources\">\n<h2>Sources</h2>\n<table>\n<thead><tr><th>source</th><th>state</th><th>articles</th><th>last 30 days</th><th>last fetch</th><th>next fetch</th><th>last error</th></tr></thead>\n<tbody>\n");
     // Every source's days in one query (at most 30 rows each).
-    let today = day_of(now);
     let mut days: HashMap<String, Vec<DayStats>> = HashMap::new();
     for (name, day) in state
         .store
@@ -217,6 +260,7 @@ fn feed_item(
     description: &str,
     url_stem: &str,
     why_empty: Option<EmptyReason>,
+    chart: &str,
 ) {
     let atom = format!("{url_stem}.atom");
     let json = format!("{url_stem}.json");
@@ -225,7 +269,7 @@ fn feed_item(
         .unwrap_or_default();
     let _ = writeln!(
         html,
-        "<li><span class=\"title\">{}</span> <a class=\"sub\" href=\"{}\">Atom</a><a class=\"sub\" href=\"{}\">JSON Feed</a><br><span class=\"muted\">{}</span>{empty}<br><code>{}</code></li>",
+        "<li><span class=\"title\">{}</span> <a class=\"sub\" href=\"{}\">Atom</a><a class=\"sub\" href=\"{}\">JSON Feed</a><br><span class=\"muted\">{}</span>{empty}<br><code>{}</code>{chart}</li>",
         esc(title),
         esc(&atom),
         esc(&json),

@@ -395,6 +395,66 @@ impl Store {
             .map_err(StoreError::from)
     }
 
+    /// How many articles of a view (`filter`) were published on each UTC
+    /// day from `from_day` on (days since the epoch): (day, articles), by
+    /// day. Reads the articles of those days only (`articles_published`).
+    pub async fn articles_per_day(
+        &self,
+        filter: &crate::model::Filter,
+        from_day: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut binds: Vec<String> = Vec::new();
+        let mut list = |values: &[String]| -> String {
+            values
+                .iter()
+                .map(|v| {
+                    binds.push(v.clone());
+                    format!("${}", binds.len() + 1)
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut probes = String::new();
+        if !filter.any.is_empty() {
+            let terms = list(&filter.any);
+            probes += &format!(
+                " AND EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.term IN ({terms}))"
+            );
+        }
+        let mut all = filter.all.clone();
+        all.sort();
+        all.dedup();
+        if !all.is_empty() {
+            let count = all.len();
+            let terms = list(&all);
+            probes += &format!(
+                " AND (SELECT COUNT(*) FROM article_tags t WHERE t.article_id = a.id AND t.term IN ({terms})) = {count}"
+            );
+        }
+        if !filter.none.is_empty() {
+            let terms = list(&filter.none);
+            probes += &format!(
+                " AND NOT EXISTS (SELECT 1 FROM article_tags t WHERE t.article_id = a.id AND t.term IN ({terms}))"
+            );
+        }
+        if !filter.sources.is_empty() {
+            let names = list(&filter.sources);
+            probes += &format!(
+                " AND EXISTS (SELECT 1 FROM article_sources x JOIN sources s ON s.id = x.source_id
+                              WHERE x.article_id = a.id AND s.name IN ({names}))"
+            );
+        }
+        let sql = format!(
+            "SELECT a.published / {DAY_US} AS day, COUNT(*) FROM articles a
+             WHERE a.published >= $1{probes} GROUP BY a.published / {DAY_US} ORDER BY 1"
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64)>(&sql).bind(from_day.saturating_mul(DAY_US));
+        for value in binds {
+            query = query.bind(value);
+        }
+        Ok(query.fetch_all(&self.pool).await?)
+    }
+
     /// One source's latest `limit` fetches, newest first.
     pub async fn fetch_log(
         &self,

@@ -265,14 +265,26 @@ fn assert_well_formed_svg(svg: &str) {
 /// A daemon on `database` with a working source and one that fails,
 /// fetched until the failing one is failing.
 async fn failing_daemon(server: &FeedServer, database: &str) -> (TestConfig, TestApp, Clock) {
+    // Published yesterday and today, whatever day the test runs.
+    let now = Utc::now();
+    let items: String = [
+        ("Harbour reopens", "harbour", now - TimeDelta::days(1)),
+        ("Storm passes", "storm", now),
+    ]
+    .iter()
+    .map(|(title, slug, date)| {
+        format!(
+            "<item><title>{title}</title><link>https://wire.test/{slug}</link>\
+             <category>World</category><pubDate>{}</pubDate></item>",
+            date.to_rfc2822()
+        )
+    })
+    .collect();
     server.set(
         "/ok.xml",
-        Fixture::feed(rss_items(
-            "Wire",
-            &[
-                ("Harbour reopens", "https://wire.test/harbour", &["Economy"]),
-                ("Storm passes", "https://wire.test/storm", &["Weather"]),
-            ],
+        Fixture::feed(format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Wire</title>\
+             <link>https://example.org/</link>{items}</channel></rss>"
         )),
     );
     server.set("/broken.xml", Fixture::status(500));
@@ -290,7 +302,7 @@ async fn failing_daemon(server: &FeedServer, database: &str) -> (TestConfig, Tes
     );
     std::fs::write(dir.path().join("tributary.toml"), text).unwrap();
     let config = TestConfig { dir };
-    let clock = Clock::manual(Utc::now());
+    let clock = Clock::manual(now);
     let app = TestApp::spawn_with_clock(config.load(), clock.clone()).await;
     app.wait_fetched().await;
     app.scheduler_idle().await;
@@ -378,7 +390,16 @@ async fn the_health_feed_the_source_page_and_the_charts_show_a_failing_source_on
             "{index}"
         );
         let charts = svgs(&index);
-        assert_eq!(charts.len(), 2, "{backend}: one per source");
+        assert_eq!(
+            charts.len(),
+            4,
+            "{backend}: one per feed (World news, All articles) and per source"
+        );
+        assert!(
+            charts[0].contains("World news, last 30 days: 2 articles published (at most 1 a day)"),
+            "{}",
+            charts[0]
+        );
         for chart in &charts {
             assert_well_formed_svg(chart);
             assert!(chart.contains("<title>") && chart.contains("aria-label="));
