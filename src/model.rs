@@ -193,6 +193,22 @@ pub struct SourceState {
     pub moved_to: Option<String>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// When the source last brought a new entry (the health feed's quiet).
+    pub last_new_at: Option<DateTime<Utc>>,
+}
+
+impl SourceState {
+    /// Since when the source is quiet at `now` (no new entry for
+    /// `quiet_after`), if it is fetched and is.
+    pub fn quiet_since(
+        &self,
+        now: DateTime<Utc>,
+        quiet_after: chrono::TimeDelta,
+    ) -> Option<DateTime<Utc>> {
+        let fetched = self.enabled && self.disabled_reason.is_none();
+        self.last_new_at
+            .filter(|last| fetched && *last + quiet_after <= now)
+    }
 }
 
 /// One source's fetches on one UTC day (the history's rollup).

@@ -68,11 +68,14 @@ details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
 /// feed over its last 30 days of articles, which a page reload need not
 /// repeat.
 #[derive(Default)]
-pub struct FeedDays(std::sync::Mutex<Option<(std::time::Instant, i64, Arc<Vec<Vec<(i64, i64)>>>)>>);
+pub struct FeedDays(std::sync::Mutex<Option<(std::time::Instant, i64, PerFeed)>>);
+
+/// Each feed's (day, articles), in `FeedDays`' order.
+type PerFeed = Arc<Vec<Vec<(i64, i64)>>>;
 
 const FEED_DAYS_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
-async fn feed_days(state: &AppState, today: i64) -> Result<Arc<Vec<Vec<(i64, i64)>>>, StoreError> {
+async fn feed_days(state: &AppState, today: i64) -> Result<PerFeed, StoreError> {
     {
         let kept = state.feed_days.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((at, day, days)) = kept.as_ref() {
@@ -214,6 +217,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
 
     html.push_str("<section id=\"sources\">\n<h2>Sources</h2>\n<table>\n<thead><tr><th>source</th><th>state</th><th>articles</th><th>last 30 days</th><th>last fetch</th><th>next fetch</th><th>last error</th></tr></thead>\n<tbody>\n");
     // Every source's days in one query (at most 30 rows each).
+    let quiet_after = state.store.health_policy().quiet_after;
     let mut days: HashMap<String, Vec<DayStats>> = HashMap::new();
     for (name, day) in state
         .store
@@ -228,7 +232,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
             days.get(&s.name).map_or(&[][..], Vec::as_slice),
             today,
         );
-        source_row(&mut html, s, now, base, &chart);
+        source_row(&mut html, s, now, quiet_after, base, &chart);
     }
     html.push_str("</tbody>\n</table>\n</section>\n");
 
@@ -295,11 +299,21 @@ async fn why_empty(
     ))
 }
 
-fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>, base: &str, chart: &str) {
+fn source_row(
+    html: &mut String,
+    s: &SourceState,
+    now: DateTime<Utc>,
+    quiet_after: chrono::TimeDelta,
+    base: &str,
+    chart: &str,
+) {
     let state = metrics::source_state(s);
     let mut detail = Vec::new();
     if state == "failing" {
         detail.push(format!("{} in a row", s.consecutive_failures));
+    }
+    if let Some(since) = s.quiet_since(now, quiet_after) {
+        detail.push(format!("quiet: no new entry since {}", time(Some(since))));
     }
     if let Some(until) = s.retry_after_until.filter(|t| *t > now) {
         detail.push(format!("Retry-After until {}", time(Some(until))));

@@ -147,6 +147,15 @@ pub(super) async fn source_page(
             }
         ),
     );
+    if let Some(since) = source.quiet_since(now, policy.quiet_after) {
+        fact(
+            "quiet",
+            format!(
+                "<span class=\"disabled\">no new entry since {}</span>",
+                time(Some(since))
+            ),
+        );
+    }
     fact("articles", source.articles.to_string());
     fact(
         "last fetch",

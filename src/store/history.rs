@@ -268,8 +268,9 @@ fn quiet_detail(last_new_us: i64, ended_us: Option<i64>) -> String {
 }
 
 impl Store {
-    /// The latest `limit` health events, newest first, with the sources
-    /// quiet at `now` (not stored until their quiet ends).
+    /// The configured sources' latest `limit` health events, newest
+    /// first, with the sources quiet at `now` (not stored until their quiet
+    /// ends).
     pub async fn health_events(
         &self,
         now: DateTime<Utc>,
@@ -302,7 +303,7 @@ impl Store {
         let sql = format!(
             "SELECT s.name, e.kind, e.at, e.detail FROM health_events e
              JOIN sources s ON s.id = e.source_id
-             WHERE 1 = 1{} ORDER BY e.at DESC, s.name, e.kind LIMIT {limit}",
+             WHERE s.configured = 1{} ORDER BY e.at DESC, s.name, e.kind LIMIT {limit}",
             and.replace("$2", "$1")
         );
         let mut query = sqlx::query(&sql);

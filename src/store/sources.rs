@@ -198,7 +198,7 @@ impl Unstored {
 const STATE_COLUMNS: &str = "s.name, s.url, s.enabled, s.title, s.last_fetch_at, s.last_status,
     s.last_error, s.consecutive_failures, s.next_fetch_at, s.retry_after_until, s.backoff_until,
     s.disabled_reason, s.moved_to, s.etag, s.last_modified,
-    (SELECT COUNT(*) FROM article_sources x WHERE x.source_id = s.id) AS articles";
+    (SELECT COUNT(*) FROM article_sources x WHERE x.source_id = s.id) AS articles, s.last_new_at";
 
 impl Store {
     /// Makes the sources table match the config: new ones added, changed
@@ -705,6 +705,7 @@ fn source_state(row: &AnyRow) -> Result<SourceState, sqlx::Error> {
         etag: row.try_get(13)?,
         last_modified: row.try_get(14)?,
         articles: row.try_get(15)?,
+        last_new_at: time(16)?,
     })
 }
 

@@ -324,7 +324,7 @@ async fn the_health_feed_the_source_page_and_the_charts_show_a_failing_source_on
             Some(db) => db.url.clone(),
             None => format!("sqlite://{}", sqlite.path().join("t.db").display()),
         };
-        let (_config, app, _clock) = failing_daemon(&server, &url).await;
+        let (_config, app, clock) = failing_daemon(&server, &url).await;
         let backend = if db.is_some() { "postgres" } else { "sqlite" };
 
         let atom = app.get("/health.atom").await;
@@ -406,6 +406,26 @@ async fn the_health_feed_the_source_page_and_the_charts_show_a_failing_source_on
         }
         assert!(charts.iter().any(|c| c.contains("class=\"fail\"")));
         assert!(charts.iter().any(|c| c.contains("class=\"bar\"")));
+        assert!(!index.contains("quiet: no new entry"), "{index}");
+
+        // Eight days on without a new entry, wire is quiet: said on the
+        // index page, its own page and in the health feed.
+        clock.advance(TimeDelta::days(8));
+        let index = app.get_text("/").await;
+        assert!(index.contains("quiet: no new entry since"), "{index}");
+        let page = app.get_text("/sources/wire").await;
+        assert!(page.contains("no new entry since"), "{page}");
+        let feed = parse_atom(&app.get_text("/health.atom").await);
+        let titles: Vec<String> = feed
+            .entries
+            .iter()
+            .map(|e| e.title.as_ref().unwrap().content.clone())
+            .collect();
+        assert_eq!(
+            titles,
+            ["wire went quiet", "broken is failing"],
+            "{backend}"
+        );
         app.stop().await;
     }
 }
