@@ -233,7 +233,8 @@ fn events(
             ),
         ));
     }
-    if new_entries > policy.flood {
+    // A first fetch brings the feed's backlog: not a flood.
+    if new_entries > policy.flood && before.last_new_at.is_some() {
         events.push((
             HealthKind::Flood,
             at,
@@ -598,8 +599,17 @@ mod tests {
             status: Some(200),
             ..FetchRecord::default()
         };
-        assert_eq!(kinds(&Before::default(), &ok, 201), vec![HealthKind::Flood]);
-        assert_eq!(kinds(&Before::default(), &ok, 200), vec![]);
+        let seen = Before {
+            last_new_at: Some(micros(ok.at) - 1),
+            ..Before::default()
+        };
+        assert_eq!(kinds(&seen, &ok, 201), vec![HealthKind::Flood]);
+        assert_eq!(kinds(&seen, &ok, 200), vec![]);
+        assert_eq!(
+            kinds(&Before::default(), &ok, 201),
+            vec![],
+            "a first fetch's backlog is no flood"
+        );
         let quiet = Before {
             last_new_at: Some(0),
             ..Before::default()

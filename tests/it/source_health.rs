@@ -72,7 +72,12 @@ async fn every_fetch_is_in_the_history_and_state_changes_are_events_on_both_back
         let wire = ids[0];
         let name = db.name;
 
-        // Day 0: three new entries (a flood, above 2), then a 304.
+        // Day 0: a first entry (a first fetch's backlog is never a flood),
+        // then three new ones (a flood, above 2), then a 304.
+        store
+            .ingest(wire, &[entry("z")], &ok(at(-600)))
+            .await
+            .unwrap();
         store
             .ingest(wire, &[entry("a"), entry("b"), entry("c")], &ok(at(0)))
             .await
@@ -98,16 +103,16 @@ async fn every_fetch_is_in_the_history_and_state_changes_are_events_on_both_back
             .await
             .unwrap();
 
-        let days = store.source_days(day_of(at(0)), None).await.unwrap();
+        let days = store.source_days(day_of(at(-600)), None).await.unwrap();
         let days: Vec<_> = days.into_iter().map(|(n, d)| (n, d.day, d)).collect();
         assert_eq!(days.len(), 2, "{name}: {days:?}");
         let (_, _, first) = &days[0];
         assert_eq!(
             (first.fetches, first.ok, first.not_modified, first.failed),
-            (2, 1, 1, 0),
+            (3, 2, 1, 0),
             "{name}"
         );
-        assert_eq!((first.new_entries, first.bytes), (3, 2_000), "{name}");
+        assert_eq!((first.new_entries, first.bytes), (4, 4_000), "{name}");
         let (_, _, second) = &days[1];
         assert_eq!(
             (second.fetches, second.ok, second.failed, second.new_entries),
@@ -119,7 +124,15 @@ async fn every_fetch_is_in_the_history_and_state_changes_are_events_on_both_back
         let outcomes: Vec<&str> = log.iter().map(|f| f.outcome.as_str()).collect();
         assert_eq!(
             outcomes,
-            ["ok", "failed", "failed", "failed", "not_modified", "ok"],
+            [
+                "ok",
+                "failed",
+                "failed",
+                "failed",
+                "not_modified",
+                "ok",
+                "ok"
+            ],
             "{name}: newest first"
         );
         assert_eq!(log[1].error.as_deref(), Some("HTTP 500"), "{name}");
