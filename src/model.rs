@@ -197,20 +197,6 @@ pub struct SourceState {
     pub last_new_at: Option<DateTime<Utc>>,
 }
 
-impl SourceState {
-    /// Since when the source is quiet at `now` (no new entry for
-    /// `quiet_after`), if it is fetched and is.
-    pub fn quiet_since(
-        &self,
-        now: DateTime<Utc>,
-        quiet_after: chrono::TimeDelta,
-    ) -> Option<DateTime<Utc>> {
-        let fetched = self.enabled && self.disabled_reason.is_none();
-        self.last_new_at
-            .filter(|last| fetched && *last + quiet_after <= now)
-    }
-}
-
 /// One source's fetches on one UTC day (the history's rollup).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DayStats {

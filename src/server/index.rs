@@ -312,7 +312,7 @@ fn source_row(
     if state == "failing" {
         detail.push(format!("{} in a row", s.consecutive_failures));
     }
-    if let Some(since) = s.quiet_since(now, quiet_after) {
+    if let Some(since) = quiet_since(s, now, quiet_after) {
         detail.push(format!("quiet: no new entry since {}", time(Some(since))));
     }
     if let Some(until) = s.retry_after_until.filter(|t| *t > now) {
@@ -359,6 +359,23 @@ fn source_row(
     );
 }
 
+/// Since when the source is quiet at `now` (no new entry for
+/// `quiet_after`), if it is fetched and is.
+pub(super) fn quiet_since(
+    s: &SourceState,
+    now: DateTime<Utc>,
+    quiet_after: chrono::TimeDelta,
+) -> Option<DateTime<Utc>> {
+    let fetched = s.enabled && s.disabled_reason.is_none();
+    // A `quiet_after` past the calendar's end never comes.
+    s.last_new_at.filter(|last| {
+        fetched
+            && last
+                .checked_add_signed(quiet_after)
+                .is_some_and(|quiet| quiet <= now)
+    })
+}
+
 pub(super) fn time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "never".to_string())
@@ -380,6 +397,30 @@ mod tests {
             esc(r#"<a href="x">Tom & 'Jerry'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &apos;Jerry&apos;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn a_fetched_source_is_quiet_once_its_last_new_entry_is_older_than_quiet_after() {
+        let day = |d: i64| DateTime::from_timestamp(d * 86_400, 0).unwrap();
+        let week = chrono::TimeDelta::days(7);
+        let source = SourceState {
+            enabled: true,
+            last_new_at: Some(day(10)),
+            ..SourceState::default()
+        };
+        assert_eq!(quiet_since(&source, day(16), week), None);
+        assert_eq!(quiet_since(&source, day(17), week), Some(day(10)));
+        let gone = SourceState {
+            disabled_reason: Some("410 Gone".into()),
+            ..source.clone()
+        };
+        assert_eq!(quiet_since(&gone, day(30), week), None);
+        let never = SourceState {
+            last_new_at: None,
+            ..source.clone()
+        };
+        assert_eq!(quiet_since(&never, day(30), week), None);
+        assert_eq!(quiet_since(&source, day(30), chrono::TimeDelta::MAX), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! state, what is in force (validators, Retry-After, backoff), its latest
 //! fetches and errors, its 30 days and where its articles go.
 
-use super::index::{esc, time, STYLE};
+use super::index::{esc, quiet_since, time, STYLE};
 use super::{chart, encode_segment, etag_matches, ApiError, AppState};
 use crate::model::SourceState;
 use crate::publish::health::{self, HealthFeed};
@@ -147,7 +147,7 @@ pub(super) async fn source_page(
             }
         ),
     );
-    if let Some(since) = source.quiet_since(now, policy.quiet_after) {
+    if let Some(since) = quiet_since(&source, now, policy.quiet_after) {
         fact(
             "quiet",
             format!(
