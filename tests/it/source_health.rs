@@ -456,24 +456,26 @@ async fn a_browser_shows_the_sources_health_at_a_desktops_and_a_phones_width() {
         let dom = crate::ops_http::chromium(profile.path(), &["--dump-dom"], &url).await;
         assert!(dom.contains("<svg"), "{dom}");
         assert!(dom.contains("aria-label="), "{dom}");
-        for (width, height) in [(1280, 900), (390, 844)] {
-            let shot =
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("health-{page}-{width}.png"));
+        // A desktop's and a phone's width, and the desktop in dark mode
+        // (prefers-color-scheme: dark).
+        for (width, height, scheme) in [(1280, 900, ""), (390, 844, ""), (1280, 900, "-dark")] {
+            let shot = Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("health-{page}-{width}{scheme}.png"));
             let _ = std::fs::remove_file(&shot);
-            crate::ops_http::chromium(
-                profile.path(),
-                &[
-                    &format!("--screenshot={}", shot.display()),
-                    &format!("--window-size={width},{height}"),
-                    "--hide-scrollbars",
-                ],
-                &url,
-            )
-            .await;
+            let mut args = vec![
+                format!("--screenshot={}", shot.display()),
+                format!("--window-size={width},{height}"),
+                "--hide-scrollbars".to_string(),
+            ];
+            if !scheme.is_empty() {
+                args.push("--force-dark-mode".to_string());
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::ops_http::chromium(profile.path(), &args, &url).await;
             let png = std::fs::read(&shot).expect("chromium wrote the screenshot");
             assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
             assert!(png.len() > 10_000, "near-empty: {} bytes", png.len());
-            eprintln!("{page} page at {width} px: {}", shot.display());
+            eprintln!("{page} page at {width} px{scheme}: {}", shot.display());
         }
     }
     app.stop().await;
