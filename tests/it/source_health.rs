@@ -480,3 +480,37 @@ async fn a_browser_shows_the_sources_health_at_a_desktops_and_a_phones_width() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_recording_the_same_change_store_one_event() {
+    for db in backends().await {
+        let name = db.name;
+        let first = db.store().await;
+        let second = db.store().await;
+        let wire = with_sources(&first, &["wire"]).await[0];
+        let gone = FetchRecord {
+            status: Some(410),
+            error: Some("410 Gone".into()),
+            disabled_reason: Some("410 Gone: the publisher removed this feed".into()),
+            ..failed(at(0))
+        };
+        // At once: each may read the state before the other's commit; the
+        // event's key (source, kind, time) lets only one row in.
+        let (a, b) = tokio::join!(
+            first.record_fetch(wire, &gone),
+            second.record_fetch(wire, &gone)
+        );
+        a.unwrap();
+        b.unwrap();
+        for store in [&first, &second] {
+            let events = store
+                .health_events(at(60), &HealthPolicy::default(), 100)
+                .await
+                .unwrap();
+            let kinds: Vec<HealthKind> = events.iter().map(|e| e.kind).collect();
+            assert_eq!(kinds, [HealthKind::Gone], "{name}: {events:?}");
+        }
+        first.close().await;
+        second.close().await;
+    }
+}
