@@ -12,7 +12,7 @@ use crate::pipeline::Pipeline;
 use crate::publish::Site;
 use crate::scheduler::{self, LivePipeline};
 use crate::server::{self, AppState};
-use crate::store::{NearDuplicates, SourceSync, Store, StoreOptions};
+use crate::store::{HealthPolicy, NearDuplicates, SourceSync, Store, StoreOptions};
 use crate::supervise;
 use anyhow::Context;
 use axum::extract::Request;
@@ -305,7 +305,8 @@ impl Live {
         let store = self
             .store
             .clone()
-            .with_near_duplicates(near_duplicates(&config.dedup));
+            .with_near_duplicates(near_duplicates(&config.dedup))
+            .with_health(HealthPolicy::from_config(&config.health));
         let pipeline = Pipeline::new(&config, store.clone())
             .context("building the pipeline")?
             .with_clock(self.clock.clone());
@@ -412,6 +413,7 @@ fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder, clock: &Clock
         entries: Default::default(),
         metrics: metrics.clone(),
         clock: clock.clone(),
+        feed_days: Default::default(),
     }))
 }
 
@@ -465,7 +467,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     )
     .await
     .context("opening the database")?
-    .with_near_duplicates(near_duplicates(&config.dedup));
+    .with_near_duplicates(near_duplicates(&config.dedup))
+    .with_health(HealthPolicy::from_config(&config.health));
     store
         .sync_sources(&source_syncs(config))
         .await

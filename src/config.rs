@@ -38,6 +38,9 @@ pub struct Config {
     pub feeds: Vec<FeedConfig>,
     /// `[dedup]`: near-duplicate detection across outlets (docs/TAGS-AND-DEDUP.md "How deduplication works").
     pub dedup: DedupConfig,
+    /// `[health]`: when a source's state changes enough to say so in
+    /// `/health.atom` (docs/CONFIG.md "Health").
+    pub health: HealthConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -345,6 +348,27 @@ impl Default for DedupConfig {
             enabled: true,
             threshold: 0.6,
             window: Duration::from_secs(3 * 24 * 3600),
+        }
+    }
+}
+
+/// `[health]`: the thresholds of the health feed's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// Consecutive failures after which a source is failing.
+    pub failing_after: i64,
+    /// A source with no new entry for this long is quiet.
+    pub quiet_after: Duration,
+    /// More new entries than this in one fetch is a flood.
+    pub flood: i64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            failing_after: 3,
+            quiet_after: Duration::from_secs(7 * 24 * 3600),
+            flood: 200,
         }
     }
 }
@@ -917,6 +941,10 @@ mod tests {
             ("[[feed]]\nname = \"x\"\nnone = [\"_\"]\n".into(), "3:9: tag \"_\" is empty"),
             // [dedup].
             ("[dedup]\nthreshold = 1.5\n".into(), "2:13: threshold must be above 0 and at most 1"),
+            // [health].
+            ("[health]\nfailing_after = 0\n".into(), "2:17: failing_after must be between 1 and 1000, got 0"),
+            ("[health]\nquiet_after = \"0s\"\n".into(), "2:15: quiet_after must be greater than 0"),
+            ("[health]\nflood = -1\n".into(), "2:9: flood must be between 1 and 1000000, got -1"),
             ("[dedup]\nmode = \"fast\"\n".into(), "2:1: unknown key `mode`"),
         ];
         for (text, expected) in cases {

@@ -220,4 +220,86 @@ pub struct SourceState {
     pub moved_to: Option<String>,
     pub etag: Option<String>,
     pub last_modified: Option<String>,
+    /// When the source last brought a new entry (the health feed's quiet).
+    pub last_new_at: Option<DateTime<Utc>>,
+}
+
+/// One source's fetches on one UTC day (the history's rollup).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayStats {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    pub fetches: i64,
+    pub ok: i64,
+    pub not_modified: i64,
+    pub failed: i64,
+    pub new_entries: i64,
+    pub bytes: i64,
+}
+
+/// One fetch as the history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchLogEntry {
+    pub at: DateTime<Utc>,
+    /// `ok`, `not_modified`, `partial`, `throttled`, `gone` or `failed`.
+    pub outcome: String,
+    pub status: Option<u16>,
+    pub duration_ms: i64,
+    pub bytes: i64,
+    pub new_entries: i64,
+    pub error: Option<String>,
+}
+
+/// What changed in a source's state (the health feed's entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HealthKind {
+    /// `failing_after` consecutive failures.
+    Failing,
+    /// Fetched again after failing.
+    Recovered,
+    /// 410 Gone: no longer fetched.
+    Gone,
+    /// A permanent redirect to another URL.
+    Moved,
+    /// No new entry for `quiet_after`.
+    Quiet,
+    /// More than `flood` new entries in one fetch.
+    Flood,
+}
+
+impl HealthKind {
+    pub const ALL: [HealthKind; 6] = [
+        HealthKind::Failing,
+        HealthKind::Recovered,
+        HealthKind::Gone,
+        HealthKind::Moved,
+        HealthKind::Quiet,
+        HealthKind::Flood,
+    ];
+
+    /// As stored, and in entry ids.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthKind::Failing => "failing",
+            HealthKind::Recovered => "recovered",
+            HealthKind::Gone => "gone",
+            HealthKind::Moved => "moved",
+            HealthKind::Quiet => "quiet",
+            HealthKind::Flood => "flood",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HealthKind> {
+        HealthKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// A change of a source's state, at the time it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthEvent {
+    pub source: String,
+    pub kind: HealthKind,
+    pub at: DateTime<Utc>,
+    /// What happened, in words (the error, the new URL, the count).
+    pub detail: String,
 }

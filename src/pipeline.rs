@@ -145,6 +145,10 @@ impl Pipeline {
             Ok(Fetched::Body { bytes, .. }) => bytes.len(),
             _ => 0,
         };
+        let took = Took {
+            elapsed: started.elapsed(),
+            bytes: body_bytes as u64,
+        };
         let status = match &fetched {
             Ok(Fetched::Body { status, .. }) => Some(*status),
             Ok(Fetched::NotModified { .. }) => Some(304),
@@ -161,7 +165,7 @@ impl Pipeline {
         };
         let counted = unstored.is_some();
         let report = match self
-            .store_outcome(claimed, config, now, fetched, counted)
+            .store_outcome(claimed, config, now, took, fetched, counted)
             .await
         {
             Ok(report) => {
@@ -174,7 +178,8 @@ impl Pipeline {
             }
             Err(e) => {
                 outcome_label = "error_store";
-                self.store_failed(claimed, config, now, status, e).await
+                self.store_failed(claimed, config, now, took, status, e)
+                    .await
             }
         };
         let elapsed = started.elapsed();
@@ -225,6 +230,7 @@ impl Pipeline {
         claimed: &Claimed,
         config: &SourceConfig,
         now: DateTime<Utc>,
+        took: Took,
         fetched: Result<Fetched, FetchError>,
         counted: bool,
     ) -> Result<RefreshReport, StoreError> {
@@ -244,6 +250,8 @@ impl Pipeline {
                     next_fetch_at: next,
                     moved_to: permanent_redirect.map(String::from),
                     poll_floor: Some(floor),
+                    elapsed: took.elapsed,
+                    bytes: took.bytes,
                     ..FetchRecord::default()
                 };
                 self.store.record_fetch(claimed.id, &record).await?;
@@ -303,6 +311,8 @@ impl Pipeline {
                             moved_to: permanent_redirect.map(String::from),
                             feed: Some(feed.meta),
                             poll_floor: Some(floor),
+                            elapsed: took.elapsed,
+                            bytes: took.bytes,
                             ..FetchRecord::default()
                         };
                         let stats = self
@@ -327,7 +337,7 @@ impl Pipeline {
                         // Validators are not kept: the next fetch gets the
                         // body again rather than a 304 for a feed never read.
                         let failure = Failure::new(Some(status), format!("parse: {e}"));
-                        self.record_failure(claimed, config, now, failure, counted)
+                        self.record_failure(claimed, config, now, took, failure, counted)
                             .await?
                     }
                 }
@@ -338,7 +348,7 @@ impl Pipeline {
                     disabled_reason: Some(reason.clone()),
                     ..Failure::new(Some(410), reason)
                 };
-                self.record_failure(claimed, config, now, failure, counted)
+                self.record_failure(claimed, config, now, took, failure, counted)
                     .await?
             }
             Err(FetchError::Status {
@@ -351,12 +361,12 @@ impl Pipeline {
                     failed: status != 429,
                     ..Failure::new(Some(status), format!("HTTP {status}"))
                 };
-                self.record_failure(claimed, config, now, failure, counted)
+                self.record_failure(claimed, config, now, took, failure, counted)
                     .await?
             }
             Err(e) => {
                 let failure = Failure::new(None, e.to_string());
-                self.record_failure(claimed, config, now, failure, counted)
+                self.record_failure(claimed, config, now, took, failure, counted)
                     .await?
             }
         };
@@ -373,6 +383,7 @@ impl Pipeline {
         claimed: &Claimed,
         config: &SourceConfig,
         now: DateTime<Utc>,
+        took: Took,
         status: Option<u16>,
         e: StoreError,
     ) -> RefreshReport {
@@ -403,6 +414,8 @@ impl Pipeline {
             backoff_until,
             failed: true,
             consecutive_failures: Some(failures),
+            elapsed: took.elapsed,
+            bytes: took.bytes,
             ..FetchRecord::default()
         };
         if let Err(e) = self.store.record_fetch(claimed.id, &record).await {
@@ -428,11 +441,14 @@ impl Pipeline {
         };
         let failure = Failure::new(None, error);
         match self
-            .record_failure(claimed, config, now, failure, false)
+            .record_failure(claimed, config, now, Took::default(), failure, false)
             .await
         {
             Ok(report) => report,
-            Err(e) => self.store_failed(claimed, config, now, None, e).await,
+            Err(e) => {
+                self.store_failed(claimed, config, now, Took::default(), None, e)
+                    .await
+            }
         }
     }
 
@@ -582,6 +598,7 @@ impl Pipeline {
         claimed: &Claimed,
         config: &SourceConfig,
         now: DateTime<Utc>,
+        took: Took,
         failure: Failure,
         counted: bool,
     ) -> Result<RefreshReport, StoreError> {
@@ -610,6 +627,8 @@ impl Pipeline {
             failed,
             disabled_reason,
             consecutive_failures: counted.then_some(failures),
+            elapsed: took.elapsed,
+            bytes: took.bytes,
             ..FetchRecord::default()
         };
         self.store.record_fetch(claimed.id, &record).await?;
@@ -628,6 +647,13 @@ impl Pipeline {
         }
         polling::apply_cache_floor(regular, now, floor)
     }
+}
+
+/// What a fetch cost, for the source's history.
+#[derive(Debug, Clone, Copy, Default)]
+struct Took {
+    elapsed: Duration,
+    bytes: u64,
 }
 
 /// How long the response may be cached, as an interval: `max-age`, else

@@ -2,6 +2,7 @@
 
 pub mod atom;
 pub mod empty;
+pub mod health;
 pub mod json;
 
 pub use empty::EmptyReason;

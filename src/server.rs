@@ -2,7 +2,10 @@
 //! caching headers and 304s, errors mapped to status codes in one place.
 
 mod cache;
+mod chart;
 mod index;
+pub use index::FeedDays;
+mod ops;
 mod serve;
 
 pub use serve::{serve, Limits};
@@ -44,6 +47,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Recorder,
     /// What time it is for states shown (backoffs in force).
     pub clock: crate::clock::Clock,
+    /// The index page's feed charts, recomputed at most once a minute.
+    pub feed_days: index::FeedDays,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -55,6 +60,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/feed.xsl", get(index::feed_xsl))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/sources/{name}", get(ops::source_page))
+        .route("/health.atom", get(ops::health_atom))
+        .route("/health.json", get(ops::health_json))
         .layer(tower_http::compression::CompressionLayer::new());
     Router::new()
         .route("/feed.atom", get(merged_atom))
@@ -157,11 +165,14 @@ async fn security_headers(request: Request, next: Next) -> Response {
 
 /// The route patterns above as static metric labels.
 fn route_label(matched: Option<&MatchedPath>) -> &'static str {
-    const ROUTES: [&str; 8] = [
+    const ROUTES: [&str; 11] = [
         "/",
         "/feed.xsl",
         "/metrics",
         "/healthz",
+        "/sources/{name}",
+        "/health.atom",
+        "/health.json",
         "/feed.atom",
         "/feed.json",
         "/feeds/{file}",

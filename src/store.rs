@@ -9,6 +9,7 @@ mod bulk_load;
 mod dropped;
 mod exec;
 mod explain;
+mod history;
 mod near_dup;
 mod postgres;
 mod prune;
@@ -21,6 +22,7 @@ mod write;
 pub use bulk_load::BulkLoad;
 pub use dropped::{DroppedRecord, Removal, StoredArticle};
 pub use explain::{ExplainedEntry, Explanation, KeptApart, OutletCopy};
+pub use history::{day_of, HealthPolicy, DAYS_KEPT};
 pub use prune::PruneStats;
 pub use read::TagCount;
 pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth};
@@ -107,6 +109,8 @@ pub struct Store {
     /// Merge near-duplicate stories from other sources at ingest; off
     /// unless set (`[dedup]`).
     near_duplicates: Option<NearDuplicates>,
+    /// When a refresh's outcome is a health event (`[health]`).
+    health: HealthPolicy,
     version: Arc<ContentVersion>,
     /// Writes that failed and were not made good since (sources.rs).
     unstored: Arc<sources::Unstored>,
@@ -262,6 +266,7 @@ impl Store {
             writer,
             engine,
             near_duplicates: None,
+            health: HealthPolicy::default(),
             version: Arc::new(ContentVersion {
                 value: std::sync::atomic::AtomicI64::new(0),
                 checked: std::sync::Mutex::new(None),
@@ -279,6 +284,17 @@ impl Store {
     pub fn with_near_duplicates(mut self, policy: Option<NearDuplicates>) -> Store {
         self.near_duplicates = policy;
         self
+    }
+
+    /// Sets the thresholds of health events.
+    pub fn with_health(mut self, policy: HealthPolicy) -> Store {
+        self.health = policy;
+        self
+    }
+
+    /// The thresholds of health events in force.
+    pub fn health_policy(&self) -> HealthPolicy {
+        self.health
     }
 
     /// Stores the entries of one refresh of `source_id` and its fetch record

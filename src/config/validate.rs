@@ -69,6 +69,7 @@ pub(super) fn build(
     let rules = check.rules(raw.rule, &sources)?;
     let feeds = check.feeds(raw.feed, &sources, &tag_aliases)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
+    let health = check.health(raw.health.unwrap_or_default())?;
     Ok(Config {
         path: path.to_path_buf(),
         daemon,
@@ -78,6 +79,7 @@ pub(super) fn build(
         tag_aliases,
         rules,
         dedup,
+        health,
     })
 }
 
@@ -98,6 +100,7 @@ struct RawConfig {
     #[serde(default)]
     tag_alias: Vec<RawTagAlias>,
     dedup: Option<RawDedup>,
+    health: Option<RawHealth>,
 }
 
 #[derive(Deserialize)]
@@ -207,6 +210,18 @@ struct RawDedup {
     threshold: Option<Spanned<f64>>,
     window: Option<Spanned<ConfigDuration>>,
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    failing_after: Option<Spanned<i64>>,
+    quiet_after: Option<Spanned<ConfigDuration>>,
+    flood: Option<Spanned<i64>>,
+}
+
+/// Bounds of `[health]`'s counts: past these an event could never fire.
+const MAX_FAILING_AFTER: i64 = 1_000;
+const MAX_FLOOD: i64 = 1_000_000;
 
 /// What a source or feed name may be: `[a-z0-9_-]+`.
 pub fn is_valid_name(name: &str) -> bool {
@@ -903,6 +918,33 @@ impl Checker<'_> {
             enabled: raw.enabled.unwrap_or(defaults.enabled),
             threshold,
             window: self.duration(raw.window, "window", defaults.window)?,
+        })
+    }
+
+    fn health(&self, raw: RawHealth) -> Result<HealthConfig, ConfigError> {
+        let defaults = HealthConfig::default();
+        let bounded = |value: Option<Spanned<i64>>, key: &str, max: i64, default: i64| {
+            let Some(value) = value else {
+                return Ok(default);
+            };
+            let n = *value.get_ref();
+            if !(1..=max).contains(&n) {
+                return Err(self.error(
+                    value.span(),
+                    format!("{key} must be between 1 and {max}, got {n}"),
+                ));
+            }
+            Ok(n)
+        };
+        Ok(HealthConfig {
+            failing_after: bounded(
+                raw.failing_after,
+                "failing_after",
+                MAX_FAILING_AFTER,
+                defaults.failing_after,
+            )?,
+            quiet_after: self.duration(raw.quiet_after, "quiet_after", defaults.quiet_after)?,
+            flood: bounded(raw.flood, "flood", MAX_FLOOD, defaults.flood)?,
         })
     }
 

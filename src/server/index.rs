@@ -5,16 +5,17 @@
 //! Also `GET /feed.xsl`, the stylesheet that makes the Atom feeds readable
 //! in a browser.
 
-use super::{encode_segment, ApiError, AppState};
+use super::{chart, encode_segment, ApiError, AppState};
 use crate::metrics;
-use crate::model::{Filter, SourceState};
+use crate::model::{DayStats, Filter, SourceState};
 use crate::publish::{self, EmptyReason};
-use crate::store::StoreError;
+use crate::store::{day_of, StoreError};
 use crate::text::{escape, Escape};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -29,7 +30,7 @@ const TOP_TAGS: usize = 40;
 /// stays small whatever the feeds' categories.
 const MAX_TAGS: usize = 2_000;
 
-const STYLE: &str = "
+pub(super) const STYLE: &str = "
 :root{color-scheme:light dark;--muted:#666;--line:#ddd;--chip:#eef2f7;--accent:#0b5cad;--ok:#1a7f37;--bad:#c62828;--warn:#9a6700}
 @media (prefers-color-scheme:dark){:root{--muted:#aaa;--line:#444;--chip:#2a3038;--accent:#7db4ff;--ok:#5bd17a;--bad:#ff7b72;--warn:#e3b341}}
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:64rem;margin:2rem auto;padding:0 1rem;line-height:1.45}
@@ -49,6 +50,7 @@ td.num{text-align:right}
 .state{font-weight:600}.state small{font-weight:400}
 .ok{color:var(--ok)}.failing{color:var(--bad)}.disabled,.never_fetched{color:var(--warn)}
 .error{color:var(--bad);max-width:22rem;overflow-wrap:anywhere}
+table.facts th{width:9rem;color:var(--muted);font-weight:400}
 ul.feeds .empty{color:var(--warn)}
 footer{margin-top:2.5rem;font-size:.85rem}
 details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
@@ -60,6 +62,44 @@ details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
 #sources td[data-label]::before{content:attr(data-label) \": \";color:var(--muted)}
 .error{max-width:none}}
 ";
+
+/// The feeds' articles per day (configured feeds in order, then the merged
+/// view), computed at most once per `FEED_DAYS_FOR`: one count query per
+/// feed over its last 30 days of articles, which a page reload need not
+/// repeat.
+#[derive(Default)]
+pub struct FeedDays(std::sync::Mutex<Option<(std::time::Instant, i64, PerFeed)>>);
+
+/// Each feed's (day, articles), in `FeedDays`' order.
+type PerFeed = Arc<Vec<Vec<(i64, i64)>>>;
+
+const FEED_DAYS_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn feed_days(state: &AppState, today: i64) -> Result<PerFeed, StoreError> {
+    {
+        let kept = state.feed_days.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((at, day, days)) = kept.as_ref() {
+            if *day == today && at.elapsed() < FEED_DAYS_FOR {
+                return Ok(days.clone());
+            }
+        }
+    }
+    let from = today - chart::DAYS + 1;
+    let mut all = Vec::with_capacity(state.config.feeds.len() + 1);
+    for feed in &state.config.feeds {
+        all.push(state.store.articles_per_day(&feed.filter(), from).await?);
+    }
+    all.push(
+        state
+            .store
+            .articles_per_day(&Filter::default(), from)
+            .await?,
+    );
+    let all = Arc::new(all);
+    *state.feed_days.0.lock().unwrap_or_else(|e| e.into_inner()) =
+        Some((std::time::Instant::now(), today, all.clone()));
+    Ok(all)
+}
 
 pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
     let sources = state.store.source_states().await?;
@@ -93,7 +133,16 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"All articles\" href=\"{}\">",
         esc(&format!("{base}/feed.atom"))
     );
-    let _ = write!(html, "<style>{STYLE}</style>\n</head>\n<body>\n");
+    let _ = writeln!(
+        html,
+        "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"Source health\" href=\"{}\">",
+        esc(&format!("{base}/health.atom"))
+    );
+    let _ = write!(
+        html,
+        "<style>{STYLE}{}</style>\n</head>\n<body>\n",
+        chart::STYLE
+    );
 
     let _ = writeln!(
         html,
@@ -103,8 +152,10 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         feeds.len() + 1
     );
 
+    let today = day_of(now);
+    let per_day = feed_days(&state, today).await?;
     html.push_str("<section id=\"feeds\">\n<h2>Feeds</h2>\n<ul class=\"feeds\">\n");
-    for feed in feeds {
+    for (i, feed) in feeds.iter().enumerate() {
         let filter = feed.filter();
         feed_item(
             &mut html,
@@ -112,6 +163,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
             &publish::empty::describe(&filter),
             &format!("{base}/feeds/{}", encode_segment(&feed.name)),
             why_empty(&state, &filter, &sources, articles).await?,
+            &chart::feed_svg(&feed.title, &per_day[i], today),
         );
     }
     feed_item(
@@ -120,6 +172,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "everything, newest first; filter with ?any=, ?all=, ?none=, ?source=",
         &format!("{base}/feed"),
         why_empty(&state, &Filter::default(), &sources, articles).await?,
+        &chart::feed_svg("All articles", &per_day[feeds.len()], today),
     );
     html.push_str("</ul>\n</section>\n");
 
@@ -162,16 +215,32 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
     }
     html.push_str("</section>\n");
 
-    html.push_str("<section id=\"sources\">\n<h2>Sources</h2>\n<table>\n<thead><tr><th>source</th><th>state</th><th>articles</th><th>last fetch</th><th>next fetch</th><th>last error</th></tr></thead>\n<tbody>\n");
+    html.push_str("<section id=\"sources\">\n<h2>Sources</h2>\n<table>\n<thead><tr><th>source</th><th>state</th><th>articles</th><th>last 30 days</th><th>last fetch</th><th>next fetch</th><th>last error</th></tr></thead>\n<tbody>\n");
+    // Every source's days in one query (at most 30 rows each).
+    let quiet_after = state.store.health_policy().quiet_after;
+    let mut days: HashMap<String, Vec<DayStats>> = HashMap::new();
+    for (name, day) in state
+        .store
+        .source_days(today - chart::DAYS + 1, None)
+        .await?
+    {
+        days.entry(name).or_default().push(day);
+    }
     for s in &sources {
-        source_row(&mut html, s, now);
+        let chart = chart::svg(
+            &s.name,
+            days.get(&s.name).map_or(&[][..], Vec::as_slice),
+            today,
+        );
+        source_row(&mut html, s, now, quiet_after, base, &chart);
     }
     html.push_str("</tbody>\n</table>\n</section>\n");
 
     let _ = writeln!(
         html,
-        "<footer>tributary {} · <a href=\"{}\">health</a> · <a href=\"{}\">metrics</a></footer>\n</body>\n</html>",
+        "<footer>tributary {} · <a href=\"{}\">health feed</a> · <a href=\"{}\">healthz</a> · <a href=\"{}\">metrics</a></footer>\n</body>\n</html>",
         env!("CARGO_PKG_VERSION"),
+        esc(&format!("{base}/health.atom")),
         esc(&format!("{base}/healthz")),
         esc(&format!("{base}/metrics"))
     );
@@ -195,6 +264,7 @@ fn feed_item(
     description: &str,
     url_stem: &str,
     why_empty: Option<EmptyReason>,
+    chart: &str,
 ) {
     let atom = format!("{url_stem}.atom");
     let json = format!("{url_stem}.json");
@@ -203,7 +273,7 @@ fn feed_item(
         .unwrap_or_default();
     let _ = writeln!(
         html,
-        "<li><span class=\"title\">{}</span> <a class=\"sub\" href=\"{}\">Atom</a><a class=\"sub\" href=\"{}\">JSON Feed</a><br><span class=\"muted\">{}</span>{empty}<br><code>{}</code></li>",
+        "<li><span class=\"title\">{}</span> <a class=\"sub\" href=\"{}\">Atom</a><a class=\"sub\" href=\"{}\">JSON Feed</a><br><span class=\"muted\">{}</span>{empty}<br><code>{}</code>{chart}</li>",
         esc(title),
         esc(&atom),
         esc(&json),
@@ -229,11 +299,21 @@ async fn why_empty(
     ))
 }
 
-fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
+fn source_row(
+    html: &mut String,
+    s: &SourceState,
+    now: DateTime<Utc>,
+    quiet_after: chrono::TimeDelta,
+    base: &str,
+    chart: &str,
+) {
     let state = metrics::source_state(s);
     let mut detail = Vec::new();
     if state == "failing" {
         detail.push(format!("{} in a row", s.consecutive_failures));
+    }
+    if let Some(since) = quiet_since(s, now, quiet_after) {
+        detail.push(format!("quiet: no new entry since {}", time(Some(since))));
     }
     if let Some(until) = s.retry_after_until.filter(|t| *t > now) {
         detail.push(format!("Retry-After until {}", time(Some(until))));
@@ -257,9 +337,10 @@ fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
         .unwrap_or("");
     let _ = writeln!(
         html,
-        "<tr><td><a href=\"{}\">{}</a>{}</td><td class=\"state {state}\" data-label=\"state\">{}</td><td class=\"num\" data-label=\"articles\">{}</td><td data-label=\"last fetch\">{}{}</td><td data-label=\"next fetch\">{}</td><td class=\"error\">{}</td></tr>",
-        esc(&crate::redact::public_url(&s.url)),
+        "<tr><td><a href=\"{}\">{}</a> <a class=\"muted\" href=\"{}\">feed</a>{}</td><td class=\"state {state}\" data-label=\"state\">{}</td><td class=\"num\" data-label=\"articles\">{}</td><td class=\"chart\">{chart}</td><td data-label=\"last fetch\">{}{}</td><td data-label=\"next fetch\">{}</td><td class=\"error\">{}</td></tr>",
+        esc(&format!("{base}/sources/{}", encode_segment(&s.name))),
         esc(&s.name),
+        esc(&crate::redact::public_url(&s.url)),
         title
             .map(|t| format!("<br><span class=\"muted\">{}</span>", esc(t)))
             .unwrap_or_default(),
@@ -278,14 +359,31 @@ fn source_row(html: &mut String, s: &SourceState, now: DateTime<Utc>) {
     );
 }
 
-fn time(t: Option<DateTime<Utc>>) -> String {
+/// Since when the source is quiet at `now` (no new entry for
+/// `quiet_after`), if it is fetched and is.
+pub(super) fn quiet_since(
+    s: &SourceState,
+    now: DateTime<Utc>,
+    quiet_after: chrono::TimeDelta,
+) -> Option<DateTime<Utc>> {
+    let fetched = s.enabled && s.disabled_reason.is_none();
+    // A `quiet_after` past the calendar's end never comes.
+    s.last_new_at.filter(|last| {
+        fetched
+            && last
+                .checked_add_signed(quiet_after)
+                .is_some_and(|quiet| quiet <= now)
+    })
+}
+
+pub(super) fn time(t: Option<DateTime<Utc>>) -> String {
     t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| "never".to_string())
 }
 
 /// HTML text and attribute escaping: one escaper for both keeps every
 /// value safe wherever it lands.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     escape(s, Escape::Attribute)
 }
 
@@ -299,6 +397,30 @@ mod tests {
             esc(r#"<a href="x">Tom & 'Jerry'</a>"#),
             "&lt;a href=&quot;x&quot;&gt;Tom &amp; &apos;Jerry&apos;&lt;/a&gt;"
         );
+    }
+
+    #[test]
+    fn a_fetched_source_is_quiet_once_its_last_new_entry_is_older_than_quiet_after() {
+        let day = |d: i64| DateTime::from_timestamp(d * 86_400, 0).unwrap();
+        let week = chrono::TimeDelta::days(7);
+        let source = SourceState {
+            enabled: true,
+            last_new_at: Some(day(10)),
+            ..SourceState::default()
+        };
+        assert_eq!(quiet_since(&source, day(16), week), None);
+        assert_eq!(quiet_since(&source, day(17), week), Some(day(10)));
+        let gone = SourceState {
+            disabled_reason: Some("410 Gone".into()),
+            ..source.clone()
+        };
+        assert_eq!(quiet_since(&gone, day(30), week), None);
+        let never = SourceState {
+            last_new_at: None,
+            ..source.clone()
+        };
+        assert_eq!(quiet_since(&never, day(30), week), None);
+        assert_eq!(quiet_since(&source, day(30), chrono::TimeDelta::MAX), None);
     }
 
     #[test]

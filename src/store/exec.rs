@@ -102,6 +102,7 @@ pub(super) trait RowAccess {
     fn int(&self, index: usize) -> Result<i64, Self::Error>;
     fn text(&self, index: usize) -> Result<String, Self::Error>;
     fn optional_text(&self, index: usize) -> Result<Option<String>, Self::Error>;
+    fn optional_int(&self, index: usize) -> Result<Option<i64>, Self::Error>;
     fn optional_blob(&self, index: usize) -> Result<Option<Vec<u8>>, Self::Error>;
 }
 
@@ -114,6 +115,9 @@ impl RowAccess for sqlx::any::AnyRow {
         self.try_get(index)
     }
     fn optional_text(&self, index: usize) -> Result<Option<String>, sqlx::Error> {
+        self.try_get(index)
+    }
+    fn optional_int(&self, index: usize) -> Result<Option<i64>, sqlx::Error> {
         self.try_get(index)
     }
     fn optional_blob(&self, index: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
@@ -140,6 +144,7 @@ column!(
     i64 => int,
     String => text,
     Option<String> => optional_text,
+    Option<i64> => optional_int,
     Option<Vec<u8>> => optional_blob
 );
 

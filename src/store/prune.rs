@@ -40,7 +40,8 @@ impl Store {
     /// Deletes the articles first stored before `now - retention`, writing
     /// their tombstones in the same transaction (a crash leaves both or
     /// neither), and forgets tombstones not seen since
-    /// `now - tombstone_retention`.
+    /// `now - tombstone_retention`; and the fetch history and health events
+    /// older than kept (store/history.rs).
     pub async fn prune(
         &self,
         now: DateTime<Utc>,
@@ -110,6 +111,7 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        super::history::prune_in(&mut tx, now).await?;
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -67,6 +67,9 @@ pub struct FetchRecord {
     /// The failure count to store instead of counting on from the stored
     /// one: set when failures were counted in memory (`StoreFailure`).
     pub consecutive_failures: Option<i64>,
+    /// How long the fetch took, and the body's bytes (the history).
+    pub elapsed: Duration,
+    pub bytes: u64,
 }
 
 /// A refresh whose outcome the store could not write (a full disk, a lost
@@ -195,7 +198,7 @@ impl Unstored {
 const STATE_COLUMNS: &str = "s.name, s.url, s.enabled, s.title, s.last_fetch_at, s.last_status,
     s.last_error, s.consecutive_failures, s.next_fetch_at, s.retry_after_until, s.backoff_until,
     s.disabled_reason, s.moved_to, s.etag, s.last_modified,
-    (SELECT COUNT(*) FROM article_sources x WHERE x.source_id = s.id) AS articles";
+    (SELECT COUNT(*) FROM article_sources x WHERE x.source_id = s.id) AS articles, s.last_new_at";
 
 impl Store {
     /// Makes the sources table match the config: new ones added, changed
@@ -405,6 +408,30 @@ impl Store {
             state.consecutive_failures = failure.consecutive_failures;
         }
         Ok(states)
+    }
+
+    /// One configured source's state (as [`Store::source_states`]), if
+    /// there is such a source.
+    pub async fn source_state(&self, name: &str) -> Result<Option<SourceState>, StoreError> {
+        let sql =
+            format!("SELECT {STATE_COLUMNS} FROM sources s WHERE s.configured = 1 AND s.name = $1");
+        let Some(row) = sqlx::query(&sql)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut state = source_state(&row)?;
+        if let Some(failure) = self.unstored.sources().get(name) {
+            if state.last_fetch_at.is_none_or(|t| t <= failure.at) {
+                state.last_fetch_at = Some(failure.at);
+                state.last_status = failure.status;
+                state.last_error = Some(failure.error.clone());
+                state.consecutive_failures = failure.consecutive_failures;
+            }
+        }
+        Ok(Some(state))
     }
 
     /// Remembers that the refresh of `source` at `at` could not be stored.
@@ -678,6 +705,7 @@ fn source_state(row: &AnyRow) -> Result<SourceState, sqlx::Error> {
         etag: row.try_get(13)?,
         last_modified: row.try_get(14)?,
         articles: row.try_get(15)?,
+        last_new_at: time(16)?,
     })
 }
 

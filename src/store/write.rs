@@ -3,6 +3,7 @@
 
 use super::band_index::BandIndex;
 use super::exec::{Exec, RowInsert, Value};
+use super::history::{self, HealthPolicy};
 use super::near_dup::{BandKeys, Existing};
 use super::sources::record_fetch_in;
 use super::sql::{distinct, Params};
@@ -87,6 +88,7 @@ impl Store {
                 articles,
                 self.near_duplicates(&[]),
                 record,
+                &self.health,
             )
             .await?;
         tx.commit().await?;
@@ -112,18 +114,22 @@ impl Store {
         articles: &[NewArticle],
         near: Near<'_>,
         record: &FetchRecord,
+        health: &HealthPolicy,
     ) -> Result<Ingested, StoreError> {
         let Near {
             policy,
             signatures,
             memory,
         } = near;
-        // Writing first takes SQLite's write lock at once (waiting out
-        // another process via busy_timeout) instead of upgrading a read lock
-        // later, which fails with SQLITE_BUSY under contention.
+        // The state the record changes, for the health events it makes.
+        // (SQLite's writer opens its transactions with BEGIN IMMEDIATE, so
+        // this read does not take a read lock to upgrade later, which fails
+        // with SQLITE_BUSY under contention.)
+        let before = history::read_before(tx, source_id).await?;
         record_fetch_in(tx, source_id, record).await?;
         if articles.is_empty() {
             // A 304, a failure or an empty feed: the record is all.
+            history::record_in(tx, source_id, record, 0, &before, health).await?;
             return Ok(Ingested {
                 stats: IngestStats::default(),
                 touched: Vec::new(),
@@ -156,6 +162,8 @@ impl Store {
             touched.extend(changed);
         }
         batch.flush(tx).await?;
+        let new_entries = (stats.inserted + stats.merged) as i64;
+        history::record_in(tx, source_id, record, new_entries, &before, health).await?;
         Ok(Ingested { stats, touched })
     }
 }

@@ -29,5 +29,6 @@ mod rules;
 mod scaleout;
 mod secrets;
 mod served;
+mod source_health;
 mod startup;
 mod store;

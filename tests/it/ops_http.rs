@@ -209,7 +209,7 @@ async fn atom_feeds_reference_the_served_stylesheet_and_stay_valid() {
 }
 
 /// Runs headless Chromium on `url` with `args`; its stdout.
-async fn chromium(profile: &Path, args: &[&str], url: &str) -> String {
+pub(crate) async fn chromium(profile: &Path, args: &[&str], url: &str) -> String {
     let binary = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|b| {

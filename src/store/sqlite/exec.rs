@@ -38,6 +38,9 @@ impl RowAccess for rusqlite::Row<'_> {
     fn optional_text(&self, index: usize) -> Result<Option<String>, rusqlite::Error> {
         self.get(index)
     }
+    fn optional_int(&self, index: usize) -> Result<Option<i64>, rusqlite::Error> {
+        self.get(index)
+    }
     fn optional_blob(&self, index: usize) -> Result<Option<Vec<u8>>, rusqlite::Error> {
         self.get(index)
     }

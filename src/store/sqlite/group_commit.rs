@@ -20,7 +20,7 @@ use crate::model::NewArticle;
 use crate::store::band_index::BandIndex;
 use crate::store::exec::Exec;
 use crate::store::write::{signature_of, Ingested, Near};
-use crate::store::{FetchRecord, IngestStats, NearDuplicates, Store, StoreError};
+use crate::store::{FetchRecord, HealthPolicy, IngestStats, NearDuplicates, Store, StoreError};
 use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 
@@ -45,6 +45,8 @@ struct Refresh {
     /// `[dedup]` as it was when the refresh was queued: a reload does not
     /// change it for refreshes already waiting.
     near_duplicates: Option<NearDuplicates>,
+    /// `[health]`, likewise.
+    health: HealthPolicy,
     record: FetchRecord,
 }
 
@@ -84,6 +86,7 @@ impl Store {
             articles,
             signatures: Vec::new(),
             near_duplicates: self.near_duplicates,
+            health: self.health,
             record: record.clone(),
         };
         if refresh.near_duplicates.is_some() && !refresh.articles.is_empty() {
@@ -228,6 +231,7 @@ impl Store {
                 memory: bands,
             },
             &r.record,
+            &r.health,
         )
         .await
     }
