@@ -35,6 +35,7 @@ fn entry(key: &str) -> NewArticle {
         updated: None,
         tags: Vec::new(),
         tag_origins: Vec::new(),
+        language: None,
     }
 }
 
