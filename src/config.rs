@@ -1022,6 +1022,7 @@ mod tests {
         );
         let china_russia = config.feed("china-russia").unwrap();
         assert_eq!(china_russia.any, ["china", "russia"]);
+        assert_eq!(config.feed("francais").unwrap().languages, ["fr"]);
         assert!(config
             .tag_rules
             .iter()
