@@ -109,8 +109,21 @@ pub enum Command {
     /// Write a merged feed to stdout: the bytes the server serves for its first page.
     Export {
         /// A configured output feed.
-        #[arg(long, conflicts_with_all = ["any", "all", "none", "source"])]
+        #[arg(long, conflicts_with_all = ["any", "all", "none", "source", "top", "min_outlets", "window", "sort"])]
         feed: Option<String>,
+        /// The top stories view (`/top`): coverage-sorted, the last day,
+        /// two outlets or more unless the options below say otherwise.
+        #[arg(long)]
+        top: bool,
+        /// Only stories at least this many distinct outlets carried.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        min_outlets: Option<u32>,
+        /// Only stories published within this long (`12h`, `1d`; at most 30d).
+        #[arg(long, value_parser = parse_window)]
+        window: Option<std::time::Duration>,
+        /// Order: newest first, or most outlets first.
+        #[arg(long, value_enum)]
+        sort: Option<ExportSort>,
         /// At least one of these tags.
         #[arg(long, value_delimiter = ',')]
         any: Vec<String>,
@@ -192,6 +205,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Prune => prune(config).await,
         Command::Export {
             feed,
+            top,
+            min_outlets,
+            window,
+            sort,
             any,
             all,
             none,
@@ -204,8 +221,20 @@ pub async fn run(cli: Cli) -> ExitCode {
                 all: terms(&all),
                 none: terms(&none),
                 sources: source,
+                min_outlets,
+                window,
+                ..Filter::default()
             };
-            export(config, feed, filter, format, limit).await
+            let sort = sort.map(|s| match s {
+                ExportSort::Published => crate::model::Sort::Published,
+                ExportSort::Coverage => crate::model::Sort::Coverage,
+            });
+            let view = match (feed, top) {
+                (Some(name), _) => ExportView::Feed(name),
+                (None, true) => ExportView::Top(filter, sort),
+                (None, false) => ExportView::Merged(filter, sort),
+            };
+            export(config, view, format, limit).await
         }
     };
     let code = match result {
@@ -507,10 +536,35 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--window`: a duration as the config writes it, within the views' bound.
+fn parse_window(text: &str) -> Result<std::time::Duration, String> {
+    let window = crate::config::parse_duration(text)?;
+    let max = Filter::MAX_WINDOW;
+    if window.is_zero() || window > max {
+        return Err(format!(
+            "must be from 1s to {}",
+            crate::model::format_window(max)
+        ));
+    }
+    Ok(window)
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportSort {
+    Published,
+    Coverage,
+}
+
+/// Which view `export` prints.
+enum ExportView {
+    Feed(String),
+    Top(Filter, Option<crate::model::Sort>),
+    Merged(Filter, Option<crate::model::Sort>),
+}
+
 async fn export(
     config: Config,
-    feed: Option<String>,
-    filter: Filter,
+    view: ExportView,
     format: ExportFormat,
     limit: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
@@ -518,9 +572,9 @@ async fn export(
         ExportFormat::Atom => Format::Atom,
         ExportFormat::Json => Format::Json,
     };
-    let request = match &feed {
-        Some(name) => {
-            let Some(feed) = config.feeds.iter().find(|f| &f.name == name) else {
+    let request = match view {
+        ExportView::Feed(name) => {
+            let Some(feed) = config.feeds.iter().find(|f| f.name == name) else {
                 errln!("{}: no feed named {name:?}", config.path.display());
                 return Ok(ExitCode::from(2));
             };
@@ -530,23 +584,28 @@ async fn export(
                 query: limit
                     .map(|l| vec![("limit".into(), l.to_string())])
                     .unwrap_or_default(),
-                filter: Filter {
-                    any: feed.any.clone(),
-                    all: feed.all.clone(),
-                    none: feed.none.clone(),
-                    sources: feed.sources.clone(),
-                },
+                filter: feed.filter(),
                 before: None,
                 limit: limit.unwrap_or(feed.limit),
                 format,
             }
         }
-        None => crate::server::merged_request(filter, limit, format),
+        ExportView::Top(filter, sort) => crate::server::top_request(filter, sort, limit, format),
+        ExportView::Merged(filter, sort) => {
+            crate::server::merged_request(filter, sort, limit, format)
+        }
     };
     let store = app::open_store(&config).await?;
     // One page: no entry is rendered twice.
     let entries = publish::atom::EntryCache::default();
-    let rendered = publish::render(&store, &app::site(&config), &entries, &request).await?;
+    let rendered = publish::render(
+        &store,
+        &app::site(&config),
+        &entries,
+        &request,
+        chrono::Utc::now(),
+    )
+    .await?;
     store.close().await;
     out!("{}", rendered.body);
     Ok(ExitCode::SUCCESS)

@@ -101,6 +101,22 @@ pub struct SourceConfig {
     /// `remove_selectors`: elements taken out of bodies and summaries
     /// before sanitizing (docs/CONFIG.md "Rewrites").
     pub remove_selectors: Option<RemoveSelectors>,
+    /// The outlet its copies count for (docs/TAGS-AND-DEDUP.md "Outlets"):
+    /// `outlet` as written, else the URL's host without `www.`.
+    pub outlet: String,
+}
+
+/// The outlet of a source at `url` that names none: its host, lowercase,
+/// without a leading `www.` (`https://www.rfi.fr/fr/afrique/rss` ->
+/// `rfi.fr`); a URL without a host (`file:`) is an outlet of its own.
+pub fn default_outlet(url: &Url) -> String {
+    match url.host_str() {
+        Some(host) => {
+            let host = host.to_ascii_lowercase();
+            host.strip_prefix("www.").unwrap_or(&host).to_string()
+        }
+        None => url.to_string(),
+    }
 }
 
 /// Compiled CSS selectors, shared by every refresh of a source.
@@ -226,6 +242,11 @@ pub struct FeedConfig {
     pub none: Vec<String>,
     pub sources: Vec<String>,
     pub limit: u32,
+    /// Coverage (docs/CONFIG.md "Output feeds"): at least this many outlets,
+    /// published within `window`, and the order.
+    pub min_outlets: Option<u32>,
+    pub window: Option<std::time::Duration>,
+    pub sort: crate::model::Sort,
 }
 
 impl FeedConfig {
@@ -236,6 +257,9 @@ impl FeedConfig {
             all: self.all.clone(),
             none: self.none.clone(),
             sources: self.sources.clone(),
+            min_outlets: self.min_outlets,
+            window: self.window,
+            sort: self.sort,
         }
     }
 }

@@ -158,12 +158,25 @@ pub fn describe(filter: &Filter) -> String {
     }
     let sources =
         (!filter.sources.is_empty()).then(|| format!("from {}", filter.sources.join(", ")));
-    match (tags.is_empty(), sources) {
+    let mut described = match (tags.is_empty(), sources) {
         (true, None) => "every article".to_string(),
         (true, Some(sources)) => sources,
         (false, None) => format!("tagged {}", tags.join("; ")),
         (false, Some(sources)) => format!("tagged {}, {sources}", tags.join("; ")),
+    };
+    if let Some(n) = filter.min_outlets.filter(|n| *n > 1) {
+        described += &format!(", carried by {n} outlets or more");
     }
+    if let Some(window) = filter.effective_window() {
+        described += &format!(
+            ", published in the last {}",
+            crate::model::format_window(window)
+        );
+    }
+    if filter.sort == crate::model::Sort::Coverage {
+        described += ", most outlets first";
+    }
+    described
 }
 
 /// An error message's first line, cut to [`ERROR_CHARS`].

@@ -93,6 +93,11 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"All articles\" href=\"{}\">",
         esc(&format!("{base}/feed.atom"))
     );
+    let _ = writeln!(
+        html,
+        "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"Top stories\" href=\"{}\">",
+        esc(&format!("{base}/top.atom"))
+    );
     let _ = write!(html, "<style>{STYLE}</style>\n</head>\n<body>\n");
 
     let _ = writeln!(
@@ -100,7 +105,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "<header>\n<h1>tributary</h1>\n<p>{} articles from {} sources, republished as {} feeds.</p>\n</header>",
         articles,
         sources.iter().filter(|s| s.enabled).count(),
-        feeds.len() + 1
+        feeds.len() + 2
     );
 
     html.push_str("<section id=\"feeds\">\n<h2>Feeds</h2>\n<ul class=\"feeds\">\n");
@@ -120,6 +125,17 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "everything, newest first; filter with ?any=, ?all=, ?none=, ?source=",
         &format!("{base}/feed"),
         why_empty(&state, &Filter::default(), &sources, articles).await?,
+    );
+    let top = super::top_filter();
+    feed_item(
+        &mut html,
+        "Top stories",
+        &format!(
+            "{}; change with ?min_outlets=, ?window=, and the filters above",
+            publish::empty::describe(&top)
+        ),
+        &format!("{base}/top"),
+        why_empty(&state, &top, &sources, articles).await?,
     );
     html.push_str("</ul>\n</section>\n");
 
@@ -221,7 +237,14 @@ async fn why_empty(
     sources: &[SourceState],
     articles: i64,
 ) -> Result<Option<EmptyReason>, StoreError> {
-    if articles > 0 && !state.store.page(filter, None, 1).await?.articles.is_empty() {
+    if articles > 0
+        && !state
+            .store
+            .page_at(filter, None, 1, state.clock.now())
+            .await?
+            .articles
+            .is_empty()
+    {
         return Ok(None);
     }
     Ok(Some(

@@ -182,6 +182,7 @@ async fn the_most_terms_allowed_make_a_query_both_backends_run() {
                 all: terms("a"),
                 none: terms("n"),
                 sources: terms("s"),
+                ..Filter::default()
             },
         ] {
             let page = store.page(&filter, None, 500).await;

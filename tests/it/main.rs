@@ -29,3 +29,4 @@ mod secrets;
 mod served;
 mod startup;
 mod store;
+mod top;

@@ -1,0 +1,321 @@
+//! Top stories by coverage (docs/HTTP.md "Top stories"): sources on
+//! loopback servers carry copies of the same stories; the daemon counts
+//! each story's distinct outlets and serves coverage views, `/top` and
+//! `[[feed]]`s, on SQLite and PostgreSQL, and `tributary export` prints
+//! the same bytes.
+
+use crate::helpers::*;
+use crate::store::backends;
+use chrono::{DateTime, TimeDelta, Utc};
+use tributary::clock::Clock;
+use tributary::config::Config;
+
+/// Friday 27 November 2026, 12:00 UTC: the daemon's (manual) clock.
+fn noon() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z")
+        .unwrap()
+        .to_utc()
+}
+
+/// An RSS 2.0 feed of `(story, hours before noon)` items, each linking to
+/// `https://news.test/{story}`: the same link in every feed that carries
+/// the story, so the daemon stores one article with several sources.
+fn carrying(title: &str, stories: &[(&str, i64)]) -> String {
+    let items: String = stories
+        .iter()
+        .map(|(story, hours)| {
+            let date = (noon() - TimeDelta::hours(*hours)).to_rfc2822();
+            format!(
+                "<item><title>Story {story}</title><link>https://news.test/{story}</link>\
+                 <description>What happened in {story}.</description><pubDate>{date}</pubDate></item>"
+            )
+        })
+        .collect();
+    format!(
+        "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>{title}</title>\
+         <link>https://example.org/</link>{items}</channel></rss>"
+    )
+}
+
+/// Five sources on one server: `city` and `city-sport` share the host
+/// 127.0.0.1 (one outlet), `county` is reached as `localhost` (another),
+/// `wire` and `agency` name their outlets.
+fn sources(server: &FeedServer) -> String {
+    let localhost = server.url("/county.xml").replace("127.0.0.1", "localhost");
+    format!(
+        "[[source]]\nname = \"city\"\nurl = \"{}\"\n\n\
+         [[source]]\nname = \"city-sport\"\nurl = \"{}\"\n\n\
+         [[source]]\nname = \"county\"\nurl = \"{localhost}\"\n\n\
+         [[source]]\nname = \"wire\"\nurl = \"{}\"\noutlet = \"wires.example\"\n\n\
+         [[source]]\nname = \"agency\"\nurl = \"{}\"\noutlet = \"Agency.example\"\n\n\
+         [[feed]]\nname = \"wide\"\ntitle = \"Widely reported\"\nmin_outlets = 3\nsort = \"coverage\"\nwindow = \"12h\"\n",
+        server.url("/city.xml"),
+        server.url("/city-sport.xml"),
+        server.url("/wire.xml"),
+        server.url("/agency.xml"),
+    )
+}
+
+/// A config on `database` (SQLite file or PostgreSQL database).
+fn config_on(dir: &std::path::Path, database: &str, body: &str) -> Config {
+    let text = format!(
+        "[daemon]\ndatabase = \"{database}\"\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.test\"\n\n{body}"
+    );
+    let path = dir.join("tributary.toml");
+    std::fs::write(&path, text).unwrap();
+    Config::load(&path).unwrap()
+}
+
+/// The entries' titles (as a feed parser reads them) and their
+/// `tributary:outlets` counts, in order, from a document that validates.
+fn ranked(xml: &str) -> Vec<(String, i64)> {
+    assert_valid_atom(xml);
+    let titles = parse_atom(xml)
+        .entries
+        .into_iter()
+        .map(|e| e.title.map(|t| t.content).unwrap_or_default());
+    let counts = xml.split("<entry>").skip(1).map(|entry| {
+        let between = |open: &str, close: &str| {
+            let start = entry.find(open)? + open.len();
+            let end = start + entry[start..].find(close)?;
+            entry[start..end].parse::<i64>().ok()
+        };
+        between("<tributary:outlets>", "</tributary:outlets>").unwrap_or(-1)
+    });
+    titles.zip(counts).collect()
+}
+
+fn owned(expected: &[(&str, i64)]) -> Vec<(String, i64)> {
+    expected.iter().map(|(t, n)| (t.to_string(), *n)).collect()
+}
+
+#[tokio::test]
+async fn top_stories_rank_by_distinct_outlets_on_both_backends() {
+    for db in backends().await {
+        let server = FeedServer::start().await;
+        // `three`: city, county, wire (city-sport is city's outlet again).
+        // `two-new` and `two-old`: two outlets each, 1 h and 3 h old.
+        // `same-host`: city and city-sport only, one outlet.
+        // `yesterday`: four outlets, but 30 h old.
+        server.set(
+            "/city.xml",
+            Fixture::feed(carrying(
+                "City",
+                &[
+                    ("three", 2),
+                    ("two-new", 1),
+                    ("same-host", 1),
+                    ("yesterday", 30),
+                ],
+            )),
+        );
+        server.set(
+            "/city-sport.xml",
+            Fixture::feed(carrying("City sport", &[("three", 2), ("same-host", 1)])),
+        );
+        server.set(
+            "/county.xml",
+            Fixture::feed(carrying(
+                "County",
+                &[("three", 2), ("two-old", 3), ("yesterday", 30)],
+            )),
+        );
+        server.set(
+            "/wire.xml",
+            Fixture::feed(carrying(
+                "Wire",
+                &[("three", 2), ("two-new", 1), ("yesterday", 30)],
+            )),
+        );
+        server.set(
+            "/agency.xml",
+            Fixture::feed(carrying("Agency", &[("two-old", 3), ("yesterday", 30)])),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let database = if db.name == "sqlite" {
+            format!("sqlite://{}", dir.path().join("tributary.db").display())
+        } else {
+            db.url.clone()
+        };
+        let config = config_on(dir.path(), &database, &sources(&server));
+        let app = TestApp::spawn_with_clock(config.clone(), Clock::manual(noon())).await;
+        app.scheduler_idle().await;
+
+        let top = app.get_text("/top.atom").await;
+        assert_eq!(
+            ranked(&top),
+            owned(&[
+                ("Story three", 3),
+                ("Story two-new", 2),
+                ("Story two-old", 2)
+            ]),
+            "{}: most outlets first, then newest; one outlet and yesterday's left out",
+            db.name
+        );
+        assert!(
+            top.contains("xmlns:tributary=\"tag:tributary,2026:feed\""),
+            "{top}"
+        );
+        // The outlets' copies are still listed as they were.
+        let feed = parse_atom(&top);
+        assert_eq!(feed.entries.len(), 3);
+
+        let json: serde_json::Value =
+            serde_json::from_str(&app.get_text("/top.json").await).unwrap();
+        let counts: Vec<(String, i64)> = json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                (
+                    i["title"].as_str().unwrap().to_string(),
+                    i["_tributary"]["outlets"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(counts, ranked(&top), "{}", db.name);
+        let seen_in = &json["items"][0]["_tributary"]["seen_in"];
+        assert_eq!(seen_in.as_array().unwrap().len(), 4, "{seen_in}");
+
+        // Ad-hoc views: the parameters on /feed, and /top's defaults overridden.
+        let wide = app.get_text("/feed.atom?min_outlets=3").await;
+        assert_eq!(
+            ranked(&wide),
+            owned(&[("Story three", 3), ("Story yesterday", 4)]),
+            "{}: newest first, no window",
+            db.name
+        );
+        let week = app.get_text("/top.atom?window=2d&min_outlets=1").await;
+        assert_eq!(
+            ranked(&week),
+            owned(&[
+                ("Story yesterday", 4),
+                ("Story three", 3),
+                ("Story two-new", 2),
+                ("Story two-old", 2),
+                ("Story same-host", 1),
+            ]),
+            "{}",
+            db.name
+        );
+        // A configured feed: three outlets or more in the last 12 hours.
+        assert_eq!(
+            ranked(&app.get_text("/feeds/wide.atom").await),
+            owned(&[("Story three", 3)]),
+            "{}",
+            db.name
+        );
+        // Plain views do not carry the count.
+        assert!(!app
+            .get_text("/feed.atom")
+            .await
+            .contains("tributary:outlets"));
+
+        for bad in [
+            "/feed.atom?min_outlets=0",
+            "/feed.atom?min_outlets=x",
+            "/top.json?window=0s",
+            "/top.json?window=31d",
+            "/top.json?window=soon",
+            "/feed.atom?sort=popular",
+            "/feeds/wide.atom?min_outlets=2",
+        ] {
+            let response = app.get(bad).await;
+            assert_eq!(response.status(), 400, "{bad}");
+        }
+        let index = app.get_text("/").await;
+        assert!(index.contains("/top.atom"), "{index}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_reader_walking_top_pages_sees_each_story_once_while_coverage_grows() {
+    let server = FeedServer::start().await;
+    // Coverage at the walk's start: a 3, b 2, c 2, d 1, e 1.
+    let first = [
+        (
+            "/city.xml",
+            vec![("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)],
+        ),
+        ("/county.xml", vec![("a", 1), ("b", 2)]),
+        ("/wire.xml", vec![("a", 1), ("c", 3)]),
+        ("/agency.xml", vec![]),
+        ("/city-sport.xml", vec![]),
+    ];
+    for (path, stories) in &first {
+        server.set(path, Fixture::feed(carrying(path, stories)));
+    }
+    let config = TestConfig::write("", &sources(&server));
+    let clock = Clock::manual(noon());
+    let app = TestApp::spawn_with_clock(config.load(), clock.clone()).await;
+    app.scheduler_idle().await;
+
+    let page = |path: String| {
+        let app = &app;
+        async move {
+            let json: serde_json::Value = serde_json::from_str(&app.get_text(&path).await).unwrap();
+            let titles: Vec<String> = json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i["title"].as_str().unwrap().to_string())
+                .collect();
+            let next = json["next_url"]
+                .as_str()
+                .map(|u| u.trim_start_matches("http://feeds.test").to_string());
+            (titles, next)
+        }
+    };
+    let (one, next) = page("/top.json?min_outlets=1&limit=2".into()).await;
+    assert_eq!(one, ["Story a", "Story b"]);
+
+    // Between pages: d gains three outlets (below the cursor before, above
+    // it now), b one more (above, stays there), and a new story f arrives
+    // with four.
+    clock.advance(TimeDelta::minutes(5));
+    let later = [
+        (
+            "/city.xml",
+            vec![("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5), ("f", 1)],
+        ),
+        ("/county.xml", vec![("a", 1), ("b", 2), ("d", 4), ("f", 1)]),
+        ("/wire.xml", vec![("a", 1), ("c", 3), ("d", 4), ("f", 1)]),
+        ("/agency.xml", vec![("b", 2), ("d", 4), ("f", 1)]),
+        ("/city-sport.xml", vec![]),
+    ];
+    for (path, stories) in &later {
+        server.set(path, Fixture::feed(carrying(path, stories)));
+    }
+    app.fetch_now().await;
+
+    let mut walked = one.clone();
+    let mut next = next;
+    while let Some(url) = next {
+        let (titles, after) = page(url).await;
+        walked.extend(titles);
+        next = after;
+    }
+    assert_eq!(
+        walked,
+        ["Story a", "Story b", "Story c", "Story d", "Story e"],
+        "each story of the walk once, in the order it began with"
+    );
+
+    // A new walk ranks by coverage now.
+    let (fresh, _) = page("/top.json?min_outlets=1&limit=3".into()).await;
+    assert_eq!(fresh, ["Story f", "Story d", "Story a"]);
+
+    // A newest-first cursor cannot continue a coverage walk.
+    let plain = app.get_text("/feed.json?limit=1").await;
+    let plain: serde_json::Value = serde_json::from_str(&plain).unwrap();
+    let before = plain["next_url"]
+        .as_str()
+        .unwrap()
+        .split("before=")
+        .nth(1)
+        .unwrap();
+    let response = app.get(&format!("/top.json?before={before}")).await;
+    assert_eq!(response.status(), 400);
+    app.stop().await;
+}
