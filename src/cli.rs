@@ -451,6 +451,18 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    outln!(
+        "outlets ({}, counted for min_outlets and sort = coverage)",
+        a.outlets
+    );
+    for outlet in &e.outlets {
+        outln!(
+            "  {:<20} {}  {}",
+            outlet.outlet,
+            time(outlet.first_seen),
+            outlet.sources.join(", ")
+        );
+    }
     outln!("tags");
     for (tag, origin) in &e.tags {
         outln!(
@@ -463,7 +475,14 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
     outln!("feeds");
     let terms: Vec<&str> = e.tags.iter().map(|(t, _)| t.term.as_str()).collect();
     for feed in &config.feeds {
-        let (included, why) = publish::verdict(&feed.filter(), &terms, &a.seen_in);
+        let filter = feed.filter();
+        let (mut included, mut why) = publish::verdict(&filter, &terms, &a.seen_in);
+        let coverage = publish::coverage_verdict(&filter, a.outlets, a.published, Utc::now());
+        match coverage {
+            Some(Some(out)) if included => (included, why) = (false, out),
+            Some(None) if included => why += ", and its coverage passes",
+            _ => {}
+        }
         let verdict = if included { "included" } else { "excluded" };
         outln!("  {:<16} {verdict}: {why}", feed.name);
     }

@@ -223,6 +223,39 @@ pub fn verdict(filter: &Filter, terms: &[&str], sources: &[String]) -> (bool, St
     }
 }
 
+/// What a view's coverage conditions say of an article with `outlets`
+/// published at `published`, at `now` (for `tributary explain`): `None`
+/// when the view has none; `Some(None)` when they pass; `Some(Some(why))`
+/// when they exclude it.
+pub fn coverage_verdict(
+    filter: &Filter,
+    outlets: i64,
+    published: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<Option<String>> {
+    let window = filter.effective_window();
+    if filter.min_outlets.is_none() && window.is_none() {
+        return None;
+    }
+    if let Some(min) = filter.min_outlets.filter(|m| i64::from(*m) > outlets) {
+        return Some(Some(format!(
+            "carried by {outlets} outlets, fewer than min_outlets = {min}"
+        )));
+    }
+    if let Some(window) = window {
+        let since = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| now.checked_sub_signed(w));
+        if since.is_some_and(|since| published < since) {
+            return Some(Some(format!(
+                "published before its window of {}",
+                crate::model::format_window(window)
+            )));
+        }
+    }
+    Some(None)
+}
+
 /// The opaque `before=` value of RFC 5005 paging: `published.id`, and in
 /// a coverage-sorted walk `.outlets.as_of` after it.
 pub fn encode_cursor(cursor: Cursor) -> String {

@@ -21,10 +21,15 @@ fn noon() -> DateTime<Utc> {
 /// `https://news.test/{story}`: the same link in every feed that carries
 /// the story, so the daemon stores one article with several sources.
 fn carrying(title: &str, stories: &[(&str, i64)]) -> String {
+    carrying_before(noon(), title, stories)
+}
+
+/// [`carrying`], `hours` before `now`.
+fn carrying_before(now: DateTime<Utc>, title: &str, stories: &[(&str, i64)]) -> String {
     let items: String = stories
         .iter()
         .map(|(story, hours)| {
-            let date = (noon() - TimeDelta::hours(*hours)).to_rfc2822();
+            let date = (now - TimeDelta::hours(*hours)).to_rfc2822();
             format!(
                 "<item><title>Story {story}</title><link>https://news.test/{story}</link>\
                  <description>What happened in {story}.</description><pubDate>{date}</pubDate></item>"
@@ -317,5 +322,112 @@ async fn a_reader_walking_top_pages_sees_each_story_once_while_coverage_grows() 
         .unwrap();
     let response = app.get(&format!("/top.json?before={before}")).await;
     assert_eq!(response.status(), 400);
+    app.stop().await;
+}
+
+/// `tributary ARGS -c CONFIG`, which must succeed: its standard output.
+/// On a blocking thread: the feed server runs on this test's runtime.
+async fn run(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let (config, owned): (_, Vec<String>) = (
+        config.to_path_buf(),
+        args.iter().map(|a| a.to_string()).collect(),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .arg("-c")
+            .arg(config)
+            .args(owned)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "tributary {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn fetch_then_export_and_explain_show_coverage_as_the_server_does() {
+    let server = FeedServer::start().await;
+    let now = Utc::now();
+    for (path, stories) in [
+        ("/city.xml", vec![("three", 2), ("two", 1), ("one", 1)]),
+        ("/city-sport.xml", vec![("three", 2), ("one", 1)]),
+        ("/county.xml", vec![("three", 2)]),
+        ("/wire.xml", vec![("three", 2), ("two", 1)]),
+        ("/agency.xml", vec![]),
+    ] {
+        server.set(path, Fixture::feed(carrying_before(now, path, &stories)));
+    }
+    let config = TestConfig::write("", &sources(&server));
+    let path = config.path();
+    run(&path, &["fetch"]).await;
+
+    let (_, json) = run(&path, &["export", "--top", "--format", "json"]).await;
+    let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let counts: Vec<(&str, i64)> = parsed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["title"].as_str().unwrap(),
+                i["_tributary"]["outlets"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [("Story three", 3), ("Story two", 2)]);
+    let (_, atom) = run(&path, &["export", "--top"]).await;
+    assert_eq!(
+        ranked(&atom),
+        owned(&[("Story three", 3), ("Story two", 2)])
+    );
+    let (_, everything) = run(
+        &path,
+        &[
+            "export",
+            "--sort",
+            "coverage",
+            "--window",
+            "1d",
+            "--min-outlets",
+            "1",
+        ],
+    )
+    .await;
+    assert_eq!(
+        ranked(&everything),
+        owned(&[("Story three", 3), ("Story two", 2), ("Story one", 1)])
+    );
+    let (_, wide) = run(&path, &["export", "--feed", "wide", "--format", "json"]).await;
+    assert!(wide.contains("\"outlets\":3"), "{wide}");
+
+    let (_, explained) = run(&path, &["explain", "https://news.test/three"]).await;
+    assert!(explained.contains("outlets (3,"), "{explained}");
+    for line in [
+        "127.0.0.1",
+        "localhost",
+        "wires.example",
+        "city, city-sport",
+    ] {
+        assert!(explained.contains(line), "{line} in:\n{explained}");
+    }
+    let (_, two) = run(&path, &["explain", "https://news.test/two"]).await;
+    assert!(
+        two.contains("wide             excluded: carried by 2 outlets, fewer than min_outlets = 3"),
+        "{two}"
+    );
+
+    // The daemon on the same database serves those bytes.
+    let app = TestApp::spawn(config.load()).await;
+    app.scheduler_idle().await;
+    assert_eq!(app.get_text("/top.json").await, json);
     app.stop().await;
 }
