@@ -60,6 +60,7 @@ CREATE TRIGGER sources_outlet AFTER UPDATE OF outlet ON sources
 FOR EACH ROW WHEN (OLD.outlet IS DISTINCT FROM NEW.outlet)
 EXECUTE FUNCTION tributary_outlet_moved();
 
--- Coverage views (`min_outlets`, `sort = "coverage"`) read the articles of
--- their window with at least that many outlets from here.
-CREATE INDEX articles_outlets ON articles (outlets, published);
+-- Coverage views (`window`, `min_outlets`) read their window's range from
+-- here, skipping stories with too few outlets without reading them: a
+-- page's work grows with the window, not with the store.
+CREATE INDEX articles_outlets ON articles (published, outlets);

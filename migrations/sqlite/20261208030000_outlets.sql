@@ -69,6 +69,7 @@ BEGIN
                    UNION SELECT article_id FROM article_links WHERE source_id = NEW.id);
 END;
 
--- Coverage views (`min_outlets`, `sort = "coverage"`) read the articles of
--- their window with at least that many outlets from here.
-CREATE INDEX articles_outlets ON articles (outlets, published);
+-- Coverage views (`window`, `min_outlets`) read their window's range from
+-- here, skipping stories with too few outlets without reading them: a
+-- page's work grows with the window, not with the store.
+CREATE INDEX articles_outlets ON articles (published, outlets);

@@ -9,6 +9,8 @@ use crate::store::backends;
 use chrono::{DateTime, TimeDelta, Utc};
 use tributary::clock::Clock;
 use tributary::config::Config;
+use tributary::model::{Filter, NewArticle, Sort};
+use tributary::store::{Backend, FetchRecord, SourceSync, Store};
 
 /// Friday 27 November 2026, 12:00 UTC: the daemon's (manual) clock.
 fn noon() -> DateTime<Utc> {
@@ -430,4 +432,197 @@ async fn fetch_then_export_and_explain_show_coverage_as_the_server_does() {
     app.scheduler_idle().await;
     assert_eq!(app.get_text("/top.json").await, json);
     app.stop().await;
+}
+
+/// An entry of story `story` linking to `https://news.test/{link}`, with
+/// `text` as its body, published `published`.
+fn entry(story: &str, link: &str, text: &str, published: DateTime<Utc>) -> NewArticle {
+    NewArticle {
+        entry_key: format!("guid:{link}"),
+        canonical_url: Some(format!("https://news.test/{link}")),
+        content_key: None,
+        uid: format!("urn:test:{link}"),
+        fingerprint: format!("fp-{link}"),
+        link: Some(format!("https://news.test/{link}")),
+        title: format!("Story {story}"),
+        summary: None,
+        content: Some(format!("<p>{text}</p>")),
+        author: None,
+        published: Some(published),
+        updated: None,
+        tags: Vec::new(),
+        tag_origins: Vec::new(),
+    }
+}
+
+fn wire_text(n: usize) -> String {
+    format!(
+        "Story {n}: the foreign ministers of {n} countries met in Geneva on Friday to discuss \
+         grain exports, energy prices and the ceasefire talks, according to a joint statement \
+         released after the meeting. Delegation {n} said further rounds would follow next month \
+         and that observers from {n} agencies would monitor the agreement."
+    )
+}
+
+fn fetched(at: DateTime<Utc>) -> FetchRecord {
+    FetchRecord {
+        at,
+        status: Some(200),
+        next_fetch_at: at + TimeDelta::minutes(15),
+        ..FetchRecord::default()
+    }
+}
+
+fn sync(sources: &[(&str, Option<&str>)]) -> Vec<SourceSync> {
+    sources
+        .iter()
+        .map(|(name, outlet)| SourceSync {
+            name: name.to_string(),
+            url: format!("http://127.0.0.1:9/{name}.xml"),
+            enabled: true,
+            outlet: outlet.map(str::to_string),
+        })
+        .collect()
+}
+
+/// Titles and counts of a view's first page.
+async fn counted(store: &Store, filter: &Filter) -> Vec<(String, i64)> {
+    store
+        .page(filter, None, 500)
+        .await
+        .unwrap()
+        .articles
+        .iter()
+        .map(|a| (a.title.clone(), a.outlets))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_store_counts_outlets_of_shared_links_and_near_duplicates_and_recounts_on_a_new_outlet()
+{
+    let policy = tributary::store::NearDuplicates {
+        threshold: 0.6,
+        window: TimeDelta::days(3),
+    };
+    let now = Utc::now();
+    let hours = |h: i64| now - TimeDelta::hours(h);
+    for db in backends().await {
+        let store = db.store().await.with_near_duplicates(Some(policy));
+        // `a` and `b` are one outlet; `d` has none named (its own).
+        let outlets = [
+            ("a", Some("one")),
+            ("b", Some("one")),
+            ("c", Some("two")),
+            ("d", None),
+        ];
+        store.sync_sources(&sync(&outlets)).await.unwrap();
+        let mut ids = Vec::new();
+        for (name, _) in outlets {
+            ids.push(store.source_id(name).await.unwrap());
+        }
+        // Two months of single-outlet stories from `a`: what a coverage
+        // view must not read in full.
+        let backlog: Vec<NewArticle> = (0..2_000)
+            .map(|i| {
+                entry(
+                    &format!("old-{i}"),
+                    &format!("old-{i}"),
+                    &format!("Backlog {i}."),
+                    hours(i * 3 / 4),
+                )
+            })
+            .collect();
+        store
+            .ingest(ids[0], &backlog, &fetched(hours(0)))
+            .await
+            .unwrap();
+
+        // `linked`: the same link in a, b (same outlet), c and d.
+        let linked = entry("linked", "linked", "The linked story.", hours(2));
+        for (i, source) in ids.iter().enumerate() {
+            let at = now - TimeDelta::minutes(10) + TimeDelta::seconds(i as i64);
+            store
+                .ingest(*source, std::slice::from_ref(&linked), &fetched(at))
+                .await
+                .unwrap();
+        }
+        // `wire`: one story under three URLs, near-duplicates from a, b, c.
+        for (i, source) in ids[..3].iter().enumerate() {
+            let copy = entry("wire", &format!("wire-{i}"), &wire_text(7), hours(1));
+            store
+                .ingest(*source, &[copy], &fetched(now - TimeDelta::minutes(5)))
+                .await
+                .unwrap();
+        }
+        let two_or_more = Filter {
+            min_outlets: Some(2),
+            sort: Sort::Coverage,
+            ..Filter::default()
+        };
+        assert_eq!(
+            counted(&store, &two_or_more).await,
+            [
+                ("Story linked".to_string(), 3),
+                ("Story wire".to_string(), 2)
+            ],
+            "{}",
+            db.name
+        );
+
+        // `c` joins outlet `one`: its copies no longer count apart.
+        let moved = [
+            ("a", Some("one")),
+            ("b", Some("one")),
+            ("c", Some("one")),
+            ("d", None),
+        ];
+        store.sync_sources(&sync(&moved)).await.unwrap();
+        assert_eq!(
+            counted(&store, &two_or_more).await,
+            [("Story linked".to_string(), 2)],
+            "{}",
+            db.name
+        );
+        let explained = store
+            .explain("https://news.test/linked")
+            .await
+            .unwrap()
+            .unwrap();
+        let names: Vec<&str> = explained
+            .outlets
+            .iter()
+            .map(|o| o.outlet.as_str())
+            .collect();
+        assert_eq!(names.len(), 2, "{}: {names:?}", db.name);
+        assert_eq!(names[0], "one", "{}", db.name);
+        assert_eq!(explained.outlets[0].sources, ["a", "b", "c"], "{}", db.name);
+
+        // The coverage view reads its window from an index, not every article.
+        let plan = match store.backend() {
+            Backend::Sqlite => store.explain_page(&two_or_more).await.unwrap(),
+            Backend::Postgres => {
+                analyze(&db.url).await;
+                store.explain_page(&two_or_more).await.unwrap()
+            }
+        };
+        let plan = plan.join("\n");
+        match store.backend() {
+            Backend::Sqlite => assert!(
+                plan.contains("SEARCH a USING INDEX articles_") && !plan.contains("SCAN a"),
+                "{plan}"
+            ),
+            Backend::Postgres => assert!(
+                plan.contains("articles_") && !plan.contains("Seq Scan on articles"),
+                "{plan}"
+            ),
+        }
+        store.close().await;
+    }
+}
+
+async fn analyze(url: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::Executor::execute(&mut conn, "ANALYZE").await.unwrap();
+    conn.close().await.unwrap();
 }
