@@ -37,9 +37,15 @@ UPDATE articles SET (outlets, last_outlet_at) = (
     ) g
 );
 
+-- An article is stored with its first source's outlet counted (outlets 1,
+-- last_outlet_at its first_seen): that source's entries add no outlet, and
+-- skipping them keeps the count off the ingest of every new article.
 CREATE FUNCTION tributary_copy_added() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM tributary_count_outlets(NEW.article_id);
+    IF TG_TABLE_NAME = 'article_links' OR NEW.source_id IS DISTINCT FROM
+        (SELECT source_id FROM articles WHERE id = NEW.article_id) THEN
+        PERFORM tributary_count_outlets(NEW.article_id);
+    END IF;
     RETURN NULL;
 END $$;
 CREATE TRIGGER article_sources_outlets AFTER INSERT ON article_sources

@@ -24,7 +24,11 @@ UPDATE articles SET (outlets, last_outlet_at) = (
     )
 );
 
+-- An article is stored with its first source's outlet counted (outlets 1,
+-- last_outlet_at its first_seen): that source's entries add no outlet, and
+-- skipping them keeps the count off the ingest of every new article.
 CREATE TRIGGER article_sources_outlets AFTER INSERT ON article_sources
+WHEN NEW.source_id IS NOT (SELECT source_id FROM articles WHERE id = NEW.article_id)
 BEGIN
     UPDATE articles SET (outlets, last_outlet_at) = (
         SELECT COUNT(*), COALESCE(MAX(earliest), 0) FROM (

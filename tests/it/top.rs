@@ -626,3 +626,88 @@ async fn analyze(url: &str) {
     sqlx::Executor::execute(&mut conn, "ANALYZE").await.unwrap();
     conn.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_migration_counts_the_outlets_of_articles_stored_before_it() {
+    sqlx::any::install_default_drivers();
+    for db in backends().await {
+        // The schema as it was: every migration before this one, run from
+        // a copy of the repository's files.
+        let dir = tempfile::tempdir().unwrap();
+        let backend = if db.name == "sqlite" {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        for file in std::fs::read_dir(&repository).unwrap() {
+            let file = file.unwrap();
+            let name = file.file_name().into_string().unwrap();
+            if name.as_str() < "20261208030000" {
+                std::fs::copy(file.path(), dir.path().join(&name)).unwrap();
+            }
+        }
+        let url = if db.name == "sqlite" {
+            format!("{}?mode=rwc", db.url)
+        } else {
+            db.url.clone()
+        };
+        let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(dir.path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        let recent = (Utc::now() - TimeDelta::hours(1)).timestamp_micros();
+        for statement in [
+            "INSERT INTO sources (id, name, url) VALUES (1, 'a', 'http://127.0.0.1:9/a'), \
+             (2, 'b', 'http://127.0.0.1:9/b'), (3, 'c', 'http://127.0.0.1:9/c')"
+                .to_string(),
+            format!(
+                "INSERT INTO articles (id, uid, title, published, updated, first_seen, fingerprint, source_id) \
+                 VALUES (1, 'urn:test:old', 'Story old', {recent}, {recent}, {recent}, 'fp', 1)"
+            ),
+            format!(
+                "INSERT INTO article_sources (source_id, entry_key, article_id, first_seen) \
+                 VALUES (1, 'guid:old', 1, {recent}), (2, 'guid:old', 1, {})",
+                recent + 1
+            ),
+            format!(
+                "INSERT INTO article_links (canonical_url, article_id, source_id, url, similarity, first_seen) \
+                 VALUES ('https://news.test/old-c', 1, 3, 'https://news.test/old-c', 0.9, {})",
+                recent + 2
+            ),
+        ] {
+            sqlx::query(&statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        // This version's store migrates it: three sources, no outlet named
+        // yet, three outlets.
+        let store = db.store().await;
+        let top = Filter {
+            min_outlets: Some(2),
+            sort: Sort::Coverage,
+            ..Filter::default()
+        };
+        assert_eq!(
+            counted(&store, &top).await,
+            [("Story old".to_string(), 3)],
+            "{}",
+            db.name
+        );
+        // The config names them: `a` and `b` are one outlet.
+        let named = [("a", Some("one")), ("b", Some("one")), ("c", Some("two"))];
+        store.sync_sources(&sync(&named)).await.unwrap();
+        assert_eq!(
+            counted(&store, &top).await,
+            [("Story old".to_string(), 2)],
+            "{}",
+            db.name
+        );
+        store.close().await;
+    }
+}
