@@ -275,3 +275,26 @@ pub struct SourceState {
     pub etag: Option<String>,
     pub last_modified: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_written_in_their_largest_whole_unit() {
+        for (secs, text) in [
+            (43_200, "12h"),
+            (86_400, "1d"),
+            (5_400, "90m"),
+            (1_209_600, "2w"),
+            (61, "61s"),
+        ] {
+            assert_eq!(format_window(Duration::from_secs(secs)), text);
+        }
+        assert_eq!(format_window(Duration::from_millis(1_500)), "1500ms");
+        assert_eq!(
+            crate::config::parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1_500)
+        );
+    }
+}

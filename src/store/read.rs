@@ -490,4 +490,39 @@ mod tests {
         assert!(!sql.contains("$8"));
         assert!(sql.ends_with("LIMIT 51"));
     }
+
+    #[test]
+    fn coverage_walks_bind_their_time_once_and_number_every_placeholder() {
+        let filter = Filter {
+            any: vec!["china".into()],
+            none: vec!["sport".into()],
+            min_outlets: Some(3),
+            sort: Sort::Coverage,
+            ..Filter::default()
+        };
+        let as_of = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let cursor = Cursor {
+            published: DateTime::UNIX_EPOCH,
+            id: 7,
+            coverage: Some(crate::model::CoverageMark { outlets: 4, as_of }),
+        };
+        // A later `now` than the walk's: the cursor's time wins.
+        let (sql, binds) = page_sql(&filter, Some(cursor), 50, Utc::now());
+        // as_of, any, none, min, since, outlets, published, id.
+        assert_eq!(binds.len(), 8);
+        for i in 1..=8 {
+            assert!(sql.contains(&format!("${i}")), "missing ${i} in {sql}");
+        }
+        assert!(!sql.contains("$9"));
+        assert!(matches!(binds[0], Bind::Int(t) if t == micros(as_of)));
+        let since = micros(as_of - Filter::COVERAGE_WINDOW);
+        assert!(binds
+            .iter()
+            .any(|b| matches!(b, Bind::Int(t) if *t == since)));
+        assert!(sql.contains("ORDER BY coverage DESC, a.published DESC, a.id DESC LIMIT 51"));
+        assert!(
+            !sql.contains("article_tags t"),
+            "a scan, tags as probes: {sql}"
+        );
+    }
 }
