@@ -451,9 +451,11 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let last = e.outlets.iter().map(|o| o.first_seen).max();
     outln!(
-        "outlets ({}, counted for min_outlets and sort = coverage)",
-        a.outlets
+        "outlets ({}, the last since {}; what min_outlets and sort = coverage count)",
+        a.outlets,
+        last.map(time).unwrap_or_else(|| "-".into())
     );
     for outlet in &e.outlets {
         outln!(

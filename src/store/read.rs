@@ -1,5 +1,6 @@
 //! Merged views: filtered, newest first, keyset-paged on the
-//! `articles_published` index, so a page costs the same at any depth.
+//! `articles_published` index, so a page costs the same at any depth; or
+//! ranked by coverage within a window (docs/HTTP.md "Top stories").
 
 use super::sql::Params;
 use super::{from_micros, micros, Backend, Store, StoreError};
@@ -270,8 +271,8 @@ pub(super) enum PageQuery {
 ///
 /// Coverage views (`min_outlets`, `window`, `sort = coverage`) are scans
 /// too, with every tag filter a probe: `window` bounds them to its
-/// articles, read from `articles_published` or, with `min_outlets`, from
-/// `articles_outlets`. A coverage-sorted page ranks the window's candidates
+/// articles, a range of `articles_outlets` (published, outlets) that skips
+/// those with too few outlets in the index. A coverage-sorted page ranks the window's candidates
 /// (a bounded set) by their outlets as of the walk's first page (`now`, or
 /// the cursor's `as_of`), keyset on (outlets, published, id).
 pub(super) fn page_plan(
