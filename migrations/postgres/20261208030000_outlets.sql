@@ -53,13 +53,23 @@ FOR EACH ROW EXECUTE FUNCTION tributary_copy_added();
 CREATE TRIGGER article_links_outlets AFTER INSERT ON article_links
 FOR EACH ROW EXECUTE FUNCTION tributary_copy_added();
 
--- A source moved to another outlet (config): its articles are counted again.
+-- A source moved to another outlet (config): its articles are counted again,
+-- and those whose count changed changed as coverage views show them.
 CREATE FUNCTION tributary_outlet_moved() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM tributary_count_outlets(id) FROM (
-        SELECT article_id AS id FROM article_sources WHERE source_id = NEW.id
-        UNION SELECT article_id FROM article_links WHERE source_id = NEW.id
-    ) moved;
+    UPDATE articles a SET (outlets, last_outlet_at, changed_at) = (
+        SELECT g.n, g.last,
+               CASE WHEN g.n <> a.outlets THEN tributary_now_micros() ELSE a.changed_at END
+        FROM (SELECT COUNT(*) AS n, COALESCE(MAX(earliest), 0) AS last FROM (
+            SELECT MIN(c.first_seen) AS earliest FROM (
+                SELECT source_id, first_seen FROM article_sources WHERE article_id = a.id
+                UNION ALL
+                SELECT source_id, first_seen FROM article_links WHERE article_id = a.id
+            ) c JOIN sources s ON s.id = c.source_id
+            GROUP BY COALESCE(s.outlet, '#' || s.id)
+        ) o) g
+    ) WHERE a.id IN (SELECT article_id FROM article_sources WHERE source_id = NEW.id
+                     UNION SELECT article_id FROM article_links WHERE source_id = NEW.id);
     RETURN NULL;
 END $$;
 CREATE TRIGGER sources_outlet AFTER UPDATE OF outlet ON sources

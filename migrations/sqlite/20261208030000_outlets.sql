@@ -56,19 +56,24 @@ BEGIN
     ) WHERE id = NEW.article_id;
 END;
 
--- A source moved to another outlet (config): its articles are counted again.
+-- A source moved to another outlet (config): its articles are counted again,
+-- and those whose count changed changed as coverage views show them.
 CREATE TRIGGER sources_outlet AFTER UPDATE OF outlet ON sources
 WHEN OLD.outlet IS NOT NEW.outlet
 BEGIN
-    UPDATE articles SET (outlets, last_outlet_at) = (
-        SELECT COUNT(*), COALESCE(MAX(earliest), 0) FROM (
+    UPDATE articles SET (outlets, last_outlet_at, changed_at) = (
+        SELECT n, last,
+               CASE WHEN n <> articles.outlets
+                    THEN CAST(unixepoch('subsec') * 1000000 AS INTEGER)
+                    ELSE articles.changed_at END
+        FROM (SELECT COUNT(*) AS n, COALESCE(MAX(earliest), 0) AS last FROM (
             SELECT MIN(c.first_seen) AS earliest FROM (
                 SELECT source_id, first_seen FROM article_sources WHERE article_id = articles.id
                 UNION ALL
                 SELECT source_id, first_seen FROM article_links WHERE article_id = articles.id
             ) c JOIN sources s ON s.id = c.source_id
             GROUP BY COALESCE(s.outlet, '#' || s.id)
-        )
+        ))
     ) WHERE id IN (SELECT article_id FROM article_sources WHERE source_id = NEW.id
                    UNION SELECT article_id FROM article_links WHERE source_id = NEW.id);
 END;

@@ -576,6 +576,12 @@ async fn the_store_counts_outlets_of_shared_links_and_near_duplicates_and_recoun
             db.name
         );
 
+        let changed = |store: Store| async move {
+            let page = store.page(&Filter::default(), None, 500).await.unwrap();
+            let linked = page.articles.iter().find(|a| a.title == "Story linked");
+            linked.unwrap().changed
+        };
+        let before = changed(store.clone()).await;
         // `c` joins outlet `one`: its copies no longer count apart.
         let moved = [
             ("a", Some("one")),
@@ -590,6 +596,8 @@ async fn the_store_counts_outlets_of_shared_links_and_near_duplicates_and_recoun
             "{}",
             db.name
         );
+        // Its count changed: views that show it changed (Last-Modified).
+        assert!(changed(store.clone()).await > before, "{}", db.name);
         let explained = store
             .explain("https://news.test/linked")
             .await
