@@ -73,6 +73,16 @@ fn config_on(dir: &std::path::Path, database: &str, body: &str) -> Config {
     Config::load(&path).unwrap()
 }
 
+/// The database of `db` for a daemon whose config lives in `dir`: a
+/// SQLite file there, or `db`'s PostgreSQL database.
+fn database(db: &crate::store::TestDb, dir: &std::path::Path) -> String {
+    if db.name == "sqlite" {
+        format!("sqlite://{}", dir.join("tributary.db").display())
+    } else {
+        db.url.clone()
+    }
+}
+
 /// The entries' titles (as a feed parser reads them) and their
 /// `tributary:outlets` counts, in order, from a document that validates.
 fn ranked(xml: &str) -> Vec<(String, i64)> {
@@ -139,12 +149,7 @@ async fn top_stories_rank_by_distinct_outlets_on_both_backends() {
             Fixture::feed(carrying("Agency", &[("two-old", 3), ("yesterday", 30)])),
         );
         let dir = tempfile::tempdir().unwrap();
-        let database = if db.name == "sqlite" {
-            format!("sqlite://{}", dir.path().join("tributary.db").display())
-        } else {
-            db.url.clone()
-        };
-        let config = config_on(dir.path(), &database, &sources(&server));
+        let config = config_on(dir.path(), &database(&db, dir.path()), &sources(&server));
         let app = TestApp::spawn_with_clock(config.clone(), Clock::manual(noon())).await;
         app.scheduler_idle().await;
 
@@ -238,6 +243,12 @@ async fn top_stories_rank_by_distinct_outlets_on_both_backends() {
 
 #[tokio::test]
 async fn a_reader_walking_top_pages_sees_each_story_once_while_coverage_grows() {
+    for db in backends().await {
+        walk_while_coverage_grows(&db).await;
+    }
+}
+
+async fn walk_while_coverage_grows(db: &crate::store::TestDb) {
     let server = FeedServer::start().await;
     // Coverage at the walk's start: a 3, b 2, c 2, d 1, e 1.
     let first = [
@@ -253,9 +264,10 @@ async fn a_reader_walking_top_pages_sees_each_story_once_while_coverage_grows() 
     for (path, stories) in &first {
         server.set(path, Fixture::feed(carrying(path, stories)));
     }
-    let config = TestConfig::write("", &sources(&server));
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_on(dir.path(), &database(db, dir.path()), &sources(&server));
     let clock = Clock::manual(noon());
-    let app = TestApp::spawn_with_clock(config.load(), clock.clone()).await;
+    let app = TestApp::spawn_with_clock(config, clock.clone()).await;
     app.scheduler_idle().await;
 
     let page = |path: String| {
@@ -306,12 +318,13 @@ async fn a_reader_walking_top_pages_sees_each_story_once_while_coverage_grows() 
     assert_eq!(
         walked,
         ["Story a", "Story b", "Story c", "Story d", "Story e"],
-        "each story of the walk once, in the order it began with"
+        "{}: each story of the walk once, in the order it began with",
+        db.name
     );
 
     // A new walk ranks by coverage now.
     let (fresh, _) = page("/top.json?min_outlets=1&limit=3".into()).await;
-    assert_eq!(fresh, ["Story f", "Story d", "Story a"]);
+    assert_eq!(fresh, ["Story f", "Story d", "Story a"], "{}", db.name);
 
     // A newest-first cursor cannot continue a coverage walk.
     let plain = app.get_text("/feed.json?limit=1").await;
