@@ -59,6 +59,7 @@ fn page() -> Vec<Article> {
                 source: source.clone(),
                 seen_in: vec![source.name.clone()],
                 related: Vec::new(),
+                outlets: 1,
             }
         })
         .collect()
@@ -76,6 +77,7 @@ fn view(articles: &[Article]) -> FeedView {
         generator_version: env!("CARGO_PKG_VERSION").into(),
         stylesheet: None,
         why_empty: None,
+        show_outlets: false,
     }
 }
 

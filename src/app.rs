@@ -496,6 +496,7 @@ fn source_syncs(config: &Config) -> Vec<SourceSync> {
             name: s.name.clone(),
             url: s.url.to_string(),
             enabled: s.enabled,
+            outlet: Some(s.outlet.clone()),
         })
         .collect()
 }

@@ -111,8 +111,21 @@ pub enum Command {
     /// Write a merged feed to stdout: the bytes the server serves for its first page.
     Export {
         /// A configured output feed.
-        #[arg(long, conflicts_with_all = ["any", "all", "none", "source", "lang"])]
+        #[arg(long, conflicts_with_all = ["any", "all", "none", "source", "lang", "top", "min_outlets", "window", "sort"])]
         feed: Option<String>,
+        /// The top stories view (`/top`): coverage-sorted, the last day,
+        /// two outlets or more unless the options below say otherwise.
+        #[arg(long)]
+        top: bool,
+        /// Only stories at least this many distinct outlets carried.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        min_outlets: Option<u32>,
+        /// Only stories published within this long (`12h`, `1d`; at most 30d).
+        #[arg(long, value_parser = parse_window)]
+        window: Option<std::time::Duration>,
+        /// Order: newest first, or most outlets first.
+        #[arg(long, value_enum)]
+        sort: Option<ExportSort>,
         /// At least one of these tags.
         #[arg(long, value_delimiter = ',')]
         any: Vec<String>,
@@ -221,6 +234,10 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => rules_apply(config, dry_run).await,
         Command::Export {
             feed,
+            top,
+            min_outlets,
+            window,
+            sort,
             any,
             all,
             none,
@@ -235,8 +252,20 @@ pub async fn run(cli: Cli) -> ExitCode {
                 none: terms(&none),
                 sources: source,
                 languages: lang,
+                min_outlets,
+                window,
+                ..Filter::default()
             };
-            export(config, feed, filter, format, limit).await
+            let sort = sort.map(|s| match s {
+                ExportSort::Published => crate::model::Sort::Published,
+                ExportSort::Coverage => crate::model::Sort::Coverage,
+            });
+            let view = match (feed, top) {
+                (Some(name), _) => ExportView::Feed(name),
+                (None, true) => ExportView::Top(filter, sort),
+                (None, false) => ExportView::Merged(filter, sort),
+            };
+            export(config, view, format, limit).await
         }
     };
     let code = match result {
@@ -479,6 +508,20 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
             );
         }
     }
+    let last = e.outlets.iter().map(|o| o.first_seen).max();
+    outln!(
+        "outlets ({}, the last since {}; what min_outlets and sort = coverage count)",
+        a.outlets,
+        last.map(time).unwrap_or_else(|| "-".into())
+    );
+    for outlet in &e.outlets {
+        outln!(
+            "  {:<20} {}  {}",
+            outlet.outlet,
+            time(outlet.first_seen),
+            outlet.sources.join(", ")
+        );
+    }
     outln!("tags");
     for (tag, origin) in &e.tags {
         outln!(
@@ -509,8 +552,15 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
     outln!("feeds");
     let terms: Vec<&str> = e.tags.iter().map(|(t, _)| t.term.as_str()).collect();
     for feed in &config.feeds {
-        let (included, why) =
-            publish::verdict(&feed.filter(), &terms, &a.seen_in, a.language.as_deref());
+        let filter = feed.filter();
+        let (mut included, mut why) =
+            publish::verdict(&filter, &terms, &a.seen_in, a.language.as_deref());
+        let coverage = publish::coverage_verdict(&filter, a.outlets, a.published, Utc::now());
+        match coverage {
+            Some(Some(out)) if included => (included, why) = (false, out),
+            Some(None) if included => why += ", and its coverage passes",
+            _ => {}
+        }
         let verdict = if included { "included" } else { "excluded" };
         outln!("  {:<16} {verdict}: {why}", feed.name);
     }
@@ -583,10 +633,35 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--window`: a duration as the config writes it, within the views' bound.
+fn parse_window(text: &str) -> Result<std::time::Duration, String> {
+    let window = crate::config::parse_duration(text)?;
+    let max = Filter::MAX_WINDOW;
+    if window.is_zero() || window > max {
+        return Err(format!(
+            "must be from 1s to {}",
+            crate::model::format_window(max)
+        ));
+    }
+    Ok(window)
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ExportSort {
+    Published,
+    Coverage,
+}
+
+/// Which view `export` prints.
+enum ExportView {
+    Feed(String),
+    Top(Filter, Option<crate::model::Sort>),
+    Merged(Filter, Option<crate::model::Sort>),
+}
+
 async fn export(
     config: Config,
-    feed: Option<String>,
-    filter: Filter,
+    view: ExportView,
     format: ExportFormat,
     limit: Option<u32>,
 ) -> anyhow::Result<ExitCode> {
@@ -594,9 +669,9 @@ async fn export(
         ExportFormat::Atom => Format::Atom,
         ExportFormat::Json => Format::Json,
     };
-    let request = match &feed {
-        Some(name) => {
-            let Some(feed) = config.feeds.iter().find(|f| &f.name == name) else {
+    let request = match view {
+        ExportView::Feed(name) => {
+            let Some(feed) = config.feeds.iter().find(|f| f.name == name) else {
                 errln!("{}: no feed named {name:?}", config.path.display());
                 return Ok(ExitCode::from(2));
             };
@@ -612,12 +687,22 @@ async fn export(
                 format,
             }
         }
-        None => crate::server::merged_request(filter, limit, format),
+        ExportView::Top(filter, sort) => crate::server::top_request(filter, sort, limit, format),
+        ExportView::Merged(filter, sort) => {
+            crate::server::merged_request(filter, sort, limit, format)
+        }
     };
     let store = app::open_store(&config).await?;
     // One page: no entry is rendered twice.
     let entries = publish::atom::EntryCache::default();
-    let rendered = publish::render(&store, &app::site(&config), &entries, &request).await?;
+    let rendered = publish::render(
+        &store,
+        &app::site(&config),
+        &entries,
+        &request,
+        chrono::Utc::now(),
+    )
+    .await?;
     store.close().await;
     out!("{}", rendered.body);
     Ok(ExitCode::SUCCESS)

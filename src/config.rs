@@ -110,6 +110,22 @@ pub struct SourceConfig {
     /// `language`: the feed's language when it states none or a wrong one
     /// (docs/CONFIG.md "Languages"); a BCP 47 tag.
     pub language: Option<String>,
+    /// The outlet its copies count for (docs/TAGS-AND-DEDUP.md "Outlets"):
+    /// `outlet` as written, else the URL's host without `www.`.
+    pub outlet: String,
+}
+
+/// The outlet of a source at `url` that names none: its host, lowercase,
+/// without a leading `www.` (`https://www.rfi.fr/fr/afrique/rss` ->
+/// `rfi.fr`); a URL without a host (`file:`) is an outlet of its own.
+pub fn default_outlet(url: &Url) -> String {
+    match url.host_str() {
+        Some(host) => {
+            let host = host.to_ascii_lowercase();
+            host.strip_prefix("www.").unwrap_or(&host).to_string()
+        }
+        None => url.to_string(),
+    }
 }
 
 /// Compiled CSS selectors, shared by every refresh of a source.
@@ -293,6 +309,11 @@ pub struct FeedConfig {
     /// `lang`: primary language subtags, lowercase.
     pub languages: Vec<String>,
     pub limit: u32,
+    /// Coverage (docs/CONFIG.md "Output feeds"): at least this many outlets,
+    /// published within `window`, and the order.
+    pub min_outlets: Option<u32>,
+    pub window: Option<std::time::Duration>,
+    pub sort: crate::model::Sort,
 }
 
 impl FeedConfig {
@@ -304,6 +325,9 @@ impl FeedConfig {
             none: self.none.clone(),
             sources: self.sources.clone(),
             languages: self.languages.clone(),
+            min_outlets: self.min_outlets,
+            window: self.window,
+            sort: self.sort,
         }
     }
 }
@@ -594,6 +618,7 @@ mod tests {
         assert!(source.tags.is_empty());
         assert_eq!(source.schedule.as_str(), "@hourly");
         assert!(source.enabled);
+        assert_eq!(source.outlet, "example.org");
         let rule = &config.tag_rules[0];
         assert_eq!(rule.tag, "Xi Jinping");
         assert!(matches!(&rule.matcher, RuleMatcher::Any(words) if words == &["Xi Jinping"]));
@@ -603,6 +628,24 @@ mod tests {
         assert!(feed.any.is_empty() && feed.all.is_empty() && feed.none.is_empty());
         assert!(feed.sources.is_empty());
         assert_eq!(feed.limit, 50);
+        assert_eq!(
+            (feed.min_outlets, feed.window, feed.sort),
+            (None, None, crate::model::Sort::Published)
+        );
+    }
+
+    #[test]
+    fn outlets_default_to_the_host_without_www_and_coverage_keys_are_typed() {
+        let text = "[[source]]\nname = \"a\"\nurl = \"https://WWW.rfi.fr/fr/afrique/rss\"\n\
+                    [[source]]\nname = \"b\"\nurl = \"https://feeds.bbci.co.uk/news/rss.xml\"\noutlet = \" BBC \"\n\
+                    [[feed]]\nname = \"top\"\nmin_outlets = 3\nwindow = \"12h\"\nsort = \"coverage\"\n";
+        let config = parse(text).unwrap();
+        assert_eq!(config.sources[0].outlet, "rfi.fr");
+        assert_eq!(config.sources[1].outlet, "bbc");
+        let filter = config.feeds[0].filter();
+        assert_eq!(filter.min_outlets, Some(3));
+        assert_eq!(filter.window, Some(Duration::from_secs(12 * 3600)));
+        assert_eq!(filter.sort, crate::model::Sort::Coverage);
     }
 
     #[test]
@@ -939,6 +982,11 @@ mod tests {
             ("[[feed]]\nname = \"x\"\nlimit = 0\n".into(), "3:9: limit must be between 1 and 500, got 0"),
             ("[[feed]]\nname = \"x\"\nlimit = 501\n".into(), "3:9: limit must be between 1 and 500, got 501"),
             ("[[feed]]\nname = \"x\"\nnone = [\"_\"]\n".into(), "3:9: tag \"_\" is empty"),
+            ("[[feed]]\nname = \"x\"\nmin_outlets = 0\n".into(), "3:15: min_outlets must be between 1 and 10000, got 0"),
+            ("[[feed]]\nname = \"x\"\nwindow = \"31d\"\n".into(), "3:10: window must be at most 30d"),
+            ("[[feed]]\nname = \"x\"\nwindow = \"0s\"\n".into(), "3:10: window must be greater than 0"),
+            ("[[feed]]\nname = \"x\"\nsort = \"popular\"\n".into(), "3:8: sort must be \"published\" or \"coverage\", got \"popular\""),
+            (format!("{SOURCE}outlet = \" \"\n"), "4:10: outlet must not be empty"),
             // [dedup].
             ("[dedup]\nthreshold = 1.5\n".into(), "2:13: threshold must be above 0 and at most 1"),
             // [health].

@@ -166,6 +166,9 @@ pub struct Article {
     /// Other outlets' copies of the same story (near-duplicates under other
     /// URLs), served as `rel="related"`.
     pub related: Vec<String>,
+    /// How many distinct outlets carried it (docs/TAGS-AND-DEDUP.md
+    /// "Outlets"); in a coverage-sorted view, as of the walk's time.
+    pub outlets: i64,
 }
 
 /// Which articles a merged view holds. Tag lists hold terms.
@@ -177,6 +180,71 @@ pub struct Filter {
     pub sources: Vec<String>,
     /// Languages (primary subtags, lowercase: `fr` also holds `fr-CA`).
     pub languages: Vec<String>,
+    /// Only articles that at least this many distinct outlets carried.
+    pub min_outlets: Option<u32>,
+    /// Only articles published within this long before the view's time.
+    pub window: Option<Duration>,
+    pub sort: Sort,
+}
+
+impl Filter {
+    /// The window of a coverage-sorted view that sets none: a bounded
+    /// set to rank, the stories of the last day.
+    pub const COVERAGE_WINDOW: Duration = Duration::from_secs(86_400);
+    /// The longest `window`: a coverage-sorted page ranks every article of
+    /// its window, so this bounds a page's work.
+    pub const MAX_WINDOW: Duration = Duration::from_secs(30 * 86_400);
+    /// The largest `min_outlets`: far above any story's coverage.
+    pub const MAX_MIN_OUTLETS: u32 = 10_000;
+
+    /// The window this view applies, if any.
+    pub fn effective_window(&self) -> Option<Duration> {
+        match self.sort {
+            Sort::Coverage => Some(self.window.unwrap_or(Filter::COVERAGE_WINDOW)),
+            Sort::Published => self.window,
+        }
+    }
+}
+
+/// The order of a merged view.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Sort {
+    /// Newest first (published, then id).
+    #[default]
+    Published,
+    /// Most outlets first, then newest first.
+    Coverage,
+}
+
+impl Sort {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Published => "published",
+            Sort::Coverage => "coverage",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Sort> {
+        [Sort::Published, Sort::Coverage]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+}
+
+/// A window as the config and queries write it, in its largest whole unit
+/// (`12h`, `1d`, `90m`).
+pub fn format_window(window: Duration) -> String {
+    let secs = window.as_secs();
+    let millis = window.as_millis();
+    if !millis.is_multiple_of(1000) || secs == 0 {
+        return format!("{millis}ms");
+    }
+    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if secs.is_multiple_of(size) {
+            return format!("{}{unit}", secs / size);
+        }
+    }
+    format!("{secs}s")
 }
 
 /// Keyset position: the last article of the previous page (newest first).
@@ -184,6 +252,19 @@ pub struct Filter {
 pub struct Cursor {
     pub published: DateTime<Utc>,
     pub id: i64,
+    /// In a coverage-sorted view: where the walk is in coverage order.
+    pub coverage: Option<CoverageMark>,
+}
+
+/// A coverage-sorted walk's position beyond (published, id): the last
+/// article's outlet count, and the time the walk's first page was read.
+/// The walk counts only copies seen at or before `as_of`, so an article
+/// whose coverage grows meanwhile keeps its place, and neither shows twice
+/// nor is skipped (docs/HTTP.md "Top stories").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CoverageMark {
+    pub outlets: i64,
+    pub as_of: DateTime<Utc>,
 }
 
 /// One page of a merged view.
@@ -302,4 +383,27 @@ pub struct HealthEvent {
     pub at: DateTime<Utc>,
     /// What happened, in words (the error, the new URL, the count).
     pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_are_written_in_their_largest_whole_unit() {
+        for (secs, text) in [
+            (43_200, "12h"),
+            (86_400, "1d"),
+            (5_400, "90m"),
+            (1_209_600, "2w"),
+            (61, "61s"),
+        ] {
+            assert_eq!(format_window(Duration::from_secs(secs)), text);
+        }
+        assert_eq!(format_window(Duration::from_millis(1_500)), "1500ms");
+        assert_eq!(
+            crate::config::parse_duration("1500ms").unwrap(),
+            Duration::from_millis(1_500)
+        );
+    }
 }

@@ -31,6 +31,9 @@ pub struct FeedView {
     /// Why a first page has no article: Atom `subtitle`, JSON Feed
     /// `description`.
     pub why_empty: Option<EmptyReason>,
+    /// Entries carry their outlet count (`tributary:outlets`,
+    /// `_tributary.outlets`): views that filter or sort by coverage.
+    pub show_outlets: bool,
 }
 
 use crate::model::{Cursor, Filter};
@@ -103,14 +106,16 @@ pub struct Rendered {
 
 /// Reads one page of the view and renders it, reusing `entries` where the
 /// store shares the page's articles.
+/// `now`: the time a `window` counts back from (docs/HTTP.md).
 pub async fn render(
     store: &Store,
     site: &Site,
     entries: &atom::EntryCache,
     request: &ViewRequest,
+    now: DateTime<Utc>,
 ) -> Result<Rendered, StoreError> {
     let page = store
-        .page(&request.filter, request.before, request.limit)
+        .page_at(&request.filter, request.before, request.limit, now)
         .await?;
     // The time the view's content last changed, not its newest entry's
     // date: an old-dated story stored today changes the view today, and a
@@ -160,6 +165,8 @@ pub async fn render(
         generator_version: env!("CARGO_PKG_VERSION").to_string(),
         stylesheet: Some(stylesheet_href(&site.base_url)),
         why_empty,
+        show_outlets: request.filter.sort == crate::model::Sort::Coverage
+            || request.filter.min_outlets.is_some(),
     };
     let body = match request.format {
         Format::Atom => entries.render(&view, &page.articles),
@@ -243,9 +250,46 @@ pub fn verdict(
     }
 }
 
-/// The opaque `before=` value of RFC 5005 paging.
+/// What a view's coverage conditions say of an article with `outlets`
+/// published at `published`, at `now` (for `tributary explain`): `None`
+/// when the view has none; `Some(None)` when they pass; `Some(Some(why))`
+/// when they exclude it.
+pub fn coverage_verdict(
+    filter: &Filter,
+    outlets: i64,
+    published: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<Option<String>> {
+    let window = filter.effective_window();
+    if filter.min_outlets.is_none() && window.is_none() {
+        return None;
+    }
+    if let Some(min) = filter.min_outlets.filter(|m| i64::from(*m) > outlets) {
+        return Some(Some(format!(
+            "carried by {outlets} outlets, fewer than min_outlets = {min}"
+        )));
+    }
+    if let Some(window) = window {
+        let since = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| now.checked_sub_signed(w));
+        if since.is_some_and(|since| published < since) {
+            return Some(Some(format!(
+                "published before its window of {}",
+                crate::model::format_window(window)
+            )));
+        }
+    }
+    Some(None)
+}
+
+/// The opaque `before=` value of RFC 5005 paging: `published.id`, and in
+/// a coverage-sorted walk `.outlets.as_of` after it.
 pub fn encode_cursor(cursor: Cursor) -> String {
-    let raw = format!("{}.{}", cursor.published.timestamp_micros(), cursor.id);
+    let mut raw = format!("{}.{}", cursor.published.timestamp_micros(), cursor.id);
+    if let Some(mark) = cursor.coverage {
+        raw += &format!(".{}.{}", mark.outlets, mark.as_of.timestamp_micros());
+    }
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
 }
 
@@ -254,10 +298,24 @@ pub fn decode_cursor(value: &str) -> Option<Cursor> {
         .decode(value)
         .ok()?;
     let raw = String::from_utf8(raw).ok()?;
-    let (published, id) = raw.split_once('.')?;
+    let time = |micros: &str| DateTime::from_timestamp_micros(micros.parse().ok()?);
+    let parts: Vec<&str> = raw.split('.').collect();
+    let (published, id, coverage) = match parts[..] {
+        [published, id] => (published, id, None),
+        [published, id, outlets, as_of] => (
+            published,
+            id,
+            Some(crate::model::CoverageMark {
+                outlets: outlets.parse().ok()?,
+                as_of: time(as_of)?,
+            }),
+        ),
+        _ => return None,
+    };
     Some(Cursor {
-        published: DateTime::from_timestamp_micros(published.parse().ok()?)?,
+        published: time(published)?,
         id: id.parse().ok()?,
+        coverage,
     })
 }
 
@@ -273,6 +331,7 @@ mod tests {
             none: vec!["sport".into()],
             sources: vec!["rfi-en".into()],
             languages: vec!["fr".into()],
+            ..Filter::default()
         };
         let rfi = vec!["rfi-en".to_string()];
         let fr = Some("fr");
@@ -314,8 +373,17 @@ mod tests {
         let cursor = Cursor {
             published: DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
             id: 42,
+            coverage: None,
         };
         assert_eq!(decode_cursor(&encode_cursor(cursor)), Some(cursor));
+        let walk = Cursor {
+            coverage: Some(crate::model::CoverageMark {
+                outlets: 3,
+                as_of: DateTime::from_timestamp_micros(1_764_000_100_000_000).unwrap(),
+            }),
+            ..cursor
+        };
+        assert_eq!(decode_cursor(&encode_cursor(walk)), Some(walk));
         for bad in ["", "!!!", "bm90LWEtY3Vyc29y", "MTIz"] {
             assert_eq!(decode_cursor(bad), None, "{bad}");
         }

@@ -67,6 +67,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/feed.atom", get(merged_atom))
         .route("/feed.json", get(merged_json))
+        .route("/top.atom", get(top_atom))
+        .route("/top.json", get(top_json))
         .route("/feeds/{file}", get(configured_feed))
         .route("/tags/{file}", get(tag_feed))
         .merge(pages)
@@ -165,7 +167,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
 
 /// The route patterns above as static metric labels.
 fn route_label(matched: Option<&MatchedPath>) -> &'static str {
-    const ROUTES: [&str; 11] = [
+    const ROUTES: [&str; 13] = [
         "/",
         "/feed.xsl",
         "/metrics",
@@ -175,6 +177,8 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
         "/health.json",
         "/feed.atom",
         "/feed.json",
+        "/top.atom",
+        "/top.json",
         "/feeds/{file}",
         "/tags/{file}",
     ];
@@ -244,11 +248,91 @@ async fn merged(
     respond(&state, &request, &headers).await
 }
 
-/// The first page of `/feed.{atom,json}` with these filters: what
-/// `tributary export` prints, byte for byte.
-pub fn merged_request(filter: Filter, limit: Option<u32>, format: Format) -> ViewRequest {
+async fn top_atom(
+    state: State<Arc<AppState>>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    top(state, query, headers, Format::Atom).await
+}
+
+async fn top_json(
+    state: State<Arc<AppState>>,
+    query: RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    top(state, query, headers, Format::Json).await
+}
+
+/// `/top.{atom,json}`: the merged view's parameters over [`top_filter`].
+async fn top(
+    State(state): State<Arc<AppState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let mut params = ViewParams::parse(query.as_deref(), true)?;
+    params.apply_aliases(&state.config.tag_aliases);
+    check_sources(&state, &params.filter.sources).await?;
+    let request = params.into_request(
+        "/top".into(),
+        "tributary: top stories".into(),
+        top_filter(),
+        DEFAULT_LIMIT,
+        format,
+    );
+    respond(&state, &request, &headers).await
+}
+
+/// Stories of the last day that two outlets or more carried, most
+/// outlets first (docs/HTTP.md "Top stories").
+pub fn top_filter() -> Filter {
+    Filter {
+        min_outlets: Some(TOP_MIN_OUTLETS),
+        window: Some(Filter::COVERAGE_WINDOW),
+        sort: crate::model::Sort::Coverage,
+        ..Filter::default()
+    }
+}
+
+/// `/top`'s default `min_outlets`: one outlet is no coverage to rank.
+pub const TOP_MIN_OUTLETS: u32 = 2;
+
+/// The first page of `/top.{atom,json}` with these parameters: what
+/// `tributary export --top` prints, byte for byte.
+pub fn top_request(
+    filter: Filter,
+    sort: Option<crate::model::Sort>,
+    limit: Option<u32>,
+    format: Format,
+) -> ViewRequest {
     let mut params = ViewParams {
         filter,
+        sort,
+        limit,
+        before: None,
+    };
+    params.normalize();
+    params.into_request(
+        "/top".into(),
+        "tributary: top stories".into(),
+        top_filter(),
+        DEFAULT_LIMIT,
+        format,
+    )
+}
+
+/// The first page of `/feed.{atom,json}` with these filters: what
+/// `tributary export` prints, byte for byte.
+pub fn merged_request(
+    filter: Filter,
+    sort: Option<crate::model::Sort>,
+    limit: Option<u32>,
+    format: Format,
+) -> ViewRequest {
+    let mut params = ViewParams {
+        filter,
+        sort,
         limit,
         before: None,
     };
@@ -305,11 +389,10 @@ async fn configured_feed(
         .ok_or(ApiError::NotFound)?;
     // A configured feed is fixed; only paging applies.
     let params = ViewParams::parse(query.as_deref(), false)?;
-    let filter = feed.filter();
     let request = params.into_request(
         format!("/feeds/{}", encode_segment(&feed.name)),
         feed.title.clone(),
-        filter,
+        feed.filter(),
         feed.limit,
         format,
     );
@@ -388,8 +471,11 @@ fn split_extension(file: &str) -> Result<(&str, Format), ApiError> {
 /// The query parameters of a view (docs/HTTP.md); anything else is a 400.
 #[derive(Debug, Default)]
 pub struct ViewParams {
-    /// Tag terms (normalized, sorted, deduplicated) and source names.
+    /// Tag terms (normalized, sorted, deduplicated), source names,
+    /// `min_outlets` and `window` (`sort` is below: unset differs from
+    /// `published` over `/top`'s default).
     pub filter: Filter,
+    pub sort: Option<crate::model::Sort>,
     pub limit: Option<u32>,
     pub before: Option<crate::model::Cursor>,
 }
@@ -450,6 +536,39 @@ impl ViewParams {
                         })?;
                     params.limit = Some(limit);
                 }
+                "min_outlets" if filters_allowed => {
+                    let max = Filter::MAX_MIN_OUTLETS;
+                    let n = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=max).contains(n))
+                        .ok_or_else(|| {
+                            ApiError::BadRequest(format!(
+                                "min_outlets must be a number from 1 to {max}, not {value:?}"
+                            ))
+                        })?;
+                    params.filter.min_outlets = Some(n);
+                }
+                "window" if filters_allowed => {
+                    let max = crate::model::format_window(Filter::MAX_WINDOW);
+                    let window = crate::config::parse_duration(&value)
+                        .ok()
+                        .filter(|w| !w.is_zero() && *w <= Filter::MAX_WINDOW)
+                        .ok_or_else(|| {
+                            ApiError::BadRequest(format!(
+                                "window must be a duration from 1s to {max} (12h, 1d), not {value:?}"
+                            ))
+                        })?;
+                    params.filter.window = Some(window);
+                }
+                "sort" if filters_allowed => {
+                    let sort = crate::model::Sort::from_name(&value).ok_or_else(|| {
+                        ApiError::BadRequest(format!(
+                            "sort must be published or coverage, not {value:?}"
+                        ))
+                    })?;
+                    params.sort = Some(sort);
+                }
                 "before" => {
                     let cursor = publish::decode_cursor(&value).ok_or_else(|| {
                         ApiError::BadRequest(format!("invalid before cursor {value:?}"))
@@ -458,7 +577,7 @@ impl ViewParams {
                 }
                 other => {
                     let allowed = if filters_allowed {
-                        "any, all, none, source, lang, limit, before"
+                        "any, all, none, source, lang, min_outlets, window, sort, limit, before"
                     } else {
                         "limit, before"
                     };
@@ -531,6 +650,15 @@ impl ViewParams {
                 query.push((key.to_string(), values.join(",")));
             }
         }
+        if let Some(n) = self.filter.min_outlets {
+            query.push(("min_outlets".into(), n.to_string()));
+        }
+        if let Some(window) = self.filter.window {
+            query.push(("window".into(), crate::model::format_window(window)));
+        }
+        if let Some(sort) = self.sort {
+            query.push(("sort".into(), sort.as_str().into()));
+        }
         if let Some(limit) = self.limit {
             query.push(("limit".into(), limit.to_string()));
         }
@@ -540,6 +668,9 @@ impl ViewParams {
         filter.none.extend(self.filter.none);
         filter.sources.extend(self.filter.sources);
         filter.languages.extend(self.filter.languages);
+        filter.min_outlets = self.filter.min_outlets.or(filter.min_outlets);
+        filter.window = self.filter.window.or(filter.window);
+        filter.sort = self.sort.unwrap_or(filter.sort);
         let title = if title.is_empty() {
             describe(&path, &query)
         } else {
@@ -574,12 +705,28 @@ async fn respond(
     request: &ViewRequest,
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
+    // A coverage walk's cursor carries its time and place in coverage
+    // order; a newest-first cursor cannot say where that walk is.
+    if request.filter.sort == crate::model::Sort::Coverage
+        && request.before.is_some_and(|c| c.coverage.is_none())
+    {
+        return Err(ApiError::BadRequest(
+            "this before= cursor is not from a coverage-sorted view; start from the first page"
+                .into(),
+        ));
+    }
     let version = state.store.content_version().await?;
     let page = match state.cache.get(request, version) {
         Some(page) => page,
         None => {
-            let rendered =
-                publish::render(&state.store, &state.site, &state.entries, request).await?;
+            let rendered = publish::render(
+                &state.store,
+                &state.site,
+                &state.entries,
+                request,
+                state.clock.now(),
+            )
+            .await?;
             // An empty page says why (sources not fetched yet, failing),
             // and that changes without the articles' version changing.
             let keep = rendered.why_empty.is_none();

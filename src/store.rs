@@ -343,20 +343,43 @@ impl Store {
         before: Option<Cursor>,
         limit: u32,
     ) -> Result<Page, StoreError> {
+        self.page_at(filter, before, limit, Utc::now()).await
+    }
+
+    /// [`Store::page`] as of `now`: what a `window` counts back from, and
+    /// the time a coverage-sorted walk starts at (its first page's cursor
+    /// carries it on).
+    pub async fn page_at(
+        &self,
+        filter: &Filter,
+        before: Option<Cursor>,
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Page, StoreError> {
         let (articles, more) = match &self.engine {
             Engine::Sqlite(sqlite) => {
-                let plan = read::page_plan(filter, before, limit);
+                let plan = read::page_plan(filter, before, limit, now);
                 let version = self.content_version().await?;
                 sqlite
                     .page_reader
                     .page(plan, limit as usize, version)
                     .await?
             }
-            Engine::Postgres(_) => self.page_through_pool(filter, before, limit).await?,
+            Engine::Postgres(_) => self.page_through_pool(filter, before, limit, now).await?,
+        };
+        let as_of = match before.and_then(|c| c.coverage) {
+            Some(mark) => mark.as_of,
+            None => now,
         };
         let next = more.then(|| articles.last()).flatten().map(|a| Cursor {
             published: a.published,
             id: a.id,
+            coverage: (filter.sort == crate::model::Sort::Coverage).then_some(
+                crate::model::CoverageMark {
+                    outlets: a.outlets,
+                    as_of,
+                },
+            ),
         });
         Ok(Page { articles, next })
     }

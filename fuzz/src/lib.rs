@@ -453,6 +453,23 @@ pub fn check_query(data: &[u8]) {
         if let Some(limit) = params.limit {
             assert!((1..=MAX_LIMIT).contains(&limit));
         }
+        // Coverage parameters stay within the bounds that cap a page's work.
+        use tributary::model::Filter;
+        if let Some(n) = f.min_outlets {
+            assert!(
+                (1..=Filter::MAX_MIN_OUTLETS).contains(&n),
+                "min_outlets {n}"
+            );
+        }
+        if let Some(window) = f.window {
+            assert!(
+                !window.is_zero() && window <= Filter::MAX_WINDOW,
+                "window {window:?}"
+            );
+        }
+        if !filters_allowed {
+            assert!(f.min_outlets.is_none() && f.window.is_none() && params.sort.is_none());
+        }
         if let Some(cursor) = params.before {
             assert_eq!(decode_cursor(&encode_cursor(cursor)), Some(cursor));
         }

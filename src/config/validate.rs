@@ -153,6 +153,7 @@ struct RawSource {
     rewrite_link: Option<RawRewrite>,
     remove_selectors: Option<Vec<Spanned<String>>>,
     language: Option<Spanned<String>>,
+    outlet: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +202,9 @@ struct RawFeed {
     #[serde(default)]
     lang: Vec<Spanned<String>>,
     limit: Option<Spanned<i64>>,
+    min_outlets: Option<Spanned<i64>>,
+    window: Option<Spanned<ConfigDuration>>,
+    sort: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -557,7 +561,6 @@ impl Checker<'_> {
             }
             sources.push(SourceConfig {
                 name,
-                url,
                 public_url,
                 tags,
                 schedule,
@@ -574,6 +577,17 @@ impl Checker<'_> {
                             .ok_or_else(|| self.not_a_language(lang))?,
                     ),
                 },
+                outlet: match &source.outlet {
+                    Some(outlet) => {
+                        let trimmed = outlet.get_ref().trim();
+                        if trimmed.is_empty() {
+                            return Err(self.error(outlet.span(), "outlet must not be empty"));
+                        }
+                        trimmed.to_lowercase()
+                    }
+                    None => crate::config::default_outlet(&url),
+                },
+                url,
             });
         }
         Ok(sources)
@@ -813,7 +827,55 @@ impl Checker<'_> {
                     }
                 },
             };
+            let min_outlets = match feed.min_outlets {
+                None => None,
+                Some(n) => match u32::try_from(*n.get_ref()) {
+                    Ok(m) if (1..=crate::model::Filter::MAX_MIN_OUTLETS).contains(&m) => Some(m),
+                    _ => {
+                        return Err(self.error(
+                            n.span(),
+                            format!(
+                                "min_outlets must be between 1 and {}, got {}",
+                                crate::model::Filter::MAX_MIN_OUTLETS,
+                                n.get_ref()
+                            ),
+                        ))
+                    }
+                },
+            };
+            let window = match feed.window {
+                None => None,
+                Some(w) => {
+                    let max = crate::model::Filter::MAX_WINDOW;
+                    let window = self.duration(Some(w.clone()), "window", max)?;
+                    if window > max {
+                        return Err(self.error(
+                            w.span(),
+                            format!(
+                                "window must be at most {}",
+                                crate::model::format_window(max)
+                            ),
+                        ));
+                    }
+                    Some(window)
+                }
+            };
+            let sort = match &feed.sort {
+                None => crate::model::Sort::Published,
+                Some(sort) => crate::model::Sort::from_name(sort.get_ref()).ok_or_else(|| {
+                    self.error(
+                        sort.span(),
+                        format!(
+                            "sort must be \"published\" or \"coverage\", got {:?}",
+                            sort.get_ref()
+                        ),
+                    )
+                })?,
+            };
             feeds.push(FeedConfig {
+                min_outlets,
+                window,
+                sort,
                 title: feed.title.unwrap_or_else(|| name.clone()),
                 any: self.terms(&feed.any, aliases)?,
                 all: self.terms(&feed.all, aliases)?,

@@ -22,9 +22,13 @@ const HTML_TYPE: &str = "text/html";
 /// `articles`: owned or shared (`Arc`, as the store's pages give them).
 pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
     document(view, articles, |out, _, article| {
-        entry(out, article.borrow())
+        entry(out, article.borrow(), view.show_outlets)
     })
 }
+
+/// tributary's own Atom extension elements (RFC 4287 §6.4), a `tag:` URI
+/// like the OPML attributes' (docs/HTTP.md "Top stories").
+pub const NAMESPACE: &str = "tag:tributary,2026:feed";
 
 /// Atom entries rendered for articles the store shares (`Arc`), by article
 /// id; one per server, kept across its requests. The store hands out one
@@ -51,6 +55,11 @@ impl EntryCache {
     /// page the store did not remember, any PostgreSQL page) is rendered in
     /// place, as by [`render`]: nothing would reuse its entry.
     pub fn render(&self, view: &FeedView, articles: &[Arc<Article>]) -> String {
+        // Entries cached here carry no outlet count; coverage views are
+        // scans whose articles the store never shares anyway.
+        if view.show_outlets {
+            return render(view, articles);
+        }
         let shared = |article: &Arc<Article>| Arc::strong_count(article) > 1;
         let mut rendered: Vec<Option<Arc<str>>> = {
             let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
@@ -68,7 +77,7 @@ impl EntryCache {
         for (article, slot) in articles.iter().zip(&mut rendered) {
             if slot.is_none() && shared(article) {
                 let mut out = String::new();
-                entry(&mut out, article);
+                entry(&mut out, article, false);
                 let out: Arc<str> = out.into();
                 fresh.push((article.id, Arc::downgrade(article), out.clone()));
                 *slot = Some(out);
@@ -89,7 +98,7 @@ impl EntryCache {
         document(view, articles, |out, index, article| {
             match &rendered[index] {
                 Some(rendered) => out.push_str(rendered),
-                None => entry(out, article),
+                None => entry(out, article, false),
             }
         })
     }
@@ -110,7 +119,11 @@ fn document<A: Borrow<Article>>(
         attribute(&mut out, "href", href);
         out.push_str("?>\n");
     }
-    out.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
+    out.push_str("<feed xmlns=\"http://www.w3.org/2005/Atom\"");
+    if view.show_outlets {
+        attribute(&mut out, "xmlns:tributary", NAMESPACE);
+    }
+    out.push_str(">\n");
     element(&mut out, "  ", "id", "", &view.id);
     element(&mut out, "  ", "title", " type=\"text\"", &view.title);
     if let Some(reason) = &view.why_empty {
@@ -149,7 +162,7 @@ fn document<A: Borrow<Article>>(
     out
 }
 
-fn entry(out: &mut String, article: &Article) {
+fn entry(out: &mut String, article: &Article, show_outlets: bool) {
     match &article.language {
         Some(lang) => {
             out.push_str("  <entry xml:lang=\"");
@@ -192,6 +205,13 @@ fn entry(out: &mut String, article: &Article) {
     }
     for tag in &article.tags {
         category(out, tag);
+    }
+    if show_outlets {
+        // How many distinct outlets carried the story (docs/HTTP.md).
+        out.push_str(&format!(
+            "    <tributary:outlets>{}</tributary:outlets>\n",
+            article.outlets
+        ));
     }
     source(out, &article.source, &article.updated);
     out.push_str("  </entry>\n");
@@ -418,6 +438,7 @@ pub(super) mod tests {
             generator_version: "0.1.0".to_string(),
             stylesheet: None,
             why_empty: None,
+            show_outlets: false,
         }
     }
 
@@ -491,6 +512,7 @@ pub(super) mod tests {
                 source: rfi_source(),
                 seen_in: vec!["rfi-en".to_string(), "wires".to_string()],
                 related: vec!["https://wires.example/wang-yi-moscow".to_string()],
+                outlets: 2,
             },
             Article {
                 id: 1,
@@ -515,6 +537,7 @@ pub(super) mod tests {
                 },
                 seen_in: vec!["civil-defence".to_string()],
                 related: Vec::new(),
+                outlets: 1,
             },
         ]
     }

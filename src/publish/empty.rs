@@ -166,11 +166,24 @@ pub fn describe(filter: &Filter) -> String {
     if !filter.languages.is_empty() {
         words.push(format!("in {}", filter.languages.join(", ")));
     }
-    if words.is_empty() {
+    let mut described = if words.is_empty() {
         "every article".to_string()
     } else {
         words.join(", ")
+    };
+    if let Some(n) = filter.min_outlets.filter(|n| *n > 1) {
+        described += &format!(", carried by {n} outlets or more");
     }
+    if let Some(window) = filter.effective_window() {
+        described += &format!(
+            ", published in the last {}",
+            crate::model::format_window(window)
+        );
+    }
+    if filter.sort == crate::model::Sort::Coverage {
+        described += ", most outlets first";
+    }
+    described
 }
 
 /// An error message's first line, cut to [`ERROR_CHARS`].

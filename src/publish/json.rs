@@ -25,7 +25,7 @@ pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
         feed_url: &view.self_url,
         next_url: non_empty(&view.next_url),
         authors: author(&view.author),
-        items: Items(articles),
+        items: Items(articles, view.show_outlets),
     };
     let mut buf = Vec::with_capacity(estimate(articles));
     serde_json::to_writer(&mut buf, &feed).expect("these types always serialize");
@@ -81,7 +81,8 @@ struct Item<'a> {
 }
 
 impl<'a> Item<'a> {
-    fn new(article: &'a Article) -> Item<'a> {
+    /// `show_outlets`: a coverage view's items carry their outlet count.
+    fn new(article: &'a Article, show_outlets: bool) -> Item<'a> {
         let content_html = non_empty(&article.content);
         let summary = non_empty(&article.summary);
         Item {
@@ -105,6 +106,7 @@ impl<'a> Item<'a> {
                 source: Source::new(&article.source),
                 seen_in: &article.seen_in,
                 related: &article.related,
+                outlets: show_outlets.then_some(article.outlets),
                 tags: Tags(&article.tags),
             },
         }
@@ -117,6 +119,10 @@ struct Extension<'a> {
     seen_in: &'a [String],
     /// Other outlets' copies of the same story.
     related: &'a [String],
+    /// Distinct outlets that carried the story (docs/HTTP.md "Top
+    /// stories"), in views that filter or sort by it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outlets: Option<i64>,
     tags: Tags<'a>,
 }
 
@@ -148,11 +154,11 @@ struct TagObject<'a> {
 }
 
 /// `items`, serialized one article at a time instead of collected first.
-struct Items<'a, A>(&'a [A]);
+struct Items<'a, A>(&'a [A], bool);
 
 impl<A: Borrow<Article>> Serialize for Items<'_, A> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|a| Item::new(a.borrow())))
+        serializer.collect_seq(self.0.iter().map(|a| Item::new(a.borrow(), self.1)))
     }
 }
 

@@ -138,6 +138,11 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"Source health\" href=\"{}\">",
         esc(&format!("{base}/health.atom"))
     );
+    let _ = writeln!(
+        html,
+        "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"Top stories\" href=\"{}\">",
+        esc(&format!("{base}/top.atom"))
+    );
     let _ = write!(
         html,
         "<style>{STYLE}{}</style>\n</head>\n<body>\n",
@@ -149,7 +154,7 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
         "<header>\n<h1>tributary</h1>\n<p>{} articles from {} sources, republished as {} feeds.</p>\n</header>",
         articles,
         sources.iter().filter(|s| s.enabled).count(),
-        feeds.len() + 1
+        feeds.len() + 2
     );
 
     let today = day_of(now);
@@ -169,10 +174,23 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
     feed_item(
         &mut html,
         "All articles",
-        "everything, newest first; filter with ?any=, ?all=, ?none=, ?source=",
+        "everything, newest first; filter with ?any=, ?all=, ?none=, ?source=, ?lang=",
         &format!("{base}/feed"),
         why_empty(&state, &Filter::default(), &sources, articles).await?,
         &chart::feed_svg("All articles", &per_day[feeds.len()], today),
+    );
+    let top = super::top_filter();
+    feed_item(
+        &mut html,
+        "Top stories",
+        &format!(
+            "{}; change with ?min_outlets=, ?window=, and the filters above",
+            publish::empty::describe(&top)
+        ),
+        &format!("{base}/top"),
+        why_empty(&state, &top, &sources, articles).await?,
+        // Its stories are the day's: a 30-day chart would say nothing.
+        "",
     );
     html.push_str("</ul>\n</section>\n");
 
@@ -291,7 +309,14 @@ async fn why_empty(
     sources: &[SourceState],
     articles: i64,
 ) -> Result<Option<EmptyReason>, StoreError> {
-    if articles > 0 && !state.store.page(filter, None, 1).await?.articles.is_empty() {
+    if articles > 0
+        && !state
+            .store
+            .page_at(filter, None, 1, state.clock.now())
+            .await?
+            .articles
+            .is_empty()
+    {
         return Ok(None);
     }
     Ok(Some(

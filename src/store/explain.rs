@@ -22,6 +22,19 @@ pub struct Explanation {
     /// Entries of this article's sources under the same link or the same
     /// id that are other articles, and why.
     pub kept_apart: Vec<KeptApart>,
+    /// The distinct outlets that carried it (docs/TAGS-AND-DEDUP.md
+    /// "Outlets"), the first first.
+    pub outlets: Vec<OutletSeen>,
+}
+
+/// One outlet of an article: its name (a source's `outlet`; `#id` for a
+/// source the config sync has not named), when its first copy was seen,
+/// and its sources that carried the article.
+#[derive(Debug, Clone)]
+pub struct OutletSeen {
+    pub outlet: String,
+    pub first_seen: DateTime<Utc>,
+    pub sources: Vec<String>,
 }
 
 /// An entry that was not merged into the explained article.
@@ -124,6 +137,28 @@ impl Store {
         .into_iter()
         .map(|(term, label, origin)| (Tag { term, label }, origin))
         .collect();
+        // The grouping the outlet count triggers use (migrations' outlets).
+        let mut outlets: Vec<OutletSeen> = Vec::new();
+        let rows = sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT COALESCE(s.outlet, '#' || s.id), s.name, MIN(c.first_seen) FROM (
+                 SELECT source_id, first_seen FROM article_sources WHERE article_id = $1
+                 UNION ALL SELECT source_id, first_seen FROM article_links WHERE article_id = $1
+             ) c JOIN sources s ON s.id = c.source_id
+             GROUP BY COALESCE(s.outlet, '#' || s.id), s.name ORDER BY 3, 2",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        for (outlet, source, at) in rows {
+            match outlets.iter_mut().find(|o| o.outlet == outlet) {
+                Some(seen) => seen.sources.push(source),
+                None => outlets.push(OutletSeen {
+                    outlet,
+                    first_seen: from_micros(at),
+                    sources: vec![source],
+                }),
+            }
+        }
         Ok(Some(Explanation {
             article,
             first_seen: from_micros(first_seen),
@@ -131,6 +166,7 @@ impl Store {
             copies,
             tags,
             kept_apart,
+            outlets,
         }))
     }
 

@@ -1,9 +1,11 @@
 //! Merged views: filtered, newest first, keyset-paged on the
-//! `articles_published` index, so a page costs the same at any depth.
+//! `articles_published` index, so a page costs the same at any depth; or
+//! ranked by coverage within a window (docs/HTTP.md "Top stories").
 
 use super::sql::Params;
 use super::{from_micros, micros, Backend, Store, StoreError};
-use crate::model::{Article, Cursor, Filter, NewArticle, SourceRef, Tag};
+use crate::model::{Article, Cursor, Filter, NewArticle, Sort, SourceRef, Tag};
+use chrono::{DateTime, Utc};
 use sqlx::any::AnyArguments;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
@@ -25,8 +27,9 @@ impl Store {
         filter: &Filter,
         before: Option<Cursor>,
         limit: u32,
+        now: DateTime<Utc>,
     ) -> Result<(Vec<Arc<Article>>, bool), StoreError> {
-        let (sql, binds) = page_sql(filter, before, limit);
+        let (sql, binds) = page_sql(filter, before, limit, now);
         let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
         let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
         let more = articles.len() > limit as usize;
@@ -38,7 +41,7 @@ impl Store {
     /// The database's plan for a page query (SQLite `EXPLAIN QUERY PLAN`
     /// details, PostgreSQL `EXPLAIN` lines): for diagnosing slow feeds.
     pub async fn explain_page(&self, filter: &Filter) -> Result<Vec<String>, StoreError> {
-        let (sql, binds) = page_sql(filter, None, 50);
+        let (sql, binds) = page_sql(filter, None, 50, Utc::now());
         self.query_plan(&sql, &binds).await
     }
 
@@ -153,12 +156,29 @@ macro_rules! article_columns {
          COALESCE(a.changed_at, a.first_seen), a.language"
     };
 }
-const ARTICLE_COLUMNS: &str = article_columns!();
+/// The last column, the outlet count, is `a.outlets` but for coverage
+/// walks (see `coverage_as_of`).
+const ARTICLE_COLUMNS: &str = concat!(article_columns!(), ", a.outlets");
 pub(super) const ARTICLE_SELECT: &str = concat!(
     "SELECT ",
     article_columns!(),
-    " FROM articles a JOIN sources s ON s.id = a.source_id"
+    ", a.outlets FROM articles a JOIN sources s ON s.id = a.source_id"
 );
+
+/// An article's outlet count counting only copies first seen at or before
+/// `as_of` (a bound parameter). Coverage only grows, so `a.outlets` is that
+/// count for every article whose last outlet came by then: the subquery
+/// runs only for the few that gained one since the walk began.
+fn coverage_as_of(as_of: &str) -> String {
+    format!(
+        "(CASE WHEN a.last_outlet_at <= {as_of} THEN a.outlets ELSE
+            (SELECT COUNT(DISTINCT COALESCE(cs.outlet, '#' || cs.id)) FROM sources cs
+             WHERE cs.id IN (SELECT source_id FROM article_sources
+                             WHERE article_id = a.id AND first_seen <= {as_of}
+                             UNION SELECT source_id FROM article_links
+                             WHERE article_id = a.id AND first_seen <= {as_of})) END)"
+    )
+}
 
 pub(super) enum Bind {
     Int(i64),
@@ -201,9 +221,14 @@ fn bind_ids<'q, O>(
 /// reads about `limit` rows per term whatever the tag's share of the store.
 /// Each leg stops at `limit + 1` matches; the union of the legs' tops holds
 /// the top of the union.
-fn page_sql(filter: &Filter, before: Option<Cursor>, limit: u32) -> (String, Vec<Bind>) {
+fn page_sql(
+    filter: &Filter,
+    before: Option<Cursor>,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> (String, Vec<Bind>) {
     let rows = limit as i64 + 1;
-    let plan = page_plan(filter, before, limit);
+    let plan = page_plan(filter, before, limit, now);
     let sql = match plan.query {
         PageQuery::Scan(sql) => sql,
         PageQuery::Legs(legs) => {
@@ -243,7 +268,19 @@ pub(super) enum PageQuery {
 }
 
 /// Builds the page query's parts (see `page_sql`).
-pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> PagePlan {
+///
+/// Coverage views (`min_outlets`, `window`, `sort = coverage`) are scans
+/// too, with every tag filter a probe: `window` bounds them to its
+/// articles, a range of `articles_outlets` (published, outlets) that skips
+/// those with too few outlets in the index. A coverage-sorted page ranks the window's candidates
+/// (a bounded set) by their outlets as of the walk's first page (`now`, or
+/// the cursor's `as_of`), keyset on (outlets, published, id).
+pub(super) fn page_plan(
+    filter: &Filter,
+    before: Option<Cursor>,
+    limit: u32,
+    now: DateTime<Utc>,
+) -> PagePlan {
     let mut binds = Vec::new();
     let next = |binds: &mut Vec<Bind>, bind: Bind| {
         binds.push(bind);
@@ -257,9 +294,17 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
             .join(", ")
     };
     let rows = limit as i64 + 1;
+    let coverage = filter.sort == Sort::Coverage;
+    let as_of = match before.and_then(|c| c.coverage) {
+        Some(mark) if coverage => mark.as_of,
+        _ => now,
+    };
+    let as_of_bind = coverage.then(|| next(&mut binds, Bind::Int(micros(as_of))));
+    let window = filter.effective_window();
+    let scan_only = coverage || window.is_some() || filter.min_outlets.is_some();
     // Keyset: `published <= p` first, so the index range starts at the
     // cursor instead of filtering every newer row out.
-    let cursor = before.map(|cursor| {
+    let cursor = before.filter(|_| !coverage).map(|cursor| {
         let p = next(&mut binds, Bind::Int(micros(cursor.published)));
         let id = next(&mut binds, Bind::Int(cursor.id));
         (p, id)
@@ -269,6 +314,7 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
         None => String::new(),
     };
     let (driver, all): (&[String], &[String]) = match (&filter.any[..], &filter.all[..]) {
+        (_, all) if scan_only => (&[], all),
         ([], [first, rest @ ..]) => (std::slice::from_ref(first), rest),
         (any, all) => (any, all),
     };
@@ -277,6 +323,12 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
         .map(|term| next(&mut binds, Bind::Text(term.clone())))
         .collect();
     let mut probes = String::new();
+    if scan_only && !filter.any.is_empty() {
+        let terms = list(&mut binds, &filter.any);
+        probes += &format!(
+            " AND EXISTS (SELECT 1 FROM article_tags py WHERE py.article_id = {{id}} AND py.term IN ({terms}))"
+        );
+    }
     let mut all = all.to_vec();
     all.sort();
     all.dedup();
@@ -329,7 +381,44 @@ pub(super) fn page_plan(filter: &Filter, before: Option<Cursor>, limit: u32) -> 
             " AND EXISTS (SELECT 1 FROM articles pl WHERE pl.id = {{id}} AND ({languages}))"
         );
     }
-    let query = if driver.is_empty() {
+    if let Some(min) = filter.min_outlets.filter(|m| *m > 1) {
+        let min = next(&mut binds, Bind::Int(min.into()));
+        probes += &format!(" AND a.outlets >= {min}");
+        if let Some(as_of) = &as_of_bind {
+            probes += &format!(" AND {} >= {min}", coverage_as_of(as_of));
+        }
+    }
+    if let Some(window) = window {
+        let since = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|w| as_of.checked_sub_signed(w))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let since = next(&mut binds, Bind::Int(micros(since)));
+        probes += &format!(" AND a.published >= {since}");
+    }
+    let query = if let Some(as_of) = &as_of_bind {
+        // Articles stored after the walk began wait for the next walk.
+        let outlets = coverage_as_of(as_of);
+        let keyset = match before.zip(before.and_then(|c| c.coverage)) {
+            Some((cursor, mark)) => {
+                let n = next(&mut binds, Bind::Int(mark.outlets));
+                let p = next(&mut binds, Bind::Int(micros(cursor.published)));
+                let id = next(&mut binds, Bind::Int(cursor.id));
+                format!(
+                    " AND ({outlets} < {n} OR ({outlets} = {n} AND (a.published < {p}
+                          OR (a.published = {p} AND a.id < {id}))))"
+                )
+            }
+            None => String::new(),
+        };
+        PageQuery::Scan(format!(
+            "SELECT {}, {outlets} AS coverage FROM articles a JOIN sources s ON s.id = a.source_id
+             WHERE a.first_seen <= {as_of}{}{keyset}
+             ORDER BY coverage DESC, a.published DESC, a.id DESC LIMIT {rows}",
+            article_columns!(),
+            probes.replace("{id}", "a.id"),
+        ))
+    } else if driver.is_empty() {
         PageQuery::Scan(format!(
             "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
              WHERE 1 = 1{}{} ORDER BY a.published DESC, a.id DESC LIMIT {rows}",
@@ -383,6 +472,7 @@ macro_rules! article_from_row {
             },
             seen_in: Vec::new(),
             related: Vec::new(),
+            outlets: $row.$get(17)?,
         }
     }};
 }
@@ -404,17 +494,54 @@ mod tests {
             none: vec!["sport".into()],
             sources: vec!["rfi-en".into()],
             languages: vec!["fr".into()],
+            ..Filter::default()
         };
         let cursor = Cursor {
             published: chrono::DateTime::UNIX_EPOCH,
             id: 7,
+            coverage: None,
         };
-        let (sql, binds) = page_sql(&filter, Some(cursor), 50);
+        let (sql, binds) = page_sql(&filter, Some(cursor), 50, Utc::now());
         assert_eq!(binds.len(), 9);
         for i in 1..=9 {
             assert!(sql.contains(&format!("${i}")), "missing ${i} in {sql}");
         }
         assert!(!sql.contains("$10"));
         assert!(sql.ends_with("LIMIT 51"));
+    }
+
+    #[test]
+    fn coverage_walks_bind_their_time_once_and_number_every_placeholder() {
+        let filter = Filter {
+            any: vec!["china".into()],
+            none: vec!["sport".into()],
+            min_outlets: Some(3),
+            sort: Sort::Coverage,
+            ..Filter::default()
+        };
+        let as_of = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let cursor = Cursor {
+            published: DateTime::UNIX_EPOCH,
+            id: 7,
+            coverage: Some(crate::model::CoverageMark { outlets: 4, as_of }),
+        };
+        // A later `now` than the walk's: the cursor's time wins.
+        let (sql, binds) = page_sql(&filter, Some(cursor), 50, Utc::now());
+        // as_of, any, none, min, since, outlets, published, id.
+        assert_eq!(binds.len(), 8);
+        for i in 1..=8 {
+            assert!(sql.contains(&format!("${i}")), "missing ${i} in {sql}");
+        }
+        assert!(!sql.contains("$9"));
+        assert!(matches!(binds[0], Bind::Int(t) if t == micros(as_of)));
+        let since = micros(as_of - Filter::COVERAGE_WINDOW);
+        assert!(binds
+            .iter()
+            .any(|b| matches!(b, Bind::Int(t) if *t == since)));
+        assert!(sql.contains("ORDER BY coverage DESC, a.published DESC, a.id DESC LIMIT 51"));
+        assert!(
+            !sql.contains("article_tags t"),
+            "a scan, tags as probes: {sql}"
+        );
     }
 }

@@ -17,6 +17,9 @@ pub struct SourceSync {
     pub name: String,
     pub url: String,
     pub enabled: bool,
+    /// The outlet its copies count for (docs/TAGS-AND-DEDUP.md "Outlets");
+    /// `None`: an outlet of its own.
+    pub outlet: Option<String>,
 }
 
 /// A source claimed for one fetch.
@@ -210,21 +213,26 @@ impl Store {
         // every instance, a start or reload then writes nothing. Every write
         // below is conditional too, so one racing with another instance's
         // identical sync is a no-op rather than a flip-flop.
-        let stored: Vec<(String, String, i64, i64)> =
-            sqlx::query_as("SELECT name, url, configured, enabled FROM sources")
+        let stored: Vec<(String, String, i64, i64, Option<String>)> =
+            sqlx::query_as("SELECT name, url, configured, enabled, outlet FROM sources")
                 .fetch_all(&self.pool)
                 .await?;
-        let stored: HashMap<String, (String, bool, bool)> = stored
+        let stored: HashMap<String, (String, bool, bool, Option<String>)> = stored
             .into_iter()
-            .map(|(name, url, configured, enabled)| (name, (url, configured != 0, enabled != 0)))
+            .map(|(name, url, configured, enabled, outlet)| {
+                (name, (url, configured != 0, enabled != 0, outlet))
+            })
             .collect();
         let mut writes = Vec::new();
         for source in sources {
             match stored.get(&source.name) {
                 None => writes.push(SyncWrite::Insert(source)),
-                Some((url, configured, enabled)) => {
+                Some((url, configured, enabled, outlet)) => {
                     if *url != source.url {
                         writes.push(SyncWrite::NewUrl(source));
+                    }
+                    if *outlet != source.outlet {
+                        writes.push(SyncWrite::Outlet(source));
                     }
                     if !configured || *enabled != source.enabled {
                         writes.push(SyncWrite::Flags(source));
@@ -237,7 +245,7 @@ impl Store {
         self.unstored
             .sources()
             .retain(|name, _| configured.contains(name.as_str()));
-        for (name, (_, was_configured, _)) in &stored {
+        for (name, (_, was_configured, _, _)) in &stored {
             if *was_configured && !configured.contains(name.as_str()) {
                 writes.push(SyncWrite::Remove(name));
             }
@@ -250,9 +258,16 @@ impl Store {
         loop {
             match self.sync_writes(&writes).await {
                 Err(e) if retry_after_conflict(&e, tries).await => tries += 1,
-                done => return done,
+                Err(e) => return Err(e),
+                Ok(()) => break,
             }
         }
+        // Another outlet changes the articles' counts (a trigger counts
+        // them again), so views cached at the old version are stale.
+        if writes.iter().any(|w| matches!(w, SyncWrite::Outlet(_))) {
+            self.bump_version().await?;
+        }
+        Ok(())
     }
 
     async fn sync_writes(&self, writes: &[SyncWrite<'_>]) -> Result<(), StoreError> {
@@ -569,6 +584,8 @@ enum SyncWrite<'a> {
     /// Validators and schedule belong to the old URL: start afresh.
     NewUrl(&'a SourceSync),
     Flags(&'a SourceSync),
+    /// Counted as another outlet: its articles are counted again.
+    Outlet(&'a SourceSync),
     /// Gone from the config: kept for its articles, no longer fetched.
     Remove(&'a str),
 }
@@ -577,12 +594,19 @@ impl SyncWrite<'_> {
     async fn run(&self, tx: &mut sqlx::AnyConnection) -> Result<(), StoreError> {
         let query = match self {
             SyncWrite::Insert(s) => sqlx::query(
-                "INSERT INTO sources (name, url, configured, enabled) VALUES ($1, $2, 1, $3)
+                "INSERT INTO sources (name, url, configured, enabled, outlet) VALUES ($1, $2, 1, $3, $4)
                  ON CONFLICT (name) DO NOTHING",
             )
             .bind(&s.name)
             .bind(&s.url)
-            .bind(s.enabled as i64),
+            .bind(s.enabled as i64)
+            .bind(s.outlet.as_deref()),
+            SyncWrite::Outlet(s) => sqlx::query(
+                "UPDATE sources SET outlet = $2
+                 WHERE name = $1 AND (outlet IS NULL OR outlet <> $2 OR $2 IS NULL)",
+            )
+            .bind(&s.name)
+            .bind(s.outlet.as_deref()),
             SyncWrite::NewUrl(s) => sqlx::query(
                 "UPDATE sources SET url = $2, etag = NULL, last_modified = NULL,
                         next_fetch_at = NULL, disabled_reason = NULL, moved_to = NULL,

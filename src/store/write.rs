@@ -1287,10 +1287,13 @@ async fn insert_article<E: Exec>(
     // Near-duplicate matching reads it (store/near_dup.rs).
     let signature = signature.map(Signature::to_bytes);
     tx.insert_returning_id(
+        // One outlet, its own, from the start: the triggers that count
+        // outlets skip the first source's entry (migrations' outlets).
         "INSERT INTO articles (uid, canonical_url, content_key, link, title, summary,
                                    content, author, published, updated, first_seen,
-                                   fingerprint, source_id, signature, language)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                                   fingerprint, source_id, signature, language, outlets,
+                                   last_outlet_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $11)
              ON CONFLICT DO NOTHING",
         &[
             uid.into(),

@@ -178,6 +178,7 @@ async fn when_articles_are_stored_but_none_matches_the_feed_says_so() {
     let past_the_end = tributary::publish::encode_cursor(tributary::model::Cursor {
         published: chrono::DateTime::UNIX_EPOCH,
         id: 0,
+        coverage: None,
     });
     let last = app
         .get_text(&format!("/feed.atom?before={past_the_end}"))

@@ -183,6 +183,7 @@ async fn the_most_terms_allowed_make_a_query_both_backends_run() {
                 none: terms("n"),
                 sources: terms("s"),
                 languages: terms("fr"),
+                ..Filter::default()
             },
         ] {
             let page = store.page(&filter, None, 500).await;

@@ -32,3 +32,4 @@ mod served;
 mod source_health;
 mod startup;
 mod store;
+mod top;

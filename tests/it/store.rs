@@ -155,6 +155,7 @@ fn sync(names: &[&str]) -> Vec<SourceSync> {
             name: n.to_string(),
             url: format!("http://127.0.0.1:9/{n}.xml"),
             enabled: true,
+            outlet: None,
         })
         .collect()
 }
