@@ -91,7 +91,8 @@ fn ranked(xml: &str) -> Vec<(String, i64)> {
         .entries
         .into_iter()
         .map(|e| e.title.map(|t| t.content).unwrap_or_default());
-    let counts = xml.split("<entry>").skip(1).map(|entry| {
+    // `<entry>` or `<entry xml:lang="…">`.
+    let counts = xml.split("<entry").skip(1).map(|entry| {
         let between = |open: &str, close: &str| {
             let start = entry.find(open)? + open.len();
             let end = start + entry[start..].find(close)?;
