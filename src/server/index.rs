@@ -51,6 +51,8 @@ td.num{text-align:right}
 .ok{color:var(--ok)}.failing{color:var(--bad)}.disabled,.never_fetched{color:var(--warn)}
 .error{color:var(--bad);max-width:22rem;overflow-wrap:anywhere}
 table.facts th{width:9rem;color:var(--muted);font-weight:400}
+table.facts td{overflow-wrap:anywhere}
+.wide{overflow-x:auto}
 ul.feeds .empty{color:var(--warn)}
 footer{margin-top:2.5rem;font-size:.85rem}
 details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
@@ -60,7 +62,8 @@ details summary{cursor:pointer;color:var(--accent);margin:.3rem 0}
 #sources tr{border-bottom:1px solid var(--line);padding:.4rem 0}
 #sources td{border:0;padding:.1rem 0;text-align:left}
 #sources td[data-label]::before{content:attr(data-label) \": \";color:var(--muted)}
-.error{max-width:none}}
+.error{max-width:none}
+table.facts th{width:5.5rem}}
 ";
 
 /// The feeds' articles per day (configured feeds in order, then the merged

@@ -239,7 +239,7 @@ pub(super) async fn source_page(
         html.push_str("<p class=\"muted\">No change of state recorded.</p>\n");
     } else {
         html.push_str(
-            "<table>\n<thead><tr><th>when</th><th>what</th><th>detail</th></tr></thead>\n<tbody>\n",
+            "<div class=\"wide\"><table>\n<thead><tr><th>when</th><th>what</th><th>detail</th></tr></thead>\n<tbody>\n",
         );
         for e in &events {
             let _ = writeln!(
@@ -250,7 +250,7 @@ pub(super) async fn source_page(
                 esc(&e.detail)
             );
         }
-        html.push_str("</tbody>\n</table>\n");
+        html.push_str("</tbody>\n</table></div>\n");
     }
     html.push_str("</section>\n");
 
@@ -258,7 +258,8 @@ pub(super) async fn source_page(
     if fetches.is_empty() {
         html.push_str("<p class=\"muted\">No fetch recorded in the last week.</p>\n");
     } else {
-        html.push_str("<table>\n<thead><tr><th>when</th><th>outcome</th><th class=\"num\">took</th><th class=\"num\">bytes</th><th class=\"num\">new</th><th>error</th></tr></thead>\n<tbody>\n");
+        // Six columns: a phone scrolls the table, not the page.
+        html.push_str("<div class=\"wide\"><table>\n<thead><tr><th>when</th><th>outcome</th><th class=\"num\">took</th><th class=\"num\">bytes</th><th class=\"num\">new</th><th>error</th></tr></thead>\n<tbody>\n");
         for f in &fetches {
             let _ = writeln!(
                 html,
@@ -273,7 +274,7 @@ pub(super) async fn source_page(
                 esc(f.error.as_deref().unwrap_or(""))
             );
         }
-        html.push_str("</tbody>\n</table>\n");
+        html.push_str("</tbody>\n</table></div>\n");
     }
     html.push_str("</section>\n");
     let _ = writeln!(
