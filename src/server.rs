@@ -230,21 +230,38 @@ async fn merged_json(
 }
 
 async fn merged(
+    state: State<Arc<AppState>>,
+    query: RawQuery,
+    headers: HeaderMap,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let path = "/feed";
+    ad_hoc(
+        state,
+        query,
+        headers,
+        format,
+        path,
+        String::new(),
+        Filter::default(),
+    )
+    .await
+}
+
+/// A view of every article that the query's filters narrow, over `base`.
+async fn ad_hoc(
     State(state): State<Arc<AppState>>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     format: Format,
+    path: &str,
+    title: String,
+    base: Filter,
 ) -> Result<Response, ApiError> {
     let mut params = ViewParams::parse(query.as_deref(), true)?;
     params.apply_aliases(&state.config.tag_aliases);
     check_sources(&state, &params.filter.sources).await?;
-    let request = params.into_request(
-        "/feed".into(),
-        String::new(),
-        Filter::default(),
-        DEFAULT_LIMIT,
-        format,
-    );
+    let request = params.into_request(path.into(), title, base, DEFAULT_LIMIT, format);
     respond(&state, &request, &headers).await
 }
 
@@ -266,22 +283,13 @@ async fn top_json(
 
 /// `/top.{atom,json}`: the merged view's parameters over [`top_filter`].
 async fn top(
-    State(state): State<Arc<AppState>>,
-    RawQuery(query): RawQuery,
+    state: State<Arc<AppState>>,
+    query: RawQuery,
     headers: HeaderMap,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let mut params = ViewParams::parse(query.as_deref(), true)?;
-    params.apply_aliases(&state.config.tag_aliases);
-    check_sources(&state, &params.filter.sources).await?;
-    let request = params.into_request(
-        "/top".into(),
-        "tributary: top stories".into(),
-        top_filter(),
-        DEFAULT_LIMIT,
-        format,
-    );
-    respond(&state, &request, &headers).await
+    let title = "tributary: top stories".to_string();
+    ad_hoc(state, query, headers, format, "/top", title, top_filter()).await
 }
 
 /// Stories of the last day that two outlets or more carried, most
@@ -347,9 +355,9 @@ pub fn merged_request(
 }
 
 async fn tag_feed(
-    State(state): State<Arc<AppState>>,
+    state: State<Arc<AppState>>,
     Path(file): Path<String>,
-    RawQuery(query): RawQuery,
+    query: RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (name, format) = split_extension(&file)?;
@@ -357,21 +365,12 @@ async fn tag_feed(
     if term.is_empty() {
         return Err(ApiError::NotFound);
     }
-    let mut params = ViewParams::parse(query.as_deref(), true)?;
-    params.apply_aliases(&state.config.tag_aliases);
-    check_sources(&state, &params.filter.sources).await?;
+    let path = format!("/tags/{}", encode_segment(&term));
     let base = Filter {
-        all: vec![term.clone()],
+        all: vec![term],
         ..Filter::default()
     };
-    let request = params.into_request(
-        format!("/tags/{}", encode_segment(&term)),
-        String::new(),
-        base,
-        DEFAULT_LIMIT,
-        format,
-    );
-    respond(&state, &request, &headers).await
+    ad_hoc(state, query, headers, format, &path, String::new(), base).await
 }
 
 async fn configured_feed(
