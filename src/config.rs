@@ -113,6 +113,24 @@ pub struct SourceConfig {
     /// The outlet its copies count for (docs/TAGS-AND-DEDUP.md "Outlets"):
     /// `outlet` as written, else the URL's host without `www.`.
     pub outlet: String,
+    /// `full_text`: when the article page is fetched for the full body
+    /// (docs/CONFIG.md "Full text").
+    pub full_text: FullText,
+}
+
+/// A source's `full_text`: whether its entries' article pages are fetched
+/// and their main text extracted (the `fulltext` module).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FullText {
+    /// The feed's own content only.
+    #[default]
+    Never,
+    /// Only entries that look truncated: a summary without a body, or a
+    /// short body (the full text step's `looks_truncated`).
+    Auto,
+    /// Every new entry with a link.
+    Always,
 }
 
 /// The outlet of a source at `url` that names none: its host, lowercase,
