@@ -141,27 +141,28 @@ impl Store {
     }
 
     /// Every source's article pages by outcome (sources without any are
-    /// absent), by source id.
-    pub async fn page_counts(&self) -> Result<HashMap<i64, PageCounts>, StoreError> {
-        let rows: Vec<(i64, String, Option<i64>, i64)> = sqlx::query_as(
-            "SELECT source_id, outcome, CASE WHEN next_attempt_at IS NULL THEN 0 ELSE 1 END,
+    /// absent), by source name.
+    pub async fn page_counts(&self) -> Result<HashMap<String, PageCounts>, StoreError> {
+        let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+            "SELECT s.name, p.outcome,
+                    CASE WHEN p.next_attempt_at IS NULL THEN 0 ELSE 1 END AS retrying,
                     COUNT(*)
-             FROM article_pages GROUP BY source_id, outcome,
-                  CASE WHEN next_attempt_at IS NULL THEN 0 ELSE 1 END",
+             FROM article_pages p JOIN sources s ON s.id = p.source_id
+             GROUP BY s.name, p.outcome, retrying",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut counts: HashMap<i64, PageCounts> = HashMap::new();
+        let mut counts: HashMap<String, PageCounts> = HashMap::new();
         for (source, outcome, retrying, n) in rows {
             let c = counts.entry(source).or_default();
             match (outcome.as_str(), retrying) {
                 ("extracted", _) => c.extracted += n,
-                (_, Some(1)) => c.retrying += n,
+                (_, 1) => c.retrying += n,
                 _ => c.kept += n,
             }
         }
-        let errors: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT p.source_id, p.error FROM article_pages p
+        let errors: Vec<(String, String)> = sqlx::query_as(
+            "SELECT s.name, p.error FROM article_pages p JOIN sources s ON s.id = p.source_id
              WHERE p.error IS NOT NULL AND p.fetched_at = (SELECT MAX(q.fetched_at)
                  FROM article_pages q WHERE q.source_id = p.source_id AND q.error IS NOT NULL)",
         )

@@ -133,7 +133,7 @@ async fn summaries_become_full_articles_fetched_once_and_tagged_from_their_bodie
                 ..Fixture::feed("User-agent: *\nDisallow: /private/\n")
             },
         );
-        let (_dir, config) = config_on(
+        let (dir, config) = config_on(
             &db,
             "",
             &format!(
@@ -142,12 +142,9 @@ async fn summaries_become_full_articles_fetched_once_and_tagged_from_their_bodie
                 server.url("/feed.xml")
             ),
         );
-        let reports = fetch_now(&config).await;
-        assert!(
-            matches!(reports[0].outcome, Outcome::Ingested { entries: 3, .. }),
-            "{}: {reports:?}",
-            db.name
-        );
+        let config_path = dir.path().join("tributary.toml");
+        let (ok, out) = tributary(&config_path, &["fetch"]).await;
+        assert!(ok && out.contains("3 entries"), "{}: {out}", db.name);
         assert_eq!(server.requests("/robots.txt").len(), 1, "{}", db.name);
         assert_eq!(server.requests("/world/grid").len(), 1, "{}", db.name);
         assert_eq!(server.requests("/world/talks").len(), 1, "{}", db.name);
@@ -196,16 +193,48 @@ async fn summaries_become_full_articles_fetched_once_and_tagged_from_their_bodie
             );
             assert_eq!(tags, ["ukraine"], "{}: {title}", db.name);
         }
-        let store = tributary::app::open_store(&config).await.unwrap();
-        let memo = store.article_page(&private).await.unwrap().unwrap();
-        assert_eq!(memo.outcome, PageOutcome::Disallowed);
-        let grid_page = store.article_page(&grid).await.unwrap().unwrap();
-        assert_eq!(
-            (grid_page.outcome, grid_page.status),
-            (PageOutcome::Extracted, Some(200))
+        let (ok, out) = tributary(&config_path, &["sources"]).await;
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("pages: 2 extracted, 1 kept the feed's text, 0 retrying (last page error: disallowed by robots.txt)"),
+            "{}: {out}",
+            db.name
         );
-        store.close().await;
+        let (ok, out) = tributary(&config_path, &["explain", &grid]).await;
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("full text  the body is the page's main text; page fetched"),
+            "{}: {out}",
+            db.name
+        );
+        let (ok, out) = tributary(&config_path, &["explain", &private]).await;
+        assert!(ok, "{out}");
+        assert!(
+            out.contains("full text  the feed's text kept: disallowed (disallowed by robots.txt)"),
+            "{}: {out}",
+            db.name
+        );
     }
+}
+
+/// Runs the binary with `args` and the config at `config`, off the test's
+/// runtime (which serves the pages): whether it succeeded, and its output.
+async fn tributary(config: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(args)
+        .arg("-c")
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .env("COLUMNS", "400")
+        .output()
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
 }
 
 /// A slow page (over `timeout`), one over `max_body`, a PDF and a page
