@@ -653,6 +653,27 @@ mod tests {
     }
 
     #[test]
+    fn full_text_is_never_unless_set_and_takes_three_values() {
+        let config = parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://a.example/rss\"\n\
+             [[source]]\nname = \"b\"\nurl = \"https://b.example/rss\"\nfull_text = \"auto\"\n\
+             [[source]]\nname = \"c\"\nurl = \"https://c.example/rss\"\nfull_text = \"always\"\n",
+        )
+        .unwrap();
+        let modes: Vec<FullText> = config.sources.iter().map(|s| s.full_text).collect();
+        assert_eq!(modes, [FullText::Never, FullText::Auto, FullText::Always]);
+        let err = parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://a.example/rss\"\nfull_text = \"yes\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("4:13") && err.contains("unknown variant `yes`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn outlets_default_to_the_host_without_www_and_coverage_keys_are_typed() {
         let text = "[[source]]\nname = \"a\"\nurl = \"https://WWW.rfi.fr/fr/afrique/rss\"\n\
                     [[source]]\nname = \"b\"\nurl = \"https://feeds.bbci.co.uk/news/rss.xml\"\noutlet = \" BBC \"\n\

@@ -358,3 +358,43 @@ fn extraction_keeps_the_story_and_drops_the_site_around_it() {
         assert!(!body.contains(chrome), "{chrome}: {body}");
     }
 }
+
+/// One outlet's summary and another's full copy of the same story, under
+/// other links and titles, are two articles without full text and one
+/// (the near-duplicate clustering compared the full body) with it.
+#[tokio::test]
+async fn full_bodies_let_near_duplicate_clustering_merge_a_summarys_story() {
+    for full_text in ["never", "auto"] {
+        let server = FeedServer::start().await;
+        let page = server.url("/world/grid");
+        server.set(
+            "/summaries.xml",
+            Fixture::feed(summaries(&[("Grid talks in Kyiv", &page)])),
+        );
+        server.set("/world/grid", html(article_page("Grid talks in Kyiv")));
+        let wire = format!(
+            "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Wire</title>\
+             <link>https://wire.example/</link><item><title>Kyiv agrees grid plan</title>\
+             <link>https://wire.example/kyiv-grid</link><guid>wire-1</guid>\
+             <description>{}</description>\
+             <pubDate>Fri, 27 Nov 2026 11:00:00 GMT</pubDate></item></channel></rss>",
+            STORY.join(" ")
+        );
+        server.set("/wire.xml", Fixture::feed(wire));
+        let config = TestConfig::write(
+            "",
+            &format!(
+                "[[source]]\nname = \"outlet\"\nurl = \"{}\"\nfull_text = \"{full_text}\"\n\
+                 [[source]]\nname = \"wire\"\nurl = \"{}\"\n",
+                server.url("/summaries.xml"),
+                server.url("/wire.xml")
+            ),
+        );
+        let app = TestApp::spawn(config.load()).await;
+        app.wait_fetched().await;
+        let entries = entries_of(&app.get_text("/feed.atom").await);
+        app.stop().await;
+        let expected = if full_text == "never" { 2 } else { 1 };
+        assert_eq!(entries.len(), expected, "full_text = {full_text}");
+    }
+}
