@@ -8,7 +8,7 @@
 //! refresh) and keeps each page's outcome in the store.
 
 use crate::config::{FullText, SourceRequest};
-use crate::fetch::{FetchError, Fetched, Fetcher, Validators};
+use crate::fetch::{AddressClass, FetchError, Fetched, Fetcher};
 use crate::model::{Entry, PageOutcome, PageRecord};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashMap;
@@ -60,6 +60,17 @@ enum RobotsRules {
     Rules(Arc<texting_robots::Robot>),
 }
 
+/// One article page to fetch.
+pub struct PageRequest<'a> {
+    pub url: &'a Url,
+    /// The source's request settings (only its User-Agent and proxy apply).
+    pub source: &'a SourceRequest,
+    /// The most private address class the page may be at (the feed's).
+    pub limit: AddressClass,
+    /// Fetches of this page before this one.
+    pub attempts: u32,
+}
+
 /// Fetches and extracts article pages; holds the robots.txt cache.
 pub struct FullTexter {
     robots: Mutex<HashMap<String, (RobotsRules, DateTime<Utc>)>>,
@@ -77,18 +88,22 @@ impl FullTexter {
         }
     }
 
-    /// Fetches `url` for `entry` (its `attempts`-th try) and says what came
+    /// Fetches `page` for `entry` and says what came
     /// of it: the extracted body when it has more text than the entry.
     /// Nothing here fails: every outcome is a record.
     pub async fn fetch_page(
         &self,
         fetcher: &Fetcher,
-        url: &Url,
-        request: &SourceRequest,
+        page: PageRequest<'_>,
         entry: &Entry,
-        attempts: u32,
         now: DateTime<Utc>,
     ) -> PageRecord {
+        let PageRequest {
+            url,
+            source: request,
+            limit,
+            attempts,
+        } = page;
         let record = |outcome, status, error, retry| {
             page_record(url, attempts, now, outcome, status, error, retry)
         };
@@ -100,13 +115,11 @@ impl FullTexter {
             proxy: request.proxy.clone(),
             ..SourceRequest::default()
         };
-        if !self.allowed(fetcher, url, &request, now).await {
+        if !self.allowed(fetcher, url, &request, limit, now).await {
             let error = "disallowed by robots.txt".to_string();
             return record(PageOutcome::Disallowed, None, Some(error), false);
         }
-        let fetched = fetcher
-            .fetch_for(url, &Validators::default(), false, &request)
-            .await;
+        let fetched = fetcher.fetch_confined(url, limit, &request).await;
         match fetched {
             Ok(Fetched::Body {
                 status,
@@ -147,6 +160,11 @@ impl FullTexter {
                 let error = format!("HTTP {status}");
                 record(PageOutcome::Failed, Some(status), Some(error), retry)
             }
+            // Refused (an address more private than the feed's, a scheme
+            // other than http(s)): final.
+            Err(e @ FetchError::Other(_)) => {
+                record(PageOutcome::Failed, None, Some(e.to_string()), false)
+            }
             Err(e) => record(PageOutcome::Failed, None, Some(e.to_string()), true),
         }
     }
@@ -158,6 +176,7 @@ impl FullTexter {
         fetcher: &Fetcher,
         url: &Url,
         request: &SourceRequest,
+        limit: AddressClass,
         now: DateTime<Utc>,
     ) -> bool {
         if !matches!(url.scheme(), "http" | "https") {
@@ -168,7 +187,7 @@ impl FullTexter {
         let rules = match cached {
             Some((rules, until)) if until > now => rules,
             _ => {
-                let (rules, ttl) = self.read_robots(fetcher, url, request).await;
+                let (rules, ttl) = self.read_robots(fetcher, url, request, limit).await;
                 let mut cache = self.lock();
                 if cache.len() >= ROBOTS_ORIGINS {
                     cache.retain(|_, (_, until)| *until > now);
@@ -192,14 +211,13 @@ impl FullTexter {
         fetcher: &Fetcher,
         url: &Url,
         request: &SourceRequest,
+        limit: AddressClass,
     ) -> (RobotsRules, TimeDelta) {
         let mut robots = url.clone();
         robots.set_path("/robots.txt");
         robots.set_query(None);
         robots.set_fragment(None);
-        let fetched = fetcher
-            .fetch_for(&robots, &Validators::default(), false, request)
-            .await;
+        let fetched = fetcher.fetch_confined(&robots, limit, request).await;
         match fetched {
             Ok(Fetched::Body { bytes, .. }) => {
                 match texting_robots::Robot::new(ROBOTS_AGENT, &bytes) {
@@ -212,6 +230,10 @@ impl FullTexter {
             Err(FetchError::Status { status, .. }) if (400..500).contains(&status) => {
                 (RobotsRules::AllowAll, ROBOTS_TTL)
             }
+            // Refused before any request (an address more private than the
+            // feed's): the page's own fetch is refused the same way and
+            // says so.
+            Err(FetchError::Other(_)) => (RobotsRules::AllowAll, ROBOTS_RETRY),
             _ => (RobotsRules::DisallowAll, ROBOTS_RETRY),
         }
     }

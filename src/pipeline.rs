@@ -4,7 +4,7 @@
 use crate::clock::Clock;
 use crate::config::{Config, FullText, RuleAction, SourceConfig};
 use crate::dedup;
-use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
+use crate::fetch::{AddressClass, CacheHints, FetchError, Fetched, Fetcher, Validators};
 use crate::fulltext::{self, FullTexter};
 use crate::model::{NewArticle, ParsedFeed};
 use crate::parse::{self, ParseError};
@@ -272,6 +272,7 @@ impl Pipeline {
                 final_url,
                 permanent_redirect,
                 cache,
+                peer,
             }) => {
                 // Relative links resolve against what may be shown.
                 let base = crate::redact::without_credentials(&final_url);
@@ -287,7 +288,14 @@ impl Pipeline {
                     Ok(mut feed) => {
                         log_cuts(&claimed.name, &feed.cuts);
                         self.date_backlog(claimed.id, &mut feed, now).await?;
-                        self.full_text(claimed.id, config, &mut feed.entries, now)
+                        // Pages may be no more private than the feed, unless
+                        // the source allows private redirects.
+                        let page_limit = if config.allow_private_redirects {
+                            AddressClass::Loopback
+                        } else {
+                            peer.unwrap_or(AddressClass::Public)
+                        };
+                        self.full_text(claimed.id, config, &mut feed.entries, page_limit, now)
                             .await?;
                         let floor = PollFloor {
                             ttl: feed.meta.ttl,
@@ -587,6 +595,7 @@ impl Pipeline {
         source_id: i64,
         config: &SourceConfig,
         entries: &mut [crate::model::Entry],
+        limit: AddressClass,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         if config.full_text == FullText::Never {
@@ -646,14 +655,15 @@ impl Pipeline {
         let mut records = Vec::new();
         let deadline = tokio::time::Instant::now() + fulltext::PAGES_TIME;
         for (i, url, attempts) in to_fetch.into_iter().take(fulltext::PAGES_PER_REFRESH) {
-            let fetch = self.full_texter.fetch_page(
-                &self.fetcher,
-                &url,
-                &config.request,
-                &entries[i],
+            let page = fulltext::PageRequest {
+                url: &url,
+                source: &config.request,
+                limit,
                 attempts,
-                now,
-            );
+            };
+            let fetch = self
+                .full_texter
+                .fetch_page(&self.fetcher, page, &entries[i], now);
             let record = match tokio::time::timeout_at(deadline, fetch).await {
                 Ok(record) => record,
                 Err(_) => fulltext::out_of_time(&url, attempts, now),

@@ -398,3 +398,46 @@ async fn full_bodies_let_near_duplicate_clustering_merge_a_summarys_story() {
         assert_eq!(entries.len(), expected, "full_text = {full_text}");
     }
 }
+
+/// Pages are the feed's choice: one may be no more private than the feed's
+/// own address. A feed read from disk (no address: the strictest, as a
+/// public feed) cannot send tributary to this host, neither for the page
+/// nor for its robots.txt; `allow_private_redirects = true` lets it.
+#[tokio::test]
+async fn a_feed_cannot_send_page_fetches_to_a_more_private_address() {
+    let server = FeedServer::start().await;
+    let page = server.url("/world/grid");
+    server.set("/world/grid", html(article_page("Grid talks in Kyiv")));
+    for allow in [false, true] {
+        let config = TestConfig::write(
+            "",
+            &format!(
+                "[[source]]\nname = \"disk\"\nurl = \"file:feed.xml\"\nfull_text = \"always\"\n\
+                 allow_private_redirects = {allow}\n"
+            ),
+        );
+        std::fs::write(
+            config.dir.path().join("feed.xml"),
+            summaries(&[("Grid talks in Kyiv", &page)]),
+        )
+        .unwrap();
+        fetch_now(&config.load()).await;
+        let store = tributary::app::open_store(&config.load()).await.unwrap();
+        let record = store.article_page(&page).await.unwrap().unwrap();
+        store.close().await;
+        if allow {
+            assert_eq!(record.outcome, PageOutcome::Extracted);
+            assert_eq!(server.requests("/world/grid").len(), 1);
+        } else {
+            assert_eq!(record.outcome, PageOutcome::Failed);
+            let error = record.error.unwrap_or_default();
+            assert!(
+                error.starts_with("page at 127.0.0.1 refused: a loopback address"),
+                "{error}"
+            );
+            assert_eq!(record.next_attempt_at, None, "refusals are final");
+            assert!(server.requests("/world/grid").is_empty());
+            assert!(server.requests("/robots.txt").is_empty());
+        }
+    }
+}
