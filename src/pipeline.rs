@@ -637,19 +637,29 @@ impl Pipeline {
         let keys: Vec<&str> = wanted.iter().map(|(.., key)| key.as_str()).collect();
         let known = self.store.known_entry_keys(source_id, &keys).await?;
         let mut to_fetch = Vec::new();
+        // One fetch per page: another entry with the same link gets the
+        // body from the stored page on the next refresh.
+        let mut queued = std::collections::HashSet::new();
         for (i, url, key) in wanted {
-            match pages.get(url.as_str()) {
+            // Tries of this page so far, when it is to be fetched now.
+            let fetch = match pages.get(url.as_str()) {
                 Some(page) if page.content.is_some() => {
                     entries[i].content = page.content.clone();
+                    None
                 }
                 Some(page) if page.next_attempt_at.is_some_and(|at| at <= now) => {
-                    to_fetch.push((i, url, page.attempts));
+                    Some(page.attempts)
                 }
                 // Final, or backing off.
-                Some(_) => {}
-                None if !known.contains(&key) => to_fetch.push((i, url, 0)),
+                Some(_) => None,
+                None if !known.contains(&key) => Some(0),
                 // Stored before `full_text` was set: not fetched.
-                None => {}
+                None => None,
+            };
+            if let Some(attempts) = fetch {
+                if queued.insert(url.clone()) {
+                    to_fetch.push((i, url, attempts));
+                }
             }
         }
         let mut records = Vec::new();
@@ -669,6 +679,12 @@ impl Pipeline {
                 Err(_) => fulltext::out_of_time(&url, attempts, now),
             };
             let out_of_time = tokio::time::Instant::now() >= deadline;
+            metrics::counter!(
+                "tributary_article_pages_total",
+                "source" => config.name.clone(),
+                "outcome" => record.outcome.as_str()
+            )
+            .increment(1);
             match &record.content {
                 Some(body) => entries[i].content = Some(body.clone()),
                 None => tracing::info!(

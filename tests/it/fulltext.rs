@@ -393,7 +393,13 @@ async fn full_bodies_let_near_duplicate_clustering_merge_a_summarys_story() {
         let app = TestApp::spawn(config.load()).await;
         app.wait_fetched().await;
         let entries = entries_of(&app.get_text("/feed.atom").await);
+        let metrics = app.get_text("/metrics").await;
         app.stop().await;
+        if full_text == "auto" {
+            let labels = [("source", "outlet"), ("outcome", "extracted")];
+            let pages = sample(&metrics, "tributary_article_pages_total", &labels);
+            assert_eq!(pages, Some(1.0), "{metrics}");
+        }
         let expected = if full_text == "never" { 2 } else { 1 };
         assert_eq!(entries.len(), expected, "full_text = {full_text}");
     }
