@@ -4,7 +4,7 @@
 use crate::app::{self, Application};
 use crate::clock::Clock;
 use crate::config::{self, Config};
-use crate::model::Filter;
+use crate::model::{Filter, PageOutcome};
 use crate::pipeline::{Outcome, Pipeline, RefreshReport};
 use crate::publish::{self, Format, ViewRequest};
 use crate::rules::{self, Rules, Verdict};
@@ -444,6 +444,10 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
         Some(_) => None,
         None => store.dropped_entry(key).await?,
     };
+    let page = match found.as_ref().and_then(|e| e.article.link.as_deref()) {
+        Some(link) => store.article_page(link).await?,
+        None => None,
+    };
     store.close().await;
     let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
     if let Some(d) = dropped {
@@ -466,6 +470,28 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
     outln!("  title      {}", a.title);
     outln!("  link       {}", a.link.as_deref().unwrap_or("-"));
     outln!("  language   {}", a.language.as_deref().unwrap_or("-"));
+    if let Some(page) = &page {
+        let status = page.status.map_or("-".to_string(), |s| s.to_string());
+        let what = match page.outcome {
+            PageOutcome::Extracted => "the body is the page's main text".to_string(),
+            outcome => format!(
+                "the feed's text kept: {} ({})",
+                outcome.as_str(),
+                page.error
+                    .as_deref()
+                    .unwrap_or("extraction gave no more text")
+            ),
+        };
+        let again = match page.next_attempt_at {
+            Some(at) => format!(", tried again from {}", time(at)),
+            None => String::new(),
+        };
+        outln!(
+            "  full text  {what}; page fetched {} (HTTP {status}, try {}){again}",
+            time(page.fetched_at),
+            page.attempts
+        );
+    }
     outln!("  published  {}", time(a.published));
     outln!("  updated    {}", time(a.updated));
     outln!("  first seen {}", time(e.first_seen));
@@ -570,6 +596,7 @@ async fn explain(config: Config, key: &str) -> anyhow::Result<ExitCode> {
 async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
     let store = app::open_store(&config).await?;
     let states = store.source_states().await?;
+    let pages = store.page_counts().await?;
     store.close().await;
     let time = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -607,6 +634,16 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
                 "moved permanently to {}",
                 crate::redact::public_url(to)
             ));
+        }
+        if let Some(p) = pages.get(&s.name) {
+            let mut note = format!(
+                "pages: {} extracted, {} kept the feed's text, {} retrying",
+                p.extracted, p.kept, p.retrying
+            );
+            if let Some(last) = &p.last_error {
+                note.push_str(&format!(" (last page error: {last})"));
+            }
+            notes.push(note);
         }
         if !notes.is_empty() {
             if !error.is_empty() {

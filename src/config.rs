@@ -113,6 +113,24 @@ pub struct SourceConfig {
     /// The outlet its copies count for (docs/TAGS-AND-DEDUP.md "Outlets"):
     /// `outlet` as written, else the URL's host without `www.`.
     pub outlet: String,
+    /// `full_text`: when the article page is fetched for the full body
+    /// (docs/CONFIG.md "Full text").
+    pub full_text: FullText,
+}
+
+/// A source's `full_text`: whether its entries' article pages are fetched
+/// and their main text extracted (the `fulltext` module).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FullText {
+    /// The feed's own content only.
+    #[default]
+    Never,
+    /// Only entries that look truncated: a summary without a body, or a
+    /// short body (the full text step's `looks_truncated`).
+    Auto,
+    /// Every new entry with a link.
+    Always,
 }
 
 /// The outlet of a source at `url` that names none: its host, lowercase,
@@ -631,6 +649,27 @@ mod tests {
         assert_eq!(
             (feed.min_outlets, feed.window, feed.sort),
             (None, None, crate::model::Sort::Published)
+        );
+    }
+
+    #[test]
+    fn full_text_is_never_unless_set_and_takes_three_values() {
+        let config = parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://a.example/rss\"\n\
+             [[source]]\nname = \"b\"\nurl = \"https://b.example/rss\"\nfull_text = \"auto\"\n\
+             [[source]]\nname = \"c\"\nurl = \"https://c.example/rss\"\nfull_text = \"always\"\n",
+        )
+        .unwrap();
+        let modes: Vec<FullText> = config.sources.iter().map(|s| s.full_text).collect();
+        assert_eq!(modes, [FullText::Never, FullText::Auto, FullText::Always]);
+        let err = parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://a.example/rss\"\nfull_text = \"yes\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("4:13") && err.contains("unknown variant `yes`"),
+            "{err}"
         );
     }
 

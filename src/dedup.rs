@@ -133,6 +133,20 @@ fn param_name(pair: &str) -> String {
 }
 
 /// Turns a parsed entry of source `source_name` into what the store keeps.
+/// `entry`'s key within its source as [`prepare`] gives it, when it has a
+/// guid or a link (an entry keyed by its text hash has `None`).
+pub fn entry_key(entry: &Entry) -> Option<String> {
+    let guid = entry
+        .guid
+        .as_deref()
+        .map(str::trim)
+        .filter(|guid| !guid.is_empty());
+    match guid {
+        Some(guid) => Some(format!("guid:{guid}")),
+        None => Some(format!("link:{}", canonical_url(entry.link.as_deref()?)?)),
+    }
+}
+
 pub fn prepare(source_name: &str, entry: Entry, tags: Vec<Tag>) -> NewArticle {
     let guid = entry
         .guid
@@ -343,6 +357,28 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entry_key_is_the_key_prepare_gives() {
+        let entries = [
+            (Some(" abc "), Some("https://Example.org/a?utm_source=x")),
+            (None, Some("https://Example.org/a?utm_source=x")),
+        ];
+        for (guid, link) in entries {
+            let entry = Entry {
+                guid: guid.map(String::from),
+                link: link.map(String::from),
+                title: Some("T".into()),
+                ..Entry::default()
+            };
+            let key = entry_key(&entry);
+            assert_eq!(
+                key.as_deref(),
+                Some(prepare("s", entry, vec![]).entry_key.as_str())
+            );
+        }
+        assert_eq!(entry_key(&Entry::default()), None);
+    }
 
     #[test]
     fn keys_are_lowercase_hex_sha256() {

@@ -67,6 +67,10 @@ pub enum Fetched {
         /// Where a 301/308 pointed, if the chain had one.
         permanent_redirect: Option<Url>,
         cache: CacheHints,
+        /// The class of the address the first hop reached (through a proxy:
+        /// of an IP-literal URL only); `None` for `file:` and unknown. Pages
+        /// a feed links to may be no more private (`fetch_confined`).
+        peer: Option<AddressClass>,
     },
 }
 
@@ -262,7 +266,38 @@ impl Fetcher {
             .expect("global semaphore is never closed");
         // The timeout starts once we hold the permits: waiting in line is
         // not the source's fault.
-        let chain = self.fetch_chain(url, validators, allow_private_redirects, request);
+        let chain = self.fetch_chain(url, validators, allow_private_redirects, None, request);
+        tokio::time::timeout(self.timeout, chain)
+            .await
+            .unwrap_or(Err(FetchError::Timeout))
+    }
+
+    /// [`Fetcher::fetch_for`] for a URL someone else chose (an article page
+    /// a feed links to): every hop, the first included, may reach only
+    /// addresses of class `limit` or more public, so a public feed cannot
+    /// point us at this host, the LAN or a metadata service.
+    pub async fn fetch_confined(
+        &self,
+        url: &Url,
+        limit: AddressClass,
+        request: &SourceRequest,
+    ) -> Result<Fetched, FetchError> {
+        check_scheme(url)?;
+        let host = url
+            .host_str()
+            .ok_or_else(|| FetchError::Other(format!("{}: no host", public(url))))?;
+        let host_permits = self.host_semaphore(host);
+        let _host = host_permits
+            .acquire()
+            .await
+            .expect("per-host semaphore is never closed");
+        let _global = self
+            .global
+            .acquire()
+            .await
+            .expect("global semaphore is never closed");
+        let validators = Validators::default();
+        let chain = self.fetch_chain(url, &validators, false, Some(limit), request);
         tokio::time::timeout(self.timeout, chain)
             .await
             .unwrap_or(Err(FetchError::Timeout))
@@ -278,14 +313,15 @@ impl Fetcher {
 
     /// Follows up to [`MAX_REDIRECTS`] redirects, then reads the answer.
     ///
-    /// The first hop goes anywhere; the address it connected to sets the
-    /// limit for the redirects after it, unless the source allows private
-    /// redirects.
+    /// The first hop goes anywhere (unless `first_limit` confines it too);
+    /// the address it connected to sets the limit for the redirects after
+    /// it, unless the source allows private redirects.
     async fn fetch_chain(
         &self,
         url: &Url,
         validators: &Validators,
         allow_private_redirects: bool,
+        first_limit: Option<AddressClass>,
         source: &SourceRequest,
     ) -> Result<Fetched, FetchError> {
         let proxied = match &source.proxy {
@@ -295,12 +331,19 @@ impl Fetcher {
         let mut current = url.clone();
         let mut redirects = 0;
         let mut permanent = false;
-        let mut limit: Option<AddressClass> = None;
+        let mut limit: Option<AddressClass> = first_limit;
+        let mut peer: Option<AddressClass> = None;
         loop {
             if let (Some(limit), Some(ip)) = (limit, literal_ip(&current)) {
                 let class = AddressClass::of(ip);
                 if class > limit {
-                    return Err(FetchError::Other(refusal(&ip.to_string(), class, limit)));
+                    let what = if redirects == 0 {
+                        "page at"
+                    } else {
+                        "redirect to"
+                    };
+                    let refused = refusal(what, &ip.to_string(), class, limit);
+                    return Err(FetchError::Other(refused));
                 }
             }
             let client = proxied.as_ref().unwrap_or_else(|| self.client_for(limit));
@@ -310,7 +353,7 @@ impl Fetcher {
                 .send()
                 .await
                 .map_err(classify)?;
-            if limit.is_none() && !allow_private_redirects {
+            if redirects == 0 {
                 // Through a proxy the peer is the proxy, not the source: the
                 // source's address is what its URL names, an IP literal or
                 // else (a name only the proxy resolves) the strictest. No
@@ -319,7 +362,10 @@ impl Fetcher {
                     Some(_) => literal_ip(&current),
                     None => response.remote_addr().map(|a| a.ip()),
                 };
-                limit = Some(source.map_or(AddressClass::Public, AddressClass::of));
+                peer = source.map(AddressClass::of);
+                if limit.is_none() && !allow_private_redirects {
+                    limit = Some(peer.unwrap_or(AddressClass::Public));
+                }
             }
             let status = response.status();
             if let Some(next) = redirect_target(&current, &response)? {
@@ -336,7 +382,9 @@ impl Fetcher {
                 continue;
             }
             let permanent_redirect = permanent.then(|| current.clone());
-            return self.finish(response, current, permanent_redirect).await;
+            return self
+                .finish(response, current, permanent_redirect, peer)
+                .await;
         }
     }
 
@@ -395,6 +443,7 @@ impl Fetcher {
         response: reqwest::Response,
         final_url: Url,
         permanent_redirect: Option<Url>,
+        peer: Option<AddressClass>,
     ) -> Result<Fetched, FetchError> {
         let status = response.status();
         let headers = response.headers();
@@ -433,6 +482,7 @@ impl Fetcher {
             final_url,
             permanent_redirect,
             cache,
+            peer,
         })
     }
 }
@@ -637,9 +687,9 @@ fn literal_ip(url: &Url) -> Option<IpAddr> {
     }
 }
 
-fn refusal(host: &str, class: AddressClass, limit: AddressClass) -> String {
+fn refusal(what: &str, host: &str, class: AddressClass, limit: AddressClass) -> String {
     format!(
-        "redirect to {host} refused: {} address, and the source is at {} one \
+        "{what} {host} refused: {} address, and the source is at {} one \
          (allow_private_redirects = true allows it)",
         class.describe(),
         limit.describe()
@@ -656,7 +706,7 @@ struct Refused {
 
 impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&refusal(&self.host, self.class, self.limit))
+        f.write_str(&refusal("redirect to", &self.host, self.class, self.limit))
     }
 }
 

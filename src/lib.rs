@@ -10,6 +10,8 @@
 //! - [`model`]: the types every step shares.
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
 //! - [`parse`]: feed bytes -> entries (feed-rs, leniency, sanitizing).
+//! - [`fulltext`]: an entry's article page -> its main text (robots.txt,
+//!   Readability), for sources with `full_text`.
 //! - [`rewrite`]: a source's rewrites of titles and links, before tagging.
 //! - [`tag`]: tag terms and tag rules.
 //! - [`rules`]: `[[rule]]`s that drop or keep entries, after tags.
@@ -47,6 +49,7 @@ pub mod dedup;
 #[cfg(test)]
 mod fault;
 pub mod fetch;
+pub mod fulltext;
 pub mod metrics;
 pub mod model;
 pub mod notify;

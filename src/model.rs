@@ -407,3 +407,64 @@ mod tests {
         );
     }
 }
+
+/// What fetching an entry's article page for its full text came to
+/// (docs/CONFIG.md "Full text"), as the `article_pages` table keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageOutcome {
+    /// The main text was extracted and replaces the feed's content.
+    Extracted,
+    /// Extraction gave no more text than the feed: the feed's content stays.
+    KeptFeed,
+    /// The page is not HTML.
+    NotHtml,
+    /// The page is larger than `max_body`.
+    TooLarge,
+    /// The site's robots.txt disallows the page.
+    Disallowed,
+    /// The request failed (HTTP status, timeout, connection).
+    Failed,
+}
+
+impl PageOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PageOutcome::Extracted => "extracted",
+            PageOutcome::KeptFeed => "kept_feed",
+            PageOutcome::NotHtml => "not_html",
+            PageOutcome::TooLarge => "too_large",
+            PageOutcome::Disallowed => "disallowed",
+            PageOutcome::Failed => "failed",
+        }
+    }
+
+    /// The stored name back; an unknown one (a newer version's) reads as a
+    /// final failure.
+    pub fn from_name(name: &str) -> PageOutcome {
+        match name {
+            "extracted" => PageOutcome::Extracted,
+            "kept_feed" => PageOutcome::KeptFeed,
+            "not_html" => PageOutcome::NotHtml,
+            "too_large" => PageOutcome::TooLarge,
+            "disallowed" => PageOutcome::Disallowed,
+            _ => PageOutcome::Failed,
+        }
+    }
+}
+
+/// One article page's state: what its last fetch came to and when it may
+/// be tried again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRecord {
+    pub url: String,
+    pub outcome: PageOutcome,
+    pub status: Option<u16>,
+    pub error: Option<String>,
+    /// The extracted body (sanitized HTML), when `outcome` is `Extracted`.
+    pub content: Option<String>,
+    /// Fetches of this page so far.
+    pub attempts: u32,
+    pub fetched_at: DateTime<Utc>,
+    /// A failure that may pass is tried again from then; `None`: final.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+}

@@ -42,6 +42,19 @@ use sanitize::text_of;
 pub use dates::parse_timestamp;
 pub use sanitize::sanitize_html;
 
+/// A fetched article page prepared for extraction (the `fulltext` step): its
+/// nesting flattened past the same depth limit bodies have.
+pub fn flatten_page(html: &str) -> std::borrow::Cow<'_, str> {
+    sanitize::flatten(html)
+}
+
+/// An extracted article body sanitized like any feed body, against the
+/// page's URL; with `strip_images` (`[daemon] strip_remote_images`)
+/// without images.
+pub fn sanitize_body(html: &str, base: &Url, strip_images: bool) -> String {
+    sanitize::sanitize_html_with(html, base, strip_images)
+}
+
 /// Why a body yielded no feed.
 #[derive(Debug, thiserror::Error)]
 pub enum ParseError {

@@ -2,9 +2,10 @@
 //! store, and what the scheduler must know about the next one.
 
 use crate::clock::Clock;
-use crate::config::{Config, RuleAction, SourceConfig};
+use crate::config::{Config, FullText, RuleAction, SourceConfig};
 use crate::dedup;
-use crate::fetch::{CacheHints, FetchError, Fetched, Fetcher, Validators};
+use crate::fetch::{AddressClass, CacheHints, FetchError, Fetched, Fetcher, Validators};
+use crate::fulltext::{self, FullTexter};
 use crate::model::{NewArticle, ParsedFeed};
 use crate::parse::{self, ParseError};
 use crate::polling;
@@ -28,6 +29,8 @@ pub struct Pipeline {
     /// `[daemon] concurrency`, for the scheduler's fan-out bounds.
     concurrency: usize,
     parse_options: parse::ParseOptions,
+    /// Article pages for sources with `full_text` (and robots.txt cache).
+    full_texter: FullTexter,
     /// What time a refresh happens at, as stored and scheduled from.
     clock: Clock,
 }
@@ -84,6 +87,10 @@ impl Pipeline {
                 .collect(),
             respect_cache_headers: config.daemon.respect_cache_headers,
             concurrency: config.daemon.concurrency,
+            full_texter: FullTexter::new(
+                Some(config.daemon.parse_budget),
+                config.daemon.strip_remote_images,
+            ),
             parse_options: parse::ParseOptions {
                 strip_remote_images: config.daemon.strip_remote_images,
                 budget: Some(config.daemon.parse_budget),
@@ -265,6 +272,7 @@ impl Pipeline {
                 final_url,
                 permanent_redirect,
                 cache,
+                peer,
             }) => {
                 // Relative links resolve against what may be shown.
                 let base = crate::redact::without_credentials(&final_url);
@@ -280,6 +288,15 @@ impl Pipeline {
                     Ok(mut feed) => {
                         log_cuts(&claimed.name, &feed.cuts);
                         self.date_backlog(claimed.id, &mut feed, now).await?;
+                        // Pages may be no more private than the feed, unless
+                        // the source allows private redirects.
+                        let page_limit = if config.allow_private_redirects {
+                            AddressClass::Loopback
+                        } else {
+                            peer.unwrap_or(AddressClass::Public)
+                        };
+                        self.full_text(claimed.id, config, &mut feed.entries, page_limit, now)
+                            .await?;
                         let floor = PollFloor {
                             ttl: feed.meta.ttl,
                             max_age: cache_interval(&cache, now),
@@ -563,6 +580,130 @@ impl Pipeline {
         self.store
             .remember_drops(source_id, &rules, &dropped, now)
             .await
+    }
+
+    /// Full text (docs/CONFIG.md "Full text"), before tags, rules and
+    /// dedup so they all see full bodies. An entry whose page was extracted
+    /// before gets that body again without a request; a new entry that
+    /// wants its page (the source's `full_text`) gets it fetched, and so
+    /// does one whose page failed and is due again; at most
+    /// [`fulltext::PAGES_PER_REFRESH`] pages per refresh, one at a time
+    /// (the site's other pages wait for the next refresh). Page failures
+    /// are the pages' (kept in the store), never the source's.
+    async fn full_text(
+        &self,
+        source_id: i64,
+        config: &SourceConfig,
+        entries: &mut [crate::model::Entry],
+        limit: AddressClass,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if config.full_text == FullText::Never {
+            return Ok(());
+        }
+        // Each wanted page: (entry index, page URL, entry key). The URL is
+        // the link after `rewrite_link`, as the article will link to it.
+        let wanted: Vec<(usize, Url, String)> = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, entry)| {
+                let rewritten = crate::rewrite::apply(
+                    config,
+                    crate::model::Entry {
+                        guid: entry.guid.clone(),
+                        link: entry.link.clone(),
+                        ..Default::default()
+                    },
+                );
+                let probe = crate::model::Entry {
+                    link: rewritten.link.clone(),
+                    ..Default::default()
+                };
+                let wants = fulltext::wants_page(config.full_text, entry)
+                    && fulltext::wants_page(FullText::Always, &probe);
+                if !wants {
+                    return None;
+                }
+                let url = Url::parse(rewritten.link.as_deref()?).ok()?;
+                let key = dedup::entry_key(&rewritten)?;
+                Some((i, url, key))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let urls: Vec<&str> = wanted.iter().map(|(_, url, _)| url.as_str()).collect();
+        let pages = self.store.article_pages(source_id, &urls).await?;
+        let keys: Vec<&str> = wanted.iter().map(|(.., key)| key.as_str()).collect();
+        let known = self.store.known_entry_keys(source_id, &keys).await?;
+        let mut to_fetch = Vec::new();
+        // One fetch per page: another entry with the same link gets the
+        // body from the stored page on the next refresh.
+        let mut queued = std::collections::HashSet::new();
+        for (i, url, key) in wanted {
+            // Tries of this page so far, when it is to be fetched now.
+            let fetch = match pages.get(url.as_str()) {
+                Some(page) if page.content.is_some() => {
+                    entries[i].content = page.content.clone();
+                    None
+                }
+                Some(page) if page.next_attempt_at.is_some_and(|at| at <= now) => {
+                    Some(page.attempts)
+                }
+                // Final, or backing off.
+                Some(_) => None,
+                None if !known.contains(&key) => Some(0),
+                // Stored before `full_text` was set: not fetched.
+                None => None,
+            };
+            if let Some(attempts) = fetch {
+                if queued.insert(url.clone()) {
+                    to_fetch.push((i, url, attempts));
+                }
+            }
+        }
+        let mut records = Vec::new();
+        let deadline = tokio::time::Instant::now() + fulltext::PAGES_TIME;
+        for (i, url, attempts) in to_fetch.into_iter().take(fulltext::PAGES_PER_REFRESH) {
+            let page = fulltext::PageRequest {
+                url: &url,
+                source: &config.request,
+                limit,
+                attempts,
+            };
+            let fetch = self
+                .full_texter
+                .fetch_page(&self.fetcher, page, &entries[i], now);
+            let record = match tokio::time::timeout_at(deadline, fetch).await {
+                Ok(record) => record,
+                Err(_) => fulltext::out_of_time(&url, attempts, now),
+            };
+            let out_of_time = tokio::time::Instant::now() >= deadline;
+            metrics::counter!(
+                "tributary_article_pages_total",
+                "source" => config.name.clone(),
+                "outcome" => record.outcome.as_str()
+            )
+            .increment(1);
+            match &record.content {
+                Some(body) => entries[i].content = Some(body.clone()),
+                None => tracing::info!(
+                    page = %url,
+                    outcome = record.outcome.as_str(),
+                    error = ?record.error,
+                    "article page kept the feed's text"
+                ),
+            }
+            records.push(record);
+            if out_of_time {
+                break;
+            }
+        }
+        if !records.is_empty() {
+            let extracted = records.iter().filter(|r| r.content.is_some()).count();
+            tracing::info!(pages = records.len(), extracted, "article pages fetched");
+        }
+        self.store.record_pages(source_id, &records).await
     }
 
     /// The daemon's parse options with this source's own.

@@ -154,6 +154,7 @@ struct RawSource {
     remove_selectors: Option<Vec<Spanned<String>>>,
     language: Option<Spanned<String>>,
     outlet: Option<Spanned<String>>,
+    full_text: Option<crate::config::FullText>,
 }
 
 #[derive(Deserialize)]
@@ -587,6 +588,7 @@ impl Checker<'_> {
                     }
                     None => crate::config::default_outlet(&url),
                 },
+                full_text: source.full_text.unwrap_or_default(),
                 url,
             });
         }

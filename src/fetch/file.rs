@@ -59,5 +59,6 @@ pub(super) async fn read(
         final_url: url.clone(),
         permanent_redirect: None,
         cache: CacheHints::default(),
+        peer: None,
     })
 }

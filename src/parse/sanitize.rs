@@ -67,6 +67,12 @@ pub(crate) fn looks_like_html(s: &str) -> bool {
 /// Sanitizes an HTML fragment: ordinary markup stays, anything that runs
 /// code or embeds other documents goes, relative `href`/`src` become absolute
 /// against `base`, and links open without handing over the reader's window.
+/// `html` (a whole page) with nesting past [`MAX_HTML_DEPTH`] flattened,
+/// so a DOM built from it (full text extraction) stays shallow.
+pub(crate) fn flatten(html: &str) -> std::borrow::Cow<'_, str> {
+    flatten_deep(html, MAX_HTML_DEPTH)
+}
+
 pub fn sanitize_html(html: &str, base: &Url) -> String {
     sanitize_html_with(html, base, false)
 }

@@ -106,6 +106,12 @@ impl Store {
             .bind(tombstone_cutoff)
             .execute(&mut *tx)
             .await?;
+        // So do article pages (full text): their articles, stored when the
+        // page was read, were pruned by `retention` before.
+        sqlx::query("DELETE FROM article_pages WHERE fetched_at < $1")
+            .bind(tombstone_cutoff)
+            .execute(&mut *tx)
+            .await?;
         stats.tombstones_expired = sqlx::query("DELETE FROM tombstones WHERE seen_at < $1")
             .bind(tombstone_cutoff)
             .execute(&mut *tx)

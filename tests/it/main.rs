@@ -7,6 +7,7 @@ mod clustering;
 mod empty_feeds;
 mod failures;
 mod fidelity;
+mod fulltext;
 /// The fuzz targets' invariant checks (fuzz/src/lib.rs), shared so saved
 /// inputs are replayed exactly as the fuzzer judged them.
 #[path = "../../fuzz/src/lib.rs"]
