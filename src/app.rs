@@ -164,6 +164,21 @@ impl Application {
                 )
             }))
         };
+        // Webhooks: the outbox, delivered with this process's own leases.
+        let webhooks = {
+            let (store, stop, clock) = (self.store.clone(), stop.clone(), self.clock.clone());
+            let (live, owner) = (live.clone(), instance_id());
+            tokio::spawn(supervise::restarting("webhooks", stop.clone(), move || {
+                let live = live.clone();
+                crate::webhook::run(
+                    store.clone(),
+                    move || live.config(),
+                    owner.clone(),
+                    clock.clone(),
+                    stop.clone(),
+                )
+            }))
+        };
 
         let mut fatal = None;
         let mut scheduled = None;
@@ -207,6 +222,7 @@ impl Application {
             ("status", status.await),
             ("metrics upkeep", upkeep.await),
             ("prune", pruner.await),
+            ("webhooks", webhooks.await),
         ] {
             if let Err(e) = ended {
                 tracing::error!(task, error = %supervise::panic_message(e), "task panicked");
@@ -306,7 +322,8 @@ impl Live {
             .store
             .clone()
             .with_near_duplicates(near_duplicates(&config.dedup))
-            .with_health(HealthPolicy::from_config(&config.health));
+            .with_health(HealthPolicy::from_config(&config.health))
+            .with_webhooks(crate::webhook::routes(&config));
         let pipeline = Pipeline::new(&config, store.clone())
             .context("building the pipeline")?
             .with_clock(self.clock.clone());
@@ -468,7 +485,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     .await
     .context("opening the database")?
     .with_near_duplicates(near_duplicates(&config.dedup))
-    .with_health(HealthPolicy::from_config(&config.health));
+    .with_health(HealthPolicy::from_config(&config.health))
+    .with_webhooks(crate::webhook::routes(config));
     store
         .sync_sources(&source_syncs(config))
         .await

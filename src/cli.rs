@@ -102,6 +102,8 @@ pub enum Command {
     Check,
     /// Show every source with its health.
     Sources,
+    /// Show every webhook's outbox: pending, failing, delivered, last error.
+    Hooks,
     /// Show one article: its sources, its copies and why they merged, each
     /// tag's origin, and which output feeds include or exclude it and why.
     Explain {
@@ -221,6 +223,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Run => run_daemon(config).await,
         Command::Fetch { sources } => fetch(config, sources).await,
         Command::Sources => list_sources(config).await,
+        Command::Hooks => list_hooks(config).await,
         Command::Explain { article } => explain(config, &article).await,
         Command::Opml {
             action: OpmlAction::Import { file, dry_run },
@@ -288,13 +291,14 @@ fn terms(labels: &[String]) -> Vec<String> {
 
 fn check(config: &Config) {
     outln!(
-        "{}: ok: {} sources ({} enabled), {} tag rules, {} rules, {} feeds; database {}; listening on {}",
+        "{}: ok: {} sources ({} enabled), {} tag rules, {} rules, {} feeds, {} webhooks; database {}; listening on {}",
         config.path.display(),
         config.sources.len(),
         config.sources.iter().filter(|s| s.enabled).count(),
         config.tag_rules.len(),
         config.rules.len(),
         config.feeds.len(),
+        config.webhooks.len(),
         database_in_use(config),
         config.daemon.listen
     );
@@ -667,6 +671,59 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
     let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     // On a terminal the last error gives way first, then the URL.
     print_table(&rows, &[(7, 30), (1, 24)]);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tributary hooks`: each configured webhook (and any the outbox still
+/// holds messages of) with its counts. Secrets are never shown; the URL
+/// goes through `redact` like a source's.
+async fn list_hooks(config: Config) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(&config).await?;
+    let states = store.webhook_states().await?;
+    store.close().await;
+    let mut rows = vec![[
+        "NAME",
+        "FEED",
+        "URL",
+        "PENDING",
+        "FAILING",
+        "DELIVERED",
+        "GIVEN UP",
+        "LAST DELIVERED",
+        "NEXT ATTEMPT",
+        "LAST ERROR",
+    ]
+    .map(String::from)];
+    let time = |t: Option<DateTime<Utc>>| {
+        t.map_or("-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+    };
+    let mut names: Vec<&str> = config.webhooks.iter().map(|w| w.name.as_str()).collect();
+    for s in &states {
+        if !names.contains(&s.webhook.as_str()) {
+            names.push(&s.webhook);
+        }
+    }
+    for name in names {
+        let hook = config.webhooks.iter().find(|w| w.name == name);
+        let state = states.iter().find(|s| s.webhook == name);
+        let state = state.cloned().unwrap_or_default();
+        rows.push([
+            name.to_string(),
+            hook.map_or("(not configured)".into(), |h| h.feed.clone()),
+            hook.map_or("-".into(), |h| {
+                crate::redact::public_url(h.url.as_str()).into_owned()
+            }),
+            state.pending.to_string(),
+            state.failing.to_string(),
+            state.delivered.to_string(),
+            state.given_up.to_string(),
+            time(state.last_delivered_at),
+            time(state.next_attempt_at),
+            state.last_error.unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    print_table(&rows, &[(9, 30), (2, 24)]);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -36,6 +36,9 @@ pub struct Config {
     /// file order.
     pub rules: Vec<RuleConfig>,
     pub feeds: Vec<FeedConfig>,
+    /// `[[webhook]]`s: new articles of a feed POSTed to a receiver
+    /// (docs/CONFIG.md "Webhooks").
+    pub webhooks: Vec<WebhookConfig>,
     /// `[dedup]`: near-duplicate detection across outlets (docs/TAGS-AND-DEDUP.md "How deduplication works").
     pub dedup: DedupConfig,
     /// `[health]`: when a source's state changes enough to say so in
@@ -348,6 +351,44 @@ impl FeedConfig {
             sort: self.sort,
         }
     }
+}
+
+/// `[[webhook]]`: each new article entering `feed` is POSTed to `url`,
+/// signed as Standard Webhooks says, from the store's outbox.
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// Unique among webhooks (default: the feed's name): the outbox rows,
+    /// metrics and `tributary hooks` name it.
+    pub name: String,
+    /// The `[[feed]]` whose articles it sends, and that feed's filter.
+    pub feed: String,
+    pub filter: crate::model::Filter,
+    pub url: Url,
+    pub secret: WebhookSecret,
+    pub format: WebhookFormat,
+    /// How long one delivery may take before it counts as failed.
+    pub timeout: Duration,
+    /// After this long undelivered, a message is given up.
+    pub give_up_after: Duration,
+}
+
+/// A webhook's signing key: the bytes of `whsec_<base64>`. Never shown.
+#[derive(Clone, PartialEq, Eq)]
+pub struct WebhookSecret(pub std::sync::Arc<[u8]>);
+
+impl std::fmt::Debug for WebhookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "whsec_{}", crate::redact::MASK)
+    }
+}
+
+/// What a webhook's body is: one JSON Feed item (the default) or one
+/// Atom entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WebhookFormat {
+    #[default]
+    Json,
+    Atom,
 }
 
 /// `[[tag_alias]]`: spellings folded into one tag.

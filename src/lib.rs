@@ -24,6 +24,7 @@
 //! - [`scheduler`]: the loops: claims with leases, bounded fan-out, retention.
 //! - [`pipeline`]: one source refresh: fetch -> parse -> tag -> dedup -> store.
 //! - [`server`]: the axum routes.
+//! - [`webhook`]: new articles POSTed to receivers from the store's outbox, signed.
 //! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
 //! - [`opml`]: OPML 2.0 import into the TOML config and export of the sources.
 //! - [`supervise`]: panics of background tasks: logged, counted, restarted.
@@ -69,3 +70,4 @@ pub mod supervise;
 pub mod tag;
 pub mod telemetry;
 pub mod text;
+pub mod webhook;

@@ -147,6 +147,14 @@ fn describe() {
         "tributary_rule_drops_total",
         "Entries dropped by [[rule]]s, by rule name (not-kept: no keep rule of the source matched); an entry remembered as dropped is counted once"
     );
+    describe_counter!(
+        "tributary_webhook_delivered_total",
+        "Webhook messages this process delivered (a 2xx answer), by webhook"
+    );
+    describe_counter!(
+        "tributary_webhook_failures_total",
+        "Failed webhook attempts of this process (an error, a timeout, a non-2xx answer), by webhook"
+    );
     describe_gauge!("tributary_build_info", "The running version");
 }
 
@@ -239,6 +247,16 @@ pub fn record_connections_shed(reason: &'static str, count: usize) {
         .increment(count as u64);
 }
 
+/// One webhook attempt of this process: delivered or failed. Names come
+/// from the config only: a bounded label set.
+pub fn record_webhook(webhook: &str, delivered: bool) {
+    let name = match delivered {
+        true => "tributary_webhook_delivered_total",
+        false => "tributary_webhook_failures_total",
+    };
+    metrics::counter!(name, "webhook" => webhook.to_string()).increment(1);
+}
+
 /// Records a panic of one of the daemon's tasks (`refresh`, `prune`).
 pub fn record_panic(task: &'static str) {
     metrics::counter!("tributary_task_panics_total", "task" => task).increment(1);
@@ -315,6 +333,45 @@ async fn render_states(
         "tributary_articles_stored {}",
         store.article_count().await?
     );
+    let hooks = store.webhook_states().await?;
+    if !hooks.is_empty() {
+        gauge_header(
+            out,
+            "tributary_webhook_pending",
+            "Webhook messages in the outbox not delivered yet (nor given up), by webhook",
+        );
+        for h in &hooks {
+            let _ = writeln!(
+                out,
+                "tributary_webhook_pending{{webhook=\"{}\"}} {}",
+                h.webhook, h.pending
+            );
+        }
+        gauge_header(
+            out,
+            "tributary_webhook_failing",
+            "Of the pending webhook messages, those whose last attempt failed, by webhook",
+        );
+        for h in &hooks {
+            let _ = writeln!(
+                out,
+                "tributary_webhook_failing{{webhook=\"{}\"}} {}",
+                h.webhook, h.failing
+            );
+        }
+        gauge_header(
+            out,
+            "tributary_webhook_given_up",
+            "Webhook messages given up after give_up_after, by webhook",
+        );
+        for h in &hooks {
+            let _ = writeln!(
+                out,
+                "tributary_webhook_given_up{{webhook=\"{}\"}} {}",
+                h.webhook, h.given_up
+            );
+        }
+    }
     let pool = store.pool_stats();
     gauge_header(
         out,

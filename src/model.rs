@@ -197,6 +197,28 @@ impl Filter {
     /// The largest `min_outlets`: far above any story's coverage.
     pub const MAX_MIN_OUTLETS: u32 = 10_000;
 
+    /// Whether an article carrying tag `terms`, seen in `sources`, in
+    /// `language` passes the tag, source and language conditions: what
+    /// the page query asks of it (`publish::verdict` says why), for what
+    /// is matched in memory (webhooks, at ingest).
+    pub fn holds(&self, terms: &[&str], sources: &[&str], language: Option<&str>) -> bool {
+        let has = |t: &String| terms.contains(&t.as_str());
+        let language = language.map(str::to_ascii_lowercase);
+        (self.sources.is_empty() || sources.iter().any(|s| self.sources.iter().any(|f| f == s)))
+            && (self.languages.is_empty()
+                || language.as_deref().is_some_and(|lang| {
+                    self.languages.iter().any(|wanted| {
+                        lang == wanted
+                            || lang
+                                .strip_prefix(wanted.as_str())
+                                .is_some_and(|rest| rest.starts_with('-'))
+                    })
+                }))
+            && !self.none.iter().any(has)
+            && self.all.iter().all(has)
+            && (self.any.is_empty() || self.any.iter().any(has))
+    }
+
     /// The window this view applies, if any.
     pub fn effective_window(&self) -> Option<Duration> {
         match self.sort {

@@ -363,6 +363,9 @@ mod tests {
         for (terms, sources, language, included, why) in cases {
             let (ok, reason) = verdict(&filter, terms, sources, *language);
             assert_eq!(ok, *included, "{terms:?}: {reason}");
+            // Webhooks match in memory with `Filter::holds`: the same answer.
+            let names: Vec<&str> = sources.iter().map(String::as_str).collect();
+            assert_eq!(filter.holds(terms, &names, *language), ok, "{reason}");
             assert!(reason.contains(why), "{reason}");
         }
         assert!(verdict(&Filter::default(), &[], &[], None).0);

@@ -11,6 +11,7 @@ mod exec;
 mod explain;
 mod history;
 mod near_dup;
+mod outbox;
 mod pages;
 mod postgres;
 mod prune;
@@ -24,6 +25,7 @@ pub use bulk_load::BulkLoad;
 pub use dropped::{DroppedRecord, Removal, StoredArticle};
 pub use explain::{ExplainedEntry, Explanation, KeptApart, OutletCopy};
 pub use history::{day_of, HealthPolicy, DAYS_KEPT};
+pub use outbox::{message_id, Delivery, WebhookRoute, WebhookState};
 pub use pages::PageCounts;
 pub use prune::PruneStats;
 pub use read::TagCount;
@@ -113,6 +115,8 @@ pub struct Store {
     near_duplicates: Option<NearDuplicates>,
     /// When a refresh's outcome is a health event (`[health]`).
     health: HealthPolicy,
+    /// Webhooks whose new articles the ingest queues (outbox.rs).
+    webhooks: Arc<[WebhookRoute]>,
     version: Arc<ContentVersion>,
     /// Writes that failed and were not made good since (sources.rs).
     unstored: Arc<sources::Unstored>,
@@ -269,6 +273,7 @@ impl Store {
             engine,
             near_duplicates: None,
             health: HealthPolicy::default(),
+            webhooks: Arc::new([]),
             version: Arc::new(ContentVersion {
                 value: std::sync::atomic::AtomicI64::new(0),
                 checked: std::sync::Mutex::new(None),

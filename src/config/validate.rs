@@ -26,6 +26,8 @@ const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_PARSE_BUDGET: Duration = Duration::from_secs(20);
 const DEFAULT_AUTHOR: &str = "tributary";
 const DEFAULT_FEED_LIMIT: u32 = 50;
+const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_WEBHOOK_GIVE_UP: Duration = Duration::from_secs(3 * 86_400);
 const MAX_FEED_LIMIT: i64 = 500;
 /// Far beyond any sane fan-out, and well below what a semaphore accepts.
 const MAX_CONCURRENCY: i64 = 10_000;
@@ -68,6 +70,7 @@ pub(super) fn build(
     let tag_aliases = check.tag_aliases(raw.tag_alias)?;
     let rules = check.rules(raw.rule, &sources)?;
     let feeds = check.feeds(raw.feed, &sources, &tag_aliases)?;
+    let webhooks = check.webhooks(raw.webhook, &feeds)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     let health = check.health(raw.health.unwrap_or_default())?;
     Ok(Config {
@@ -76,6 +79,7 @@ pub(super) fn build(
         sources,
         tag_rules,
         feeds,
+        webhooks,
         tag_aliases,
         rules,
         dedup,
@@ -97,6 +101,8 @@ struct RawConfig {
     rule: Vec<Spanned<RawRule>>,
     #[serde(default)]
     feed: Vec<Spanned<RawFeed>>,
+    #[serde(default)]
+    webhook: Vec<Spanned<RawWebhook>>,
     #[serde(default)]
     tag_alias: Vec<RawTagAlias>,
     dedup: Option<RawDedup>,
@@ -206,6 +212,28 @@ struct RawFeed {
     min_outlets: Option<Spanned<i64>>,
     window: Option<Spanned<ConfigDuration>>,
     sort: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    name: Option<Spanned<FeedName>>,
+    feed: Spanned<String>,
+    url: Spanned<WebhookUrl>,
+    secret: Spanned<String>,
+    format: Option<Spanned<String>>,
+    timeout: Option<Spanned<ConfigDuration>>,
+    give_up_after: Option<Spanned<ConfigDuration>>,
+}
+
+/// A webhook's `url`: http(s), read like a source's.
+struct WebhookUrl(Url);
+
+impl<'de> Deserialize<'de> for WebhookUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        http_url(&text, "url").map(WebhookUrl)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -889,6 +917,103 @@ impl Checker<'_> {
             });
         }
         Ok(feeds)
+    }
+
+    /// `[[webhook]]`s: each names a configured `[[feed]]` without coverage
+    /// conditions (a story's outlets grow after it is stored: "new
+    /// article with 3 outlets" has no moment to send it at), and a secret
+    /// as Standard Webhooks writes it.
+    fn webhooks(
+        &self,
+        raw: Vec<Spanned<RawWebhook>>,
+        feeds: &[FeedConfig],
+    ) -> Result<Vec<WebhookConfig>, ConfigError> {
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut webhooks = Vec::with_capacity(raw.len());
+        for hook in raw {
+            let hook = hook.into_inner();
+            let feed_name = hook.feed.get_ref();
+            let Some(feed) = feeds.iter().find(|f| &f.name == feed_name) else {
+                return Err(self.error(
+                    hook.feed.span(),
+                    format!("unknown feed {feed_name:?} in webhook: name a [[feed]]"),
+                ));
+            };
+            if feed.min_outlets.is_some()
+                || feed.window.is_some()
+                || feed.sort != crate::model::Sort::Published
+            {
+                return Err(self.error(
+                    hook.feed.span(),
+                    format!(
+                        "feed {feed_name:?} has coverage conditions (min_outlets, window or sort): \
+                         a webhook sends each article once, when it is stored, so it takes feeds without them"
+                    ),
+                ));
+            }
+            let (name, span) = match &hook.name {
+                Some(name) => (name.get_ref().0.clone(), name.span()),
+                None => (feed.name.clone(), hook.feed.span()),
+            };
+            let name = self.unique_name(&name, span, "webhook", &mut seen)?;
+            let secret = self.webhook_secret(&hook.secret)?;
+            let format = match &hook.format {
+                None => WebhookFormat::Json,
+                Some(f) => match f.get_ref().as_str() {
+                    "json" => WebhookFormat::Json,
+                    "atom" => WebhookFormat::Atom,
+                    other => {
+                        return Err(self.error(
+                            f.span(),
+                            format!("format must be \"json\" or \"atom\", got {other:?}"),
+                        ))
+                    }
+                },
+            };
+            webhooks.push(WebhookConfig {
+                name,
+                feed: feed.name.clone(),
+                filter: feed.filter(),
+                url: hook.url.into_inner().0,
+                secret,
+                format,
+                timeout: self.duration(hook.timeout, "timeout", DEFAULT_WEBHOOK_TIMEOUT)?,
+                give_up_after: self.duration(
+                    hook.give_up_after,
+                    "give_up_after",
+                    DEFAULT_WEBHOOK_GIVE_UP,
+                )?,
+            });
+        }
+        Ok(webhooks)
+    }
+
+    /// `whsec_` and the base64 of 24 to 64 random bytes, as Standard
+    /// Webhooks writes a symmetric secret; anything else is refused, so a
+    /// receiver's library verifies what we sign. The error never repeats
+    /// the value.
+    fn webhook_secret(&self, secret: &Spanned<String>) -> Result<WebhookSecret, ConfigError> {
+        use base64::Engine;
+        let refuse = |why: &str| {
+            self.error(
+                secret.span(),
+                format!(
+                    "invalid webhook secret: {why}; write it as Standard Webhooks does, \
+                     whsec_ and the base64 of 24 to 64 random bytes \
+                     (e.g. whsec_$(openssl rand -base64 32))"
+                ),
+            )
+        };
+        let Some(encoded) = secret.get_ref().trim().strip_prefix("whsec_") else {
+            return Err(refuse("it does not start with whsec_"));
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|_| refuse("what follows whsec_ is not base64"))?;
+        if !(24..=64).contains(&key.len()) {
+            return Err(refuse(&format!("its key is {} bytes", key.len())));
+        }
+        Ok(WebhookSecret(key.into()))
     }
 
     /// A feed's `lang`: language tags, lowercase (they match an article's

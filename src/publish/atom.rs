@@ -162,6 +162,18 @@ fn document<A: Borrow<Article>>(
     out
 }
 
+/// One article as an Atom Entry Document (RFC 4287 §2), the entry a feed
+/// holds: a webhook's body.
+pub fn entry_document(article: &Article) -> String {
+    let mut inner = String::new();
+    entry(&mut inner, article, false);
+    let inner = inner.replacen("<entry", "<entry xmlns=\"http://www.w3.org/2005/Atom\"", 1);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{}",
+        inner.trim_start()
+    )
+}
+
 fn entry(out: &mut String, article: &Article, show_outlets: bool) {
     match &article.language {
         Some(lang) => {

@@ -32,6 +32,12 @@ pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
     String::from_utf8(buf).expect("serde_json writes UTF-8")
 }
 
+/// One article as a JSON Feed item object, as a feed's `items` hold it:
+/// a webhook's body.
+pub fn item(article: &Article) -> String {
+    serde_json::to_string(&Item::new(article, false)).expect("these types always serialize")
+}
+
 #[derive(Serialize)]
 #[serde(bound(serialize = "A: Borrow<Article>"))]
 struct Feed<'a, A: Borrow<Article>> {

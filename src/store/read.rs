@@ -97,6 +97,30 @@ impl Store {
             .await?)
     }
 
+    /// The stored articles among `ids`, with their tags and sources, as a
+    /// feed page shows them (a pruned one is missing).
+    pub async fn articles_by_id(&self, ids: &[i64]) -> Result<Vec<Article>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "{ARTICLE_SELECT} WHERE a.id IN ({}) ORDER BY a.id",
+            Params::numbered_from(1).list(ids.len())
+        );
+        let mut query = sqlx::query(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let mut articles = query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(article)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.attach_tags_and_sources(&mut articles).await?;
+        Ok(articles)
+    }
+
     pub(super) async fn attach_tags_and_sources(
         &self,
         articles: &mut [Article],

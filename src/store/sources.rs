@@ -353,23 +353,28 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Gives up the leases `owner` holds (on shutdown), so that another
-    /// instance or the next start can fetch those sources at once.
+    /// Gives up the leases `owner` holds (on shutdown, or for a process
+    /// that is gone), so that another instance or the next start can fetch
+    /// those sources, and send those webhook messages, at once.
     pub async fn release_leases(&self, owner: &str) -> Result<(), StoreError> {
-        let _guard = self.write_guard().await;
-        sqlx::query(
-            "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
-        )
-        .bind(owner)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        {
+            let _guard = self.write_guard().await;
+            sqlx::query(
+                "UPDATE sources SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = $1",
+            )
+            .bind(owner)
+            .execute(&self.writer)
+            .await?;
+        }
+        self.release_deliveries(owner).await
     }
 
-    /// Everyone currently holding a lease.
+    /// Everyone currently holding a lease on a source or a webhook message.
     pub async fn lease_owners(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT lease_owner FROM sources WHERE lease_owner IS NOT NULL",
+            "SELECT lease_owner FROM sources WHERE lease_owner IS NOT NULL
+             UNION SELECT lease_owner FROM webhook_outbox
+                 WHERE lease_owner IS NOT NULL AND delivered_at IS NULL",
         )
         .fetch_all(&self.pool)
         .await?)

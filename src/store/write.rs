@@ -161,6 +161,14 @@ impl Store {
                 .await?;
             touched.extend(changed);
         }
+        if !batch.new_articles.is_empty() {
+            let routes = self.webhook_routes();
+            if !routes.is_empty() {
+                let source = batch.source_name(tx).await?;
+                let new = std::mem::take(&mut batch.new_articles);
+                super::outbox::enqueue_in(tx, &routes, &source, &new, now_us).await?;
+            }
+        }
         batch.flush(tx).await?;
         let new_entries = (stats.inserted + stats.merged) as i64;
         history::record_in(tx, source_id, record, new_entries, &before, health).await?;
@@ -247,6 +255,9 @@ struct Batch<'a> {
     new_tags: Vec<(i64, &'a str, i64, Option<&'a str>, i64)>,
     /// Where the band keys of stored stories are found and new ones go.
     bands: BandKeys<'a>,
+    /// The articles this batch stored (id, uid, entry): for the webhook
+    /// outbox.
+    new_articles: Vec<(i64, String, &'a NewArticle)>,
 }
 
 /// The tags an article carries, to number and deduplicate the tags a later
@@ -403,6 +414,7 @@ impl<'a> Batch<'a> {
             linked: HashSet::new(),
             new_tags: Vec::new(),
             bands,
+            new_articles: Vec::new(),
         };
         for article in articles {
             if let Some(key) = dedup::legacy_entry_key(article) {
@@ -1056,6 +1068,7 @@ impl<'a> Batch<'a> {
         };
         let published = published_of(article, self.now_us);
         let updated = article.updated.map(micros).unwrap_or(published);
+        self.new_articles.push((id, uid.clone(), article));
         self.remember((
             id,
             article.fingerprint.clone(),

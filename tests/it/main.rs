@@ -34,3 +34,4 @@ mod source_health;
 mod startup;
 mod store;
 mod top;
+mod webhooks;

@@ -119,7 +119,7 @@ fn china_and_sport(count: i64) -> Vec<NewArticle> {
 }
 
 /// An entry whose identity is its link `https://news.test/{story}`.
-fn story(story: &str, published: i64, labels: &[&str]) -> NewArticle {
+pub fn story(story: &str, published: i64, labels: &[&str]) -> NewArticle {
     NewArticle {
         entry_key: format!("guid:{story}"),
         canonical_url: Some(format!("https://news.test/{story}")),
@@ -139,7 +139,7 @@ fn story(story: &str, published: i64, labels: &[&str]) -> NewArticle {
     }
 }
 
-fn fetched(at_: DateTime<Utc>) -> FetchRecord {
+pub fn fetched(at_: DateTime<Utc>) -> FetchRecord {
     FetchRecord {
         at: at_,
         status: Some(200),
