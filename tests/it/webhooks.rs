@@ -376,6 +376,65 @@ async fn a_stalled_receiver_times_out_and_the_message_is_sent_again() {
     store.close().await;
 }
 
+/// A receiver that keeps failing: the message is given up once
+/// `give_up_after` has passed, and tried no more.
+#[tokio::test]
+async fn a_message_failing_past_give_up_after_is_given_up() {
+    let feeds = FeedServer::start().await;
+    let receiver = Receiver::start(&[Answer::Status(503), Answer::Status(503)]).await;
+    feeds.set(
+        "/wire",
+        Fixture::feed(wire(&[(
+            "Beijing summit",
+            "https://wire.test/1",
+            &["China"],
+        )])),
+    );
+    let config = config(
+        &feeds.url("/wire"),
+        "hook-give-up",
+        &receiver.url,
+        "give_up_after = \"8s\"\n",
+    );
+    let clock = Clock::manual(whole_second());
+    let app = TestApp::spawn_with_clock(config.load(), clock.clone()).await;
+    let store = tributary::app::open_store(&app.config).await.unwrap();
+    let state = || async { store.webhook_states().await.unwrap().first().cloned() };
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            state().await.is_some_and(|s| s.failing == 1)
+        })
+        .await
+    );
+    // The second attempt, 5 s later, fails too; the next would come after
+    // 8 s: given up.
+    clock.advance(TimeDelta::seconds(5));
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            state().await.is_some_and(|s| s.given_up == 1)
+        })
+        .await,
+        "{:?}",
+        state().await
+    );
+    let s = state().await.unwrap();
+    assert_eq!((s.pending, s.delivered), (0, 0));
+    assert_eq!(s.last_error.as_deref(), Some("HTTP 503"));
+    assert_eq!(receiver.got().len(), 2);
+    assert_eq!(hooks_counts(&config, "hook-give-up"), [0, 0, 0, 1]);
+    let metrics = app.get_text("/metrics").await;
+    assert_eq!(
+        sample(
+            &metrics,
+            "tributary_webhook_failures_total",
+            &[("webhook", "hook-give-up")]
+        ),
+        Some(2.0)
+    );
+    app.stop().await;
+    store.close().await;
+}
+
 #[tokio::test]
 async fn messages_stored_while_no_daemon_ran_are_delivered_when_it_starts_in_atom() {
     let feeds = FeedServer::start().await;
