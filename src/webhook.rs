@@ -95,9 +95,22 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let mut last_purge: Option<DateTime<Utc>> = None;
+    // Kept across passes (its connections, its TLS setup); built again
+    // when a reload changes what it was built from.
+    let mut client: Option<(ClientSettings, reqwest::Client)> = None;
     loop {
         let config = config();
-        let delivered = match deliver_due(&store, &config, &owner, &clock, &shutdown).await {
+        let settings = ClientSettings::of(&config);
+        let client = match &client {
+            Some((built, client)) if *built == settings => client.clone(),
+            _ => {
+                let built = settings.client();
+                client = Some((settings, built.clone()));
+                built
+            }
+        };
+        let delivered = match deliver_due(&store, &config, &client, &owner, &clock, &shutdown).await
+        {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook outbox unavailable");
@@ -129,6 +142,7 @@ pub async fn run(
 async fn deliver_due(
     store: &Store,
     config: &Config,
+    client: &reqwest::Client,
     owner: &str,
     clock: &Clock,
     shutdown: &CancellationToken,
@@ -164,7 +178,6 @@ async fn deliver_due(
         .into_iter()
         .map(|a| (a.id, a))
         .collect();
-    let client = client(config);
     let mut tasks = JoinSet::new();
     for delivery in &claimed {
         let Some(hook) = hooks.get(delivery.webhook.as_str()) else {
@@ -294,16 +307,32 @@ async fn record(
     }
 }
 
-/// The client webhooks are sent with: no redirects (a receiver answers
-/// where it is configured), no referer, the daemon's user agent.
-fn client(config: &Config) -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(config.daemon.user_agent.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .referer(false)
-        .connect_timeout(config.daemon.timeout)
-        .build()
-        .unwrap_or_default()
+/// What the client webhooks are sent with is built from.
+#[derive(Debug, Clone, PartialEq)]
+struct ClientSettings {
+    user_agent: String,
+    connect_timeout: Duration,
+}
+
+impl ClientSettings {
+    fn of(config: &Config) -> ClientSettings {
+        ClientSettings {
+            user_agent: config.daemon.user_agent.clone(),
+            connect_timeout: config.daemon.timeout,
+        }
+    }
+
+    /// No redirects (a receiver answers where it is configured), no
+    /// referer, the daemon's user agent.
+    fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .user_agent(self.user_agent.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .connect_timeout(self.connect_timeout)
+            .build()
+            .unwrap_or_default()
+    }
 }
 
 /// An error and its causes, without the URL (the receiver's may carry a

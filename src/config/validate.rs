@@ -28,6 +28,11 @@ const DEFAULT_AUTHOR: &str = "tributary";
 const DEFAULT_FEED_LIMIT: u32 = 50;
 const DEFAULT_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_WEBHOOK_GIVE_UP: Duration = Duration::from_secs(3 * 86_400);
+/// Bounds that keep a webhook's leases and retries within a sane time (and
+/// their arithmetic far from overflowing); delivered messages are kept 30
+/// days.
+const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(3600);
+const MAX_WEBHOOK_GIVE_UP: Duration = Duration::from_secs(30 * 86_400);
 const MAX_FEED_LIMIT: i64 = 500;
 /// Far beyond any sane fan-out, and well below what a semaphore accepts.
 const MAX_CONCURRENCY: i64 = 10_000;
@@ -977,15 +982,40 @@ impl Checker<'_> {
                 url: hook.url.into_inner().0,
                 secret,
                 format,
-                timeout: self.duration(hook.timeout, "timeout", DEFAULT_WEBHOOK_TIMEOUT)?,
-                give_up_after: self.duration(
+                timeout: self.at_most(
+                    hook.timeout,
+                    "timeout",
+                    DEFAULT_WEBHOOK_TIMEOUT,
+                    MAX_WEBHOOK_TIMEOUT,
+                )?,
+                give_up_after: self.at_most(
                     hook.give_up_after,
                     "give_up_after",
                     DEFAULT_WEBHOOK_GIVE_UP,
+                    MAX_WEBHOOK_GIVE_UP,
                 )?,
             });
         }
         Ok(webhooks)
+    }
+
+    /// A duration above 0 and at most `max` ("1h", "30d" in the message).
+    fn at_most(
+        &self,
+        value: Option<Spanned<ConfigDuration>>,
+        key: &str,
+        default: Duration,
+        max: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let span = value.as_ref().map(|v| v.span());
+        let duration = self.duration(value, key, default)?;
+        match span {
+            Some(span) if duration > max => Err(self.error(
+                span,
+                format!("{key} must be at most {}", crate::model::format_window(max)),
+            )),
+            _ => Ok(duration),
+        }
     }
 
     /// `whsec_` and the base64 of 24 to 64 random bytes, as Standard

@@ -649,6 +649,14 @@ fn webhooks_refuse_plain_secrets_unknown_and_coverage_feeds() {
             format!("feed = \"china\"\nurl = \"https://hooks.test/in\"\nsecret = \"{SECRET}\"\nformat = \"xml\""),
             "format must be",
         ),
+        (
+            format!("feed = \"china\"\nurl = \"https://hooks.test/in\"\nsecret = \"{SECRET}\"\ntimeout = \"2h\""),
+            "timeout must be at most 1h",
+        ),
+        (
+            format!("feed = \"china\"\nurl = \"https://hooks.test/in\"\nsecret = \"{SECRET}\"\ngive_up_after = \"60d\""),
+            "give_up_after must be at most 30d",
+        ),
     ] {
         let message = check(&webhook).unwrap_err().to_string();
         assert!(message.contains(error), "{webhook}: {message}");
