@@ -709,7 +709,9 @@ async fn list_hooks(config: Config) -> anyhow::Result<ExitCode> {
         let state = state.cloned().unwrap_or_default();
         rows.push([
             name.to_string(),
-            hook.map_or("(not configured)".into(), |h| h.feed.clone()),
+            hook.map_or("(not configured)".into(), |h| {
+                h.feed.clone().unwrap_or_else(|| "(own filter)".into())
+            }),
             hook.map_or("-".into(), |h| {
                 crate::redact::public_url(h.url.as_str()).into_owned()
             }),

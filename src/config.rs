@@ -360,8 +360,9 @@ pub struct WebhookConfig {
     /// Unique among webhooks (default: the feed's name): the outbox rows,
     /// metrics and `tributary hooks` name it.
     pub name: String,
-    /// The `[[feed]]` whose articles it sends, and that feed's filter.
-    pub feed: String,
+    /// The `[[feed]]` whose articles it sends, if it names one; the
+    /// filter (that feed's, or the webhook's own).
+    pub feed: Option<String>,
     pub filter: crate::model::Filter,
     pub url: Url,
     pub secret: WebhookSecret,

@@ -75,7 +75,7 @@ pub(super) fn build(
     let tag_aliases = check.tag_aliases(raw.tag_alias)?;
     let rules = check.rules(raw.rule, &sources)?;
     let feeds = check.feeds(raw.feed, &sources, &tag_aliases)?;
-    let webhooks = check.webhooks(raw.webhook, &feeds)?;
+    let webhooks = check.webhooks(raw.webhook, &feeds, &sources, &tag_aliases)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     let health = check.health(raw.health.unwrap_or_default())?;
     Ok(Config {
@@ -223,7 +223,18 @@ struct RawFeed {
 #[serde(deny_unknown_fields)]
 struct RawWebhook {
     name: Option<Spanned<FeedName>>,
-    feed: Spanned<String>,
+    /// A `[[feed]]`'s name, or the filter keys below (as a feed's).
+    feed: Option<Spanned<String>>,
+    #[serde(default)]
+    any: Vec<Spanned<String>>,
+    #[serde(default)]
+    all: Vec<Spanned<String>>,
+    #[serde(default)]
+    none: Vec<Spanned<String>>,
+    #[serde(default)]
+    sources: Vec<Spanned<String>>,
+    #[serde(default)]
+    lang: Vec<Spanned<String>>,
     url: Spanned<WebhookUrl>,
     secret: Spanned<String>,
     format: Option<Spanned<String>>,
@@ -926,39 +937,93 @@ impl Checker<'_> {
 
     /// `[[webhook]]`s: each names a configured `[[feed]]` without coverage
     /// conditions (a story's outlets grow after it is stored: "new
-    /// article with 3 outlets" has no moment to send it at), and a secret
-    /// as Standard Webhooks writes it.
+    /// article with 3 outlets" has no moment to send it at), or has a
+    /// feed's tag, source and language filter of its own (and then a
+    /// `name`); and a secret as Standard Webhooks writes it.
     fn webhooks(
         &self,
         raw: Vec<Spanned<RawWebhook>>,
         feeds: &[FeedConfig],
+        sources: &[SourceConfig],
+        aliases: &[TagAliasConfig],
     ) -> Result<Vec<WebhookConfig>, ConfigError> {
         let mut seen: HashMap<String, usize> = HashMap::new();
+        let known: HashSet<&str> = sources.iter().map(|s| s.name.as_str()).collect();
         let mut webhooks = Vec::with_capacity(raw.len());
-        for hook in raw {
-            let hook = hook.into_inner();
-            let feed_name = hook.feed.get_ref();
-            let Some(feed) = feeds.iter().find(|f| &f.name == feed_name) else {
-                return Err(self.error(
-                    hook.feed.span(),
-                    format!("unknown feed {feed_name:?} in webhook: name a [[feed]]"),
-                ));
+        for spanned in raw {
+            let span = spanned.span();
+            let hook = spanned.into_inner();
+            let own_filter = !(hook.any.is_empty()
+                && hook.all.is_empty()
+                && hook.none.is_empty()
+                && hook.sources.is_empty()
+                && hook.lang.is_empty());
+            let (feed, filter, default_name) = match &hook.feed {
+                Some(feed_key) => {
+                    let feed_name = feed_key.get_ref();
+                    if own_filter {
+                        return Err(self.error(
+                            feed_key.span(),
+                            "a webhook takes `feed` or its own any/all/none/sources/lang, not both",
+                        ));
+                    }
+                    let Some(feed) = feeds.iter().find(|f| &f.name == feed_name) else {
+                        return Err(self.error(
+                            feed_key.span(),
+                            format!("unknown feed {feed_name:?} in webhook: name a [[feed]]"),
+                        ));
+                    };
+                    if feed.min_outlets.is_some()
+                        || feed.window.is_some()
+                        || feed.sort != crate::model::Sort::Published
+                    {
+                        return Err(self.error(
+                            feed_key.span(),
+                            format!(
+                                "feed {feed_name:?} has coverage conditions (min_outlets, window or sort): \
+                                 a webhook sends each article once, when it is stored, so it takes feeds without them"
+                            ),
+                        ));
+                    }
+                    (
+                        Some(feed.name.clone()),
+                        feed.filter(),
+                        Some((feed.name.clone(), feed_key.span())),
+                    )
+                }
+                None => {
+                    for source in &hook.sources {
+                        if !known.contains(source.get_ref().as_str()) {
+                            return Err(self.error(
+                                source.span(),
+                                format!("unknown source {:?} in webhook", source.get_ref()),
+                            ));
+                        }
+                    }
+                    let mut names: Vec<String> = Vec::with_capacity(hook.sources.len());
+                    for source in &hook.sources {
+                        if !names.contains(source.get_ref()) {
+                            names.push(source.get_ref().clone());
+                        }
+                    }
+                    let filter = crate::model::Filter {
+                        any: self.terms(&hook.any, aliases)?,
+                        all: self.terms(&hook.all, aliases)?,
+                        none: self.terms(&hook.none, aliases)?,
+                        sources: names,
+                        languages: self.languages(&hook.lang)?,
+                        ..crate::model::Filter::default()
+                    };
+                    (None, filter, None)
+                }
             };
-            if feed.min_outlets.is_some()
-                || feed.window.is_some()
-                || feed.sort != crate::model::Sort::Published
-            {
-                return Err(self.error(
-                    hook.feed.span(),
-                    format!(
-                        "feed {feed_name:?} has coverage conditions (min_outlets, window or sort): \
-                         a webhook sends each article once, when it is stored, so it takes feeds without them"
-                    ),
-                ));
-            }
-            let (name, span) = match &hook.name {
-                Some(name) => (name.get_ref().0.clone(), name.span()),
-                None => (feed.name.clone(), hook.feed.span()),
+            let (name, span) = match (&hook.name, default_name) {
+                (Some(name), _) => (name.get_ref().0.clone(), name.span()),
+                (None, Some(default)) => default,
+                (None, None) => return Err(self.error(
+                    span,
+                    "a webhook without `feed` needs a `name` (lowercase letters, digits, - and _)",
+                )),
             };
             let name = self.unique_name(&name, span, "webhook", &mut seen)?;
             let secret = self.webhook_secret(&hook.secret)?;
@@ -977,8 +1042,8 @@ impl Checker<'_> {
             };
             webhooks.push(WebhookConfig {
                 name,
-                feed: feed.name.clone(),
-                filter: feed.filter(),
+                feed,
+                filter,
                 url: hook.url.into_inner().0,
                 secret,
                 format,

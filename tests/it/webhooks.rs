@@ -607,7 +607,7 @@ async fn a_kill_9_between_commit_and_delivery_loses_no_message() {
 }
 
 #[test]
-fn webhooks_refuse_plain_secrets_unknown_and_coverage_feeds() {
+fn webhooks_take_a_feed_or_a_filter_and_refuse_plain_secrets_unknown_and_coverage_feeds() {
     let check = |webhook: &str| {
         let config = TestConfig::write(
             "",
@@ -624,6 +624,18 @@ fn webhooks_refuse_plain_secrets_unknown_and_coverage_feeds() {
     ))
     .unwrap();
     assert!(!ok.contains("MfKQ9r8"), "the secret shows in Debug: {ok}");
+    // A filter of its own instead of a feed, as a feed's keys.
+    let own = check(&format!(
+        "name = \"french-wire\"\nsources = [\"wire\"]\nlang = [\"FR\"]\nnone = [\"Sport\"]\n\
+         url = \"https://hooks.test/in\"\nsecret = \"{SECRET}\""
+    ))
+    .unwrap();
+    assert!(
+        own.contains("feed: None")
+            && own.contains("languages: [\"fr\"]")
+            && own.contains("none: [\"sport\"]"),
+        "{own}"
+    );
     for (webhook, error) in [
         (
             "feed = \"china\"\nurl = \"https://hooks.test/in\"\nsecret = \"hunter2-hunter2\"".to_string(),
@@ -648,6 +660,18 @@ fn webhooks_refuse_plain_secrets_unknown_and_coverage_feeds() {
         (
             format!("feed = \"china\"\nurl = \"https://hooks.test/in\"\nsecret = \"{SECRET}\"\nformat = \"xml\""),
             "format must be",
+        ),
+        (
+            format!("feed = \"china\"\nany = [\"x\"]\nurl = \"https://hooks.test/in\"\nsecret = \"{SECRET}\""),
+            "`feed` or its own any/all/none/sources/lang, not both",
+        ),
+        (
+            format!("any = [\"x\"]\nurl = \"https://hooks.test/in\"\nsecret = \"{SECRET}\""),
+            "a webhook without `feed` needs a `name`",
+        ),
+        (
+            format!("name = \"w\"\nsources = [\"nope\"]\nurl = \"https://hooks.test/in\"\nsecret = \"{SECRET}\""),
+            "unknown source \"nope\" in webhook",
         ),
         (
             format!("feed = \"china\"\nurl = \"https://hooks.test/in\"\nsecret = \"{SECRET}\"\ntimeout = \"2h\""),
