@@ -256,12 +256,27 @@ async fn attempt(
             break;
         }
     }
-    let text: String = text.trim().chars().take(ERROR_BODY).collect();
+    let text = shown(&text);
     let error = match text.is_empty() {
         true => format!("HTTP {}", status.as_u16()),
         false => format!("HTTP {}: {text}", status.as_u16()),
     };
     Err(Failure::Retry(error))
+}
+
+/// A receiver's words as `tributary hooks` and the log may show them: at
+/// most [`ERROR_BODY`] characters on one line, control characters (a
+/// terminal's escapes) as spaces.
+fn shown(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(ERROR_BODY)
+        .collect()
 }
 
 /// Writes an attempt's outcome to the outbox and the metrics.
@@ -365,6 +380,15 @@ mod tests {
             signature(&secret, "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
+    }
+
+    #[test]
+    fn a_receivers_answer_is_shown_on_one_line_without_escapes() {
+        assert_eq!(
+            shown("  \x1b[31mbusy\x1b[0m\r\n  try later\n"),
+            "[31mbusy [0m try later"
+        );
+        assert_eq!(shown(&"x".repeat(1000)).len(), ERROR_BODY);
     }
 
     #[test]
