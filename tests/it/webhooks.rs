@@ -548,6 +548,47 @@ async fn outbox_claims_lease_each_message_to_one_instance_on_every_backend() {
     }
 }
 
+/// Two daemons on one PostgreSQL database: whichever stores the
+/// articles, their messages are leased by one of them at a time, so the
+/// receiver gets each once.
+#[tokio::test]
+async fn two_daemons_on_one_postgres_database_send_each_message_once() {
+    let Some(db) = crate::store::TestDb::postgres().await else {
+        return;
+    };
+    let feeds = FeedServer::start().await;
+    let receiver = Receiver::start(&[]).await;
+    let stories: Vec<(String, String)> = (1..=12)
+        .map(|n| (format!("China story {n}"), format!("https://wire.test/{n}")))
+        .collect();
+    let items: Vec<(&str, &str, &[&str])> = stories
+        .iter()
+        .map(|(title, link)| (title.as_str(), link.as_str(), &["China"][..]))
+        .collect();
+    feeds.set("/wire", Fixture::feed(wire(&items)));
+    let text = format!(
+        "[daemon]\ndatabase = \"{}\"\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.test\"\n\n\
+         [[source]]\nname = \"wire\"\nurl = \"{}\"\n\n\
+         [[feed]]\nname = \"china\"\nany = [\"China\"]\n\n\
+         [[webhook]]\nname = \"hook-two\"\nfeed = \"china\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\n",
+        db.url,
+        feeds.url("/wire"),
+        receiver.url
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tributary.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = tributary::config::Config::load(&path).unwrap();
+    let one = TestApp::spawn(config.clone()).await;
+    let two = TestApp::spawn(config).await;
+    within("every story delivered", || receiver.delivered().len() == 12).await;
+    one.stop().await;
+    two.stop().await;
+    let got = receiver.got();
+    assert_eq!(got.len(), 12, "a message sent twice: {got:?}");
+    assert!(got.iter().all(|r| r.verified));
+}
+
 /// The daemon dies (SIGKILL) after the article was stored and while its
 /// message is with the receiver, which never answers; started again, it
 /// sends it again, under the same id, and the receiver takes it.
