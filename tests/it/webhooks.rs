@@ -589,6 +589,83 @@ async fn two_daemons_on_one_postgres_database_send_each_message_once() {
     assert!(got.iter().all(|r| r.verified));
 }
 
+/// SIGHUP adds a webhook to a running `tributary run`: articles stored
+/// from then on are sent; those stored before are not.
+#[tokio::test]
+async fn a_webhook_added_by_a_reload_sends_the_articles_stored_after_it() {
+    let feeds = FeedServer::start().await;
+    let receiver = Receiver::start(&[]).await;
+    feeds.set(
+        "/a",
+        Fixture::feed(wire(&[(
+            "Before the hook",
+            "https://wire.test/a1",
+            &["China"],
+        )])),
+    );
+    feeds.set(
+        "/b",
+        Fixture::feed(wire(&[(
+            "After the hook",
+            "https://wire.test/b1",
+            &["China"],
+        )])),
+    );
+    let sources = format!(
+        "[[source]]\nname = \"a\"\nurl = \"{}\"\n\n[[feed]]\nname = \"china\"\nany = [\"China\"]\n",
+        feeds.url("/a")
+    );
+    let config = TestConfig::write("", &sources);
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["run", "-c", config.path().to_str().unwrap()])
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let loaded = config.load();
+    let stored = eventually(Duration::from_secs(20), || async {
+        let store = tributary::app::open_store(&loaded).await.unwrap();
+        let n = store.article_count().await.unwrap();
+        store.close().await;
+        n == 1
+    })
+    .await;
+    assert!(stored, "the first source's story was not stored");
+
+    let text = std::fs::read_to_string(config.path()).unwrap();
+    std::fs::write(
+        config.path(),
+        format!(
+            "{text}\n[[source]]\nname = \"b\"\nurl = \"{}\"\n\n\
+             [[webhook]]\nname = \"hook-reload\"\nfeed = \"china\"\nurl = \"{}\"\nsecret = \"{SECRET}\"\n",
+            feeds.url("/b"),
+            receiver.url
+        ),
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let delivered = eventually(Duration::from_secs(20), || {
+        std::future::ready(receiver.delivered().len() == 1)
+    })
+    .await;
+    let term = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    assert!(daemon.wait().unwrap().success());
+    assert!(delivered, "{:?}", receiver.got());
+    let got = receiver.got();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let item: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(item["title"], "After the hook");
+}
+
 /// The daemon dies (SIGKILL) after the article was stored and while its
 /// message is with the receiver, which never answers; started again, it
 /// sends it again, under the same id, and the receiver takes it.
