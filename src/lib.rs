@@ -11,6 +11,8 @@
 //! - [`fetch`]: one HTTP client, conditional GET, caps, bounded concurrency.
 //! - [`parse`]: feed bytes -> entries (feed-rs, leniency, sanitizing).
 //! - [`rewrite`]: a source's rewrites of titles and links, before tagging.
+//! - [`entities`]: automatic tags for the places, organizations and
+//!   people an entry names (gazetteers compiled in), read by [`tag`].
 //! - [`tag`]: tag terms and tag rules.
 //! - [`rules`]: `[[rule]]`s that drop or keep entries, after tags.
 //! - [`dedup`]: canonical URLs and article identity keys.
@@ -44,6 +46,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dedup;
+pub mod entities;
 #[cfg(test)]
 mod fault;
 pub mod fetch;

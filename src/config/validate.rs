@@ -70,6 +70,12 @@ pub(super) fn build(
     let feeds = check.feeds(raw.feed, &sources, &tag_aliases)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     let health = check.health(raw.health.unwrap_or_default())?;
+    let entities = raw
+        .entities
+        .map_or_else(Default::default, |raw| EntitiesConfig {
+            enabled: raw.enabled.unwrap_or(false),
+            case: raw.case.unwrap_or_default(),
+        });
     Ok(Config {
         path: path.to_path_buf(),
         daemon,
@@ -80,6 +86,7 @@ pub(super) fn build(
         rules,
         dedup,
         health,
+        entities,
     })
 }
 
@@ -101,6 +108,14 @@ struct RawConfig {
     tag_alias: Vec<RawTagAlias>,
     dedup: Option<RawDedup>,
     health: Option<RawHealth>,
+    entities: Option<RawEntities>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntities {
+    enabled: Option<bool>,
+    case: Option<LabelCase>,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +169,7 @@ struct RawSource {
     remove_selectors: Option<Vec<Spanned<String>>>,
     language: Option<Spanned<String>>,
     outlet: Option<Spanned<String>>,
+    entities: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -587,6 +603,7 @@ impl Checker<'_> {
                     }
                     None => crate::config::default_outlet(&url),
                 },
+                entities: source.entities,
                 url,
             });
         }
