@@ -36,6 +36,8 @@ const LEAD_BYTES: usize = 400;
 enum Kind {
     Country,
     City,
+    /// A US state.
+    State,
     Region,
     Organization,
 }
@@ -45,6 +47,7 @@ impl Kind {
         match self {
             Kind::Country => "countries list",
             Kind::City => "cities list",
+            Kind::State => "US states list",
             Kind::Region => "regions list",
             Kind::Organization => "organizations list",
         }
@@ -54,6 +57,7 @@ impl Kind {
         match self {
             Kind::Country => "country",
             Kind::City => "city",
+            Kind::State => "state",
             Kind::Region => "region",
             Kind::Organization => "organization",
         }
@@ -64,7 +68,7 @@ impl Kind {
 struct Entity {
     kind: Kind,
     label: &'static str,
-    /// A city's country (index into `entities`).
+    /// A city's or state's country (index into `entities`).
     country: Option<usize>,
     /// A country's or city's region.
     region: Option<usize>,
@@ -139,10 +143,12 @@ impl Gazetteer {
             let [kind, label, country, region, written] = cols[..] else {
                 continue;
             };
-            let (kind, country) = match kind {
-                "country" => (Kind::Country, None),
-                _ => (Kind::City, by_label.get(&("country", country)).copied()),
+            let kind = match kind {
+                "country" => Kind::Country,
+                "state" => Kind::State,
+                _ => Kind::City,
             };
+            let country = by_label.get(&("country", country)).copied();
             if kind == Kind::Country {
                 by_label.insert(("country", label), entities.len());
             }
@@ -859,7 +865,9 @@ fn places(segment: &Segment, out: &mut Tagged) {
             if segment.is_name_word(segment.word_before(start)) {
                 continue;
             }
-            if entity.kind == Kind::City && segment.is_name_word(segment.word_after(end)) {
+            if matches!(entity.kind, Kind::City | Kind::State)
+                && segment.is_name_word(segment.word_after(end))
+            {
                 continue;
             }
         }
@@ -871,7 +879,11 @@ fn places(segment: &Segment, out: &mut Tagged) {
         if let Some(country) = entity.country {
             let country = &gazetteer.entities[country];
             out.push(country.label, || {
-                format!("entity: country of city {:?} ({list})", entity.label)
+                format!(
+                    "entity: country of {} {:?} ({list})",
+                    entity.kind.name(),
+                    entity.label
+                )
             });
         }
         if let Some(region) = entity.region {
