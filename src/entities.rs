@@ -22,6 +22,8 @@ use crate::text::html_to_text;
 
 const PLACES: &str = include_str!("entities/places.tsv");
 const ORGANIZATIONS: &str = include_str!("entities/organizations.tsv");
+/// Multi-word city names that are never people (not tagged themselves).
+const PLACE_NAMES: &str = include_str!("entities/place_names.txt");
 
 /// How much of an entry's text is read: bounds the CPU one hostile entry
 /// can cost. Real articles name what they are about well before this.
@@ -30,7 +32,7 @@ const MAX_TEXT_BYTES: usize = 32 * 1024;
 const MAX_TAGS: usize = 40;
 /// Text this long from the start of the body is the lead when the entry
 /// has no summary.
-const LEAD_BYTES: usize = 400;
+const LEAD_BYTES: usize = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -68,8 +70,6 @@ impl Kind {
 struct Entity {
     kind: Kind,
     label: &'static str,
-    /// A city's or state's country (index into `entities`).
-    country: Option<usize>,
     /// A country's or city's region.
     region: Option<usize>,
 }
@@ -88,6 +88,8 @@ struct Gazetteer {
     /// Every single folded word of the lists: such a word is not part of a
     /// person's name ("Russian President Vladimir Putin").
     words: std::collections::HashSet<String>,
+    /// Folded multi-word place names that are not people ("las vegas").
+    not_people: std::collections::HashSet<String>,
 }
 
 const REGIONS: &[(&str, &[&str])] = &[
@@ -134,7 +136,6 @@ impl Gazetteer {
             entities.push(Entity {
                 kind: Kind::Region,
                 label,
-                country: None,
                 region: None,
             });
         }
@@ -148,7 +149,8 @@ impl Gazetteer {
                 "state" => Kind::State,
                 _ => Kind::City,
             };
-            let country = by_label.get(&("country", country)).copied();
+            // A city's or state's region is its country's.
+            let _ = country;
             if kind == Kind::Country {
                 by_label.insert(("country", label), entities.len());
             }
@@ -157,7 +159,6 @@ impl Gazetteer {
             entities.push(Entity {
                 kind,
                 label,
-                country,
                 region,
             });
         }
@@ -169,7 +170,6 @@ impl Gazetteer {
             entities.push(Entity {
                 kind: Kind::Organization,
                 label,
-                country: None,
                 region: None,
             });
         }
@@ -182,11 +182,17 @@ impl Gazetteer {
             .match_kind(MatchKind::Standard)
             .build(&patterns)
             .expect("the gazetteers are small enough for Aho-Corasick");
+        let not_people = PLACE_NAMES
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| fold_marked(l).text)
+            .collect();
         Gazetteer {
             entities,
             names,
             matcher,
             words,
+            not_people,
         }
     }
 }
@@ -479,6 +485,7 @@ const INSTITUTIONS: &[&str] = &[
     "board",
     "bridge",
     "bureau",
+    "caucus",
     "center",
     "centre",
     "championship",
@@ -502,6 +509,7 @@ const INSTITUTIONS: &[&str] = &[
     "department",
     "district",
     "embassy",
+    "enterprises",
     "federation",
     "festival",
     "force",
@@ -517,24 +525,30 @@ const INSTITUTIONS: &[&str] = &[
     "house",
     "images",
     "inc",
+    "index",
     "institute",
+    "institution",
     "island",
     "islands",
     "journal",
     "lake",
     "law",
     "league",
+    "library",
     "ltd",
     "media",
     "ministry",
     "mosque",
     "mountain",
+    "movement",
     "museum",
     "navy",
     "network",
     "news",
     "office",
     "olympics",
+    "organisation",
+    "organization",
     "palace",
     "park",
     "parliament",
@@ -556,6 +570,7 @@ const INSTITUTIONS: &[&str] = &[
     "senate",
     "service",
     "services",
+    "society",
     "square",
     "station",
     "street",
@@ -564,6 +579,7 @@ const INSTITUTIONS: &[&str] = &[
     "temple",
     "times",
     "tower",
+    "township",
     "treaty",
     "tribunal",
     "union",
@@ -580,18 +596,22 @@ const NOT_NAMES: &[&str] = &[
     "august",
     "breaking",
     "christian",
+    "click",
     "communist",
     "conservative",
+    "continue",
     "december",
     "defence",
     "defense",
     "democrat",
     "democratic",
     "economy",
+    "email",
     "exclusive",
     "february",
     "federal",
     "finance",
+    "follow",
     "foreign",
     "friday",
     "global",
@@ -610,6 +630,7 @@ const NOT_NAMES: &[&str] = &[
     "march",
     "may",
     "monday",
+    "more",
     "muslim",
     "national",
     "november",
@@ -623,8 +644,11 @@ const NOT_NAMES: &[&str] = &[
     "royal",
     "saturday",
     "september",
+    "share",
+    "sign",
     "socialist",
     "state",
+    "subscribe",
     "sunday",
     "supreme",
     "thursday",
@@ -713,6 +737,25 @@ impl Segment {
         !before.is_some_and(Self::is_word_char) && !after.is_some_and(Self::is_word_char)
     }
 
+    /// The word right before `start`, when only spaces or a comma separate
+    /// them: "the bureau director, Christopher Wray".
+    fn word_across_comma_before(&self, start: usize) -> Option<&str> {
+        let text = &self.text()[..start];
+        let trimmed = text.trim_end_matches(' ');
+        let trimmed = trimmed.strip_suffix(',').unwrap_or(trimmed);
+        self.word_before(trimmed.len() + usize::from(trimmed.len() < text.len()))
+            .filter(|_| trimmed.len() < text.len())
+            .map(|(_, w)| w)
+    }
+
+    /// The word right after `end`, across spaces and one comma.
+    fn word_across_comma_after(&self, end: usize) -> Option<&str> {
+        let text = &self.text()[end..];
+        let rest = text.strip_prefix(',').unwrap_or(text);
+        self.word_after(end + (text.len() - rest.len()))
+            .map(|(_, w)| w)
+    }
+
     /// The word right before `start`, when only spaces separate them.
     fn word_before(&self, start: usize) -> Option<(usize, &str)> {
         let text = &self.text()[..start];
@@ -782,9 +825,20 @@ pub struct Found {
 /// The entity tags of one entry, in the order the text first names them:
 /// each place followed by its country and region.
 pub fn entities_for(entry: &Entry, case: LabelCase) -> Vec<Found> {
-    let title = Segment::new(entry.title.as_deref().unwrap_or(""));
+    // A title's " | " part is a byline or a section ("… | Cas Mudde").
+    let title = entry.title.as_deref().unwrap_or("");
+    let title = Segment::new(title.split(" | ").next().unwrap_or(title));
     let summary_text = entry.summary.as_deref().map(html_to_text);
     let content_text = entry.content.as_deref().map(html_to_text);
+    // Many feeds give the same text as summary and body: read it once, or
+    // every name in it would count twice.
+    let summary_text = summary_text.filter(|summary| {
+        let body = content_text
+            .as_deref()
+            .map(crate::text::collapse_whitespace);
+        let summary = crate::text::collapse_whitespace(summary);
+        !body.is_some_and(|body| body.contains(&summary))
+    });
     let summary = Segment::new(summary_text.as_deref().unwrap_or(""));
     let content = Segment::new(content_text.as_deref().unwrap_or(""));
     let segments = [&title, &summary, &content];
@@ -876,16 +930,6 @@ fn places(segment: &Segment, out: &mut Tagged) {
         out.push(entity.label, || {
             format!("entity: {} {written:?} ({list})", entity.kind.name())
         });
-        if let Some(country) = entity.country {
-            let country = &gazetteer.entities[country];
-            out.push(country.label, || {
-                format!(
-                    "entity: country of {} {:?} ({list})",
-                    entity.kind.name(),
-                    entity.label
-                )
-            });
-        }
         if let Some(region) = entity.region {
             let region = &gazetteer.entities[region];
             out.push(region.label, || {
@@ -916,11 +960,8 @@ fn people(segments: &[&Segment; 3], out: &mut Tagged) {
     let [title, summary, content] = *segments;
     let mut people: Vec<Person> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let lead_end = if summary.text().is_empty() {
-        LEAD_BYTES
-    } else {
-        0
-    };
+    // The lead: the start of the summary, or of the body when there is none.
+    let lead = if summary.text().is_empty() { 2 } else { 1 };
     for (which, segment) in [(0, title), (1, summary), (2, content)] {
         for (start, end) in names(segment) {
             let folded = segment.text()[start..end].to_string();
@@ -938,13 +979,12 @@ fn people(segments: &[&Segment; 3], out: &mut Tagged) {
             person.mentions += 1;
             match which {
                 0 => person.in_title = true,
-                1 => person.in_lead = true,
-                _ if start < lead_end => person.in_lead = true,
+                _ if which == lead && start < LEAD_BYTES => person.in_lead = true,
                 _ => {}
             }
             if person.introduced.is_none() {
-                let before = segment.word_before(start).map(|(_, w)| w);
-                let after = segment.word_after(end).map(|(_, w)| w);
+                let before = segment.word_across_comma_before(start);
+                let after = segment.word_across_comma_after(end);
                 person.introduced = before
                     .filter(|w| listed(ROLES, w) || listed(SAID, w))
                     .or(after.filter(|w| listed(SAID, w)))
@@ -1092,6 +1132,7 @@ fn names(segment: &Segment) -> Vec<(usize, usize)> {
 fn split_run(segment: &Segment, run: &[(usize, usize)], out: &mut Vec<(usize, usize)>) {
     let gazetteer = &*GAZETTEER;
     let text = segment.text();
+    // A run holding an institution noun names a thing, not a person.
     if run.iter().any(|&(s, e)| listed(INSTITUTIONS, &text[s..e])) {
         return;
     }
@@ -1104,7 +1145,10 @@ fn split_run(segment: &Segment, run: &[(usize, usize)], out: &mut Vec<(usize, us
             piece.pop();
         }
         if (2..=4).contains(&piece.len()) {
-            out.push((piece[0].0, piece[piece.len() - 1].1));
+            let span = (piece[0].0, piece[piece.len() - 1].1);
+            if !gazetteer.not_people.contains(&text[span.0..span.1]) {
+                out.push(span);
+            }
         }
         piece.clear();
     };

@@ -49,8 +49,8 @@ fn the_sample_story_gets_its_places_regions_and_people() {
             "CHINA",
             "ASIA",
             "MOSCOW",
-            "RUSSIA",
             "EUROPE",
+            "RUSSIA",
             "UKRAINE",
             "BEIJING",
             "WANG YI",
@@ -144,15 +144,15 @@ fn a_single_unconfirmed_name_is_not_a_person() {
     // Once, in the body, with nothing to confirm it.
     let story = entry(
         "Weather",
-        "Rain is expected.",
-        "<p>Rain is expected. Forecasts by Jane Porter suggest more rain next week.</p>",
+        "Rain is expected across the region.",
+        "<p>Showers all day.</p><p>Forecasts by Jane Porter suggest more rain next week.</p>",
     );
     assert!(labels(&story).is_empty(), "{:?}", labels(&story));
     // Named again by surname: confirmed.
     let story = entry(
         "Weather",
-        "Rain is expected.",
-        "<p>Rain is expected. Forecasts by Jane Porter suggest more rain. Porter is often right.</p>",
+        "Rain is expected across the region.",
+        "<p>Showers all day.</p><p>Forecasts by Jane Porter suggest more rain. Porter is often right.</p>",
     );
     assert_eq!(labels(&story), ["JANE PORTER"]);
 }
@@ -178,7 +178,7 @@ fn title_case_keeps_names_as_written_and_evidence_names_the_list() {
 }
 
 #[test]
-fn demonyms_and_diacritics_fold_to_the_country() {
+fn demonyms_and_diacritics_fold_and_places_bring_their_region() {
     let story = entry(
         "",
         "",
@@ -192,7 +192,6 @@ fn demonyms_and_diacritics_fold_to_the_country() {
             "IVORY COAST",
             "AFRICA",
             "BOGOTA",
-            "COLOMBIA",
             "SOUTH AMERICA"
         ]
     );
