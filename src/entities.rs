@@ -38,7 +38,7 @@ const LEAD_BYTES: usize = 300;
 enum Kind {
     Country,
     City,
-    /// A US state.
+    /// A US state, UK nation or Canadian province.
     State,
     Region,
     Organization,
@@ -49,7 +49,7 @@ impl Kind {
         match self {
             Kind::Country => "countries list",
             Kind::City => "cities list",
-            Kind::State => "US states list",
+            Kind::State => "states and provinces list",
             Kind::Region => "regions list",
             Kind::Organization => "organizations list",
         }
@@ -59,7 +59,7 @@ impl Kind {
         match self {
             Kind::Country => "country",
             Kind::City => "city",
-            Kind::State => "state",
+            Kind::State => "state or province",
             Kind::Region => "region",
             Kind::Organization => "organization",
         }
@@ -113,25 +113,23 @@ impl Gazetteer {
         let mut entities = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
         let mut names = Vec::new();
-        let mut by_label: HashMap<(&str, &str), usize> = HashMap::new();
+        let mut regions: HashMap<&str, usize> = HashMap::new();
         let mut add_names = |entity: usize, written: &mut dyn Iterator<Item = &'static str>| {
             for name in written {
                 let folded = fold_marked(name).text;
                 if folded.is_empty() {
                     continue;
                 }
-                let letters = name.chars().filter(|c| c.is_alphabetic()).count();
-                let acronym = letters >= 1
-                    && name
-                        .chars()
-                        .filter(|c| c.is_alphabetic())
-                        .all(char::is_uppercase);
+                let acronym = name
+                    .chars()
+                    .filter(|c| c.is_alphabetic())
+                    .all(char::is_uppercase);
                 patterns.push(folded);
                 names.push(Name { entity, acronym });
             }
         };
         for (label, written) in REGIONS {
-            by_label.insert(("region", label), entities.len());
+            regions.insert(label, entities.len());
             add_names(entities.len(), &mut written.iter().copied());
             entities.push(Entity {
                 kind: Kind::Region,
@@ -141,7 +139,9 @@ impl Gazetteer {
         }
         for line in PLACES.lines().filter(|l| !l.starts_with('#')) {
             let cols: Vec<&'static str> = line.split('\t').collect();
-            let [kind, label, country, region, written] = cols[..] else {
+            // The country column is the generator's: a city does not tag
+            // its country (docs/TAGS-AND-DEDUP.md "Entity tags").
+            let [kind, label, _country, region, written] = cols[..] else {
                 continue;
             };
             let kind = match kind {
@@ -149,12 +149,7 @@ impl Gazetteer {
                 "state" => Kind::State,
                 _ => Kind::City,
             };
-            // A city's or state's region is its country's.
-            let _ = country;
-            if kind == Kind::Country {
-                by_label.insert(("country", label), entities.len());
-            }
-            let region = by_label.get(&("region", region)).copied();
+            let region = regions.get(region).copied();
             add_names(entities.len(), &mut written.split('|'));
             entities.push(Entity {
                 kind,
@@ -271,18 +266,22 @@ const FUNCTION_WORDS: &[&str] = &[
     "did",
     "do",
     "does",
+    "dozens",
     "during",
     "each",
     "east",
     "eastern",
+    "eight",
     "either",
     "even",
     "every",
     "few",
     "finally",
     "first",
+    "five",
     "for",
     "former",
+    "four",
     "from",
     "further",
     "furthermore",
@@ -296,6 +295,7 @@ const FUNCTION_WORDS: &[&str] = &[
     "his",
     "how",
     "however",
+    "hundreds",
     "i",
     "if",
     "in",
@@ -312,12 +312,14 @@ const FUNCTION_WORDS: &[&str] = &[
     "like",
     "many",
     "meanwhile",
+    "millions",
     "more",
     "moreover",
     "most",
     "my",
     "new",
     "next",
+    "nine",
     "no",
     "nor",
     "north",
@@ -328,6 +330,7 @@ const FUNCTION_WORDS: &[&str] = &[
     "now",
     "of",
     "on",
+    "one",
     "only",
     "or",
     "other",
@@ -335,9 +338,11 @@ const FUNCTION_WORDS: &[&str] = &[
     "outside",
     "over",
     "overall",
+    "seven",
     "several",
     "she",
     "since",
+    "six",
     "so",
     "some",
     "south",
@@ -347,6 +352,7 @@ const FUNCTION_WORDS: &[&str] = &[
     "still",
     "such",
     "summary",
+    "ten",
     "than",
     "that",
     "the",
@@ -358,10 +364,13 @@ const FUNCTION_WORDS: &[&str] = &[
     "this",
     "those",
     "though",
+    "thousands",
+    "three",
     "through",
     "to",
     "today",
     "tomorrow",
+    "two",
     "under",
     "until",
     "upon",
@@ -962,9 +971,14 @@ fn people(segments: &[&Segment; 3], out: &mut Tagged) {
     let mut index: HashMap<String, usize> = HashMap::new();
     // The lead: the start of the summary, or of the body when there is none.
     let lead = if summary.text().is_empty() { 2 } else { 1 };
-    for (which, segment) in [(0, title), (1, summary), (2, content)] {
+    // The title last: in a title-case headline every word is capitalized,
+    // so a name found there only confirms one the text also gives.
+    for (which, segment) in [(1, summary), (2, content), (0, title)] {
         for (start, end) in names(segment) {
             let folded = segment.text()[start..end].to_string();
+            if segment.headline && which == 0 && !index.contains_key(&folded) {
+                continue;
+            }
             let i = *index.entry(folded.clone()).or_insert_with(|| {
                 people.push(Person {
                     folded,

