@@ -678,6 +678,9 @@ const PARTICLES: &[&str] = &[
     "la", "le", "van", "von",
 ];
 
+/// What may follow a name as its last word, in capitals or not.
+const GENERATIONS: &[&str] = &["ii", "iii", "iv", "jr", "sr"];
+
 /// Verbs of speech: a name right before or after one is a person's.
 const SAID: &[&str] = &[
     "added",
@@ -1125,9 +1128,18 @@ fn names(segment: &Segment) -> Vec<(usize, usize)> {
             flush(&mut run);
         }
         let capital = segment.capital_at(start);
-        // A word in capitals is an acronym (AFP), not a name, outside headlines.
-        let acronym = end - start >= 2 && segment.all_capitals(start, end) && !segment.headline;
-        if (capital && !acronym) || (!run.is_empty() && listed(PARTICLES, word)) {
+        // A word in capitals is an acronym (AFP), not a name, outside
+        // headlines; but a generation ends a name ("Theodore Roosevelt IV").
+        let generation = !run.is_empty() && listed(GENERATIONS, word);
+        let acronym = end - start >= 2
+            && segment.all_capitals(start, end)
+            && !segment.headline
+            && !generation;
+        // "London-based", "Kremlin-backed": an adjective, not a name.
+        let adjective = word
+            .match_indices('-')
+            .any(|(i, _)| !segment.capital_at(start + i + 1));
+        if (capital && !acronym && !adjective) || (!run.is_empty() && listed(PARTICLES, word)) {
             run.push((start, end));
         } else {
             flush(&mut run);

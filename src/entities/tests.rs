@@ -224,3 +224,17 @@ fn a_title_case_headline_alone_names_no_one() {
     assert!(found.contains(&"WANG YI".to_string()), "{found:?}");
     assert!(found.contains(&"SERGEI LAVROV".to_string()), "{found:?}");
 }
+
+#[test]
+fn generations_end_names_and_hyphenated_adjectives_are_not_names() {
+    let story = entry(
+        "Theodore Roosevelt IV on public lands",
+        "",
+        "<p>London-based Amnesty staff met. Kremlin-backed Media Group said so.</p>",
+    );
+    // The places in them still count.
+    assert_eq!(
+        labels(&story),
+        ["LONDON", "EUROPE", "KREMLIN", "THEODORE ROOSEVELT IV"]
+    );
+}

@@ -288,7 +288,7 @@ fn entity_tags_keep_their_precision_and_recall_on_labelled_real_news() {
     // them; people and organizations do not yet (docs/TAGS-AND-DEDUP.md
     // "Entity tags": measured values, and why), so for those this holds
     // the measured level: a change may raise it, never lower it.
-    let floors = [(0.9, 0.7), (0.6, 0.08), (0.7, 0.7)];
+    let floors = [(0.9, 0.7), (0.6, 0.08), (0.72, 0.7)];
     for (class, (hits, predicted, gold)) in counts.iter().enumerate() {
         let precision = *hits as f64 / (*predicted).max(1) as f64;
         let recall = *hits as f64 / (*gold).max(1) as f64;
