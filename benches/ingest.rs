@@ -143,6 +143,18 @@ fn bench_tags(c: &mut Criterion) {
             }
         })
     });
+    // `[entities] enabled`: the automatic tags on top of the above; compare
+    // with `parse_50_entries` of the same run (BENCHMARKS.md).
+    group.bench_function("entities_50_entries", |b| {
+        b.iter(|| {
+            for entry in &entries {
+                black_box(tributary::entities::entities_for(
+                    entry,
+                    tributary::config::LabelCase::Upper,
+                ));
+            }
+        })
+    });
     group.finish();
 }
 

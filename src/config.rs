@@ -44,6 +44,8 @@ pub struct Config {
     /// `[health]`: when a source's state changes enough to say so in
     /// `/health.atom` (docs/CONFIG.md "Health").
     pub health: HealthConfig,
+    /// `[entities]`: automatic entity tags (docs/CONFIG.md "Entity tags").
+    pub entities: EntitiesConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +121,8 @@ pub struct SourceConfig {
     /// `full_text`: when the article page is fetched for the full body
     /// (docs/CONFIG.md "Full text").
     pub full_text: FullText,
+    /// `entities`: this source's override of `[entities] enabled`.
+    pub entities: Option<bool>,
 }
 
 /// A source's `full_text`: whether its entries' article pages are fetched
@@ -434,6 +438,32 @@ impl Default for DedupConfig {
             window: Duration::from_secs(3 * 24 * 3600),
         }
     }
+}
+
+/// `[entities]`: automatic tags for the places, organizations and people
+/// an entry is about (docs/TAGS-AND-DEDUP.md "Entity tags").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EntitiesConfig {
+    /// Off by default; a source's `entities` overrides it.
+    pub enabled: bool,
+    pub case: LabelCase,
+}
+
+impl EntitiesConfig {
+    /// Whether entries of `source` get entity tags.
+    pub fn for_source(&self, source: &SourceConfig) -> bool {
+        source.entities.unwrap_or(self.enabled)
+    }
+}
+
+/// How entity tag labels are written: `CHINA`, `WANG YI` (the
+/// aggregators' shape) or `China`, `Wang Yi`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LabelCase {
+    #[default]
+    Upper,
+    Title,
 }
 
 /// `[health]`: the thresholds of the health feed's events.

@@ -13,6 +13,8 @@
 //! - [`fulltext`]: an entry's article page -> its main text (robots.txt,
 //!   Readability), for sources with `full_text`.
 //! - [`rewrite`]: a source's rewrites of titles and links, before tagging.
+//! - [`entities`]: automatic tags for the places, organizations and
+//!   people an entry names (gazetteers compiled in), read by [`tag`].
 //! - [`tag`]: tag terms and tag rules.
 //! - [`rules`]: `[[rule]]`s that drop or keep entries, after tags.
 //! - [`dedup`]: canonical URLs and article identity keys.
@@ -47,6 +49,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dedup;
+pub mod entities;
 #[cfg(test)]
 mod fault;
 pub mod fetch;

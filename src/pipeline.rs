@@ -22,6 +22,8 @@ pub struct Pipeline {
     store: Store,
     fetcher: Fetcher,
     rules: TagRules,
+    /// `[entities]`: which sources get automatic entity tags, and their case.
+    entities: crate::config::EntitiesConfig,
     /// `[[rule]]`s: which entries are dropped before the store.
     entry_rules: Rules,
     sources: HashMap<String, SourceConfig>,
@@ -70,6 +72,7 @@ impl Pipeline {
             store,
             fetcher: Fetcher::new(&config.daemon)?,
             rules: TagRules::new(&config.tag_rules).with_aliases(&config.tag_aliases),
+            entities: config.entities,
             entry_rules: {
                 let rules = Rules::new(&config.rules);
                 // Every rule shows in /metrics from the start, at 0.
@@ -493,7 +496,14 @@ impl Pipeline {
         let mut entry = crate::rewrite::apply(config, entry);
         let (tags, origins) = self
             .rules
-            .tagged(&entry, &config.name, &config.tags)
+            .tagged_with(
+                &entry,
+                &config.name,
+                &config.tags,
+                self.entities
+                    .for_source(config)
+                    .then_some(self.entities.case),
+            )
             .into_iter()
             .unzip();
         let categories = std::mem::take(&mut entry.categories);

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use regex::Regex;
 
-use crate::config::{RuleField, RuleMatcher, TagAliasConfig, TagRuleConfig};
+use crate::config::{LabelCase, RuleField, RuleMatcher, TagAliasConfig, TagRuleConfig};
 use crate::model::{Entry, Tag};
 use crate::text::{fold, html_to_text};
 
@@ -89,6 +89,18 @@ impl TagRules {
         source: &str,
         source_tags: &[String],
     ) -> Vec<(Tag, String)> {
+        self.tagged_with(entry, source, source_tags, None)
+    }
+
+    /// [`TagRules::tagged`], then, with `entities`, the automatic entity
+    /// tags written in that case ([`crate::entities`]).
+    pub fn tagged_with(
+        &self,
+        entry: &Entry,
+        source: &str,
+        source_tags: &[String],
+        entities: Option<LabelCase>,
+    ) -> Vec<(Tag, String)> {
         let categories = entry
             .categories
             .iter()
@@ -104,10 +116,16 @@ impl TagRules {
             .iter()
             .filter(|rule| rule.is_match(&text))
             .map(|rule| (rule.tag.clone(), rule.origin.clone()));
+        let from_entities = entities
+            .map(|case| crate::entities::entities_for(entry, case))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|found| (found.tag, found.origin));
         let mut terms = HashSet::new();
         categories
             .chain(from_source)
             .chain(from_rules)
+            .chain(from_entities)
             .map(|(tag, why)| match self.aliases.get(&tag.term) {
                 Some(target) => (target.clone(), format!("{why}, as {:?} (alias)", tag.label)),
                 None => (tag, why),

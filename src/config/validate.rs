@@ -78,6 +78,12 @@ pub(super) fn build(
     let webhooks = check.webhooks(raw.webhook, &feeds, &sources, &tag_aliases)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     let health = check.health(raw.health.unwrap_or_default())?;
+    let entities = raw
+        .entities
+        .map_or_else(Default::default, |raw| EntitiesConfig {
+            enabled: raw.enabled.unwrap_or(false),
+            case: raw.case.unwrap_or_default(),
+        });
     Ok(Config {
         path: path.to_path_buf(),
         daemon,
@@ -89,6 +95,7 @@ pub(super) fn build(
         rules,
         dedup,
         health,
+        entities,
     })
 }
 
@@ -112,6 +119,14 @@ struct RawConfig {
     tag_alias: Vec<RawTagAlias>,
     dedup: Option<RawDedup>,
     health: Option<RawHealth>,
+    entities: Option<RawEntities>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEntities {
+    enabled: Option<bool>,
+    case: Option<LabelCase>,
 }
 
 #[derive(Deserialize)]
@@ -166,6 +181,7 @@ struct RawSource {
     language: Option<Spanned<String>>,
     outlet: Option<Spanned<String>>,
     full_text: Option<crate::config::FullText>,
+    entities: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -633,6 +649,7 @@ impl Checker<'_> {
                     None => crate::config::default_outlet(&url),
                 },
                 full_text: source.full_text.unwrap_or_default(),
+                entities: source.entities,
                 url,
             });
         }

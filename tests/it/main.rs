@@ -5,6 +5,7 @@ mod broken_pipe;
 mod cli;
 mod clustering;
 mod empty_feeds;
+mod entities;
 mod failures;
 mod fidelity;
 mod fulltext;
