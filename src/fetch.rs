@@ -250,26 +250,8 @@ impl Fetcher {
         if url.scheme() == "file" {
             return file::read(url, validators, self.max_body).await;
         }
-        check_scheme(url)?;
-        let host = url
-            .host_str()
-            .ok_or_else(|| FetchError::Other(format!("{}: no host", public(url))))?;
-        let host_permits = self.host_semaphore(host);
-        let _host = host_permits
-            .acquire()
+        self.fetch_polite(url, validators, allow_private_redirects, None, request)
             .await
-            .expect("per-host semaphore is never closed");
-        let _global = self
-            .global
-            .acquire()
-            .await
-            .expect("global semaphore is never closed");
-        // The timeout starts once we hold the permits: waiting in line is
-        // not the source's fault.
-        let chain = self.fetch_chain(url, validators, allow_private_redirects, None, request);
-        tokio::time::timeout(self.timeout, chain)
-            .await
-            .unwrap_or(Err(FetchError::Timeout))
     }
 
     /// [`Fetcher::fetch_for`] for a URL someone else chose (an article page
@@ -280,6 +262,21 @@ impl Fetcher {
         &self,
         url: &Url,
         limit: AddressClass,
+        request: &SourceRequest,
+    ) -> Result<Fetched, FetchError> {
+        let validators = Validators::default();
+        self.fetch_polite(url, &validators, false, Some(limit), request)
+            .await
+    }
+
+    /// An HTTP(S) fetch within the per-host and global bounds and the
+    /// timeout.
+    async fn fetch_polite(
+        &self,
+        url: &Url,
+        validators: &Validators,
+        allow_private_redirects: bool,
+        limit: Option<AddressClass>,
         request: &SourceRequest,
     ) -> Result<Fetched, FetchError> {
         check_scheme(url)?;
@@ -296,8 +293,9 @@ impl Fetcher {
             .acquire()
             .await
             .expect("global semaphore is never closed");
-        let validators = Validators::default();
-        let chain = self.fetch_chain(url, &validators, false, Some(limit), request);
+        // The timeout starts once we hold the permits: waiting in line is
+        // not the source's fault.
+        let chain = self.fetch_chain(url, validators, allow_private_redirects, limit, request);
         tokio::time::timeout(self.timeout, chain)
             .await
             .unwrap_or(Err(FetchError::Timeout))
