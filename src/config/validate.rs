@@ -862,19 +862,8 @@ impl Checker<'_> {
             let feed = feed.into_inner();
             let name =
                 self.unique_name(&feed.name.get_ref().0, feed.name.span(), "feed", &mut seen)?;
-            let mut feed_sources = Vec::with_capacity(feed.sources.len());
-            let mut listed = HashSet::new();
-            for source in &feed.sources {
-                if !known.contains(source.get_ref().as_str()) {
-                    return Err(self.error(
-                        source.span(),
-                        format!("unknown source {:?} in feed {name:?}", source.get_ref()),
-                    ));
-                }
-                if listed.insert(source.get_ref().as_str()) {
-                    feed_sources.push(source.get_ref().clone());
-                }
-            }
+            let feed_sources =
+                self.known_sources(&feed.sources, &known, &format!("feed {name:?}"))?;
             let limit = match feed.limit {
                 None => DEFAULT_FEED_LIMIT,
                 Some(limit) => match u32::try_from(*limit.get_ref()) {
@@ -1009,20 +998,7 @@ impl Checker<'_> {
                     )
                 }
                 None => {
-                    for source in &hook.sources {
-                        if !known.contains(source.get_ref().as_str()) {
-                            return Err(self.error(
-                                source.span(),
-                                format!("unknown source {:?} in webhook", source.get_ref()),
-                            ));
-                        }
-                    }
-                    let mut names: Vec<String> = Vec::with_capacity(hook.sources.len());
-                    for source in &hook.sources {
-                        if !names.contains(source.get_ref()) {
-                            names.push(source.get_ref().clone());
-                        }
-                    }
+                    let names = self.known_sources(&hook.sources, &known, "webhook")?;
                     let filter = crate::model::Filter {
                         any: self.terms(&hook.any, aliases)?,
                         all: self.terms(&hook.all, aliases)?,
@@ -1126,6 +1102,29 @@ impl Checker<'_> {
             return Err(refuse(&format!("its key is {} bytes", key.len())));
         }
         Ok(WebhookSecret(key.into()))
+    }
+
+    /// A `sources` list of configured source names, each once, in order;
+    /// an unknown one is an error at its place (`owner` says whose list).
+    fn known_sources(
+        &self,
+        raw: &[Spanned<String>],
+        known: &HashSet<&str>,
+        owner: &str,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut names: Vec<String> = Vec::with_capacity(raw.len());
+        for source in raw {
+            if !known.contains(source.get_ref().as_str()) {
+                return Err(self.error(
+                    source.span(),
+                    format!("unknown source {:?} in {owner}", source.get_ref()),
+                ));
+            }
+            if !names.contains(source.get_ref()) {
+                names.push(source.get_ref().clone());
+            }
+        }
+        Ok(names)
     }
 
     /// A feed's `lang`: language tags, lowercase (they match an article's
