@@ -203,20 +203,28 @@ impl Filter {
     /// is matched in memory (webhooks, at ingest).
     pub fn holds(&self, terms: &[&str], sources: &[&str], language: Option<&str>) -> bool {
         let has = |t: &String| terms.contains(&t.as_str());
-        let language = language.map(str::to_ascii_lowercase);
         (self.sources.is_empty() || sources.iter().any(|s| self.sources.iter().any(|f| f == s)))
-            && (self.languages.is_empty()
-                || language.as_deref().is_some_and(|lang| {
-                    self.languages.iter().any(|wanted| {
-                        lang == wanted
-                            || lang
-                                .strip_prefix(wanted.as_str())
-                                .is_some_and(|rest| rest.starts_with('-'))
-                    })
-                }))
+            && self.holds_language(language)
             && !self.none.iter().any(has)
             && self.all.iter().all(has)
             && (self.any.is_empty() || self.any.iter().any(has))
+    }
+
+    /// Whether an article in `language` passes `lang`: a filter language
+    /// holds its regional variants (`fr` holds `fr-CA`).
+    pub fn holds_language(&self, language: Option<&str>) -> bool {
+        if self.languages.is_empty() {
+            return true;
+        }
+        let Some(lang) = language.map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        self.languages.iter().any(|wanted| {
+            lang == *wanted
+                || lang
+                    .strip_prefix(wanted.as_str())
+                    .is_some_and(|rest| rest.starts_with('-'))
+        })
     }
 
     /// The window this view applies, if any.

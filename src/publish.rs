@@ -208,26 +208,15 @@ pub fn verdict(
             format!("not seen in any of sources {:?}", filter.sources),
         );
     }
-    if !filter.languages.is_empty() {
-        let language = language.map(str::to_ascii_lowercase);
-        let held = language.as_deref().is_some_and(|lang| {
-            filter.languages.iter().any(|wanted| {
-                lang == wanted
-                    || lang
-                        .strip_prefix(wanted.as_str())
-                        .is_some_and(|rest| rest.starts_with('-'))
-            })
-        });
-        if !held {
-            let language = language.as_deref().unwrap_or("unknown");
-            return (
-                false,
-                format!(
-                    "its language ({language}) is none of `lang` {:?}",
-                    filter.languages
-                ),
-            );
-        }
+    if !filter.holds_language(language) {
+        let language = language.unwrap_or("unknown");
+        return (
+            false,
+            format!(
+                "its language ({language}) is none of `lang` {:?}",
+                filter.languages
+            ),
+        );
     }
     if let Some(t) = filter.none.iter().find(|t| terms.contains(&t.as_str())) {
         return (false, format!("has tag {t:?}, which `none` excludes"));
