@@ -1195,8 +1195,9 @@ mod tests {
     /// 50,000 sources (and a feed naming each) must validate: the checker
     /// used to rescan the file from the top for every name (and every feed
     /// member), which took minutes here. The timeout is a liveness guard
-    /// with a wide margin (this takes a few seconds in a debug build), not
-    /// a performance assertion.
+    /// with a wide margin (this takes a few seconds in a debug build, and
+    /// over 30 s on a machine busy with other builds), not a performance
+    /// assertion.
     #[test]
     fn fifty_thousand_sources_validate_and_lines_stay_right() {
         const N: usize = 50_000;
@@ -1217,8 +1218,8 @@ mod tests {
             let _ = done.send(result);
         });
         let result = wait
-            .recv_timeout(Duration::from_secs(30))
-            .expect("validating 50,000 sources did not finish in 30 s");
+            .recv_timeout(Duration::from_secs(180))
+            .expect("validating 50,000 sources did not finish in 3 minutes");
         assert_eq!(result.unwrap(), (N, N));
 
         // Lines found by the index, not the scan: a repeated name names the
