@@ -261,11 +261,11 @@ impl Fetcher {
     pub async fn fetch_confined(
         &self,
         url: &Url,
+        validators: &Validators,
         limit: AddressClass,
         request: &SourceRequest,
     ) -> Result<Fetched, FetchError> {
-        let validators = Validators::default();
-        self.fetch_polite(url, &validators, false, Some(limit), request)
+        self.fetch_polite(url, validators, false, Some(limit), request)
             .await
     }
 

@@ -8,7 +8,7 @@
 //! refresh) and keeps each page's outcome in the store.
 
 use crate::config::{FullText, SourceRequest};
-use crate::fetch::{AddressClass, FetchError, Fetched, Fetcher};
+use crate::fetch::{AddressClass, FetchError, Fetched, Fetcher, Validators};
 use crate::model::{Entry, PageOutcome, PageRecord};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashMap;
@@ -29,6 +29,12 @@ pub const PAGES_TIME: Duration = Duration::from_secs(20);
 /// `full_text = "auto"`: an entry whose body has fewer characters of text
 /// than this (or that has only a summary) is taken as truncated.
 pub const AUTO_MIN_CHARS: usize = 1000;
+
+/// A page read before is read again (conditionally) when its entry's
+/// `updated` moves past the one it was read for, at most this often: a
+/// feed that stamps every entry with its build time costs each page one
+/// conditional request an hour, not one per refresh.
+pub const REREAD_AFTER: TimeDelta = TimeDelta::hours(1);
 
 /// A page that failed in a way that may pass (timeout, 429, 5xx, a lost
 /// connection) is tried this many times in all, waiting
@@ -61,14 +67,18 @@ enum RobotsRules {
 }
 
 /// One article page to fetch.
+#[derive(Clone, Copy)]
 pub struct PageRequest<'a> {
     pub url: &'a Url,
     /// The source's request settings (only its User-Agent and proxy apply).
     pub source: &'a SourceRequest,
     /// The most private address class the page may be at (the feed's).
     pub limit: AddressClass,
-    /// Fetches of this page before this one.
+    /// Fetches of this page before this one (of this re-read, for one).
     pub attempts: u32,
+    /// The page as read before, when this is a re-read for an updated
+    /// entry: asked for conditionally, and kept when the re-read fails.
+    pub read_before: Option<&'a PageRecord>,
 }
 
 /// Fetches and extracts article pages; holds the robots.txt cache.
@@ -90,8 +100,21 @@ impl FullTexter {
 
     /// Fetches `page` for `entry` and says what came
     /// of it: the extracted body when it has more text than the entry.
-    /// Nothing here fails: every outcome is a record.
+    /// Nothing here fails: every outcome is a record. A re-read that comes
+    /// to nothing new (304, or a failure) keeps what was read before.
     pub async fn fetch_page(
+        &self,
+        fetcher: &Fetcher,
+        page: PageRequest<'_>,
+        entry: &Entry,
+        now: DateTime<Utc>,
+    ) -> PageRecord {
+        let read_before = page.read_before;
+        let record = self.read_page(fetcher, page, entry, now).await;
+        kept_on_reread(record, read_before, entry, now)
+    }
+
+    async fn read_page(
         &self,
         fetcher: &Fetcher,
         page: PageRequest<'_>,
@@ -103,9 +126,14 @@ impl FullTexter {
             source: request,
             limit,
             attempts,
+            read_before,
         } = page;
         let record = |outcome, status, error, retry| {
             page_record(url, attempts, now, outcome, status, error, retry)
+        };
+        let validators = Validators {
+            etag: read_before.and_then(|page| page.etag.clone()),
+            last_modified: read_before.and_then(|page| page.last_modified.clone()),
         };
         // Pages are the feed's choice, not the operator's: the source's
         // headers and cookie stay with the feed; its User-Agent and proxy
@@ -119,15 +147,23 @@ impl FullTexter {
             let error = "disallowed by robots.txt".to_string();
             return record(PageOutcome::Disallowed, None, Some(error), false);
         }
-        let fetched = fetcher.fetch_confined(url, limit, &request).await;
+        let fetched = fetcher
+            .fetch_confined(url, &validators, limit, &request)
+            .await;
         match fetched {
             Ok(Fetched::Body {
                 status,
                 bytes,
                 content_type,
                 final_url,
+                validators,
                 ..
             }) => {
+                let record = |outcome, status, error, retry| PageRecord {
+                    etag: validators.etag.clone(),
+                    last_modified: validators.last_modified.clone(),
+                    ..record(outcome, status, error, retry)
+                };
                 if !is_html(content_type.as_deref(), &bytes) {
                     let error = format!(
                         "not HTML ({})",
@@ -144,6 +180,11 @@ impl FullTexter {
                     Ok(_) => record(PageOutcome::KeptFeed, Some(status), None, false),
                     Err(error) => record(PageOutcome::KeptFeed, Some(status), Some(error), false),
                 }
+            }
+            // The page has not changed since it was read (`fetch_page`
+            // keeps what was read).
+            Ok(Fetched::NotModified { .. }) if read_before.is_some() => {
+                record(PageOutcome::Failed, Some(304), None, false)
             }
             Ok(Fetched::NotModified { .. }) => {
                 // Sent without validators: a server that answers 304 anyway
@@ -217,7 +258,9 @@ impl FullTexter {
         robots.set_path("/robots.txt");
         robots.set_query(None);
         robots.set_fragment(None);
-        let fetched = fetcher.fetch_confined(&robots, limit, request).await;
+        let fetched = fetcher
+            .fetch_confined(&robots, &Validators::default(), limit, request)
+            .await;
         match fetched {
             Ok(Fetched::Body { bytes, .. }) => {
                 match texting_robots::Robot::new(ROBOTS_AGENT, &bytes) {
@@ -288,13 +331,86 @@ fn page_record(
         fetched_at: now,
         next_attempt_at: (retry && attempts < MAX_ATTEMPTS)
             .then(|| now + RETRY_BASE * 2i32.pow(attempts - 1)),
+        etag: None,
+        last_modified: None,
+        entry_updated: None,
     }
 }
 
+/// Whether `page`, read before for `entry`, is to be read again at `now`:
+/// the entry says it was updated after the page was read for it (after the
+/// page was fetched, for pages read before this was recorded), the page
+/// was read at least [`REREAD_AFTER`] ago, and it was read (not refused:
+/// a page too large, not HTML or disallowed stays so).
+pub fn wants_reread(entry: &Entry, page: &PageRecord, now: DateTime<Utc>) -> bool {
+    let read = matches!(page.outcome, PageOutcome::Extracted | PageOutcome::KeptFeed);
+    let updated_since = match (entry.updated, page.entry_updated) {
+        (Some(updated), Some(read_for)) => updated > read_for,
+        (Some(updated), None) => updated > page.fetched_at,
+        (None, _) => false,
+    };
+    let due = match page.next_attempt_at {
+        Some(at) => at <= now,
+        None => now - page.fetched_at >= REREAD_AFTER,
+    };
+    read && updated_since && due
+}
+
 /// A page fetch cut short by the refresh's [`PAGES_TIME`]: retried later.
-pub fn out_of_time(url: &Url, attempts: u32, now: DateTime<Utc>) -> PageRecord {
+pub fn out_of_time(page: PageRequest<'_>, entry: &Entry, now: DateTime<Utc>) -> PageRecord {
     let error = Some("timed out (the refresh's time for pages ran out)".to_string());
-    page_record(url, attempts, now, PageOutcome::Failed, None, error, true)
+    let record = page_record(
+        page.url,
+        page.attempts,
+        now,
+        PageOutcome::Failed,
+        None,
+        error,
+        true,
+    );
+    kept_on_reread(record, page.read_before, entry, now)
+}
+
+/// What to record of a page read for `entry`: `record` itself, unless it
+/// was a re-read of `read_before` that came to nothing new (a 304, or a
+/// failure), which keeps the page as read before.
+fn kept_on_reread(
+    mut record: PageRecord,
+    read_before: Option<&PageRecord>,
+    entry: &Entry,
+    now: DateTime<Utc>,
+) -> PageRecord {
+    record.entry_updated = entry.updated;
+    let Some(before) = read_before else {
+        return record;
+    };
+    match record.outcome {
+        PageOutcome::Extracted | PageOutcome::KeptFeed => record,
+        _ if record.status == Some(304) => PageRecord {
+            fetched_at: now,
+            status: Some(304),
+            error: None,
+            attempts: 1,
+            next_attempt_at: None,
+            entry_updated: entry.updated,
+            ..before.clone()
+        },
+        // A failed re-read: the page as read before stays; tried again
+        // while the failure may pass, then given up for this update.
+        _ => PageRecord {
+            status: record.status,
+            error: record.error,
+            attempts: record.attempts,
+            fetched_at: now,
+            next_attempt_at: record.next_attempt_at,
+            entry_updated: match record.next_attempt_at {
+                // Still earlier than the entry's `updated`.
+                Some(_) => before.entry_updated.or(Some(before.fetched_at)),
+                None => entry.updated,
+            },
+            ..before.clone()
+        },
+    }
 }
 
 /// Readability over one page: its main text, sanitized against `base`.
@@ -385,19 +501,110 @@ fn is_html(content_type: Option<&str>, bytes: &[u8]) -> bool {
     }
 }
 
-/// The page as text: the `charset` its Content-Type names, else a BOM or
-/// UTF-8 (a `<meta charset>` other than UTF-8 is not looked for).
+/// The page as text, its encoding chosen as browsers choose it (WHATWG
+/// HTML "determining the character encoding", simplified): a BOM, else the
+/// Content-Type's `charset`, else a `<meta charset>` (or `http-equiv`) in
+/// the first 1024 bytes, else UTF-8 when the bytes are UTF-8 and
+/// windows-1252 (what browsers assume for the Western web) when not.
 fn decode(bytes: &[u8], content_type: Option<&str>) -> String {
     let label = content_type.and_then(|ct| {
         ct.split(';')
-            .filter_map(|p| p.trim().strip_prefix("charset="))
+            .filter_map(|p| {
+                let (name, value) = p.split_once('=')?;
+                name.trim().eq_ignore_ascii_case("charset").then(|| {
+                    value
+                        .trim()
+                        .trim_matches(|c| c == '"' || c == '\'')
+                        .to_string()
+                })
+            })
             .next()
-            .map(|c| c.trim_matches('"').to_string())
     });
-    let encoding = label
+    let declared = label
         .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
-        .unwrap_or(encoding_rs::UTF_8);
+        .or_else(|| meta_charset(bytes));
+    let encoding = declared.unwrap_or_else(|| match std::str::from_utf8(bytes) {
+        Ok(_) => encoding_rs::UTF_8,
+        Err(_) => encoding_rs::WINDOWS_1252,
+    });
+    // `decode` lets a BOM override the label, as browsers do.
     encoding.decode(bytes).0.into_owned()
+}
+
+/// The encoding a `<meta charset="...">` or `<meta http-equiv="Content-Type"
+/// content="...; charset=...">` in the page's first 1024 bytes names.
+/// A page that is being decoded cannot be UTF-16 (its ASCII `<meta>` was
+/// just read), so a UTF-16 label means UTF-8, as in the HTML standard.
+fn meta_charset(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
+    let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).to_ascii_lowercase();
+    let mut rest = head.as_str();
+    while let Some(open) = rest.find(['<']) {
+        rest = &rest[open..];
+        if let Some(comment) = rest.strip_prefix("<!--") {
+            rest = comment.split_once("-->").map_or("", |(_, after)| after);
+            continue;
+        }
+        let end = rest.find('>').unwrap_or(rest.len());
+        let tag = &rest[..end];
+        rest = &rest[end..];
+        let Some(attributes) = tag.strip_prefix("<meta") else {
+            rest = rest.get(1..).unwrap_or("");
+            continue;
+        };
+        if !attributes.starts_with(|c: char| c.is_ascii_whitespace() || c == '/') {
+            continue;
+        }
+        let label = attribute(attributes, "charset").or_else(|| {
+            (attribute(attributes, "http-equiv")? == "content-type")
+                .then(|| attribute(attributes, "content"))
+                .flatten()
+                .and_then(|content| {
+                    let at = content.find("charset")?;
+                    let value = content[at + "charset".len()..].trim_start();
+                    let value = value.strip_prefix('=')?.trim_start();
+                    let value = value.trim_start_matches(['"', '\'']);
+                    Some(value.split([';', '"', '\'', ' ']).next().unwrap_or(value))
+                })
+        });
+        if let Some(encoding) = label.and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes())) {
+            return Some(match encoding {
+                e if e == encoding_rs::UTF_16BE || e == encoding_rs::UTF_16LE => encoding_rs::UTF_8,
+                e if e == encoding_rs::X_USER_DEFINED => encoding_rs::WINDOWS_1252,
+                e => e,
+            });
+        }
+    }
+    None
+}
+
+/// The value of attribute `name` in a lowercased tag's attribute text:
+/// quoted or bare.
+fn attribute<'a>(attributes: &'a str, name: &str) -> Option<&'a str> {
+    let mut from = 0;
+    while let Some(at) = attributes[from..].find(name) {
+        let start = from + at;
+        from = start + name.len();
+        let before_ok = attributes[..start]
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_whitespace() || c == '/' || c == '"' || c == '\'');
+        let value = attributes[from..].trim_start();
+        let Some(value) = value.strip_prefix('=').filter(|_| before_ok) else {
+            continue;
+        };
+        let value = value.trim_start();
+        return Some(match value.chars().next() {
+            Some(quote @ ('"' | '\'')) => {
+                let inner = &value[1..];
+                inner.split(quote).next().unwrap_or(inner)
+            }
+            _ => value
+                .split(|c: char| c.is_ascii_whitespace() || c == '/')
+                .next()
+                .unwrap_or(value),
+        });
+    }
+    None
 }
 
 #[cfg(test)]
@@ -448,5 +655,50 @@ mod tests {
             "<p>café</p>"
         );
         assert_eq!(decode("<p>café</p>".as_bytes(), None), "<p>café</p>");
+        assert_eq!(
+            decode(latin1, Some("text/html; Charset=\"iso-8859-1\"")),
+            "<p>café</p>"
+        );
+    }
+
+    #[test]
+    fn a_meta_charset_is_honoured_when_the_header_names_none() {
+        let page = |head: &str| {
+            let mut bytes =
+                format!("<!DOCTYPE html><html><head>{head}</head><body><p>caf").into_bytes();
+            bytes.extend_from_slice(b"\xe9</p></body></html>");
+            bytes
+        };
+        for head in [
+            r#"<meta charset="iso-8859-1">"#,
+            "<META CHARSET=windows-1252>",
+            r#"<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">"#,
+            r#"<meta content='text/html;charset=latin1' http-equiv='content-type'/>"#,
+        ] {
+            let text = decode(&page(head), Some("text/html"));
+            assert!(text.contains("<p>café</p>"), "{head}: {text}");
+        }
+        // The header's charset wins over the page's own.
+        let koi8 = decode(
+            &page(r#"<meta charset="koi8-r">"#),
+            Some("text/html; charset=latin1"),
+        );
+        assert!(koi8.contains("café"), "{koi8}");
+        // A meta inside a comment, or a `charset` that is part of another
+        // attribute's name, is not a declaration: the bytes are not UTF-8,
+        // so windows-1252.
+        let commented = decode(&page(r#"<!-- <meta charset="koi8-r"> -->"#), None);
+        assert!(commented.contains("café"), "{commented}");
+        let other = decode(&page(r#"<meta data-charset="koi8-r">"#), None);
+        assert!(other.contains("café"), "{other}");
+        // UTF-8 bytes with no declaration stay UTF-8; a UTF-16 label in a
+        // meta means UTF-8.
+        let utf8 = decode("<p>café</p>".as_bytes(), None);
+        assert_eq!(utf8, "<p>café</p>");
+        let sixteen = decode(
+            "<meta charset=utf-16><p>café</p>".as_bytes(),
+            Some("text/html"),
+        );
+        assert!(sixteen.contains("<p>café</p>"), "{sixteen}");
     }
 }

@@ -497,4 +497,10 @@ pub struct PageRecord {
     pub fetched_at: DateTime<Utc>,
     /// A failure that may pass is tried again from then; `None`: final.
     pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The page's validators, for a conditional read when its entry is
+    /// updated.
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// The entry's `updated` when the page was read.
+    pub entry_updated: Option<DateTime<Utc>>,
 }

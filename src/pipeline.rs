@@ -651,42 +651,51 @@ impl Pipeline {
         // body from the stored page on the next refresh.
         let mut queued = std::collections::HashSet::new();
         for (i, url, key) in wanted {
-            // Tries of this page so far, when it is to be fetched now.
-            let fetch = match pages.get(url.as_str()) {
-                Some(page) if page.content.is_some() => {
-                    entries[i].content = page.content.clone();
-                    None
+            // Tries of this page so far, and the page as read before when
+            // this is a re-read, when it is to be fetched now.
+            let page = pages.get(url.as_str());
+            if let Some(content) = page.and_then(|page| page.content.as_ref()) {
+                entries[i].content = Some(content.clone());
+            }
+            let fetch = match page {
+                Some(page) if fulltext::wants_reread(&entries[i], page, now) => {
+                    let retrying = page.next_attempt_at.is_some();
+                    Some((if retrying { page.attempts } else { 0 }, Some(page)))
                 }
+                Some(page) if page.content.is_some() => None,
                 Some(page) if page.next_attempt_at.is_some_and(|at| at <= now) => {
-                    Some(page.attempts)
+                    Some((page.attempts, None))
                 }
                 // Final, or backing off.
                 Some(_) => None,
-                None if !known.contains(&key) => Some(0),
+                None if !known.contains(&key) => Some((0, None)),
                 // Stored before `full_text` was set: not fetched.
                 None => None,
             };
-            if let Some(attempts) = fetch {
+            if let Some((attempts, read_before)) = fetch {
                 if queued.insert(url.clone()) {
-                    to_fetch.push((i, url, attempts));
+                    to_fetch.push((i, url, attempts, read_before));
                 }
             }
         }
         let mut records = Vec::new();
         let deadline = tokio::time::Instant::now() + fulltext::PAGES_TIME;
-        for (i, url, attempts) in to_fetch.into_iter().take(fulltext::PAGES_PER_REFRESH) {
+        for (i, url, attempts, read_before) in
+            to_fetch.into_iter().take(fulltext::PAGES_PER_REFRESH)
+        {
             let page = fulltext::PageRequest {
                 url: &url,
                 source: &config.request,
                 limit,
                 attempts,
+                read_before,
             };
             let fetch = self
                 .full_texter
                 .fetch_page(&self.fetcher, page, &entries[i], now);
             let record = match tokio::time::timeout_at(deadline, fetch).await {
                 Ok(record) => record,
-                Err(_) => fulltext::out_of_time(&url, attempts, now),
+                Err(_) => fulltext::out_of_time(page, &entries[i], now),
             };
             let out_of_time = tokio::time::Instant::now() >= deadline;
             metrics::counter!(

@@ -30,13 +30,28 @@ type Row = (
     i64,
     i64,
     Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
 );
 
 const PAGE_SELECT: &str = "SELECT url, outcome, status, error, content, attempts, fetched_at,
-        next_attempt_at FROM article_pages";
+        next_attempt_at, etag, last_modified, entry_updated FROM article_pages";
 
 fn record(row: Row) -> PageRecord {
-    let (url, outcome, status, error, content, attempts, fetched_at, next) = row;
+    let (
+        url,
+        outcome,
+        status,
+        error,
+        content,
+        attempts,
+        fetched_at,
+        next,
+        etag,
+        last_modified,
+        read_for,
+    ) = row;
     PageRecord {
         url,
         outcome: PageOutcome::from_name(&outcome),
@@ -46,6 +61,9 @@ fn record(row: Row) -> PageRecord {
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
         fetched_at: from_micros(fetched_at),
         next_attempt_at: next.map(from_micros),
+        etag,
+        last_modified,
+        entry_updated: read_for.map(from_micros),
     }
 }
 
@@ -106,13 +124,15 @@ impl Store {
         for page in pages {
             sqlx::query(
                 "INSERT INTO article_pages (source_id, url, outcome, status, error, content,
-                     attempts, fetched_at, next_attempt_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     attempts, fetched_at, next_attempt_at, etag, last_modified, entry_updated)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (source_id, url) DO UPDATE SET outcome = excluded.outcome,
                      status = excluded.status, error = excluded.error,
                      content = excluded.content, attempts = excluded.attempts,
                      fetched_at = excluded.fetched_at,
-                     next_attempt_at = excluded.next_attempt_at",
+                     next_attempt_at = excluded.next_attempt_at, etag = excluded.etag,
+                     last_modified = excluded.last_modified,
+                     entry_updated = excluded.entry_updated",
             )
             .bind(source_id)
             .bind(&page.url)
@@ -123,6 +143,9 @@ impl Store {
             .bind(i64::from(page.attempts))
             .bind(micros(page.fetched_at))
             .bind(page.next_attempt_at.map(micros))
+            .bind(&page.etag)
+            .bind(&page.last_modified)
+            .bind(page.entry_updated.map(micros))
             .execute(&mut *tx)
             .await?;
         }

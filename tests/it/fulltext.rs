@@ -447,3 +447,141 @@ async fn a_feed_cannot_send_page_fetches_to_a_more_private_address() {
         }
     }
 }
+
+/// An Atom feed of one entry carrying a summary, updated at `updated`.
+fn one_updated_entry(link: &str, updated: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\"?><feed xmlns=\"http://www.w3.org/2005/Atom\"><title>World</title>\
+         <id>urn:world</id><updated>{updated}</updated>\
+         <entry><title>Grid talks in Kyiv</title><id>urn:grid</id><link href=\"{link}\"/>\
+         <published>2026-11-27T10:00:00Z</published><updated>{updated}</updated>\
+         <summary>Leaders met to discuss the grid.</summary></entry></feed>"
+    )
+}
+
+/// A page is read once per article, and again only when its entry says it
+/// was updated: conditionally (a 304 keeps the body read before), at most
+/// once an hour, and a re-read that fails keeps the body too; on both
+/// backends.
+#[tokio::test]
+async fn an_updated_entry_rereads_its_page_conditionally() {
+    for db in backends().await {
+        let server = FeedServer::start().await;
+        let page = server.url("/world/grid");
+        let feed = |updated: &str| Fixture::feed(one_updated_entry(&page, updated));
+        server.set("/feed.xml", feed("2026-11-27T10:00:00Z"));
+        server.set(
+            "/world/grid",
+            html(article_page("Grid talks")).with_etag("\"v1\""),
+        );
+        let (_dir, config) = config_on(
+            &db,
+            "",
+            &format!(
+                "[[source]]\nname = \"world\"\nurl = \"{}\"\nfull_text = \"auto\"\n",
+                server.url("/feed.xml")
+            ),
+        );
+        let clock = Clock::manual(NOW.parse::<DateTime<Utc>>().unwrap());
+        let body = |clock: Clock| {
+            let config = config.clone();
+            async move {
+                let app = TestApp::spawn_with_clock(config, clock).await;
+                let atom = app.get_text("/feed.atom").await;
+                app.stop().await;
+                body_of(&entries_of(&atom)[0])
+            }
+        };
+        fetch_now_with_clock(&config, &clock).await;
+        assert_eq!(server.requests("/world/grid").len(), 1, "{}", db.name);
+        assert!(body(clock.clone()).await.contains(STORY[0]), "{}", db.name);
+
+        // Not updated: not read again, however long after.
+        clock.advance(TimeDelta::hours(3));
+        fetch_now_with_clock(&config, &clock).await;
+        assert_eq!(server.requests("/world/grid").len(), 1, "{}", db.name);
+
+        // Updated: read again with the page's validators; the 304 keeps
+        // the body.
+        server.set("/feed.xml", feed("2026-11-28T14:00:00Z"));
+        fetch_now_with_clock(&config, &clock).await;
+        let reads = server.requests("/world/grid");
+        assert_eq!(reads.len(), 2, "{}", db.name);
+        assert_eq!(reads[1].headers["if-none-match"], "\"v1\"", "{}", db.name);
+        assert!(body(clock.clone()).await.contains(STORY[0]), "{}", db.name);
+
+        // Updated again within the hour: not yet; after it, the page has
+        // changed and its new text replaces the old.
+        let corrected = article_page("Grid talks").replace(
+            "lasted more than six hours",
+            "lasted more than seven hours (corrected)",
+        );
+        server.set("/world/grid", html(corrected).with_etag("\"v2\""));
+        server.set("/feed.xml", feed("2026-11-28T14:30:00Z"));
+        clock.advance(TimeDelta::minutes(30));
+        fetch_now_with_clock(&config, &clock).await;
+        assert_eq!(server.requests("/world/grid").len(), 2, "{}", db.name);
+        clock.advance(TimeDelta::minutes(31));
+        fetch_now_with_clock(&config, &clock).await;
+        assert_eq!(server.requests("/world/grid").len(), 3, "{}", db.name);
+        let text = body(clock.clone()).await;
+        assert!(
+            text.contains("seven hours (corrected)"),
+            "{}: {text}",
+            db.name
+        );
+
+        // A re-read that fails keeps the corrected body.
+        server.set("/world/grid", Fixture::status(503));
+        server.set("/feed.xml", feed("2026-11-28T18:00:00Z"));
+        clock.advance(TimeDelta::hours(2));
+        fetch_now_with_clock(&config, &clock).await;
+        assert_eq!(server.requests("/world/grid").len(), 4, "{}", db.name);
+        let text = body(clock.clone()).await;
+        assert!(
+            text.contains("seven hours (corrected)"),
+            "{}: {text}",
+            db.name
+        );
+    }
+}
+
+/// A page that names its encoding only in a `<meta>` (a windows-1252 site
+/// whose server sends a bare `text/html`) reads as the site wrote it.
+#[tokio::test]
+async fn a_pages_meta_charset_is_honoured() {
+    let server = FeedServer::start().await;
+    let page = server.url("/monde/kyiv");
+    server.set(
+        "/feed.xml",
+        Fixture::feed(one_updated_entry(&page, "2026-11-27T10:00:00Z")),
+    );
+    let french = article_page("Réunion à Kyiv")
+        .replace(
+            "<meta charset=\"utf-8\">",
+            "<meta charset=\"windows-1252\">",
+        )
+        .replace("met regional leaders", "a reçu les élus régionaux");
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&french);
+    assert!(!unmappable);
+    server.set(
+        "/monde/kyiv",
+        Fixture {
+            content_type: "text/html",
+            ..Fixture::feed(bytes.into_owned())
+        },
+    );
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "[[source]]\nname = \"monde\"\nurl = \"{}\"\nfull_text = \"auto\"\n",
+            server.url("/feed.xml")
+        ),
+    );
+    let app = TestApp::spawn(config.load()).await;
+    app.fetch_now().await;
+    let atom = app.get_text("/feed.atom").await;
+    app.stop().await;
+    let body = body_of(&entries_of(&atom)[0]);
+    assert!(body.contains("a reçu les élus régionaux"), "{body}");
+}
