@@ -301,7 +301,7 @@ fn parse_json(
     let ctx = Context {
         feed_url,
         now,
-        items: &[],
+        items: &prepared.items,
         home_page_url: prepared.home_page_url.as_deref(),
         run,
     };
@@ -1051,6 +1051,20 @@ mod tests {
         );
         assert_eq!(e.published, date("2024-04-30T08:00:00Z"));
         assert_eq!(e.updated, e.published, "updated falls back to published");
+    }
+
+    /// JSON Feed 1.1 states a language per item (feed-rs keeps only the
+    /// feed's): an item's own wins, the others get the feed's.
+    #[test]
+    fn json_feed_items_keep_their_own_language() {
+        let feed = parse(
+            r#"{"version":"https://jsonfeed.org/version/1.1","title":"J","language":"fr-FR",
+               "items":[{"id":"1","title":"Un","content_text":"x","language":"en_GB"},
+                        {"id":"2","title":"Deux","content_text":"y"},
+                        {"id":"3","title":"Drei","content_text":"z","language":7}]}"#,
+        );
+        let languages: Vec<_> = feed.entries.iter().map(|e| e.language.as_deref()).collect();
+        assert_eq!(languages, [Some("en-GB"), Some("fr-FR"), Some("fr-FR")]);
     }
 
     #[test]

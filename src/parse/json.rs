@@ -7,7 +7,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::prepare::person_text_for_feed_rs;
+use super::prepare::{person_text_for_feed_rs, ItemExtras};
 
 /// A JSON Feed ready for feed-rs, plus what feed-rs does not keep apart.
 #[derive(Debug)]
@@ -15,6 +15,9 @@ pub(crate) struct PreparedJson {
     pub json: String,
     /// `home_page_url`: feed-rs mixes it into the links with `feed_url`.
     pub home_page_url: Option<String>,
+    /// Per item, what feed-rs drops (JSON Feed 1.1's item `language`);
+    /// empty when no item has any.
+    pub items: Vec<ItemExtras>,
 }
 
 const STRING_FIELDS: &[&str] = &[
@@ -34,6 +37,7 @@ const ITEM_STRING_FIELDS: &[&str] = &[
     "summary",
     "date_published",
     "date_modified",
+    "language",
 ];
 
 /// Repairs a JSON Feed; `Err` says why the text is not one.
@@ -62,7 +66,7 @@ pub(crate) fn prepare_json(text: &str) -> Result<PreparedJson, String> {
     keep_strings(feed, STRING_FIELDS);
     clean_authors(feed);
 
-    let items = match feed.remove("items") {
+    let items: Vec<Value> = match feed.remove("items") {
         Some(Value::Array(items)) => items
             .into_iter()
             .filter_map(|item| match item {
@@ -75,6 +79,17 @@ pub(crate) fn prepare_json(text: &str) -> Result<PreparedJson, String> {
             .collect(),
         _ => Vec::new(),
     };
+    let extras: Vec<ItemExtras> = items
+        .iter()
+        .map(|item| ItemExtras {
+            language: item
+                .get("language")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            ..ItemExtras::default()
+        })
+        .collect();
+    let any_extras = extras.iter().any(|e| e.language.is_some());
     feed.insert("items".into(), Value::Array(items));
 
     let home_page_url = feed
@@ -84,6 +99,7 @@ pub(crate) fn prepare_json(text: &str) -> Result<PreparedJson, String> {
     Ok(PreparedJson {
         json: value.to_string(),
         home_page_url,
+        items: if any_extras { extras } else { Vec::new() },
     })
 }
 
