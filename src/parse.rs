@@ -20,7 +20,7 @@ mod json;
 mod language;
 pub mod limits;
 
-pub use language::fill as detect_languages;
+pub use language::{fill as detect_languages, fill_new as detect_new_languages};
 mod prepare;
 mod sanitize;
 
@@ -91,6 +91,11 @@ pub struct ParseOptions {
     pub remove_selectors: Option<crate::config::RemoveSelectors>,
     /// A source's `language`: stands for the feed's own statement.
     pub language: Option<String>,
+    /// Entries without a stated language are left without one: the caller
+    /// detects them ([`detect_new_languages`]), for the entries it has not
+    /// stored already (the pipeline does, detection being most of a parse's
+    /// CPU for a feed that states no language).
+    pub defer_language_detection: bool,
 }
 
 /// Parses a feed body. `content_type` is the HTTP header (its charset is a
@@ -122,6 +127,7 @@ pub fn parse_feed_with(
             over_budget: &over_budget,
             remove: opts.remove_selectors.as_deref().unwrap_or_default(),
             language: opts.language.as_deref(),
+            detect_languages: !opts.defer_language_detection,
         };
         parse_unguarded(bytes, content_type, feed_url, now, &run)
             .map(|feed| apply_limits(feed, feed_url, &opts))
@@ -146,6 +152,8 @@ struct Run<'a> {
     remove: &'a [lol_html::Selector],
     /// The source's `language`, over the feed's.
     language: Option<&'a str>,
+    /// Whether entries without a stated language get a detected one here.
+    detect_languages: bool,
 }
 
 fn parse_unguarded(
@@ -455,7 +463,9 @@ fn normalize(mut feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
             entries.push(scrub_entry(entry));
         }
     }
-    language::fill(&mut entries);
+    if ctx.run.detect_languages {
+        language::fill(&mut entries);
+    }
     Ok(ParsedFeed {
         meta: scrub_meta(meta),
         entries,
@@ -1416,6 +1426,7 @@ mod tests {
             over_budget: &over_budget,
             remove: &[],
             language: None,
+            detect_languages: true,
         };
         parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &run)
     }
@@ -1504,6 +1515,7 @@ mod tests {
             over_budget: &|| false,
             remove: &selectors,
             language: None,
+            detect_languages: true,
         };
         let feed = parse_unguarded(doc.as_bytes(), None, &feed_url(), now(), &run).unwrap();
         let entry = &feed.entries[0];

@@ -99,6 +99,8 @@ impl Pipeline {
                 budget: Some(config.daemon.parse_budget),
                 remove_selectors: None,
                 language: None,
+                // `detect_languages`, for new entries only.
+                defer_language_detection: true,
             },
             clock: Clock::system(),
         })
@@ -298,8 +300,24 @@ impl Pipeline {
                         } else {
                             peer.unwrap_or(AddressClass::Public)
                         };
-                        self.full_text(claimed.id, config, &mut feed.entries, page_limit, now)
+                        let keys = entry_keys(config, &feed.entries);
+                        let known = self
+                            .known_entries(claimed.id, config, &feed.entries, &keys)
                             .await?;
+                        feed.entries = detect_languages(feed.entries, &keys, &known).await?;
+                        let stored = Stored {
+                            keys: &keys,
+                            known: &known,
+                        };
+                        self.full_text(
+                            claimed.id,
+                            config,
+                            &mut feed.entries,
+                            stored,
+                            page_limit,
+                            now,
+                        )
+                        .await?;
                         let floor = PollFloor {
                             ttl: feed.meta.ttl,
                             max_age: cache_interval(&cache, now),
@@ -605,6 +623,7 @@ impl Pipeline {
         source_id: i64,
         config: &SourceConfig,
         entries: &mut [crate::model::Entry],
+        stored: Stored<'_>,
         limit: AddressClass,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -613,20 +632,14 @@ impl Pipeline {
         }
         // Each wanted page: (entry index, page URL, entry key). The URL is
         // the link after `rewrite_link`, as the article will link to it.
-        let wanted: Vec<(usize, Url, String)> = entries
+        let wanted: Vec<(usize, Url, &str)> = entries
             .iter()
+            .zip(stored.keys)
             .enumerate()
-            .filter_map(|(i, entry)| {
-                let rewritten = crate::rewrite::apply(
-                    config,
-                    crate::model::Entry {
-                        guid: entry.guid.clone(),
-                        link: entry.link.clone(),
-                        ..Default::default()
-                    },
-                );
+            .filter_map(|(i, (entry, key))| {
+                let (link, key) = key.as_ref()?;
                 let probe = crate::model::Entry {
-                    link: rewritten.link.clone(),
+                    link: link.clone(),
                     ..Default::default()
                 };
                 let wants = fulltext::wants_page(config.full_text, entry)
@@ -634,9 +647,8 @@ impl Pipeline {
                 if !wants {
                     return None;
                 }
-                let url = Url::parse(rewritten.link.as_deref()?).ok()?;
-                let key = dedup::entry_key(&rewritten)?;
-                Some((i, url, key))
+                let url = Url::parse(link.as_deref()?).ok()?;
+                Some((i, url, key.as_str()))
             })
             .collect();
         if wanted.is_empty() {
@@ -644,8 +656,7 @@ impl Pipeline {
         }
         let urls: Vec<&str> = wanted.iter().map(|(_, url, _)| url.as_str()).collect();
         let pages = self.store.article_pages(source_id, &urls).await?;
-        let keys: Vec<&str> = wanted.iter().map(|(.., key)| key.as_str()).collect();
-        let known = self.store.known_entry_keys(source_id, &keys).await?;
+        let known = stored.known;
         let mut to_fetch = Vec::new();
         // One fetch per page: another entry with the same link gets the
         // body from the stored page on the next refresh.
@@ -668,7 +679,7 @@ impl Pipeline {
                 }
                 // Final, or backing off.
                 Some(_) => None,
-                None if !known.contains(&key) => Some((0, None)),
+                None if !known.contains_key(key) => Some((0, None)),
                 // Stored before `full_text` was set: not fetched.
                 None => None,
             };
@@ -723,6 +734,25 @@ impl Pipeline {
             tracing::info!(pages = records.len(), extracted, "article pages fetched");
         }
         self.store.record_pages(source_id, &records).await
+    }
+
+    /// Which of the refresh's entries the store has already (by key, with
+    /// their stored language), looked up only when a step needs it: entries
+    /// without a stated language, or a source with `full_text`.
+    async fn known_entries(
+        &self,
+        source_id: i64,
+        config: &SourceConfig,
+        entries: &[crate::model::Entry],
+        keys: &[Option<(Option<String>, String)>],
+    ) -> Result<HashMap<String, Option<String>>, StoreError> {
+        let needed = config.full_text != FullText::Never
+            || entries.iter().any(|entry| entry.language.is_none());
+        if !needed {
+            return Ok(HashMap::new());
+        }
+        let keys: Vec<&str> = keys.iter().flatten().map(|(_, key)| key.as_str()).collect();
+        self.store.known_entries(source_id, &keys).await
     }
 
     /// The daemon's parse options with this source's own.
@@ -869,6 +899,70 @@ impl Failure {
             disabled_reason: None,
         }
     }
+}
+
+/// What the store has of a refresh's entries: each entry's key (with its
+/// link after the source's rewrites), and the stored entries' languages by
+/// key.
+#[derive(Clone, Copy)]
+struct Stored<'a> {
+    keys: &'a [Option<(Option<String>, String)>],
+    known: &'a HashMap<String, Option<String>>,
+}
+
+/// Each entry's link after `rewrite_link` and its key as the store will
+/// know it (`None`: an entry without id or link).
+fn entry_keys(
+    config: &SourceConfig,
+    entries: &[crate::model::Entry],
+) -> Vec<Option<(Option<String>, String)>> {
+    entries
+        .iter()
+        .map(|entry| {
+            let rewritten = crate::rewrite::apply(
+                config,
+                crate::model::Entry {
+                    guid: entry.guid.clone(),
+                    link: entry.link.clone(),
+                    ..Default::default()
+                },
+            );
+            let key = dedup::entry_key(&rewritten)?;
+            Some((rewritten.link, key))
+        })
+        .collect()
+}
+
+/// Languages for the entries that state none and are new to the store
+/// (stored ones keep the language they have, and vote for the feed's), on
+/// the blocking pool: whatlang's scoring is most of a parse's CPU.
+async fn detect_languages(
+    mut entries: Vec<crate::model::Entry>,
+    keys: &[Option<(Option<String>, String)>],
+    known: &HashMap<String, Option<String>>,
+) -> Result<Vec<crate::model::Entry>, StoreError> {
+    if entries.iter().all(|entry| entry.language.is_some()) {
+        return Ok(entries);
+    }
+    let is_known: Vec<bool> = keys
+        .iter()
+        .map(|key| key.as_ref().is_some_and(|(_, key)| known.contains_key(key)))
+        .collect();
+    if is_known.iter().all(|&known| known) {
+        return Ok(entries);
+    }
+    let stored: Vec<String> = known.values().flatten().cloned().collect();
+    let detect = tokio::task::spawn_blocking(move || {
+        let stored: Vec<&str> = stored.iter().map(String::as_str).collect();
+        // A panic in detection leaves the entries without a language.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            parse::detect_new_languages(&mut entries, &is_known, &stored)
+        }));
+        entries
+    });
+    // The blocking pool drops the task only when the runtime shuts down:
+    // nothing of this refresh is stored then.
+    detect.await.map_err(|_| StoreError::Interrupted)
 }
 
 /// Parsing is CPU work: it runs on the blocking pool, off the async

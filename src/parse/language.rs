@@ -27,10 +27,20 @@ pub(crate) struct Guess {
 /// language most of the feed's confident guesses agree on: feeds are
 /// mostly written in one language.
 pub fn fill(entries: &mut [crate::model::Entry]) {
+    fill_new(entries, &[], &[]);
+}
+
+/// [`fill`] for a refresh whose entries may be stored already: entries
+/// whose `known` flag is set are not read (the store keeps the language it has
+/// for them), and `stored`, the languages stored for them, count as
+/// confident guesses when the feed's language is settled.
+pub fn fill_new(entries: &mut [crate::model::Entry], known: &[bool], stored: &[&str]) {
     let guesses: Vec<Option<Guess>> = entries
         .iter()
-        .map(|e| match e.language {
+        .enumerate()
+        .map(|(i, e)| match e.language {
             Some(_) => None,
+            None if known.get(i) == Some(&true) => None,
             None => guess(
                 e.title.as_deref(),
                 e.summary.as_deref(),
@@ -38,11 +48,12 @@ pub fn fill(entries: &mut [crate::model::Entry]) {
             ),
         })
         .collect();
-    let mut confident: Vec<&'static str> = guesses
+    let mut confident: Vec<&str> = guesses
         .iter()
         .flatten()
         .filter(|g| g.reliable)
         .map(|g| g.code)
+        .chain(stored.iter().map(|code| primary_subtag(code)))
         .collect();
     confident.sort_unstable();
     let dominant = confident
@@ -57,6 +68,11 @@ pub fn fill(entries: &mut [crate::model::Entry]) {
             }
         }
     }
+}
+
+/// `fr` of `fr-CA`: guesses name languages, not regions.
+fn primary_subtag(tag: &str) -> &str {
+    tag.split('-').next().unwrap_or(tag)
 }
 
 /// The language `title`, `summary` and `content` (HTML) are written in, as
@@ -211,5 +227,37 @@ mod tests {
             "Les négociations se poursuivent à Genève entre les délégations. ".repeat(20_000)
         );
         assert_eq!(detect(None, None, Some(&body)).as_deref(), Some("fr"));
+    }
+
+    /// A refresh's known entries are not read, and their stored languages
+    /// settle the feed's, so a lone new headline in it keeps its hesitant
+    /// guess; without them, the guess is dropped.
+    #[test]
+    fn stored_languages_vote_and_known_entries_are_not_read() {
+        let entry = |title: &str, summary: &str| crate::model::Entry {
+            title: Some(title.into()),
+            summary: Some(summary.into()),
+            ..crate::model::Entry::default()
+        };
+        let hesitant = "Grève des transports: la circulation reste perturbée";
+        let known_text = "Le gouvernement annonce un plan pour les hôpitaux publics";
+        let fresh = || vec![entry("Grève", hesitant), entry("Plan", known_text)];
+        assert_eq!(
+            guess(Some("Grève"), Some(hesitant), None).map(|g| (g.code, g.reliable)),
+            Some(("fr", false))
+        );
+
+        let mut entries = fresh();
+        fill_new(&mut entries, &[false, true], &["fr-FR", "fr", "fr"]);
+        assert_eq!(entries[0].language.as_deref(), Some("fr"));
+        assert_eq!(entries[1].language, None, "a known entry is not read");
+
+        let mut entries = fresh();
+        fill_new(&mut entries, &[false, true], &[]);
+        assert_eq!(entries[0].language, None, "a lone hesitant guess");
+
+        let mut entries = fresh();
+        fill_new(&mut entries, &[false, true], &["de", "de", "de"]);
+        assert_eq!(entries[0].language, None, "the feed's language is another");
     }
 }

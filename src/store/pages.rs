@@ -6,7 +6,7 @@
 use super::sql::{statement_chunks, Params};
 use super::{from_micros, micros, Store, StoreError};
 use crate::model::{PageOutcome, PageRecord};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A source's article pages by outcome, for `tributary sources`.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,24 +68,27 @@ fn record(row: Row) -> PageRecord {
 }
 
 impl Store {
-    /// Which of `keys` (entry keys of `source_id`) the store already has:
-    /// one lookup per refresh, so only new entries fetch a page.
-    pub async fn known_entry_keys(
+    /// Which of `keys` (entry keys of `source_id`) the store already has,
+    /// with the language stored for each: one lookup per refresh, so only
+    /// new entries fetch a page or have their language detected.
+    pub async fn known_entries(
         &self,
         source_id: i64,
         keys: &[&str],
-    ) -> Result<HashSet<String>, StoreError> {
-        let mut known = HashSet::new();
+    ) -> Result<HashMap<String, Option<String>>, StoreError> {
+        let mut known = HashMap::new();
         for chunk in statement_chunks(keys, 256) {
             let list = Params::numbered_from(2).list(chunk.len());
             let sql = format!(
-                "SELECT entry_key FROM article_sources WHERE source_id = $1 AND entry_key IN ({list})"
+                "SELECT s.entry_key, a.language FROM article_sources s
+                 JOIN articles a ON a.id = s.article_id
+                 WHERE s.source_id = $1 AND s.entry_key IN ({list})"
             );
             let query = chunk
                 .iter()
                 .fold(sqlx::query_as(&sql).bind(source_id), |q, key| q.bind(*key));
-            let rows: Vec<(String,)> = query.fetch_all(&self.pool).await?;
-            known.extend(rows.into_iter().map(|(key,)| key));
+            let rows: Vec<(String, Option<String>)> = query.fetch_all(&self.pool).await?;
+            known.extend(rows);
         }
         Ok(known)
     }

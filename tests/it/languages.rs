@@ -273,3 +273,65 @@ async fn real_feeds_without_a_stated_language_get_the_one_they_are_written_in() 
     }
     app.stop().await;
 }
+
+/// On later refreshes only new entries are read: stored ones keep their
+/// language (even when, read alone, their text would not tell it), and the
+/// languages stored for the feed settle a new headline whose own guess
+/// is hesitant.
+#[tokio::test]
+async fn later_refreshes_read_only_new_entries_and_the_feeds_stored_language_settles_headlines() {
+    let server = FeedServer::start().await;
+    let first = [
+        ("un", FRENCH),
+        (
+            "deux",
+            "Le gouvernement annonce un plan pour les hôpitaux publics et leurs soignants.",
+        ),
+        (
+            "trois",
+            "Nouvelle hausse des prix de l'énergie en France cet hiver, selon le régulateur.",
+        ),
+    ];
+    server.set("/fr.xml", Fixture::feed(rss(None, &first)));
+    let config = TestConfig::write(
+        "",
+        &format!(
+            "[[source]]\nname = \"fr\"\nurl = \"{}\"\n",
+            server.url("/fr.xml")
+        ),
+    );
+    let app = TestApp::spawn(config.load()).await;
+    app.fetch_now().await;
+    let some = |l: &str| Some(l.to_string());
+    let json: serde_json::Value = serde_json::from_str(&app.get_text("/feed.json").await).unwrap();
+    assert!(
+        languages_by_title(&json)
+            .iter()
+            .all(|(_, l)| *l == some("fr")),
+        "{json}"
+    );
+
+    // The stored entries' text shrinks to a scrap (their language stays);
+    // a new headline, hesitant alone, gets the feed's.
+    let mut second: Vec<(&str, &str)> = first
+        .iter()
+        .map(|(slug, _)| (*slug, "Mise à jour."))
+        .collect();
+    second.push((
+        "greve",
+        "Grève des transports: la circulation reste perturbée",
+    ));
+    server.set("/fr.xml", Fixture::feed(rss(None, &second)));
+    app.fetch_now().await;
+    let json: serde_json::Value = serde_json::from_str(&app.get_text("/feed.json").await).unwrap();
+    app.stop().await;
+    assert_eq!(
+        languages_by_title(&json),
+        [
+            ("deux".to_string(), some("fr")),
+            ("greve".to_string(), some("fr")),
+            ("trois".to_string(), some("fr")),
+            ("un".to_string(), some("fr")),
+        ]
+    );
+}
