@@ -239,6 +239,7 @@ fn parse_xml(
                     now,
                     items: &prepared.items,
                     home_page_url: None,
+                    stated_language: prepared.feed_language.as_deref(),
                     run,
                 };
                 return normalize(feed, &ctx);
@@ -283,6 +284,7 @@ fn salvage(
         now,
         items,
         home_page_url: None,
+        stated_language: prepared.feed_language.as_deref(),
         run,
     };
     let mut parsed = normalize(feed, &ctx)?;
@@ -311,6 +313,7 @@ fn parse_json(
         now,
         items: &prepared.items,
         home_page_url: prepared.home_page_url.as_deref(),
+        stated_language: None,
         run,
     };
     normalize(feed, &ctx)
@@ -373,6 +376,8 @@ struct Context<'a> {
     /// Per-entry extras from `prepare`, in feed-rs's entry order.
     items: &'a [ItemExtras],
     home_page_url: Option<&'a str>,
+    /// The feed's language as only the pre-pass reads it (RSS `dc:language`).
+    stated_language: Option<&'a str>,
     run: &'a Run<'a>,
 }
 
@@ -424,7 +429,10 @@ fn normalize(mut feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
         .flatten();
     let feed_language = match ctx.run.language {
         Some(configured) => Some(configured.to_string()),
-        None => feed.language.as_deref().and_then(crate::text::language_tag),
+        None => [feed.language.as_deref(), ctx.stated_language]
+            .into_iter()
+            .flatten()
+            .find_map(crate::text::language_tag),
     };
 
     let aligned = ctx.items.len() == feed.entries.len();
@@ -1061,6 +1069,39 @@ mod tests {
         );
         assert_eq!(e.published, date("2024-04-30T08:00:00Z"));
         assert_eq!(e.updated, e.published, "updated falls back to published");
+    }
+
+    /// RSS 1.0 states the feed's language only as the channel's
+    /// `dc:language` (some RSS 2.0 feeds too); RSS 2.0's `<language>` wins
+    /// when both are there, and an item's own wins over either.
+    #[test]
+    fn a_channels_dc_language_is_the_feeds() {
+        let rdf = parse(
+            r#"<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+                 xmlns="http://purl.org/rss/1.0/" xmlns:dc="http://purl.org/dc/elements/1.1/">
+               <channel rdf:about="https://r.example/"><title>R</title><link>https://r.example/</link>
+                 <description>d</description><dc:language> ja </dc:language></channel>
+               <item rdf:about="https://r.example/1"><title>One</title><link>https://r.example/1</link></item>
+               <item rdf:about="https://r.example/2"><title>Two</title><link>https://r.example/2</link>
+                 <dc:language>en</dc:language></item>
+               </rdf:RDF>"#,
+        );
+        let languages: Vec<_> = rdf.entries.iter().map(|e| e.language.as_deref()).collect();
+        assert_eq!(languages, [Some("ja"), Some("en")]);
+
+        let both = parse(
+            r#"<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">
+               <channel><title>B</title><link>https://b.example/</link><dc:language>fr</dc:language>
+               <language>de</language><item><title>Eins</title><link>https://b.example/1</link></item>
+               </channel></rss>"#,
+        );
+        assert_eq!(both.entries[0].language.as_deref(), Some("de"));
+        let dc_only = parse(
+            r#"<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">
+               <channel><title>B</title><link>https://b.example/</link><dc:language>fr-FR</dc:language>
+               <item><title>Un</title><link>https://b.example/1</link></item></channel></rss>"#,
+        );
+        assert_eq!(dc_only.entries[0].language.as_deref(), Some("fr-FR"));
     }
 
     /// JSON Feed 1.1 states a language per item (feed-rs keeps only the

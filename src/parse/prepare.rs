@@ -137,6 +137,9 @@ pub(crate) struct Prepared {
     /// went over [`super::limits::entity_expansion_budget`]. Not a feed to
     /// keep any part of.
     pub limit_error: Option<String>,
+    /// The channel's `dc:language` (RSS 1.0 and 2.0), which feed-rs does
+    /// not read.
+    pub feed_language: Option<String>,
 }
 
 /// How hard to mend. `strip_extensions` is the retry after feed-rs rejected
@@ -222,6 +225,9 @@ struct Frame {
     collect: Option<Collect>,
     /// Whether this is an RSS `<author>` child of an entry.
     is_author: bool,
+    /// Whether this is the channel's `dc:language` (RSS 1.0 states the
+    /// feed's language only so; feed-rs reads RSS 2.0's `<language>` alone).
+    is_feed_language: bool,
 }
 
 /// A start tag being read, and what every step asks of it.
@@ -275,6 +281,9 @@ struct Prep {
     limit_error: Option<String>,
     /// The text of an element feed-rs could panic on, being read.
     guarded: Option<GuardedText>,
+    /// The channel's `dc:language`, while read, then as read.
+    feed_language_text: String,
+    feed_language: Option<String>,
 }
 
 /// Rewrites a decoded XML document for feed-rs; see the module docs.
@@ -298,6 +307,8 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
         expansion_budget: super::limits::entity_expansion_budget(text.len()),
         limit_error: None,
         guarded: None,
+        feed_language_text: String::new(),
+        feed_language: None,
     };
     let mut reader = NsReader::from_str(text);
     let config = reader.config_mut();
@@ -411,6 +422,7 @@ pub(crate) fn prepare_xml(text: &str, feed_url: &Url, opts: Options) -> Prepared
         salvaged,
         salvaged_items,
         limit_error: prep.limit_error,
+        feed_language: prep.feed_language,
     }
 }
 
@@ -464,6 +476,9 @@ impl Prep {
             if let Some(item) = self.item.as_mut() {
                 item.text.push_str(value);
             }
+        }
+        if self.frames.last().is_some_and(|f| f.is_feed_language) {
+            self.feed_language_text.push_str(value);
         }
     }
 
@@ -647,6 +662,16 @@ impl Prep {
             Frame::default()
         };
         frame.is_channel = is_channel;
+        // A child of the channel: in RSS 2.0 and 1.0 alike at depth 3, and
+        // not in an entry (RSS 1.0's entries are the channel's siblings).
+        frame.is_feed_language = !in_item
+            && self.root.is_rss_like()
+            && tag.depth == 3
+            && tag.ns == Ns::Dc
+            && tag.local == "language";
+        if frame.is_feed_language {
+            self.feed_language_text.clear();
+        }
         frame.is_author = in_item
             && tag.depth == item_depth + 1
             && self.root.is_rss_like()
@@ -787,6 +812,10 @@ impl Prep {
         self.bases.truncate(frame.bases);
         if self.skip_from == Some(depth) {
             self.skip_from = None;
+        }
+        if frame.is_feed_language && self.feed_language.is_none() {
+            let text = self.feed_language_text.trim();
+            self.feed_language = (!text.is_empty()).then(|| text.to_string());
         }
         let Some(item) = self.item.as_mut() else {
             return;
