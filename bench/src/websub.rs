@@ -156,6 +156,18 @@ pub async fn measure(run: &crate::Run, rows: &mut Vec<Row>) -> anyhow::Result<()
     let stop = CancellationToken::new();
     let daemon = tokio::spawn(app.run_until_stopped(stop.clone()));
 
+    // The daemon's own first fetch of the source, before the rounds' (a
+    // claim it held would make a round's refresh skip the source).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store
+        .source_states()
+        .await?
+        .iter()
+        .any(|s| s.last_fetch_at.is_none())
+    {
+        anyhow::ensure!(Instant::now() < deadline, "the source was not fetched");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let client = reqwest::Client::new();
     let callback = format!("{subscriber}/callback");
     let answer = client
@@ -188,7 +200,7 @@ pub async fn measure(run: &crate::Run, rows: &mut Vec<Row>) -> anyhow::Result<()
     for round in 0..ROUNDS {
         *body.lock().unwrap() = feed(round + 1);
         let published = Instant::now();
-        tributary::scheduler::run_once(
+        let reports = tributary::scheduler::run_once(
             pipeline.clone(),
             "bench",
             &names,
@@ -197,9 +209,18 @@ pub async fn measure(run: &crate::Run, rows: &mut Vec<Row>) -> anyhow::Result<()
             |_| {},
         )
         .await?;
+        anyhow::ensure!(
+            reports.len() == 1,
+            "round {round}: the source was not refreshed"
+        );
         let title = title(round);
-        let pushed_at = tokio::time::timeout(Duration::from_secs(60), pushed.wait(&title)).await?;
-        let hooked_at = tokio::time::timeout(Duration::from_secs(60), hooked.wait(&title)).await?;
+        let wait = Duration::from_secs(60);
+        let pushed_at = tokio::time::timeout(wait, pushed.wait(&title))
+            .await
+            .map_err(|_| anyhow::anyhow!("round {round}: no distribution within 60 s"))?;
+        let hooked_at = tokio::time::timeout(wait, hooked.wait(&title))
+            .await
+            .map_err(|_| anyhow::anyhow!("round {round}: no webhook message within 60 s"))?;
         hub_delays.push(pushed_at - published);
         hook_delays.push(hooked_at - published);
     }

@@ -659,3 +659,44 @@ async fn subscriptions_and_distributions_on_every_backend() {
         store.close().await;
     }
 }
+
+#[test]
+fn the_hub_is_self_or_an_http_url_and_its_bounds_are_checked() {
+    for (websub, error) in [
+        (
+            "hub = \"ftp://hub.test/\"",
+            "hub must be an absolute http or https URL, or \"self\"",
+        ),
+        (
+            "hub = \"self\"\nmax_subscriptions = 0",
+            "max_subscriptions must be between 1",
+        ),
+        (
+            "hub = \"self\"\nlease = \"10s\"",
+            "lease must be at least 1m",
+        ),
+        (
+            "hub = \"self\"\nlease = \"20d\"",
+            "lease must be at most 10d",
+        ),
+        (
+            "hub = \"self\"\nsubscribers = 3",
+            "unknown key `subscribers`",
+        ),
+    ] {
+        let config = config("http://127.0.0.1:1/wire", websub);
+        let message = tributary::config::Config::load(&config.path())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(error), "{websub}: {message}");
+        assert!(message.contains("tributary.toml:"), "{message}");
+    }
+    let config = config("http://127.0.0.1:1/wire", "hub = \"https://hub.test/\"").load();
+    assert_eq!(
+        config.websub.hub,
+        Some(tributary::config::HubMode::External(
+            "https://hub.test/".parse().unwrap()
+        ))
+    );
+    assert_eq!(config.websub.max_subscriptions, 1000);
+}
