@@ -700,3 +700,63 @@ fn the_hub_is_self_or_an_http_url_and_its_bounds_are_checked() {
     );
     assert_eq!(config.websub.max_subscriptions, 1000);
 }
+
+/// Two daemons on one PostgreSQL database, both running the hub loop:
+/// each new entry reaches the subscriber once.
+#[tokio::test]
+async fn two_daemons_on_one_postgres_database_distribute_each_entry_once() {
+    let Some(db) = crate::store::TestDb::postgres().await else {
+        return;
+    };
+    let feeds = FeedServer::start().await;
+    feeds.set("/wire", Fixture::feed(wire(&[])));
+    let text = format!(
+        "[daemon]\ndatabase = \"{}\"\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.test\"\n\n\
+         [[source]]\nname = \"wire\"\nurl = \"{}\"\n\n\
+         [[feed]]\nname = \"china\"\nany = [\"China\"]\n\n[websub]\n{SELF_HUB}\n",
+        db.url,
+        feeds.url("/wire"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tributary.toml");
+    std::fs::write(&path, text).unwrap();
+    let config = tributary::config::Config::load(&path).unwrap();
+    let one = TestApp::spawn(config.clone()).await;
+    let two = TestApp::spawn(config.clone()).await;
+    one.wait_fetched().await;
+    let subscriber = Subscriber::start(&[], &[]).await;
+    assert_eq!(subscribe(&one, &subscriber.callback, "3600").await.0, 202);
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            let store = tributary::app::open_store(&config).await.unwrap();
+            let n = store.active_subscriptions(Utc::now()).await.unwrap().len();
+            store.close().await;
+            n == 1
+        })
+        .await
+    );
+    let stories: Vec<(String, String)> = (1..=12)
+        .map(|n| (format!("China story {n}"), format!("https://wire.test/{n}")))
+        .collect();
+    let items: Vec<(&str, &str, &[&str])> = stories
+        .iter()
+        .map(|(title, link)| (title.as_str(), link.as_str(), &["China"][..]))
+        .collect();
+    feeds.set("/wire", Fixture::feed(wire(&items)));
+    one.fetch_now().await;
+    let entries = || -> Vec<String> {
+        subscriber
+            .delivered()
+            .iter()
+            .flat_map(|d| parse_atom(&d.body).entries)
+            .map(|e| e.title.unwrap().content)
+            .collect()
+    };
+    within("every story distributed", || entries().len() >= 12).await;
+    one.stop().await;
+    two.stop().await;
+    let got = entries();
+    assert_eq!(got.len(), 12, "an entry sent twice: {got:?}");
+    assert_eq!(got.iter().collect::<BTreeSet<_>>().len(), 12);
+    assert!(subscriber.got().iter().all(|d| d.verified));
+}
