@@ -78,6 +78,7 @@ fn view(articles: &[Article]) -> FeedView {
         stylesheet: None,
         why_empty: None,
         show_outlets: false,
+        hub: None,
     }
 }
 

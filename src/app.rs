@@ -5,7 +5,7 @@
 //! (SIGHUP) through [`Live`], the parts of the daemon built from the config.
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, HubMode};
 use crate::metrics::Recorder;
 use crate::notify::{self, Heartbeat};
 use crate::pipeline::Pipeline;
@@ -114,6 +114,17 @@ impl Application {
         let stop = shutdown.child_token();
         let daemon = &self.config.daemon;
         let heartbeat = Heartbeat::default();
+        // Before the first refresh: its new articles are queued to the
+        // hub's subscribers (or its pings) too.
+        let hub_routes = crate::hub::sync_routes(
+            &self.store,
+            &self.config,
+            server::topic_view,
+            self.clock.now(),
+        );
+        if let Err(e) = hub_routes.await {
+            tracing::warn!(error = %e, "websub routes not set; the hub loop sets them");
+        }
         let mut scheduler = tokio::spawn(scheduler::run(
             live.pipeline.clone(),
             instance_id(),
@@ -179,6 +190,23 @@ impl Application {
                 )
             }))
         };
+        // WebSub: pings to an external hub, or distributions of our own.
+        let websub = {
+            let (store, stop, clock) = (self.store.clone(), stop.clone(), self.clock.clone());
+            let (live, owner) = (live.clone(), instance_id());
+            tokio::spawn(supervise::restarting("websub", stop.clone(), move || {
+                let live = live.clone();
+                crate::hub::run(
+                    store.clone(),
+                    move || live.config(),
+                    server::topic_view,
+                    site,
+                    owner.clone(),
+                    clock.clone(),
+                    stop.clone(),
+                )
+            }))
+        };
 
         let mut fatal = None;
         let mut scheduled = None;
@@ -223,6 +251,7 @@ impl Application {
             ("metrics upkeep", upkeep.await),
             ("prune", pruner.await),
             ("webhooks", webhooks.await),
+            ("websub", websub.await),
         ] {
             if let Err(e) = ended {
                 tracing::error!(task, error = %supervise::panic_message(e), "task panicked");
@@ -529,6 +558,15 @@ pub fn site(config: &Config) -> Site {
             .trim_end_matches('/')
             .to_string(),
         author: config.daemon.author.clone(),
+        hub: match &config.websub.hub {
+            None => None,
+            Some(HubMode::External(url)) => Some(url.to_string()),
+            Some(HubMode::Itself) => Some(format!(
+                "{}/websub/hub",
+                config.daemon.base_url.as_str().trim_end_matches('/')
+            )),
+        },
+        hub_takes_coverage: matches!(config.websub.hub, Some(HubMode::External(_))),
     }
 }
 

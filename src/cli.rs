@@ -680,6 +680,9 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
 async fn list_hooks(config: Config) -> anyhow::Result<ExitCode> {
     let store = app::open_store(&config).await?;
     let states = store.webhook_states().await?;
+    let now = Utc::now();
+    let hub = store.hub_state(now).await?;
+    let subscriptions = store.active_subscriptions(now).await?;
     store.close().await;
     let mut rows = vec![[
         "NAME",
@@ -726,7 +729,51 @@ async fn list_hooks(config: Config) -> anyhow::Result<ExitCode> {
     }
     let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     print_table(&rows, &[(9, 30), (2, 24)]);
+    print_hub(&config, &hub, &subscriptions);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `tributary hooks`' WebSub section: the hub in force, its pings or its
+/// subscriptions and distributions. Callbacks are redacted, secrets never
+/// shown.
+fn print_hub(
+    config: &Config,
+    hub: &crate::store::HubState,
+    subscriptions: &[crate::store::Subscription],
+) {
+    let site = app::site(config);
+    let last_error = |e: &Option<String>| e.clone().unwrap_or_else(|| "-".into());
+    match (&config.websub.hub, site.hub.as_deref()) {
+        (Some(crate::config::HubMode::External(_)), Some(url)) => {
+            let p = &hub.pings;
+            println!(
+                "\nWebSub hub {url}: pings pending {}, failing {}, delivered {}, given up {}; last error: {}",
+                p.pending, p.failing, p.delivered, p.given_up, last_error(&p.last_error)
+            );
+        }
+        (Some(crate::config::HubMode::Itself), Some(url)) => {
+            println!(
+                "\nWebSub hub {url} (self): {} subscriptions; distributions pending {}, failing {}, delivered {}, given up {}; last error: {}",
+                hub.subscriptions, hub.pending, hub.failing, hub.delivered, hub.given_up, last_error(&hub.last_error)
+            );
+        }
+        _ if subscriptions.is_empty() => return,
+        _ => println!("\nWebSub hub: off ([websub] hub is not set); subscriptions kept:"),
+    }
+    if subscriptions.is_empty() {
+        return;
+    }
+    let mut rows = vec![["TOPIC", "CALLBACK", "SIGNED", "LEASE ENDS"].map(String::from)];
+    for s in subscriptions {
+        rows.push([
+            s.topic.clone(),
+            crate::redact::public_url(&s.callback).into_owned(),
+            if s.secret.is_some() { "yes" } else { "no" }.to_string(),
+            s.expires_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        ]);
+    }
+    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
+    print_table(&rows, &[(0, 60), (1, 60)]);
 }
 
 /// `--window`: a duration as the config writes it, within the views' bound.

@@ -46,6 +46,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// `[entities]`: automatic entity tags (docs/CONFIG.md "Entity tags").
     pub entities: EntitiesConfig,
+    /// `[websub]`: WebSub (docs/CONFIG.md "WebSub").
+    pub websub: WebsubConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -394,6 +396,37 @@ pub enum WebhookFormat {
     #[default]
     Json,
     Atom,
+}
+
+/// `[websub]`: WebSub, both ways (docs/CONFIG.md "WebSub").
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct WebsubConfig {
+    // --- Publisher and hub (`hub`, routes under /websub/hub) ---
+    /// The hub output feeds advertise, if any.
+    pub hub: Option<HubMode>,
+    /// Self hub: at most this many subscriptions at once.
+    pub max_subscriptions: usize,
+    /// Self hub: the lease granted when a subscriber asks for none, and
+    /// the longest granted.
+    pub lease: Duration,
+    pub max_lease: Duration,
+    /// Self hub: callbacks may be on loopback, private and link-local
+    /// addresses (off: only public ones).
+    pub private_callbacks: bool,
+    /// How long one verification, distribution or ping may take.
+    pub timeout: Duration,
+    /// A distribution (or ping) undelivered this long is given up.
+    pub give_up_after: Duration,
+    // --- End of publisher and hub ---
+}
+
+/// Which hub output feeds advertise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubMode {
+    /// An external hub, pinged (`hub.mode=publish`) when feeds change.
+    External(Url),
+    /// tributary itself, at `{base_url}/websub/hub`.
+    Itself,
 }
 
 /// `[[tag_alias]]`: spellings folded into one tag.

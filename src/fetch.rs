@@ -677,7 +677,7 @@ impl AddressClass {
 }
 
 /// The IP of a URL whose host is an address: those never reach a resolver.
-fn literal_ip(url: &Url) -> Option<IpAddr> {
+pub fn literal_ip(url: &Url) -> Option<IpAddr> {
     match url.host()? {
         url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
         url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
@@ -709,6 +709,14 @@ impl std::fmt::Display for Refused {
 }
 
 impl std::error::Error for Refused {}
+
+/// A resolver that connects only to public addresses: for URLs that
+/// strangers give us (a WebSub hub's callbacks).
+pub fn public_resolver() -> Arc<impl reqwest::dns::Resolve + 'static> {
+    Arc::new(ConfinedResolver {
+        limit: AddressClass::Public,
+    })
+}
 
 /// Resolves like the system (getaddrinfo) and keeps only the addresses of
 /// class `limit` or more public; the connection then goes to one of those,

@@ -27,6 +27,8 @@
 //! - [`pipeline`]: one source refresh: fetch -> parse -> tag -> dedup -> store.
 //! - [`server`]: the axum routes.
 //! - [`webhook`]: new articles POSTed to receivers from the store's outbox, signed.
+//! - [`hub`]: WebSub publishing: pings to an external hub, or tributary as
+//!   the hub of its own feeds (subscriptions verified, distributions signed).
 //! - [`metrics`]: Prometheus counters and scrape-time states for `/metrics`.
 //! - [`opml`]: OPML 2.0 import into the TOML config and export of the sources.
 //! - [`supervise`]: panics of background tasks: logged, counted, restarted.
@@ -54,6 +56,7 @@ pub mod entities;
 mod fault;
 pub mod fetch;
 pub mod fulltext;
+pub mod hub;
 pub mod metrics;
 pub mod model;
 pub mod notify;

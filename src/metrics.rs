@@ -155,6 +155,18 @@ fn describe() {
         "tributary_webhook_failures_total",
         "Failed webhook attempts of this process (an error, a timeout, a non-2xx answer), by webhook"
     );
+    describe_counter!(
+        "tributary_websub_delivered_total",
+        "WebSub distributions (hub = \"self\") and publish pings (an external hub) this process delivered, by kind"
+    );
+    describe_counter!(
+        "tributary_websub_failures_total",
+        "Failed WebSub distribution and ping attempts of this process, by kind"
+    );
+    describe_counter!(
+        "tributary_websub_verifications_total",
+        "Intents of subscribers to this instance's hub, by outcome: verified (stored or removed), refused (no echo of the challenge, an error, the hub full)"
+    );
     describe_gauge!("tributary_build_info", "The running version");
 }
 
@@ -255,6 +267,22 @@ pub fn record_webhook(webhook: &str, delivered: bool) {
         false => "tributary_webhook_failures_total",
     };
     metrics::counter!(name, "webhook" => webhook.to_string()).increment(1);
+}
+
+/// One WebSub attempt of this process (`kind`: `distribution` to a
+/// subscriber, `ping` to an external hub): delivered or failed.
+pub fn record_websub(kind: &'static str, delivered: bool) {
+    let name = match delivered {
+        true => "tributary_websub_delivered_total",
+        false => "tributary_websub_failures_total",
+    };
+    metrics::counter!(name, "kind" => kind).increment(1);
+}
+
+/// One intent verification of the hub: verified or refused.
+pub fn record_websub_verification(verified: bool) {
+    let outcome = if verified { "verified" } else { "refused" };
+    metrics::counter!("tributary_websub_verifications_total", "outcome" => outcome).increment(1);
 }
 
 /// Records a panic of one of the daemon's tasks (`refresh`, `prune`).
@@ -371,6 +399,32 @@ async fn render_states(
                 h.webhook, h.given_up
             );
         }
+    }
+    let hub = store.hub_state(now).await?;
+    for (name, help, value) in [
+        (
+            "tributary_websub_subscriptions",
+            "Subscriptions to this instance's WebSub hub whose lease runs",
+            hub.subscriptions,
+        ),
+        (
+            "tributary_websub_distributions_pending",
+            "WebSub distributions to subscribers not delivered yet (nor given up)",
+            hub.pending,
+        ),
+        (
+            "tributary_websub_distributions_failing",
+            "Of the pending WebSub distributions, those whose last attempt failed",
+            hub.failing,
+        ),
+        (
+            "tributary_websub_distributions_given_up",
+            "WebSub distributions given up after give_up_after",
+            hub.given_up,
+        ),
+    ] {
+        gauge_header(out, name, help);
+        let _ = writeln!(out, "{name} {value}");
     }
     let pool = store.pool_stats();
     gauge_header(

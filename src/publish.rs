@@ -34,9 +34,12 @@ pub struct FeedView {
     /// Entries carry their outlet count (`tributary:outlets`,
     /// `_tributary.outlets`): views that filter or sort by coverage.
     pub show_outlets: bool,
+    /// The WebSub hub the view advertises (`rel="hub"`, JSON Feed
+    /// `hubs`), with `self_url` as its topic.
+    pub hub: Option<String>,
 }
 
-use crate::model::{Cursor, Filter};
+use crate::model::{Article, Cursor, Filter};
 use crate::store::{Store, StoreError};
 use base64::Engine;
 
@@ -91,6 +94,82 @@ pub struct Site {
     /// `base_url` without a trailing slash.
     pub base_url: String,
     pub author: String,
+    /// `[websub] hub`: the hub's URL (`{base_url}/websub/hub` for
+    /// tributary's own), if one is set.
+    pub hub: Option<String>,
+    /// Whether the hub takes coverage views (`/top`, `min_outlets`) as
+    /// topics: an external hub fetches and compares them; tributary's own
+    /// hub sends new entries, which do not make a ranking.
+    pub hub_takes_coverage: bool,
+}
+
+impl Site {
+    /// The hub `request`'s view advertises: none on later pages (only a
+    /// view's first page is a topic).
+    pub fn hub_for(&self, request: &ViewRequest) -> Option<&str> {
+        let coverage = request.filter.min_outlets.is_some()
+            || request.filter.sort == crate::model::Sort::Coverage;
+        (request.before.is_none() && (self.hub_takes_coverage || !coverage))
+            .then_some(self.hub.as_deref())
+            .flatten()
+    }
+}
+
+/// The absolute URL of `request`'s view: its topic, and its first page's
+/// `atom:id`, self link and `Link:` header.
+pub fn view_url(site: &Site, request: &ViewRequest) -> String {
+    view_url_with(site, request, None)
+}
+
+fn view_url_with(site: &Site, request: &ViewRequest, extra: Option<(&str, String)>) -> String {
+    let mut query = request.query.clone();
+    if let Some((k, v)) = extra {
+        query.push((k.to_string(), v));
+    }
+    let ext = request.format.extension();
+    let mut url = format!("{}{}.{ext}", site.base_url, request.path);
+    if !query.is_empty() {
+        let encoded: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(query.iter())
+            .finish();
+        url.push('?');
+        url.push_str(&encoded);
+    }
+    url
+}
+
+/// A hub's distribution of `articles` (new in `request`'s view) to a
+/// subscriber of `topic`: the view's document holding only them, its
+/// self link the topic as subscribed.
+pub fn distribution(
+    site: &Site,
+    request: &ViewRequest,
+    topic: &str,
+    articles: &[Article],
+) -> String {
+    let updated = articles
+        .iter()
+        .map(|a| a.changed)
+        .max()
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH);
+    let view = FeedView {
+        id: view_url(site, request),
+        title: request.title.clone(),
+        self_url: topic.to_string(),
+        alternate_url: format!("{}/", site.base_url),
+        next_url: None,
+        author: site.author.clone(),
+        updated,
+        generator_version: env!("CARGO_PKG_VERSION").to_string(),
+        stylesheet: None,
+        why_empty: None,
+        show_outlets: false,
+        hub: site.hub.clone(),
+    };
+    match request.format {
+        Format::Atom => atom::render(&view, articles),
+        Format::Json => json::render(&view, articles),
+    }
 }
 
 /// A rendered page and its validators.
@@ -136,22 +215,7 @@ pub async fn render(
     } else {
         None
     };
-    let ext = request.format.extension();
-    let url_with = |extra: Option<(&str, String)>| {
-        let mut query = request.query.clone();
-        if let Some((k, v)) = extra {
-            query.push((k.to_string(), v));
-        }
-        let mut url = format!("{}{}.{ext}", site.base_url, request.path);
-        if !query.is_empty() {
-            let encoded: String = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(query.iter())
-                .finish();
-            url.push('?');
-            url.push_str(&encoded);
-        }
-        url
-    };
+    let url_with = |extra: Option<(&str, String)>| view_url_with(site, request, extra);
     let view = FeedView {
         id: url_with(None),
         title: request.title.clone(),
@@ -167,6 +231,7 @@ pub async fn render(
         why_empty,
         show_outlets: request.filter.sort == crate::model::Sort::Coverage
             || request.filter.min_outlets.is_some(),
+        hub: site.hub_for(request).map(String::from),
     };
     let body = match request.format {
         Format::Atom => entries.render(&view, &page.articles),

@@ -3,6 +3,7 @@
 
 mod cache;
 mod chart;
+mod hub;
 mod index;
 pub use index::FeedDays;
 mod ops;
@@ -71,6 +72,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/top.json", get(top_json))
         .route("/feeds/{file}", get(configured_feed))
         .route("/tags/{file}", get(tag_feed))
+        .route("/websub/hub", hub::route())
         .merge(pages)
         .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(security_headers))
@@ -167,7 +169,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
 
 /// The route patterns above as static metric labels.
 fn route_label(matched: Option<&MatchedPath>) -> &'static str {
-    const ROUTES: [&str; 13] = [
+    const ROUTES: [&str; 14] = [
         "/",
         "/feed.xsl",
         "/metrics",
@@ -181,6 +183,7 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
         "/top.json",
         "/feeds/{file}",
         "/tags/{file}",
+        "/websub/hub",
     ];
     matched
         .and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()))
@@ -361,16 +364,94 @@ async fn tag_feed(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (name, format) = split_extension(&file)?;
-    let term = canonical_term(&state.config.tag_aliases, &text::term(name));
+    let (path, base) = tag_view(&state.config, name).ok_or(ApiError::NotFound)?;
+    ad_hoc(state, query, headers, format, &path, String::new(), base).await
+}
+
+/// `/tags/{name}`'s path (its canonical term, encoded) and filter; none
+/// for a name that folds to no term.
+fn tag_view(config: &Config, name: &str) -> Option<(String, Filter)> {
+    let term = canonical_term(&config.tag_aliases, &text::term(name));
     if term.is_empty() {
-        return Err(ApiError::NotFound);
+        return None;
     }
     let path = format!("/tags/{}", encode_segment(&term));
     let base = Filter {
         all: vec![term],
         ..Filter::default()
     };
-    ad_hoc(state, query, headers, format, &path, String::new(), base).await
+    Some((path, base))
+}
+
+/// `feed`'s first page and paging `params`.
+fn configured_request(
+    feed: &crate::config::FeedConfig,
+    params: ViewParams,
+    format: Format,
+) -> ViewRequest {
+    params.into_request(
+        format!("/feeds/{}", encode_segment(&feed.name)),
+        feed.title.clone(),
+        feed.filter(),
+        feed.limit,
+        format,
+    )
+}
+
+/// The view a WebSub topic names: one of this instance's feed URLs
+/// (`base_url`, a feed route, its filters; not a later page), as the
+/// routes above read it. The error says why not.
+pub fn topic_view(config: &Config, topic: &str) -> Result<ViewRequest, String> {
+    let base = config.daemon.base_url.as_str().trim_end_matches('/');
+    let not_ours = || format!("hub.topic must be one of this instance's feeds, under {base}/");
+    let rest = topic
+        .strip_prefix(base)
+        .filter(|rest| rest.starts_with('/') && !rest.contains('#'))
+        .ok_or_else(not_ours)?;
+    let (path, query) = match rest.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (rest, None),
+    };
+    let said = |e: ApiError| match e {
+        ApiError::BadRequest(message) => message,
+        _ => not_ours(),
+    };
+    let request = if let Some(file) = path.strip_prefix("/feeds/") {
+        let file = decode_segment(file);
+        let (name, format) = split_extension(&file).map_err(said)?;
+        let feed = config
+            .feeds
+            .iter()
+            .find(|f| f.name == name)
+            .ok_or_else(not_ours)?;
+        configured_request(feed, ViewParams::parse(query, false).map_err(said)?, format)
+    } else {
+        let file = path.strip_prefix("/tags/").map(decode_segment);
+        let (name, format) = match &file {
+            Some(file) => split_extension(file).map_err(said)?,
+            None => split_extension(path.trim_start_matches('/')).map_err(said)?,
+        };
+        let (path, title, base) = match (&file, name) {
+            (Some(_), name) => {
+                let (path, base) = tag_view(config, name).ok_or_else(not_ours)?;
+                (path, String::new(), base)
+            }
+            (None, "feed") => ("/feed".to_string(), String::new(), Filter::default()),
+            (None, "top") => (
+                "/top".to_string(),
+                "tributary: top stories".to_string(),
+                top_filter(),
+            ),
+            _ => return Err(not_ours()),
+        };
+        let mut params = ViewParams::parse(query, true).map_err(said)?;
+        params.apply_aliases(&config.tag_aliases);
+        params.into_request(path, title, base, DEFAULT_LIMIT, format)
+    };
+    if request.before.is_some() {
+        return Err("hub.topic is a feed's first page: without before=".into());
+    }
+    Ok(request)
 }
 
 async fn configured_feed(
@@ -388,13 +469,7 @@ async fn configured_feed(
         .ok_or(ApiError::NotFound)?;
     // A configured feed is fixed; only paging applies.
     let params = ViewParams::parse(query.as_deref(), false)?;
-    let request = params.into_request(
-        format!("/feeds/{}", encode_segment(&feed.name)),
-        feed.title.clone(),
-        feed.filter(),
-        feed.limit,
-        format,
-    );
+    let request = configured_request(feed, params, format);
     respond(&state, &request, &headers).await
 }
 
@@ -417,25 +492,7 @@ async fn check_sources(state: &AppState, names: &[String]) -> Result<(), ApiErro
     Ok(())
 }
 
-/// A path segment as written into links: everything but RFC 3986's
-/// unreserved characters and the sub-delimiters safe in a segment is
-/// percent-encoded (UTF-8), so that `/`, `#`, `?`, `%`, spaces and
-/// non-ASCII in a tag survive the round trip through `/tags/{file}`.
-pub(crate) fn encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(byte as char)
-            }
-            b'!' | b'$' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@' => {
-                out.push(byte as char)
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
-}
+pub(crate) use crate::text::encode_segment;
 
 /// The inverse of [`encode_segment`] (invalid escapes are kept as written).
 fn decode_segment(segment: &str) -> String {
@@ -740,7 +797,16 @@ async fn respond(
         Format::Atom if prefers_html(headers) => XML_FOR_BROWSERS,
         format => format.content_type(),
     };
-    Ok(conditional(page, content_type, headers))
+    let mut response = conditional(page, content_type, headers);
+    if let Some(hub) = state.site.hub_for(request) {
+        // WebSub §4: discovery from the headers, for any body.
+        let topic = publish::view_url(&state.site, request);
+        let link = format!("<{hub}>; rel=\"hub\", <{topic}>; rel=\"self\"");
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response.headers_mut().insert(header::LINK, value);
+        }
+    }
+    Ok(response)
 }
 
 /// Browsers show `application/atom+xml` as plain text and apply the feed's

@@ -10,6 +10,7 @@ mod dropped;
 mod exec;
 mod explain;
 mod history;
+mod hub;
 mod near_dup;
 mod outbox;
 mod pages;
@@ -25,6 +26,10 @@ pub use bulk_load::BulkLoad;
 pub use dropped::{DroppedRecord, Removal, StoredArticle};
 pub use explain::{ExplainedEntry, Explanation, KeptApart, OutletCopy};
 pub use history::{day_of, HealthPolicy, DAYS_KEPT};
+pub use hub::{
+    recipient_subscription, subscription_recipient, HubState, Subscription, PING_RECIPIENT,
+    SUBSCRIPTION_PREFIX,
+};
 pub use outbox::{message_id, Delivery, WebhookRoute, WebhookState};
 pub use pages::PageCounts;
 pub use prune::PruneStats;
@@ -117,6 +122,9 @@ pub struct Store {
     health: HealthPolicy,
     /// Webhooks whose new articles the ingest queues (outbox.rs).
     webhooks: Arc<[WebhookRoute]>,
+    /// The WebSub hub's routes (store/hub.rs): replaced as subscriptions
+    /// come and go, shared by every clone.
+    hub_routes: Arc<std::sync::RwLock<Arc<[WebhookRoute]>>>,
     version: Arc<ContentVersion>,
     /// Writes that failed and were not made good since (sources.rs).
     unstored: Arc<sources::Unstored>,
@@ -274,6 +282,7 @@ impl Store {
             near_duplicates: None,
             health: HealthPolicy::default(),
             webhooks: Arc::new([]),
+            hub_routes: Arc::new(std::sync::RwLock::new(Arc::new([]))),
             version: Arc::new(ContentVersion {
                 value: std::sync::atomic::AtomicI64::new(0),
                 checked: std::sync::Mutex::new(None),

@@ -420,6 +420,26 @@ pub fn language_tag(tag: &str) -> Option<String> {
     Some(out)
 }
 
+/// A path segment as written into links: everything but RFC 3986's
+/// unreserved characters and the sub-delimiters safe in a segment is
+/// percent-encoded (UTF-8), so that `/`, `#`, `?`, `%`, spaces and
+/// non-ASCII in a tag survive the round trip through `/tags/{file}`.
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for byte in segment.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            b'!' | b'$' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'=' | b':' | b'@' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

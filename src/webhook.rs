@@ -206,7 +206,8 @@ async fn deliver_due(
 }
 
 /// Why an attempt failed: worth trying again, or not.
-enum Failure {
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
     Retry(String),
     Final(String),
 }
@@ -222,22 +223,30 @@ async fn attempt(
     let (body, content_type) = body(hook.format, article);
     let timestamp = now.timestamp();
     let signature = signature(&hook.secret, &delivery.message_id, timestamp, &body);
-    let sent = client
+    let request = client
         .post(hook.url.clone())
-        .timeout(hook.timeout)
         .header("content-type", content_type)
         .header("webhook-id", &delivery.message_id)
         .header("webhook-timestamp", timestamp.to_string())
         .header("webhook-signature", signature)
-        .body(body)
-        .send()
-        .await;
+        .body(body);
+    send(request, hook.timeout).await
+}
+
+/// Sends `request` within `timeout`: delivered on a 2xx; anything else is
+/// worth another try later, its error saying why (the status, and a
+/// little of the answer).
+pub(crate) async fn send(
+    request: reqwest::RequestBuilder,
+    timeout: Duration,
+) -> Result<(), Failure> {
+    let sent = request.timeout(timeout).send().await;
     let response = match sent {
         Ok(response) => response,
         Err(e) if e.is_timeout() => {
             return Err(Failure::Retry(format!(
                 "no answer within {}s",
-                hook.timeout.as_secs_f64()
+                timeout.as_secs_f64()
             )))
         }
         Err(e) => return Err(Failure::Retry(error_chain(e))),
@@ -295,16 +304,7 @@ async fn record(
         }
         Err(failure) => {
             crate::metrics::record_webhook(&hook.name, false);
-            let give_up_at = delivery.created_at
-                + TimeDelta::from_std(hook.give_up_after).unwrap_or(TimeDelta::MAX);
-            let (error, retry_at) = match failure {
-                Failure::Final(error) => (error, None),
-                Failure::Retry(error) => {
-                    let next = now
-                        + TimeDelta::from_std(backoff(delivery.attempts)).unwrap_or(TimeDelta::MAX);
-                    (error, (next <= give_up_at).then_some(next))
-                }
-            };
+            let (error, retry_at) = retry_or_give_up(failure, delivery, hook.give_up_after, now);
             match retry_at {
                 Some(next) => {
                     tracing::warn!(webhook = %hook.name, id = %delivery.message_id, attempts = delivery.attempts, error = %error, next = %next, "webhook failed; will retry")
@@ -322,15 +322,37 @@ async fn record(
     }
 }
 
-/// What the client webhooks are sent with is built from.
+/// A failed attempt's error, and when to try `delivery` again: after
+/// [`backoff`], unless that is past `give_up_after` since it was queued
+/// (or the failure is final): `None`, given up.
+pub(crate) fn retry_or_give_up(
+    failure: Failure,
+    delivery: &Delivery,
+    give_up_after: Duration,
+    now: DateTime<Utc>,
+) -> (String, Option<DateTime<Utc>>) {
+    let give_up_at =
+        delivery.created_at + TimeDelta::from_std(give_up_after).unwrap_or(TimeDelta::MAX);
+    match failure {
+        Failure::Final(error) => (error, None),
+        Failure::Retry(error) => {
+            let next =
+                now + TimeDelta::from_std(backoff(delivery.attempts)).unwrap_or(TimeDelta::MAX);
+            (error, (next <= give_up_at).then_some(next))
+        }
+    }
+}
+
+/// What the client webhooks (and the WebSub hub's requests) are sent
+/// with is built from.
 #[derive(Debug, Clone, PartialEq)]
-struct ClientSettings {
+pub(crate) struct ClientSettings {
     user_agent: String,
     connect_timeout: Duration,
 }
 
 impl ClientSettings {
-    fn of(config: &Config) -> ClientSettings {
+    pub(crate) fn of(config: &Config) -> ClientSettings {
         ClientSettings {
             user_agent: config.daemon.user_agent.clone(),
             connect_timeout: config.daemon.timeout,
@@ -340,13 +362,15 @@ impl ClientSettings {
     /// No redirects (a receiver answers where it is configured), no
     /// referer, the daemon's user agent.
     fn client(&self) -> reqwest::Client {
+        self.builder().build().unwrap_or_default()
+    }
+
+    pub(crate) fn builder(&self) -> reqwest::ClientBuilder {
         reqwest::Client::builder()
             .user_agent(self.user_agent.clone())
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
             .connect_timeout(self.connect_timeout)
-            .build()
-            .unwrap_or_default()
     }
 }
 

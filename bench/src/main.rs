@@ -10,7 +10,8 @@
 //! roles), so that their RSS is their own and both servers face the same
 //! load generator from outside. One module per phase of a run, in order:
 //! `synth` (the corpus), `parsing`, `feedparser`, `ingest`, `serving`,
-//! `postgres`; `report` prints the table.
+//! `websub` (push latency through tributary-as-hub), `postgres`; `report`
+//! prints the table.
 
 mod feedparser;
 mod ingest;
@@ -22,6 +23,7 @@ mod report;
 mod roles;
 mod serving;
 mod synth;
+mod websub;
 
 use bytes::Bytes;
 use clap::Parser;
@@ -68,6 +70,9 @@ struct Args {
     /// `tributary_bench` is dropped and created there); empty skips it.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     postgres: String,
+    /// Only the WebSub push-latency phase (no corpus, no other phase).
+    #[arg(long)]
+    websub_only: bool,
     /// Keep the work directory (corpus, config, database) for inspection.
     #[arg(long)]
     keep: bool,
@@ -128,12 +133,26 @@ impl Run {
 }
 
 async fn bench(args: Args) -> anyhow::Result<()> {
+    let websub_only = args.websub_only;
+    let mut args = args;
+    if websub_only {
+        (args.sources, args.entries) = (1, 1);
+    }
     let run = corpus(args).await?;
     let mut rows = Vec::new();
+    if websub_only {
+        websub::measure(&run, &mut rows).await?;
+        println!("{}", report::table(&run, &rows));
+        let _ = std::fs::remove_dir_all(&run.dir);
+        return Ok(());
+    }
     let floor = parsing::measure(&run, &mut rows);
     let feedparser = feedparser::rate(&run).await;
     let first = ingest::measure(&run, floor, feedparser, &mut rows).await?;
     serving::measure(&run, &first, &mut rows).await?;
+    if let Err(e) = websub::measure(&run, &mut rows).await {
+        eprintln!("websub latency not measured: {e:#}");
+    }
     if !run.args.postgres.is_empty() {
         postgres::measure(&run, &run.args.postgres, &mut rows).await;
     }

@@ -34,6 +34,16 @@ const DEFAULT_WEBHOOK_GIVE_UP: Duration = Duration::from_secs(3 * 86_400);
 const MAX_WEBHOOK_TIMEOUT: Duration = Duration::from_secs(3600);
 const MAX_WEBHOOK_GIVE_UP: Duration = Duration::from_secs(30 * 86_400);
 const MAX_FEED_LIMIT: i64 = 500;
+/// `[websub]`'s hub: subscriptions, leases (the WebSub recommendation
+/// suggests days; ten by default at most) and how long a distribution is
+/// retried (its subscriber re-subscribes within a lease anyway).
+const DEFAULT_MAX_SUBSCRIPTIONS: i64 = 1_000;
+const MAX_MAX_SUBSCRIPTIONS: i64 = 1_000_000;
+const DEFAULT_LEASE: Duration = Duration::from_secs(86_400);
+const DEFAULT_MAX_LEASE: Duration = Duration::from_secs(10 * 86_400);
+const MAX_LEASE: Duration = Duration::from_secs(365 * 86_400);
+const MIN_LEASE: Duration = Duration::from_secs(60);
+const DEFAULT_HUB_GIVE_UP: Duration = Duration::from_secs(86_400);
 /// Far beyond any sane fan-out, and well below what a semaphore accepts.
 const MAX_CONCURRENCY: i64 = 10_000;
 /// The compiled size a config's regex may take: far above any real
@@ -84,6 +94,7 @@ pub(super) fn build(
             enabled: raw.enabled.unwrap_or(false),
             case: raw.case.unwrap_or_default(),
         });
+    let websub = check.websub(raw.websub.unwrap_or_default())?;
     Ok(Config {
         path: path.to_path_buf(),
         daemon,
@@ -96,6 +107,7 @@ pub(super) fn build(
         dedup,
         health,
         entities,
+        websub,
     })
 }
 
@@ -120,6 +132,21 @@ struct RawConfig {
     dedup: Option<RawDedup>,
     health: Option<RawHealth>,
     entities: Option<RawEntities>,
+    websub: Option<RawWebsub>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWebsub {
+    // --- Publisher and hub ---
+    hub: Option<Spanned<String>>,
+    max_subscriptions: Option<Spanned<i64>>,
+    lease: Option<Spanned<ConfigDuration>>,
+    max_lease: Option<Spanned<ConfigDuration>>,
+    private_callbacks: Option<bool>,
+    timeout: Option<Spanned<ConfigDuration>>,
+    give_up_after: Option<Spanned<ConfigDuration>>,
+    // --- End of publisher and hub ---
 }
 
 #[derive(Deserialize)]
@@ -1245,6 +1272,63 @@ impl Checker<'_> {
             )?,
             quiet_after: self.duration(raw.quiet_after, "quiet_after", defaults.quiet_after)?,
             flood: bounded(raw.flood, "flood", MAX_FLOOD, defaults.flood)?,
+        })
+    }
+
+    /// `[websub]`'s publisher and hub keys.
+    fn websub(&self, raw: RawWebsub) -> Result<WebsubConfig, ConfigError> {
+        let hub = match &raw.hub {
+            None => None,
+            Some(hub) if hub.get_ref() == "self" => Some(HubMode::Itself),
+            Some(hub) => match Url::parse(hub.get_ref()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+                    Some(HubMode::External(url))
+                }
+                _ => {
+                    return Err(self.error(
+                        hub.span(),
+                        "hub must be an absolute http or https URL, or \"self\" for tributary's own hub",
+                    ))
+                }
+            },
+        };
+        let max_subscriptions = match raw.max_subscriptions {
+            None => DEFAULT_MAX_SUBSCRIPTIONS,
+            Some(n) if (1..=MAX_MAX_SUBSCRIPTIONS).contains(n.get_ref()) => *n.get_ref(),
+            Some(n) => {
+                return Err(self.error(
+                    n.span(),
+                    format!(
+                        "max_subscriptions must be between 1 and {MAX_MAX_SUBSCRIPTIONS}, got {}",
+                        n.get_ref()
+                    ),
+                ))
+            }
+        };
+        let max_lease = self.at_most(raw.max_lease, "max_lease", DEFAULT_MAX_LEASE, MAX_LEASE)?;
+        let lease_span = raw.lease.as_ref().map(|l| l.span());
+        let lease = self.at_most(raw.lease, "lease", DEFAULT_LEASE.min(max_lease), max_lease)?;
+        if let Some(span) = lease_span.filter(|_| lease < MIN_LEASE) {
+            return Err(self.error(span, "lease must be at least 1m"));
+        }
+        Ok(WebsubConfig {
+            hub,
+            max_subscriptions: usize::try_from(max_subscriptions).unwrap_or(1),
+            lease,
+            max_lease,
+            private_callbacks: raw.private_callbacks.unwrap_or(false),
+            timeout: self.at_most(
+                raw.timeout,
+                "timeout",
+                DEFAULT_WEBHOOK_TIMEOUT,
+                MAX_WEBHOOK_TIMEOUT,
+            )?,
+            give_up_after: self.at_most(
+                raw.give_up_after,
+                "give_up_after",
+                DEFAULT_HUB_GIVE_UP,
+                MAX_WEBHOOK_GIVE_UP,
+            )?,
         })
     }
 

@@ -137,6 +137,10 @@ fn document<A: Borrow<Article>>(
     }
     date(&mut out, "  ", "updated", &view.updated);
     link(&mut out, "  ", "self", Some(ATOM_TYPE), &view.self_url);
+    if let Some(hub) = non_empty(&view.hub) {
+        // WebSub §4: the hub and the topic (the self link above).
+        link(&mut out, "  ", "hub", None, hub);
+    }
     link(
         &mut out,
         "  ",
@@ -451,6 +455,7 @@ pub(super) mod tests {
             stylesheet: None,
             why_empty: None,
             show_outlets: false,
+            hub: None,
         }
     }
 

@@ -25,6 +25,12 @@ pub fn render<A: Borrow<Article>>(view: &FeedView, articles: &[A]) -> String {
         feed_url: &view.self_url,
         next_url: non_empty(&view.next_url),
         authors: author(&view.author),
+        hubs: view.hub.as_deref().map(|url| {
+            [Hub {
+                kind: "WebSub",
+                url,
+            }]
+        }),
         items: Items(articles, view.show_outlets),
     };
     let mut buf = Vec::with_capacity(estimate(articles));
@@ -52,7 +58,17 @@ struct Feed<'a, A: Borrow<Article>> {
     next_url: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     authors: Option<[Author<'a>; 1]>,
+    /// JSON Feed 1.1 `hubs`: the WebSub hub of this feed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hubs: Option<[Hub<'a>; 1]>,
     items: Items<'a, A>,
+}
+
+#[derive(Serialize)]
+struct Hub<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    url: &'a str,
 }
 
 #[derive(Serialize)]

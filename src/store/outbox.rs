@@ -116,8 +116,13 @@ impl Store {
         self
     }
 
+    /// The configured webhooks' routes, then the hub's (`hub.rs`).
     pub(super) fn webhook_routes(&self) -> Arc<[WebhookRoute]> {
-        self.webhooks.clone()
+        let hub = self.hub_routes();
+        if hub.is_empty() {
+            return self.webhooks.clone();
+        }
+        self.webhooks.iter().chain(hub.iter()).cloned().collect()
     }
 
     /// Leases up to `limit` messages of `webhooks` due at `now` to `owner`
@@ -245,9 +250,20 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Every webhook's outbox, by name.
+    /// Every webhook's outbox, by name (the hub's recipients hold a `:`,
+    /// which webhook names cannot: `store/hub.rs`).
     pub async fn webhook_states(&self) -> Result<Vec<WebhookState>, StoreError> {
-        let rows = sqlx::query(
+        let states = self.outbox_states("o.webhook NOT LIKE '%:%'").await?;
+        Ok(states.into_iter().map(|(state, _)| state).collect())
+    }
+
+    /// The outbox of each recipient `condition` (SQL on `o`) selects, with
+    /// its latest attempt.
+    pub(super) async fn outbox_states(
+        &self,
+        condition: &str,
+    ) -> Result<Vec<(WebhookState, Option<DateTime<Utc>>)>, StoreError> {
+        let sql = format!(
             "SELECT o.webhook,
                  COUNT(CASE WHEN o.delivered_at IS NULL AND o.given_up_at IS NULL THEN 1 END),
                  COUNT(CASE WHEN o.delivered_at IS NULL AND o.given_up_at IS NULL
@@ -257,24 +273,28 @@ impl Store {
                           THEN o.next_attempt_at END),
                  (SELECT e.last_error FROM webhook_outbox e
                   WHERE e.webhook = o.webhook AND e.last_error IS NOT NULL
-                  ORDER BY e.last_attempt_at DESC, e.id DESC LIMIT 1)
-             FROM webhook_outbox o GROUP BY o.webhook ORDER BY o.webhook",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+                  ORDER BY e.last_attempt_at DESC, e.id DESC LIMIT 1),
+                 MAX(o.last_attempt_at)
+             FROM webhook_outbox o WHERE {condition} GROUP BY o.webhook ORDER BY o.webhook"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter()
-            .map(|row| -> Result<WebhookState, sqlx::Error> {
-                Ok(WebhookState {
-                    webhook: row.try_get(0)?,
-                    pending: row.try_get(1)?,
-                    failing: row.try_get(2)?,
-                    delivered: row.try_get(3)?,
-                    given_up: row.try_get(4)?,
-                    last_delivered_at: row.try_get::<Option<i64>, _>(5)?.map(from_micros),
-                    next_attempt_at: row.try_get::<Option<i64>, _>(6)?.map(from_micros),
-                    last_error: row.try_get(7)?,
-                })
-            })
+            .map(
+                |row| -> Result<(WebhookState, Option<DateTime<Utc>>), sqlx::Error> {
+                    let state = WebhookState {
+                        webhook: row.try_get(0)?,
+                        pending: row.try_get(1)?,
+                        failing: row.try_get(2)?,
+                        delivered: row.try_get(3)?,
+                        given_up: row.try_get(4)?,
+                        last_delivered_at: row.try_get::<Option<i64>, _>(5)?.map(from_micros),
+                        next_attempt_at: row.try_get::<Option<i64>, _>(6)?.map(from_micros),
+                        last_error: row.try_get(7)?,
+                    };
+                    let last_attempt = row.try_get::<Option<i64>, _>(8)?.map(from_micros);
+                    Ok((state, last_attempt))
+                },
+            )
             .collect::<Result<_, _>>()
             .map_err(StoreError::from)
     }

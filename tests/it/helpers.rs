@@ -590,6 +590,23 @@ pub fn in_own_network_namespace(test: &str) -> bool {
     false
 }
 
+/// Asserts that `holds` becomes true within 20 s, checked every 50 ms.
+pub async fn within(what: &str, holds: impl FnMut() -> bool) {
+    let mut holds = holds;
+    assert!(
+        eventually(std::time::Duration::from_secs(20), || std::future::ready(
+            holds()
+        ))
+        .await,
+        "{what}"
+    );
+}
+
+/// Now, to the second: the store keeps microseconds.
+pub fn whole_second() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp(), 0).unwrap()
+}
+
 /// The value of the sample of `name` whose labels include all of `labels`.
 pub fn sample(metrics: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     metrics

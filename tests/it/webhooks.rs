@@ -161,19 +161,6 @@ fn wire(items: &[(&str, &str, &[&str])]) -> String {
     rss_items("Wire", items)
 }
 
-async fn within(what: &str, holds: impl FnMut() -> bool) {
-    let mut holds = holds;
-    assert!(
-        eventually(Duration::from_secs(20), || std::future::ready(holds())).await,
-        "{what}"
-    );
-}
-
-/// Now, to the second: the store keeps microseconds.
-fn whole_second() -> chrono::DateTime<Utc> {
-    chrono::DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap()
-}
-
 /// `tributary hooks`' counts for `name`: pending, failing, delivered,
 /// given up.
 fn hooks_counts(config: &TestConfig, name: &str) -> [i64; 4] {
