@@ -601,6 +601,12 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
     let store = app::open_store(&config).await?;
     let states = store.source_states().await?;
     let pages = store.page_counts().await?;
+    let pushes: std::collections::HashMap<String, crate::store::Subscription> = store
+        .websub_subscriptions()
+        .await?
+        .into_iter()
+        .map(|s| (s.source.clone(), s))
+        .collect();
     store.close().await;
     let time = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
@@ -614,6 +620,7 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
         "ARTICLES",
         "FAILURES",
         "NEXT FETCH",
+        "PUSH",
         "LAST ERROR",
     ]
     .map(String::from)];
@@ -665,12 +672,15 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
             s.articles.to_string(),
             s.consecutive_failures.to_string(),
             time(s.next_fetch_at),
+            pushes
+                .get(&s.name)
+                .map_or_else(|| "-".into(), |p| p.describe(now)),
             if error.is_empty() { "-".into() } else { error },
         ]);
     }
     let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     // On a terminal the last error gives way first, then the URL.
-    print_table(&rows, &[(7, 30), (1, 24)]);
+    print_table(&rows, &[(8, 30), (1, 24)]);
     Ok(ExitCode::SUCCESS)
 }
 

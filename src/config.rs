@@ -46,6 +46,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// `[entities]`: automatic entity tags (docs/CONFIG.md "Entity tags").
     pub entities: EntitiesConfig,
+    /// `[websub]`: push (docs/CONFIG.md "WebSub").
+    pub websub: WebsubConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -464,6 +466,43 @@ pub enum LabelCase {
     #[default]
     Upper,
     Title,
+}
+
+/// `[websub]`: WebSub push (docs/CONFIG.md "WebSub").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebsubConfig {
+    // --- Subscriber side (src/websub.rs): sources that push to us. ---
+    /// Subscribe to the hubs sources announce; off by default, since the
+    /// hub must reach `callback_base` (or `base_url`) from outside.
+    pub subscribe: bool,
+    /// Where hubs reach our callbacks, when not at `base_url`; ends with `/`.
+    pub callback_base: Option<Url>,
+    /// How often a source with an active subscription is still polled, at
+    /// the least: pushes can be lost, a hub can stop.
+    pub fallback_interval: Duration,
+    /// The lease asked of hubs (`hub.lease_seconds`); the hub decides.
+    pub lease: Duration,
+}
+
+impl WebsubConfig {
+    pub const DEFAULT_FALLBACK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(7 * 86_400);
+
+    /// The base of callback URLs: `callback_base`, else `base_url`.
+    pub fn callback_base<'a>(&'a self, daemon: &'a DaemonConfig) -> &'a Url {
+        self.callback_base.as_ref().unwrap_or(&daemon.base_url)
+    }
+}
+
+impl Default for WebsubConfig {
+    fn default() -> Self {
+        WebsubConfig {
+            subscribe: false,
+            callback_base: None,
+            fallback_interval: WebsubConfig::DEFAULT_FALLBACK_INTERVAL,
+            lease: WebsubConfig::DEFAULT_LEASE,
+        }
+    }
 }
 
 /// `[health]`: the thresholds of the health feed's events.

@@ -231,6 +231,7 @@ fn parse_xml(
                     now,
                     items: &prepared.items,
                     home_page_url: None,
+                    json_hubs: &[],
                     run,
                 };
                 return normalize(feed, &ctx);
@@ -275,6 +276,7 @@ fn salvage(
         now,
         items,
         home_page_url: None,
+        json_hubs: &[],
         run,
     };
     let mut parsed = normalize(feed, &ctx)?;
@@ -303,6 +305,7 @@ fn parse_json(
         now,
         items: &[],
         home_page_url: prepared.home_page_url.as_deref(),
+        json_hubs: &prepared.hubs,
         run,
     };
     normalize(feed, &ctx)
@@ -365,6 +368,8 @@ struct Context<'a> {
     /// Per-entry extras from `prepare`, in feed-rs's entry order.
     items: &'a [ItemExtras],
     home_page_url: Option<&'a str>,
+    /// JSON Feed `hubs` URLs (feed-rs drops them).
+    json_hubs: &'a [String],
     run: &'a Run<'a>,
 }
 
@@ -409,6 +414,15 @@ fn normalize(mut feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
         ttl: feed
             .ttl
             .map(|minutes| Duration::from_secs(u64::from(minutes) * 60)),
+        hubs: links_with_rel(&feed.links, "hub", ctx.feed_url)
+            .chain(
+                ctx.json_hubs
+                    .iter()
+                    .filter_map(|h| absolute_http(h, ctx.feed_url)),
+            )
+            .take(MAX_HUBS)
+            .collect(),
+        self_url: links_with_rel(&feed.links, "self", ctx.feed_url).next(),
     };
     // RFC 4287 §4.2.1: an Atom entry without an author has the feed's.
     let feed_author = (feed.feed_type == FeedType::Atom)
@@ -674,6 +688,28 @@ fn alternate_link(links: &[Link], base: &Url) -> Option<String> {
         .into_iter()
         .chain(others)
         .find_map(|l| absolute_http(&l.href, base))
+}
+
+/// Hubs kept per feed: a feed naming more is odd, and each costs a request.
+const MAX_HUBS: usize = 4;
+
+/// The absolute http(s) targets of the links whose `rel` is `rel` (WebSub
+/// discovery, https://www.w3.org/TR/websub/#discovery).
+fn links_with_rel<'a>(
+    links: &'a [Link],
+    rel: &'a str,
+    base: &'a Url,
+) -> impl Iterator<Item = String> + 'a {
+    links
+        .iter()
+        .filter(move |l| {
+            l.rel.as_deref().is_some_and(|r| {
+                r.split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case(rel))
+            })
+        })
+        .filter_map(|l| absolute_http(&l.href, base))
+        .filter(|url| url.len() <= limits::MAX_URL_BYTES)
 }
 
 /// `href` made absolute against `base`, if the result is http(s).

@@ -19,6 +19,7 @@ mod read;
 mod sources;
 mod sql;
 mod sqlite;
+mod websub;
 mod write;
 
 pub use bulk_load::BulkLoad;
@@ -30,6 +31,7 @@ pub use pages::PageCounts;
 pub use prune::PruneStats;
 pub use read::TagCount;
 pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth};
+pub use websub::{Subscription, SubscriptionState};
 pub use write::IngestStats;
 
 use crate::model::{Cursor, Filter, NewArticle, Page};

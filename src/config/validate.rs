@@ -78,6 +78,7 @@ pub(super) fn build(
     let webhooks = check.webhooks(raw.webhook, &feeds, &sources, &tag_aliases)?;
     let dedup = check.dedup(raw.dedup.unwrap_or_default())?;
     let health = check.health(raw.health.unwrap_or_default())?;
+    let websub = check.websub(raw.websub.unwrap_or_default())?;
     let entities = raw
         .entities
         .map_or_else(Default::default, |raw| EntitiesConfig {
@@ -96,6 +97,7 @@ pub(super) fn build(
         dedup,
         health,
         entities,
+        websub,
     })
 }
 
@@ -120,6 +122,17 @@ struct RawConfig {
     dedup: Option<RawDedup>,
     health: Option<RawHealth>,
     entities: Option<RawEntities>,
+    websub: Option<RawWebsub>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWebsub {
+    // Subscriber side.
+    subscribe: Option<bool>,
+    callback_base: Option<CallbackBase>,
+    fallback_interval: Option<Spanned<ConfigDuration>>,
+    lease: Option<Spanned<ConfigDuration>>,
 }
 
 #[derive(Deserialize)]
@@ -340,6 +353,22 @@ fn valid_name<'de, D: Deserializer<'de>>(deserializer: D, kind: &str) -> Result<
 struct BaseUrl {
     text: String,
     url: Url,
+}
+
+/// `[websub] callback_base`: as `base_url`, callback paths are joined onto it.
+struct CallbackBase(Url);
+
+impl<'de> Deserialize<'de> for CallbackBase {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let url = http_url(&text, "callback_base")?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(de::Error::custom(format!(
+                "invalid callback_base {text:?}: must not have a query or fragment"
+            )));
+        }
+        Ok(CallbackBase(url))
+    }
 }
 
 /// `public_url`: an absolute http(s) URL.
@@ -1218,6 +1247,21 @@ impl Checker<'_> {
             enabled: raw.enabled.unwrap_or(defaults.enabled),
             threshold,
             window: self.duration(raw.window, "window", defaults.window)?,
+        })
+    }
+
+    fn websub(&self, raw: RawWebsub) -> Result<WebsubConfig, ConfigError> {
+        let lease = self.duration(raw.lease, "lease", WebsubConfig::DEFAULT_LEASE)?;
+        Ok(WebsubConfig {
+            subscribe: raw.subscribe.unwrap_or(false),
+            callback_base: raw.callback_base.map(|b| with_trailing_slash(b.0)),
+            fallback_interval: self.duration(
+                raw.fallback_interval,
+                "fallback_interval",
+                WebsubConfig::DEFAULT_FALLBACK_INTERVAL,
+            )?,
+            // Whole seconds, as `hub.lease_seconds` says it.
+            lease: Duration::from_secs(lease.as_secs().max(1)),
         })
     }
 

@@ -15,6 +15,8 @@ pub(crate) struct PreparedJson {
     pub json: String,
     /// `home_page_url`: feed-rs mixes it into the links with `feed_url`.
     pub home_page_url: Option<String>,
+    /// `hubs[].url` (WebSub), which feed-rs does not read.
+    pub hubs: Vec<String>,
 }
 
 const STRING_FIELDS: &[&str] = &[
@@ -81,9 +83,18 @@ pub(crate) fn prepare_json(text: &str) -> Result<PreparedJson, String> {
         .get("home_page_url")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let hubs = match feed.remove("hubs") {
+        Some(Value::Array(hubs)) => hubs
+            .iter()
+            .filter_map(|hub| hub.get("url")?.as_str())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(PreparedJson {
         json: value.to_string(),
         home_page_url,
+        hubs,
     })
 }
 

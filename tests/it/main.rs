@@ -36,3 +36,4 @@ mod startup;
 mod store;
 mod top;
 mod webhooks;
+mod websub_subscriber;
