@@ -1203,6 +1203,35 @@ mod tests {
     }
 
     #[test]
+    fn websub_subscriber_keys() {
+        let config = parse("[daemon]\nbase_url = \"https://news.example/\"\n").unwrap();
+        assert_eq!(config.websub, WebsubConfig::default());
+        assert!(!config.websub.subscribe, "off by default");
+        assert_eq!(
+            config.websub.callback_base(&config.daemon).as_str(),
+            "https://news.example/"
+        );
+        let config = parse(
+            "[websub]\nsubscribe = true\ncallback_base = \"https://push.example/t\"\n\
+             fallback_interval = \"3h\"\nlease = \"1d\"\n",
+        )
+        .unwrap();
+        assert!(config.websub.subscribe);
+        assert_eq!(
+            config.websub.callback_base(&config.daemon).as_str(),
+            "https://push.example/t/"
+        );
+        assert_eq!(
+            config.websub.fallback_interval,
+            Duration::from_secs(3 * 3600)
+        );
+        assert_eq!(config.websub.lease, Duration::from_secs(86_400));
+        assert!(error_of("[websub]\ncallback_base = \"ftp://x/\"\n").contains("callback_base"));
+        assert!(error_of("[websub]\nfallback_interval = \"0s\"\n").contains("greater than 0"));
+        assert!(error_of("[websub]\nsubscribe = 1\n").contains("2:13"));
+    }
+
+    #[test]
     fn the_example_config_loads() {
         let path = Path::new(concat!(
             env!("CARGO_MANIFEST_DIR"),

@@ -1047,6 +1047,38 @@ mod tests {
     }
 
     #[test]
+    fn websub_hubs_and_self_from_atom_rss_and_json_feed() {
+        let atom = parse(
+            r#"<feed xmlns="http://www.w3.org/2005/Atom"><id>f</id><title>t</title>
+              <link rel="hub" href="https://hub.example/"/>
+              <link rel="self" href="/atom.xml"/>
+              <link rel="alternate" href="https://site.example/"/></feed>"#,
+        );
+        assert_eq!(atom.meta.hubs, ["https://hub.example/"]);
+        assert_eq!(
+            atom.meta.self_url.as_deref(),
+            Some("https://example.com/atom.xml")
+        );
+        let rss = parse(
+            r#"<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>
+              <atom:link rel="hub" href="https://a.hub.example/"/>
+              <atom:link rel="hub" href="javascript:alert(1)"/>
+              <atom:link rel="hub" href="https://b.hub.example/"/></channel></rss>"#,
+        );
+        assert_eq!(
+            rss.meta.hubs,
+            ["https://a.hub.example/", "https://b.hub.example/"]
+        );
+        assert_eq!(rss.meta.self_url, None);
+        let json = parse(
+            r#"{"version":"https://jsonfeed.org/version/1.1","title":"J",
+                "feed_url":"https://j.example/feed.json",
+                "hubs":[{"type":"WebSub","url":"https://hub.j.example/"},{"type":"x"}],"items":[]}"#,
+        );
+        assert_eq!(json.meta.hubs, ["https://hub.j.example/"]);
+    }
+
+    #[test]
     fn atom_feed_maps_every_field() {
         let feed = parse(
             r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="https://blog.example/">
