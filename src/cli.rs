@@ -612,7 +612,9 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
         t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|| "-".into())
     };
-    let mut rows = vec![[
+    // PUSH (WebSub) only once some source has a hub.
+    let push_column = !pushes.is_empty();
+    let mut rows: Vec<Vec<String>> = vec![[
         "NAME",
         "URL",
         "LAST FETCH",
@@ -623,7 +625,10 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
         "PUSH",
         "LAST ERROR",
     ]
-    .map(String::from)];
+    .into_iter()
+    .filter(|h| push_column || *h != "PUSH")
+    .map(String::from)
+    .collect()];
     let now = Utc::now();
     for s in &states {
         let mut error = s.last_error.clone().unwrap_or_default();
@@ -662,7 +667,12 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
             }
             error.push_str(&notes.join("; "));
         }
-        rows.push([
+        let push = push_column.then(|| {
+            pushes
+                .get(&s.name)
+                .map_or_else(|| "-".into(), |p| p.describe(now))
+        });
+        let mut row = vec![
             s.name.clone(),
             crate::redact::public_url(&s.url).into_owned(),
             time(s.last_fetch_at),
@@ -672,15 +682,14 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
             s.articles.to_string(),
             s.consecutive_failures.to_string(),
             time(s.next_fetch_at),
-            pushes
-                .get(&s.name)
-                .map_or_else(|| "-".into(), |p| p.describe(now)),
-            if error.is_empty() { "-".into() } else { error },
-        ]);
+        ];
+        row.extend(push);
+        row.push(if error.is_empty() { "-".into() } else { error });
+        rows.push(row);
     }
-    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     // On a terminal the last error gives way first, then the URL.
-    print_table(&rows, &[(8, 30), (1, 24)]);
+    let last_error = rows[0].len() - 1;
+    print_table(&rows, &[(last_error, 30), (1, 24)]);
     Ok(ExitCode::SUCCESS)
 }
 

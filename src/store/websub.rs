@@ -79,9 +79,7 @@ impl Subscription {
     pub fn describe(&self, now: DateTime<Utc>) -> String {
         let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
         let mut text = match (self.state, self.lease_until) {
-            (SubscriptionState::Active, Some(until)) if until > now => {
-                format!("pushed until {}", time(until))
-            }
+            (_, Some(until)) if self.is_pushed(now) => format!("pushed until {}", time(until)),
             (SubscriptionState::Active, _) => "push lease ended".to_string(),
             (state, _) => format!("hub {}", state.as_str()),
         };
@@ -99,6 +97,14 @@ impl Subscription {
         self.state == SubscriptionState::Active && self.lease_until.is_some_and(|l| l > now)
     }
 }
+
+/// A subscription the loop must act on at `$1`: due, or wanted no more
+/// while subscribed, or wanted again (a source back in the config) with
+/// no failed request to wait out.
+const DUE: &str = "(w.next_attempt_at <= $1
+    OR (w.state IN ('active', 'subscribing') AND NOT (s.configured = 1 AND s.enabled = 1))
+    OR (w.state IN ('unsubscribed', 'discovered') AND w.attempts = 0
+        AND s.configured = 1 AND s.enabled = 1))";
 
 const COLUMNS: &str = "w.source_id, s.name, s.configured, s.enabled, w.hub, w.topic, w.state,
     w.callback, w.secret, w.lease_until, w.next_attempt_at, w.attempts, w.last_error,
@@ -137,23 +143,30 @@ impl Store {
         claim_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<Subscription>, StoreError> {
+        // A read first: most passes find nothing, and need no write.
+        let due: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT w.source_id FROM websub_subscriptions w JOIN sources s ON s.id = w.source_id
+             WHERE (w.claim_until IS NULL OR w.claim_until <= $1) AND {DUE} LIMIT 1"
+        ))
+        .bind(micros(now))
+        .fetch_optional(&self.pool)
+        .await?;
+        if due.is_none() {
+            return Ok(Vec::new());
+        }
         let ids: Vec<i64> = {
             let _guard = self.write_guard().await;
             let lock = match self.backend() {
                 Backend::Postgres => " FOR UPDATE OF w SKIP LOCKED",
                 Backend::Sqlite => "",
             };
-            let wanted = "(s.configured = 1 AND s.enabled = 1)";
+            let due = DUE.replace("$1", "$2");
             let sql = format!(
                 "UPDATE websub_subscriptions SET claim_owner = $1, claim_until = $3
                  WHERE source_id IN (
                      SELECT w.source_id FROM websub_subscriptions w
                      JOIN sources s ON s.id = w.source_id
-                     WHERE (w.claim_until IS NULL OR w.claim_until <= $2)
-                       AND (w.next_attempt_at <= $2
-                            OR (w.state IN ('active', 'subscribing') AND NOT {wanted})
-                            OR (w.state IN ('unsubscribed', 'discovered') AND w.attempts = 0
-                                AND {wanted}))
+                     WHERE (w.claim_until IS NULL OR w.claim_until <= $2) AND {due}
                      ORDER BY w.next_attempt_at, w.source_id LIMIT {limit}{lock})
                  RETURNING source_id"
             );

@@ -293,6 +293,23 @@ async fn a_hub_verifies_pushes_signed_content_and_the_story_is_served() {
     let index = app.get_text("/").await;
     assert!(index.contains("pushed until"), "{index}");
     assert!(index.contains("last push"), "{index}");
+    let listed = std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+        .args(["sources", "-c", config.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with("pub "))
+        .unwrap_or_default();
+    assert!(
+        listed.starts_with("NAME") && listed.contains("PUSH"),
+        "{listed}"
+    );
+    assert!(
+        row.contains("pushed until") && row.contains("last push"),
+        "{listed}"
+    );
 
     // A pushed source is polled at the fallback rate, no sooner.
     let reports = app.fetch_now().await;
