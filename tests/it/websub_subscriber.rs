@@ -323,13 +323,21 @@ async fn a_hub_verifies_pushes_signed_content_and_the_story_is_served() {
 
 #[tokio::test]
 async fn short_leases_are_renewed_and_a_removed_source_is_unsubscribed() {
-    // A lease of 3 s: renewed at four fifths of it.
+    // A lease of 3 s: renewed at four fifths of it. This publisher names
+    // its hub in the `Link` header only.
     let hub = Hub::start(3).await;
     let feeds = FeedServer::start().await;
     let topic = feeds.url("/pub.xml");
     feeds.set(
         "/pub.xml",
-        Fixture::feed(hub_feed(&hub.url, &topic, &["Polled story"])),
+        Fixture::feed(rss_items(
+            "Publisher",
+            &[("Polled story", "https://pub.test/1", &[])],
+        ))
+        .with_header(
+            "link",
+            &format!("<{}>; rel=\"hub\", <{topic}>; rel=\"self\"", hub.url),
+        ),
     );
     let other = feeds.url("/other.xml");
     feeds.set(
