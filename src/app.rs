@@ -191,21 +191,46 @@ impl Application {
             }))
         };
         // WebSub: pings to an external hub, or distributions of our own.
+        let hub = {
+            let (store, stop, clock) = (self.store.clone(), stop.clone(), self.clock.clone());
+            let (live, owner) = (live.clone(), instance_id());
+            tokio::spawn(supervise::restarting(
+                "websub_hub",
+                stop.clone(),
+                move || {
+                    let live = live.clone();
+                    crate::hub::run(
+                        store.clone(),
+                        move || live.config(),
+                        server::topic_view,
+                        site,
+                        owner.clone(),
+                        clock.clone(),
+                        stop.clone(),
+                    )
+                },
+            ))
+        };
+
+        // WebSub: subscriptions asked, renewed and ended with this
+        // process's own claims.
         let websub = {
             let (store, stop, clock) = (self.store.clone(), stop.clone(), self.clock.clone());
             let (live, owner) = (live.clone(), instance_id());
-            tokio::spawn(supervise::restarting("websub", stop.clone(), move || {
-                let live = live.clone();
-                crate::hub::run(
-                    store.clone(),
-                    move || live.config(),
-                    server::topic_view,
-                    site,
-                    owner.clone(),
-                    clock.clone(),
-                    stop.clone(),
-                )
-            }))
+            tokio::spawn(supervise::restarting(
+                "websub_subscriber",
+                stop.clone(),
+                move || {
+                    let live = live.clone();
+                    crate::websub::run(
+                        store.clone(),
+                        move || live.config(),
+                        owner.clone(),
+                        clock.clone(),
+                        stop.clone(),
+                    )
+                },
+            ))
         };
 
         let mut fatal = None;
@@ -251,7 +276,8 @@ impl Application {
             ("metrics upkeep", upkeep.await),
             ("prune", pruner.await),
             ("webhooks", webhooks.await),
-            ("websub", websub.await),
+            ("websub hub", hub.await),
+            ("websub subscriber", websub.await),
         ] {
             if let Err(e) = ended {
                 tracing::error!(task, error = %supervise::panic_message(e), "task panicked");
@@ -304,11 +330,14 @@ impl Live {
         let pipeline = Pipeline::new(&config, store.clone())
             .context("building the pipeline")?
             .with_clock(clock.clone());
+        let pipeline: LivePipeline = Arc::new(tokio::sync::RwLock::new(Arc::new(pipeline)));
         Ok(Live {
-            routes: Arc::new(RwLock::new(routes(&config, &store, &metrics, &clock))),
+            routes: Arc::new(RwLock::new(routes(
+                &config, &store, &metrics, &clock, &pipeline,
+            ))),
             metrics,
             clock,
-            pipeline: Arc::new(tokio::sync::RwLock::new(Arc::new(pipeline))),
+            pipeline,
             config: Arc::new(RwLock::new(config)),
             store,
         })
@@ -356,7 +385,7 @@ impl Live {
         let pipeline = Pipeline::new(&config, store.clone())
             .context("building the pipeline")?
             .with_clock(self.clock.clone());
-        let routes = routes(&config, &store, &self.metrics, &self.clock);
+        let routes = routes(&config, &store, &self.metrics, &self.clock, &self.pipeline);
         {
             // Held across the sync so that no claim sees the new sources
             // table with the old pipeline, or the other way round.
@@ -449,8 +478,21 @@ impl tower::Service<Request> for RoutesInForce {
     }
 }
 
-/// The HTTP routes for one config.
-fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder, clock: &Clock) -> Router {
+/// The HTTP routes for one config: the server's, and WebSub's callbacks
+/// (which ingest through the pipeline in force when a push arrives).
+fn routes(
+    config: &Arc<Config>,
+    store: &Store,
+    metrics: &Recorder,
+    clock: &Clock,
+    pipeline: &LivePipeline,
+) -> Router {
+    let callbacks = crate::websub::Callbacks::new(
+        store.clone(),
+        pipeline.clone(),
+        config.clone(),
+        clock.clone(),
+    );
     server::router(Arc::new(AppState {
         store: store.clone(),
         site: site(config),
@@ -461,6 +503,7 @@ fn routes(config: &Arc<Config>, store: &Store, metrics: &Recorder, clock: &Clock
         clock: clock.clone(),
         feed_days: Default::default(),
     }))
+    .merge(crate::websub::router(callbacks))
 }
 
 /// Keeps systemd's `STATUS=` current (sources, failing, next fetch) while a

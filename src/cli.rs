@@ -601,12 +601,20 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
     let store = app::open_store(&config).await?;
     let states = store.source_states().await?;
     let pages = store.page_counts().await?;
+    let pushes: std::collections::HashMap<String, crate::store::Subscription> = store
+        .websub_subscriptions()
+        .await?
+        .into_iter()
+        .map(|s| (s.source.clone(), s))
+        .collect();
     store.close().await;
     let time = |t: Option<DateTime<Utc>>| {
         t.map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_else(|| "-".into())
     };
-    let mut rows = vec![[
+    // PUSH (WebSub) only once some source has a hub.
+    let push_column = !pushes.is_empty();
+    let mut rows: Vec<Vec<String>> = vec![[
         "NAME",
         "URL",
         "LAST FETCH",
@@ -614,9 +622,13 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
         "ARTICLES",
         "FAILURES",
         "NEXT FETCH",
+        "PUSH",
         "LAST ERROR",
     ]
-    .map(String::from)];
+    .into_iter()
+    .filter(|h| push_column || *h != "PUSH")
+    .map(String::from)
+    .collect()];
     let now = Utc::now();
     for s in &states {
         let mut error = s.last_error.clone().unwrap_or_default();
@@ -655,7 +667,12 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
             }
             error.push_str(&notes.join("; "));
         }
-        rows.push([
+        let push = push_column.then(|| {
+            pushes
+                .get(&s.name)
+                .map_or_else(|| "-".into(), |p| p.describe(now))
+        });
+        let mut row = vec![
             s.name.clone(),
             crate::redact::public_url(&s.url).into_owned(),
             time(s.last_fetch_at),
@@ -665,12 +682,14 @@ async fn list_sources(config: Config) -> anyhow::Result<ExitCode> {
             s.articles.to_string(),
             s.consecutive_failures.to_string(),
             time(s.next_fetch_at),
-            if error.is_empty() { "-".into() } else { error },
-        ]);
+        ];
+        row.extend(push);
+        row.push(if error.is_empty() { "-".into() } else { error });
+        rows.push(row);
     }
-    let rows: Vec<Vec<String>> = rows.into_iter().map(Vec::from).collect();
     // On a terminal the last error gives way first, then the URL.
-    print_table(&rows, &[(7, 30), (1, 24)]);
+    let last_error = rows[0].len() - 1;
+    print_table(&rows, &[(last_error, 30), (1, 24)]);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -739,7 +758,7 @@ async fn list_hooks(config: Config) -> anyhow::Result<ExitCode> {
 fn print_hub(
     config: &Config,
     hub: &crate::store::HubState,
-    subscriptions: &[crate::store::Subscription],
+    subscriptions: &[crate::store::HubSubscription],
 ) {
     let site = app::site(config);
     let last_error = |e: &Option<String>| e.clone().unwrap_or_else(|| "-".into());

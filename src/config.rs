@@ -46,7 +46,7 @@ pub struct Config {
     pub health: HealthConfig,
     /// `[entities]`: automatic entity tags (docs/CONFIG.md "Entity tags").
     pub entities: EntitiesConfig,
-    /// `[websub]`: WebSub (docs/CONFIG.md "WebSub").
+    /// `[websub]`: WebSub, both ways (docs/CONFIG.md "WebSub").
     pub websub: WebsubConfig,
 }
 
@@ -399,7 +399,7 @@ pub enum WebhookFormat {
 }
 
 /// `[websub]`: WebSub, both ways (docs/CONFIG.md "WebSub").
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WebsubConfig {
     // --- Publisher and hub (`hub`, routes under /websub/hub) ---
     /// The hub output feeds advertise, if any.
@@ -417,7 +417,56 @@ pub struct WebsubConfig {
     pub timeout: Duration,
     /// A distribution (or ping) undelivered this long is given up.
     pub give_up_after: Duration,
-    // --- End of publisher and hub ---
+
+    // --- Subscriber (src/websub.rs): sources that push to us ---
+    /// Subscribe to the hubs sources announce; off by default, since the
+    /// hub must reach `callback_base` (or `base_url`) from outside.
+    pub subscribe: bool,
+    /// Where hubs reach our callbacks, when not at `base_url`; ends with `/`.
+    pub callback_base: Option<Url>,
+    /// How often a source with an active subscription is still polled, at
+    /// the least: pushes can be lost, a hub can stop.
+    pub fallback_interval: Duration,
+    /// The lease asked of hubs (`hub.lease_seconds`); the hub decides.
+    pub subscribe_lease: Duration,
+}
+
+impl WebsubConfig {
+    /// The hub's defaults: subscriptions, leases (the WebSub
+    /// recommendation suggests days; ten at most by default), and how long
+    /// a distribution is retried (its subscriber re-subscribes within a
+    /// lease anyway).
+    pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 1_000;
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(86_400);
+    pub const DEFAULT_MAX_LEASE: Duration = Duration::from_secs(10 * 86_400);
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+    pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(86_400);
+    /// The subscriber's defaults.
+    pub const DEFAULT_FALLBACK_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+    pub const DEFAULT_SUBSCRIBE_LEASE: Duration = Duration::from_secs(7 * 86_400);
+
+    /// The base of callback URLs: `callback_base`, else `base_url`.
+    pub fn callback_base<'a>(&'a self, daemon: &'a DaemonConfig) -> &'a Url {
+        self.callback_base.as_ref().unwrap_or(&daemon.base_url)
+    }
+}
+
+impl Default for WebsubConfig {
+    fn default() -> Self {
+        WebsubConfig {
+            hub: None,
+            max_subscriptions: WebsubConfig::DEFAULT_MAX_SUBSCRIPTIONS,
+            lease: WebsubConfig::DEFAULT_LEASE,
+            max_lease: WebsubConfig::DEFAULT_MAX_LEASE,
+            private_callbacks: false,
+            timeout: WebsubConfig::DEFAULT_TIMEOUT,
+            give_up_after: WebsubConfig::DEFAULT_GIVE_UP_AFTER,
+            subscribe: false,
+            callback_base: None,
+            fallback_interval: WebsubConfig::DEFAULT_FALLBACK_INTERVAL,
+            subscribe_lease: WebsubConfig::DEFAULT_SUBSCRIBE_LEASE,
+        }
+    }
 }
 
 /// Which hub output feeds advertise.
@@ -1194,6 +1243,35 @@ mod tests {
             locate_with(None, None, nowhere),
             Err(ConfigError::NotFound)
         ));
+    }
+
+    #[test]
+    fn websub_subscriber_keys() {
+        let config = parse("[daemon]\nbase_url = \"https://news.example/\"\n").unwrap();
+        assert_eq!(config.websub, WebsubConfig::default());
+        assert!(!config.websub.subscribe, "off by default");
+        assert_eq!(
+            config.websub.callback_base(&config.daemon).as_str(),
+            "https://news.example/"
+        );
+        let config = parse(
+            "[websub]\nsubscribe = true\ncallback_base = \"https://push.example/t\"\n\
+             fallback_interval = \"3h\"\nsubscribe_lease = \"1d\"\n",
+        )
+        .unwrap();
+        assert!(config.websub.subscribe);
+        assert_eq!(
+            config.websub.callback_base(&config.daemon).as_str(),
+            "https://push.example/t/"
+        );
+        assert_eq!(
+            config.websub.fallback_interval,
+            Duration::from_secs(3 * 3600)
+        );
+        assert_eq!(config.websub.subscribe_lease, Duration::from_secs(86_400));
+        assert!(error_of("[websub]\ncallback_base = \"ftp://x/\"\n").contains("callback_base"));
+        assert!(error_of("[websub]\nfallback_interval = \"0s\"\n").contains("greater than 0"));
+        assert!(error_of("[websub]\nsubscribe = 1\n").contains("2:13"));
     }
 
     #[test]

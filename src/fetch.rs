@@ -13,6 +13,9 @@
 //! connection goes to a checked address (no DNS rebinding window).
 
 mod file;
+mod links;
+
+pub use links::WebLinks;
 
 use crate::clock::Clock;
 use crate::config::{DaemonConfig, SourceRequest};
@@ -51,6 +54,9 @@ pub struct CacheHints {
 }
 
 /// What a fetch that reached the server and succeeded brought back.
+// One value per fetch, moved once into the pipeline and never kept in a
+// collection: boxing the body's fields would buy nothing measurable.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Fetched {
     NotModified {
@@ -71,6 +77,8 @@ pub enum Fetched {
         /// of an IP-literal URL only); `None` for `file:` and unknown. Pages
         /// a feed links to may be no more private (`fetch_confined`).
         peer: Option<AddressClass>,
+        /// WebSub hub and self from the `Link` headers.
+        links: WebLinks,
     },
 }
 
@@ -471,6 +479,7 @@ impl Fetcher {
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+        let links = links::web_links(headers, &final_url);
         let bytes = read_capped(response, self.max_body).await?;
         Ok(Fetched::Body {
             status: status.as_u16(),
@@ -481,6 +490,7 @@ impl Fetcher {
             permanent_redirect,
             cache,
             peer,
+            links,
         })
     }
 }

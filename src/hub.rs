@@ -16,7 +16,7 @@ use crate::fetch::{literal_ip, public_resolver, AddressClass};
 use crate::model::{Article, Filter};
 use crate::publish::{self, Format, Site, ViewRequest};
 use crate::store::{
-    recipient_subscription, subscription_recipient, Delivery, Store, StoreError, Subscription,
+    recipient_subscription, subscription_recipient, Delivery, HubSubscription, Store, StoreError,
     WebhookRoute, PING_RECIPIENT,
 };
 use crate::webhook::{retry_or_give_up, send, ClientSettings, Failure};
@@ -252,7 +252,7 @@ pub async fn sync_routes(
     config: &Config,
     resolve: TopicResolver,
     now: DateTime<Utc>,
-) -> Result<Vec<Subscription>, StoreError> {
+) -> Result<Vec<HubSubscription>, StoreError> {
     match &config.websub.hub {
         None => {
             store.set_hub_routes(Vec::new());
@@ -417,7 +417,7 @@ async fn distribute(
     resolve: TopicResolver,
     site: &Site,
     client: &reqwest::Client,
-    subscriptions: &[Subscription],
+    subscriptions: &[HubSubscription],
     claimed: &[Delivery],
     clock: &Clock,
 ) -> Result<(), StoreError> {

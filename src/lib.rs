@@ -77,3 +77,4 @@ pub mod tag;
 pub mod telemetry;
 pub mod text;
 pub mod webhook;
+pub mod websub;

@@ -35,6 +35,12 @@ pub struct FeedMeta {
     pub updated: Option<DateTime<Utc>>,
     /// RSS `<ttl>`: a floor on the polling interval.
     pub ttl: Option<Duration>,
+    /// WebSub hubs the feed names (`atom:link rel="hub"`, JSON Feed
+    /// `hubs`), absolute http(s) URLs; the `Link` header's are added by
+    /// the pipeline.
+    pub hubs: Vec<String>,
+    /// The feed's own URL as it states it (`rel="self"`): the WebSub topic.
+    pub self_url: Option<String>,
 }
 
 /// One entry as the parser normalized it: absolute URLs, sanitized HTML,

@@ -240,6 +240,7 @@ fn parse_xml(
                     items: &prepared.items,
                     home_page_url: None,
                     stated_language: prepared.feed_language.as_deref(),
+                    json_hubs: &[],
                     run,
                 };
                 return normalize(feed, &ctx);
@@ -285,6 +286,7 @@ fn salvage(
         items,
         home_page_url: None,
         stated_language: prepared.feed_language.as_deref(),
+        json_hubs: &[],
         run,
     };
     let mut parsed = normalize(feed, &ctx)?;
@@ -314,6 +316,7 @@ fn parse_json(
         items: &prepared.items,
         home_page_url: prepared.home_page_url.as_deref(),
         stated_language: None,
+        json_hubs: &prepared.hubs,
         run,
     };
     normalize(feed, &ctx)
@@ -378,6 +381,8 @@ struct Context<'a> {
     home_page_url: Option<&'a str>,
     /// The feed's language as only the pre-pass reads it (RSS `dc:language`).
     stated_language: Option<&'a str>,
+    /// JSON Feed `hubs` URLs (feed-rs drops them).
+    json_hubs: &'a [String],
     run: &'a Run<'a>,
 }
 
@@ -422,6 +427,15 @@ fn normalize(mut feed: Feed, ctx: &Context) -> Result<ParsedFeed, ParseError> {
         ttl: feed
             .ttl
             .map(|minutes| Duration::from_secs(u64::from(minutes) * 60)),
+        hubs: links_with_rel(&feed.links, "hub", ctx.feed_url)
+            .chain(
+                ctx.json_hubs
+                    .iter()
+                    .filter_map(|h| absolute_http(h, ctx.feed_url)),
+            )
+            .take(MAX_HUBS)
+            .collect(),
+        self_url: links_with_rel(&feed.links, "self", ctx.feed_url).next(),
     };
     // RFC 4287 §4.2.1: an Atom entry without an author has the feed's.
     let feed_author = (feed.feed_type == FeedType::Atom)
@@ -692,6 +706,28 @@ fn alternate_link(links: &[Link], base: &Url) -> Option<String> {
         .into_iter()
         .chain(others)
         .find_map(|l| absolute_http(&l.href, base))
+}
+
+/// Hubs kept per feed: a feed naming more is odd, and each costs a request.
+const MAX_HUBS: usize = 4;
+
+/// The absolute http(s) targets of the links whose `rel` is `rel` (WebSub
+/// discovery, https://www.w3.org/TR/websub/#discovery).
+fn links_with_rel<'a>(
+    links: &'a [Link],
+    rel: &'a str,
+    base: &'a Url,
+) -> impl Iterator<Item = String> + 'a {
+    links
+        .iter()
+        .filter(move |l| {
+            l.rel.as_deref().is_some_and(|r| {
+                r.split_ascii_whitespace()
+                    .any(|r| r.eq_ignore_ascii_case(rel))
+            })
+        })
+        .filter_map(|l| absolute_http(&l.href, base))
+        .filter(|url| url.len() <= limits::MAX_URL_BYTES)
 }
 
 /// `href` made absolute against `base`, if the result is http(s).
@@ -1026,6 +1062,38 @@ mod tests {
             plain.entries[0].link.as_deref(),
             Some("https://example.com/p/1")
         );
+    }
+
+    #[test]
+    fn websub_hubs_and_self_from_atom_rss_and_json_feed() {
+        let atom = parse(
+            r#"<feed xmlns="http://www.w3.org/2005/Atom"><id>f</id><title>t</title>
+              <link rel="hub" href="https://hub.example/"/>
+              <link rel="self" href="/atom.xml"/>
+              <link rel="alternate" href="https://site.example/"/></feed>"#,
+        );
+        assert_eq!(atom.meta.hubs, ["https://hub.example/"]);
+        assert_eq!(
+            atom.meta.self_url.as_deref(),
+            Some("https://example.com/atom.xml")
+        );
+        let rss = parse(
+            r#"<rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom"><channel><title>t</title>
+              <atom:link rel="hub" href="https://a.hub.example/"/>
+              <atom:link rel="hub" href="javascript:alert(1)"/>
+              <atom:link rel="hub" href="https://b.hub.example/"/></channel></rss>"#,
+        );
+        assert_eq!(
+            rss.meta.hubs,
+            ["https://a.hub.example/", "https://b.hub.example/"]
+        );
+        assert_eq!(rss.meta.self_url, None);
+        let json = parse(
+            r#"{"version":"https://jsonfeed.org/version/1.1","title":"J",
+                "feed_url":"https://j.example/feed.json",
+                "hubs":[{"type":"WebSub","url":"https://hub.j.example/"},{"type":"x"}],"items":[]}"#,
+        );
+        assert_eq!(json.meta.hubs, ["https://hub.j.example/"]);
     }
 
     #[test]

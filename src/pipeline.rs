@@ -35,6 +35,9 @@ pub struct Pipeline {
     full_texter: FullTexter,
     /// What time a refresh happens at, as stored and scheduled from.
     clock: Clock,
+    /// `[websub] fallback_interval`: the least wait between polls of a
+    /// source whose hub pushes to us.
+    push_fallback: Duration,
 }
 
 /// What one refresh did, for logs and `tributary fetch`.
@@ -103,6 +106,7 @@ impl Pipeline {
                 defer_language_detection: true,
             },
             clock: Clock::system(),
+            push_fallback: config.websub.fallback_interval,
         })
     }
 
@@ -255,7 +259,7 @@ impl Pipeline {
                 // cache headers, when it has any, refresh that part.
                 let mut floor = claimed.poll_floor;
                 floor.max_age = cache_interval(&cache, now).or(floor.max_age);
-                let next = self.next_fetch(config, now, &floor);
+                let next = self.next_poll(claimed.id, config, now, &floor).await?;
                 let record = FetchRecord {
                     at: now,
                     status: Some(304),
@@ -278,9 +282,11 @@ impl Pipeline {
                 permanent_redirect,
                 cache,
                 peer,
+                links,
             }) => {
                 // Relative links resolve against what may be shown.
                 let base = crate::redact::without_credentials(&final_url);
+                let topic = base.to_string();
                 let parsed = parse_off_thread(
                     bytes,
                     content_type,
@@ -292,7 +298,7 @@ impl Pipeline {
                 match parsed {
                     Ok(mut feed) => {
                         log_cuts(&claimed.name, &feed.cuts);
-                        self.date_backlog(claimed.id, &mut feed, now).await?;
+                        with_web_links(&mut feed.meta, links, topic);
                         // Pages may be no more private than the feed, unless
                         // the source allows private redirects.
                         let page_limit = if config.allow_private_redirects {
@@ -300,29 +306,13 @@ impl Pipeline {
                         } else {
                             peer.unwrap_or(AddressClass::Public)
                         };
-                        let keys = entry_keys(config, &feed.entries);
-                        let known = self
-                            .known_entries(claimed.id, config, &feed.entries, &keys)
+                        self.complete(claimed.id, config, &mut feed, page_limit, now)
                             .await?;
-                        feed.entries = detect_languages(feed.entries, &keys, &known).await?;
-                        let stored = Stored {
-                            keys: &keys,
-                            known: &known,
-                        };
-                        self.full_text(
-                            claimed.id,
-                            config,
-                            &mut feed.entries,
-                            stored,
-                            page_limit,
-                            now,
-                        )
-                        .await?;
                         let floor = PollFloor {
                             ttl: feed.meta.ttl,
                             max_age: cache_interval(&cache, now),
                         };
-                        let next = self.next_fetch(config, now, &floor);
+                        let next = self.next_poll(claimed.id, config, now, &floor).await?;
                         let entries = feed.entries.len();
                         let Prepared {
                             articles,
@@ -736,6 +726,39 @@ impl Pipeline {
         self.store.record_pages(source_id, &records).await
     }
 
+    /// What a parsed feed (polled or pushed) gets before it is judged: dates
+    /// for a first fetch's undated backlog, languages for new entries that
+    /// state none, and full text (pages at most as private as `page_limit`).
+    async fn complete(
+        &self,
+        source_id: i64,
+        config: &SourceConfig,
+        feed: &mut ParsedFeed,
+        page_limit: AddressClass,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.date_backlog(source_id, feed, now).await?;
+        let keys = entry_keys(config, &feed.entries);
+        let known = self
+            .known_entries(source_id, config, &feed.entries, &keys)
+            .await?;
+        let entries = std::mem::take(&mut feed.entries);
+        feed.entries = detect_languages(entries, &keys, &known).await?;
+        let stored = Stored {
+            keys: &keys,
+            known: &known,
+        };
+        self.full_text(
+            source_id,
+            config,
+            &mut feed.entries,
+            stored,
+            page_limit,
+            now,
+        )
+        .await
+    }
+
     /// Which of the refresh's entries the store has already (by key, with
     /// their stored language), looked up only when a step needs it: entries
     /// without a stated language, or a source with `full_text`.
@@ -825,6 +848,77 @@ impl Pipeline {
         Ok(report(claimed, status, Outcome::Failed(error), next))
     }
 
+    /// [`Pipeline::next_fetch`], no sooner than `[websub]
+    /// fallback_interval` when a hub pushes this source to us.
+    async fn next_poll(
+        &self,
+        source_id: i64,
+        config: &SourceConfig,
+        now: DateTime<Utc>,
+        floor: &PollFloor,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        let next = self.next_fetch(config, now, floor);
+        if !self.store.websub_pushed(source_id, now).await? {
+            return Ok(next);
+        }
+        let fallback =
+            chrono::TimeDelta::from_std(self.push_fallback).unwrap_or(chrono::TimeDelta::MAX);
+        Ok(next.max(now.checked_add_signed(fallback).unwrap_or(next)))
+    }
+
+    /// Entries a WebSub hub pushed for `source`: parsed, completed, tagged,
+    /// judged by the rules, deduplicated and stored as a poll's are (the
+    /// same steps, shared), without touching the source's fetch state.
+    pub async fn ingest_pushed(
+        &self,
+        source: &str,
+        bytes: bytes::Bytes,
+        content_type: Option<String>,
+    ) -> Result<PushReport, PushError> {
+        let Some(config) = self.sources.get(source) else {
+            return Err(StoreError::UnknownSource(source.to_string()).into());
+        };
+        let source_id = self.store.source_id(source).await?;
+        let now = self.clock.now();
+        let base = crate::redact::without_credentials(&config.url);
+        let mut feed = parse_off_thread(
+            bytes,
+            content_type,
+            base,
+            now,
+            self.parse_options_for(config),
+        )
+        .await
+        .map_err(|e| PushError::Parse(e.to_string()))?;
+        log_cuts(source, &feed.cuts);
+        // The pages of a pushed feed: no more private than a public feed's.
+        let page_limit = if config.allow_private_redirects {
+            AddressClass::Loopback
+        } else {
+            AddressClass::Public
+        };
+        self.complete(source_id, config, &mut feed, page_limit, now)
+            .await?;
+        let entries = feed.entries.len();
+        let Prepared {
+            articles, dropped, ..
+        } = self
+            .prepare_judged(source_id, config, feed.entries, now)
+            .await?;
+        let record = FetchRecord {
+            at: now,
+            next_fetch_at: now,
+            pushed: true,
+            ..FetchRecord::default()
+        };
+        let stats = self
+            .store
+            .ingest_owned(source_id, articles, &record)
+            .await?;
+        self.remember_drops(source_id, config, dropped, now).await?;
+        Ok(PushReport { entries, stats })
+    }
+
     fn next_fetch(
         &self,
         config: &SourceConfig,
@@ -837,6 +931,40 @@ impl Pipeline {
         }
         polling::apply_cache_floor(regular, now, floor)
     }
+}
+
+/// What a push stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushReport {
+    pub entries: usize,
+    pub stats: IngestStats,
+}
+
+/// Why a push stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("parse: {0}")]
+    Parse(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The WebSub hubs and topic of a fetched feed: the `Link` headers' first
+/// (the spec's order of discovery), then the document's; the topic is the
+/// `self` link, else the URL fetched.
+fn with_web_links(
+    meta: &mut crate::model::FeedMeta,
+    links: crate::fetch::WebLinks,
+    fetched: String,
+) {
+    let mut hubs = links.hubs;
+    for hub in std::mem::take(&mut meta.hubs) {
+        if !hubs.contains(&hub) {
+            hubs.push(hub);
+        }
+    }
+    meta.hubs = hubs;
+    meta.self_url = links.self_url.or(meta.self_url.take()).or(Some(fetched));
 }
 
 /// What a fetch cost, for the source's history.

@@ -20,6 +20,7 @@ mod read;
 mod sources;
 mod sql;
 mod sqlite;
+mod websub;
 mod write;
 
 pub use bulk_load::BulkLoad;
@@ -27,7 +28,7 @@ pub use dropped::{DroppedRecord, Removal, StoredArticle};
 pub use explain::{ExplainedEntry, Explanation, KeptApart, OutletCopy};
 pub use history::{day_of, HealthPolicy, DAYS_KEPT};
 pub use hub::{
-    recipient_subscription, subscription_recipient, HubState, Subscription, PING_RECIPIENT,
+    recipient_subscription, subscription_recipient, HubState, HubSubscription, PING_RECIPIENT,
     SUBSCRIPTION_PREFIX,
 };
 pub use outbox::{message_id, Delivery, WebhookRoute, WebhookState};
@@ -35,6 +36,7 @@ pub use pages::PageCounts;
 pub use prune::PruneStats;
 pub use read::TagCount;
 pub use sources::{Claimed, FetchRecord, PollFloor, SourceSync, StoreFailure, WriteHealth};
+pub use websub::{Subscription, SubscriptionState};
 pub use write::IngestStats;
 
 use crate::model::{Cursor, Filter, NewArticle, Page};

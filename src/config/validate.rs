@@ -37,13 +37,9 @@ const MAX_FEED_LIMIT: i64 = 500;
 /// `[websub]`'s hub: subscriptions, leases (the WebSub recommendation
 /// suggests days; ten by default at most) and how long a distribution is
 /// retried (its subscriber re-subscribes within a lease anyway).
-const DEFAULT_MAX_SUBSCRIPTIONS: i64 = 1_000;
 const MAX_MAX_SUBSCRIPTIONS: i64 = 1_000_000;
-const DEFAULT_LEASE: Duration = Duration::from_secs(86_400);
-const DEFAULT_MAX_LEASE: Duration = Duration::from_secs(10 * 86_400);
 const MAX_LEASE: Duration = Duration::from_secs(365 * 86_400);
 const MIN_LEASE: Duration = Duration::from_secs(60);
-const DEFAULT_HUB_GIVE_UP: Duration = Duration::from_secs(86_400);
 /// Far beyond any sane fan-out, and well below what a semaphore accepts.
 const MAX_CONCURRENCY: i64 = 10_000;
 /// The compiled size a config's regex may take: far above any real
@@ -138,7 +134,7 @@ struct RawConfig {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawWebsub {
-    // --- Publisher and hub ---
+    // Publisher and hub.
     hub: Option<Spanned<String>>,
     max_subscriptions: Option<Spanned<i64>>,
     lease: Option<Spanned<ConfigDuration>>,
@@ -146,7 +142,11 @@ struct RawWebsub {
     private_callbacks: Option<bool>,
     timeout: Option<Spanned<ConfigDuration>>,
     give_up_after: Option<Spanned<ConfigDuration>>,
-    // --- End of publisher and hub ---
+    // Subscriber.
+    subscribe: Option<bool>,
+    callback_base: Option<CallbackBase>,
+    fallback_interval: Option<Spanned<ConfigDuration>>,
+    subscribe_lease: Option<Spanned<ConfigDuration>>,
 }
 
 #[derive(Deserialize)]
@@ -367,6 +367,22 @@ fn valid_name<'de, D: Deserializer<'de>>(deserializer: D, kind: &str) -> Result<
 struct BaseUrl {
     text: String,
     url: Url,
+}
+
+/// `[websub] callback_base`: as `base_url`, callback paths are joined onto it.
+struct CallbackBase(Url);
+
+impl<'de> Deserialize<'de> for CallbackBase {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let url = http_url(&text, "callback_base")?;
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(de::Error::custom(format!(
+                "invalid callback_base {text:?}: must not have a query or fragment"
+            )));
+        }
+        Ok(CallbackBase(url))
+    }
 }
 
 /// `public_url`: an absolute http(s) URL.
@@ -1275,8 +1291,13 @@ impl Checker<'_> {
         })
     }
 
-    /// `[websub]`'s publisher and hub keys.
+    /// `[websub]`: the publisher and hub keys, then the subscriber's.
     fn websub(&self, raw: RawWebsub) -> Result<WebsubConfig, ConfigError> {
+        let subscribe_lease = self.duration(
+            raw.subscribe_lease,
+            "subscribe_lease",
+            WebsubConfig::DEFAULT_SUBSCRIBE_LEASE,
+        )?;
         let hub = match &raw.hub {
             None => None,
             Some(hub) if hub.get_ref() == "self" => Some(HubMode::Itself),
@@ -1293,7 +1314,7 @@ impl Checker<'_> {
             },
         };
         let max_subscriptions = match raw.max_subscriptions {
-            None => DEFAULT_MAX_SUBSCRIPTIONS,
+            None => WebsubConfig::DEFAULT_MAX_SUBSCRIPTIONS as i64,
             Some(n) if (1..=MAX_MAX_SUBSCRIPTIONS).contains(n.get_ref()) => *n.get_ref(),
             Some(n) => {
                 return Err(self.error(
@@ -1305,9 +1326,19 @@ impl Checker<'_> {
                 ))
             }
         };
-        let max_lease = self.at_most(raw.max_lease, "max_lease", DEFAULT_MAX_LEASE, MAX_LEASE)?;
+        let max_lease = self.at_most(
+            raw.max_lease,
+            "max_lease",
+            WebsubConfig::DEFAULT_MAX_LEASE,
+            MAX_LEASE,
+        )?;
         let lease_span = raw.lease.as_ref().map(|l| l.span());
-        let lease = self.at_most(raw.lease, "lease", DEFAULT_LEASE.min(max_lease), max_lease)?;
+        let lease = self.at_most(
+            raw.lease,
+            "lease",
+            WebsubConfig::DEFAULT_LEASE.min(max_lease),
+            max_lease,
+        )?;
         if let Some(span) = lease_span.filter(|_| lease < MIN_LEASE) {
             return Err(self.error(span, "lease must be at least 1m"));
         }
@@ -1320,15 +1351,24 @@ impl Checker<'_> {
             timeout: self.at_most(
                 raw.timeout,
                 "timeout",
-                DEFAULT_WEBHOOK_TIMEOUT,
+                WebsubConfig::DEFAULT_TIMEOUT,
                 MAX_WEBHOOK_TIMEOUT,
             )?,
             give_up_after: self.at_most(
                 raw.give_up_after,
                 "give_up_after",
-                DEFAULT_HUB_GIVE_UP,
+                WebsubConfig::DEFAULT_GIVE_UP_AFTER,
                 MAX_WEBHOOK_GIVE_UP,
             )?,
+            subscribe: raw.subscribe.unwrap_or(false),
+            callback_base: raw.callback_base.map(|b| with_trailing_slash(b.0)),
+            fallback_interval: self.duration(
+                raw.fallback_interval,
+                "fallback_interval",
+                WebsubConfig::DEFAULT_FALLBACK_INTERVAL,
+            )?,
+            // Whole seconds, as `hub.lease_seconds` says it.
+            subscribe_lease: Duration::from_secs(subscribe_lease.as_secs().max(1)),
         })
     }
 

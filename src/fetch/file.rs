@@ -60,5 +60,6 @@ pub(super) async fn read(
         permanent_redirect: None,
         cache: CacheHints::default(),
         peer: None,
+        links: Default::default(),
     })
 }

@@ -18,6 +18,8 @@ pub(crate) struct PreparedJson {
     /// Per item, what feed-rs drops (JSON Feed 1.1's item `language`);
     /// empty when no item has any.
     pub items: Vec<ItemExtras>,
+    /// `hubs[].url` (WebSub), which feed-rs does not read.
+    pub hubs: Vec<String>,
 }
 
 const STRING_FIELDS: &[&str] = &[
@@ -96,10 +98,19 @@ pub(crate) fn prepare_json(text: &str) -> Result<PreparedJson, String> {
         .get("home_page_url")
         .and_then(Value::as_str)
         .map(str::to_string);
+    let hubs = match feed.remove("hubs") {
+        Some(Value::Array(hubs)) => hubs
+            .iter()
+            .filter_map(|hub| hub.get("url")?.as_str())
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
     Ok(PreparedJson {
         json: value.to_string(),
         home_page_url,
         items: if any_extras { extras } else { Vec::new() },
+        hubs,
     })
 }
 

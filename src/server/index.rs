@@ -106,6 +106,13 @@ async fn feed_days(state: &AppState, today: i64) -> Result<PerFeed, StoreError> 
 
 pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
     let sources = state.store.source_states().await?;
+    let pushes: HashMap<String, crate::store::Subscription> = state
+        .store
+        .websub_subscriptions()
+        .await?
+        .into_iter()
+        .map(|s| (s.source.clone(), s))
+        .collect();
     let tags = state.store.tag_counts().await?;
     let articles = state.store.article_count().await?;
     let base = &state.site.base_url;
@@ -253,7 +260,8 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Result<Html<Str
             days.get(&s.name).map_or(&[][..], Vec::as_slice),
             today,
         );
-        source_row(&mut html, s, now, quiet_after, base, &chart);
+        let push = pushes.get(&s.name).map(|p| p.describe(now));
+        source_row(&mut html, s, now, quiet_after, base, &chart, push);
     }
     html.push_str("</tbody>\n</table>\n</section>\n");
 
@@ -334,9 +342,12 @@ fn source_row(
     quiet_after: chrono::TimeDelta,
     base: &str,
     chart: &str,
+    push: Option<String>,
 ) {
     let state = metrics::source_state(s);
     let mut detail = Vec::new();
+    // WebSub: pushed by its hub (docs/CONFIG.md "WebSub").
+    detail.extend(push);
     if state == "failing" {
         detail.push(format!("{} in a row", s.consecutive_failures));
     }

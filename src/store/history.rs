@@ -108,6 +108,17 @@ pub(super) async fn record_in<E: Exec>(
     before: &Before,
     policy: &HealthPolicy,
 ) -> Result<(), StoreError> {
+    if r.pushed {
+        // A push is no fetch: the history counts polls; only news is news.
+        if new_entries > 0 {
+            tx.execute(
+                "UPDATE sources SET last_new_at = $2 WHERE id = $1",
+                &[source_id.into(), micros(r.at).into()],
+            )
+            .await?;
+        }
+        return Ok(());
+    }
     let outcome = outcome(r);
     let error: Option<String> = r
         .error

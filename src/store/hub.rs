@@ -28,7 +28,7 @@ pub const PING_RECIPIENT: &str = "websub-ping:";
 
 /// One verified subscription.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Subscription {
+pub struct HubSubscription {
     pub id: i64,
     pub topic: String,
     pub callback: String,
@@ -82,7 +82,7 @@ impl Store {
         let _guard = self.write_guard().await;
         let expires = now + chrono::TimeDelta::seconds(lease_seconds);
         let id = sqlx::query_scalar(
-            "INSERT INTO websub_subscriptions
+            "INSERT INTO hub_subscriptions
                  (topic, callback, secret, lease_seconds, expires_at, created_at, verified_at)
              VALUES ($1, $2, $3, $4, $5, $6, $6)
              ON CONFLICT (topic, callback) DO UPDATE SET secret = excluded.secret,
@@ -110,7 +110,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let _guard = self.write_guard().await;
         let ids: Vec<i64> = sqlx::query_scalar(
-            "DELETE FROM websub_subscriptions WHERE topic = $1 AND callback = $2 RETURNING id",
+            "DELETE FROM hub_subscriptions WHERE topic = $1 AND callback = $2 RETURNING id",
         )
         .bind(topic)
         .bind(callback)
@@ -126,12 +126,11 @@ impl Store {
     /// their undelivered distributions; how many.
     pub async fn prune_subscriptions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let _guard = self.write_guard().await;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "DELETE FROM websub_subscriptions WHERE expires_at <= $1 RETURNING id",
-        )
-        .bind(micros(now))
-        .fetch_all(&self.writer)
-        .await?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("DELETE FROM hub_subscriptions WHERE expires_at <= $1 RETURNING id")
+                .bind(micros(now))
+                .fetch_all(&self.writer)
+                .await?;
         for id in &ids {
             self.delete_distributions(*id).await?;
         }
@@ -154,17 +153,17 @@ impl Store {
     pub async fn active_subscriptions(
         &self,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Subscription>, StoreError> {
+    ) -> Result<Vec<HubSubscription>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, topic, callback, secret, lease_seconds, expires_at, verified_at
-             FROM websub_subscriptions WHERE expires_at > $1 ORDER BY id",
+             FROM hub_subscriptions WHERE expires_at > $1 ORDER BY id",
         )
         .bind(micros(now))
         .fetch_all(&self.writer)
         .await?;
         rows.iter()
-            .map(|row| -> Result<Subscription, sqlx::Error> {
-                Ok(Subscription {
+            .map(|row| -> Result<HubSubscription, sqlx::Error> {
+                Ok(HubSubscription {
                     id: row.try_get(0)?,
                     topic: row.try_get(1)?,
                     callback: row.try_get(2)?,
@@ -188,7 +187,7 @@ impl Store {
     ) -> Result<(bool, i64), StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(CASE WHEN topic = $1 AND callback = $2 THEN 1 END), COUNT(*)
-             FROM websub_subscriptions WHERE expires_at > $3",
+             FROM hub_subscriptions WHERE expires_at > $3",
         )
         .bind(topic)
         .bind(callback)
@@ -202,7 +201,7 @@ impl Store {
     /// `tributary hooks`.
     pub async fn hub_state(&self, now: DateTime<Utc>) -> Result<HubState, StoreError> {
         let subscriptions: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM websub_subscriptions WHERE expires_at > $1")
+            sqlx::query_scalar("SELECT COUNT(*) FROM hub_subscriptions WHERE expires_at > $1")
                 .bind(micros(now))
                 .fetch_one(&self.pool)
                 .await?;

@@ -73,6 +73,10 @@ pub struct FetchRecord {
     /// How long the fetch took, and the body's bytes (the history).
     pub elapsed: Duration,
     pub bytes: u64,
+    /// Not a fetch: entries a WebSub hub pushed. Only the articles, the
+    /// source's `last_new_at` and the push count are written; the fetch
+    /// state (times, validators, failures) is the polls'.
+    pub pushed: bool,
 }
 
 /// A refresh whose outcome the store could not write (a full disk, a lost
@@ -643,6 +647,9 @@ pub(super) async fn record_fetch_in<E: Exec>(
     source_id: i64,
     r: &FetchRecord,
 ) -> Result<(), StoreError> {
+    if r.pushed {
+        return super::websub::pushed_in(tx, source_id, r.at).await;
+    }
     let counted = r.consecutive_failures.map(|n| n.to_string());
     let failures = if let Some(counted) = &counted {
         counted.as_str()
@@ -709,6 +716,9 @@ pub(super) async fn record_fetch_in<E: Exec>(
             ],
         )
         .await?;
+        if let (Some(hub), Some(topic)) = (feed.hubs.first(), &feed.self_url) {
+            super::websub::discovered_in(tx, source_id, hub, topic, r.at).await?;
+        }
     }
     Ok(())
 }

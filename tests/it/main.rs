@@ -37,3 +37,4 @@ mod store;
 mod top;
 mod webhooks;
 mod websub_hub;
+mod websub_subscriber;

@@ -190,7 +190,7 @@ async fn subscribe(app: &TestApp, callback: &str, lease: &str) -> (u16, String) 
 async fn subscriptions(
     config: &TestConfig,
     now: chrono::DateTime<Utc>,
-) -> Vec<tributary::store::Subscription> {
+) -> Vec<tributary::store::HubSubscription> {
     let store = tributary::app::open_store(&config.load()).await.unwrap();
     let subscriptions = store.active_subscriptions(now).await.unwrap();
     store.close().await;

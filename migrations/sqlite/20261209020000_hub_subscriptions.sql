@@ -1,7 +1,7 @@
 -- WebSub hub (docs/CONFIG.md "WebSub"): the verified subscriptions to
 -- this instance's feeds. Their distributions are webhook_outbox rows
 -- whose recipient is `websub:{id}`, deleted with the subscription.
-CREATE TABLE websub_subscriptions (
+CREATE TABLE hub_subscriptions (
     id INTEGER PRIMARY KEY,
     -- One of our feed URLs, as the subscriber wrote it.
     topic TEXT NOT NULL,
@@ -16,4 +16,4 @@ CREATE TABLE websub_subscriptions (
     UNIQUE (topic, callback)
 );
 
-CREATE INDEX websub_subscriptions_expiry ON websub_subscriptions (expires_at);
+CREATE INDEX hub_subscriptions_expiry ON hub_subscriptions (expires_at);
