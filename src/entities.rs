@@ -4,10 +4,13 @@
 //!
 //! Places and organizations come from gazetteers compiled in
 //! (`src/entities/*.tsv`, sources and licences in docs/TAGS-AND-DEDUP.md),
-//! matched in one Aho-Corasick pass over the folded text. People have no
-//! list: they are runs of two to four capitalized words that no stop list
-//! claims, kept only when the article confirms them (in the title or the
-//! lead, named twice, or introduced by a role or a "said").
+//! matched in one Aho-Corasick pass over the folded text; organizations no
+//! list has are found by their head noun ("… Authority", "Ministry of …").
+//! People have no list: they are runs of two to four capitalized words
+//! that no stop list, place or organization claims. People and
+//! organizations are kept only when the article confirms them (in the
+//! title or the lead, named twice, or, for people, introduced by a role or
+//! a "said").
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -725,6 +728,8 @@ struct Segment {
     /// Mostly capitalized words (a headline in title case or capitals):
     /// capitals there say nothing about names.
     headline: bool,
+    /// Its words' spans in the folded text (`words`), found once.
+    words: Vec<(usize, usize)>,
 }
 
 impl Segment {
@@ -745,11 +750,14 @@ impl Segment {
             .iter()
             .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
             .count();
-        Segment {
+        let mut segment = Segment {
             original: text.to_string(),
             marked: fold_marked(text),
             headline: words.len() >= 3 && capitalized * 10 >= words.len() * 6,
-        }
+            words: Vec::new(),
+        };
+        segment.words = words_of(segment.text());
+        segment
     }
 
     fn text(&self) -> &str {
@@ -1234,7 +1242,7 @@ fn institution_names(segment: &Segment) -> Vec<(usize, usize)> {
         }
         run.clear();
     };
-    for &(start, end) in &words(segment) {
+    for &(start, end) in &segment.words {
         let joined = run
             .last()
             .is_some_and(|&(_, prev_end)| &text[prev_end..start] == " ");
@@ -1339,15 +1347,16 @@ fn people(segments: &[&Segment; 3], claimed: &[Vec<Claim>; 3], out: &mut Tagged)
             }
         }
     }
+    let padded: Vec<String> = people.iter().map(|p| format!(" {} ", p.folded)).collect();
     for (i, person) in people.iter().enumerate() {
         let mentions = person.mentions + alone[i];
         // A stray word before or after a name the article gives alone
         // ("… to Democracy Gene Sharp" beside "Gene Sharp"): that name's.
-        let padded = format!(" {} ", person.folded);
         let stray = mentions == 1
-            && people.iter().any(|other| {
-                other.folded != person.folded && padded.contains(&format!(" {} ", other.folded))
-            });
+            && padded
+                .iter()
+                .enumerate()
+                .any(|(j, other)| j != i && padded[i].contains(other.as_str()));
         if stray {
             continue;
         }
@@ -1388,16 +1397,17 @@ fn inside_full_name(segment: &Segment, start: usize, end: usize, full: &str) -> 
 
 /// The words of a text whose first letter is a capital, as byte spans.
 fn capitalized_words(segment: &Segment) -> Vec<(usize, usize)> {
-    words(segment)
-        .into_iter()
+    segment
+        .words
+        .iter()
+        .copied()
         .filter(|&(start, _)| segment.capital_at(start))
         .collect()
 }
 
 /// Every word of a text (letters, digits, inner `-` and `'`), as byte
 /// spans; a trailing possessive `'s` is not part of it.
-fn words(segment: &Segment) -> Vec<(usize, usize)> {
-    let text = segment.text();
+fn words_of(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = None;
     let mut chars = text.char_indices().peekable();
@@ -1427,7 +1437,7 @@ fn words(segment: &Segment) -> Vec<(usize, usize)> {
 /// Person-name spans of one text.
 fn names(segment: &Segment) -> Vec<(usize, usize)> {
     let text = segment.text();
-    let words = words(segment);
+    let words = &segment.words;
     let mut out = Vec::new();
     // Runs of name words joined by single spaces.
     let mut run: Vec<(usize, usize)> = Vec::new();
@@ -1435,7 +1445,7 @@ fn names(segment: &Segment) -> Vec<(usize, usize)> {
         split_run(segment, run, &mut out);
         run.clear();
     };
-    for &(start, end) in &words {
+    for &(start, end) in words {
         let word = &text[start..end];
         let joined = run
             .last()
