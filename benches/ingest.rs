@@ -158,5 +158,44 @@ fn bench_tags(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_parse, bench_dedup, bench_tags);
+/// A refresh's CPU work on one 50-entry feed, without and with
+/// `[entities]`: parse, tags (categories, source tags, rules), identity
+/// keys and near-duplicate signatures. The store's writes come on top of
+/// this in a real refresh, so the ratio of the two is an upper bound on
+/// how much entity tags slow ingest (BENCHMARKS.md "Entity tags").
+fn bench_ingest(c: &mut Criterion) {
+    let bytes = synth::rss_feed(ORIGIN, 7, ENTRIES);
+    let url = Url::parse(&format!("{ORIGIN}{}", synth::feed_path(7))).unwrap();
+    let rules = rules();
+    let source_tags = vec!["bench".to_string(), "World News".to_string()];
+    let ingest = |entities: Option<tributary::config::LabelCase>| {
+        let feed =
+            parse::parse_feed(bytes.as_bytes(), Some("application/rss+xml"), &url, now()).unwrap();
+        feed.entries
+            .into_iter()
+            .map(|entry| {
+                let signature = tributary::cluster::Signature::of(
+                    entry.title.as_deref().unwrap_or(""),
+                    entry.summary.as_deref(),
+                    entry.content.as_deref(),
+                );
+                let tags = rules
+                    .tagged_with(&entry, "s00007", &source_tags, entities)
+                    .into_iter()
+                    .map(|(tag, _)| tag)
+                    .collect();
+                (dedup::prepare("s00007", entry, tags), signature)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut group = c.benchmark_group("ingest_50_entries");
+    group.throughput(Throughput::Elements(ENTRIES as u64));
+    group.bench_function("without_entities", |b| b.iter(|| black_box(ingest(None))));
+    group.bench_function("with_entities", |b| {
+        b.iter(|| black_box(ingest(Some(tributary::config::LabelCase::Upper))))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_parse, bench_dedup, bench_tags, bench_ingest);
 criterion_main!(benches);

@@ -4,10 +4,13 @@
 //!
 //! Places and organizations come from gazetteers compiled in
 //! (`src/entities/*.tsv`, sources and licences in docs/TAGS-AND-DEDUP.md),
-//! matched in one Aho-Corasick pass over the folded text. People have no
-//! list: they are runs of two to four capitalized words that no stop list
-//! claims, kept only when the article confirms them (in the title or the
-//! lead, named twice, or introduced by a role or a "said").
+//! matched in one Aho-Corasick pass over the folded text; organizations no
+//! list has are found by their head noun ("… Authority", "Ministry of …").
+//! People have no list: they are runs of two to four capitalized words
+//! that no stop list, place or organization claims. People and
+//! organizations are kept only when the article confirms them (in the
+//! title or the lead, named twice, or, for people, introduced by a role or
+//! a "said").
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -311,6 +314,7 @@ const FUNCTION_WORDS: &[&str] = &[
     "last",
     "like",
     "many",
+    "me",
     "meanwhile",
     "millions",
     "more",
@@ -370,6 +374,7 @@ const FUNCTION_WORDS: &[&str] = &[
     "to",
     "today",
     "tomorrow",
+    "too",
     "two",
     "under",
     "until",
@@ -460,11 +465,14 @@ const ROLES: &[&str] = &[
     "queen",
     "rep",
     "representative",
+    "sardar",
     "secretary",
     "sen",
     "senator",
     "sheikh",
+    "shri",
     "sir",
+    "smt",
     "speaker",
     "spokesman",
     "spokesperson",
@@ -496,7 +504,9 @@ const INSTITUTIONS: &[&str] = &[
     "bureau",
     "caucus",
     "center",
+    "centers",
     "centre",
+    "centres",
     "championship",
     "church",
     "city",
@@ -512,6 +522,7 @@ const INSTITUTIONS: &[&str] = &[
     "council",
     "county",
     "court",
+    "creek",
     "cup",
     "daily",
     "day",
@@ -546,7 +557,9 @@ const INSTITUTIONS: &[&str] = &[
     "library",
     "ltd",
     "media",
+    "metro",
     "ministry",
+    "monument",
     "mosque",
     "mountain",
     "movement",
@@ -574,6 +587,7 @@ const INSTITUTIONS: &[&str] = &[
     "republic",
     "river",
     "road",
+    "sabha",
     "school",
     "sea",
     "senate",
@@ -589,6 +603,7 @@ const INSTITUTIONS: &[&str] = &[
     "times",
     "tower",
     "township",
+    "tracker",
     "treaty",
     "tribunal",
     "union",
@@ -596,13 +611,17 @@ const INSTITUTIONS: &[&str] = &[
     "valley",
     "war",
     "week",
+    "yojana",
 ];
 
 /// Words in capitals that are never names: dates, and the other
 /// capitalized common words of news prose.
 const NOT_NAMES: &[&str] = &[
     "april",
+    "arab",
     "august",
+    "best",
+    "biggest",
     "breaking",
     "christian",
     "click",
@@ -624,6 +643,8 @@ const NOT_NAMES: &[&str] = &[
     "foreign",
     "friday",
     "global",
+    "grand",
+    "greatest",
     "green",
     "health",
     "interior",
@@ -634,6 +655,7 @@ const NOT_NAMES: &[&str] = &[
     "july",
     "june",
     "labour",
+    "latest",
     "liberal",
     "live",
     "march",
@@ -706,6 +728,8 @@ struct Segment {
     /// Mostly capitalized words (a headline in title case or capitals):
     /// capitals there say nothing about names.
     headline: bool,
+    /// Its words' spans in the folded text (`words`), found once.
+    words: Vec<(usize, usize)>,
 }
 
 impl Segment {
@@ -726,11 +750,14 @@ impl Segment {
             .iter()
             .filter(|w| w.chars().next().is_some_and(char::is_uppercase))
             .count();
-        Segment {
+        let mut segment = Segment {
             original: text.to_string(),
             marked: fold_marked(text),
             headline: words.len() >= 3 && capitalized * 10 >= words.len() * 6,
-        }
+            words: Vec::new(),
+        };
+        segment.words = words_of(segment.text());
+        segment
     }
 
     fn text(&self) -> &str {
@@ -818,6 +845,23 @@ impl Segment {
         word.is_some_and(|(i, w)| self.capital_at(i) && !listed(FUNCTION_WORDS, w))
     }
 
+    /// A capital after three small letters: a brand ("SmartCity",
+    /// "YouTube"), not a name ("McLeod", "LaBelle", "MacArthur").
+    fn camel_case(&self, start: usize, end: usize) -> bool {
+        let mut small = 0;
+        for (i, c) in self.text()[start..end].char_indices() {
+            if self.capital_at(start + i) {
+                if small >= 3 {
+                    return true;
+                }
+                small = 0;
+            } else if c.is_alphabetic() {
+                small += 1;
+            }
+        }
+        false
+    }
+
     fn all_capitals(&self, start: usize, end: usize) -> bool {
         self.text()[start..end]
             .char_indices()
@@ -832,6 +876,18 @@ pub struct Found {
     pub tag: Tag,
     /// What `explain` shows: `entity: country "Chinese" (countries list)`.
     pub origin: String,
+}
+
+/// The label of the listed place or organization `name` is one of the
+/// names of ("UN" -> "United Nations"), if any.
+pub fn label_of(name: &str) -> Option<&'static str> {
+    let gazetteer = &*GAZETTEER;
+    let folded = fold_marked(name).text;
+    gazetteer
+        .matcher
+        .find_overlapping_iter(&folded)
+        .find(|m| m.start() == 0 && m.end() == folded.len())
+        .map(|m| gazetteer.entities[gazetteer.names[m.pattern().as_usize()].entity].label)
 }
 
 /// The entity tags of one entry, in the order the text first names them:
@@ -856,11 +912,74 @@ pub fn entities_for(entry: &Entry, case: LabelCase) -> Vec<Found> {
     let segments = [&title, &summary, &content];
 
     let mut out = Tagged::new(case);
-    for segment in segments {
-        places(segment, &mut out);
+    // What the lists and institution names claim is no person's name.
+    let mut claimed: [Vec<Claim>; 3] = Default::default();
+    let mut organizations = Mentions {
+        // The lead: the start of the summary, or of the body without one.
+        lead: if summary.text().is_empty() { 2 } else { 1 },
+        found: Vec::new(),
+    };
+    for (which, segment) in segments.iter().enumerate() {
+        places(
+            which,
+            segment,
+            &mut out,
+            &mut claimed[which],
+            &mut organizations,
+        );
     }
-    people(&segments, &mut out);
+    institutions(&segments, &mut organizations, &mut claimed);
+    for candidate in &organizations.found {
+        if let Some(why) = candidate.confirmed(candidate.mentions) {
+            out.push(&candidate.label, || {
+                format!(
+                    "entity: organization {:?} ({}, {why})",
+                    candidate.written, candidate.list
+                )
+            });
+        }
+    }
+    people(&segments, &claimed, &mut out);
     out.found
+}
+
+/// The organizations an entry names, each tagged only when confirmed as
+/// people are: a name in passing ("dip a toe into NBA Twitter") is not
+/// what the article is about.
+struct Mentions {
+    /// Which segment is the lead.
+    lead: usize,
+    found: Vec<Candidate>,
+}
+
+impl Mentions {
+    /// Counts a mention of `label` at `start` of segment `which`; `None`
+    /// when the name is new and may not start a candidate there.
+    fn mention(
+        &mut self,
+        label: &str,
+        which: usize,
+        start: usize,
+        new: impl FnOnce() -> Option<Candidate>,
+    ) {
+        let i = match self.found.iter().position(|c| c.label == label) {
+            Some(i) => i,
+            None => match new() {
+                Some(candidate) => {
+                    self.found.push(candidate);
+                    self.found.len() - 1
+                }
+                None => return,
+            },
+        };
+        let candidate = &mut self.found[i];
+        candidate.mentions += 1;
+        match which {
+            0 => candidate.in_title = true,
+            _ if which == self.lead && start < LEAD_BYTES => candidate.in_lead = true,
+            _ => {}
+        }
+    }
 }
 
 struct Tagged {
@@ -900,7 +1019,13 @@ impl Tagged {
 
 /// The places and organizations of one text, whole words only, longest
 /// first where names overlap ("South Korea", not "Korea").
-fn places(segment: &Segment, out: &mut Tagged) {
+fn places(
+    which: usize,
+    segment: &Segment,
+    out: &mut Tagged,
+    claimed: &mut Vec<Claim>,
+    organizations: &mut Mentions,
+) {
     let gazetteer = &*GAZETTEER;
     let text = segment.text();
     let mut matches: Vec<(usize, usize, usize)> = gazetteer
@@ -937,8 +1062,24 @@ fn places(segment: &Segment, out: &mut Tagged) {
                 continue;
             }
         }
+        claimed.push(Claim {
+            start,
+            end,
+            organization: entity.kind == Kind::Organization,
+        });
         let written = segment.original(start, end);
         let list = entity.kind.list();
+        if entity.kind == Kind::Organization {
+            organizations.mention(entity.label, which, start, || {
+                Some(Candidate {
+                    label: entity.label.to_string(),
+                    written: written.to_string(),
+                    list,
+                    ..Candidate::default()
+                })
+            });
+            continue;
+        }
         out.push(entity.label, || {
             format!("entity: {} {written:?} ({list})", entity.kind.name())
         });
@@ -949,6 +1090,176 @@ fn places(segment: &Segment, out: &mut Tagged) {
             });
         }
     }
+}
+
+/// Head nouns of institutions' names: a run of capitalized words holding
+/// one names an organization ("Tax Justice Network", "Ministry of
+/// Defence"). Nouns that name a country's body only with its country
+/// ("Court", "House", "Office", "Police") are not heads.
+const ORG_HEADS: &[&str] = &[
+    "agency",
+    "association",
+    "authority",
+    "bank",
+    "board",
+    "bureau",
+    "caucus",
+    "club",
+    "commission",
+    "committee",
+    "company",
+    "corporation",
+    "council",
+    "department",
+    "directorate",
+    "enterprises",
+    "federation",
+    "foundation",
+    "institute",
+    "league",
+    "ministry",
+    "network",
+    "organisation",
+    "organization",
+    "party",
+    "society",
+    "university",
+];
+
+/// Lowercase words inside an institution's name ("Centers for Disease
+/// Control and Prevention", "Bank of England").
+const CONNECTORS: &[&str] = &["and", "for", "of", "on", "the"];
+
+/// Function words that may begin an institution's name ("Central
+/// Information Commission"); the others are trimmed off its start.
+const NAME_OPENERS: &[&str] = &[
+    "central", "east", "eastern", "first", "greater", "new", "north", "northern", "south",
+    "southern", "west", "western",
+];
+
+/// A span of text one step claimed; `organization` when a listed or
+/// named organization's.
+#[derive(Clone, Copy)]
+struct Claim {
+    start: usize,
+    end: usize,
+    organization: bool,
+}
+
+fn overlaps(claimed: &[Claim], start: usize, end: usize) -> bool {
+    claimed.iter().any(|c| c.start < end && start < c.end)
+}
+
+/// A name candidate (a person or an institution): as first written, and
+/// what confirms it.
+#[derive(Default)]
+struct Candidate {
+    /// The tag's label: a listed organization's, else as first written.
+    label: String,
+    written: String,
+    /// Where it comes from, for `explain`.
+    list: &'static str,
+    in_title: bool,
+    in_lead: bool,
+    mentions: usize,
+}
+
+impl Candidate {
+    /// Why the article is about it, if it is: named in the title or lead,
+    /// or named at least `twice`.
+    fn confirmed(&self, mentions: usize) -> Option<String> {
+        if self.in_title {
+            Some("in the title".to_string())
+        } else if self.in_lead {
+            Some("in the lead".to_string())
+        } else if mentions >= 2 {
+            Some(format!("named {mentions} times"))
+        } else {
+            None
+        }
+    }
+}
+
+/// Organizations no list has, named as institutions are: capitalized
+/// words around a head noun ("Gurugram Metropolitan Development
+/// Authority"). A name overlapping a listed organization is that one's.
+fn institutions(
+    segments: &[&Segment; 3],
+    organizations: &mut Mentions,
+    claimed: &mut [Vec<Claim>; 3],
+) {
+    for which in [1, 2, 0] {
+        let segment = segments[which];
+        for (start, end) in institution_names(segment) {
+            if claimed[which]
+                .iter()
+                .any(|c| c.organization && c.start < end && start < c.end)
+            {
+                continue;
+            }
+            claimed[which].push(Claim {
+                start,
+                end,
+                organization: true,
+            });
+            let written = segment.original(start, end);
+            // In a title-case headline every word is capitalized: a name
+            // there only confirms one the text gives.
+            let headline = which == 0 && segment.headline;
+            organizations.mention(written, which, start, || {
+                (!headline).then(|| Candidate {
+                    label: written.to_string(),
+                    written: written.to_string(),
+                    list: "an institution's name",
+                    ..Candidate::default()
+                })
+            });
+        }
+    }
+}
+
+/// Spans of institutions' names in one text.
+fn institution_names(segment: &Segment) -> Vec<(usize, usize)> {
+    let text = segment.text();
+    let mut out = Vec::new();
+    let mut run: Vec<(usize, usize)> = Vec::new();
+    let word = |&(s, e): &(usize, usize)| &text[s..e];
+    let flush = |run: &mut Vec<(usize, usize)>, out: &mut Vec<(usize, usize)>| {
+        while run.last().is_some_and(|w| listed(CONNECTORS, word(w))) {
+            run.pop();
+        }
+        let opener = run
+            .iter()
+            .position(|w| {
+                let w = word(w);
+                !listed(FUNCTION_WORDS, w) || listed(NAME_OPENERS, w)
+            })
+            .unwrap_or(run.len());
+        let name = &run[opener..];
+        let capitalized = name.iter().filter(|w| !listed(CONNECTORS, word(w))).count();
+        if capitalized >= 2 && name.iter().any(|w| listed(ORG_HEADS, word(w))) {
+            out.push((name[0].0, name[name.len() - 1].1));
+        }
+        run.clear();
+    };
+    for &(start, end) in &segment.words {
+        let joined = run
+            .last()
+            .is_some_and(|&(_, prev_end)| &text[prev_end..start] == " ");
+        if !joined {
+            flush(&mut run, &mut out);
+        }
+        if segment.capital_at(start) || (!run.is_empty() && listed(CONNECTORS, &text[start..end])) {
+            run.push((start, end));
+        } else {
+            flush(&mut run, &mut out);
+        }
+        if text[end..].starts_with("'s") {
+            flush(&mut run, &mut out);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }
 
 /// A person candidate: a name as first written, and what confirms it.
@@ -968,7 +1279,7 @@ struct Person {
 /// role or speech verb beside them. A surname alone never makes a tag: it
 /// counts for the full name the article also gives ("Lavrov" for "Sergei
 /// Lavrov").
-fn people(segments: &[&Segment; 3], out: &mut Tagged) {
+fn people(segments: &[&Segment; 3], claimed: &[Vec<Claim>; 3], out: &mut Tagged) {
     let [title, summary, content] = *segments;
     let mut people: Vec<Person> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
@@ -978,6 +1289,9 @@ fn people(segments: &[&Segment; 3], out: &mut Tagged) {
     // so a name found there only confirms one the text also gives.
     for (which, segment) in [(1, summary), (2, content), (0, title)] {
         for (start, end) in names(segment) {
+            if overlaps(&claimed[which], start, end) {
+                continue;
+            }
             let folded = segment.text()[start..end].to_string();
             if segment.headline && which == 0 && !index.contains_key(&folded) {
                 continue;
@@ -1033,8 +1347,19 @@ fn people(segments: &[&Segment; 3], out: &mut Tagged) {
             }
         }
     }
+    let padded: Vec<String> = people.iter().map(|p| format!(" {} ", p.folded)).collect();
     for (i, person) in people.iter().enumerate() {
         let mentions = person.mentions + alone[i];
+        // A stray word before or after a name the article gives alone
+        // ("… to Democracy Gene Sharp" beside "Gene Sharp"): that name's.
+        let stray = mentions == 1
+            && padded
+                .iter()
+                .enumerate()
+                .any(|(j, other)| j != i && padded[i].contains(other.as_str()));
+        if stray {
+            continue;
+        }
         let why = if person.in_title {
             "in the title".to_string()
         } else if person.in_lead {
@@ -1072,16 +1397,17 @@ fn inside_full_name(segment: &Segment, start: usize, end: usize, full: &str) -> 
 
 /// The words of a text whose first letter is a capital, as byte spans.
 fn capitalized_words(segment: &Segment) -> Vec<(usize, usize)> {
-    words(segment)
-        .into_iter()
+    segment
+        .words
+        .iter()
+        .copied()
         .filter(|&(start, _)| segment.capital_at(start))
         .collect()
 }
 
 /// Every word of a text (letters, digits, inner `-` and `'`), as byte
 /// spans; a trailing possessive `'s` is not part of it.
-fn words(segment: &Segment) -> Vec<(usize, usize)> {
-    let text = segment.text();
+fn words_of(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = None;
     let mut chars = text.char_indices().peekable();
@@ -1111,7 +1437,7 @@ fn words(segment: &Segment) -> Vec<(usize, usize)> {
 /// Person-name spans of one text.
 fn names(segment: &Segment) -> Vec<(usize, usize)> {
     let text = segment.text();
-    let words = words(segment);
+    let words = &segment.words;
     let mut out = Vec::new();
     // Runs of name words joined by single spaces.
     let mut run: Vec<(usize, usize)> = Vec::new();
@@ -1119,7 +1445,7 @@ fn names(segment: &Segment) -> Vec<(usize, usize)> {
         split_run(segment, run, &mut out);
         run.clear();
     };
-    for &(start, end) in &words {
+    for &(start, end) in words {
         let word = &text[start..end];
         let joined = run
             .last()
@@ -1185,7 +1511,8 @@ fn split_run(segment: &Segment, run: &[(usize, usize)], out: &mut Vec<(usize, us
             || listed(NOT_NAMES, word)
             || gazetteer.words.contains(word)
             || word.chars().count() < 2
-            || word.chars().any(|c| c.is_numeric());
+            || word.chars().any(|c| c.is_numeric())
+            || segment.camel_case(start, end);
         if stop {
             keep(&mut piece);
         } else if piece.is_empty() && listed(PARTICLES, word) {

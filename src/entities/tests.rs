@@ -25,6 +25,9 @@ fn stop_lists_are_sorted_for_binary_search() {
         NOT_NAMES,
         PARTICLES,
         SAID,
+        ORG_HEADS,
+        CONNECTORS,
+        NAME_OPENERS,
     ] {
         assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
     }
@@ -119,8 +122,9 @@ fn places_inside_other_names_are_not_places() {
         "<p>Michael Jordan watched Paris Saint-Germain beat a side from the New York Times \
          league. He flew Air China. Michael Jordan smiled.</p>",
     );
-    // Nor is a name holding a listed place a person: precision first.
-    assert_eq!(labels(&story), Vec::<String>::new());
+    // Nor is a name holding a listed place a person: precision first. The
+    // club is a listed organization, named in the lead.
+    assert_eq!(labels(&story), ["PARIS SAINT-GERMAIN"]);
 }
 
 #[test]
@@ -128,12 +132,14 @@ fn acronyms_match_only_in_capitals() {
     let lower = entry("", "", "<p>The who and the nato of us all.</p>");
     assert!(labels(&lower).is_empty());
     let upper = entry("", "", "<p>The WHO warned the US and the EU on Monday.</p>");
+    // Organizations after places: they are tagged once the whole entry
+    // has been read (confirmed: here, in the lead).
     assert_eq!(
         labels(&upper),
         [
-            "WORLD HEALTH ORGANIZATION",
             "UNITED STATES",
             "NORTH AMERICA",
+            "WORLD HEALTH ORGANIZATION",
             "EUROPEAN UNION"
         ]
     );
@@ -237,4 +243,78 @@ fn generations_end_names_and_hyphenated_adjectives_are_not_names() {
         labels(&story),
         ["LONDON", "EUROPE", "KREMLIN", "THEODORE ROOSEVELT IV"]
     );
+}
+
+/// A body whose first 300 bytes (the lead) say nothing.
+fn after_the_lead(text: &str) -> String {
+    format!(
+        "<p>{}</p><p>{text}</p>",
+        "Nothing of note happened. ".repeat(13)
+    )
+}
+
+#[test]
+fn organizations_are_tagged_when_the_article_is_about_them() {
+    // Named once after the lead: in passing.
+    let story = entry(
+        "Basketball",
+        "",
+        &after_the_lead("Fans on NBA Twitter cheered."),
+    );
+    assert!(labels(&story).is_empty(), "{:?}", labels(&story));
+    // Named twice, or in the lead: about it.
+    let story = entry(
+        "Basketball",
+        "",
+        &after_the_lead("Fans on Twitter cheered. Twitter said so."),
+    );
+    assert_eq!(labels(&story), ["TWITTER"]);
+    // Other names are one organization, under its label.
+    let story = entry("", "The UN and the United Nations met.", "");
+    assert_eq!(labels(&story), ["UNITED NATIONS"]);
+    assert_eq!(label_of("UN"), Some("United Nations"));
+    assert_eq!(
+        label_of("Centers for Disease Control and Prevention"),
+        Some("CDC")
+    );
+    assert_eq!(label_of("Nobody Inc"), None);
+}
+
+#[test]
+fn institutions_no_list_has_are_named_by_their_head_noun() {
+    let story = entry(
+        "",
+        "The Tax Justice Network urged the Ministry of Defence to act during the State of the Union.",
+        "<p>The Gurugram Metropolitan Development Authority agreed.</p>",
+    );
+    let found = entities_for(&story, LabelCase::Title);
+    let shown: Vec<(&str, &str)> = found
+        .iter()
+        .map(|f| (f.tag.label.as_str(), f.origin.as_str()))
+        .collect();
+    // The authority is named once, outside the lead: not tagged.
+    assert_eq!(
+        shown,
+        [
+            (
+                "Tax Justice Network",
+                "entity: organization \"Tax Justice Network\" (an institution's name, in the lead)"
+            ),
+            (
+                "Ministry of Defence",
+                "entity: organization \"Ministry of Defence\" (an institution's name, in the lead)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn stray_words_brands_and_local_words_are_not_people() {
+    let story = entry(
+        "Gene Sharp, scholar of non-violence, dies at 90",
+        "His book From Dictatorship to Democracy Gene Sharp wrote in 1993. SmartCity Kochi \
+         raised funds. Sardar Vallabhbhai Patel was honoured before the Lok Sabha polls.",
+        "",
+    );
+    assert_eq!(labels(&story), ["VALLABHBHAI PATEL", "GENE SHARP"]);
 }
