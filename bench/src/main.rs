@@ -16,6 +16,7 @@ mod feedparser;
 mod ingest;
 mod load;
 mod parsing;
+mod pgcpu;
 mod postgres;
 mod procs;
 mod report;
@@ -68,6 +69,9 @@ struct Args {
     /// `tributary_bench` is dropped and created there); empty skips it.
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
     postgres: String,
+    /// Only the PostgreSQL phase (the corpus is still generated and served).
+    #[arg(long)]
+    postgres_only: bool,
     /// Keep the work directory (corpus, config, database) for inspection.
     #[arg(long)]
     keep: bool,
@@ -130,10 +134,12 @@ impl Run {
 async fn bench(args: Args) -> anyhow::Result<()> {
     let run = corpus(args).await?;
     let mut rows = Vec::new();
-    let floor = parsing::measure(&run, &mut rows);
-    let feedparser = feedparser::rate(&run).await;
-    let first = ingest::measure(&run, floor, feedparser, &mut rows).await?;
-    serving::measure(&run, &first, &mut rows).await?;
+    if !run.args.postgres_only {
+        let floor = parsing::measure(&run, &mut rows);
+        let feedparser = feedparser::rate(&run).await;
+        let first = ingest::measure(&run, floor, feedparser, &mut rows).await?;
+        serving::measure(&run, &first, &mut rows).await?;
+    }
     if !run.args.postgres.is_empty() {
         postgres::measure(&run, &run.args.postgres, &mut rows).await;
     }
