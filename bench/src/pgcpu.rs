@@ -158,3 +158,60 @@ fn per_unit(ms: f64, count: f64) -> String {
         String::new()
     }
 }
+
+/// CPU time of the backends serving one database, sampled from `/proc`
+/// every 20 ms while a phase runs (a backend's last ticks before it exits
+/// are missed): the ingest's own work, without autovacuum's or the
+/// checkpointer's, which the whole server's figure includes.
+pub struct BackendCpu {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl BackendCpu {
+    pub fn start(server: &ServerCpu, database: &str) -> BackendCpu {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (postmaster, title) = (server.postmaster, format!(" {database} "));
+        let stopping = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut ticks: std::collections::HashMap<u32, u64> = Default::default();
+            loop {
+                let last = stopping.load(Ordering::Acquire);
+                for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                        continue;
+                    };
+                    let Some(fields) = stat_fields(pid) else {
+                        continue;
+                    };
+                    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+                    if field(1) != Some(postmaster as u64) {
+                        continue;
+                    }
+                    // A backend's title: "postgres: USER DATABASE HOST STATE".
+                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    if !String::from_utf8_lossy(&cmdline).contains(&title) {
+                        continue;
+                    }
+                    let now = field(11).unwrap_or(0) + field(12).unwrap_or(0);
+                    let seen = ticks.entry(pid).or_default();
+                    *seen = (*seen).max(now);
+                }
+                if last {
+                    return ticks.values().sum();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        BackendCpu { stop, sampler }
+    }
+
+    /// The backends' CPU since `start`, including what they had used
+    /// before it (none: each phase's backends are its own).
+    pub fn stop(self) -> Option<Duration> {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        let ticks = self.sampler.join().ok()?;
+        Some(Duration::from_millis(ticks * 10))
+    }
+}

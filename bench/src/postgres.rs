@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::ingest::config_toml;
-use crate::pgcpu::{ServerCpu, Statements};
+use crate::pgcpu::{BackendCpu, ServerCpu, Statements};
 use crate::procs::{fetch_cycle, Cycle, Daemon};
 use crate::report::{row, Row};
 use crate::{roles, Run};
@@ -51,6 +51,8 @@ fn skipped(what: &str, e: &anyhow::Error) -> Row {
 struct Measured {
     wall: Duration,
     server_cpu: Option<Duration>,
+    /// Of which the backends of the bench's database (a fetch child's).
+    backend_cpu: Option<Duration>,
 }
 
 impl Measured {
@@ -61,10 +63,19 @@ impl Measured {
 
     fn cpu_cell(&self, count: usize, unit: &str) -> String {
         match self.per(count) {
-            Some(us) => format!(
-                "{us:.0} µs of PostgreSQL CPU per {unit} ({:.2} s)",
-                self.server_cpu.unwrap_or_default().as_secs_f64()
-            ),
+            Some(us) => {
+                let backends = match self.backend_cpu {
+                    Some(cpu) => format!(
+                        ", its backends {:.0} µs",
+                        cpu.as_secs_f64() * 1e6 / count.max(1) as f64
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "{us:.0} µs of PostgreSQL CPU per {unit}{backends} ({:.2} s)",
+                    self.server_cpu.unwrap_or_default().as_secs_f64()
+                )
+            }
             None => "PostgreSQL CPU: the server's processes are not readable here".into(),
         }
     }
@@ -103,7 +114,10 @@ async fn fetch_cycles(
     let first = measured_fetch(config, cpu.as_ref()).await?;
     eprintln!("PostgreSQL fetch cycle: {:?}", first.0);
     if first.0.entries != run.total_entries() || first.0.failed > 0 {
-        bail!("the PostgreSQL fetch cycle did not ingest the corpus: {:?}", first.0);
+        bail!(
+            "the PostgreSQL fetch cycle did not ingest the corpus: {:?}",
+            first.0
+        );
     }
     if let Some(statements) = &mut statements {
         let per = ("entry", run.total_entries() as f64);
@@ -140,15 +154,25 @@ async fn open_store(config: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn measured_fetch(config: &Path, cpu: Option<&ServerCpu>) -> anyhow::Result<(Cycle, Measured)> {
+async fn measured_fetch(
+    config: &Path,
+    cpu: Option<&ServerCpu>,
+) -> anyhow::Result<(Cycle, Measured)> {
     let before = cpu.and_then(ServerCpu::total);
+    let backends = cpu.map(|cpu| BackendCpu::start(cpu, "tributary_bench"));
     let cycle = fetch_cycle(config).await?;
+    let backend_cpu = backends.and_then(BackendCpu::stop);
     let server_cpu = cpu
         .and_then(ServerCpu::total)
         .zip(before)
         .map(|(after, before)| after.saturating_sub(before));
     let wall = cycle.wall;
-    Ok((cycle, Measured { wall, server_cpu }))
+    let measured = Measured {
+        wall,
+        server_cpu,
+        backend_cpu,
+    };
+    Ok((cycle, measured))
 }
 
 fn push_fetch_rows(run: &Run, cycles: &FetchCycles, rows: &mut Vec<Row>) {
@@ -172,6 +196,7 @@ fn push_fetch_rows(run: &Run, cycles: &FetchCycles, rows: &mut Vec<Row>) {
     // The child's store open is not the 304s' work.
     let net = Measured {
         wall: measured.wall,
+        backend_cpu: measured.backend_cpu,
         server_cpu: measured
             .server_cpu
             .zip(cycles.open)
@@ -289,7 +314,11 @@ async fn scale(
             "PostgreSQL, {instances} instance(s): {:.2} s, server CPU {server_cpu:?}",
             wall.as_secs_f64()
         );
-        runs.push(Measured { wall, server_cpu });
+        runs.push(Measured {
+            wall,
+            server_cpu,
+            backend_cpu: None,
+        });
     }
     Ok(runs)
 }
