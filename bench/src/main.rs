@@ -17,6 +17,7 @@ mod feedparser;
 mod ingest;
 mod load;
 mod parsing;
+mod pgcpu;
 mod postgres;
 mod procs;
 mod report;
@@ -73,6 +74,9 @@ struct Args {
     /// Only the WebSub push-latency phase (no corpus, no other phase).
     #[arg(long)]
     websub_only: bool,
+    /// Only the PostgreSQL phase (the corpus is still generated and served).
+    #[arg(long)]
+    postgres_only: bool,
     /// Keep the work directory (corpus, config, database) for inspection.
     #[arg(long)]
     keep: bool,
@@ -146,12 +150,14 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&run.dir);
         return Ok(());
     }
-    let floor = parsing::measure(&run, &mut rows);
-    let feedparser = feedparser::rate(&run).await;
-    let first = ingest::measure(&run, floor, feedparser, &mut rows).await?;
-    serving::measure(&run, &first, &mut rows).await?;
-    if let Err(e) = websub::measure(&run, &mut rows).await {
-        eprintln!("websub latency not measured: {e:#}");
+    if !run.args.postgres_only {
+        let floor = parsing::measure(&run, &mut rows);
+        let feedparser = feedparser::rate(&run).await;
+        let first = ingest::measure(&run, floor, feedparser, &mut rows).await?;
+        serving::measure(&run, &first, &mut rows).await?;
+        if let Err(e) = websub::measure(&run, &mut rows).await {
+            eprintln!("websub latency not measured: {e:#}");
+        }
     }
     if !run.args.postgres.is_empty() {
         postgres::measure(&run, &run.args.postgres, &mut rows).await;

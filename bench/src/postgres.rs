@@ -1,67 +1,282 @@
-//! Phase 6, scale-out: the daemon's scheduler fetching every source into
-//! PostgreSQL, one instance and then two on one database.
+//! Phase 6, PostgreSQL: `tributary fetch` of every source into a fresh
+//! database and its all-304 refetch, with the server's CPU time per entry
+//! and per 304; then the daemon's scheduler fetching every source, one
+//! instance and then two on one database.
 
 use anyhow::bail;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::ingest::config_toml;
-use crate::procs::Daemon;
+use crate::pgcpu::{BackendCpu, ServerCpu, Statements};
+use crate::procs::{fetch_cycle, Cycle, Daemon};
 use crate::report::{row, Row};
 use crate::{roles, Run};
 
+/// Statements shown in the per-statement breakdowns (stderr).
+const TOP_STATEMENTS: usize = 14;
+
 pub async fn measure(run: &Run, server: &str, rows: &mut Vec<Row>) {
-    let total_entries = run.total_entries() as f64;
-    match scale(run, server).await {
-        Ok((one, two)) => {
-            rows.push(row(
-                "PostgreSQL, 1 daemon: first fetch of every source (wall)",
-                format!("{:.2} s, {:.0} entries/s", one, total_entries / one),
-                "Miniflux: ~285 entries/s".into(),
-                String::new(),
-                "",
-            ));
-            rows.push(row(
-                "PostgreSQL, 2 daemons on one database (wall)",
-                format!("{:.2} s, {:.0} entries/s", two, total_entries / two),
-                "1 daemon".into(),
-                format!("{:.2}x throughput", one / two),
-                "",
-            ));
-        }
-        Err(e) => rows.push(row(
-            "PostgreSQL scale-out",
-            String::new(),
-            format!("skipped: {e:#}"),
-            String::new(),
-            "",
-        )),
+    let database = format!("{}/tributary_bench", server.trim_end_matches('/'));
+    let config = run.dir.join("postgres.toml");
+    if let Err(e) = std::fs::write(
+        &config,
+        config_toml(&database, run.feed_server, run.args.sources),
+    ) {
+        rows.push(skipped("PostgreSQL", &e.into()));
+        return;
+    }
+    match fetch_cycles(run, server, &database, &config).await {
+        Ok(cycles) => push_fetch_rows(run, &cycles, rows),
+        Err(e) => rows.push(skipped("PostgreSQL `tributary fetch`", &e)),
+    }
+    match scale(run, server, &database, &config).await {
+        Ok(runs) => push_scale_rows(run, &runs, rows),
+        Err(e) => rows.push(skipped("PostgreSQL scale-out", &e)),
     }
 }
 
+fn skipped(what: &str, e: &anyhow::Error) -> Row {
+    row(
+        what,
+        String::new(),
+        format!("skipped: {e:#}"),
+        String::new(),
+        "",
+    )
+}
+
+/// One measured stretch: wall time, and the server's CPU time when its
+/// processes can be read here.
+struct Measured {
+    wall: Duration,
+    server_cpu: Option<Duration>,
+    /// Of which the backends of the bench's database (a fetch child's).
+    backend_cpu: Option<Duration>,
+}
+
+impl Measured {
+    /// Server CPU µs per `count` things.
+    fn per(&self, count: usize) -> Option<f64> {
+        Some(self.server_cpu?.as_secs_f64() * 1e6 / count.max(1) as f64)
+    }
+
+    fn cpu_cell(&self, count: usize, unit: &str) -> String {
+        match self.per(count) {
+            Some(us) => {
+                let backends = match self.backend_cpu {
+                    Some(cpu) => format!(
+                        ", its backends {:.0} µs",
+                        cpu.as_secs_f64() * 1e6 / count.max(1) as f64
+                    ),
+                    None => String::new(),
+                };
+                format!(
+                    "{us:.0} µs of PostgreSQL CPU per {unit}{backends} ({:.2} s)",
+                    self.server_cpu.unwrap_or_default().as_secs_f64()
+                )
+            }
+            None => "PostgreSQL CPU: the server's processes are not readable here".into(),
+        }
+    }
+}
+
+struct FetchCycles {
+    first: (Cycle, Measured),
+    refetch: (Cycle, Measured),
+    /// A store open (schema check, source sync) alone: each cycle's child
+    /// does one before fetching; subtracted from the 304s' figure.
+    open: Option<Duration>,
+}
+
+/// `tributary fetch` into a fresh database, then again (every answer a
+/// 304), the server's CPU measured around each child.
+async fn fetch_cycles(
+    run: &Run,
+    server: &str,
+    database: &str,
+    config: &Path,
+) -> anyhow::Result<FetchCycles> {
+    roles::recreate_database(server, "tributary_bench").await?;
+    let cpu = ServerCpu::find(database).await;
+    // The schema and sources exist before the first cycle, as for the
+    // daemons below; a second open alone measures what each child's open
+    // costs the server.
+    open_store(config).await?;
+    let before = cpu.as_ref().and_then(ServerCpu::total);
+    open_store(config).await?;
+    let open = cpu
+        .as_ref()
+        .and_then(ServerCpu::total)
+        .zip(before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let mut statements = Statements::open(database).await;
+    let first = measured_fetch(config, cpu.as_ref()).await?;
+    eprintln!("PostgreSQL fetch cycle: {:?}", first.0);
+    if first.0.entries != run.total_entries() || first.0.failed > 0 {
+        bail!(
+            "the PostgreSQL fetch cycle did not ingest the corpus: {:?}",
+            first.0
+        );
+    }
+    if let Some(statements) = &mut statements {
+        let per = ("entry", run.total_entries() as f64);
+        eprintln!(
+            "\nPostgreSQL statements of the fetch cycle:\n\n{}",
+            statements.table(TOP_STATEMENTS, Some(per)).await
+        );
+        statements.reset().await;
+    }
+    let refetch = measured_fetch(config, cpu.as_ref()).await?;
+    eprintln!("PostgreSQL all-304 cycle: {:?}", refetch.0);
+    if refetch.0.not_modified != run.args.sources {
+        bail!("the PostgreSQL refetch was not all 304s: {:?}", refetch.0);
+    }
+    if let Some(statements) = &mut statements {
+        let per = ("304", run.args.sources as f64);
+        eprintln!(
+            "\nPostgreSQL statements of the all-304 cycle (store open included):\n\n{}",
+            statements.table(TOP_STATEMENTS, Some(per)).await
+        );
+    }
+    Ok(FetchCycles {
+        first,
+        refetch,
+        open,
+    })
+}
+
+async fn open_store(config: &Path) -> anyhow::Result<()> {
+    tributary::app::open_store(&tributary::config::Config::load(config)?)
+        .await?
+        .close()
+        .await;
+    Ok(())
+}
+
+async fn measured_fetch(
+    config: &Path,
+    cpu: Option<&ServerCpu>,
+) -> anyhow::Result<(Cycle, Measured)> {
+    let before = cpu.and_then(ServerCpu::total);
+    let backends = cpu.map(|cpu| BackendCpu::start(cpu, "tributary_bench"));
+    let cycle = fetch_cycle(config).await?;
+    let backend_cpu = backends.and_then(BackendCpu::stop);
+    let server_cpu = cpu
+        .and_then(ServerCpu::total)
+        .zip(before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let wall = cycle.wall;
+    let measured = Measured {
+        wall,
+        server_cpu,
+        backend_cpu,
+    };
+    Ok((cycle, measured))
+}
+
+fn push_fetch_rows(run: &Run, cycles: &FetchCycles, rows: &mut Vec<Row>) {
+    let (first, measured) = &cycles.first;
+    let entries = run.total_entries();
+    rows.push(row(
+        "PostgreSQL `tributary fetch` into a fresh database (wall)",
+        format!(
+            "{:.2} s, {:.0} entries/s (CPU {:.2} s); {}",
+            measured.wall.as_secs_f64(),
+            run.rate(measured.wall),
+            first.cpu.as_secs_f64(),
+            measured.cpu_cell(entries, "entry")
+        ),
+        String::new(),
+        String::new(),
+        "<= 150 µs per entry",
+    ));
+    let (refetch, measured) = &cycles.refetch;
+    let sources = run.args.sources;
+    // The child's store open is not the 304s' work.
+    let net = Measured {
+        wall: measured.wall,
+        backend_cpu: measured.backend_cpu,
+        server_cpu: measured
+            .server_cpu
+            .zip(cycles.open)
+            .map(|(cycle, open)| cycle.saturating_sub(open)),
+    };
+    rows.push(row(
+        "PostgreSQL all-304 refetch (wall)",
+        format!(
+            "{:.2} s (CPU {:.2} s); {}",
+            refetch.wall.as_secs_f64(),
+            refetch.cpu.as_secs_f64(),
+            net.cpu_cell(sources, "304")
+        ),
+        match cycles.open {
+            Some(open) => format!(
+                "store open alone: {:.2} s of PostgreSQL CPU (subtracted)",
+                open.as_secs_f64()
+            ),
+            None => String::new(),
+        },
+        String::new(),
+        "<= 300 µs per 304",
+    ));
+}
+
+fn push_scale_rows(run: &Run, runs: &[Measured], rows: &mut Vec<Row>) {
+    let entries = run.total_entries();
+    let (one, two) = (&runs[0], &runs[1]);
+    let rate = |m: &Measured| entries as f64 / m.wall.as_secs_f64();
+    rows.push(row(
+        "PostgreSQL, 1 daemon: first fetch of every source (wall)",
+        format!(
+            "{:.2} s, {:.0} entries/s; {}",
+            one.wall.as_secs_f64(),
+            rate(one),
+            one.cpu_cell(entries, "entry")
+        ),
+        "Miniflux: ~285 entries/s".into(),
+        String::new(),
+        "",
+    ));
+    rows.push(row(
+        "PostgreSQL, 2 daemons on one database (wall)",
+        format!(
+            "{:.2} s, {:.0} entries/s; {}",
+            two.wall.as_secs_f64(),
+            rate(two),
+            two.cpu_cell(entries, "entry")
+        ),
+        "1 daemon".into(),
+        format!(
+            "{:.2}x throughput",
+            one.wall.as_secs_f64() / two.wall.as_secs_f64()
+        ),
+        "",
+    ));
+}
+
 /// First fetch of every source by the daemon's scheduler on PostgreSQL,
-/// with one instance and then two on one database: wall seconds each.
-async fn scale(run: &Run, server: &str) -> anyhow::Result<(f64, f64)> {
+/// with one instance and then two on one database.
+async fn scale(
+    run: &Run,
+    server: &str,
+    database: &str,
+    config: &Path,
+) -> anyhow::Result<Vec<Measured>> {
     let total_entries = run.total_entries();
-    let database = format!("{}/tributary_bench", server.trim_end_matches('/'));
-    let config = run.dir.join("postgres.toml");
-    std::fs::write(
-        &config,
-        config_toml(&database, run.feed_server, run.args.sources),
-    )?;
-    let mut seconds = Vec::new();
+    let mut runs = Vec::new();
     for instances in [1, 2] {
         roles::recreate_database(server, "tributary_bench").await?;
         // The schema and sources exist before the clock starts.
-        tributary::app::open_store(&tributary::config::Config::load(&config)?)
-            .await?
-            .close()
-            .await;
-        let store = tributary::store::Store::connect(&database, &Default::default()).await?;
-        let watch = sqlx::PgPool::connect(&database).await?;
+        open_store(config).await?;
+        let store = tributary::store::Store::connect(database, &Default::default()).await?;
+        let watch = sqlx::PgPool::connect(database).await?;
+        let cpu = ServerCpu::find(database).await;
+        let before = cpu.as_ref().and_then(ServerCpu::total);
         let started = Instant::now();
         let mut daemons = Vec::new();
         for _ in 0..instances {
-            daemons.push(Daemon::start("__daemon", &config, None).await?);
+            daemons.push(Daemon::start("__daemon", config, None).await?);
         }
         // A refresh records its fetch in the transaction that stores its
         // articles: done when every source has one. (Counting the articles
@@ -79,8 +294,13 @@ async fn scale(run: &Run, server: &str) -> anyhow::Result<(f64, f64)> {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        seconds.push(elapsed);
+        let wall = started.elapsed();
+        // Before the daemons stop: their shutdown is not the ingest's work.
+        let server_cpu = cpu
+            .as_ref()
+            .and_then(ServerCpu::total)
+            .zip(before)
+            .map(|(after, before)| after.saturating_sub(before));
         for mut d in daemons {
             d.stop().await;
         }
@@ -90,7 +310,15 @@ async fn scale(run: &Run, server: &str) -> anyhow::Result<(f64, f64)> {
         }
         watch.close().await;
         store.close().await;
-        eprintln!("PostgreSQL, {instances} instance(s): {elapsed:.2} s");
+        eprintln!(
+            "PostgreSQL, {instances} instance(s): {:.2} s, server CPU {server_cpu:?}",
+            wall.as_secs_f64()
+        );
+        runs.push(Measured {
+            wall,
+            server_cpu,
+            backend_cpu: None,
+        });
     }
-    Ok((seconds[0], seconds[1]))
+    Ok(runs)
 }

@@ -85,6 +85,9 @@ impl Store {
              (SELECT id FROM articles WHERE first_seen < $1)",
             "DELETE FROM article_sources WHERE article_id IN
              (SELECT id FROM articles WHERE first_seen < $1)",
+            // No foreign key cascades these (migrations' article_bands_unchecked).
+            "DELETE FROM article_bands WHERE article_id IN
+             (SELECT id FROM articles WHERE first_seen < $1)",
         ] {
             sqlx::query(delete).bind(cutoff).execute(&mut *tx).await?;
         }

@@ -1,7 +1,7 @@
 //! Sources: synced from the config, claimed when due (a lease, so that one
 //! fetch is done once), and their fetch outcomes recorded.
 
-use super::exec::Exec;
+use super::exec::{Exec, Value};
 use super::sql::Params;
 use super::{from_micros, micros, retry_after_conflict, Backend, Store, StoreError};
 use crate::model::SourceState;
@@ -660,62 +660,61 @@ pub(super) async fn record_fetch_in<E: Exec>(
     } else {
         "consecutive_failures"
     };
+    // One statement whatever the record carries: a 304 is a few small
+    // statements in all, and each costs the server its own round.
+    let mut args: Vec<Value> = vec![
+        source_id.into(),
+        micros(r.at).into(),
+        r.status.map(i64::from).into(),
+        (&r.error).into(),
+        micros(r.next_fetch_at).into(),
+        r.retry_after_until.map(micros).into(),
+        r.backoff_until.map(micros).into(),
+        (&r.disabled_reason).into(),
+        (&r.moved_to).into(),
+    ];
+    let mut sets = String::new();
+    if let Some((etag, last_modified)) = &r.validators {
+        sets.push_str(", etag = $10, last_modified = $11");
+        args.extend::<[Value; 2]>([etag.into(), last_modified.into()]);
+    }
+    let secs = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    if let Some(floor) = &r.poll_floor {
+        let n = args.len();
+        sets.push_str(&format!(
+            ", floor_ttl = ${}, floor_max_age = ${}",
+            n + 1,
+            n + 2
+        ));
+        args.extend::<[Value; 2]>([secs(floor.ttl).into(), secs(floor.max_age).into()]);
+    }
+    if let Some(feed) = &r.feed {
+        let n = args.len();
+        sets.push_str(&format!(
+            ", title = COALESCE(${}, title), site_url = COALESCE(${}, site_url),
+               feed_id = COALESCE(${}, feed_id), feed_updated = COALESCE(${}, feed_updated)",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4
+        ));
+        args.extend::<[Value; 4]>([
+            (&feed.title).into(),
+            (&feed.site_url).into(),
+            (&feed.feed_id).into(),
+            feed.updated.map(micros).into(),
+        ]);
+    }
     let sql = format!(
         "UPDATE sources SET last_fetch_at = $2, last_status = $3, last_error = $4,
                 next_fetch_at = $5, retry_after_until = $6, backoff_until = $7,
                 consecutive_failures = {failures},
                 disabled_reason = COALESCE($8, disabled_reason), moved_to = $9,
-                lease_owner = NULL, lease_until = NULL
+                lease_owner = NULL, lease_until = NULL{sets}
          WHERE id = $1"
     );
-    tx.execute(
-        &sql,
-        &[
-            source_id.into(),
-            micros(r.at).into(),
-            r.status.map(i64::from).into(),
-            (&r.error).into(),
-            micros(r.next_fetch_at).into(),
-            r.retry_after_until.map(micros).into(),
-            r.backoff_until.map(micros).into(),
-            (&r.disabled_reason).into(),
-            (&r.moved_to).into(),
-        ],
-    )
-    .await?;
-    if let Some((etag, last_modified)) = &r.validators {
-        tx.execute(
-            "UPDATE sources SET etag = $2, last_modified = $3 WHERE id = $1",
-            &[source_id.into(), etag.into(), last_modified.into()],
-        )
-        .await?;
-    }
-    if let Some(floor) = &r.poll_floor {
-        let secs = |d: Option<Duration>| d.map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-        tx.execute(
-            "UPDATE sources SET floor_ttl = $2, floor_max_age = $3 WHERE id = $1",
-            &[
-                source_id.into(),
-                secs(floor.ttl).into(),
-                secs(floor.max_age).into(),
-            ],
-        )
-        .await?;
-    }
+    tx.execute(&sql, &args).await?;
     if let Some(feed) = &r.feed {
-        tx.execute(
-            "UPDATE sources SET title = COALESCE($2, title), site_url = COALESCE($3, site_url),
-                    feed_id = COALESCE($4, feed_id), feed_updated = COALESCE($5, feed_updated)
-             WHERE id = $1",
-            &[
-                source_id.into(),
-                (&feed.title).into(),
-                (&feed.site_url).into(),
-                (&feed.feed_id).into(),
-                feed.updated.map(micros).into(),
-            ],
-        )
-        .await?;
         if let (Some(hub), Some(topic)) = (feed.hubs.first(), &feed.self_url) {
             super::websub::discovered_in(tx, source_id, hub, topic, r.at).await?;
         }

@@ -293,3 +293,66 @@ async fn a_tag_stored_again_after_a_prune_shows_its_new_spelling() {
         assert_eq!(labels(after), ["WORLD NEWS"], "{}", db.name);
     }
 }
+
+/// Band keys have no foreign key to cascade them on PostgreSQL (the
+/// migration `article_bands_unchecked`): retention deletes them itself.
+#[tokio::test]
+async fn a_pruned_storys_band_keys_go_with_it() {
+    let policy = tributary::store::NearDuplicates {
+        threshold: 0.6,
+        window: TimeDelta::days(3),
+    };
+    for db in backends().await {
+        if db.name != "postgres" {
+            // SQLite's writer keeps band keys in memory, not in the table.
+            continue;
+        }
+        let store = db.store().await.with_near_duplicates(Some(policy));
+        let a = with_sources(&store, &["a"]).await[0];
+        let text = |name: &str| {
+            let mut entry = story(name, "Archive");
+            entry.content = Some(format!(
+                "<p>{name}: the council met on Tuesday to vote on the harbour budget, \
+                 the new tram line and the winter shelter for the homeless.</p>"
+            ));
+            entry
+        };
+        store
+            .ingest(a, &[text("old")], &record(day(0)))
+            .await
+            .unwrap();
+        store
+            .ingest(a, &[text("new")], &record(day(10)))
+            .await
+            .unwrap();
+        let bands = |db_url: String| async move {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db_url).await.unwrap();
+            let rows: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT a.title, COUNT(b.band_key) FROM articles a
+                 LEFT JOIN article_bands b ON b.article_id = a.id GROUP BY a.title ORDER BY a.title",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            let orphans: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM article_bands b
+                 WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = b.article_id)",
+            )
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+            (rows, orphans)
+        };
+        let (before, _) = bands(db.url.clone()).await;
+        assert!(
+            before.len() == 2 && before.iter().all(|(_, n)| *n > 0),
+            "both stories have band keys: {before:?}"
+        );
+        let stats = store.prune(day(10), 5 * DAY, 365 * DAY).await.unwrap();
+        assert_eq!(stats.articles, 1);
+        let (after, orphans) = bands(db.url.clone()).await;
+        assert_eq!(after, [("Story new".to_string(), before[1].1)]);
+        assert_eq!(orphans, 0, "the pruned story's band keys are gone");
+    }
+}
