@@ -493,7 +493,7 @@ fn routes(
         config.clone(),
         clock.clone(),
     );
-    server::router(Arc::new(AppState {
+    let state = Arc::new(AppState {
         store: store.clone(),
         site: site(config),
         config: config.clone(),
@@ -502,8 +502,8 @@ fn routes(
         metrics: metrics.clone(),
         clock: clock.clone(),
         feed_days: Default::default(),
-    }))
-    .merge(crate::websub::router(callbacks))
+    });
+    server::router(state, crate::websub::router(callbacks))
 }
 
 /// Keeps systemd's `STATUS=` current (sources, failing, next fetch) while a

@@ -52,7 +52,9 @@ pub struct AppState {
     pub feed_days: index::FeedDays,
 }
 
-pub fn router(state: Arc<AppState>) -> Router {
+/// The daemon's routes, and `more` (routes with their own state: WebSub's
+/// callbacks), all behind the security headers and request metrics.
+pub fn router(state: Arc<AppState>, more: Router) -> Router {
     // Feeds come compressed from the page cache (`respond`): only the other
     // routes go through the compression layer, which a feed request (and
     // every 304) would otherwise pay for negotiating.
@@ -75,9 +77,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/websub/hub", hub::route())
         .merge(pages)
         .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+        .merge(more)
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(track_request))
-        .with_state(state)
 }
 
 /// Errors as the client sees them: 4xx say what was wrong, 5xx reveal
@@ -169,7 +172,7 @@ async fn security_headers(request: Request, next: Next) -> Response {
 
 /// The route patterns above as static metric labels.
 fn route_label(matched: Option<&MatchedPath>) -> &'static str {
-    const ROUTES: [&str; 14] = [
+    const ROUTES: [&str; 15] = [
         "/",
         "/feed.xsl",
         "/metrics",
@@ -184,6 +187,7 @@ fn route_label(matched: Option<&MatchedPath>) -> &'static str {
         "/feeds/{file}",
         "/tags/{file}",
         "/websub/hub",
+        "/websub/callback/{callback}",
     ];
     matched
         .and_then(|m| ROUTES.iter().find(|r| **r == m.as_str()))

@@ -288,6 +288,13 @@ async fn a_hub_verifies_pushes_signed_content_and_the_story_is_served() {
     assert_eq!(pushes("refused", "weak_signature"), Some(1.0));
     assert_eq!(pushes("refused", "unknown_callback"), Some(1.0));
     assert_eq!(pushes("refused", "too_large"), Some(1.0));
+    // The callbacks are behind the server's request metrics like any route.
+    let forged = sample(
+        &metrics,
+        "tributary_http_requests_total",
+        &[("route", "/websub/callback/{callback}"), ("status", "404")],
+    );
+    assert_eq!(forged, Some(3.0), "{metrics}");
 
     // Visible: the index page says the source is pushed, and when.
     let index = app.get_text("/").await;
