@@ -82,6 +82,7 @@ FIGURES = [
     ("parse floor, feed-rs (control: the machine, not tributary)", "parse floor", 2, r"([\d.]+) entries/s", "entries/s", True),
     ("ingest, SQLite (`tributary fetch`, fresh store)", "`tributary fetch`", 1, r"([\d.]+) entries/s", "entries/s", True),
     ("ingest, SQLite steady state (new entries, filled store)", "steady state", 1, r"([\d.]+) entries/s", "entries/s", True),
+    ("ingest, SQLite, `[entities]` on (fresh store)", "the same with `[entities]", 1, r"([\d.]+) entries/s", "entries/s", True),
     ("ingest, PostgreSQL, 1 daemon", "PostgreSQL, 1 daemon", 1, r"([\d.]+) entries/s", "entries/s", True),
     ("ingest, PostgreSQL, 2 daemons", "PostgreSQL, 2 daemons", 1, r"([\d.]+) entries/s", "entries/s", True),
     ("all-304 refresh (wall)", "all-304 refetch", 1, r"([\d.]+) s,", "s", False),

@@ -39,6 +39,8 @@ struct Cycles {
     second: Cycle,
     /// New entries into a copy of `first`'s store.
     steady: Cycle,
+    /// `first` again with `[entities]` on, into another fresh store.
+    with_entities: Cycle,
 }
 
 async fn cycles(run: &Run) -> anyhow::Result<Cycles> {
@@ -62,12 +64,26 @@ async fn cycles(run: &Run) -> anyhow::Result<Cycles> {
     eprintln!("store alone {store_only:.2?}");
     let second = fetch_cycle(&config).await?;
     eprintln!("all-304 cycle: {second:?}");
+    // Entity tags' price: the same cycle with `[entities]` on.
+    let entities_config = dir.join("entities.toml");
+    let entities_database = format!("sqlite://{}", dir.join("entities.db").display());
+    let with_entities_toml = format!(
+        "{}\n[entities]\nenabled = true\n",
+        config_toml(&entities_database, run.feed_server, sources)
+    );
+    std::fs::write(&entities_config, with_entities_toml)?;
+    let with_entities = fetch_cycle(&entities_config).await?;
+    eprintln!("fetch cycle with entity tags: {with_entities:?}");
+    if with_entities.entries != run.total_entries() || with_entities.failed > 0 {
+        bail!("the entity-tag cycle did not ingest the corpus: {with_entities:?}");
+    }
     let steady = steady_state(run).await?;
     Ok(Cycles {
         first,
         store_only,
         second,
         steady,
+        with_entities,
     })
 }
 
@@ -127,6 +143,7 @@ fn push_rows(
         store_only,
         second,
         steady,
+        with_entities,
     } = cycles;
     let store_only = *store_only;
     let (sources, entries) = (run.args.sources, run.args.entries);
@@ -164,6 +181,21 @@ fn push_rows(
         ),
         store_only,
         "",
+    ));
+    rows.push(row(
+        "the same with `[entities] enabled = true` (fresh SQLite, wall)",
+        cycle_cell(with_entities),
+        format!(
+            "without: {:.2} s (CPU {:.2} s)",
+            first.wall.as_secs_f64(),
+            first.cpu.as_secs_f64()
+        ),
+        format!(
+            "{:.2}x time, {:.2}x CPU",
+            with_entities.wall.as_secs_f64() / first.wall.as_secs_f64(),
+            with_entities.cpu.as_secs_f64() / first.cpu.as_secs_f64()
+        ),
+        "<= 1.3x",
     ));
     rows.push(floor_row(
         &format!(
