@@ -198,6 +198,7 @@ impl Gazetteer {
 /// Text folded as tag rules fold it (`text::fold`), with typographic
 /// apostrophes made plain, and for each byte whether the character it
 /// came from was a capital.
+#[derive(Debug, PartialEq)]
 struct Marked {
     text: String,
     upper: Vec<bool>,
@@ -206,6 +207,19 @@ struct Marked {
 }
 
 fn fold_marked(s: &str) -> Marked {
+    // Most English text is all ASCII: one pass per map, no per-byte pushes.
+    if s.is_ascii() {
+        return Marked {
+            text: s.to_ascii_lowercase(),
+            upper: s.bytes().map(|b| b.is_ascii_uppercase()).collect(),
+            source: (0..s.len()).collect(),
+        };
+    }
+    fold_marked_chars(s)
+}
+
+/// [`fold_marked`] character by character: any text.
+fn fold_marked_chars(s: &str) -> Marked {
     let mut text = String::with_capacity(s.len());
     let mut upper = Vec::with_capacity(s.len());
     let mut source = Vec::with_capacity(s.len());

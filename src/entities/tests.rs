@@ -318,3 +318,15 @@ fn stray_words_brands_and_local_words_are_not_people() {
     );
     assert_eq!(labels(&story), ["VALLABHBHAI PATEL", "GENE SHARP"]);
 }
+
+/// The ASCII fast path of `fold_marked` folds as the general one does.
+#[test]
+fn ascii_text_folds_as_any_text_does() {
+    for text in [
+        "Wang Yi met Sergei Lavrov in BEIJING on Tuesday; NATO's chief spoke.",
+        "",
+        "  Tabs\tand\nnewlines, digits 42 and punctuation: (a) [b] {c}!",
+    ] {
+        assert_eq!(fold_marked(text), fold_marked_chars(text), "{text:?}");
+    }
+}
