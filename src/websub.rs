@@ -576,17 +576,6 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// `X-Hub-Signature` for `body` under `secret` with sha256, as a hub
-/// computes it (for tests and tools).
-pub fn sign_sha256(secret: &str, body: &[u8]) -> String {
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(body);
-    let tag = mac.finalize().into_bytes();
-    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -594,7 +583,7 @@ mod tests {
     #[test]
     fn signatures_sha256_and_up_only() {
         let body = b"<feed/>";
-        let good = sign_sha256("s3cret", body);
+        let good = crate::hub::hub_signature("s3cret", body);
         assert_eq!(check_signature("s3cret", Some(&good), body), Ok(()));
         assert_eq!(
             check_signature("other", Some(&good), body),

@@ -12,7 +12,7 @@ use axum::Form;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tributary::websub::sign_sha256;
+use tributary::hub::hub_signature;
 
 /// What the test hub saw and did.
 #[derive(Default)]
@@ -247,7 +247,7 @@ async fn a_hub_verifies_pushes_signed_content_and_the_story_is_served() {
             &app,
             &path,
             &forged_story,
-            Some(&sign_sha256("guess", forged_story.as_bytes()))
+            Some(&hub_signature("guess", forged_story.as_bytes()))
         )
         .await,
         202
@@ -255,18 +255,18 @@ async fn a_hub_verifies_pushes_signed_content_and_the_story_is_served() {
     assert_eq!(push(&app, &path, &forged_story, None).await, 202);
     let sha1 = "sha1=0000000000000000000000000000000000000000";
     assert_eq!(push(&app, &path, &forged_story, Some(sha1)).await, 202);
-    let signed = sign_sha256(&secret, forged_story.as_bytes());
+    let signed = hub_signature(&secret, forged_story.as_bytes());
     assert_eq!(
         push(&app, &unknown, &forged_story, Some(&signed)).await,
         410
     );
     let huge = hub_feed(&hub.url, &topic, &[&"Huge story ".repeat(7000)]);
     assert!(huge.len() > 64 * 1024);
-    let signed_huge = sign_sha256(&secret, huge.as_bytes());
+    let signed_huge = hub_signature(&secret, huge.as_bytes());
     assert_eq!(push(&app, &path, &huge, Some(&signed_huge)).await, 413);
 
     let pushed = hub_feed(&hub.url, &topic, &["Pushed story"]);
-    let signature = sign_sha256(&secret, pushed.as_bytes());
+    let signature = hub_signature(&secret, pushed.as_bytes());
     assert_eq!(push(&app, &path, &pushed, Some(&signature)).await, 202);
     let feed = app.get_text("/feed.atom").await;
     assert!(feed.contains("Pushed story"), "{feed}");
@@ -402,7 +402,7 @@ async fn short_leases_are_renewed_and_a_removed_source_is_unsubscribed() {
     // Its pushes are refused from then on.
     let path = daemon_path(&url::Url::parse(&gone["hub.callback"]).unwrap());
     let body = hub_feed(&hub.url, &topic, &["Late story"]);
-    let signature = sign_sha256(&asked[0]["hub.secret"], body.as_bytes());
+    let signature = hub_signature(&asked[0]["hub.secret"], body.as_bytes());
     assert_eq!(push(&app, &path, &body, Some(&signature)).await, 410);
     app.stop().await;
 }
@@ -443,7 +443,7 @@ async fn two_daemons_on_one_postgres_share_one_subscription() {
     assert_eq!(asked.len(), 1, "asked twice: {asked:?}");
     let callback = url::Url::parse(&asked[0]["hub.callback"]).unwrap();
     let body = hub_feed(&hub.url, &topic, &["Pushed story"]);
-    let signature = sign_sha256(&asked[0]["hub.secret"], body.as_bytes());
+    let signature = hub_signature(&asked[0]["hub.secret"], body.as_bytes());
     assert_eq!(
         push(&two, &daemon_path(&callback), &body, Some(&signature)).await,
         202
