@@ -738,10 +738,15 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.date_backlog(source_id, feed, now).await?;
+        // The entry keys and their lookup serve only these two steps.
+        let needed = config.full_text != FullText::Never
+            || feed.entries.iter().any(|entry| entry.language.is_none());
+        if !needed {
+            return Ok(());
+        }
         let keys = entry_keys(config, &feed.entries);
-        let known = self
-            .known_entries(source_id, config, &feed.entries, &keys)
-            .await?;
+        let lookup: Vec<&str> = keys.iter().flatten().map(|(_, key)| key.as_str()).collect();
+        let known = self.store.known_entries(source_id, &lookup).await?;
         let entries = std::mem::take(&mut feed.entries);
         feed.entries = detect_languages(entries, &keys, &known).await?;
         let stored = Stored {
@@ -757,25 +762,6 @@ impl Pipeline {
             now,
         )
         .await
-    }
-
-    /// Which of the refresh's entries the store has already (by key, with
-    /// their stored language), looked up only when a step needs it: entries
-    /// without a stated language, or a source with `full_text`.
-    async fn known_entries(
-        &self,
-        source_id: i64,
-        config: &SourceConfig,
-        entries: &[crate::model::Entry],
-        keys: &[Option<(Option<String>, String)>],
-    ) -> Result<HashMap<String, Option<String>>, StoreError> {
-        let needed = config.full_text != FullText::Never
-            || entries.iter().any(|entry| entry.language.is_none());
-        if !needed {
-            return Ok(HashMap::new());
-        }
-        let keys: Vec<&str> = keys.iter().flatten().map(|(_, key)| key.as_str()).collect();
-        self.store.known_entries(source_id, &keys).await
     }
 
     /// The daemon's parse options with this source's own.
