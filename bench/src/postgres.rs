@@ -1,7 +1,9 @@
 //! Phase 6, PostgreSQL: `tributary fetch` of every source into a fresh
 //! database and its all-304 refetch, with the server's CPU time per entry
-//! and per 304; then the daemon's scheduler fetching every source, one
-//! instance and then two on one database.
+//! and per 304; then the daemon's scheduler fetching every source with 1,
+//! 2 and 4 instances on one database, each run's per-entry costs (the
+//! server's CPU, the daemons' CPU and peak RSS, WAL bytes) beside its
+//! throughput: the inputs of docs/SCALING.md's model.
 
 use anyhow::bail;
 use std::path::Path;
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::ingest::config_toml;
 use crate::pgcpu::{BackendCpu, ServerCpu, Statements};
-use crate::procs::{fetch_cycle, Cycle, Daemon};
+use crate::procs::{cpu_ms, fetch_cycle, proc_status_kb, Cycle, Daemon};
 use crate::report::{row, Row};
 use crate::{roles, Run};
 
@@ -222,50 +224,84 @@ fn push_fetch_rows(run: &Run, cycles: &FetchCycles, rows: &mut Vec<Row>) {
     ));
 }
 
-fn push_scale_rows(run: &Run, runs: &[Measured], rows: &mut Vec<Row>) {
+/// How many daemons share one database in the scale-out runs.
+const INSTANCES: [usize; 3] = [1, 2, 4];
+
+/// One scale-out run: its wall time and server CPU, and what the daemons
+/// themselves cost.
+struct ScaleRun {
+    instances: usize,
+    measured: Measured,
+    /// User + system CPU of all the daemons, their start included.
+    daemon_cpu: Duration,
+    /// The largest of the daemons' peak RSS (VmHWM), kB.
+    daemon_hwm_kb: u64,
+    /// WAL the server wrote during the run, when it says.
+    wal_bytes: Option<u64>,
+}
+
+fn push_scale_rows(run: &Run, runs: &[ScaleRun], rows: &mut Vec<Row>) {
     let entries = run.total_entries();
-    let (one, two) = (&runs[0], &runs[1]);
-    let rate = |m: &Measured| entries as f64 / m.wall.as_secs_f64();
-    rows.push(row(
-        "PostgreSQL, 1 daemon: first fetch of every source (wall)",
-        format!(
-            "{:.2} s, {:.0} entries/s; {}",
-            one.wall.as_secs_f64(),
-            rate(one),
-            one.cpu_cell(entries, "entry")
-        ),
-        "Miniflux: ~285 entries/s".into(),
-        String::new(),
-        "",
-    ));
-    rows.push(row(
-        "PostgreSQL, 2 daemons on one database (wall)",
-        format!(
-            "{:.2} s, {:.0} entries/s; {}",
-            two.wall.as_secs_f64(),
-            rate(two),
-            two.cpu_cell(entries, "entry")
-        ),
-        "1 daemon".into(),
-        format!(
-            "{:.2}x throughput",
-            one.wall.as_secs_f64() / two.wall.as_secs_f64()
-        ),
-        "",
-    ));
+    let Some(one) = runs.first() else { return };
+    for r in runs {
+        let wall = r.measured.wall.as_secs_f64();
+        let per_entry = |d: Duration| d.as_secs_f64() * 1e6 / entries.max(1) as f64;
+        let wal = match r.wal_bytes {
+            Some(bytes) => format!(
+                ", {:.1} KB of WAL per entry",
+                bytes as f64 / 1e3 / entries.max(1) as f64
+            ),
+            None => String::new(),
+        };
+        let (label, baseline, ratio) = if r.instances == 1 {
+            (
+                "PostgreSQL, 1 daemon: first fetch of every source (wall)".to_string(),
+                "Miniflux: ~285 entries/s".to_string(),
+                String::new(),
+            )
+        } else {
+            (
+                format!("PostgreSQL, {} daemons on one database (wall)", r.instances),
+                "1 daemon".to_string(),
+                format!("{:.2}x throughput", one.measured.wall.as_secs_f64() / wall),
+            )
+        };
+        rows.push(row(
+            &label,
+            format!(
+                "{wall:.2} s, {:.0} entries/s; {}{wal}; daemons: {:.0} µs of CPU per entry, peak RSS {} MB each at most",
+                entries as f64 / wall,
+                r.measured.cpu_cell(entries, "entry"),
+                per_entry(r.daemon_cpu),
+                r.daemon_hwm_kb / 1024,
+            ),
+            baseline,
+            ratio,
+            "",
+        ));
+    }
+}
+
+/// The server's WAL position, to count the bytes a run writes.
+async fn wal_lsn(pool: &sqlx::PgPool) -> Option<u64> {
+    sqlx::query_scalar::<_, i64>("SELECT (pg_current_wal_lsn() - '0/0')::int8")
+        .fetch_one(pool)
+        .await
+        .ok()
+        .map(|lsn| lsn as u64)
 }
 
 /// First fetch of every source by the daemon's scheduler on PostgreSQL,
-/// with one instance and then two on one database.
+/// with 1, 2 and 4 instances on one database.
 async fn scale(
     run: &Run,
     server: &str,
     database: &str,
     config: &Path,
-) -> anyhow::Result<Vec<Measured>> {
+) -> anyhow::Result<Vec<ScaleRun>> {
     let total_entries = run.total_entries();
     let mut runs = Vec::new();
-    for instances in [1, 2] {
+    for instances in INSTANCES {
         roles::recreate_database(server, "tributary_bench").await?;
         // The schema and sources exist before the clock starts.
         open_store(config).await?;
@@ -273,6 +309,10 @@ async fn scale(
         let watch = sqlx::PgPool::connect(database).await?;
         let cpu = ServerCpu::find(database).await;
         let before = cpu.as_ref().and_then(ServerCpu::total);
+        let backends = cpu
+            .as_ref()
+            .map(|cpu| BackendCpu::start(cpu, "tributary_bench"));
+        let wal_before = wal_lsn(&watch).await;
         let started = Instant::now();
         let mut daemons = Vec::new();
         for _ in 0..instances {
@@ -301,6 +341,17 @@ async fn scale(
             .and_then(ServerCpu::total)
             .zip(before)
             .map(|(after, before)| after.saturating_sub(before));
+        let backend_cpu = backends.and_then(BackendCpu::stop);
+        let wal_bytes = wal_lsn(&watch)
+            .await
+            .zip(wal_before)
+            .map(|(after, before)| after.saturating_sub(before));
+        let daemon_cpu_ms: u64 = daemons.iter().map(|d| cpu_ms(d.pid).unwrap_or(0)).sum();
+        let daemon_hwm_kb = daemons
+            .iter()
+            .filter_map(|d| proc_status_kb(d.pid, "VmHWM"))
+            .max()
+            .unwrap_or(0);
         for mut d in daemons {
             d.stop().await;
         }
@@ -314,10 +365,16 @@ async fn scale(
             "PostgreSQL, {instances} instance(s): {:.2} s, server CPU {server_cpu:?}",
             wall.as_secs_f64()
         );
-        runs.push(Measured {
-            wall,
-            server_cpu,
-            backend_cpu: None,
+        runs.push(ScaleRun {
+            instances,
+            measured: Measured {
+                wall,
+                server_cpu,
+                backend_cpu,
+            },
+            daemon_cpu: Duration::from_millis(daemon_cpu_ms),
+            daemon_hwm_kb,
+            wal_bytes,
         });
     }
     Ok(runs)
