@@ -16,6 +16,7 @@
 mod feedparser;
 mod ingest;
 mod load;
+mod model;
 mod parsing;
 mod pgcpu;
 mod postgres;

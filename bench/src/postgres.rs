@@ -13,7 +13,7 @@ use crate::ingest::config_toml;
 use crate::pgcpu::{BackendCpu, ServerCpu, Statements};
 use crate::procs::{cpu_ms, fetch_cycle, proc_status_kb, Cycle, Daemon};
 use crate::report::{row, Row};
-use crate::{roles, Run};
+use crate::{model, roles, Run};
 
 /// Statements shown in the per-statement breakdowns (stderr).
 const TOP_STATEMENTS: usize = 14;
@@ -28,14 +28,52 @@ pub async fn measure(run: &Run, server: &str, rows: &mut Vec<Row>) {
         rows.push(skipped("PostgreSQL", &e.into()));
         return;
     }
-    match fetch_cycles(run, server, &database, &config).await {
-        Ok(cycles) => push_fetch_rows(run, &cycles, rows),
-        Err(e) => rows.push(skipped("PostgreSQL `tributary fetch`", &e)),
+    let cycles = match fetch_cycles(run, server, &database, &config).await {
+        Ok(cycles) => {
+            push_fetch_rows(run, &cycles, rows);
+            Some(cycles)
+        }
+        Err(e) => {
+            rows.push(skipped("PostgreSQL `tributary fetch`", &e));
+            None
+        }
+    };
+    let runs = match scale(run, server, &database, &config).await {
+        Ok(runs) => {
+            push_scale_rows(run, &runs, rows);
+            runs
+        }
+        Err(e) => {
+            rows.push(skipped("PostgreSQL scale-out", &e));
+            Vec::new()
+        }
+    };
+    if let Some(costs) = cycles
+        .as_ref()
+        .and_then(|c| model_costs(run, c, runs.first()?))
+    {
+        model::rows(&costs, rows);
     }
-    match scale(run, server, &database, &config).await {
-        Ok(runs) => push_scale_rows(run, &runs, rows),
-        Err(e) => rows.push(skipped("PostgreSQL scale-out", &e)),
-    }
+}
+
+/// The scale-out model's inputs: per entry from one daemon's first fetch of
+/// every source, per 304 from the all-304 `tributary fetch` (its child's
+/// start and store open included: an overstatement).
+fn model_costs(run: &Run, cycles: &FetchCycles, one: &ScaleRun) -> Option<model::Costs> {
+    let entries = run.total_entries().max(1) as f64;
+    let sources = run.args.sources.max(1) as f64;
+    let (refetch, measured) = &cycles.refetch;
+    let db_304 = measured
+        .server_cpu?
+        .saturating_sub(cycles.open.unwrap_or_default());
+    Some(model::Costs {
+        node_us_per_entry: one.daemon_cpu.as_secs_f64() * 1e6 / entries,
+        node_us_per_304: refetch.cpu.as_secs_f64() * 1e6 / sources,
+        db_us_per_entry: one.measured.server_cpu?.as_secs_f64() * 1e6 / entries,
+        db_us_per_304: db_304.as_secs_f64() * 1e6 / sources,
+        wal_bytes_per_entry: one.wal_bytes? as f64 / entries,
+        node_peak_mb: one.daemon_hwm_kb as f64 / 1024.0,
+    })
 }
 
 fn skipped(what: &str, e: &anyhow::Error) -> Row {
