@@ -105,6 +105,12 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(message) => {
                 (StatusCode::BAD_REQUEST, format!("bad request: {message}\n")).into_response()
             }
+            // A page not rendered before the database went away: a load
+            // balancer tries another instance, a client again later.
+            ApiError::Internal(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "request failed: database unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
