@@ -785,6 +785,15 @@ async fn respond(
     let page = match state.cache.get(request, version) {
         Some(page) => page,
         None => {
+            // Past its age, a page is still the newest this process knows
+            // while the database does not answer.
+            let stale = match state.store.database_away() {
+                true => state.cache.get_stale(request, version),
+                false => None,
+            };
+            if let Some(page) = stale {
+                return Ok(respond_with(state, request, headers, page));
+            }
             let rendered = publish::render(
                 &state.store,
                 &state.site,
@@ -803,6 +812,17 @@ async fn respond(
             page
         }
     };
+    Ok(respond_with(state, request, headers, page))
+}
+
+/// The response for a rendered `page`: its body or a 304, with the feed's
+/// headers.
+fn respond_with(
+    state: &AppState,
+    request: &ViewRequest,
+    headers: &HeaderMap,
+    page: CachedPage,
+) -> Response {
     let content_type = match request.format {
         Format::Atom if prefers_html(headers) => XML_FOR_BROWSERS,
         format => format.content_type(),
@@ -816,7 +836,7 @@ async fn respond(
             response.headers_mut().insert(header::LINK, value);
         }
     }
-    Ok(response)
+    response
 }
 
 /// Browsers show `application/atom+xml` as plain text and apply the feed's

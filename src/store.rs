@@ -164,6 +164,8 @@ enum Engine {
 struct ContentVersion {
     value: std::sync::atomic::AtomicI64,
     checked: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The last poll failed: the database did not answer.
+    unanswered: std::sync::atomic::AtomicBool,
 }
 
 /// How stale this process's view of other writers' changes may be.
@@ -323,6 +325,7 @@ impl Store {
             version: Arc::new(ContentVersion {
                 value: std::sync::atomic::AtomicI64::new(0),
                 checked: std::sync::Mutex::new(None),
+                unanswered: Default::default(),
             }),
             unstored: Default::default(),
         };
@@ -530,6 +533,7 @@ impl Store {
                 Ok(Ok(value)) => {
                     let value = value.and_then(|v| v.parse().ok()).unwrap_or(0);
                     self.version.value.fetch_max(value, Ordering::SeqCst);
+                    self.version.unanswered.store(false, Ordering::SeqCst);
                 }
                 failed => {
                     let ever_read = self
@@ -545,6 +549,7 @@ impl Store {
                     if !ever_read {
                         return Err(error);
                     }
+                    self.version.unanswered.store(true, Ordering::SeqCst);
                     tracing::warn!(error = %error, "reading the content version failed; serving what is cached");
                 }
             }
@@ -555,6 +560,14 @@ impl Store {
                 .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
         }
         Ok(self.version.value.load(Ordering::SeqCst))
+    }
+
+    /// True while the database does not answer this process's content
+    /// version polls (see [`Store::content_version`]).
+    pub fn database_away(&self) -> bool {
+        self.version
+            .unanswered
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Marks the articles changed, after the change committed (a reader
