@@ -105,6 +105,12 @@ impl IntoResponse for ApiError {
             ApiError::BadRequest(message) => {
                 (StatusCode::BAD_REQUEST, format!("bad request: {message}\n")).into_response()
             }
+            // A page not rendered before the database went away: a load
+            // balancer tries another instance, a client again later.
+            ApiError::Internal(e) if e.is_unavailable() => {
+                tracing::warn!(error = %e, "request failed: database unavailable");
+                (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+            }
             ApiError::Internal(e) => {
                 tracing::error!(error = %e, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
@@ -779,6 +785,15 @@ async fn respond(
     let page = match state.cache.get(request, version) {
         Some(page) => page,
         None => {
+            // Past its age, a page is still the newest this process knows
+            // while the database does not answer.
+            let stale = match state.store.database_away() {
+                true => state.cache.get_stale(request, version),
+                false => None,
+            };
+            if let Some(page) = stale {
+                return Ok(respond_with(state, request, headers, page));
+            }
             let rendered = publish::render(
                 &state.store,
                 &state.site,
@@ -797,6 +812,17 @@ async fn respond(
             page
         }
     };
+    Ok(respond_with(state, request, headers, page))
+}
+
+/// The response for a rendered `page`: its body or a 304, with the feed's
+/// headers.
+fn respond_with(
+    state: &AppState,
+    request: &ViewRequest,
+    headers: &HeaderMap,
+    page: CachedPage,
+) -> Response {
     let content_type = match request.format {
         Format::Atom if prefers_html(headers) => XML_FOR_BROWSERS,
         format => format.content_type(),
@@ -810,7 +836,7 @@ async fn respond(
             response.headers_mut().insert(header::LINK, value);
         }
     }
-    Ok(response)
+    response
 }
 
 /// Browsers show `application/atom+xml` as plain text and apply the feed's

@@ -101,6 +101,20 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// The database could not be reached (refused, timed out, the
+    /// connection broke): a failover or restart, not a bug or bad data.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::Io(_)
+                    | sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Tls(_)
+            )
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +164,8 @@ enum Engine {
 struct ContentVersion {
     value: std::sync::atomic::AtomicI64,
     checked: std::sync::Mutex<Option<std::time::Instant>>,
+    /// The last poll failed: the database did not answer.
+    unanswered: std::sync::atomic::AtomicBool,
 }
 
 /// How stale this process's view of other writers' changes may be.
@@ -237,7 +253,20 @@ impl Default for StoreOptions {
 const MAX_ATTEMPTS: u32 = 5;
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// PostgreSQL's migrations, without sqlx's session advisory lock: behind a
+/// transaction pooler (PgBouncer) its lock and unlock may reach different
+/// server connections, and a lock left on one would stall every later
+/// start. [`migrate`] takes a transaction-level lock instead.
+fn postgres_migrator() -> sqlx::migrate::Migrator {
+    let mut migrator = sqlx::migrate!("migrations/postgres");
+    migrator.set_locking(false);
+    migrator
+}
+
+/// The advisory lock PostgreSQL instances take turns migrating under
+/// (any constant other tools on the database do not use).
+const MIGRATION_LOCK: i64 = 0x7472_6962_7574_6172; // "tributar"
 
 impl Store {
     /// Connects and applies pending migrations.
@@ -256,7 +285,12 @@ impl Store {
         } else {
             return Err(StoreError::UnsupportedUrl(url.to_string()));
         };
-        let connect_options = AnyConnectOptions::from_str(&url)?;
+        let connect_options = match backend {
+            Backend::Sqlite => AnyConnectOptions::from_str(&url)?,
+            Backend::Postgres => {
+                AnyConnectOptions::from_str(&with_statement_timeout(&url, options.timeout_ms()))?
+            }
+        };
         probe(&connect_options, backend, &url).await?;
         let pool = open_pool(
             &connect_options,
@@ -273,6 +307,9 @@ impl Store {
             Backend::Postgres => pool.clone(),
         };
         migrate(&writer, backend).await?;
+        if backend == Backend::Postgres {
+            check_statement_timeout(&pool, options.timeout_ms()).await?;
+        }
         let engine = match &file {
             Some(path) => Engine::Sqlite(Arc::new(sqlite::Sqlite::open(path, options)?)),
             None => Engine::Postgres(Default::default()),
@@ -288,6 +325,7 @@ impl Store {
             version: Arc::new(ContentVersion {
                 value: std::sync::atomic::AtomicI64::new(0),
                 checked: std::sync::Mutex::new(None),
+                unanswered: Default::default(),
             }),
             unstored: Default::default(),
         };
@@ -418,9 +456,11 @@ impl Store {
         }
     }
 
-    /// True when the database answers.
+    /// True when the database answers within `PING_TIMEOUT` (a pool whose
+    /// server is gone would retry connecting until its acquire timeout).
     pub async fn ping(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        let answer = sqlx::query("SELECT 1").execute(&self.pool);
+        matches!(tokio::time::timeout(PING_TIMEOUT, answer).await, Ok(Ok(_)))
     }
 
     pub async fn close(&self) {
@@ -469,7 +509,11 @@ impl Store {
     }
 
     /// The content version (see [`ContentVersion`]): from memory, read
-    /// again from the database at most once per `VERSION_POLL`.
+    /// again from the database at most once per `VERSION_POLL`. While the
+    /// database does not answer (a failover, a restart), the version last
+    /// read stands: pages rendered under it are still the newest this
+    /// process knows, and go on being served from the cache
+    /// (docs/DEPLOYMENT.md "Behind PgBouncer").
     pub async fn content_version(&self) -> Result<i64, StoreError> {
         use std::sync::atomic::Ordering;
         let fresh = {
@@ -481,12 +525,34 @@ impl Store {
             checked.is_some_and(|at| at.elapsed() < VERSION_POLL)
         };
         if !fresh {
-            let value: Option<String> =
-                sqlx::query_scalar("SELECT value FROM meta WHERE key = 'content_version'")
-                    .fetch_optional(&self.pool)
-                    .await?;
-            let value = value.and_then(|v| v.parse().ok()).unwrap_or(0);
-            self.version.value.fetch_max(value, Ordering::SeqCst);
+            let read = sqlx::query_scalar::<_, String>(
+                "SELECT value FROM meta WHERE key = 'content_version'",
+            )
+            .fetch_optional(&self.pool);
+            match tokio::time::timeout(PING_TIMEOUT, read).await {
+                Ok(Ok(value)) => {
+                    let value = value.and_then(|v| v.parse().ok()).unwrap_or(0);
+                    self.version.value.fetch_max(value, Ordering::SeqCst);
+                    self.version.unanswered.store(false, Ordering::SeqCst);
+                }
+                failed => {
+                    let ever_read = self
+                        .version
+                        .checked
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .is_some();
+                    let error = match failed {
+                        Ok(Err(e)) => StoreError::Db(e),
+                        _ => StoreError::Db(sqlx::Error::PoolTimedOut),
+                    };
+                    if !ever_read {
+                        return Err(error);
+                    }
+                    self.version.unanswered.store(true, Ordering::SeqCst);
+                    tracing::warn!(error = %error, "reading the content version failed; serving what is cached");
+                }
+            }
             *self
                 .version
                 .checked
@@ -494,6 +560,14 @@ impl Store {
                 .unwrap_or_else(|e| e.into_inner()) = Some(std::time::Instant::now());
         }
         Ok(self.version.value.load(Ordering::SeqCst))
+    }
+
+    /// True while the database does not answer this process's content
+    /// version polls (see [`Store::content_version`]).
+    pub fn database_away(&self) -> bool {
+        self.version
+            .unanswered
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Marks the articles changed, after the change committed (a reader
@@ -557,12 +631,10 @@ async fn open_pool(
                             conn.execute(pragma.as_str()).await?;
                         }
                     }
-                    Backend::Postgres => {
-                        // A stuck statement must not hold row locks (and so
-                        // other instances' work) forever.
-                        conn.execute(format!("SET statement_timeout = {timeout_ms}").as_str())
-                            .await?;
-                    }
+                    // statement_timeout comes with the connection's startup
+                    // options ([`with_statement_timeout`]): a SET here would
+                    // stay behind on a pooler's shared server connection.
+                    Backend::Postgres => {}
                 }
                 Ok(())
             })
@@ -570,6 +642,46 @@ async fn open_pool(
         .connect_with(connect_options.clone())
         .await?;
     Ok(pool)
+}
+
+/// How long `/healthz` and a content-version poll wait for the database.
+const PING_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// `url` with `statement_timeout` among its startup options, so that the
+/// session starts with it: a stuck statement must not hold row locks (and
+/// so other instances' work) forever. PgBouncer cannot keep a startup
+/// option per client; there it is ignored (`ignore_startup_parameters`)
+/// and the database's own setting applies (docs/DEPLOYMENT.md "Behind
+/// PgBouncer"), which [`check_statement_timeout`] verifies.
+fn with_statement_timeout(url: &str, timeout_ms: u128) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed
+                .query_pairs_mut()
+                .append_pair("options", &format!("-c statement_timeout={timeout_ms}"));
+            parsed.to_string()
+        }
+        // sqlx reports the URL's error itself.
+        Err(_) => url.to_string(),
+    }
+}
+
+/// Warns when the `statement_timeout` in force is not the configured one:
+/// behind PgBouncer, the database's or role's setting applies.
+async fn check_statement_timeout(pool: &AnyPool, timeout_ms: u128) -> Result<(), StoreError> {
+    let in_force: String =
+        sqlx::query_scalar("SELECT setting FROM pg_settings WHERE name = 'statement_timeout'")
+            .fetch_one(pool)
+            .await?;
+    if in_force.parse::<u128>().ok() != Some(timeout_ms) {
+        tracing::warn!(
+            configured_ms = %timeout_ms,
+            in_force_ms = %in_force,
+            "statement_timeout in force is not the configured one (a pooler ignored it?): \
+             set it on the database, ALTER DATABASE … SET statement_timeout (docs/DEPLOYMENT.md \"Behind PgBouncer\")"
+        );
+    }
+    Ok(())
 }
 
 /// How long start-up waits for the database's first answer.
@@ -660,6 +772,14 @@ fn open_advice(error: &sqlx::Error, backend: Backend, url: &str) -> String {
             "{}: check the user and password (keep the password out of the config: PGPASSWORD or ~/.pgpass)",
             e.message()
         ),
+        (Backend::Postgres, _, sqlx::Error::Database(e))
+            if e.message().contains("unsupported startup parameter") =>
+        {
+            format!(
+                "{}: a PgBouncer in between needs `ignore_startup_parameters = extra_float_digits, options` (docs/DEPLOYMENT.md \"Behind PgBouncer\")",
+                e.message()
+            )
+        }
         (Backend::Postgres, Some("3D000"), _) => {
             "the database does not exist: create it (createdb) or fix the URL's path".to_string()
         }
@@ -671,8 +791,11 @@ fn open_advice(error: &sqlx::Error, backend: Backend, url: &str) -> String {
     }
 }
 
-/// Applies pending migrations. On PostgreSQL the migrator holds an advisory
-/// lock, so instances starting together take turns. SQLite has no such lock:
+/// Applies pending migrations. On PostgreSQL all of them in one
+/// transaction holding a transaction-level advisory lock: instances starting
+/// together take turns, and a transaction pooler keeps the lock, the
+/// migrations and the unlock (the commit) on one server connection. SQLite
+/// has no such lock:
 /// when two processes migrate one file at once, the loser's migration fails
 /// (and rolls back) on the winner's tables; once the winner committed, a
 /// second run finds them recorded and skips them.
@@ -681,7 +804,16 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     loop {
         let result = match backend {
             Backend::Sqlite => MIGRATE_SQLITE.run(pool).await,
-            Backend::Postgres => MIGRATE_POSTGRES.run(pool).await,
+            Backend::Postgres => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(MIGRATION_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                // Each migration runs in a savepoint of this transaction.
+                postgres_migrator().run(&mut *tx).await?;
+                tx.commit().await.map_err(Into::into)
+            }
         };
         match result {
             Err(

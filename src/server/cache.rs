@@ -183,6 +183,17 @@ impl FeedCache {
         Some(entry.page.clone())
     }
 
+    /// The page of `request` rendered at `version`, however old: served
+    /// while the database does not answer (`Store::database_away`).
+    pub fn get_stale(&self, request: &ViewRequest, version: i64) -> Option<CachedPage> {
+        let pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = pages
+            .entries
+            .get(&ViewKey::of(request))
+            .filter(|e| e.version == version)?;
+        Some(entry.page.clone())
+    }
+
     pub fn put(&self, request: &ViewRequest, version: i64, page: CachedPage) {
         let mut pages = self.pages.lock().unwrap_or_else(|e| e.into_inner());
         let key = ViewKey::of(request);

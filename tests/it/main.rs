@@ -23,6 +23,7 @@ mod near_dup;
 mod opml;
 mod ops;
 mod ops_http;
+mod pgbouncer;
 mod pipeline;
 mod prune;
 mod redirects;

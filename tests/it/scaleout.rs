@@ -17,15 +17,16 @@ use tributary::polling;
 const SOURCES: usize = 120;
 const SCHEDULE: &str = "*/2 * * * * *";
 
-/// A daemon process, killed if the test ends early.
-struct Daemon {
-    child: Child,
-    base: String,
+/// A daemon process, killed if the test ends early (pgbouncer.rs runs
+/// them too).
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
+    pub(crate) base: String,
     log: std::path::PathBuf,
 }
 
 impl Daemon {
-    fn start(dir: &Path, name: &str, database: &str, sources: &str) -> Daemon {
+    pub(crate) fn start(dir: &Path, name: &str, database: &str, sources: &str) -> Daemon {
         let port = free_port();
         let config = dir.join(format!("{name}.toml"));
         // Same config on every node but for the listen address and the
@@ -54,11 +55,11 @@ impl Daemon {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    async fn wait_healthy(&mut self, client: &reqwest::Client) {
+    pub(crate) async fn wait_healthy(&mut self, client: &reqwest::Client) {
         for _ in 0..200 {
             if let Some(status) = self.child.try_wait().unwrap() {
                 panic!("daemon exited with {status}:\n{}", self.log());
@@ -73,7 +74,7 @@ impl Daemon {
     }
 
     /// Body and ETag of a served feed.
-    async fn feed(&self, client: &reqwest::Client, path: &str) -> (String, String) {
+    pub(crate) async fn feed(&self, client: &reqwest::Client, path: &str) -> (String, String) {
         let response = client
             .get(format!("{}{path}", self.base))
             .send()
@@ -92,7 +93,7 @@ impl Drop for Daemon {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
