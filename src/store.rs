@@ -151,9 +151,9 @@ pub struct Store {
 enum Engine {
     /// One writer: its queue, thread and page readers (sqlite.rs).
     Sqlite(Arc<sqlite::Sqlite>),
-    /// Several instances may share the server: when to analyze the tables
-    /// (postgres.rs).
-    Postgres(Arc<postgres::PlannerStats>),
+    /// Several instances may share the server: when to analyze the tables,
+    /// and articles pages read at one content version (postgres.rs).
+    Postgres(Arc<postgres::Postgres>),
 }
 
 /// The articles' version as this process last saw it: a counter in `meta`

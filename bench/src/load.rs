@@ -27,6 +27,8 @@ pub enum Workload {
     /// `/feed.atom?any=a,b&none=c` over random tags of the vocabulary:
     /// (almost) every request is a different view.
     Filtered { vocabulary: usize },
+    /// One of these paths at random per request.
+    Paths(std::sync::Arc<Vec<String>>),
 }
 
 impl Workload {
@@ -39,6 +41,7 @@ impl Workload {
                 synth::tag_term(rng.below(*vocabulary)),
                 synth::tag_term(rng.below(*vocabulary)),
             ),
+            Workload::Paths(paths) => paths[rng.below(paths.len())].clone(),
         }
     }
 }

@@ -10,7 +10,8 @@
 //! roles), so that their RSS is their own and both servers face the same
 //! load generator from outside. One module per phase of a run, in order:
 //! `synth` (the corpus), `parsing`, `feedparser`, `ingest`, `serving`,
-//! `websub` (push latency through tributary-as-hub), `postgres`; `report`
+//! `websub` (push latency through tributary-as-hub), `postgres`,
+//! `pgserving` (filtered views from PostgreSQL beside SQLite); `report`
 //! prints the table.
 
 mod feedparser;
@@ -19,6 +20,7 @@ mod load;
 mod model;
 mod parsing;
 mod pgcpu;
+mod pgserving;
 mod postgres;
 mod procs;
 mod report;
@@ -75,9 +77,13 @@ struct Args {
     /// Only the WebSub push-latency phase (no corpus, no other phase).
     #[arg(long)]
     websub_only: bool,
-    /// Only the PostgreSQL phase (the corpus is still generated and served).
+    /// Only the PostgreSQL phases, ingest and serving (the corpus is still
+    /// generated and served).
     #[arg(long)]
     postgres_only: bool,
+    /// Only PostgreSQL's serving phase beside SQLite's (`pgserving`).
+    #[arg(long)]
+    postgres_serving_only: bool,
     /// Keep the work directory (corpus, config, database) for inspection.
     #[arg(long)]
     keep: bool,
@@ -151,7 +157,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         let _ = std::fs::remove_dir_all(&run.dir);
         return Ok(());
     }
-    if !run.args.postgres_only {
+    if !run.args.postgres_only && !run.args.postgres_serving_only {
         let floor = parsing::measure(&run, &mut rows);
         let feedparser = feedparser::rate(&run).await;
         let first = ingest::measure(&run, floor, feedparser, &mut rows).await?;
@@ -161,7 +167,10 @@ async fn bench(args: Args) -> anyhow::Result<()> {
         }
     }
     if !run.args.postgres.is_empty() {
-        postgres::measure(&run, &run.args.postgres, &mut rows).await;
+        if !run.args.postgres_serving_only {
+            postgres::measure(&run, &run.args.postgres, &mut rows).await;
+        }
+        pgserving::measure(&run, &run.args.postgres, &mut rows).await;
     }
     println!("{}", report::table(&run, &rows));
     if run.args.keep {

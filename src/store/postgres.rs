@@ -1,5 +1,5 @@
-//! PostgreSQL's planner statistics, kept current while a first import
-//! grows the tables from nothing.
+//! PostgreSQL's planner statistics and visibility map, kept current while
+//! a first import grows the tables from nothing.
 //!
 //! The planner picks index or sequential scans from table statistics, which
 //! autovacuum refreshes about once a minute, and only once a tenth of a
@@ -10,19 +10,104 @@
 //! stored since the last time outnumber those there were then: six times
 //! over an import of 50,000 (at 1,000, 2,000, 4,000…), then only as the
 //! store doubles.
+//!
+//! `article_tags` is vacuumed as well: filtered pages read it by index
+//! alone, which only pays while the visibility map marks its pages
+//! all-visible; until then the planner costs every index-only scan as a
+//! heap read and an `all=a,b` page at 100,000 articles read both tags' rows
+//! from the heap (21 ms instead of 1.6 ms, BENCHMARKS.md "Serving from
+//! PostgreSQL"). Past the import, autovacuum keeps it so (its thresholds
+//! for the table are lowered by migration 20261210020000).
 
 use super::{Engine, Store, StoreError};
+use crate::model::Article;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// What a PostgreSQL store keeps beside its pool.
+#[derive(Default)]
+pub(super) struct Postgres {
+    stats: PlannerStats,
+    pub(super) pages: PageMemo,
+}
+
+/// Articles of tag-driven pages, complete with tags, sources and related
+/// links, remembered at one content version as SQLite's page reader does
+/// (store/sqlite/page_reader.rs): filtered views share most of their
+/// articles (the newest of each tag), so a page then reads only its
+/// candidates' ids from the tag index and the articles no page read before,
+/// and the server renders each shared article's entry once
+/// (publish/atom.rs `EntryCache`). Forgotten whenever the version moves:
+/// other instances' writes are seen with it, within `VERSION_POLL`, as the
+/// rendered pages' cache sees them.
+#[derive(Default)]
+pub(super) struct PageMemo {
+    memo: Mutex<Memo>,
+}
+
+#[derive(Default)]
+struct Memo {
+    version: i64,
+    articles: HashMap<i64, Arc<Article>>,
+    /// When `articles` started filling: a source's title or site changes
+    /// without a new version (see the SQLite reader's `Memo::since`).
+    since: Option<Instant>,
+}
+
+/// Most articles remembered (~2-3 KB each), as SQLite's reader.
+const MEMO_ARTICLES: usize = 8_192;
+
+/// How long remembered articles may be served (see `Memo::since`).
+const MEMO_AGE: Duration = Duration::from_secs(60);
+
+impl PageMemo {
+    /// The remembered ones among `ids`, as of `version` (the caller's
+    /// reading of the store's content version).
+    pub(super) fn remembered(&self, version: i64, ids: &[i64]) -> HashMap<i64, Arc<Article>> {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        // A caller with an older version (it read the version just before
+        // another request moved it) leaves the memo alone, and remembers
+        // nothing (`remember`).
+        if version > memo.version || memo.since.is_none_or(|t| t.elapsed() > MEMO_AGE) {
+            *memo = Memo {
+                version: version.max(memo.version),
+                articles: HashMap::new(),
+                since: Some(Instant::now()),
+            };
+        }
+        ids.iter()
+            .filter_map(|id| Some((*id, memo.articles.get(id)?.clone())))
+            .collect()
+    }
+
+    /// Remembers `articles`, read at `version`, unless the version moved.
+    pub(super) fn remember(&self, version: i64, articles: &[Arc<Article>]) {
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.version != version {
+            return;
+        }
+        for article in articles {
+            if memo.articles.len() >= MEMO_ARTICLES {
+                break;
+            }
+            memo.articles.insert(article.id, article.clone());
+        }
+    }
+}
 
 /// Articles stored before the first `ANALYZE`: below this every plan is
 /// cheap.
 const FIRST_ANALYZE: i64 = 1_000;
 
-/// The tables an ingest reads by key.
-const TABLES: &str =
-    "articles, article_sources, article_tags, article_bands, article_links, tags, tombstones";
+/// The tables an ingest reads by key, but for `article_tags`.
+const TABLES: &str = "articles, article_sources, article_bands, article_links, tags, tombstones";
+/// Read by index alone (filtered pages): analyzed and vacuumed. Insert-only
+/// pages cost a vacuum little (~100 ms for 35,000 new articles' rows).
+const INDEX_ONLY_TABLES: &str = "article_tags";
 
-pub(super) struct PlannerStats {
+struct PlannerStats {
     /// Articles this process stored since its last `ANALYZE`.
     stored_since: AtomicI64,
     /// Articles in the store at the last `ANALYZE` (`FIRST_ANALYZE` before
@@ -45,9 +130,10 @@ impl Store {
     /// Counts `inserted` new articles, and analyzes the tables in the
     /// background when they have grown enough since the last time.
     pub(super) fn note_inserted(&self, inserted: usize) {
-        let Engine::Postgres(stats) = &self.engine else {
+        let Engine::Postgres(postgres) = &self.engine else {
             return;
         };
+        let stats = &postgres.stats;
         let stored = stats
             .stored_since
             .fetch_add(inserted as i64, Ordering::Relaxed)
@@ -59,9 +145,10 @@ impl Store {
         }
         let store = self.clone();
         tokio::spawn(async move {
-            let Engine::Postgres(stats) = &store.engine else {
+            let Engine::Postgres(postgres) = &store.engine else {
                 return;
             };
+            let stats = &postgres.stats;
             match store.analyze().await {
                 Ok(articles) => {
                     // Those stored while it ran count towards the next.
@@ -79,9 +166,14 @@ impl Store {
         });
     }
 
-    /// Analyzes the ingest's tables; the number of articles.
+    /// Analyzes the ingest's tables, vacuuming those read by index alone;
+    /// the number of articles.
     async fn analyze(&self) -> Result<i64, StoreError> {
         sqlx::query(&format!("ANALYZE {TABLES}"))
+            .execute(&self.pool)
+            .await?;
+        // Not in a transaction block: the simple protocol, alone.
+        sqlx::raw_sql(&format!("VACUUM (ANALYZE) {INDEX_ONLY_TABLES}"))
             .execute(&self.pool)
             .await?;
         // The count ANALYZE just estimated, without counting again; the

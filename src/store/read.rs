@@ -3,7 +3,7 @@
 //! ranked by coverage within a window (docs/HTTP.md "Top stories").
 
 use super::sql::Params;
-use super::{from_micros, micros, Backend, Store, StoreError};
+use super::{from_micros, micros, Backend, Engine, Store, StoreError};
 use crate::model::{Article, Cursor, Filter, NewArticle, Sort, SourceRef, Tag};
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyArguments;
@@ -20,8 +20,10 @@ pub struct TagCount {
 }
 
 impl Store {
-    /// [`Store::page`]'s articles read through the pool, and whether there
-    /// were more.
+    /// [`Store::page`]'s articles read through the pool (PostgreSQL), and
+    /// whether there were more. A page but a coverage view reads its
+    /// articles' ids, then only the articles not remembered (postgres.rs
+    /// `PageMemo`).
     pub(super) async fn page_through_pool(
         &self,
         filter: &Filter,
@@ -29,13 +31,54 @@ impl Store {
         limit: u32,
         now: DateTime<Utc>,
     ) -> Result<(Vec<Arc<Article>>, bool), StoreError> {
-        let (sql, binds) = page_sql(filter, before, limit, now);
-        let rows = bound(&sql, &binds).fetch_all(&self.pool).await?;
-        let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
-        let more = articles.len() > limit as usize;
-        articles.truncate(limit as usize);
-        self.attach_tags_and_sources(&mut articles).await?;
-        Ok((articles.into_iter().map(Arc::new).collect(), more))
+        let plan = page_plan(filter, before, limit, now);
+        let rows = limit as i64 + 1;
+        let ids_sql = match &plan.query {
+            PageQuery::Legs(legs) => Some(union_of_legs(legs, rows)),
+            PageQuery::Newest { ids, .. } => Some(ids.clone()),
+            PageQuery::Scan(_) => None,
+        };
+        let (Some(sql), Engine::Postgres(postgres)) = (ids_sql, &self.engine) else {
+            let sql = page_sql_of(plan.query, rows);
+            let rows = bound(&sql, &plan.binds).fetch_all(&self.pool).await?;
+            let mut articles = rows.iter().map(article).collect::<Result<Vec<_>, _>>()?;
+            let more = articles.len() > limit as usize;
+            articles.truncate(limit as usize);
+            self.attach_tags_and_sources(&mut articles).await?;
+            return Ok((articles.into_iter().map(Arc::new).collect(), more));
+        };
+        let version = self.content_version().await?;
+        let mut ids = Vec::with_capacity(rows as usize);
+        for row in bound(&sql, &plan.binds).fetch_all(&self.pool).await? {
+            ids.push(row.try_get::<i64, _>(1)?);
+        }
+        let more = ids.len() > limit as usize;
+        ids.truncate(limit as usize);
+        let remembered = postgres.pages.remembered(version, &ids);
+        let missing: Vec<i64> = ids
+            .iter()
+            .copied()
+            .filter(|id| !remembered.contains_key(id))
+            .collect();
+        let read: Vec<Arc<Article>> = self
+            .articles_by_id(&missing)
+            .await?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        postgres.pages.remember(version, &read);
+        let read: HashMap<i64, &Arc<Article>> = read.iter().map(|a| (a.id, a)).collect();
+        // A candidate deleted since its id was read is left out.
+        let articles = ids
+            .iter()
+            .filter_map(|id| {
+                read.get(id)
+                    .copied()
+                    .or_else(|| remembered.get(id))
+                    .cloned()
+            })
+            .collect();
+        Ok((articles, more))
     }
 
     /// The database's plan for a page query (SQLite `EXPLAIN QUERY PLAN`
@@ -251,28 +294,37 @@ fn page_sql(
     limit: u32,
     now: DateTime<Utc>,
 ) -> (String, Vec<Bind>) {
-    let rows = limit as i64 + 1;
     let plan = page_plan(filter, before, limit, now);
-    let sql = match plan.query {
-        PageQuery::Scan(sql) => sql,
+    (page_sql_of(plan.query, limit as i64 + 1), plan.binds)
+}
+
+/// A plan's query as one statement of `rows` articles.
+fn page_sql_of(query: PageQuery, rows: i64) -> String {
+    match query {
+        PageQuery::Scan(sql) | PageQuery::Newest { articles: sql, .. } => sql,
         PageQuery::Legs(legs) => {
-            let legs = legs
-                .iter()
-                .enumerate()
-                .map(|(i, leg)| format!("SELECT * FROM ({leg}) AS leg{i}"))
-                .collect::<Vec<_>>()
-                .join(" UNION ");
+            let candidates = union_of_legs(&legs, rows);
             // CROSS JOIN: SQLite joins in the written order (the few
             // candidates first, then articles by primary key); PostgreSQL
             // plans it freely.
             format!(
-                "SELECT {ARTICLE_COLUMNS} FROM ({legs} ORDER BY published DESC, article_id DESC LIMIT {rows}) AS c
+                "SELECT {ARTICLE_COLUMNS} FROM ({candidates}) AS c
                  CROSS JOIN articles a JOIN sources s ON s.id = a.source_id
                  WHERE a.id = c.article_id ORDER BY c.published DESC, c.article_id DESC LIMIT {rows}"
             )
         }
-    };
-    (sql, plan.binds)
+    }
+}
+
+/// The newest `rows` (published, article_id) of the legs' union.
+fn union_of_legs(legs: &[String], rows: i64) -> String {
+    let legs = legs
+        .iter()
+        .enumerate()
+        .map(|(i, leg)| format!("SELECT * FROM ({leg}) AS leg{i}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ");
+    format!("{legs} ORDER BY published DESC, article_id DESC LIMIT {rows}")
 }
 
 /// A page query in parts, for a reader that runs the legs itself.
@@ -283,8 +335,13 @@ pub(super) struct PagePlan {
 }
 
 pub(super) enum PageQuery {
-    /// Unfiltered and source-only views: the whole query.
+    /// Coverage views: the whole query.
     Scan(String),
+    /// Other views without a tag to drive from (unfiltered, `none`,
+    /// sources): `articles_published` newest first. `articles`: the whole
+    /// query; `ids`: only (published, id) of the same rows, for a reader
+    /// that remembers articles.
+    Newest { articles: String, ids: String },
     /// Tag-driven views: one statement per driving term, each giving at
     /// most `limit + 1` (published, article_id) rows newest first; the page
     /// is the newest `limit + 1` of their union.
@@ -443,12 +500,18 @@ pub(super) fn page_plan(
             probes.replace("{id}", "a.id"),
         ))
     } else if driver.is_empty() {
-        PageQuery::Scan(format!(
-            "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
-             WHERE 1 = 1{}{} ORDER BY a.published DESC, a.id DESC LIMIT {rows}",
+        let conditions = format!(
+            "WHERE 1 = 1{}{} ORDER BY a.published DESC, a.id DESC LIMIT {rows}",
             keyset("a.published", "a.id"),
             probes.replace("{id}", "a.id"),
-        ))
+        );
+        PageQuery::Newest {
+            articles: format!(
+                "SELECT {ARTICLE_COLUMNS} FROM articles a JOIN sources s ON s.id = a.source_id
+                 {conditions}"
+            ),
+            ids: format!("SELECT a.published, a.id FROM articles a {conditions}"),
+        }
     } else {
         PageQuery::Legs(
             driver

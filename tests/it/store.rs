@@ -1610,7 +1610,7 @@ async fn an_ingest_finds_stored_articles_by_their_keys_without_reading_them_all(
 }
 
 #[tokio::test]
-async fn postgres_analyzes_the_tables_as_a_first_import_grows_them() {
+async fn postgres_analyzes_the_tables_and_vacuums_the_tag_index_as_a_first_import_grows_them() {
     let Some(db) = TestDb::postgres().await else {
         return;
     };
@@ -1635,6 +1635,27 @@ async fn postgres_analyzes_the_tables_as_a_first_import_grows_them() {
     };
     let done = eventually(Duration::from_secs(10), analyzed).await;
     assert!(done, "no ANALYZE after 1,500 new articles");
+    // Filtered pages read `article_tags` by index alone only where the
+    // visibility map says so: the instance vacuums it too, not autovacuum.
+    let vacuumed = || async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let (vacuumed, pages, visible): (bool, i32, i32) = sqlx::query_as(
+            "SELECT s.last_vacuum IS NOT NULL, c.relpages, c.relallvisible
+             FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid
+             WHERE s.relname = 'article_tags'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+        vacuumed && pages > 0 && visible == pages
+    };
+    let done = eventually(Duration::from_secs(10), vacuumed).await;
+    assert!(
+        done,
+        "article_tags not all-visible after 1,500 new articles"
+    );
     store.close().await;
 }
 

@@ -209,7 +209,7 @@ fn read_page(
 ) -> Result<(Vec<Arc<Article>>, bool), rusqlite::Error> {
     let tx = conn.transaction()?;
     let page = match &plan.query {
-        PageQuery::Scan(sql) => {
+        PageQuery::Scan(sql) | PageQuery::Newest { articles: sql, .. } => {
             let mut statement = bound(&tx, sql, &plan.binds)?;
             let mut rows = statement.raw_query();
             let mut articles = Vec::with_capacity(limit + 1);
