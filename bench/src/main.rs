@@ -17,6 +17,7 @@ mod feedparser;
 mod ingest;
 mod load;
 mod parsing;
+mod peak;
 mod pgcpu;
 mod postgres;
 mod procs;
