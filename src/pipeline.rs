@@ -1066,6 +1066,7 @@ async fn detect_languages(
         return Ok(entries);
     }
     let stored: Vec<String> = known.values().flatten().cloned().collect();
+    let _core = cpu_work().acquire().await;
     let detect = tokio::task::spawn_blocking(move || {
         let stored: Vec<&str> = stored.iter().map(String::as_str).collect();
         // A panic in detection leaves the entries without a language.
@@ -1079,6 +1080,20 @@ async fn detect_languages(
     detect.await.map_err(|_| StoreError::Interrupted)
 }
 
+/// Permits for refreshes' CPU work on the blocking pool (parsing, language
+/// detection), one per core, shared by every pipeline of the process.
+/// Unbounded, every refresh in flight parsed at once, each on a blocking
+/// thread of its own: no faster on these cores, and each thread's stack,
+/// allocator cache and half-built feed stayed resident (BENCHMARKS.md,
+/// "Memory of a SQLite ingest": 81 threads, a quarter of the peak).
+fn cpu_work() -> &'static tokio::sync::Semaphore {
+    static CPU_WORK: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    CPU_WORK.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 /// Parsing is CPU work: it runs on the blocking pool, off the async
 /// workers, and a panic in it stays there (it becomes this source's error).
 async fn parse_off_thread(
@@ -1088,6 +1103,7 @@ async fn parse_off_thread(
     now: DateTime<Utc>,
     opts: parse::ParseOptions,
 ) -> Result<ParsedFeed, ParseError> {
+    let _core = cpu_work().acquire().await;
     tokio::task::spawn_blocking(move || {
         parse::parse_feed_with(&bytes, content_type.as_deref(), &base, now, opts)
     })

@@ -249,40 +249,33 @@ pub async fn run_once(
         true => None,
         false => begin_bulk_load(pipeline.store()).await,
     };
-    // Every claimed source gets a task, but only `in_progress_bound` of them
-    // run: see there.
+    // A source gets its task once one of `in_progress_bound` permits is
+    // free (see there), not before: a task waiting for its permit already
+    // holds its refresh's whole future, and every source of the cycle had
+    // one.
     let in_progress = Arc::new(Semaphore::new(in_progress_bound(pipeline.concurrency())));
+    let mut waiting = claimed.into_iter();
     let mut tasks = JoinSet::new();
     let mut running = HashMap::new();
-    for source in claimed {
-        let pipeline = pipeline.clone();
-        let in_progress = in_progress.clone();
-        let claimed = source.clone();
-        let task = tasks.spawn(async move {
-            // Held from before the fetch until the ingest committed. The
-            // semaphore is never closed.
-            let _permit = in_progress.acquire_owned().await;
-            let result = pipeline.refresh_source(&source).await;
-            (source.name, result)
-        });
-        running.insert(task.id(), claimed);
-    }
     let mut reports = Vec::new();
-    loop {
+    while !tasks.is_empty() || waiting.len() > 0 {
         tokio::select! {
+            biased;
             _ = shutdown.cancelled() => {
                 tasks.shutdown().await;
                 break;
             }
-            next = tasks.join_next_with_id() => match next {
-                None => break,
-                Some(Ok((_, (_, Ok(report))))) => {
+            next = tasks.join_next_with_id(), if !tasks.is_empty() => match next {
+                None => {}
+                Some(Ok((id, (_, Ok(report))))) => {
+                    running.remove(&id);
                     on_report(&report);
                     reports.push(report);
                 }
                 // One source's refresh could not run: that source failed,
                 // the others go on (a failing source is not a failed run).
-                Some(Ok((_, (source, Err(e))))) => {
+                Some(Ok((id, (source, Err(e))))) => {
+                    running.remove(&id);
                     tracing::error!(source = %source, error = %e, "refresh failed");
                     let report = RefreshReport {
                         source,
@@ -302,6 +295,21 @@ pub async fn run_once(
                     on_report(&report);
                     reports.push(report);
                 }
+            },
+            permit = in_progress.clone().acquire_owned(), if waiting.len() > 0 => {
+                // The semaphore is never closed.
+                let (Ok(permit), Some(source)) = (permit, waiting.next()) else {
+                    break;
+                };
+                let pipeline = pipeline.clone();
+                let claimed = source.clone();
+                let task = tasks.spawn(async move {
+                    // Held from before the fetch until the ingest committed.
+                    let _permit = permit;
+                    let result = pipeline.refresh_source(&source).await;
+                    (source.name, result)
+                });
+                running.insert(task.id(), claimed);
             }
         }
     }

@@ -19,6 +19,7 @@ mod ingest;
 mod load;
 mod model;
 mod parsing;
+mod peak;
 mod pgcpu;
 mod pgserving;
 mod postgres;

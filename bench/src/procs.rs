@@ -21,6 +21,8 @@ pub struct Cycle {
     pub hwm_kb: u64,
     /// User + system CPU time of the child.
     pub cpu: Duration,
+    /// What its memory was made of at the highest RSS its sampler saw.
+    pub peak: crate::peak::Breakdown,
 }
 
 pub async fn fetch_cycle(config: &Path) -> anyhow::Result<Cycle> {
@@ -47,6 +49,7 @@ pub async fn fetch_cycle(config: &Path) -> anyhow::Result<Cycle> {
     for pair in line.split_whitespace() {
         let (k, v) = pair.split_once('=').unwrap_or((pair, "0"));
         let v: u64 = v.parse().unwrap_or(0);
+        let peak = &mut cycle.peak;
         match k {
             "entries" => cycle.entries = v as usize,
             "inserted" => cycle.inserted = v as usize,
@@ -54,6 +57,14 @@ pub async fn fetch_cycle(config: &Path) -> anyhow::Result<Cycle> {
             "failed" => cycle.failed = v as usize,
             "hwm_kb" => cycle.hwm_kb = v,
             "cpu_ms" => cycle.cpu = Duration::from_millis(v),
+            "peak_rss_kb" => peak.rss = v * 1024,
+            "peak_anon_kb" => peak.rss_anon = v * 1024,
+            "peak_file_kb" => peak.rss_file = v * 1024,
+            "peak_sqlite_kb" => peak.sqlite_used = v * 1024,
+            "peak_glibc_used_kb" => peak.glibc_used = v * 1024,
+            "peak_glibc_free_kb" => peak.glibc_free = v * 1024,
+            "peak_threads" => peak.threads = v,
+            "peak_at_ms" => peak.at_ms = v,
             _ => {}
         }
     }

@@ -44,6 +44,7 @@ pub async fn run(
 async fn fetch(path: &std::path::Path) -> anyhow::Result<()> {
     let config = Config::load(path)?;
     tributary::telemetry::init(Some("warn"));
+    let sampler = crate::peak::Sampler::start();
     let started = Instant::now();
     let store = app::open_store(&config).await?;
     let opened = started.elapsed();
@@ -78,14 +79,17 @@ async fn fetch(path: &std::path::Path) -> anyhow::Result<()> {
             }
         }
     }
+    let wall = started.elapsed();
+    let peak = sampler.stop();
     println!(
         "RESULT wall_ms={} open_ms={} sources={} entries={entries} inserted={inserted} \
-         not_modified={not_modified} failed={failed} hwm_kb={} cpu_ms={}",
-        started.elapsed().as_millis(),
+         not_modified={not_modified} failed={failed} hwm_kb={} cpu_ms={} {}",
+        wall.as_millis(),
         opened.as_millis(),
         reports.len(),
         crate::procs::proc_status_kb(std::process::id(), "VmHWM").unwrap_or(0),
-        crate::procs::cpu_ms(std::process::id()).unwrap_or(0)
+        crate::procs::cpu_ms(std::process::id()).unwrap_or(0),
+        peak.result_pairs()
     );
     Ok(())
 }
