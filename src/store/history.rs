@@ -1,8 +1,10 @@
 //! Each source's fetch history and the changes of its state (docs/HTTP.md
 //! "Source health"): a row per fetch and a rollup per UTC day, and health
-//! events, all written in the refresh's own transaction; pruned with
-//! retention. Quiet sources have no fetch that marks the moment: they are
-//! found when read, and stored once the quiet ends.
+//! events, all written in the refresh's own transaction (on PostgreSQL a
+//! fetch that stores nothing is one statement, its events a second:
+//! write.rs `record_in_one_statement`); pruned with retention. Quiet
+//! sources have no fetch that marks the moment: they are found when read,
+//! and stored once the quiet ends.
 
 use super::exec::Exec;
 use super::{from_micros, micros, FetchRecord, Store, StoreError};
