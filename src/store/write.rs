@@ -60,6 +60,10 @@ impl Store {
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
+        if articles.is_empty() && record_is_one_statement(record) {
+            self.record_in_one_statement(source_id, record).await?;
+            return Ok(IngestStats::default());
+        }
         let mut tries = 1;
         let stats = loop {
             match self.ingest_alone(source_id, articles, record).await {
@@ -80,10 +84,6 @@ impl Store {
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
-        if articles.is_empty() && record_is_one_statement(record) {
-            self.record_in_one_statement(source_id, record).await?;
-            return Ok(IngestStats::default());
-        }
         let mut tx = self.writer.begin().await?;
         let ingested = self
             .ingest_in(
@@ -143,7 +143,16 @@ impl Store {
         );
         let mut pooled = self.writer.acquire().await?;
         let conn: &mut sqlx::AnyConnection = &mut pooled;
-        let before: Option<history::BeforeRow> = conn.fetch_optional(&sql, &args).await?;
+        // A conflict aborts the statement whole: tried again as a
+        // transaction is. Not so the events after it (the fetch would
+        // count twice).
+        let mut tries = 1;
+        let before: Option<history::BeforeRow> = loop {
+            match conn.fetch_optional(&sql, &args).await {
+                Err(e) if retry_after_conflict(&e, tries).await => tries += 1,
+                done => break done?,
+            }
+        };
         let before = history::Before::of(before);
         let events = history::events(&before, record, 0, &self.health);
         if !events.is_empty() {
