@@ -156,10 +156,11 @@ enum Engine {
     Postgres(Arc<postgres::Postgres>),
 }
 
-/// The articles' version as this process last saw it: a counter in `meta`
-/// bumped after every write that changes what a feed shows. Rendered feeds
-/// are cached under it, so a hit costs no query; other processes' writes
-/// (other instances, `tributary fetch`) are seen within `VERSION_POLL`.
+/// The articles' version as this process last saw it: a counter (a row of
+/// `meta` on SQLite, a sequence on PostgreSQL) bumped after every write
+/// that changes what a feed shows. Rendered feeds are cached under it, so
+/// a hit costs no query; other processes' writes (other instances,
+/// `tributary fetch`) are seen within `VERSION_POLL`.
 #[derive(Debug)]
 struct ContentVersion {
     value: std::sync::atomic::AtomicI64,
@@ -499,8 +500,14 @@ impl Store {
             Backend::Sqlite => "CAST(CAST(unixepoch('subsec') * 1000000 AS INTEGER) AS TEXT)",
             Backend::Postgres => "tributary_now_micros()::TEXT",
         };
+        // PostgreSQL keeps the content version in a sequence (migrations'
+        // content_version_sequence).
+        let version_row = match self.backend() {
+            Backend::Sqlite => ", ('content_version', '0')",
+            Backend::Postgres => "",
+        };
         let sql = format!(
-            "INSERT INTO meta (key, value) VALUES ('created_at', {now_micros}), ('content_version', '0')
+            "INSERT INTO meta (key, value) VALUES ('created_at', {now_micros}){version_row}
              ON CONFLICT (key) DO NOTHING"
         );
         let _guard = self.write_guard().await;
@@ -525,13 +532,8 @@ impl Store {
             checked.is_some_and(|at| at.elapsed() < VERSION_POLL)
         };
         if !fresh {
-            let read = sqlx::query_scalar::<_, String>(
-                "SELECT value FROM meta WHERE key = 'content_version'",
-            )
-            .fetch_optional(&self.pool);
-            match tokio::time::timeout(PING_TIMEOUT, read).await {
+            match tokio::time::timeout(PING_TIMEOUT, self.stored_content_version()).await {
                 Ok(Ok(value)) => {
-                    let value = value.and_then(|v| v.parse().ok()).unwrap_or(0);
                     self.version.value.fetch_max(value, Ordering::SeqCst);
                     self.version.unanswered.store(false, Ordering::SeqCst);
                 }
@@ -562,6 +564,25 @@ impl Store {
         Ok(self.version.value.load(Ordering::SeqCst))
     }
 
+    /// The content version as the database holds it (`meta` on SQLite, a
+    /// sequence on PostgreSQL).
+    async fn stored_content_version(&self) -> Result<i64, sqlx::Error> {
+        Ok(match self.backend() {
+            Backend::Sqlite => {
+                let value: Option<String> =
+                    sqlx::query_scalar("SELECT value FROM meta WHERE key = 'content_version'")
+                        .fetch_optional(&self.pool)
+                        .await?;
+                value.and_then(|v| v.parse().ok()).unwrap_or(0)
+            }
+            Backend::Postgres => {
+                sqlx::query_scalar("SELECT last_value FROM content_version")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        })
+    }
+
     /// True while the database does not answer this process's content
     /// version polls (see [`Store::content_version`]).
     pub fn database_away(&self) -> bool {
@@ -575,16 +596,29 @@ impl Store {
     /// holds the write guard on SQLite. Readers that remember articles
     /// forget them all (ingests on SQLite's writer thread bump it in their
     /// own transaction and name the articles they changed: sqlite/group_commit.rs).
+    /// On PostgreSQL a sequence: no row lock for instances' refreshes to
+    /// queue on, no commit of its own (migrations' content_version_sequence).
     pub(crate) async fn bump_version(&self) -> Result<(), StoreError> {
-        let value: String = sqlx::query_scalar(
-            "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
-             WHERE key = 'content_version' RETURNING value",
-        )
-        .fetch_one(&self.writer)
-        .await?;
-        if let Ok(value) = value.parse() {
-            self.note_version(value, None);
-        }
+        let value: i64 = match self.backend() {
+            Backend::Sqlite => {
+                let value: String = sqlx::query_scalar(
+                    "UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT)
+                     WHERE key = 'content_version' RETURNING value",
+                )
+                .fetch_one(&self.writer)
+                .await?;
+                let Ok(value) = value.parse() else {
+                    return Ok(());
+                };
+                value
+            }
+            Backend::Postgres => {
+                sqlx::query_scalar("SELECT nextval('content_version')")
+                    .fetch_one(&self.writer)
+                    .await?
+            }
+        };
+        self.note_version(value, None);
         Ok(())
     }
 

@@ -1,8 +1,10 @@
 //! Each source's fetch history and the changes of its state (docs/HTTP.md
 //! "Source health"): a row per fetch and a rollup per UTC day, and health
-//! events, all written in the refresh's own transaction; pruned with
-//! retention. Quiet sources have no fetch that marks the moment: they are
-//! found when read, and stored once the quiet ends.
+//! events, all written in the refresh's own transaction (on PostgreSQL a
+//! fetch that stores nothing is one statement, its events a second:
+//! write.rs `record_in_one_statement`); pruned with retention. Quiet
+//! sources have no fetch that marks the moment: they are found when read,
+//! and stored once the quiet ends.
 
 use super::exec::Exec;
 use super::{from_micros, micros, FetchRecord, Store, StoreError};
@@ -65,24 +67,29 @@ pub(super) struct Before {
 }
 
 /// `sources` columns of [`Before`], as read.
-type BeforeRow = (i64, Option<String>, Option<String>, Option<i64>);
+pub(super) type BeforeRow = (i64, Option<String>, Option<String>, Option<i64>);
+
+/// The columns of a [`BeforeRow`].
+pub(super) const BEFORE_COLUMNS: &str =
+    "consecutive_failures, disabled_reason, moved_to, last_new_at";
 
 pub(super) async fn read_before<E: Exec>(tx: &mut E, source_id: i64) -> Result<Before, StoreError> {
-    let row: Option<BeforeRow> = tx
-        .fetch_optional(
-            "SELECT consecutive_failures, disabled_reason, moved_to, last_new_at
-             FROM sources WHERE id = $1",
-            &[source_id.into()],
-        )
-        .await?;
-    Ok(row
-        .map(|(failures, disabled, moved_to, last_new_at)| Before {
+    let sql = format!("SELECT {BEFORE_COLUMNS} FROM sources WHERE id = $1");
+    let row: Option<BeforeRow> = tx.fetch_optional(&sql, &[source_id.into()]).await?;
+    Ok(Before::of(row))
+}
+
+impl Before {
+    /// The state as read (a source gone meanwhile: the defaults).
+    pub(super) fn of(row: Option<BeforeRow>) -> Before {
+        row.map(|(failures, disabled, moved_to, last_new_at)| Before {
             failures,
             disabled: disabled.is_some(),
             moved_to,
             last_new_at,
         })
-        .unwrap_or_default())
+        .unwrap_or_default()
+    }
 }
 
 /// How a fetch ended, as the history names it.
@@ -119,13 +126,7 @@ pub(super) async fn record_in<E: Exec>(
         }
         return Ok(());
     }
-    let outcome = outcome(r);
-    let error: Option<String> = r
-        .error
-        .as_ref()
-        .map(|e| e.chars().take(ERROR_CHARS).collect());
-    let duration_ms = i64::try_from(r.elapsed.as_millis()).unwrap_or(i64::MAX);
-    let bytes = i64::try_from(r.bytes).unwrap_or(i64::MAX);
+    let row = FetchRow::of(r);
     // Two fetches of one source in one microsecond (a manual clock) keep
     // the first row; the day counts both.
     tx.execute(
@@ -135,37 +136,29 @@ pub(super) async fn record_in<E: Exec>(
         &[
             source_id.into(),
             micros(r.at).into(),
-            outcome.into(),
+            row.outcome.into(),
             r.status.map(i64::from).into(),
-            duration_ms.into(),
-            bytes.into(),
+            row.duration_ms.into(),
+            row.bytes.into(),
             new_entries.into(),
-            (&error).into(),
+            (&row.error).into(),
         ],
     )
     .await?;
-    let (ok, not_modified, failed) = match outcome {
-        "ok" => (1, 0, 0),
-        "not_modified" => (0, 1, 0),
-        _ => (0, 0, 1),
-    };
-    tx.execute(
+    let sql = format!(
         "INSERT INTO fetch_days (source_id, day, fetches, ok, not_modified, failed, new_entries, bytes)
-         VALUES ($1, $2, 1, $3, $4, $5, $6, $7)
-         ON CONFLICT (source_id, day) DO UPDATE SET
-             fetches = fetch_days.fetches + 1, ok = fetch_days.ok + excluded.ok,
-             not_modified = fetch_days.not_modified + excluded.not_modified,
-             failed = fetch_days.failed + excluded.failed,
-             new_entries = fetch_days.new_entries + excluded.new_entries,
-             bytes = fetch_days.bytes + excluded.bytes",
+         VALUES ($1, $2, 1, $3, $4, $5, $6, $7) {DAY_ROLLUP}"
+    );
+    tx.execute(
+        &sql,
         &[
             source_id.into(),
-            day_of(r.at).into(),
-            ok.into(),
-            not_modified.into(),
-            failed.into(),
+            row.day.into(),
+            row.ok.into(),
+            row.not_modified.into(),
+            row.failed.into(),
             new_entries.into(),
-            bytes.into(),
+            row.bytes.into(),
         ],
     )
     .await?;
@@ -176,7 +169,16 @@ pub(super) async fn record_in<E: Exec>(
         )
         .await?;
     }
-    for (kind, at, detail) in events(before, r, new_entries, policy) {
+    insert_events(tx, source_id, &events(before, r, new_entries, policy)).await
+}
+
+/// Stores health events.
+pub(super) async fn insert_events<E: Exec>(
+    tx: &mut E,
+    source_id: i64,
+    events: &[(HealthKind, i64, String)],
+) -> Result<(), StoreError> {
+    for (kind, at, detail) in events {
         // The key is the event: a second instance recording it is a no-op.
         tx.execute(
             "INSERT INTO health_events (source_id, kind, at, detail) VALUES ($1, $2, $3, $4)
@@ -184,7 +186,7 @@ pub(super) async fn record_in<E: Exec>(
             &[
                 source_id.into(),
                 kind.as_str().into(),
-                at.into(),
+                (*at).into(),
                 detail.as_str().into(),
             ],
         )
@@ -193,9 +195,55 @@ pub(super) async fn record_in<E: Exec>(
     Ok(())
 }
 
+/// A day's rollup taking in one more fetch (`excluded`).
+pub(super) const DAY_ROLLUP: &str = "ON CONFLICT (source_id, day) DO UPDATE SET
+             fetches = fetch_days.fetches + 1, ok = fetch_days.ok + excluded.ok,
+             not_modified = fetch_days.not_modified + excluded.not_modified,
+             failed = fetch_days.failed + excluded.failed,
+             new_entries = fetch_days.new_entries + excluded.new_entries,
+             bytes = fetch_days.bytes + excluded.bytes";
+
+/// The values of a fetch's history row and of its day's rollup.
+pub(super) struct FetchRow {
+    pub(super) outcome: &'static str,
+    /// Cut to `ERROR_CHARS`.
+    pub(super) error: Option<String>,
+    pub(super) duration_ms: i64,
+    pub(super) bytes: i64,
+    pub(super) day: i64,
+    /// 1 in the column of the outcome's kind, 0 in the others.
+    pub(super) ok: i64,
+    pub(super) not_modified: i64,
+    pub(super) failed: i64,
+}
+
+impl FetchRow {
+    pub(super) fn of(r: &FetchRecord) -> FetchRow {
+        let outcome = outcome(r);
+        let (ok, not_modified, failed) = match outcome {
+            "ok" => (1, 0, 0),
+            "not_modified" => (0, 1, 0),
+            _ => (0, 0, 1),
+        };
+        FetchRow {
+            outcome,
+            error: r
+                .error
+                .as_ref()
+                .map(|e| e.chars().take(ERROR_CHARS).collect()),
+            duration_ms: i64::try_from(r.elapsed.as_millis()).unwrap_or(i64::MAX),
+            bytes: i64::try_from(r.bytes).unwrap_or(i64::MAX),
+            day: day_of(r.at),
+            ok,
+            not_modified,
+            failed,
+        }
+    }
+}
+
 /// The events a fetch's record makes of the state before it: (kind, time
 /// in microseconds, detail).
-fn events(
+pub(super) fn events(
     before: &Before,
     r: &FetchRecord,
     new_entries: i64,

@@ -4,7 +4,7 @@
 //! outlet's copy of that article.
 
 use super::band_index;
-use super::exec::{Exec, RowInsert, Value};
+use super::exec::{Exec, Value};
 use super::sql::Params;
 use super::{Backend, NearDuplicates, StoreError};
 use crate::cluster::Signature;
@@ -35,14 +35,17 @@ pub(super) struct Candidates {
 /// id, fingerprint, updated, source_id, signature.
 type StoryRow = (i64, String, i64, i64, Option<Vec<u8>>);
 
-/// Keys per lookup statement, well below both backends' parameter limits.
+/// A [`StoryRow`] and the published time its band row holds.
+type BandStoryRow = (i64, String, i64, i64, Option<Vec<u8>>, i64);
+
+/// Stories per lookup statement, well below both backends' parameter limits.
 const CHUNK: usize = 2_000;
 
 /// Where an ingest finds the band keys of stored stories, and files those
 /// of its new articles; the batch (write.rs) does not tell them apart.
 pub(super) enum BandKeys<'a> {
-    /// The `article_bands` table (PostgreSQL), and the rows of the new
-    /// articles, written at the end of the ingest.
+    /// The `article_bands` table (PostgreSQL), and the new articles'
+    /// (band key, article, published), written at the end of the ingest.
     Table(Vec<(i64, i64, i64)>),
     /// SQLite's writer keeps them in memory (band_index.rs says why).
     Memory(&'a mut band_index::Loaded),
@@ -80,25 +83,41 @@ impl BandKeys<'_> {
         }
     }
 
-    /// Writes the new articles' rows into the table (memory holds its
-    /// own already).
+    /// Writes the new articles' rows into the table, one per article
+    /// with its keys as an array (memory holds its own already).
     pub(super) async fn write<E: Exec>(self, tx: &mut E) -> Result<(), StoreError> {
         let BandKeys::Table(rows) = self else {
             return Ok(());
         };
-        let values: Vec<Value> = rows
-            .iter()
-            .flat_map(|&(key, article_id, published)| [key, article_id, published].map(Value::Int))
-            .collect();
-        tx.insert_rows(
-            &RowInsert {
-                into: "article_bands (band_key, article_id, published)",
-                width: 3,
-                tail: "ON CONFLICT (band_key, article_id) DO NOTHING",
-            },
-            &values,
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Three array literals, as `exec::unnest_insert` binds them (the
+        // `Any` driver binds no arrays), grouped back into one row each.
+        let column = |pick: fn(&(i64, i64, i64)) -> i64| {
+            let items: Vec<String> = rows.iter().map(|row| pick(row).to_string()).collect();
+            format!("{{{}}}", items.join(","))
+        };
+        let (keys, ids, published) = (
+            column(|row| row.0),
+            column(|row| row.1),
+            column(|row| row.2),
+        );
+        tx.execute(
+            "INSERT INTO article_bands (article_id, published, band_keys)
+             SELECT article_id, MIN(published), array_agg(band_key)
+             FROM UNNEST(CAST($1 AS TEXT)::int8[], CAST($2 AS TEXT)::int8[],
+                         CAST($3 AS TEXT)::int8[]) AS r (band_key, article_id, published)
+             GROUP BY article_id
+             ON CONFLICT (article_id) DO NOTHING",
+            &[
+                Value::Text(&keys),
+                Value::Text(&ids),
+                Value::Text(&published),
+            ],
         )
-        .await
+        .await?;
+        Ok(())
     }
 }
 
@@ -126,13 +145,11 @@ impl Candidates {
         let mut keys: Vec<i64> = wanted.iter().flat_map(|(s, _)| s.band_keys()).collect();
         keys.sort_unstable();
         keys.dedup();
-        // The table's rows already leave out the ingesting source's stories;
-        // memory's do not, so the story query does.
-        let unfiltered = index.is_some();
-        let rows = match index {
-            Some(index) => rows_in_memory(tx, index, wanted, &keys, window, (from, to)).await?,
-            None => rows_in_table(tx, backend, source_id, &keys, (from, to)).await?,
+        let Some(index) = index else {
+            stories_in_table(tx, source_id, &keys, (from, to), &mut candidates).await?;
+            return Ok(candidates);
         };
+        let rows = rows_in_memory(tx, index, wanted, &keys, window, (from, to)).await?;
         for (key, article_id, published) in rows {
             candidates
                 .bands
@@ -152,19 +169,14 @@ impl Candidates {
             let mut params = Params::new(backend);
             let list = params.list(chunk.len());
             let mut args: Vec<Value> = chunk.iter().map(|&id| Value::Int(id)).collect();
-            let not_this_source = if unfiltered {
-                args.push(Value::Int(source_id));
-                format!(
-                    "AND NOT EXISTS (SELECT 1 FROM article_sources x
-                                     WHERE x.article_id = articles.id AND x.source_id = {})",
-                    params.one()
-                )
-            } else {
-                String::new()
-            };
+            // Memory holds the ingesting source's stories too.
+            args.push(Value::Int(source_id));
             let sql = format!(
                 "SELECT id, fingerprint, updated, source_id, signature FROM articles
-                 WHERE id IN ({list}) {not_this_source}"
+                 WHERE id IN ({list})
+                   AND NOT EXISTS (SELECT 1 FROM article_sources x
+                                   WHERE x.article_id = articles.id AND x.source_id = {})",
+                params.one()
             );
             let rows: Vec<StoryRow> = tx.fetch_all(&sql, &args).await?;
             for (id, fingerprint, updated, source_id, stored) in rows {
@@ -226,31 +238,60 @@ impl Candidates {
     }
 }
 
-/// (band key, article, published) of the stored stories sharing one of
-/// `keys`, published within `range`, not carried by `source_id`.
-async fn rows_in_table<E: Exec>(
+/// The stored stories sharing one of `keys`, published within `range`,
+/// not carried by `source_id`, with the keys they share, in one statement.
+/// Which keys a story shares comes from its stored signature, from which
+/// its row's keys were made.
+async fn stories_in_table<E: Exec>(
     tx: &mut E,
-    backend: Backend,
     source_id: i64,
     keys: &[i64],
     (from, to): (i64, i64),
-) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-    let mut rows = Vec::new();
-    for chunk in keys.chunks(CHUNK) {
-        let mut params = Params::new(backend);
-        let list = params.list(chunk.len());
-        let [first, last, source] = params.array();
-        let sql = format!(
-            "SELECT b.band_key, b.article_id, b.published FROM article_bands b
-             WHERE b.band_key IN ({list}) AND b.published BETWEEN {first} AND {last}
+    candidates: &mut Candidates,
+) -> Result<(), StoreError> {
+    // The keys as one array, read by a subquery: a planner that sees a
+    // refresh's 800 keys estimates that most rows overlap them and scans
+    // the table, comparing each row's 16 keys with all 800 (~100 µs a
+    // row); not seeing them, it takes the GIN index.
+    let literal: Vec<String> = keys.iter().map(i64::to_string).collect();
+    let literal = format!("{{{}}}", literal.join(","));
+    let rows: Vec<BandStoryRow> = tx
+        .fetch_all(
+            "SELECT a.id, a.fingerprint, a.updated, a.source_id, a.signature, b.published
+             FROM article_bands b JOIN articles a ON a.id = b.article_id
+             WHERE b.band_keys && (SELECT CAST($1 AS TEXT)::int8[])
+               AND b.published BETWEEN $2 AND $3
                AND NOT EXISTS (SELECT 1 FROM article_sources x
-                               WHERE x.article_id = b.article_id AND x.source_id = {source})"
-        );
-        let mut args: Vec<Value> = chunk.iter().map(|&key| Value::Int(key)).collect();
-        args.extend([Value::Int(from), Value::Int(to), Value::Int(source_id)]);
-        rows.extend(tx.fetch_all::<(i64, i64, i64)>(&sql, &args).await?);
+                               WHERE x.article_id = b.article_id AND x.source_id = $4)",
+            &[
+                Value::Text(&literal),
+                Value::Int(from),
+                Value::Int(to),
+                Value::Int(source_id),
+            ],
+        )
+        .await?;
+    let wanted: HashSet<i64> = keys.iter().copied().collect();
+    for (id, fingerprint, updated, story_source, stored, published) in rows {
+        let signature = stored.as_deref().and_then(Signature::from_bytes);
+        for key in signature.iter().flat_map(Signature::band_keys) {
+            if wanted.contains(&key) {
+                candidates
+                    .bands
+                    .entry(key)
+                    .or_default()
+                    .push((id, published));
+            }
+        }
+        let existing = Existing {
+            id,
+            fingerprint,
+            updated,
+            source_id: story_source,
+        };
+        candidates.stories.insert(id, (existing, signature));
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// The same from memory, any source's (the story query leaves out the

@@ -650,6 +650,20 @@ pub(super) async fn record_fetch_in<E: Exec>(
     if r.pushed {
         return super::websub::pushed_in(tx, source_id, r.at).await;
     }
+    let (sql, args) = source_update(source_id, r);
+    tx.execute(&sql, &args).await?;
+    if let Some(feed) = &r.feed {
+        if let (Some(hub), Some(topic)) = (feed.hubs.first(), &feed.self_url) {
+            super::websub::discovered_in(tx, source_id, hub, topic, r.at).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The source's `UPDATE` a fetch's record makes (`$1` the source, `$2` its
+/// time, `$3` its status): one statement whatever the record carries, as
+/// each costs the server its own round.
+pub(super) fn source_update(source_id: i64, r: &FetchRecord) -> (String, Vec<Value<'_>>) {
     let counted = r.consecutive_failures.map(|n| n.to_string());
     let failures = if let Some(counted) = &counted {
         counted.as_str()
@@ -660,8 +674,6 @@ pub(super) async fn record_fetch_in<E: Exec>(
     } else {
         "consecutive_failures"
     };
-    // One statement whatever the record carries: a 304 is a few small
-    // statements in all, and each costs the server its own round.
     let mut args: Vec<Value> = vec![
         source_id.into(),
         micros(r.at).into(),
@@ -713,13 +725,7 @@ pub(super) async fn record_fetch_in<E: Exec>(
                 lease_owner = NULL, lease_until = NULL{sets}
          WHERE id = $1"
     );
-    tx.execute(&sql, &args).await?;
-    if let Some(feed) = &r.feed {
-        if let (Some(hub), Some(topic)) = (feed.hubs.first(), &feed.self_url) {
-            super::websub::discovered_in(tx, source_id, hub, topic, r.at).await?;
-        }
-    }
-    Ok(())
+    (sql, args)
 }
 
 fn source_state(row: &AnyRow) -> Result<SourceState, sqlx::Error> {

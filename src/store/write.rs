@@ -5,7 +5,7 @@ use super::band_index::BandIndex;
 use super::exec::{Exec, RowInsert, Value};
 use super::history::{self, HealthPolicy};
 use super::near_dup::{BandKeys, Existing};
-use super::sources::record_fetch_in;
+use super::sources::{record_fetch_in, source_update};
 use super::sql::{distinct, Params};
 use super::{
     micros, near_dup, retry_after_conflict, Backend, FetchRecord, NearDuplicates, Store, StoreError,
@@ -60,6 +60,10 @@ impl Store {
         articles: &[NewArticle],
         record: &FetchRecord,
     ) -> Result<IngestStats, StoreError> {
+        if articles.is_empty() && record_is_one_statement(record) {
+            self.record_in_one_statement(source_id, record).await?;
+            return Ok(IngestStats::default());
+        }
         let mut tries = 1;
         let stats = loop {
             match self.ingest_alone(source_id, articles, record).await {
@@ -93,6 +97,68 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(ingested.stats)
+    }
+
+    /// A fetch that stored nothing (a 304, a failure), on PostgreSQL: the
+    /// source's state read before and its `UPDATE`, the history row and the
+    /// day's rollup in one statement, committed by itself (no `BEGIN`, no
+    /// `COMMIT`: each round trip costs the server more than these small
+    /// writes do). A change of the source's health is stored by a second,
+    /// rare statement just after; a crash between the two loses that event
+    /// (the state it describes is kept).
+    async fn record_in_one_statement(
+        &self,
+        source_id: i64,
+        record: &FetchRecord,
+    ) -> Result<(), StoreError> {
+        let (update, mut args) = source_update(source_id, record);
+        let row = history::FetchRow::of(record);
+        let mut params = Params::numbered_from(args.len() + 1);
+        let [outcome, duration_ms, bytes, error, day, ok, not_modified, failed] = params.array();
+        args.extend::<[Value; 8]>([
+            row.outcome.into(),
+            row.duration_ms.into(),
+            row.bytes.into(),
+            (&row.error).into(),
+            row.day.into(),
+            row.ok.into(),
+            row.not_modified.into(),
+            row.failed.into(),
+        ]);
+        // Every part sees the snapshot from before the statement: `before`
+        // reads the state the `UPDATE` replaces.
+        let sql = format!(
+            "WITH before AS (SELECT {columns} FROM sources WHERE id = $1),
+             updated AS ({update}),
+             logged AS (
+                 INSERT INTO fetch_log (source_id, at, outcome, status, duration_ms, bytes, new_entries, error)
+                 VALUES ($1, $2, {outcome}, $3, {duration_ms}, {bytes}, 0, {error})
+                 ON CONFLICT (source_id, at) DO NOTHING),
+             rolled_up AS (
+                 INSERT INTO fetch_days (source_id, day, fetches, ok, not_modified, failed, new_entries, bytes)
+                 VALUES ($1, {day}, 1, {ok}, {not_modified}, {failed}, 0, {bytes}) {rollup})
+             SELECT {columns} FROM before",
+            columns = history::BEFORE_COLUMNS,
+            rollup = history::DAY_ROLLUP,
+        );
+        let mut pooled = self.writer.acquire().await?;
+        let conn: &mut sqlx::AnyConnection = &mut pooled;
+        // A conflict aborts the statement whole: tried again as a
+        // transaction is. Not so the events after it (the fetch would
+        // count twice).
+        let mut tries = 1;
+        let before: Option<history::BeforeRow> = loop {
+            match conn.fetch_optional(&sql, &args).await {
+                Err(e) if retry_after_conflict(&e, tries).await => tries += 1,
+                done => break done?,
+            }
+        };
+        let before = history::Before::of(before);
+        let events = history::events(&before, record, 0, &self.health);
+        if !events.is_empty() {
+            history::insert_events(conn, source_id, &events).await?;
+        }
+        Ok(())
     }
 
     /// The near-duplicate policy in force now, with `signatures`, the
@@ -174,6 +240,18 @@ impl Store {
         history::record_in(tx, source_id, record, new_entries, &before, health).await?;
         Ok(Ingested { stats, touched })
     }
+}
+
+/// True when a record that stores no article is written by
+/// `Store::record_in_one_statement`: on PostgreSQL, a poll that found no
+/// hub to subscribe to (a push, or a discovery, takes statements of its
+/// own: they keep the transaction).
+fn record_is_one_statement(record: &FetchRecord) -> bool {
+    let discovers_hub = record
+        .feed
+        .as_ref()
+        .is_some_and(|feed| !feed.hubs.is_empty() && feed.self_url.is_some());
+    !record.pushed && !discovers_hub
 }
 
 /// How an ingest merges near-duplicates: the policy in force when its

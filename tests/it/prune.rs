@@ -329,8 +329,8 @@ async fn a_pruned_storys_band_keys_go_with_it() {
             use sqlx::Connection;
             let mut conn = sqlx::PgConnection::connect(&db_url).await.unwrap();
             let rows: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT a.title, COUNT(b.band_key) FROM articles a
-                 LEFT JOIN article_bands b ON b.article_id = a.id GROUP BY a.title ORDER BY a.title",
+                "SELECT a.title, COALESCE(CAST(cardinality(b.band_keys) AS BIGINT), 0) FROM articles a
+                 LEFT JOIN article_bands b ON b.article_id = a.id ORDER BY a.title",
             )
             .fetch_all(&mut conn)
             .await

@@ -235,6 +235,102 @@ async fn every_fetch_is_in_the_history_and_state_changes_are_events_on_both_back
     }
 }
 
+/// A fetch that stores nothing is written in one statement on PostgreSQL:
+/// its state, history and the events it makes all the same as SQLite's.
+#[tokio::test]
+async fn a_304_after_failures_recovers_and_a_410_is_gone_on_both_backends() {
+    for db in backends().await {
+        let policy = HealthPolicy {
+            failing_after: 2,
+            ..HealthPolicy::default()
+        };
+        let store = db.store().await.with_health(policy);
+        let wire = with_sources(&store, &["wire"]).await[0];
+        let name = db.name;
+        let validators = FetchRecord {
+            validators: Some((Some("\"v1\"".into()), None)),
+            ..ok(at(0))
+        };
+        store.record_fetch(wire, &validators).await.unwrap();
+        store.record_fetch(wire, &failed(at(600))).await.unwrap();
+        store.record_fetch(wire, &failed(at(1200))).await.unwrap();
+        let failing = store.source_state("wire").await.unwrap().unwrap();
+        assert_eq!(failing.consecutive_failures, 2, "{name}");
+        assert_eq!(failing.last_error.as_deref(), Some("HTTP 500"), "{name}");
+
+        let not_modified = FetchRecord {
+            status: Some(304),
+            bytes: 0,
+            ..ok(at(1800))
+        };
+        store.record_fetch(wire, &not_modified).await.unwrap();
+        let recovered = store.source_state("wire").await.unwrap().unwrap();
+        assert_eq!(
+            (
+                recovered.consecutive_failures,
+                recovered.last_status,
+                recovered.last_error.as_deref(),
+                recovered.etag.as_deref(),
+                recovered.next_fetch_at,
+            ),
+            (
+                0,
+                Some(304),
+                None,
+                Some("\"v1\""),
+                Some(at(1800) + TimeDelta::minutes(15))
+            ),
+            "{name}: a 304 keeps the validators"
+        );
+        let gone = FetchRecord {
+            status: Some(410),
+            error: Some("HTTP 410 Gone".into()),
+            failed: true,
+            disabled_reason: Some("410 Gone: the feed was removed".into()),
+            ..ok(at(2400))
+        };
+        store.record_fetch(wire, &gone).await.unwrap();
+        let disabled = store.source_state("wire").await.unwrap().unwrap();
+        assert_eq!(
+            disabled.disabled_reason.as_deref(),
+            Some("410 Gone: the feed was removed"),
+            "{name}"
+        );
+
+        let events = store.health_events(at(3000), &policy, 100).await.unwrap();
+        let kinds: Vec<(HealthKind, DateTime<Utc>)> =
+            events.iter().map(|e| (e.kind, e.at)).collect();
+        assert_eq!(
+            kinds,
+            [
+                (HealthKind::Gone, at(2400)),
+                (HealthKind::Recovered, at(1800)),
+                (HealthKind::Failing, at(1200)),
+            ],
+            "{name}"
+        );
+        assert!(
+            events[1].detail.contains("2 failures"),
+            "{name}: {events:?}"
+        );
+        let log = store.fetch_log("wire", 10).await.unwrap();
+        let outcomes: Vec<&str> = log.iter().map(|f| f.outcome.as_str()).collect();
+        assert_eq!(
+            outcomes,
+            ["gone", "not_modified", "failed", "failed", "ok"],
+            "{name}: newest first"
+        );
+        let days = store.source_days(day_of(at(0)), None).await.unwrap();
+        let (_, day) = &days[0];
+        assert_eq!(
+            (day.fetches, day.ok, day.not_modified, day.failed),
+            (5, 1, 1, 3),
+            "{name}"
+        );
+        store.close().await;
+    }
+}
+
 /// Extracts every `<svg …</svg>` of a page.
 fn svgs(html: &str) -> Vec<&str> {
     let mut out = Vec::new();

@@ -880,6 +880,38 @@ async fn a_sources_later_rewrite_of_its_own_story_stays_its_own_article() {
     }
 }
 
+/// The content version (a `meta` row on SQLite, a sequence on PostgreSQL)
+/// moves with every ingest that changes articles and only then, and another
+/// instance reads where it stands: its feeds' ETags change with the
+/// writer's.
+#[tokio::test]
+async fn another_instance_reads_the_content_version_an_ingest_moved() {
+    for db in backends().await {
+        let store = db.store().await;
+        store.sync_sources(&sync(&["a"])).await.unwrap();
+        let a = store.source_id("a").await.unwrap();
+        let before = db.store().await.content_version().await.unwrap();
+        let articles = [story("v-1", 0, &["Versions"])];
+        store.ingest(a, &articles, &fetched(at(100))).await.unwrap();
+        let moved = store.content_version().await.unwrap();
+        assert!(moved > before, "{}: {before} -> {moved}", db.name);
+        assert_eq!(
+            db.store().await.content_version().await.unwrap(),
+            moved,
+            "{}",
+            db.name
+        );
+        // The same entry again: no feed changes, nor the version.
+        store.ingest(a, &articles, &fetched(at(200))).await.unwrap();
+        assert_eq!(
+            db.store().await.content_version().await.unwrap(),
+            moved,
+            "{}",
+            db.name
+        );
+    }
+}
+
 #[tokio::test]
 async fn concurrent_ingest_from_two_instances_never_duplicates_and_keeps_every_tag() {
     for db in backends().await {
