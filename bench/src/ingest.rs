@@ -287,28 +287,12 @@ async fn store_alone(feeds: &[Bytes], config_path: &Path) -> anyhow::Result<Dura
         next_fetch_at: now + chrono::TimeDelta::hours(1),
         ..Default::default()
     };
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(
-        tributary::scheduler::in_progress_bound(config.daemon.concurrency),
-    ));
     let started = Instant::now();
-    // As `run_once` does into an empty store (store/bulk_load.rs).
-    let bulk_load = store.begin_bulk_load().await?;
-    let mut storing = tokio::task::JoinSet::new();
+    let mut storing = ConcurrentIngest::begin(&store, &config, record).await?;
     for (source_id, articles) in refreshes {
-        let permit = in_flight.clone().acquire_owned().await?;
-        let (store, record) = (store.clone(), record.clone());
-        storing.spawn(async move {
-            let stored = store.ingest_owned(source_id, articles, &record).await;
-            drop(permit);
-            stored
-        });
+        storing.push(source_id, articles).await?;
     }
-    while let Some(stored) = storing.join_next().await {
-        stored??;
-    }
-    if let Some(bulk_load) = bulk_load {
-        bulk_load.finish().await?;
-    }
+    storing.finish().await?;
     let elapsed = started.elapsed();
     store.close().await;
     Ok(elapsed)
@@ -342,4 +326,60 @@ pub fn config_toml(database: &str, feed_server: SocketAddr, sources: usize) -> S
         );
     }
     out
+}
+
+/// Refreshes stored as `run_once` stores them into an empty store: as many
+/// in flight as it lets through (`ingest_owned`), the tag index built at
+/// the end (store/bulk_load.rs).
+pub struct ConcurrentIngest {
+    store: tributary::store::Store,
+    record: tributary::store::FetchRecord,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    bulk_load: Option<tributary::store::BulkLoad>,
+    storing: tokio::task::JoinSet<anyhow::Result<()>>,
+}
+
+impl ConcurrentIngest {
+    pub async fn begin(
+        store: &tributary::store::Store,
+        config: &tributary::config::Config,
+        record: tributary::store::FetchRecord,
+    ) -> anyhow::Result<ConcurrentIngest> {
+        Ok(ConcurrentIngest {
+            store: store.clone(),
+            record,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(
+                tributary::scheduler::in_progress_bound(config.daemon.concurrency),
+            )),
+            bulk_load: store.begin_bulk_load().await?,
+            storing: tokio::task::JoinSet::new(),
+        })
+    }
+
+    /// Starts storing one refresh's articles once a slot is free.
+    pub async fn push(
+        &mut self,
+        source_id: i64,
+        articles: Vec<tributary::model::NewArticle>,
+    ) -> anyhow::Result<()> {
+        let permit = self.in_flight.clone().acquire_owned().await?;
+        let (store, record) = (self.store.clone(), self.record.clone());
+        self.storing.spawn(async move {
+            store.ingest_owned(source_id, articles, &record).await?;
+            drop(permit);
+            Ok(())
+        });
+        Ok(())
+    }
+
+    /// Waits for every refresh, then builds the tag index.
+    pub async fn finish(mut self) -> anyhow::Result<()> {
+        while let Some(stored) = self.storing.join_next().await {
+            stored??;
+        }
+        if let Some(bulk_load) = self.bulk_load {
+            bulk_load.finish().await?;
+        }
+        Ok(())
+    }
 }

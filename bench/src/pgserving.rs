@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use url::Url;
 
-use crate::ingest::config_toml;
+use crate::ingest::{config_toml, ConcurrentIngest};
 use crate::load::{self, LoadResult, Workload};
 use crate::procs::Daemon;
 use crate::report::{ms, row, Row};
@@ -182,12 +182,7 @@ async fn fill(config: &Path, range: std::ops::Range<usize>, entries: usize) -> a
         next_fetch_at: now + chrono::TimeDelta::days(30),
         ..Default::default()
     };
-    let in_flight = Arc::new(tokio::sync::Semaphore::new(
-        tributary::scheduler::in_progress_bound(config.daemon.concurrency),
-    ));
-    // As `run_once` does into an empty SQLite store (store/bulk_load.rs).
-    let bulk_load = store.begin_bulk_load().await?;
-    let mut storing = tokio::task::JoinSet::new();
+    let mut storing = ConcurrentIngest::begin(&store, &config, record).await?;
     for i in range {
         let name = synth::source_name(i);
         let source = config
@@ -200,20 +195,9 @@ async fn fill(config: &Path, range: std::ops::Range<usize>, entries: usize) -> a
         let feed = tributary::parse::parse_feed(&bytes, None, &url, now)?;
         let articles = pipeline.prepare(source, feed.entries);
         let source_id = store.source_id(&name).await?;
-        let permit = in_flight.clone().acquire_owned().await?;
-        let (store, record) = (store.clone(), record.clone());
-        storing.spawn(async move {
-            let stored = store.ingest_owned(source_id, articles, &record).await;
-            drop(permit);
-            stored
-        });
+        storing.push(source_id, articles).await?;
     }
-    while let Some(stored) = storing.join_next().await {
-        stored??;
-    }
-    if let Some(bulk_load) = bulk_load {
-        bulk_load.finish().await?;
-    }
+    storing.finish().await?;
     let count = store.article_count().await?;
     store.close().await;
     Ok(count)

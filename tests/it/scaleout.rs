@@ -101,6 +101,22 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// Two instances serve the merged, JSON, configured and tag feeds with the
+/// same bytes and the same ETag, as a load balancer needs.
+pub(crate) async fn assert_same_feeds(a: &Daemon, b: &Daemon, client: &reqwest::Client) {
+    for path in [
+        "/feed.atom?limit=500",
+        "/feed.json?limit=500",
+        "/feeds/group-1.atom",
+        "/tags/group-2.atom",
+    ] {
+        let (body_a, etag_a) = a.feed(client, path).await;
+        let (body_b, etag_b) = b.feed(client, path).await;
+        assert_eq!(body_a, body_b, "{path} differs between instances");
+        assert_eq!(etag_a, etag_b, "{path}");
+    }
+}
+
 fn source_name(i: usize) -> String {
     format!("src-{i:03}")
 }
@@ -271,17 +287,7 @@ async fn two_daemons_on_one_postgres_database_share_the_work_and_survive_a_kill(
     );
 
     // Behind a load balancer either node may answer: same bytes, same ETag.
-    for path in [
-        "/feed.atom?limit=500",
-        "/feed.json?limit=500",
-        "/feeds/group-1.atom",
-        "/tags/group-2.atom",
-    ] {
-        let (body_a, etag_a) = a.feed(&client, path).await;
-        let (body_b, etag_b) = b.feed(&client, path).await;
-        assert_eq!(body_a, body_b, "{path} differs between instances");
-        assert_eq!(etag_a, etag_b, "{path}");
-    }
+    assert_same_feeds(&a, &b, &client).await;
     let (merged, _) = a.feed(&client, "/feed.atom?limit=500").await;
     assert_valid_atom(&merged);
     let feed = parse_atom(&merged);
