@@ -11,6 +11,7 @@ mod exec;
 mod explain;
 mod history;
 mod hub;
+mod memo;
 mod near_dup;
 mod outbox;
 mod pages;

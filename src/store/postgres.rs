@@ -19,12 +19,12 @@
 //! PostgreSQL"). Past the import, autovacuum keeps it so (its thresholds
 //! for the table are lowered by migration 20261210020000).
 
+use super::memo::ArticleMemo;
 use super::{Engine, Store, StoreError};
 use crate::model::Article;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 /// What a PostgreSQL store keeps beside its pool.
 #[derive(Default)]
@@ -33,34 +33,21 @@ pub(super) struct Postgres {
     pub(super) pages: PageMemo,
 }
 
-/// Articles of tag-driven pages, complete with tags, sources and related
-/// links, remembered at one content version as SQLite's page reader does
-/// (store/sqlite/page_reader.rs): filtered views share most of their
-/// articles (the newest of each tag), so a page then reads only its
-/// candidates' ids from the tag index and the articles no page read before,
-/// and the server renders each shared article's entry once
-/// (publish/atom.rs `EntryCache`). Forgotten whenever the version moves:
-/// other instances' writes are seen with it, within `VERSION_POLL`, as the
-/// rendered pages' cache sees them.
-#[derive(Default)]
+/// Articles of tag-driven pages remembered at one content version, as
+/// SQLite's page reader does (memo.rs). Forgotten whenever the version
+/// moves: other instances' writes are seen with it, within `VERSION_POLL`,
+/// as the rendered pages' cache sees them.
 pub(super) struct PageMemo {
-    memo: Mutex<Memo>,
+    memo: Mutex<ArticleMemo>,
 }
 
-#[derive(Default)]
-struct Memo {
-    version: i64,
-    articles: HashMap<i64, Arc<Article>>,
-    /// When `articles` started filling: a source's title or site changes
-    /// without a new version (see the SQLite reader's `Memo::since`).
-    since: Option<Instant>,
+impl Default for PageMemo {
+    fn default() -> Self {
+        PageMemo {
+            memo: Mutex::new(ArticleMemo::new(0)),
+        }
+    }
 }
-
-/// Most articles remembered (~2-3 KB each), as SQLite's reader.
-const MEMO_ARTICLES: usize = 8_192;
-
-/// How long remembered articles may be served (see `Memo::since`).
-const MEMO_AGE: Duration = Duration::from_secs(60);
 
 impl PageMemo {
     /// The remembered ones among `ids`, as of `version` (the caller's
@@ -70,30 +57,18 @@ impl PageMemo {
         // A caller with an older version (it read the version just before
         // another request moved it) leaves the memo alone, and remembers
         // nothing (`remember`).
-        if version > memo.version || memo.since.is_none_or(|t| t.elapsed() > MEMO_AGE) {
-            *memo = Memo {
-                version: version.max(memo.version),
-                articles: HashMap::new(),
-                since: Some(Instant::now()),
-            };
+        if version > memo.version {
+            *memo = ArticleMemo::new(version);
+        } else {
+            memo.expire();
         }
-        ids.iter()
-            .filter_map(|id| Some((*id, memo.articles.get(id)?.clone())))
-            .collect()
+        memo.remembered(ids.iter().copied())
     }
 
     /// Remembers `articles`, read at `version`, unless the version moved.
     pub(super) fn remember(&self, version: i64, articles: &[Arc<Article>]) {
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
-        if memo.version != version {
-            return;
-        }
-        for article in articles {
-            if memo.articles.len() >= MEMO_ARTICLES {
-                break;
-            }
-            memo.articles.insert(article.id, article.clone());
-        }
+        memo.remember(version, articles);
     }
 }
 

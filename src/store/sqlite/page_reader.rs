@@ -9,6 +9,7 @@
 use super::exec::bind_all;
 use crate::model::{Article, SourceRef, Tag};
 use crate::store::exec::Value;
+use crate::store::memo::ArticleMemo;
 use crate::store::read::{
     article_from_row, Bind, PagePlan, PageQuery, ARTICLE_SELECT, PAGE_ATTACHMENTS,
 };
@@ -18,7 +19,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Read-only connections to the store's SQLite file, opened on demand.
 pub(in crate::store) struct PageReader {
@@ -45,41 +46,23 @@ const CHANGES_KEPT: usize = 256;
 
 /// What pages read at one content version.
 struct Memo {
-    version: i64,
     /// Tag term -> label. A label never changes while its tag is stored
     /// (the first spelling is kept), so pages need not join every tag row
     /// with `tags`. A prune may delete a tag and a later ingest store it
     /// with another spelling: hence per version.
     labels: HashMap<String, String>,
-    /// Articles of tag-driven pages, complete with tags, sources and
-    /// related links. Filtered views share most of their articles (the
-    /// newest of each tag): a page then reads only its candidates' ids
-    /// from the tag index and the articles no page read before.
-    articles: HashMap<i64, Arc<Article>>,
-    /// When `articles` started filling: a source's title or site (part of
-    /// each article's `atom:source`) changes without a new version, so
-    /// articles are read again at least this often, as cached feeds are
-    /// rendered again (server/cache.rs).
-    since: Instant,
+    /// Articles of tag-driven pages, and the version they were read at.
+    articles: ArticleMemo,
 }
 
 impl Memo {
     fn new(version: i64) -> Memo {
         Memo {
-            version,
             labels: HashMap::new(),
-            articles: HashMap::new(),
-            since: Instant::now(),
+            articles: ArticleMemo::new(version),
         }
     }
 }
-
-/// Most articles remembered (~2-3 KB each): the working set of filtered
-/// views over the newest stories, bounded whatever the store's size.
-const MEMO_ARTICLES: usize = 8_192;
-
-/// How long remembered articles may be served (see `Memo::since`).
-const MEMO_AGE: Duration = Duration::from_secs(60);
 
 /// How much of the database file readers map: far beyond any store here.
 const MMAP_BYTES: i64 = 1 << 32;
@@ -114,21 +97,21 @@ impl PageReader {
     /// between, when every version in between is known (another process's
     /// write is not); false when it cannot.
     fn forget_changed(&self, memo: &mut Memo, version: i64) -> bool {
-        let span = version - memo.version;
+        let span = version - memo.articles.version;
         if !(1..=CHANGES_KEPT as i64).contains(&span) {
             return false;
         }
         let changes = self.changes.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(touched) = (memo.version + 1..=version)
+        let Some(touched) = (memo.articles.version + 1..=version)
             .map(|v| changes.get(&v))
             .collect::<Option<Vec<_>>>()
         else {
             return false;
         };
         for id in touched.into_iter().flatten() {
-            memo.articles.remove(id);
+            memo.articles.forget(*id);
         }
-        memo.version = version;
+        memo.articles.version = version;
         true
     }
 
@@ -146,13 +129,12 @@ impl PageReader {
             // A caller with an older version (it read the version just
             // before another request moved it) leaves the memo alone: it
             // reads newer articles from it, and remembers none (by_legs).
-            if version > memo.version {
+            if version > memo.articles.version {
                 if !self.forget_changed(&mut memo, version) {
                     *memo = Memo::new(version);
                 }
-            } else if memo.since.elapsed() > MEMO_AGE {
-                memo.articles.clear();
-                memo.since = Instant::now();
+            } else {
+                memo.articles.expire();
             }
         }
         // Never closed.
@@ -258,13 +240,11 @@ fn by_legs(
     if candidates.is_empty() {
         return Ok((Vec::new(), more));
     }
-    let remembered: HashMap<i64, Arc<Article>> = {
-        let memo = memo.lock().unwrap_or_else(|e| e.into_inner());
-        candidates
-            .iter()
-            .filter_map(|(_, id)| Some((*id, memo.articles.get(id)?.clone())))
-            .collect()
-    };
+    let remembered = memo
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .articles
+        .remembered(candidates.iter().map(|(_, id)| *id));
     let missing: Vec<i64> = candidates
         .iter()
         .map(|(_, id)| *id)
@@ -283,18 +263,10 @@ fn by_legs(
         attach(conn, &mut read, memo)?;
     }
     let read: HashMap<i64, Arc<Article>> = read.into_iter().map(|a| (a.id, Arc::new(a))).collect();
-    {
-        let mut memo = memo.lock().unwrap_or_else(|e| e.into_inner());
-        // Not when the version moved meanwhile: these may be older.
-        if memo.version == version {
-            for (id, article) in &read {
-                if memo.articles.len() >= MEMO_ARTICLES {
-                    break;
-                }
-                memo.articles.insert(*id, article.clone());
-            }
-        }
-    }
+    memo.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .articles
+        .remember(version, read.values());
     let articles = candidates
         .iter()
         .filter_map(|(_, id)| read.get(id).or_else(|| remembered.get(id)).cloned())
